@@ -1,0 +1,221 @@
+"""Load and check the lexicon data file (nouns, verbs, copulas and function words with their features)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .config import ProbeError
+
+SG, PL = "sg", "pl"
+
+# Which features each category may carry; anything else is rejected with the line number.
+_FEATURES = {
+    "noun": {"animate", "inanimate", "irregular"},
+    "verb": {"intransitive", "transitive", "obj=animate", "obj=inanimate", "obj=any"},
+    "copula": {"tense=present", "tense=past", "tense=perfect"},
+    "cverb": set(),
+    "adj": {"animate", "inanimate", "any"},
+    "prep": set(),
+    "comp": set(),
+    "adv": set(),
+    "det": set(),
+}
+_TWO_FORMS = {"noun", "verb", "copula"}
+
+
+@dataclass(frozen=True)
+class Noun:
+    """A noun with its two number forms; ``animate`` steers semantic (non-nonce) sampling."""
+
+    sg: str
+    pl: str
+    animate: bool
+    irregular: bool = False
+
+    def form(self, number: str) -> str:
+        """The surface form for ``number`` ('sg' or 'pl')."""
+        return self.sg if number == SG else self.pl
+
+
+@dataclass(frozen=True)
+class Verb:
+    """A present-tense verb: ``sg`` is 3rd-singular ('laughs'), ``pl`` the plural ('laugh')."""
+
+    sg: str
+    pl: str
+    transitive: bool
+    obj: str = "any"  # animacy of a plausible object: animate | inanimate | any
+    kind: str = "lexical"  # lexical | copula
+    tense: str = "present"  # copulas: present | past | perfect
+
+    def form(self, number: str) -> str:
+        """The surface form agreeing with a subject of ``number``."""
+        return self.sg if number == SG else self.pl
+
+
+@dataclass(frozen=True)
+class Adjective:
+    """An adjective and the animacy of the nouns it sensibly describes (animate | inanimate | any)."""
+
+    form: str
+    applies_to: str
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Everything the constructions and the grammar draw words from, plus number look-ups."""
+
+    path: str
+    nouns: tuple[Noun, ...]
+    verbs: tuple[Verb, ...]
+    copulas: tuple[Verb, ...]
+    cverbs: tuple[str, ...]
+    adjectives: tuple[Adjective, ...]
+    preps: tuple[str, ...]
+    comps: tuple[str, ...]
+    advs: tuple[str, ...]
+    dets: tuple[str, ...]
+    noun_number: dict = field(default_factory=dict, compare=False, repr=False)  # form -> 'sg'|'pl'
+    verb_number: dict = field(default_factory=dict, compare=False, repr=False)  # form -> 'sg'|'pl'
+    verb_pair: dict = field(default_factory=dict, compare=False, repr=False)  # form -> other-number form
+
+    @property
+    def animate_nouns(self) -> tuple[Noun, ...]:
+        return tuple(n for n in self.nouns if n.animate)
+
+    @property
+    def inanimate_nouns(self) -> tuple[Noun, ...]:
+        return tuple(n for n in self.nouns if not n.animate)
+
+    @property
+    def intransitive_verbs(self) -> tuple[Verb, ...]:
+        return tuple(v for v in self.verbs if not v.transitive)
+
+    @property
+    def transitive_verbs(self) -> tuple[Verb, ...]:
+        return tuple(v for v in self.verbs if v.transitive)
+
+    def adjectives_for(self, animate: bool | None) -> tuple[str, ...]:
+        """Adjectives that fit a noun of this animacy (None: all adjectives, for nonce items)."""
+        if animate is None:
+            return tuple(a.form for a in self.adjectives)
+        want = "animate" if animate else "inanimate"
+        return tuple(a.form for a in self.adjectives if a.applies_to in (want, "any"))
+
+
+def default_lexicon_path() -> Path:
+    """The lexicon shipped with probe (``probe/resources/lexicon.tsv``)."""
+    return Path(str(resources.files("probe") / "resources" / "lexicon.tsv"))
+
+
+def load_lexicon(path: str | os.PathLike | None = None) -> Lexicon:
+    """Parse and check a lexicon TSV file (default: the shipped one).
+
+    Raises ProbeError naming the file and line for: a wrong column count, an unknown category or
+    feature, a missing plural, a duplicate entry, or a word form used both as noun and verb.
+    """
+    p = Path(path) if path is not None else default_lexicon_path()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProbeError(f"cannot read lexicon {p}: {exc.strerror if isinstance(exc, OSError) else exc}; "
+                         "give the path of a lexicon TSV file (see probe/resources/lexicon.tsv)") from exc
+    nouns, verbs, copulas, adjs = [], [], [], []
+    singles: dict[str, list[str]] = {k: [] for k in ("cverb", "prep", "comp", "adv", "det")}
+    seen: dict[tuple[str, str], int] = {}
+    form_class: dict[str, tuple[str, int]] = {}
+
+    def fail(lineno: int, msg: str) -> None:
+        raise ProbeError(f"lexicon {p} line {lineno}: {msg}")
+
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        cols = raw.rstrip("\n").split("\t")
+        if len(cols) != 4:
+            fail(lineno, f"expected 4 tab-separated columns (category, form1, form2, features), got {len(cols)}")
+        cat, f1, f2, feats_s = (c.strip() for c in cols)
+        if cat not in _FEATURES:
+            fail(lineno, f"unknown category {cat!r}; use one of {', '.join(sorted(_FEATURES))}")
+        if not f1 or f1 == "-" or f1 != f1.lower() or " " in f1:
+            fail(lineno, f"form {f1!r} must be one lower-case word")
+        if cat in _TWO_FORMS:
+            if not f2 or f2 == "-":
+                fail(lineno, f"{cat} {f1!r} has no plural form in column 3")
+            if f2 != f2.lower() or " " in f2:
+                fail(lineno, f"form {f2!r} must be one lower-case word")
+            if f1 == f2:
+                fail(lineno, f"{cat} {f1!r} has identical singular and plural forms; agreement cannot be tested on it")
+        elif f2 not in ("", "-"):
+            fail(lineno, f"{cat} takes one form; put '-' in column 3 instead of {f2!r}")
+        feats = set() if feats_s in ("", "-") else {f.strip() for f in feats_s.split(",")}
+        bad = sorted(feats - _FEATURES[cat])
+        if bad:
+            allowed = ", ".join(sorted(_FEATURES[cat])) or "none"
+            fail(lineno, f"unknown feature {bad[0]!r} for {cat}; allowed: {allowed}")
+        key = (cat, f1)
+        if key in seen:
+            fail(lineno, f"duplicate {cat} entry {f1!r} (first on line {seen[key]})")
+        seen[key] = lineno
+        wclass = "noun" if cat == "noun" else "verb" if cat in ("verb", "copula") else cat
+        for form in ((f1, f2) if cat in _TWO_FORMS else (f1,)):
+            prev = form_class.get(form)
+            if prev and prev[0] != wclass and {prev[0], wclass} & {"noun", "verb"}:
+                fail(lineno, f"form {form!r} is both a {prev[0]} (line {prev[1]}) and a {wclass}; "
+                             "ambiguous forms break number look-up, drop one")
+            form_class.setdefault(form, (wclass, lineno))
+        if cat == "noun":
+            anim = feats & {"animate", "inanimate"}
+            if len(anim) != 1:
+                fail(lineno, f"noun {f1!r} needs exactly one of the features animate, inanimate")
+            nouns.append(Noun(f1, f2, animate="animate" in anim, irregular="irregular" in feats))
+        elif cat == "verb":
+            trans = feats & {"intransitive", "transitive"}
+            if len(trans) != 1:
+                fail(lineno, f"verb {f1!r} needs exactly one of the features intransitive, transitive")
+            objs = [f.split("=", 1)[1] for f in feats if f.startswith("obj=")]
+            if "transitive" in trans and len(objs) != 1:
+                fail(lineno, f"transitive verb {f1!r} needs one obj=animate|inanimate|any feature")
+            if "intransitive" in trans and objs:
+                fail(lineno, f"intransitive verb {f1!r} cannot take an obj= feature")
+            verbs.append(Verb(f1, f2, transitive="transitive" in trans, obj=objs[0] if objs else "any"))
+        elif cat == "copula":
+            tenses = [f.split("=", 1)[1] for f in feats if f.startswith("tense=")]
+            if len(tenses) != 1:
+                fail(lineno, f"copula {f1!r} needs one tense=present|past|perfect feature")
+            copulas.append(Verb(f1, f2, transitive=False, kind="copula", tense=tenses[0]))
+        elif cat == "adj":
+            if len(feats) != 1:
+                fail(lineno, f"adjective {f1!r} needs exactly one of animate, inanimate, any")
+            adjs.append(Adjective(f1, next(iter(feats))))
+        else:
+            singles[cat].append(f1)
+
+    lex = Lexicon(
+        path=str(p), nouns=tuple(nouns), verbs=tuple(verbs), copulas=tuple(copulas),
+        cverbs=tuple(singles["cverb"]), adjectives=tuple(adjs), preps=tuple(singles["prep"]),
+        comps=tuple(singles["comp"]), advs=tuple(singles["adv"]), dets=tuple(singles["det"]),
+    )
+    _require(lex, p)
+    for n in lex.nouns:
+        lex.noun_number[n.sg], lex.noun_number[n.pl] = SG, PL
+    for v in lex.verbs + lex.copulas:
+        lex.verb_number[v.sg], lex.verb_number[v.pl] = SG, PL
+        lex.verb_pair[v.sg], lex.verb_pair[v.pl] = v.pl, v.sg
+    return lex
+
+
+def _require(lex: Lexicon, p: Path) -> None:
+    """Check the lexicon has at least one word of every kind the constructions need."""
+    needs = {
+        "animate noun": lex.animate_nouns, "inanimate noun": lex.inanimate_nouns,
+        "intransitive verb": lex.intransitive_verbs, "transitive verb": lex.transitive_verbs,
+        "copula": lex.copulas, "cverb": lex.cverbs, "adj (animate or any)": lex.adjectives_for(True),
+        "prep": lex.preps, "comp": lex.comps, "adv": lex.advs, "det": lex.dets,
+    }
+    for what, words in needs.items():
+        if not words:
+            raise ProbeError(f"lexicon {p}: no {what} entries; every construction needs at least one")

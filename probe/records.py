@@ -1,0 +1,101 @@
+"""The item schema (Hugging Face ``Features``), stable ids, and reading/writing item datasets.
+
+Terms, defined once for the whole project:
+  head        the noun the verb must agree with (the subject of the verb in the item)
+  attractor   any other noun between the start of the clause and the verb whose number may pull the
+              verb (condition codes list the head first, then attractors in order: ``SP`` = singular
+              head, plural attractor)
+  syntactic   a choice that agrees with the head (= correct)
+  sequential  a choice that agrees with the nearest noun preceding the verb
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+import datasets
+from datasets import Features, Sequence, Value
+
+from .config import ProbeError
+
+ITEM_FEATURES = Features({
+    "id": Value("string"),                    # stable: construction.condition.verb_type.content-hash
+    "construction": Value("string"),          # e.g. simple, pp, src, orc, ... (or the source's paradigm)
+    "condition": Value("string"),             # S/P per noun, head first: 'SP' = sg head, pl attractor
+    "n_attractors": Value("int32"),           # attractors whose number can differ from the head's
+    "head": Value("string"),                  # the head noun as it appears
+    "head_number": Value("string"),           # sg | pl
+    "head_index": Value("int32"),             # token position of the head in the sentence (-1: unknown)
+    "attractors": Sequence(Value("string")),  # attractor nouns in sentence order
+    "attractor_numbers": Sequence(Value("string")),
+    "attractor_indices": Sequence(Value("int32")),
+    "nearest_noun": Value("string"),          # the noun nearest before the verb ('' if none)
+    "nearest_number": Value("string"),        # its number: a 'sequential' choice agrees with this
+    "prefix": Value("string"),                # words before the verb, space-separated, lower case
+    "verb_good": Value("string"),             # agrees with the head
+    "verb_bad": Value("string"),              # the other number
+    "verb_index": Value("int32"),             # token position of the verb (= number of prefix tokens)
+    "verb_type": Value("string"),             # copula | intransitive | transitive | other
+    "sentence_good": Value("string"),         # space-separated tokens, lower case
+    "sentence_bad": Value("string"),          # identical except the verb
+    "distance": Value("int32"),               # tokens strictly between head and verb
+    "nonce": Value("bool"),                   # content words sampled without semantic constraints
+    "split": Value("string"),                 # train | valid | test
+    "source": Value("string"),                # 'probe' for built items, else the importer's format
+    "source_id": Value("string"),             # the source's own id ('' for built items)
+})
+ITEM_COLUMNS = tuple(ITEM_FEATURES)
+# The columns a scorer needs; other columns may be missing from user data and are then filled in.
+REQUIRED_COLUMNS = ("id", "construction", "condition", "prefix", "verb_good", "verb_bad",
+                    "sentence_good", "sentence_bad")
+
+
+def item_id(construction: str, condition: str, verb_type: str, sentence_good: str, nonce: bool = False) -> str:
+    """A stable id from the item's content: same item -> same id, whatever the build size or order."""
+    digest = hashlib.blake2b(sentence_good.encode("utf-8"), digest_size=6).hexdigest()
+    return f"{construction}.{condition}.{verb_type}{'.nonce' if nonce else ''}.{digest}"
+
+
+def condition_code(head_number: str, attractor_numbers: Iterable[str]) -> str:
+    """'sg', ['pl', 'sg'] -> 'SPS'."""
+    return "".join("S" if n == "sg" else "P" for n in (head_number, *attractor_numbers))
+
+
+def write_items_jsonl(rows: Iterable[dict], path: str | os.PathLike) -> int:
+    """Write items as JSON lines with keys in schema order; returns the count."""
+    n = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps({k: row[k] for k in ITEM_COLUMNS}, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def load_items(path: str | os.PathLike) -> datasets.Dataset:
+    """Load items from a dataset folder (``save_to_disk``), an ``items.jsonl`` file or a folder holding one.
+
+    Raises ProbeError if the path is not a dataset or lacks a required column.
+    """
+    p = Path(path)
+    try:
+        if p.is_dir() and ((p / "dataset_info.json").is_file() or (p / "state.json").is_file()):
+            ds = datasets.load_from_disk(str(p))
+        elif p.is_dir() and (p / "items.jsonl").is_file():
+            ds = datasets.Dataset.from_json(str(p / "items.jsonl"))
+        elif p.is_file() and p.suffix in (".jsonl", ".json"):
+            ds = datasets.Dataset.from_json(str(p))
+        else:
+            raise ProbeError(f"{p} is not an item dataset (no dataset_info.json or items.jsonl); "
+                             "build one with `probe build --out DIR`")
+    except (OSError, ValueError, datasets.exceptions.DatasetGenerationError) as exc:
+        raise ProbeError(f"cannot read item dataset {p}: {str(exc).splitlines()[0]}") from exc
+    if isinstance(ds, datasets.DatasetDict):
+        raise ProbeError(f"{p} holds several splits; point at one split's folder")
+    missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
+    if missing:
+        raise ProbeError(f"item dataset {p} lacks the column(s) {', '.join(missing)}; "
+                         f"items need at least {', '.join(REQUIRED_COLUMNS)}")
+    return ds

@@ -1,0 +1,33 @@
+"""Install probe: `pip install -e .` (add `[test]` for the test tools)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="probe",
+    version="0.1.0",
+    description="Do neural language models learn syntax or word order? Subject-verb agreement benchmark "
+                "for RNN/LSTM/GRU language models.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["probe", "probe.*"]),
+    package_data={"probe": ["resources/*.tsv", "resources/*.json"]},
+    install_requires=[
+        # torch: any 2.x release from 2.1 on; on a machine without torch, install the build you want
+        # first (the README's commands install 2.13.0, the CPU build on our CI machines).
+        "torch>=2.1",
+        "datasets>=2.16",
+        "spacy>=3.5",
+        "scikit-learn>=1.2",
+        "matplotlib>=3.6",
+        "numpy>=1.23",
+        "pandas>=1.5",      # tables for metrics and plots (already a dependency of datasets)
+        "tqdm>=4.60",       # progress bars (already a dependency of datasets)
+        "pyyaml>=6.0",      # YAML run configs (already a dependency of datasets)
+    ],
+    extras_require={
+        "test": ["pytest>=7"],
+        "hf": ["transformers>=4.36"],
+    },
+    entry_points={"console_scripts": ["probe=probe.cli:main"]},
+)
