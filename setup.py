@@ -1,4 +1,6 @@
 """Install probe: `pip install -e .` (add `[test]` for the test tools)."""
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
@@ -6,7 +8,7 @@ setup(
     version="0.1.0",
     description="Do neural language models learn syntax or word order? Subject-verb agreement benchmark "
                 "for RNN/LSTM/GRU language models.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",

@@ -1,7 +1,9 @@
 """Load and check the lexicon data file (nouns, verbs, copulas and function words with their features)."""
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -9,6 +11,9 @@ from pathlib import Path
 from .config import ProbeError
 
 SG, PL = "sg", "pl"
+# A word form: lower case, no spaces, quotes, backslashes or control characters (items are written
+# as JSON lines without escaping, and as space-separated token strings).
+SAFE_FORM = re.compile(r'^[^\sA-Z"\\\x00-\x1f]+$')
 
 # Which features each category may carry; anything else is rejected with the line number.
 _FEATURES = {
@@ -25,7 +30,7 @@ _FEATURES = {
 _TWO_FORMS = {"noun", "verb", "copula"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality: entries are unique, and == is on the hot path
 class Noun:
     """A noun with its two number forms; ``animate`` steers semantic (non-nonce) sampling."""
 
@@ -39,7 +44,7 @@ class Noun:
         return self.sg if number == SG else self.pl
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Verb:
     """A present-tense verb: ``sg`` is 3rd-singular ('laughs'), ``pl`` the plural ('laugh')."""
 
@@ -110,6 +115,11 @@ def default_lexicon_path() -> Path:
     return Path(str(resources.files("probe") / "resources" / "lexicon.tsv"))
 
 
+def lexicon_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a lexicon file, recorded in build configs so a dataset names the exact word list."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def load_lexicon(path: str | os.PathLike | None = None) -> Lexicon:
     """Parse and check a lexicon TSV file (default: the shipped one).
 
@@ -140,13 +150,13 @@ def load_lexicon(path: str | os.PathLike | None = None) -> Lexicon:
         cat, f1, f2, feats_s = (c.strip() for c in cols)
         if cat not in _FEATURES:
             fail(lineno, f"unknown category {cat!r}; use one of {', '.join(sorted(_FEATURES))}")
-        if not f1 or f1 == "-" or f1 != f1.lower() or " " in f1:
-            fail(lineno, f"form {f1!r} must be one lower-case word")
+        if not f1 or f1 == "-" or not SAFE_FORM.match(f1) or f1 != f1.lower():
+            fail(lineno, f"form {f1!r} must be one lower-case word without quotes or backslashes")
         if cat in _TWO_FORMS:
             if not f2 or f2 == "-":
                 fail(lineno, f"{cat} {f1!r} has no plural form in column 3")
-            if f2 != f2.lower() or " " in f2:
-                fail(lineno, f"form {f2!r} must be one lower-case word")
+            if not SAFE_FORM.match(f2) or f2 != f2.lower():
+                fail(lineno, f"form {f2!r} must be one lower-case word without quotes or backslashes")
             if f1 == f2:
                 fail(lineno, f"{cat} {f1!r} has identical singular and plural forms; agreement cannot be tested on it")
         elif f2 not in ("", "-"):

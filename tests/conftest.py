@@ -1,0 +1,21 @@
+"""Shared fixtures: keep torch single-threaded so tests behave the same on every machine."""
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+EXTERNAL = REPO.parent / "shared" / "external"
+
+
+@pytest.fixture(scope="session")
+def external() -> Path:
+    """The shared third-party data folder (../shared/external); tests using it skip when it is absent."""
+    if not EXTERNAL.is_dir():
+        pytest.skip("../shared/external is not present")
+    return EXTERNAL
