@@ -234,9 +234,14 @@ def write_item_folder(rows: list[dict], out: str | os.PathLike, *, config: objec
 
     if not rows:
         raise ProbeError("no items to write; check the selection")
+    import pyarrow as pa
+
     with atomic_dir(out, overwrite=overwrite) as tmp:
         columns = {k: [r[k] for r in rows] for k in ITEM_COLUMNS}
-        datasets.Dataset.from_dict(columns, features=ITEM_FEATURES).save_to_disk(str(tmp), max_shard_size="500MB")
+        # an Arrow table with the schema's types: several times faster than Dataset.from_dict(features=...)
+        table = pa.Table.from_arrays([pa.array(columns[k], type=f.type) for k, f in
+                                      zip(ITEM_COLUMNS, ITEM_FEATURES.arrow_schema)], schema=ITEM_FEATURES.arrow_schema)
+        datasets.Dataset(table).save_to_disk(str(tmp), max_shard_size="500MB")
         dumps = json.JSONEncoder(ensure_ascii=False).encode
         with open(tmp / "items.jsonl", "w", encoding="utf-8") as fh:
             fh.writelines(dumps({k: r[k] for k in ITEM_COLUMNS}) + "\n" for r in rows)

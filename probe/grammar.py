@@ -1,0 +1,342 @@
+"""The probabilistic grammar of the synthetic training corpus: seeded, agreeing sentences over the lexicon.
+
+Sentences are lower case, space-separated, without punctuation (like the benchmark items)::
+
+    S    -> NP_subj VP [and VP]                      subject-verb agreement on every VP
+          | NP cverb [that] S                        'the mechanic said (that) the author laughs'
+    NP   -> the [ADJ] NOUN [MOD]
+    MOD  -> PREP NP                                  'the author of the books'
+          | that|who VP                              'the author that likes the guards'   (SRC)
+          | [that|who] NP_bare VT                    'the author (that) the guards like'  (ORC)
+    VP   -> [ADV] VI | [ADV] VT NP | COP [been] ADJ
+
+Semantics follow the lexicon: lexical verbs take animate subjects, objects fit the verb's ``obj=``
+feature, adjectives fit the noun's animacy; copular clauses may have inanimate subjects. Recursion
+stops at ``max_depth``: main-clause nouns are at depth 0, a modifier's nouns one level deeper, and
+a complement clause sits one level deeper than the clause that embeds it.
+
+The knob, ``attractor_rate`` r: every clause subject (of a main or complement clause, the subjects
+whose verbs agree) is drawn as
+  - attracted (probability r): a modifier whose first noun has the other number, so the subject-verb
+    dependency crosses a noun of the other number (later nouns in the modifier are free);
+  - matched (probability ``match_rate`` m, default min(r, 1 - r)): a modifier all of whose nouns
+    have the head's number;
+  - bare (the rest): no post-modifier (an adjective at most).
+With m = r, a modifier is no cue to the verb's number: it is as if 2r of the subjects were modified
+and the first modifier noun's number drawn independently of the head's. In a coordination
+('the author likes the guards and laughs') the object of a non-final conjunct lies between the head
+and the next verb, so for non-attracted subjects its nouns take the head's number too: a clause
+subject's dependencies cross a noun of the other number exactly when it was drawn as attracted.
+
+The generator records every agreement dependency as (controller index, verb index, kind): kind
+``subject`` for clause subjects (the ones r controls), ``src`` for a subject relative clause's verb
+(controlled by the modified noun; only 'that'/'who' lies between), ``orc`` for an object relative
+clause's verb (controlled by the relative clause's own subject, which takes no post-modifier).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from .config import ProbeError
+from .lexicon import PL, SG, Lexicon
+
+SUBJECT, SRC, ORC = "subject", "src", "orc"  # kinds of agreement dependency
+DEP_KINDS = (SUBJECT, SRC, ORC)
+_PP, _SRC, _ORC, _ORC_BARE = range(4)  # modifier kinds
+_COP, _INTR, _TR = range(3)  # verb-phrase kinds
+AND, BEEN = "and", "been"  # the grammar's own function words (the lexicon has no conjunctions)
+
+
+@dataclass(frozen=True)
+class GrammarProbs:
+    """The grammar's structural probabilities (everything except the attractor knob and the depth)."""
+
+    plural: float = 0.5             # P(plural) for a noun whose number is free (not fixed by the knob)
+    adjective: float = 0.1          # P(an adjective before the noun), per noun phrase
+    modifier: float = 0.15          # P(a post-modifier) on a non-subject noun (objects, modifier nouns)
+    pp: float = 0.5                 # modifier kinds, relative weights (renormalised over the kinds
+    src: float = 0.25               # that fit the head: SRCs need an animate head)
+    orc: float = 0.15               # object relative clause with 'that'/'who'
+    orc_bare: float = 0.1           # object relative clause without a relativiser
+    who: float = 0.2                # P('who' rather than 'that') in a relative clause on an animate head
+    animate_pp: float = 0.5         # P(animate noun) inside a PP
+    animate_object: float = 0.5     # P(animate object) for verbs with obj=any
+    complement: float = 0.1         # P(a clause is 'NP cverb S'), where the depth allows
+    complement_that: float = 0.3    # P('that' after the clause-embedding verb)
+    coordination: float = 0.1       # P('VP and VP') in a clause
+    copula: float = 0.3             # P(copula VP: is/are, was/were, has/have been + ADJ)
+    transitive: float = 0.5         # P(transitive | lexical verb)
+    adverb: float = 0.05            # P(an adverb before a lexical verb)
+    inanimate_subject: float = 0.3  # P(inanimate subject | the clause's VPs are all copular)
+
+
+class Sentence(NamedTuple):
+    """One generated sentence and its agreement dependencies (controller index, verb index, kind)."""
+
+    tokens: list[str]
+    deps: list[tuple[int, int, str]]
+
+
+def resolve_match_rate(attractor_rate: float, match_rate: float | None) -> float:
+    """The share of matched-modifier subjects: ``match_rate``, or min(r, 1 - r) when None."""
+    return min(attractor_rate, 1.0 - attractor_rate) if match_rate is None else match_rate
+
+
+def check_grammar_options(*, attractor_rate: float, match_rate: float | None, max_depth: int,
+                          probs: GrammarProbs) -> None:
+    """Reject impossible knobs with one-line errors (the grammar and ``probe corpus`` call this first)."""
+    r, m = attractor_rate, resolve_match_rate(attractor_rate, match_rate)
+    if not 0.0 <= r <= 1.0:
+        raise ProbeError(f"attractor rate {r} is outside [0, 1]; give a share of subjects, e.g. 0.05")
+    if not 0.0 <= m <= 1.0 or r + m > 1.0 + 1e-12:
+        raise ProbeError(f"match rate {m} must lie in [0, 1 - attractor rate] = [0, {1 - r:g}]")
+    if max_depth < 0:
+        raise ProbeError(f"max depth {max_depth} is negative; give 0 (no modifiers) or more")
+    if max_depth == 0 and r + m > 0:
+        raise ProbeError("max depth 0 allows no noun modifiers, so no attractors: "
+                         "raise --max-depth or set the attractor and match rates to 0")
+    for name, value in vars(probs).items():
+        if not 0.0 <= value <= 1.0:
+            raise ProbeError(f"grammar probability {name}={value} is outside [0, 1]; give a probability")
+    if probs.pp + probs.src + probs.orc + probs.orc_bare <= 0:
+        raise ProbeError("grammar modifier weights pp/src/orc/orc_bare are all 0; give one a positive weight")
+
+
+def _forms(entry) -> tuple[str, str]:
+    """(singular, plural): indexable by the grammar's number codes 0 = sg, 1 = pl."""
+    return entry.sg, entry.pl
+
+
+class Grammar:
+    """A sentence generator over ``lexicon``; ``stream(seed)`` yields sentences forever.
+
+    Uniform draws come from ``numpy.random.default_rng(seed)`` in blocks, so a seed fixes the whole
+    stream whatever the number of sentences taken.
+    """
+
+    def __init__(self, lexicon: Lexicon, *, attractor_rate: float, match_rate: float | None = None,
+                 max_depth: int = 3, probs: GrammarProbs = GrammarProbs()):
+        check_grammar_options(attractor_rate=attractor_rate, match_rate=match_rate, max_depth=max_depth,
+                              probs=probs)
+        r, m = attractor_rate, resolve_match_rate(attractor_rate, match_rate)
+        self.lexicon, self.attractor_rate, self.match_rate = lexicon, r, m
+        self.max_depth, self.probs = max_depth, probs
+        lex = lexicon
+        self._nouns = (tuple(map(_forms, lex.inanimate_nouns)), tuple(map(_forms, lex.animate_nouns)))
+        self._adjs = (lex.adjectives_for(False), lex.adjectives_for(True))
+        self._intr = tuple(map(_forms, lex.intransitive_verbs))
+        self._tr = tuple((v.sg, v.pl, v.obj) for v in lex.transitive_verbs)
+        # transitive verbs that can take an inanimate / animate object (ORC heads are their objects)
+        self._tr_obj = (tuple(_forms(v) for v in lex.transitive_verbs if v.obj in ("inanimate", "any")),
+                        tuple(_forms(v) for v in lex.transitive_verbs if v.obj in ("animate", "any")))
+        self._cop = tuple((c.sg, c.pl, c.tense == "perfect") for c in lex.copulas)
+        for what, pool in (("inanimate noun", self._nouns[0]), ("animate noun", self._nouns[1]),
+                           ("adjective for animate nouns", self._adjs[1]),
+                           ("adjective for inanimate nouns", self._adjs[0])):
+            if not pool:
+                raise ProbeError(f"lexicon {lex.path} has no {what}; the grammar needs one")
+        self._that = "that" if "that" in lex.comps else lex.comps[0]
+        self._who = "who" if "who" in lex.comps else self._that
+        # cumulative modifier-kind weights for (inanimate head, animate head); an SRC needs an
+        # animate head (its verb's subject), an ORC a verb taking the head's animacy as object
+        self._mod_cum = []
+        for animate in (0, 1):
+            w = [probs.pp, probs.src * animate, probs.orc * bool(self._tr_obj[animate]),
+                 probs.orc_bare * bool(self._tr_obj[animate])]
+            total = sum(w)
+            if total <= 0:
+                raise ProbeError("no noun modifier fits the lexicon and grammar weights; give pp a positive weight")
+            self._mod_cum.append(tuple(np.cumsum(w) / total))
+
+    @property
+    def vocabulary(self) -> tuple[str, ...]:
+        """Every word the grammar can emit, sorted (a superset where a probability is 0)."""
+        lex = self.lexicon
+        words = set(lex.verb_number) | {f for n in lex.nouns for f in (n.sg, n.pl)}
+        words |= {a.form for a in lex.adjectives} | set(lex.dets) | set(lex.preps) | set(lex.advs)
+        words |= {self._that, self._who, AND, BEEN}
+        if self.max_depth >= 2:
+            words |= set(lex.cverbs)
+        return tuple(sorted(words))
+
+    def stream(self, seed: int) -> Iterator[Sentence]:
+        """Yield sentences forever; the same seed gives the same sequence."""
+        rng = np.random.default_rng(seed)
+
+        def blocks() -> Iterator[float]:
+            while True:
+                yield from rng.random(1 << 16).tolist()
+
+        u = blocks().__next__
+        p = self.probs
+        r, rm, max_depth = self.attractor_rate, self.attractor_rate + self.match_rate, self.max_depth
+        nouns, adjs, intr, tr, tr_obj, cop = self._nouns, self._adjs, self._intr, self._tr, self._tr_obj, self._cop
+        dets, preps, advs, cverbs = self.lexicon.dets, self.lexicon.preps, self.lexicon.advs, self.lexicon.cverbs
+        that, who, mod_cum = self._that, self._who, self._mod_cum
+        p_pl, p_adj, p_mod, p_who, p_adv = p.plural, p.adjective, p.modifier, p.who, p.adverb
+        p_tr_lex = p.transitive
+
+        def pick(seq: Sequence):
+            return seq[int(u() * len(seq))]
+
+        def number(force: int | None) -> int:
+            return force if force is not None else int(u() < p_pl)
+
+        def vp_kind() -> int:
+            return _COP if u() < p.copula else (_TR if u() < p_tr_lex else _INTR)
+
+        def noun_phrase(toks: list, deps: list, num: int, animate: int, depth: int, force: int | None,
+                        post: bool = True) -> int:
+            # the [ADJ] NOUN [MOD]; returns the noun's index
+            toks.append(pick(dets))
+            if u() < p_adj:
+                toks.append(pick(adjs[animate]))
+            i = len(toks)
+            toks.append(pick(nouns[animate])[num])
+            if post and depth < max_depth and u() < p_mod:
+                modifier(toks, deps, i, num, animate, depth + 1, force, None, False)
+            return i
+
+        def modifier(toks: list, deps: list, head: int, num: int, animate: int, depth: int,
+                     force: int | None, key: int | None, need_noun: bool) -> None:
+            # A post-modifier whose nouns are at ``depth``; ``key`` fixes the number of its first noun,
+            # ``force`` that of every noun in it, ``need_noun`` demands a noun (attracted subjects).
+            x, cum = u(), mod_cum[animate]
+            kind = _PP if x < cum[0] else _SRC if x < cum[1] else _ORC if x < cum[2] else _ORC_BARE
+            if key is None:
+                key = number(force)
+            if kind == _PP:
+                toks.append(pick(preps))
+                noun_phrase(toks, deps, key, int(u() < p.animate_pp), depth, force)
+            elif kind == _SRC:
+                toks.append(who if u() < p_who else that)
+                v = verb_phrase(toks, deps, _TR if need_noun else vp_kind(), num, animate, depth, force, key)
+                deps.append((head, v, SRC))
+            else:
+                if kind == _ORC:
+                    toks.append(who if animate and u() < p_who else that)
+                s = noun_phrase(toks, deps, key, 1, depth, force, post=False)
+                if u() < p_adv:
+                    toks.append(pick(advs))
+                deps.append((s, len(toks), ORC))
+                toks.append(pick(tr_obj[animate])[key])
+
+        def verb_phrase(toks: list, deps: list, kind: int, num: int, animate: int, depth: int,
+                        force: int | None, obj_num: int | None = None) -> int:
+            # returns the index of the agreeing verb; the object (if any) sits at the clause's depth
+            if kind == _COP:
+                c = pick(cop)
+                i = len(toks)
+                toks.append(c[num])
+                if c[2]:
+                    toks.append(BEEN)
+                toks.append(pick(adjs[animate]))
+                return i
+            if u() < p_adv:
+                toks.append(pick(advs))
+            i = len(toks)
+            if kind == _INTR:
+                toks.append(pick(intr)[num])
+                return i
+            v = pick(tr)
+            toks.append(v[num])
+            obj_anim = 1 if v[2] == "animate" else 0 if v[2] == "inanimate" else int(u() < p.animate_object)
+            noun_phrase(toks, deps, obj_num if obj_num is not None else number(force), obj_anim, depth, force)
+            return i
+
+        def clause(toks: list, deps: list, depth: int) -> None:
+            if depth + 2 <= max_depth and u() < p.complement:
+                # the embedding verb is past tense (no agreement): its subject is a free noun phrase
+                noun_phrase(toks, deps, number(None), 1, depth, None)
+                toks.append(pick(cverbs))
+                if u() < p.complement_that:
+                    toks.append(that)
+                clause(toks, deps, depth + 1)
+                return
+            num = number(None)
+            kinds = [vp_kind()]
+            if u() < p.coordination:
+                kinds.append(vp_kind())
+            animate = 1 if any(k != _COP for k in kinds) else int(u() >= p.inanimate_subject)
+            toks.append(pick(dets))
+            if u() < p_adj:
+                toks.append(pick(adjs[animate]))
+            head = len(toks)
+            toks.append(pick(nouns[animate])[num])
+            x = u()
+            attracted = x < r
+            if attracted:
+                modifier(toks, deps, head, num, animate, depth + 1, None, 1 - num, True)
+            elif x < rm:
+                modifier(toks, deps, head, num, animate, depth + 1, num, num, False)
+            last = len(kinds) - 1
+            for j, kind in enumerate(kinds):
+                if j:
+                    toks.append(AND)
+                force = None if attracted or j == last else num
+                deps.append((head, verb_phrase(toks, deps, kind, num, animate, depth, force), SUBJECT))
+
+        while True:
+            toks: list[str] = []
+            deps: list[tuple[int, int, str]] = []
+            clause(toks, deps, 0)
+            yield Sentence(toks, deps)
+
+    def generate(self, n: int, seed: int) -> list[Sentence]:
+        """The first ``n`` sentences of ``stream(seed)``."""
+        it = self.stream(seed)
+        return [next(it) for _ in range(n)]
+
+
+def measure_dependencies(sentences: Sequence[Sentence], lexicon: Lexicon) -> dict:
+    """Count, from the tokens alone (lexicon number look-ups), what each agreement dependency crosses.
+
+    Returns counts and shares: ``attractor_rate`` = share of clause-subject dependencies with a noun of
+    the other number strictly between head and verb (what the knob sets), ``dependency_attractor_rate``
+    / ``dependency_noun_rate`` = share of all dependencies crossing a noun of the other number / any
+    noun, per-kind counts, and ``agreement_errors`` = dependencies whose verb does not agree (0 for
+    the grammar). Vectorised over the flattened corpus: O(tokens) with numpy prefix sums.
+    """
+    import pandas as pd
+
+    code = {SG: 1, PL: 2}
+    tokens = np.fromiter(itertools.chain.from_iterable(s.tokens for s in sentences), dtype=object)
+    lengths = np.fromiter((len(s.tokens) for s in sentences), dtype=np.int64, count=len(sentences))
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(sentences) else np.zeros(0, np.int64)
+    # number codes (0 = none, 1 = sg, 2 = pl) per distinct word, then gathered for every token
+    local, uniques = pd.factorize(tokens)
+    uniques = uniques.tolist()
+    noun_code = np.array([code.get(lexicon.noun_number.get(w), 0) for w in uniques], dtype=np.int8)[local]
+    verb_of = np.array([code.get(lexicon.verb_number.get(w), 0) for w in uniques], dtype=np.int8)
+    # cum[k] = nouns of that number among tokens[:k]
+    cum_sg = np.concatenate([[0], np.cumsum(noun_code == 1)])
+    cum_pl = np.concatenate([[0], np.cumsum(noun_code == 2)])
+    rows = [(off + c, off + v, DEP_KINDS.index(k))
+            for off, s in zip(offsets.tolist(), sentences) for c, v, k in s.deps]
+    dep = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    c, v, kind = dep[:, 0], dep[:, 1], dep[:, 2]
+    ctrl = noun_code[c] if len(c) else np.zeros(0, np.int8)
+    verb_code = verb_of[local[v]]
+    sg_between = cum_sg[v] - cum_sg[c + 1]
+    pl_between = cum_pl[v] - cum_pl[c + 1]
+    other = np.where(ctrl == 1, pl_between, sg_between) > 0
+    any_noun = (sg_between + pl_between) > 0
+    is_subj = kind == 0
+
+    def share(mask: np.ndarray, among: np.ndarray) -> float | None:
+        return float(mask[among].mean()) if among.any() else None
+
+    everything = np.ones(len(kind), dtype=bool)
+    return {
+        "dependencies": int(len(kind)),
+        "dependencies_by_kind": {k: int((kind == i).sum()) for i, k in enumerate(DEP_KINDS)},
+        "attractor_rate": share(other, is_subj),
+        "subject_noun_rate": share(any_noun, is_subj),
+        "dependency_attractor_rate": share(other, everything),
+        "dependency_noun_rate": share(any_noun, everything),
+        "agreement_errors": int(((ctrl == 0) | (verb_code != ctrl)).sum()),
+    }

@@ -1,0 +1,126 @@
+"""Tests for the synthetic-corpus grammar: agreement, the attractor knob, semantics, depth, seeds."""
+from __future__ import annotations
+
+import pytest
+
+from probe.config import ProbeError
+from probe.grammar import ORC, SRC, SUBJECT, Grammar, GrammarProbs, measure_dependencies
+from probe.lexicon import load_lexicon
+
+
+@pytest.fixture(scope="module")
+def lex():
+    return load_lexicon()
+
+
+def _crosses(tokens, c, v, lex):
+    """Reference (slow, obvious) check: (any noun, noun of the other number) strictly between c and v."""
+    head = lex.noun_number[tokens[c]]
+    between = [lex.noun_number[t] for t in tokens[c + 1:v] if t in lex.noun_number]
+    return bool(between), any(n != head for n in between)
+
+
+def test_every_agreeing_verb_agrees_with_its_recorded_controller(lex):
+    sents = Grammar(lex, attractor_rate=0.3, max_depth=3).generate(3000, seed=1)
+    kinds = set()
+    for s in sents:
+        verbs_with_dep = set()
+        for c, v, kind in s.deps:
+            assert c < v
+            assert lex.noun_number[s.tokens[c]] == lex.verb_number[s.tokens[v]], (s.tokens, c, v)
+            verbs_with_dep.add(v)
+            kinds.add(kind)
+        # no agreeing verb form escapes the record (so the test above covers every verb)
+        verb_positions = {i for i, t in enumerate(s.tokens) if t in lex.verb_number}
+        assert verb_positions == verbs_with_dep, s.tokens
+    assert kinds == {SUBJECT, SRC, ORC}
+
+
+def test_output_is_lower_case_lexicon_words_only(lex):
+    forms = {f for n in lex.nouns for f in (n.sg, n.pl)} | set(lex.verb_number) | {a.form for a in lex.adjectives}
+    forms |= set(lex.cverbs) | set(lex.preps) | set(lex.comps) | set(lex.advs) | set(lex.dets) | {"been", "and"}
+    seen = set()
+    for s in Grammar(lex, attractor_rate=0.2, max_depth=3).generate(2000, seed=2):
+        seen.update(s.tokens)
+        assert s.tokens[0] == "the"
+    assert seen <= forms
+    assert {"that", "who", "and", "been", "said"} <= seen
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.5])
+def test_measured_attractor_rate_matches_the_knob(lex, rate):
+    sents = Grammar(lex, attractor_rate=rate, max_depth=3).generate(5000, seed=3)
+    m = measure_dependencies(sents, lex)
+    # about 5,500 subject dependencies: 3 standard errors at r = 0.5 is 0.02
+    assert m["attractor_rate"] == pytest.approx(rate, abs=0.025)
+    assert m["agreement_errors"] == 0
+    # the vectorised measurement equals the obvious per-dependency loop
+    ref_any = ref_other = ref_subj = ref_subj_other = 0
+    for s in sents:
+        for c, v, kind in s.deps:
+            any_noun, other = _crosses(s.tokens, c, v, lex)
+            ref_any += any_noun
+            ref_other += other
+            ref_subj += kind == SUBJECT
+            ref_subj_other += other and kind == SUBJECT
+    assert m["dependencies"] == sum(len(s.deps) for s in sents)
+    assert m["dependency_noun_rate"] == pytest.approx(ref_any / m["dependencies"])
+    assert m["dependency_attractor_rate"] == pytest.approx(ref_other / m["dependencies"])
+    assert m["attractor_rate"] == pytest.approx(ref_subj_other / ref_subj)
+    if rate == 0.0:
+        # not one dependency of any kind crosses a noun of the other number, coordination included
+        assert m["dependency_attractor_rate"] == 0.0
+
+
+def test_match_rate_controls_modified_subjects(lex):
+    bare = measure_dependencies(Grammar(lex, attractor_rate=0.0, match_rate=0.0).generate(3000, seed=4), lex)
+    matched = measure_dependencies(Grammar(lex, attractor_rate=0.0, match_rate=0.4).generate(3000, seed=4), lex)
+    assert matched["attractor_rate"] == 0.0
+    # only coordination objects lie between a bare subject and its verb
+    assert bare["subject_noun_rate"] < 0.08 < 0.3 < matched["subject_noun_rate"]
+
+
+def test_semantic_constraints(lex):
+    animate = {f for n in lex.animate_nouns for f in (n.sg, n.pl)}
+    lexical = {f for v in lex.verbs for f in (v.sg, v.pl)}
+    adj_ok = {True: set(lex.adjectives_for(True)), False: set(lex.adjectives_for(False))}
+    for s in Grammar(lex, attractor_rate=0.3).generate(2000, seed=5):
+        for c, v, kind in s.deps:
+            if s.tokens[v] in lexical or kind in (SRC, ORC):
+                assert s.tokens[c] in animate, (s.tokens, c, v)
+            if kind == SUBJECT and s.tokens[v] not in lexical:  # copula: is/was ADJ or has been ADJ
+                adj = s.tokens[v + 2] if s.tokens[v + 1] == "been" else s.tokens[v + 1]
+                assert adj in adj_ok[s.tokens[c] in animate], s.tokens
+
+
+def test_depth_limits_recursion(lex):
+    nouns = set(lex.noun_number)
+    flat = Grammar(lex, attractor_rate=0.0, match_rate=0.0, max_depth=0).generate(1000, seed=6)
+    for s in flat:
+        assert sum(t in nouns for t in s.tokens) <= 3  # subject + one object per conjunct
+        assert not set(s.tokens) & (set(lex.preps) | set(lex.comps) | set(lex.cverbs))
+    one = Grammar(lex, attractor_rate=0.5, max_depth=1).generate(2000, seed=6)
+    # depth 1: no complement clauses, and modifiers hold no modifiers of their own
+    assert not any(set(s.tokens) & set(lex.cverbs) for s in one)
+    assert max(sum(t in nouns for t in s.tokens) for s in one) <= 6
+    deep = Grammar(lex, attractor_rate=0.5, max_depth=4).generate(2000, seed=6)
+    assert max(sum(t in nouns for t in s.tokens) for s in deep) > 6
+
+
+def test_same_seed_same_sentences(lex):
+    g = Grammar(lex, attractor_rate=0.1)
+    a, b = g.generate(500, seed=7), g.generate(500, seed=7)
+    assert a == b
+    assert a != g.generate(500, seed=8)
+    # the stream does not depend on how many sentences are taken
+    assert g.generate(200, seed=7) == a[:200]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"attractor_rate": -0.1}, {"attractor_rate": 1.5}, {"attractor_rate": 0.6, "match_rate": 0.5},
+    {"attractor_rate": 0.1, "max_depth": 0}, {"attractor_rate": 0.1, "max_depth": -1},
+    {"attractor_rate": 0.1, "probs": GrammarProbs(plural=2.0)},
+])
+def test_bad_knobs_are_probe_errors(lex, kwargs):
+    with pytest.raises(ProbeError):
+        Grammar(lex, **kwargs)

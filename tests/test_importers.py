@@ -1,0 +1,387 @@
+"""Importers: each format round-trips into the item schema; decoded codes; SyntaxGym predictions; bad files."""
+import gzip
+import json
+from collections import Counter
+
+import datasets
+import pytest
+
+from probe.cli import main
+from probe.config import ProbeError
+from probe.importers import (FORMATS, decode_ml_condition, evaluate_predictions, read_blimp,
+                             read_linzen, read_marvin_linzen, read_syntaxgym, region_surprisals,
+                             stored_region_surprisals, suite_formulas, tokenize)
+from probe.lexicon import load_lexicon
+from probe.records import ITEM_COLUMNS, ITEM_FEATURES, load_items
+
+LEX = load_lexicon()
+
+
+def _jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _import(fmt, path, out, capsys):
+    assert main(["import", fmt, str(path), "--out", str(out)]) == 0, capsys.readouterr().err
+    ds = load_items(out)
+    assert ds.features == ITEM_FEATURES
+    lines = [json.loads(x) for x in (out / "items.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [list(r) for r in lines] == [list(ITEM_COLUMNS)] * len(lines)  # every column, schema order
+    assert ds.to_list() == lines
+    assert (out / "README.md").is_file()
+    assert json.loads((out / "config.json").read_text())["format"] == fmt
+    assert len({r["id"] for r in lines}) == len(lines)
+    return lines
+
+
+# --------------------------------------------------------------------------- tokens
+
+@pytest.mark.parametrize("text, tokens", [
+    ("This customer hasn't worn some shoes.", ["this", "customer", "has", "n't", "worn", "some", "shoes"]),
+    ("They can't go, won't they?", ["they", "ca", "n't", "go", ",", "wo", "n't", "they"]),
+    ("Craig's ex-wife is here!", ["craig", "'s", "ex-wife", "is", "here"]),
+])
+def test_tokenize_is_ptb_style_lower_case_without_final_punctuation(text, tokens):
+    assert tokenize(text) == tokens
+
+
+# --------------------------------------------------------------------------- BLiMP
+
+BLIMP = [
+    {"sentence_good": "A niece of most senators hasn't descended most slopes.",
+     "sentence_bad": "A niece of most senators haven't descended most slopes.",
+     "one_prefix_prefix": "A niece of most senators", "one_prefix_word_good": "hasn't",
+     "one_prefix_word_bad": "haven't", "dependency_length": 5, "field": "morphology",
+     "linguistics_term": "subject_verb_agreement", "UID": "distractor_agreement_relational_noun",
+     "simple_LM_method": True, "one_prefix_method": True, "two_prefix_method": False,
+     "lexically_identical": False, "pairID": "0"},
+    {"sentence_good": "Craig explored that grocery store.", "sentence_bad": "Craig explored that grocery stores.",
+     "one_prefix_prefix": "Craig explored that", "one_prefix_word_good": "grocery store",
+     "one_prefix_word_bad": "grocery stores", "field": "morphology",
+     "linguistics_term": "determiner_noun_agreement", "UID": "determiner_noun_agreement_1",
+     "simple_LM_method": True, "one_prefix_method": True, "two_prefix_method": False,
+     "lexically_identical": True, "pairID": "1"},
+    {"sentence_good": "The students perform.", "sentence_bad": "The student perform.",
+     "two_prefix_prefix_good": "The students", "two_prefix_prefix_bad": "The student", "two_prefix_word": "perform",
+     "field": "morphology", "linguistics_term": "subject_verb_agreement",
+     "UID": "regular_plural_subject_verb_agreement_2", "simple_LM_method": True, "one_prefix_method": False,
+     "two_prefix_method": True, "lexically_identical": False, "pairID": "0"},
+    {"sentence_good": "Paula references Robert.", "sentence_bad": "Paula reference Robert.",
+     "one_prefix_prefix": "Paula", "one_prefix_word_good": "references", "one_prefix_word_bad": "reference",
+     "field": "morphology", "linguistics_term": "subject_verb_agreement",
+     "UID": "regular_plural_subject_verb_agreement_1", "simple_LM_method": True, "one_prefix_method": True,
+     "two_prefix_method": False, "lexically_identical": False, "pairID": "0"},
+]
+
+
+def test_blimp_round_trip(tmp_path, capsys):
+    rows = _import("blimp", _jsonl(tmp_path / "sample.jsonl", BLIMP), tmp_path / "out", capsys)
+    by_src = {r["source_id"]: r for r in rows}
+    r = by_src["distractor_agreement_relational_noun/0"]
+    assert (r["prefix"], r["verb_good"], r["verb_bad"], r["verb_index"]) == \
+        ("a niece of most senators", "has", "have", 5)
+    assert r["sentence_good"] == "a niece of most senators has n't descended most slopes"
+    assert (r["head_number"], r["n_attractors"], r["source"], r["split"]) == ("sg", -1, "blimp", "test")
+    r = by_src["determiner_noun_agreement_1/1"]  # a two-word critical phrase still differs in one token
+    assert (r["prefix"], r["verb_good"], r["verb_bad"], r["condition"]) == \
+        ("craig explored that grocery", "store", "stores", "S")
+    r = by_src["regular_plural_subject_verb_agreement_2/0"]  # two-prefix: sentence method only
+    assert (r["prefix"], r["verb_good"], r["verb_bad"], r["verb_index"]) == ("", "", "", -1)
+    assert (r["head_number"], r["condition"], r["n_attractors"]) == ("pl", "P", 0)
+    assert by_src["regular_plural_subject_verb_agreement_1/0"]["head_number"] == "sg"
+
+
+def test_blimp_shared_files(external):
+    folder = external / "blimp"
+    if not folder.is_dir():
+        pytest.skip("no BLiMP files")
+    rows = read_blimp([folder / "distractor_agreement_relative_clause.jsonl"])
+    assert len(rows) == 1000 and all(r["verb_good"] for r in rows)
+    assert rows[0]["prefix"] == "this customer who had visited most children"
+    assert (rows[0]["verb_good"], rows[0]["verb_bad"]) == ("has", "have")
+    rows = read_blimp([folder])  # a folder: every paradigm, models_summary.jsonl skipped
+    assert len(rows) == 1000 * len([p for p in folder.glob("*.jsonl") if not p.name.endswith("summary.jsonl")])
+
+
+# --------------------------------------------------------------------------- Marvin & Linzen
+
+@pytest.mark.parametrize("test, code, expected", [
+    ("simple_agrmt", "sing_MS_MV", ("sg", None)),
+    ("prep_anim", "plur_MS_MV_sing_ES", ("pl", "sg")),
+    ("obj_rel_within_anim", "plur_ES_EV_sing_MS_MV", ("pl", "sg")),
+    ("subj_rel", "sing_MS_EV_MV_plur_ES", ("sg", "pl")),
+    ("sent_comp", "sing_MS_MV_plur_BS", ("sg", "pl")),
+    ("long_vp_coord", "plur_MS_LMV_LMV", ("pl", None)),
+])
+def test_decode_marvin_linzen_codes(test, code, expected):
+    assert decode_ml_condition(test, code) == expected
+
+
+@pytest.mark.parametrize("code", ["sing_XX_MV", "MS_MV", "sing_MS_plur_ES_sing_EV"])
+def test_decode_rejects_unknown_codes(code):
+    with pytest.raises(ValueError):
+        decode_ml_condition("prep_anim", code)
+
+
+ML = [
+    ("prep_anim", "sing_MS_MV_plur_ES", "the author next to the security guards laughs",
+     "the author next to the security guards laugh"),
+    ("obj_rel_within_anim", "plur_ES_EV_sing_MS_MV", "the author that the security guards like laughs",
+     "the author that the security guards likes laughs"),
+    ("sent_comp", "sing_MS_MV_plur_BS", "the mechanics said the author laughs", "the mechanics said the author laugh"),
+    ("obj_rel_no_comp_across_inanim", "plur_IS_IV_sing_ES_EV", "the television shows the chef likes are good",
+     "the television shows the chef likes is good"),
+    ("vp_coord", "plur_MS_MV_MV", "the authors laugh and swim", "the authors laugh and swims"),
+]
+
+
+def test_marvin_linzen_round_trip(tmp_path, capsys):
+    path = tmp_path / "ml.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for i, (test, cond, good, bad) in enumerate(ML):
+            fh.write(json.dumps({"test": test, "condition": cond, "index": i, "sentence_good": good,
+                                 "sentence_bad": bad}) + "\n")
+    rows = {r["construction"]: r for r in _import("marvin-linzen", path, tmp_path / "out", capsys)}
+    r = rows["prep_anim"]
+    assert (r["condition"], r["head"], r["head_index"], r["attractors"], r["attractor_indices"]) == \
+        ("SP", "author", 1, ["guards"], [6])
+    assert (r["nearest_noun"], r["nearest_number"], r["verb_good"], r["verb_bad"], r["distance"]) == \
+        ("guards", "pl", "laughs", "laugh", 5)
+    assert r["source_id"] == "prep_anim/sing_MS_MV_plur_ES/0"
+    r = rows["obj_rel_within_anim"]  # the tested verb is inside the relative clause
+    assert (r["condition"], r["head"], r["head_index"], r["attractors"], r["verb_good"], r["verb_index"]) == \
+        ("PS", "guards", 5, ["author"], "like", 6)
+    assert (r["nearest_noun"], r["distance"], r["verb_type"]) == ("guards", 0, "transitive")
+    r = rows["sent_comp"]
+    assert (r["condition"], r["head"], r["attractors"], r["attractor_indices"]) == ("SP", "author", ["mechanics"], [1])
+    r = rows["obj_rel_no_comp_across_inanim"]
+    assert (r["head"], r["head_index"], r["attractors"], r["verb_type"]) == ("shows", 2, ["chef"], "copula")
+    r = rows["vp_coord"]
+    assert (r["condition"], r["n_attractors"], r["verb_index"], r["attractors"]) == ("P", 0, 4, [])
+
+
+def test_marvin_linzen_shared_file(external):
+    path = external / "marvin_linzen_2018" / "marvin_linzen_agreement.jsonl.gz"
+    if not path.is_file():
+        pytest.skip("no Marvin & Linzen file")
+    rows = read_marvin_linzen([path])
+    assert len(rows) == 126260 and all(r["verb_good"] for r in rows)
+    # The located nouns carry the decoded numbers (every plural noun in these templates ends in -s).
+    assert all(r["head"].endswith("s") == (r["head_number"] == "pl") for r in rows)
+    assert all(a.endswith("s") == (n == "pl") for r in rows for a, n in zip(r["attractors"], r["attractor_numbers"]))
+    counts = Counter(r["construction"] for r in rows)
+    assert counts["prep_anim"] == 16800 and counts["simple_agrmt"] == 140
+    sample = read_marvin_linzen([path.parent / "sample_sents.txt"])  # the repository's TSV; NPI rows skipped
+    assert sample and {r["construction"] for r in sample} <= set(counts)
+
+
+# --------------------------------------------------------------------------- SyntaxGym
+
+def _suite():
+    def cond(name, head, prep_np, verb, sums):
+        contents = ["The", head, "next to", "the", prep_np, verb, "good."]
+        return {"condition_name": name, "regions": [
+            {"region_number": i + 1, "content": c, "metric_value": {"sum": s}}
+            for i, (c, s) in enumerate(zip(contents, sums))]}
+
+    base = [1.0, 2.0, 3.0, 1.0, 2.0]
+    return {
+        "meta": {"name": "number_prep", "metric": "sum"},
+        "region_meta": {"1": "intro", "2": "np_sing", "3": "prep", "4": "the", "5": "prep_np", "6": "matrix_v",
+                        "7": "continuation"},
+        "predictions": [{"type": "formula", "formula": "(6;%match_sing%) < (6;%mismatch_sing%)"},
+                        {"type": "formula", "formula": "(6;%match_plural%) < (6;%mismatch_plural%)"}],
+        "items": [
+            {"item_number": 1, "conditions": [
+                cond("match_sing", "author", "senators", "is", base + [5.0, 1.0]),
+                cond("mismatch_sing", "author", "senators", "are", base + [7.0, 1.0]),
+                cond("match_plural", "authors", "senator", "are", base + [9.0, 1.0]),
+                cond("mismatch_plural", "authors", "senator", "is", base + [4.0, 1.0])]},
+            {"item_number": 2, "conditions": [
+                cond("match_sing", "pilot", "teachers", "brings", base + [1.0, 1.0]),
+                cond("mismatch_sing", "pilot", "teachers", "bring", base + [2.0, 1.0]),
+                cond("match_plural", "pilots", "teacher", "bring", base + [1.0, 1.0]),
+                cond("mismatch_plural", "pilots", "teacher", "brings", base + [3.0, 1.0])]},
+        ],
+    }
+
+
+def test_syntaxgym_round_trip(tmp_path, capsys):
+    path = tmp_path / "number_prep.json"
+    path.write_text(json.dumps(_suite(), indent=2))
+    rows = _import("syntaxgym", path, tmp_path / "out", capsys)
+    assert len(rows) == 4
+    r = next(r for r in rows if r["source_id"] == "number_prep/1/match_sing")
+    assert (r["prefix"], r["verb_good"], r["verb_bad"], r["verb_index"]) == \
+        ("the author next to the senators", "is", "are", 6)
+    assert (r["sentence_good"], r["head_number"], r["condition"], r["construction"]) == \
+        ("the author next to the senators is good", "sg", "S", "number_prep")
+    r = next(r for r in rows if r["source_id"] == "number_prep/2/match_plural")
+    assert (r["verb_good"], r["verb_bad"], r["head_number"]) == ("bring", "brings", "pl")
+
+
+def test_syntaxgym_predictions_from_stored_and_computed_surprisals():
+    suite = _suite()
+    assert evaluate_predictions(suite, stored_region_surprisals(suite)) == {1: [True, False], 2: [True, True]}
+
+    def surprisal(tokens):  # longer words are 'more surprising': per-token length
+        return [float(len(t)) for t in tokens]
+
+    sums = region_surprisals(suite, surprisal)
+    assert sums[(1, "match_sing", 3)] == len("next") + len("to")
+    assert sums[(1, "match_sing", 7)] == len("good")  # final '.' dropped like the pairs
+    # 'is' (2) < 'are' (3): singular holds; plural ('are' vs 'is') fails; 'brings' > 'bring' likewise.
+    assert evaluate_predictions(suite, sums) == {1: [True, False], 2: [False, True]}
+
+
+@pytest.mark.parametrize("formula, expected", [
+    ("[(6;%match_sing%) < (6;%mismatch_sing%)] & [(6;%match_plural%) < (6;%mismatch_plural%)]", False),
+    ("[(6;%match_sing%) < (6;%mismatch_sing%)] | [(6;%match_plural%) < (6;%mismatch_plural%)]", True),
+    ("(6;%mismatch_sing%) - (6;%match_sing%) > 1.5", True),
+    ("(6;%mismatch_sing%) - (6;%match_sing%) = 2", True),
+    ("(*;%match_sing%) > 10", True),
+])
+def test_prediction_formula_grammar(formula, expected):
+    suite = {**_suite(), "predictions": [], "meta": {"name": "x", "string_predictions": [formula]}}
+    suite["items"] = suite["items"][:1]
+    assert suite_formulas(suite) == [formula]
+    assert evaluate_predictions(suite, stored_region_surprisals(suite)) == {1: [expected]}
+
+
+def test_prediction_formula_errors():
+    suite = {**_suite(), "predictions": [{"type": "formula", "formula": "(6;%match_sing%) < "}]}
+    with pytest.raises(ProbeError, match="cannot parse prediction formula"):
+        evaluate_predictions(suite, stored_region_surprisals(suite))
+    suite = {**_suite(), "predictions": [{"type": "formula", "formula": "(6;%nope%) < (6;%match_sing%)"}]}
+    with pytest.raises(ProbeError, match="condition 'nope'"):
+        evaluate_predictions(suite, stored_region_surprisals(suite))
+
+
+def test_syntaxgym_suite_without_number_conditions_is_refused(tmp_path):
+    suite = _suite()
+    for item in suite["items"]:
+        for c in item["conditions"]:
+            c["condition_name"] = c["condition_name"].replace("match", "cond")
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(suite))
+    with pytest.raises(ProbeError, match="no match_"):
+        read_syntaxgym([path])
+
+
+# --------------------------------------------------------------------------- Linzen et al. 2016
+
+def test_linzen_simple_files(tmp_path, capsys):
+    folder = tmp_path / "rnn_agr_simple"
+    folder.mkdir()
+    (folder / "numpred.test.2").write_text(
+        "VBZ\tthe NN of the pilots near the NNS\nVBP\tthe keys to the cabinet in the IN room\n")
+    (folder / "numpred.test").write_text("VBZ\tthe author\n")
+    rows = _import("linzen", folder, tmp_path / "out", capsys)
+    by_src = {r["source_id"]: r for r in rows}
+    r = by_src["numpred.test.2:1"]
+    assert (r["head_number"], r["n_attractors"], r["condition"], r["verb_good"], r["verb_index"]) == \
+        ("sg", 2, "SPP", "", 8)
+    assert r["prefix"] == "the NN of the pilots near the NNS"  # POS placeholders stay upper case
+    assert "the IN room" in by_src["numpred.test.2:2"]["prefix"]
+    assert by_src["numpred.test.2:2"]["condition"] == "PSS"
+    r = by_src["numpred.test:1"]  # no count in the file name: unknown
+    assert (r["n_attractors"], r["condition"]) == (-1, "S")
+
+
+LINZEN_FULL_HEADER = ("sentence\torig_sentence\tpos_sentence\tsubj\tverb\tsubj_pos\thas_rel\thas_nsubj\tverb_pos\t"
+                      "subj_index\tverb_index\tn_intervening\tlast_intervening\tn_diff_intervening\tdistance\t"
+                      "max_depth\tall_nouns\tnouns_up_to_verb")
+
+
+def test_linzen_full_tsv(tmp_path):
+    words = "the keys to the cabinet in the rooms are here"
+    tags = "DT NNS TO DT NN IN DT NNS VBP RB"
+    row = [words, words, tags, "keys", "are", "NNS", "False", "False", "VBP", "2", "9", "3", "NNS", "1", "7", "1",
+           "keys cabinet rooms", "keys cabinet rooms"]
+    path = tmp_path / "agr_50_mostcommon_10K.tsv"
+    path.write_text(LINZEN_FULL_HEADER + "\n" + "\t".join(row) + "\n")
+    (r,) = read_linzen([path], verb_pairs=LEX.verb_pair)
+    assert (r["head"], r["head_index"], r["head_number"], r["verb_good"], r["verb_bad"]) == \
+        ("keys", 1, "pl", "are", "is")
+    assert (r["attractors"], r["attractor_indices"], r["n_attractors"], r["condition"]) == (["cabinet"], [4], 1, "PS")
+    assert (r["nearest_noun"], r["nearest_number"], r["distance"]) == ("rooms", "pl", 6)
+    assert r["sentence_bad"] == "the keys to the cabinet in the rooms is here"
+
+
+# --------------------------------------------------------------------------- Gulordava et al. 2018
+
+GULORDAVA = (
+    "pattern\tconstr_id\tsent_id\tcorrect_number\tform\tclass\ttype\tprefix\tn_attr\tpunct\tfreq\tlen_context\t"
+    "len_prefix\tsent\n"
+    "L__NOUN_VERB_VERB\t12\t2\tplur\tuse\tcorrect\tgenerated\tAdministrative debtors that virtually would merge\t1\t"
+    "False\t47118\t5\t6\tAdministrative debtors that virtually would merge add crimes . <eos>\n"
+    "L__NOUN_VERB_VERB\t12\t2\tplur\tuses\twrong\tgenerated\tAdministrative debtors that virtually would merge\t1\t"
+    "False\t7477\t5\t6\tAdministrative debtors that virtually would merge add crimes . <eos>\n"
+    "L__NOUN_VERB_VERB\t1\t4\tsing\tprovides\tcorrect\toriginal\tAn internal atmosphere offered in two\t0\tFalse\t"
+    "7409\t4\t6\t\"An internal atmosphere offered in two submits \"\" mosques \"\" . <eos>\"\n"
+    "L__NOUN_VERB_VERB\t1\t4\tsing\tprovide\twrong\toriginal\tAn internal atmosphere offered in two\t0\tFalse\t"
+    "12768\t4\t6\t\"An internal atmosphere offered in two submits \"\" mosques \"\" . <eos>\"\n"
+)
+
+
+def test_gulordava_round_trip(tmp_path, capsys):
+    path = tmp_path / "generated.tab"
+    path.write_text(GULORDAVA)
+    rows = _import("gulordava", path, tmp_path / "out", capsys)
+    assert len(rows) == 2
+    r = rows[0]
+    assert (r["construction"], r["head"], r["head_index"], r["head_number"], r["n_attractors"], r["condition"]) == \
+        ("L__NOUN_VERB_VERB", "debtors", 1, "pl", 1, "PS")
+    assert (r["verb_good"], r["verb_bad"], r["verb_index"], r["distance"], r["nonce"]) == ("use", "uses", 6, 4, True)
+    assert r["sentence_good"] == "administrative debtors that virtually would merge use crimes ."
+    r = rows[1]  # csv-quoted sentence with doubled quotes
+    assert r["sentence_bad"] == 'an internal atmosphere offered in two provide " mosques " .'
+    assert (r["head"], r["nonce"], r["source_id"]) == ("atmosphere", False, "L__NOUN_VERB_VERB/1/4")
+
+
+# --------------------------------------------------------------------------- malformed input
+
+def _bad_files(tmp_path):
+    blimp = _jsonl(tmp_path / "b.jsonl", [BLIMP[0], {k: v for k, v in BLIMP[1].items() if k != "sentence_bad"}])
+    ml = tmp_path / "m.jsonl"
+    _jsonl(ml, [{"test": t, "condition": c, "sentence_good": g, "sentence_bad": b} for t, c, g, b in ML[:2]]
+           + [{"test": "prep_anim", "condition": "sing_MS_QQ_plur_ES", "sentence_good": ML[0][2],
+               "sentence_bad": ML[0][3]}])
+    suite = _suite()
+    del suite["items"][1]["conditions"][2]["regions"][5]["content"]
+    sg = tmp_path / "s.json"
+    sg.write_text(json.dumps(suite, indent=2))
+    linzen = tmp_path / "numpred.test.1"
+    linzen.write_text("VBZ\tthe author of the books\nVBD\tthe keys\n")
+    gul = tmp_path / "g.tab"
+    gul.write_text("\n".join(GULORDAVA.splitlines()[:2]) + "\n" + GULORDAVA.splitlines()[3] + "\n")
+    return {
+        "blimp": (blimp, "line 2", "'sentence_bad'"),
+        "marvin-linzen": (ml, "line 3", "'condition'"),
+        "syntaxgym": (sg, "line ", "'content'"),
+        "linzen": (linzen, "line 2", "'label'"),
+        "gulordava": (gul, "line 3", "'class'"),
+    }
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_malformed_file_is_one_line_exit_2_and_no_output(fmt, tmp_path, capsys):
+    path, line, field = _bad_files(tmp_path)[fmt]
+    out = tmp_path / "out"
+    assert main(["import", fmt, str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err and line in err and field in err, err
+    assert not out.exists()
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+
+
+def test_missing_input_is_an_error(tmp_path, capsys):
+    assert main(["import", "blimp", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_imported_folder_loads_as_dataset(tmp_path, capsys):
+    _import("blimp", _jsonl(tmp_path / "s.jsonl", BLIMP), tmp_path / "out", capsys)
+    ds = datasets.load_from_disk(str(tmp_path / "out"))
+    assert len(ds) == len(BLIMP) and set(ds.column_names) == set(ITEM_COLUMNS)
