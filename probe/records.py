@@ -99,3 +99,37 @@ def load_items(path: str | os.PathLike) -> datasets.Dataset:
         raise ProbeError(f"item dataset {p} lacks the column(s) {', '.join(missing)}; "
                          f"items need at least {', '.join(REQUIRED_COLUMNS)}")
     return ds
+
+
+# The per-item score schema written by `probe evaluate` (scores.jsonl / scores.parquet), one row per
+# item x model. Runs may append label columns (e.g. attractor_rate) that metrics then group by.
+SCORE_FEATURES = Features({
+    "id": Value("string"),                    # the item's id
+    "data": Value("string"),                  # the item dataset's name (its folder name)
+    "model": Value("string"),                 # the model's name (its folder name, made unique)
+    "arch": Value("string"),                  # srn | gru | lstm | transformer | 3-gram | unigram ...
+    "seed": Value("int64"),                   # training seed (0 for deterministic baselines)
+    "method": Value("string"),                # prefix | sentence
+    "construction": Value("string"),
+    "condition": Value("string"),
+    "n_attractors": Value("int32"),
+    "match": Value("string"),                 # none | matched | mismatched | mixed | unknown (attractors vs head)
+    "verb_type": Value("string"),
+    "nonce": Value("bool"),
+    "head_number": Value("string"),
+    "attractor_numbers": Sequence(Value("string")),
+    "nearest_number": Value("string"),        # '' when unknown
+    "distance": Value("int32"),
+    "verb_good": Value("string"),
+    "verb_bad": Value("string"),
+    "logp_good": Value("float64"),            # prefix: log P(verb_good | <eos> prefix); sentence: log P(sentence_good)
+    "logp_bad": Value("float64"),             # natural log; NaN for excluded items
+    "margin": Value("float64"),               # logp_good - logp_bad
+    "correct": Value("bool"),                 # margin > 0 (null for excluded items)
+    "choice_syntactic": Value("bool"),        # = correct: the chosen verb agrees with the head
+    "choice_sequential": Value("bool"),       # the chosen verb agrees with the nearest noun (null if unknown)
+    "excluded": Value("bool"),                # not scored (see exclude_reason); counted per condition
+    "exclude_reason": Value("string"),        # '' | oov | unk_tie | tie | multi_token
+    "has_unk": Value("bool"),                 # scored through <unk> (only with --unk)
+})
+SCORE_COLUMNS = tuple(SCORE_FEATURES)

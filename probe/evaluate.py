@@ -1,0 +1,643 @@
+"""Scoring: one interface for every model kind, prefix and sentence methods, batching, OOV accounting.
+
+Two methods compare the two members of a minimal pair:
+
+``prefix`` (Linzen et al. 2016, Gulordava et al. 2018; the default)
+    log P(verb_good | <eos> prefix) vs log P(verb_bad | <eos> prefix), both read from one forward pass
+    over the prefix. Only the verb is compared: what follows it plays no part.
+``sentence`` (BLiMP, Marvin & Linzen 2018)
+    the total log-probability of each whole sentence, log P(w_1 .. w_n <eos> | <eos>). The final
+    ``<eos>`` is included by default (``final_eos=True``) so that a sentence's probability is that of a
+    complete sentence, as the corpora end every sentence with ``<eos>``; ``final_eos=False`` compares
+    prefix probabilities instead. The choice is recorded in ``config.json``.
+
+The leading ``<eos>`` is the beginning-of-sentence context (sentences in the corpora are separated by
+``<eos>``). All log-probabilities are natural logs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from .config import ProbeError, atomic_dir, check_output_dir, save_config, write_text_atomic
+from .corpus import EOS, Vocab
+
+METHODS = ("prefix", "sentence")
+# Bound on batch x time x vocabulary logits held at once (float32: 4 bytes each), so that the sentence
+# method on a large vocabulary does not exhaust memory; batches shrink to fit, results do not change.
+MAX_BATCH_LOGITS = 2**26
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Options of ``probe evaluate``."""
+
+    models: tuple[str, ...] = ()             # checkpoints (file or training folder) and baseline folders
+    data: tuple[str, ...] = ()               # item datasets (folder written by `probe build`, or a .jsonl)
+    method: str = "prefix"                   # prefix | sentence (see the module docstring)
+    unk: bool = False                        # score OOV items through <unk> (marked has_unk) instead of excluding
+    final_eos: bool = True                   # sentence method: include log P(<eos> | sentence)
+    batch_size: int = 256                    # sequences per forward pass (results do not depend on it)
+    device: str = "auto"                     # auto (cuda if available) | cpu | cuda | cuda:N
+    split: str | None = None                 # only items of this split (None: all items)
+    constructions: tuple[str, ...] = ()      # only these constructions (empty: all)
+    baseline_corpus: str | None = None       # also train and score an n-gram and a unigram on this corpus
+    ngram_order: int = 3                     # order of that n-gram baseline
+    n_boot: int = 1000                       # bootstrap resamples for the item CIs
+    ci_level: float = 0.95                   # confidence level of every interval
+    seed: int = 0                            # bootstrap seed
+
+
+# ---------------------------------------------------------------------------------------------------
+# The scoring interface
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What every model kind offers the evaluator (neural LMs, n-grams, anything else).
+
+    Sequences are lists of token ids in the scorer's ``vocab`` and start with ``<eos>`` (the
+    beginning-of-sentence context). ``info`` holds ``model``, ``arch``, ``seed`` and ``path``.
+    """
+
+    vocab: Vocab
+    info: dict
+
+    def next_word_logprobs(self, prefixes: Sequence[Sequence[int]], candidates: np.ndarray,
+                           prefix_of: np.ndarray | None = None) -> np.ndarray:
+        """log P(candidate | prefix): candidates [N, K] int ids -> float64 [N, K].
+
+        Row i of ``candidates`` continues ``prefixes[prefix_of[i]]`` (``prefix_of=None``: ``prefixes[i]``).
+        """
+
+    def sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray) -> np.ndarray:
+        """sum_{t >= starts[i]} log P(seq_i[t] | seq_i[:t]) -> float64 [N]; ``starts`` >= 1, int [N]."""
+
+
+def score_continuations(scorer: Scorer, contexts: list[list[str]], continuations: list[list[str]]) -> np.ndarray:
+    """minicons-style: log P(continuation | <eos> context) per pair, words mapped through ``<unk>``.
+
+    contexts, continuations: N lists of words -> float64 [N] (sums over the continuation's tokens).
+    """
+    if len(contexts) != len(continuations):
+        raise ProbeError(f"{len(contexts)} contexts but {len(continuations)} continuations; give one per context")
+    eos = scorer.vocab.eos_id
+    seqs = [[eos, *scorer.vocab.encode(c), *scorer.vocab.encode(w)] for c, w in zip(contexts, continuations)]
+    starts = np.array([1 + len(c) for c in contexts], dtype=np.int64)
+    return scorer.sequence_logprobs(seqs, starts)
+
+
+def dedupe(seqs: Sequence[Sequence[int]]) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """Unique sequences in first-seen order and, per input, the index of its unique sequence [N]."""
+    index: dict[tuple[int, ...], int] = {}
+    inverse = np.fromiter((index.setdefault(tuple(s), len(index)) for s in seqs), dtype=np.int64, count=len(seqs))
+    return list(index), inverse
+
+
+def pad_right(seqs: Sequence[Sequence[int]], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id sequences: -> (ids int64 [N, T_max], lengths int64 [N]), without a loop over tokens."""
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    width = int(lengths.max()) if len(seqs) else 0
+    out = np.full((len(seqs), width), pad, dtype=np.int64)
+    if len(seqs):
+        flat = np.fromiter((t for s in seqs for t in s), dtype=np.int64, count=int(lengths.sum()))
+        out[np.arange(width)[None, :] < lengths[:, None]] = flat
+    return out, lengths
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, vocab_size: int) -> Iterable[np.ndarray]:
+    """Indices in batches of similar length (sorted, so little padding), capped by MAX_BATCH_LOGITS."""
+    order = np.argsort(lengths, kind="stable")
+    start = 0
+    while start < len(order):
+        end = min(start + batch_size, len(order))
+        # the longest sequence of a batch is its last one (sorted); shrink until the logits fit
+        while end - start > 1 and (end - start) * int(lengths[order[end - 1]]) * vocab_size > MAX_BATCH_LOGITS:
+            end = start + max(1, (end - start) // 2)
+        yield order[start:end]
+        start = end
+
+
+class LMScorer:
+    """A neural LM (``LanguageModel``: ids [B, T] -> ``.logits`` [B, T, V], causal) behind the Scorer API.
+
+    Sequences are right-padded: causal models never look right, so padding cannot change a score.
+    """
+
+    def __init__(self, model: Any, vocab: Vocab, *, batch_size: int = 256, device: str | None = None,
+                 info: dict | None = None):
+        import torch
+
+        self.model, self.vocab, self.batch_size = model, vocab, int(batch_size)
+        params = list(model.parameters()) if hasattr(model, "parameters") else []
+        # the model's own device wins: moving a model that training still holds would break training
+        self.device = params[0].device if params else torch.device(resolve_device(device or "cpu"))
+        self.info = dict(info or {"model": type(model).__name__, "arch": "lm", "seed": 0, "path": ""})
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, *, batch_size: int = 256, device: str = "auto",
+                        name: str | None = None) -> "LMScorer":
+        """Load ``path`` (a ``model.pt`` file or a training folder) with ``models.load_checkpoint``."""
+        from .models import load_checkpoint
+
+        ckpt = load_checkpoint(path, device=resolve_device(device))
+        seed = ckpt.train_config.get("seed", 0) if isinstance(ckpt.train_config, dict) else 0
+        arch = getattr(ckpt.model_config, "arch", "lm")
+        info = {"model": name or model_name(path), "arch": str(arch), "seed": int(seed or 0), "path": str(path)}
+        return cls(ckpt.model, ckpt.vocab, batch_size=batch_size, info=info)
+
+    def _forward(self, ids: np.ndarray):
+        import torch
+
+        x = torch.as_tensor(ids, dtype=torch.long, device=self.device)
+        return self.model(x).logits.float()
+
+    def next_word_logprobs(self, prefixes: Sequence[Sequence[int]], candidates: np.ndarray,
+                           prefix_of: np.ndarray | None = None) -> np.ndarray:
+        """See :class:`Scorer`. Identical prefixes are run once; each unique prefix is one sequence."""
+        import torch
+
+        candidates = np.asarray(candidates, dtype=np.int64)
+        if prefix_of is None:
+            prefixes, prefix_of = dedupe(prefixes)
+        prefix_of = np.asarray(prefix_of, dtype=np.int64)
+        out = np.full(candidates.shape, np.nan)
+        if not len(candidates):
+            return out
+        ids, lengths = pad_right(prefixes)
+        # visit the candidate rows grouped by the batch that holds their prefix
+        rank = np.empty(len(prefixes), dtype=np.int64)
+        batches = list(length_batches(lengths, self.batch_size, len(self.vocab)))
+        rank[np.concatenate(batches)] = np.arange(len(prefixes))
+        row_rank = rank[prefix_of]
+        row_order = np.argsort(row_rank, kind="stable")
+        sorted_rank = row_rank[row_order]
+        was_training = getattr(self.model, "training", False)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                first = 0
+                for batch in batches:
+                    b_len = lengths[batch]
+                    logits = self._forward(ids[batch, : int(b_len.max())])
+                    last = logits[torch.arange(len(batch)), torch.as_tensor(b_len - 1, device=logits.device)]
+                    logp = torch.log_softmax(last, dim=-1).double().cpu().numpy()   # [B, V]
+                    lo, hi = np.searchsorted(sorted_rank, [first, first + len(batch)])
+                    rows = row_order[lo:hi]
+                    out[rows] = np.take_along_axis(logp[row_rank[rows] - first], candidates[rows], axis=1)
+                    first += len(batch)
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray) -> np.ndarray:
+        """See :class:`Scorer`. One forward pass per batch; the target at t is read from position t-1."""
+        import torch
+
+        starts = np.asarray(starts, dtype=np.int64)
+        out = np.zeros(len(sequences))
+        if not len(sequences):
+            return out
+        ids, lengths = pad_right(sequences)
+        was_training = getattr(self.model, "training", False)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for batch in length_batches(lengths, self.batch_size, len(self.vocab)):
+                    width = int(lengths[batch].max())
+                    x = torch.as_tensor(ids[batch, :width], device=self.device)
+                    logits = self._forward(ids[batch, : width - 1]) if width > 1 else None
+                    if logits is None:
+                        continue
+                    targets = x[:, 1:]
+                    tok = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+                    t = torch.arange(1, width, device=x.device)[None, :]
+                    keep = (t >= torch.as_tensor(starts[batch], device=x.device)[:, None]) & \
+                           (t < torch.as_tensor(lengths[batch], device=x.device)[:, None])
+                    out[batch] = (tok.double() * keep).sum(dim=1).cpu().numpy()
+        finally:
+            self.model.train(was_training)
+        return out
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; other names pass through."""
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def model_name(path: str | os.PathLike) -> str:
+    """A readable name for a model path: the training folder's name (``runs/lstm-s0/model.pt`` -> lstm-s0)."""
+    return _model_parts(str(path))[-1]
+
+
+def load_scorer(path: str | os.PathLike, *, batch_size: int = 256, device: str = "auto",
+                name: str | None = None) -> Scorer:
+    """Open any model folder: a checkpoint (``model.pt``, file or folder) or a baseline (``baseline.json``)."""
+    p = Path(path)
+    if p.is_dir() and (p / "baseline.json").is_file():
+        from .baselines import load_baseline
+
+        scorer = load_baseline(p)
+        scorer.info["model"] = name or model_name(p)
+        return scorer
+    if (p.is_dir() and (p / "model.pt").is_file()) or (p.is_file() and p.suffix == ".pt"):
+        return LMScorer.from_checkpoint(p, batch_size=batch_size, device=device, name=name)
+    check_model_path(p)
+    raise ProbeError(f"{p} is not a model; give a checkpoint file or folder")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Items -> scores
+
+_CODE = re.compile(r"^[SP]+$")
+_NUM = {"S": "sg", "P": "pl"}
+
+
+def match_class(code: str) -> str:
+    """How the attractors' numbers relate to the head's, from a condition code ('SPP' -> mismatched).
+
+    none (no attractor) | matched (all agree with the head) | mismatched (all differ) | mixed | unknown.
+    """
+    if not _CODE.match(code or ""):
+        return "unknown"
+    head, rest = code[0], code[1:]
+    if not rest:
+        return "none"
+    return "matched" if rest == head * len(rest) else "mismatched" if head not in rest else "mixed"
+
+
+def prepare_items(items: Any) -> pd.DataFrame:
+    """Items (Dataset, DataFrame or list of dicts) -> DataFrame with every column scoring needs.
+
+    Optional schema columns missing from user data are derived from the condition code where it is
+    one ('SP'), else filled with neutral values ('' / 0 / False).
+    """
+    from .records import REQUIRED_COLUMNS
+
+    if hasattr(items, "to_pandas"):
+        df = items.to_pandas()
+    elif isinstance(items, pd.DataFrame):
+        df = items.copy()
+    else:
+        df = pd.DataFrame(list(items))
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing and len(df):
+        raise ProbeError(f"items lack the column(s) {', '.join(missing)}; items need at least "
+                         f"{', '.join(REQUIRED_COLUMNS)}")
+    for c in REQUIRED_COLUMNS:
+        if c not in df.columns:
+            df[c] = pd.Series(dtype=object)
+    df = df.reset_index(drop=True)
+    cond = df["condition"].astype(str)
+    is_code = cond.str.match(_CODE)
+    if "head_number" in df.columns and "attractor_numbers" in df.columns:
+        # imported items may name conditions their own way: rebuild the code from the numbers
+        alt = df["head_number"].map({"sg": "S", "pl": "P"}).fillna("?") + df["attractor_numbers"].map(
+            lambda ns: "".join({"sg": "S", "pl": "P"}.get(n, "?") for n in (ns if ns is not None else ())))
+        code = cond.where(is_code, alt)
+    else:
+        code = cond.where(is_code, "")
+    df["match"] = code.map(match_class)
+    valid = code.str.match(_CODE)
+    if "head_number" not in df.columns:
+        df["head_number"] = code.str[0].map(_NUM).where(valid, "")
+    if "attractor_numbers" not in df.columns:
+        df["attractor_numbers"] = code.map(lambda c: [_NUM[x] for x in c[1:]] if _CODE.match(c) else [])
+    df["attractor_numbers"] = df["attractor_numbers"].map(lambda ns: [str(n) for n in ns] if ns is not None else [])
+    if "n_attractors" not in df.columns:
+        df["n_attractors"] = code.str.len().sub(1).where(valid, 0)
+    defaults = {"verb_type": "other", "nonce": False, "nearest_number": "", "distance": -1, "split": "test"}
+    for col, value in defaults.items():
+        if col not in df.columns:
+            df[col] = value
+    df["nearest_number"] = df["nearest_number"].fillna("").astype(str)
+    df["head_number"] = df["head_number"].fillna("").astype(str)
+    df["n_attractors"] = df["n_attractors"].fillna(0).astype(np.int64)
+    return df
+
+
+def select_items(df: pd.DataFrame, *, split: str | None, constructions: Sequence[str], where: str) -> pd.DataFrame:
+    """Keep one split and some constructions; an empty result is a ProbeError naming what is there."""
+    keep = np.ones(len(df), dtype=bool)
+    if split:
+        keep &= (df["split"] == split).to_numpy()
+    if constructions:
+        keep &= df["construction"].isin(constructions).to_numpy()
+    out = df[keep].reset_index(drop=True)
+    if not len(out):
+        have_s = ", ".join(sorted(map(str, df["split"].unique()))) if len(df) else "none"
+        have_c = ", ".join(sorted(map(str, df["construction"].unique()))) if len(df) else "none"
+        raise ProbeError(f"{where}: no items selected (split={split or 'all'}, constructions="
+                         f"{','.join(constructions) or 'all'}); the data has splits {have_s} and "
+                         f"constructions {have_c}")
+    return out
+
+
+def _encode_column(values: pd.Series, vocab: Vocab, prepend_eos: bool) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+    """Space-separated strings -> (unique id lists, index per row [N], any-OOV flag per unique [U])."""
+    codes, uniques = pd.factorize(values.astype(str), sort=False)
+    stoi = vocab.stoi
+    head = [vocab.eos_id] if prepend_eos else []
+    toks = [u.split() for u in uniques]
+    ids = [head + [stoi.get(t, 0) for t in ts] for ts in toks]
+    oov = np.fromiter((any(t not in stoi for t in ts) for ts in toks), dtype=bool, count=len(toks))
+    return ids, codes.astype(np.int64), oov
+
+
+def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", unk: bool = False,
+                final_eos: bool = True) -> pd.DataFrame:
+    """Score prepared items (see :func:`prepare_items`) with one model -> per-item score rows.
+
+    Returns the SCORE_FEATURES columns (records.py); excluded items keep a row with NaN scores,
+    ``excluded=True`` and an ``exclude_reason``, so that every exclusion is counted.
+    """
+    if method not in METHODS:
+        raise ProbeError(f"unknown scoring method {method!r}; choose from {', '.join(METHODS)}")
+    vocab = scorer.vocab
+    n = len(items)
+    reason = np.array([""] * n, dtype=object)
+    good_s, bad_s = items["verb_good"].astype(str), items["verb_bad"].astype(str)
+    if method == "prefix":
+        p_ids, p_of, p_oov = _encode_column(items["prefix"], vocab, prepend_eos=True)
+        multi = (good_s.str.contains(r"\s") | bad_s.str.contains(r"\s")).to_numpy()
+        g_id = good_s.map(lambda w: vocab.stoi.get(w, 0)).to_numpy(np.int64)
+        b_id = bad_s.map(lambda w: vocab.stoi.get(w, 0)).to_numpy(np.int64)
+        oov = p_oov[p_of] | ~good_s.isin(vocab.stoi).to_numpy() | ~bad_s.isin(vocab.stoi).to_numpy()
+        tie = g_id == b_id
+        reason[multi] = "multi_token"
+    else:
+        suffix = f" {EOS}" if final_eos else ""
+        g_ids, g_of, g_oov = _encode_column(items["sentence_good"] + suffix, vocab, prepend_eos=True)
+        b_ids, b_of, b_oov = _encode_column(items["sentence_bad"] + suffix, vocab, prepend_eos=True)
+        oov = g_oov[g_of] | b_oov[b_of]
+        tie = np.fromiter((g_ids[i] == b_ids[j] for i, j in zip(g_of, b_of)), dtype=bool, count=n)
+        multi = np.zeros(n, dtype=bool)
+    same_words = (good_s == bad_s).to_numpy() if method == "prefix" else \
+        (items["sentence_good"].astype(str) == items["sentence_bad"].astype(str)).to_numpy()
+    free = reason == ""
+    if unk:
+        # through <unk>: still scorable unless the two members become the same ids (a forced tie)
+        reason[free & tie & ~same_words] = "unk_tie"
+    else:
+        reason[free & oov] = "oov"
+    reason[(reason == "") & tie] = "tie"
+    scored = reason == ""
+    logp = np.full((n, 2), np.nan)
+    if scored.any():
+        if method == "prefix":
+            rows = np.flatnonzero(scored)
+            logp[rows] = scorer.next_word_logprobs(p_ids, np.stack([g_id[rows], b_id[rows]], axis=1), p_of[rows])
+        else:
+            seqs = g_ids + b_ids
+            which = np.concatenate([g_of[scored], b_of[scored] + len(g_ids)])
+            uniq_used, inv = np.unique(which, return_inverse=True)
+            sub = [seqs[i] for i in uniq_used]
+            vals = scorer.sequence_logprobs(sub, np.ones(len(sub), dtype=np.int64))[inv]
+            k = int(scored.sum())
+            logp[scored, 0], logp[scored, 1] = vals[:k], vals[k:]
+    margin = logp[:, 0] - logp[:, 1]
+    correct = pd.array(np.where(scored, margin > 0, False), dtype="boolean")
+    correct[~scored] = pd.NA
+    known = items["nearest_number"].isin(["sg", "pl"]) & items["head_number"].isin(["sg", "pl"])
+    same_as_head = (items["nearest_number"] == items["head_number"]).to_numpy()
+    seq = pd.array(np.where(same_as_head, correct.fillna(False), ~correct.fillna(False)), dtype="boolean")
+    seq[~(scored & known.to_numpy())] = pd.NA
+    info = scorer.info
+    out = pd.DataFrame({
+        "id": items["id"].astype(str).to_numpy(),
+        "data": items["data"].to_numpy() if "data" in items.columns else "",
+        "model": info.get("model", ""),
+        "arch": info.get("arch", ""),
+        "seed": int(info.get("seed", 0) or 0),
+        "method": method,
+        "construction": items["construction"].astype(str).to_numpy(),
+        "condition": items["condition"].astype(str).to_numpy(),
+        "n_attractors": items["n_attractors"].to_numpy(np.int64),
+        "match": items["match"].to_numpy(),
+        "verb_type": items["verb_type"].astype(str).to_numpy(),
+        "nonce": items["nonce"].astype(bool).to_numpy(),
+        "head_number": items["head_number"].to_numpy(),
+        "attractor_numbers": items["attractor_numbers"].to_numpy(),
+        "nearest_number": items["nearest_number"].to_numpy(),
+        "distance": items["distance"].fillna(-1).astype(np.int64).to_numpy(),
+        "verb_good": good_s.to_numpy(),
+        "verb_bad": bad_s.to_numpy(),
+        "logp_good": logp[:, 0],
+        "logp_bad": logp[:, 1],
+        "margin": margin,
+        "correct": correct,
+        "choice_syntactic": correct.copy(),
+        "choice_sequential": seq,
+        "excluded": ~scored,
+        "exclude_reason": reason.astype(str),
+        "has_unk": scored & oov,
+    })
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Learning curves during training
+
+
+def agreement_accuracy(model: Any, vocab: Vocab, items: Any, *, batch_size: int = 256, device: str = "cpu") -> float:
+    """Share of in-vocabulary items where log P(verb_good | <eos> prefix) > log P(verb_bad | <eos> prefix).
+
+    ``model``: a LanguageModel (ids [B, T] -> logits [B, T, V]); its training mode is restored after.
+    ``items``: a Dataset, DataFrame or list of item dicts. NaN when no item is in the vocabulary.
+    Runs on the model's own device (``device`` is used only for a model without parameters).
+    """
+    df = items if isinstance(items, pd.DataFrame) and "match" in items.columns else prepare_items(items)
+    scorer = LMScorer(model, vocab, batch_size=batch_size, device=device)
+    scores = score_items(scorer, df, method="prefix")
+    kept = scores.loc[~scores["excluded"], "correct"]
+    return float(kept.astype(float).mean()) if len(kept) else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The evaluate stage
+
+
+def check_config(cfg: EvalConfig) -> None:
+    """Reject impossible options with one-line errors before anything is loaded or written."""
+    if cfg.method not in METHODS:
+        raise ProbeError(f"unknown --method {cfg.method!r}; choose from {', '.join(METHODS)}")
+    if not cfg.models and not cfg.baseline_corpus:
+        raise ProbeError("no models to evaluate; give --model DIR (or --baseline-corpus DIR)")
+    if not cfg.data:
+        raise ProbeError("no item data; give --data DIR (a folder written by `probe build`)")
+    if cfg.batch_size <= 0:
+        raise ProbeError(f"--batch-size must be positive, got {cfg.batch_size}")
+    if cfg.ngram_order < 1:
+        raise ProbeError(f"--ngram-order must be at least 1, got {cfg.ngram_order}")
+    if not 0 < cfg.ci_level < 1:
+        raise ProbeError(f"--ci-level must lie between 0 and 1, got {cfg.ci_level}")
+    if cfg.n_boot < 10:
+        raise ProbeError(f"--n-boot {cfg.n_boot} is too few resamples for an interval; use at least 10 (1000 is usual)")
+
+
+def _model_parts(path: str) -> tuple[str, ...]:
+    """The path parts that name a model: a training folder's, or a checkpoint file's stem."""
+    p = Path(path).resolve()
+    if p.suffix == ".pt":
+        p = p.parent if p.name in ("model.pt", "last.pt") else p.with_suffix("")
+    return p.parts
+
+
+def unique_names(paths: Sequence[str]) -> list[str]:
+    """Readable, unique model names: folder names, lengthened with parent folders where they collide."""
+    parts = [_model_parts(p) for p in paths]
+    for depth in range(1, 6):
+        names = ["/".join(ps[-depth:]) for ps in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [f"{n}#{i}" for i, n in enumerate(names)]
+
+
+def check_model_path(path: str | os.PathLike) -> None:
+    """Fail before any scoring if ``path`` is neither a checkpoint nor a baseline folder."""
+    p = Path(path)
+    ok = (p.is_dir() and ((p / "baseline.json").is_file() or (p / "model.pt").is_file())) or \
+        (p.is_file() and p.suffix == ".pt")
+    if not ok:
+        raise ProbeError(f"{p} is not a model: no model.pt (train one with `probe train --out DIR`) "
+                         "and no baseline.json (make one with `probe baseline --out DIR`)")
+
+
+def load_data(paths: Sequence[str], *, split: str | None, constructions: Sequence[str]) -> pd.DataFrame:
+    """Load, check and select every dataset; adds a ``data`` column naming each one."""
+    from .records import load_items
+
+    frames = []
+    names = [Path(p).stem if Path(p).is_file() else Path(p).name for p in paths]
+    if len(set(names)) < len(names):
+        names = [f"{n}#{i}" for i, n in enumerate(names)]
+    for path, name in zip(paths, names):
+        df = prepare_items(load_items(path))
+        df = select_items(df, split=split, constructions=constructions, where=str(path))
+        df["data"] = name
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.PathLike] = (),
+             out: str | os.PathLike | None = None, *, method: str = "prefix", unk: bool = False,
+             final_eos: bool = True, batch_size: int = 256, device: str = "auto", split: str | None = None,
+             constructions: Sequence[str] = (), baseline_corpus: str | os.PathLike | None = None,
+             ngram_order: int = 3, n_boot: int = 1000, ci_level: float = 0.95, seed: int = 0,
+             labels: Mapping[str, Mapping[str, Any]] | None = None, overwrite: bool = False,
+             progress: bool = True) -> pd.DataFrame:
+    """Score every model on every dataset; write ``out`` (if given) and return the per-item scores.
+
+    ``labels`` maps a model path (as given; for ``baseline_corpus`` baselines
+    ``baseline:3-gram:CORPUS`` / ``baseline:unigram:CORPUS``) to extra columns for its rows, e.g.
+    ``{"runs/lstm-r0.1-s0": {"attractor_rate": 0.1}}``; metrics group by such columns.
+    ``out`` gets: scores.jsonl, scores.parquet, summary.csv, summary_seeds.csv, summary.json,
+    config.json (see :func:`write_results`). Nothing appears at ``out`` unless everything succeeded.
+    """
+    cfg = EvalConfig(models=tuple(map(str, models)), data=tuple(map(str, data)), method=method, unk=unk,
+                     final_eos=final_eos, batch_size=batch_size, device=device, split=split,
+                     constructions=tuple(constructions),
+                     baseline_corpus=str(baseline_corpus) if baseline_corpus else None,
+                     ngram_order=ngram_order, n_boot=n_boot, ci_level=ci_level, seed=seed)
+    check_config(cfg)
+    if out is not None:
+        check_output_dir(out, overwrite)
+    for path in cfg.models:
+        check_model_path(path)
+    items = load_data(cfg.data, split=cfg.split, constructions=cfg.constructions)
+    labels = {str(k): dict(v) for k, v in (labels or {}).items()}
+    label_cols = sorted({k for v in labels.values() for k in v})
+    scorers: list[tuple[str, Any]] = []
+    for path, name in zip(cfg.models, unique_names(cfg.models)):
+        scorers.append((path, lambda p=path, nm=name: load_scorer(p, batch_size=cfg.batch_size, device=cfg.device,
+                                                                   name=nm)))
+    if cfg.baseline_corpus:
+        from .baselines import train_baselines
+
+        for scorer in train_baselines(cfg.baseline_corpus, order=cfg.ngram_order):
+            scorers.append((scorer.info["path"], lambda s=scorer: s))
+    frames, infos = [], []
+    from tqdm import tqdm
+
+    for path, make in tqdm(scorers, desc="evaluate", unit="model", disable=not progress or None):
+        scorer = make()
+        frame = score_items(scorer, items, method=cfg.method, unk=cfg.unk, final_eos=cfg.final_eos)
+        for col in label_cols:
+            frame[col] = labels.get(path, {}).get(col)
+        frames.append(frame)
+        infos.append({k: scorer.info.get(k) for k in ("model", "arch", "seed", "path")} |
+                     {"vocab_size": len(scorer.vocab)})
+    scores = pd.concat(frames, ignore_index=True)
+    if out is not None:
+        write_results(scores, out, config=cfg, models=infos, labels=labels, overwrite=overwrite)
+    return scores
+
+
+def environment() -> dict:
+    """Versions and machine facts recorded beside every result."""
+    import importlib.metadata as md
+
+    env = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("torch", "numpy", "pandas", "datasets", "spacy", "matplotlib"):
+        try:
+            env[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            env[pkg] = None
+    return env
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """DataFrame -> JSON-safe records (NaN/NA -> null)."""
+    return json.loads(df.to_json(orient="records"))
+
+
+def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalConfig, models: list[dict],
+                  labels: Mapping[str, Mapping[str, Any]] | None = None, overwrite: bool = False) -> Path:
+    """Write a results folder atomically.
+
+    scores.jsonl / scores.parquet   one row per item x model (records.SCORE_FEATURES + label columns)
+    summary.csv                     long format, one row per model x cell x metric (metrics.summarize)
+    summary_seeds.csv               the same cells, mean and CI over training seeds (metrics.aggregate_seeds)
+    summary.json                    both tables plus exclusion counts by reason
+    config.json                     the EvalConfig, the models' info, the scoring conventions, versions
+    """
+    from .metrics import aggregate_seeds, exclusion_counts, summarize
+
+    summary = summarize(scores, n_boot=config.n_boot, level=config.ci_level, seed=config.seed)
+    seeds = aggregate_seeds(summary, level=config.ci_level)
+    excl = exclusion_counts(scores)
+    with atomic_dir(out, overwrite) as tmp:
+        write_text_atomic(tmp / "scores.jsonl", scores.to_json(orient="records", lines=True))
+        scores.to_parquet(tmp / "scores.parquet", index=False)
+        write_text_atomic(tmp / "summary.csv", summary.to_csv(index=False))
+        write_text_atomic(tmp / "summary_seeds.csv", seeds.to_csv(index=False))
+        write_text_atomic(tmp / "summary.json", json.dumps({
+            "method": config.method, "final_eos": config.final_eos, "unk": config.unk,
+            "ci_level": config.ci_level, "n_boot": config.n_boot,
+            "n_scores": int(len(scores)), "n_excluded": int(scores["excluded"].sum()),
+            "excluded": _records(excl), "summary": _records(summary), "over_seeds": _records(seeds),
+        }, indent=1) + "\n")
+        conventions = {
+            "logprob": "natural log",
+            "context": "<eos> followed by the prefix tokens",
+            "prefix_method": "log P(verb | <eos> prefix) for verb_good and verb_bad, one forward pass",
+            "sentence_method": "sum of log P(w_t | <eos> w_<t) over the sentence"
+                               + (" and the final <eos>" if config.final_eos else " (final <eos> not included)"),
+            "correct": "logp_good > logp_bad (ties never count as correct; exact ties are excluded)",
+            "oov": "scored through <unk> and marked has_unk" if config.unk else "excluded and counted per condition",
+        }
+        save_config(config, tmp, extra={"models_info": models, "labels": dict(labels or {}),
+                                        "conventions": conventions, "environment": environment()})
+    return Path(out)

@@ -1,0 +1,426 @@
+"""Figures: DataFrames in, matplotlib Figures out (no pyplot state, so any backend, Agg included, works).
+
+Every figure reads the seed-aggregated summary (``summary_seeds.csv``: one row per arch x cell x
+metric with ``value``, ``ci_low``, ``ci_high``, ``n_seeds``, ``n_items``), except the learning curves,
+which read training folders' ``metrics.jsonl``. Architectures are told apart by marker and line style
+as well as colour, so every figure reads in black and white.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter
+
+from .config import ProbeError, atomic_dir
+
+# arch -> (marker, line style, colour); unknown archs cycle through EXTRA_STYLES
+ARCH_STYLES = {
+    "srn": ("o", "-", "#1b9e77"),
+    "gru": ("s", "--", "#d95f02"),
+    "lstm": ("^", "-.", "#7570b3"),
+    "transformer": ("D", ":", "#e7298a"),
+    "unigram": ("+", (0, (1, 1)), "#666666"),
+}
+EXTRA_STYLES = [("v", (0, (3, 1, 1, 1)), "#66a61e"), ("x", (0, (5, 2)), "#444444"),
+                ("P", (0, (1, 2)), "#a6761d"), ("*", (0, (4, 1, 1, 1, 1, 1)), "#e6ab02")]
+HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
+ARCH_ORDER = ("srn", "gru", "lstm", "transformer")
+# The standard columns of summary_seeds.csv; anything else is a run's label column (e.g. attractor_rate).
+SEED_COLUMNS = ("arch", "method", "data", "construction", "condition", "n_attractors", "level", "metric", "value",
+                "ci_low", "ci_high", "sd", "n_seeds", "n_items", "n_excluded", "accuracy", "ci_method")
+
+
+def arch_order(archs: Iterable[str]) -> list[str]:
+    """Neural archs in the usual order first, then baselines and others alphabetically."""
+    archs = list(dict.fromkeys(archs))
+    return [a for a in ARCH_ORDER if a in archs] + sorted(a for a in archs if a not in ARCH_ORDER)
+
+
+def arch_style(arch: str, archs: Sequence[str] = ()) -> tuple:
+    """(marker, linestyle, colour) for ``arch``; n-grams and others get a stable extra style."""
+    if arch in ARCH_STYLES:
+        return ARCH_STYLES[arch]
+    others = [a for a in arch_order(archs or [arch]) if a not in ARCH_STYLES]
+    k = others.index(arch) if arch in others else 0
+    return EXTRA_STYLES[k % len(EXTRA_STYLES)]
+
+
+def _select(frame: pd.DataFrame, **eq) -> pd.DataFrame:
+    mask = np.ones(len(frame), dtype=bool)
+    for col, val in eq.items():
+        mask &= (frame[col] == val).to_numpy()
+    return frame[mask]
+
+
+def _n_text(sub: pd.DataFrame) -> str:
+    """'n = 40-50 items per point, 3 seeds' from a selection of seed-summary rows."""
+    if not len(sub):
+        return "n = 0"
+    per_seed = (sub["n_items"] / sub["n_seeds"].clip(lower=1)).round().astype(int)
+    lo, hi = int(per_seed.min()), int(per_seed.max())
+    s_lo, s_hi = int(sub["n_seeds"].min()), int(sub["n_seeds"].max())
+    items = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    seeds = f"{s_lo}" if s_lo == s_hi else f"{s_lo}-{s_hi}"
+    return f"n = {items} items per point, {seeds} seed{'s' if s_hi > 1 else ''}"
+
+
+def _chance(ax, y: float = 0.5) -> None:
+    ax.axhline(y, color="0.5", lw=0.8, ls=":", zorder=0)
+
+
+def _empty(fig: Figure, text: str) -> Figure:
+    ax = fig.add_subplot(1, 1, 1)
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig
+
+
+def plot_attractors(seeds: pd.DataFrame, *, constructions: Sequence[str] | None = None, note: str = "") -> Figure:
+    """(a) The Linzen figure: accuracy vs number of attractors, one line per arch, CI bands.
+
+    Mismatched items (every attractor differs from the head): solid lines, filled markers; matched:
+    dashed lines, open markers. One panel per construction with several attractor counts (pp), or
+    the given ``constructions``.
+    """
+    acc = _select(seeds, metric="accuracy", level="match")
+    acc = acc[acc["condition"].isin(["matched", "mismatched"]) & (acc["n_attractors"] >= 1)]
+    if constructions is None:
+        counts = acc.groupby("construction")["n_attractors"].nunique()
+        constructions = [c for c in counts.index if counts[c] > 1 and c != "all"] or \
+            ([c for c in counts.index if c != "all"][:1] or list(counts.index[:1]))
+    archs = arch_order(acc["arch"])
+    fig = Figure(figsize=(max(5.5, 4.2 * max(1, len(constructions)), 1.7 * len(archs)), 4.6), layout="constrained")
+    if not len(acc) or not constructions:
+        return _empty(fig, "no items with attractors")
+    axes = [fig.add_subplot(1, len(constructions), i + 1) for i in range(len(constructions))]
+    for ax, con in zip(axes, constructions):
+        sub = acc[acc["construction"] == con]
+        for arch in archs:
+            marker, _, colour = arch_style(arch, archs)
+            for cond, ls, fill in (("mismatched", "-", colour), ("matched", "--", "white")):
+                d = sub[(sub["arch"] == arch) & (sub["condition"] == cond)].sort_values("n_attractors")
+                if not len(d):
+                    continue
+                x = d["n_attractors"].to_numpy()
+                ax.plot(x, d["value"], ls=ls, marker=marker, color=colour, mfc=fill, mec=colour,
+                        label=f"{arch} {cond}")
+                ax.fill_between(x, d["ci_low"], d["ci_high"], color=colour, alpha=0.15 if cond == "mismatched" else 0.07,
+                                lw=0)
+        _chance(ax)
+        ax.set_xlabel("number of attractors")
+        ax.set_ylabel("accuracy (agrees with head)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xticks(sorted(sub["n_attractors"].unique()))
+        ax.set_title(f"{con}\n({_n_text(sub)})", fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncol=len(archs), frameon=False)
+    fig.suptitle(f"Agreement accuracy vs number of attractors{' (' + note + ')' if note else ''}\n"
+                 "solid, filled: mismatched; dashed, open: matched; bands: 95% CI", fontsize=9)
+    return fig
+
+
+def _bars(ax, groups: list[str], archs: list[str], get) -> None:
+    """Grouped bars with CI error bars: groups on x, one hatched bar per arch; ``get(group, arch)`` -> row."""
+    width = 0.8 / max(1, len(archs))
+    for k, arch in enumerate(archs):
+        _, _, colour = arch_style(arch, archs)
+        xs, ys, lo, hi = [], [], [], []
+        for i, g in enumerate(groups):
+            row = get(g, arch)
+            if row is None:
+                continue
+            xs.append(i - 0.4 + width * (k + 0.5))
+            ys.append(row["value"])
+            lo.append(row["value"] - row["ci_low"])
+            hi.append(row["ci_high"] - row["value"])
+        ax.bar(xs, ys, width=width, color=colour, alpha=0.75, edgecolor="black", lw=0.6,
+               hatch=HATCHES[k % len(HATCHES)], label=arch,
+               yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], capsize=2, error_kw={"lw": 0.8})
+    ax.set_xticks(range(len(groups)))
+
+
+def _first_row(sub: pd.DataFrame):
+    return None if not len(sub) else sub.iloc[0]
+
+
+def plot_preference(seeds: pd.DataFrame, *, n_attractors: int = 1, note: str = "") -> Figure:
+    """(b) Syntactic vs sequential choices per construction, on mismatched items with ``n_attractors``.
+
+    Only items whose nearest noun differs from the head in number (where the two choices conflict)
+    count: the bar is the syntactic rate, 1 - the sequential rate (metrics.syntactic_rates).
+    """
+    from .metrics import syntactic_rates
+
+    acc = _select(syntactic_rates(seeds), level="match", condition="mismatched", n_attractors=n_attractors)
+    fig = Figure(figsize=(max(5.0, 1.1 * acc["construction"].nunique() + 2), 3.8), layout="constrained")
+    if not len(acc):
+        return _empty(fig, "no mismatched items where head and nearest noun differ")
+    groups = sorted(c for c in acc["construction"].unique() if c != "all") + (["all"] if "all" in set(acc["construction"]) else [])
+    archs = arch_order(acc["arch"])
+    ax = fig.add_subplot(1, 1, 1)
+    _bars(ax, groups, archs, lambda g, a: _first_row(acc[(acc["construction"] == g) & (acc["arch"] == a)]))
+    ax.set_xticklabels(groups, rotation=30, ha="right")
+    _chance(ax)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("construction")
+    ax.set_ylabel("syntactic choice rate\n(1 - sequential choice rate)")
+    ax.text(0.01, 0.01, "items whose nearest noun differs from the head in number", transform=ax.transAxes,
+            fontsize=7, va="bottom")
+    ax.text(1.0, 1.0, "above 0.5: syntactic  ", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_title(f"Head vs nearest noun, mismatched items with {n_attractors} attractor(s)"
+                 f"{' (' + note + ')' if note else ''}\n({_n_text(acc)}, error bars: 95% CI)", fontsize=9)
+    return fig
+
+
+def plot_asymmetry(seeds: pd.DataFrame, *, construction: str | None = None, n_attractors: int = 1,
+                   note: str = "") -> Figure:
+    """(c) Markedness asymmetry: accuracy on SP vs PS items per arch, and the attraction effect per head number.
+
+    ``construction``: default 'all' (pooled) when present, else the only one.
+    """
+    cons = set(seeds["construction"])
+    construction = construction or ("all" if "all" in cons else (sorted(cons)[0] if cons else ""))
+    base = _select(seeds, construction=construction, n_attractors=n_attractors)
+    acc = base[(base["metric"] == "accuracy") & (base["level"] == "condition") & base["condition"].isin(["SP", "PS"])]
+    eff = base[(base["metric"] == "attraction_effect") & base["condition"].isin(["sg_head", "pl_head"])]
+    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    if not len(acc):
+        return _empty(fig, "no SP/PS items")
+    archs = arch_order(acc["arch"])
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for ax, frame, labels, ylabel in (
+            (ax1, acc, ("SP", "PS"), "accuracy (agrees with head)"),
+            (ax2, eff, ("sg_head", "pl_head"), "attraction effect\nacc(matched) - acc(mismatched)")):
+        width = 0.38
+        for k, (lab, hatch, colour) in enumerate(zip(labels, ("//", ""), ("white", "0.6"))):
+            rows = [_first_row(frame[(frame["arch"] == a) & (frame["condition"] == lab)]) for a in archs]
+            xs = [i - 0.2 + width * k for i, r in enumerate(rows) if r is not None]
+            ok = [r for r in rows if r is not None]
+            if not ok:
+                continue
+            v = np.array([r["value"] for r in ok])
+            err = [v - np.array([r["ci_low"] for r in ok]), np.array([r["ci_high"] for r in ok]) - v]
+            ax.bar(xs, v, width=width, color=colour, edgecolor="black", hatch=hatch, lw=0.6,
+                   yerr=np.nan_to_num(err), capsize=2, label=lab)
+        ax.set_xticks(range(len(archs)))
+        ax.set_xticklabels(archs, rotation=30, ha="right")
+        ax.set_xlabel("architecture")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7, frameon=False)
+    _chance(ax1)
+    ax1.set_ylim(0, 1.05)
+    ax2.axhline(0, color="black", lw=0.6)
+    ax1.set_title(f"SP: sg head, pl attractor; PS: the reverse\n({_n_text(acc)})", fontsize=9)
+    ax2.set_title(f"Attraction effect by head number\n({_n_text(eff)})", fontsize=9)
+    fig.suptitle(f"Markedness asymmetry ({construction}, {n_attractors} attractor(s){'; ' + note if note else ''}; "
+                 "error bars: 95% CI)", fontsize=10)
+    return fig
+
+
+def _pick(columns: Iterable[str], names: Sequence[str]) -> str | None:
+    cols = list(columns)
+    return next((n for n in names if n in cols), None)
+
+
+X_NAMES = ("step", "tokens", "epoch")
+PPL_NAMES = ("valid_ppl", "val_ppl", "valid_perplexity", "ppl")
+AGR_NAMES = ("agreement_accuracy", "agreement_acc", "agr_acc", "agreement")
+
+
+def load_learning_curves(train_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Training folders -> long frame: run, arch, seed, x (step|tokens|epoch), x_name, valid_ppl, agreement.
+
+    Reads ``metrics.jsonl`` (one JSON object per evaluation) and ``config.json`` (arch, seed); folders
+    without metrics.jsonl are skipped.
+    """
+    frames = []
+    for d in train_dirs:
+        d = Path(d)
+        d = d.parent if d.suffix == ".pt" else d
+        f = d / "metrics.jsonl"
+        if not f.is_file():
+            continue
+        rows = [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+        df = pd.DataFrame(rows)
+        x, ppl, agr = _pick(df.columns, X_NAMES), _pick(df.columns, PPL_NAMES), _pick(df.columns, AGR_NAMES)
+        if x is None or ppl is None:
+            continue
+        cfg = {}
+        if (d / "config.json").is_file():
+            cfg = json.loads((d / "config.json").read_text(encoding="utf-8"))
+        model_cfg = cfg.get("model", cfg.get("model_config", {})) if isinstance(cfg, dict) else {}
+        arch = (model_cfg.get("arch") if isinstance(model_cfg, dict) else None) or cfg.get("arch", "lm")
+        seed = cfg.get("seed", cfg.get("train", {}).get("seed", 0) if isinstance(cfg.get("train"), dict) else 0)
+        out = pd.DataFrame({"run": d.name, "arch": arch, "seed": seed, "x_name": x, "x": df[x],
+                            "valid_ppl": df[ppl], "agreement": df[agr] if agr else np.nan})
+        frames.append(out[out["valid_ppl"].notna() | out["agreement"].notna()])
+    cols = ["run", "arch", "seed", "x_name", "x", "valid_ppl", "agreement"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+def plot_learning_curves(curves: pd.DataFrame) -> Figure:
+    """(d) Validation perplexity (log scale) and agreement accuracy during training, one line per run."""
+    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    if not len(curves):
+        return _empty(fig, "no training metrics (metrics.jsonl) found")
+    archs = arch_order(curves["arch"])
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    seen = set()
+    for run, d in curves.groupby("run", sort=True):
+        arch = d["arch"].iloc[0]
+        marker, ls, colour = arch_style(arch, archs)
+        label = arch if arch not in seen else None
+        seen.add(arch)
+        d = d.sort_values("x")
+        p = d[d["valid_ppl"].notna()]
+        ax1.plot(p["x"], p["valid_ppl"], marker=marker, ls=ls, color=colour, ms=3, lw=1, label=label)
+        a = d[d["agreement"].notna()]
+        if len(a):
+            ax2.plot(a["x"], a["agreement"], marker=marker, ls=ls, color=colour, ms=3, lw=1, label=label)
+    x_name = curves["x_name"].iloc[0]
+    n_runs = curves["run"].nunique()
+    ax1.set_yscale("log")
+    ax1.yaxis.set_major_formatter(FormatStrFormatter("%g"))   # plain numbers, not 8.8x10^1
+    ax1.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax1.set_xlabel(f"training {x_name}")
+    ax1.set_ylabel("validation perplexity (log scale)")
+    ax1.set_title(f"Validation perplexity ({n_runs} runs)", fontsize=9)
+    ax2.set_xlabel(f"training {x_name}")
+    ax2.set_ylabel("agreement accuracy")
+    ax2.set_ylim(-0.02, 1.02)
+    _chance(ax2)
+    ax2.set_title("Agreement accuracy during training", fontsize=9)
+    ax1.legend(fontsize=7, frameon=False)
+    ax2.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def plot_attractor_rate(seeds: pd.DataFrame, *, x: str = "attractor_rate", construction: str | None = None,
+                        condition: str = "mismatched", n_attractors: int = 1) -> Figure:
+    """(e) Syntactic choice rate vs the corpus attractor rate, per arch, with 95% CI bands.
+
+    The rate counts items whose nearest noun differs from the head in number (metrics.syntactic_rates).
+
+    Below 0.5 the model follows the nearest noun (sequential), above it the head (syntactic); the
+    vertical tick marks, per arch, the rate from which the interval stays above chance.
+    """
+    from .metrics import syntactic_onset, syntactic_rates
+
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    if x not in seeds.columns:
+        return _empty(fig, f"no {x} column in the results")
+    cons = set(seeds["construction"])
+    construction = construction or ("all" if "all" in cons else sorted(cons)[0])
+    sel = _select(syntactic_rates(seeds), level="match", condition=condition, construction=construction,
+                  n_attractors=n_attractors)
+    if not len(sel):
+        return _empty(fig, f"no {condition} items with {n_attractors} attractor(s)")
+    archs = arch_order(sel["arch"])
+    onset = syntactic_onset(seeds, x=x, construction=construction, condition=condition, n_attractors=n_attractors)
+    ax = fig.add_subplot(1, 1, 1)
+    for arch in archs:
+        marker, ls, colour = arch_style(arch, archs)
+        d = sel[sel["arch"] == arch].groupby(x, sort=True)[["value", "ci_low", "ci_high"]].mean().reset_index()
+        ax.plot(d[x], d["value"], marker=marker, ls=ls, color=colour, label=arch)
+        ax.fill_between(d[x], d["ci_low"], d["ci_high"], color=colour, alpha=0.15, lw=0)
+        o = onset[onset["arch"] == arch]
+        if len(o) and np.isfinite(o["syntactic_from"].iloc[0]):
+            ax.axvline(o["syntactic_from"].iloc[0], ymin=0, ymax=0.06, color=colour, lw=2)
+    xs = sel[x].astype(float)
+    if (xs > 0).all() and xs.max() / xs.min() >= 10:
+        ax.set_xscale("log")
+    _chance(ax)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(x.replace("_", " ") + " in the training corpus")
+    ax.set_ylabel("syntactic choice rate\n(< 0.5 sequential, > 0.5 syntactic)")
+    ax.set_title(f"Where agreement turns syntactic ({construction}, {condition}, {n_attractors} attractor(s))\n"
+                 f"({_n_text(sel)}; bands: 95% CI)", fontsize=9)
+    ax.text(0.01, 0.01, "ticks on the x axis: CI above chance from this rate on", transform=ax.transAxes,
+            fontsize=7, va="bottom")
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def save_figure(fig: Figure, folder: str | os.PathLike, stem: str, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Write ``folder/stem.png`` and ``.pdf`` (150 dpi PNG); returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = folder / f"{stem}.{fmt}"
+        fig.savefig(path, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
+        paths.append(path)
+    return paths
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", text).strip("-")
+
+
+def figure_groups(seeds: pd.DataFrame, *, max_groups: int = 6) -> list[tuple[str, pd.DataFrame]]:
+    """Split the seed summary by method, data and label columns other than attractor_rate.
+
+    Returns (suffix, frame) pairs; the suffix is '' when there is one group. Beyond ``max_groups``
+    only the last group (in sorted order) is drawn.
+    """
+    keys = [c for c in ("method", "data") if c in seeds.columns] + \
+        [c for c in seeds.columns if c not in SEED_COLUMNS and c != "attractor_rate"]
+    keys = [k for k in keys if seeds[k].nunique(dropna=False) > 1]
+    if not keys:
+        return [("", seeds)]
+    groups = [(("__" + "_".join(_safe(f"{k}={v}") for k, v in zip(keys, vals if isinstance(vals, tuple) else (vals,)))), g)
+              for vals, g in seeds.groupby(keys, sort=True, dropna=False)]
+    return groups[-max_groups:]
+
+
+def make_figures(results: str | os.PathLike, *, train_dirs: Sequence[str | os.PathLike] | None = None,
+                 formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Draw every figure of a results folder into ``results/figures/`` (replaced as a whole); returns the paths.
+
+    attractors*.png (a), preference*.png (b), asymmetry*.png (c), learning_curves.png (d, when training
+    folders with metrics.jsonl are found), attractor_rate*.png (e, when the summary has attractor_rate).
+    When ``attractor_rate`` is present, (a)-(c) show its largest value. ``formats``: file types per figure.
+    """
+    bad = [f for f in formats if f not in ("png", "pdf", "svg")]
+    if bad or not formats:
+        raise ProbeError(f"figure format {bad[0] if bad else '(none)'!r} is not supported; choose from png, pdf, svg")
+    res = Path(results)
+    f = res / "summary_seeds.csv"
+    if not f.is_file():
+        raise ProbeError(f"{res} has no summary_seeds.csv; write one with `probe evaluate --out {res}`")
+    seeds = pd.read_csv(f, keep_default_na=False, na_values=[""])
+    missing = [c for c in ("arch", "construction", "condition", "n_attractors", "level", "metric", "value",
+                           "ci_low", "ci_high", "n_seeds", "n_items") if c not in seeds.columns]
+    if missing:
+        raise ProbeError(f"{f} lacks the column(s) {', '.join(missing)}; regenerate it with `probe evaluate`")
+    if train_dirs is None:
+        cfg_f = res / "config.json"
+        cfg = json.loads(cfg_f.read_text(encoding="utf-8")) if cfg_f.is_file() else {}
+        train_dirs = [m for m in cfg.get("models", []) if not str(m).startswith("baseline:")]
+    curves = load_learning_curves(train_dirs)
+    import matplotlib
+
+    with matplotlib.rc_context({"font.size": 8}), atomic_dir(res / "figures", overwrite=True) as tmp:
+        written = []
+        for suffix, g in figure_groups(seeds):
+            top, note = g, ""
+            if "attractor_rate" in g.columns and g["attractor_rate"].notna().any():
+                rate = g["attractor_rate"].max()
+                keep = (g["attractor_rate"] == rate) | g["attractor_rate"].isna()
+                top, note = g[keep], f"corpus attractor rate {rate:g}"
+                written += save_figure(plot_attractor_rate(g), tmp, "attractor_rate" + suffix, formats)
+            written += save_figure(plot_attractors(top, note=note), tmp, "attractors" + suffix, formats)
+            written += save_figure(plot_preference(top, note=note), tmp, "preference" + suffix, formats)
+            written += save_figure(plot_asymmetry(top, note=note), tmp, "asymmetry" + suffix, formats)
+        if len(curves):
+            written += save_figure(plot_learning_curves(curves), tmp, "learning_curves", formats)
+        names = [p.name for p in written]
+    return [res / "figures" / n for n in names]

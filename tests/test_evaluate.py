@@ -1,0 +1,339 @@
+"""Tests for probe.evaluate: known-probability stubs, batch-size invariance, dedupe, OOV accounting, CLI."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from probe.cli import main
+from probe.config import ProbeError
+from probe.corpus import Vocab, write_ids
+from probe.evaluate import (LMScorer, agreement_accuracy, evaluate, prepare_items, score_continuations,
+                            score_items, select_items)
+
+WORDS = ("<unk>", "<eos>", "the", "dog", "dogs", "of", "cat", "cats", "runs", "run", "is", "are", "near")
+
+
+class TableLM(torch.nn.Module):
+    """A bigram stub: the next-word logits after token i are ``table[i]``, so every probability is known."""
+
+    def __init__(self, table: torch.Tensor):
+        super().__init__()
+        self.table = torch.nn.Parameter(table.clone())
+        self.rows_seen = 0
+
+    def forward(self, ids, state=None, return_states=False):
+        self.rows_seen += ids.shape[0]
+        return types.SimpleNamespace(logits=self.table[ids], state=None, states=None)
+
+
+class TinyLSTM(torch.nn.Module):
+    """A random causal LSTM LM (batch-first), standing in for probe.models in batch-size tests."""
+
+    def __init__(self, vocab_size: int, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.emb = torch.nn.Embedding(vocab_size, 16)
+        self.rnn = torch.nn.LSTM(16, 32, batch_first=True)
+        self.out = torch.nn.Linear(32, vocab_size)
+
+    def forward(self, ids, state=None, return_states=False):
+        h, _ = self.rnn(self.emb(ids))
+        return types.SimpleNamespace(logits=self.out(h) * 3, state=None, states=None)
+
+
+def table_model(vocab: Vocab, seed: int = 0) -> TableLM:
+    g = torch.Generator().manual_seed(seed)
+    return TableLM(torch.randn(len(vocab), len(vocab), generator=g) * 2)
+
+
+def item(prefix, good, bad, condition, *, construction="pp", rest="", nearest=None, iid=None):
+    head = "sg" if condition[0] == "S" else "pl"
+    nearest = nearest or ("sg" if condition[-1] == "S" else "pl")
+    tail = f" {rest}" if rest else ""
+    return {"id": iid or f"{construction}.{condition}.{prefix}.{good}", "construction": construction,
+            "condition": condition, "prefix": prefix, "verb_good": good, "verb_bad": bad,
+            "sentence_good": f"{prefix} {good}{tail}", "sentence_bad": f"{prefix} {bad}{tail}",
+            "head_number": head, "attractor_numbers": ["sg" if c == "S" else "pl" for c in condition[1:]],
+            "n_attractors": len(condition) - 1, "nearest_number": nearest, "verb_type": "intransitive"}
+
+
+ITEMS = [
+    item("the dog", "runs", "run", "S", construction="simple"),
+    item("the dogs", "run", "runs", "P", construction="simple"),
+    item("the dog of the cats", "runs", "run", "SP"),
+    item("the dog of the cats", "is", "are", "SP"),            # same prefix as the row above
+    item("the dogs of the cat", "run", "runs", "PS"),
+    item("the dog of the cat", "is", "are", "SS", rest="near the cats"),
+    item("the dogs near the cats", "are", "is", "PP"),
+]
+
+
+def test_prefix_scores_are_the_model_conditionals():
+    vocab = Vocab(WORDS)
+    model = table_model(vocab)
+    out = score_items(LMScorer(model, vocab), prepare_items(ITEMS), method="prefix")
+    logp = torch.log_softmax(model.table.detach(), -1).double().numpy()
+    for k, it in enumerate(ITEMS):
+        last = vocab.stoi[it["prefix"].split()[-1]]
+        good, bad = vocab.stoi[it["verb_good"]], vocab.stoi[it["verb_bad"]]
+        assert out.loc[k, "logp_good"] == pytest.approx(logp[last, good], abs=1e-6)
+        assert out.loc[k, "logp_bad"] == pytest.approx(logp[last, bad], abs=1e-6)
+        assert bool(out.loc[k, "correct"]) == (logp[last, good] > logp[last, bad])
+    assert (out["margin"] == out["logp_good"] - out["logp_bad"]).all()
+    assert out["choice_syntactic"].equals(out["correct"])
+    # sequential: chosen verb agrees with the nearest noun; equal to correct when nearest = head number
+    same = out["nearest_number"] == out["head_number"]
+    assert (out.loc[same, "choice_sequential"] == out.loc[same, "correct"]).all()
+    assert (out.loc[~same, "choice_sequential"] != out.loc[~same, "correct"]).all()
+    assert not out["excluded"].any()
+
+
+def test_preference_sign_follows_a_rigged_model():
+    vocab = Vocab(WORDS)
+    table = torch.zeros(len(vocab), len(vocab))
+    s = vocab.stoi
+    # after a plural noun the model prefers plural verbs by log-odds 2, after singular by 1
+    for noun, good_v, bad_v, lo in (("cats", "run", "runs", 2.0), ("cat", "runs", "run", 1.0),
+                                    ("cats", "are", "is", 2.0), ("cat", "is", "are", 1.0)):
+        table[s[noun], s[good_v]] = lo
+    out = score_items(LMScorer(TableLM(table), vocab), prepare_items([ITEMS[2], ITEMS[4]]), method="prefix")
+    # the stub is purely sequential: it follows 'cats'/'cat', the attractor
+    assert out["margin"].tolist() == pytest.approx([-2.0, -1.0])
+    assert out["correct"].tolist() == [False, False]
+    assert out["choice_sequential"].tolist() == [True, True]
+
+
+def test_sentence_method_sums_every_token_and_final_eos():
+    vocab = Vocab(WORDS)
+    model = table_model(vocab, seed=1)
+    logp = torch.log_softmax(model.table.detach(), -1).double().numpy()
+
+    def by_hand(sentence, eos):
+        ids = vocab.encode(["<eos>", *sentence.split()] + (["<eos>"] if eos else []))
+        return sum(logp[a, b] for a, b in zip(ids[:-1], ids[1:]))
+
+    it = ITEMS[5]
+    for eos in (True, False):
+        out = score_items(LMScorer(model, vocab), prepare_items([it]), method="sentence", final_eos=eos)
+        assert out.loc[0, "logp_good"] == pytest.approx(by_hand(it["sentence_good"], eos), abs=1e-5)
+        assert out.loc[0, "logp_bad"] == pytest.approx(by_hand(it["sentence_bad"], eos), abs=1e-5)
+        assert out.loc[0, "method"] == "sentence"
+    cont = score_continuations(LMScorer(model, vocab), [["the", "dog"]], [["runs", "near"]])
+    s = vocab.stoi
+    assert cont[0] == pytest.approx(logp[s["dog"], s["runs"]] + logp[s["runs"], s["near"]], abs=1e-5)
+
+
+def random_items(n: int, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    nouns = [("dog", "dogs"), ("cat", "cats")]
+    rows = []
+    for k in range(n):
+        head = rng.integers(2)
+        words = ["the", nouns[rng.integers(2)][head]]
+        cond = "S" if head == 0 else "P"
+        for _ in range(rng.integers(0, 4)):
+            num = rng.integers(2)
+            words += [["of", "near"][rng.integers(2)], "the", nouns[rng.integers(2)][num]]
+            cond += "SP"[num]
+        good, bad = (("runs", "run") if head == 0 else ("run", "runs"))
+        rows.append(item(" ".join(words), good, bad, cond, iid=f"r{k}", rest="near the dog" * int(rng.integers(2))))
+    return rows
+
+
+def probe_model(arch: str, vocab: Vocab, seed: int = 0):
+    """A small random probe.models LM (skips the test while models.py is missing)."""
+    models = pytest.importorskip("probe.models")
+    torch.manual_seed(seed)
+    cfg = models.ModelConfig(arch=arch, vocab_size=len(vocab), emb=16, hidden=16, layers=2, heads=2)
+    return models.build_model(cfg).eval()
+
+
+@pytest.mark.parametrize("arch", ["srn", "gru", "lstm", "transformer"])
+@pytest.mark.parametrize("method", ["prefix", "sentence"])
+def test_scores_do_not_depend_on_batch_size(method, arch):
+    torch.set_num_threads(1)
+    vocab = Vocab(WORDS)
+    model = probe_model(arch, vocab)
+    items = prepare_items(random_items(300))
+    a = score_items(LMScorer(model, vocab, batch_size=1), items, method=method)
+    b = score_items(LMScorer(model, vocab, batch_size=256), items, method=method)
+    np.testing.assert_allclose(a["logp_good"], b["logp_good"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(a["logp_bad"], b["logp_bad"], atol=1e-5, rtol=0)
+    # and they are the unpadded, one-at-a-time conditionals
+    it = items.iloc[7]
+    with torch.no_grad():
+        if method == "prefix":
+            ids = torch.tensor([vocab.encode(["<eos>", *it["prefix"].split()])])
+            want = torch.log_softmax(model(ids).logits[0, -1], -1)[vocab.stoi[it["verb_good"]]].item()
+        else:
+            ids = torch.tensor([vocab.encode(["<eos>", *it["sentence_good"].split(), "<eos>"])])
+            lp = torch.log_softmax(model(ids).logits[0, :-1], -1)
+            want = lp.gather(-1, ids[0, 1:, None]).sum().item()
+    assert b.loc[7, "logp_good"] == pytest.approx(want, abs=1e-4)
+
+
+def test_identical_prefixes_run_once():
+    vocab = Vocab(WORDS)
+    model = table_model(vocab)
+    rows = [item("the dog of the cats", v, w, "SP", iid=f"x{k}") for k, (v, w) in
+            enumerate([("runs", "run"), ("is", "are")] * 5)]
+    score_items(LMScorer(model, vocab, batch_size=4), prepare_items(rows), method="prefix")
+    assert model.rows_seen == 1
+
+
+def test_oov_items_are_excluded_and_counted():
+    vocab = Vocab(tuple(w for w in WORDS if w not in ("cats", "are")))
+    model = table_model(vocab)
+    items = prepare_items(ITEMS)
+    out = score_items(LMScorer(model, vocab), items, method="prefix")
+    excluded = dict(zip(out["id"], out["excluded"]))
+    # 'cats' in the prefix of the SP and PP items, 'are' a verb of SP(is/are), SS(is/are) and PP
+    assert [excluded[i["id"]] for i in ITEMS] == [False, False, True, True, False, True, True]
+    assert set(out.loc[out["excluded"], "exclude_reason"]) == {"oov"}
+    assert out.loc[out["excluded"], "logp_good"].isna().all() and out.loc[out["excluded"], "correct"].isna().all()
+    per_cond = out[out["excluded"]].groupby("condition").size().to_dict()
+    assert per_cond == {"SP": 2, "SS": 1, "PP": 1}
+    # sentence method: any word of either sentence counts ('cats' after the verb in the SS item)
+    sent = score_items(LMScorer(model, vocab), items, method="sentence")
+    assert sent["excluded"].tolist() == [False, False, True, True, False, True, True]
+
+
+def test_unk_option_scores_through_unk_and_marks_rows():
+    vocab = Vocab(tuple(w for w in WORDS if w not in ("cats", "is", "are")))
+    model = table_model(vocab)
+    items = prepare_items(ITEMS)
+    out = score_items(LMScorer(model, vocab), items, method="prefix", unk=True)
+    by_id = out.set_index("id")
+    # is/are both map to <unk>: a forced tie, always excluded and counted
+    for k in (3, 5, 6):
+        assert by_id.loc[ITEMS[k]["id"], "exclude_reason"] == "unk_tie"
+    sp = by_id.loc[ITEMS[2]["id"]]      # 'cats' in the prefix only
+    assert not sp["excluded"] and sp["has_unk"] and np.isfinite(sp["logp_good"])
+    assert not by_id.loc[ITEMS[0]["id"], "has_unk"]
+    sent = score_items(LMScorer(model, vocab), items, method="sentence", unk=True)
+    assert sent.set_index("id").loc[ITEMS[3]["id"], "exclude_reason"] == "unk_tie"
+
+
+def test_agreement_accuracy_matches_scores_and_keeps_training_mode():
+    vocab = Vocab(WORDS)
+    model = TinyLSTM(len(vocab), seed=3)
+    model.train()
+    acc = agreement_accuracy(model, vocab, random_items(50, seed=2), batch_size=8)
+    assert model.training
+    out = score_items(LMScorer(model, vocab), prepare_items(random_items(50, seed=2)), method="prefix")
+    assert acc == pytest.approx(out["correct"].astype(float).mean())
+    assert np.isnan(agreement_accuracy(model, Vocab(("<unk>", "<eos>")), random_items(5)))
+
+
+def test_missing_columns_and_empty_selection():
+    with pytest.raises(ProbeError, match="lack"):
+        prepare_items([{"id": "a", "prefix": "the dog"}])
+    items = prepare_items(ITEMS)
+    assert len(select_items(items, split=None, constructions=["simple"], where="x")) == 2
+    with pytest.raises(ProbeError, match="no items selected.*constructions pp, simple"):
+        select_items(items, split=None, constructions=["orc"], where="x")
+
+
+# --- end to end through the CLI, with baselines as models (a real model kind) ---------------------------
+
+def write_toy(tmp_path, items=ITEMS):
+    sents = [i["sentence_good"] for i in items] * 3 + [i["sentence_bad"] for i in items[:2]]
+    vocab = Vocab(WORDS)
+    ids = np.array([t for s in sents for t in vocab.encode(s.split()) + [1]], dtype=np.uint16)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    vocab.save(corpus / "vocab.json")
+    write_ids(corpus / "train.npy", ids)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "items.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    return corpus, data
+
+
+def test_cli_evaluate_writes_results(tmp_path, capsys):
+    corpus, data = write_toy(tmp_path)
+    assert main(["baseline", "--corpus", str(corpus), "--order", "3", "--out", str(tmp_path / "tri")]) == 0
+    out = tmp_path / "res"
+    rc = main(["evaluate", "--model", str(tmp_path / "tri"), "--data", str(data), "--out", str(out),
+               "--baseline-corpus", str(corpus), "--n-boot", "200"])
+    assert rc == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["config.json", "scores.jsonl", "scores.parquet", "summary.csv", "summary.json",
+                     "summary_seeds.csv"]
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert len(scores) == 3 * len(ITEMS)
+    assert set(scores["arch"]) == {"3-gram", "unigram"}
+    assert sorted(scores["model"].unique()) == ["3-gram", "tri", "unigram"]
+    summary = pd.read_csv(out / "summary.csv")
+    for col in ("model", "arch", "seed", "construction", "condition", "n_attractors", "n_items", "n_excluded",
+                "accuracy", "ci_low", "ci_high", "metric", "value"):
+        assert col in summary.columns
+    lines = (out / "scores.jsonl").read_text().splitlines()
+    assert len(lines) == len(scores) and "logp_good" in json.loads(lines[0])
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["method"] == "prefix" and "conventions" in cfg and "environment" in cfg
+    # the same run through the library gives the same scores
+    again = evaluate([str(tmp_path / "tri")], [str(data)], progress=False)
+    np.testing.assert_allclose(again["logp_good"], scores.loc[scores["model"] == "tri", "logp_good"])
+
+
+def test_cli_evaluate_with_a_checkpoint(tmp_path):
+    models = pytest.importorskip("probe.models")
+    corpus, data = write_toy(tmp_path)
+    vocab = Vocab(WORDS)
+    cfg = models.ModelConfig(arch="lstm", vocab_size=len(vocab), emb=8, hidden=8, layers=1)
+    torch.manual_seed(0)
+    model = models.build_model(cfg)
+    (tmp_path / "run").mkdir()
+    models.save_checkpoint(tmp_path / "run" / "model.pt", model=model, model_config=cfg, vocab=vocab,
+                           train_config={"seed": 7}, train_state={})
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(tmp_path / "run"), "--data", str(data), "--out", str(out),
+                 "--method", "sentence", "--n-boot", "100"]) == 0
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert set(scores["arch"]) == {"lstm"} and set(scores["seed"]) == {7} and set(scores["method"]) == {"sentence"}
+
+
+def test_cli_bad_inputs_exit_2_and_write_nothing(tmp_path, capsys):
+    corpus, data = write_toy(tmp_path)
+    main(["baseline", "--corpus", str(corpus), "--out", str(tmp_path / "tri")])
+    out = tmp_path / "res"
+    not_model = tmp_path / "empty"
+    not_model.mkdir()
+    assert main(["evaluate", "--model", str(not_model), "--data", str(data), "--out", str(out)]) == 2
+    assert "not a model" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "a", "prefix": "the dog"}) + "\n")
+    assert main(["evaluate", "--model", str(tmp_path / "tri"), "--data", str(bad), "--out", str(out)]) == 2
+    assert "lacks the column" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(tmp_path / "tri"), "--data", str(data), "--out", str(out),
+                 "--split", "valid"]) == 2
+    assert "no items selected" in capsys.readouterr().err
+    fake_ckpt = tmp_path / "fake"
+    fake_ckpt.mkdir()
+    (fake_ckpt / "model.pt").write_bytes(b"not a checkpoint")
+    if importlib.util.find_spec("probe.models"):  # checkpoint loading exists once models.py does
+        assert main(["evaluate", "--model", str(fake_ckpt), "--data", str(data), "--out", str(out)]) == 2
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".res")]
+
+
+def test_labels_become_columns_and_names_stay_unique(tmp_path):
+    corpus, data = write_toy(tmp_path)
+    for sub in ("a", "b"):
+        main(["baseline", "--corpus", str(corpus), "--out", str(tmp_path / sub / "tri")])
+    paths = [str(tmp_path / "a" / "tri"), str(tmp_path / "b" / "tri")]
+    out = tmp_path / "res"
+    scores = evaluate(paths, [str(data)], out, labels={paths[0]: {"attractor_rate": 0.1},
+                                                       paths[1]: {"attractor_rate": 0.3}},
+                      n_boot=50, progress=False)
+    assert sorted(scores["model"].unique()) == ["a/tri", "b/tri"]
+    assert scores.groupby("model")["attractor_rate"].first().to_dict() == {"a/tri": 0.1, "b/tri": 0.3}
+    seeds = pd.read_csv(out / "summary_seeds.csv")
+    assert sorted(seeds["attractor_rate"].unique()) == [0.1, 0.3] and (seeds["n_seeds"] <= 1).all()

@@ -1,0 +1,159 @@
+"""Tests for probe.plots under Agg: axes labels, plotted data, files written."""
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from probe.cli import main
+from probe.metrics import aggregate_seeds, summarize
+from probe.plots import (load_learning_curves, plot_asymmetry, plot_attractor_rate, plot_attractors,
+                         plot_learning_curves, plot_preference, save_figure)
+
+CONDITIONS = {"pp": ["SS", "SP", "PS", "PP", "SSS", "SPP", "PSS", "PPP"], "src": ["SS", "SP", "PS", "PP"]}
+
+
+def fake_scores(archs=("lstm", "srn", "3-gram"), seeds=(0, 1), rates=None, n=20, seed=0):
+    """Per-item scores where an arch's accuracy on mismatched items is known in expectation."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for rate in rates or [None]:
+        for arch in archs:
+            for s in seeds:
+                for con, conds in CONDITIONS.items():
+                    for cond in conds:
+                        mism = cond[0] not in cond[1:]
+                        p = 0.95 if not mism else (0.2 if arch == "3-gram" else 0.4 + (rate or 0.4))
+                        correct = rng.random(n) < p
+                        head = "sg" if cond[0] == "S" else "pl"
+                        nearest = "sg" if cond[-1] == "S" else "pl"
+                        f = pd.DataFrame({
+                            "id": [f"{con}{cond}{k}" for k in range(n)], "data": "d", "model": f"{arch}-s{s}-{rate}",
+                            "arch": arch, "seed": s, "method": "prefix", "construction": con, "condition": cond,
+                            "n_attractors": len(cond) - 1, "match": "mismatched" if mism else "matched",
+                            "head_number": head, "nearest_number": nearest,
+                            "margin": np.where(correct, 1.0, -1.0), "correct": pd.array(correct, dtype="boolean"),
+                            "choice_sequential": pd.array(correct if head == nearest else ~correct, dtype="boolean"),
+                            "excluded": False, "exclude_reason": ""})
+                        if rate is not None:
+                            f["attractor_rate"] = rate
+                        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def seeds_frame():
+    return aggregate_seeds(summarize(fake_scores(), n_boot=100))
+
+
+def test_attractor_figure_plots_the_summary(seeds_frame):
+    fig = plot_attractors(seeds_frame)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "number of attractors" and "accuracy" in ax.get_ylabel()
+    assert "pp" in ax.get_title() and "n = 40 items per point, 2 seeds" in ax.get_title()  # SP + PS
+    line = next(l for l in ax.lines if l.get_label() == "lstm mismatched")
+    want = seeds_frame[(seeds_frame["arch"] == "lstm") & (seeds_frame["construction"] == "pp")
+                       & (seeds_frame["condition"] == "mismatched") & (seeds_frame["metric"] == "accuracy")
+                       & (seeds_frame["level"] == "match")].sort_values("n_attractors")
+    np.testing.assert_allclose(line.get_xdata(), [1, 2])
+    np.testing.assert_allclose(line.get_ydata(), want["value"])
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"lstm mismatched", "lstm matched", "srn mismatched", "3-gram matched"} <= set(labels)
+    # archs differ by marker (black-and-white readable), conditions by line style
+    markers = {l.get_label().split()[0]: l.get_marker() for l in ax.lines if l.get_label().endswith("mismatched")}
+    assert len(set(markers.values())) == 3
+    styles = {l.get_label().split()[1]: l.get_linestyle() for l in ax.lines if l.get_label().startswith("lstm")}
+    assert styles["matched"] != styles["mismatched"]
+
+
+def test_preference_figure_bars_are_syntactic_rates(seeds_frame):
+    fig = plot_preference(seeds_frame)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["pp", "src", "all"]
+    assert "syntactic" in ax.get_ylabel() and ax.get_xlabel() == "construction"
+    want = 1 - seeds_frame[(seeds_frame["arch"] == "3-gram") & (seeds_frame["condition"] == "mismatched")
+                           & (seeds_frame["metric"] == "sequential_rate") & (seeds_frame["n_attractors"] == 1)
+                           & (seeds_frame["level"] == "match")].set_index("construction")["value"]
+    gram = next(c for c in ax.containers if c.get_label() == "3-gram")
+    heights = [p.get_height() for p in gram.patches]
+    np.testing.assert_allclose(heights, [want["pp"], want["src"], want["all"]])
+    assert all(h < 0.5 for h in heights)  # the n-gram is sequential here
+
+
+def test_asymmetry_figure(seeds_frame):
+    fig = plot_asymmetry(seeds_frame)
+    ax1, ax2 = fig.axes
+    assert [t.get_text() for t in ax1.get_xticklabels()] == ["srn", "lstm", "3-gram"]  # neural archs first
+    sp = next(c for c in ax1.containers if c.get_label() == "SP")
+    want = seeds_frame[(seeds_frame["construction"] == "all") & (seeds_frame["condition"] == "SP")
+                       & (seeds_frame["metric"] == "accuracy") & (seeds_frame["level"] == "condition")
+                       & (seeds_frame["n_attractors"] == 1)].set_index("arch")["value"]
+    np.testing.assert_allclose([p.get_height() for p in sp.patches], want[["srn", "lstm", "3-gram"]])
+    assert "attraction effect" in ax2.get_ylabel()
+
+
+def test_attractor_rate_figure():
+    seeds = aggregate_seeds(summarize(fake_scores(archs=("lstm", "srn"), rates=[0.0, 0.2, 0.5], n=40), n_boot=100))
+    fig = plot_attractor_rate(seeds)
+    ax = fig.axes[0]
+    assert "attractor rate" in ax.get_xlabel() and "syntactic" in ax.get_ylabel()
+    line = next(l for l in ax.lines if l.get_label() == "lstm")
+    np.testing.assert_allclose(line.get_xdata(), [0.0, 0.2, 0.5])
+    want = seeds[(seeds["arch"] == "lstm") & (seeds["construction"] == "all") & (seeds["condition"] == "mismatched")
+                 & (seeds["metric"] == "sequential_rate") & (seeds["n_attractors"] == 1) & (seeds["level"] == "match")]
+    np.testing.assert_allclose(line.get_ydata(), 1 - want.sort_values("attractor_rate")["value"])
+    assert "no attractor_rate" in plot_attractor_rate(seeds.drop(columns="attractor_rate")).axes[0].texts[0].get_text()
+
+
+def write_train_dir(path, arch, seed, steps=(100, 200, 300)):
+    path.mkdir(parents=True)
+    # the layout `probe train` writes: config.json {"train": {...}, "model": {...}}, metrics.jsonl with
+    # "train" lines (loss only) between "eval" lines
+    (path / "config.json").write_text(json.dumps({"train": {"seed": seed, "arch": arch}, "model": {"arch": arch}}))
+    lines = []
+    for k, s in enumerate(steps):
+        lines.append(json.dumps({"kind": "train", "step": s - 10, "loss": 5.0}))
+        lines.append(json.dumps({"kind": "eval", "step": s, "valid_ppl": 100.0 / (k + 1),
+                                 "agreement_accuracy": 0.5 + 0.1 * k}))
+    (path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_learning_curves(tmp_path):
+    write_train_dir(tmp_path / "a", "lstm", 0)
+    write_train_dir(tmp_path / "b", "srn", 1)
+    (tmp_path / "c").mkdir()  # no metrics: skipped
+    curves = load_learning_curves([tmp_path / "a", tmp_path / "b" / "model.pt", tmp_path / "c"])
+    assert sorted(curves["run"].unique()) == ["a", "b"] and set(curves["arch"]) == {"lstm", "srn"}
+    assert set(curves["seed"]) == {0, 1} and len(curves) == 6
+    fig = plot_learning_curves(curves)
+    ax1, ax2 = fig.axes
+    assert ax1.get_yscale() == "log" and "perplexity" in ax1.get_ylabel() and ax1.get_xlabel() == "training step"
+    np.testing.assert_allclose(ax1.lines[0].get_ydata(), [100, 50, 100 / 3])
+    np.testing.assert_allclose(ax2.lines[0].get_ydata(), [0.5, 0.6, 0.7])
+
+
+def test_save_figure_and_make_figures(tmp_path, seeds_frame):
+    paths = save_figure(plot_attractors(seeds_frame), tmp_path / "figs", "a")
+    assert [p.name for p in paths] == ["a.png", "a.pdf"] and all(p.stat().st_size > 1000 for p in paths)
+    res = tmp_path / "res"
+    res.mkdir()
+    seeds = aggregate_seeds(summarize(fake_scores(archs=("lstm", "3-gram"), seeds=(0,), rates=[0.1, 0.4]), n_boot=50))
+    seeds.to_csv(res / "summary_seeds.csv", index=False)
+    write_train_dir(tmp_path / "run", "lstm", 0)
+    (res / "config.json").write_text(json.dumps({"models": [str(tmp_path / "run")]}))
+    assert main(["plot", "--results", str(res), "--formats", "png"]) == 0
+    names = sorted(p.name for p in (res / "figures").iterdir())
+    assert names == sorted(f"{s}.png" for s in ("attractor_rate", "attractors", "preference", "asymmetry",
+                                                 "learning_curves"))
+
+
+def test_plot_cli_rejects_a_folder_without_results(tmp_path, capsys):
+    assert main(["plot", "--results", str(tmp_path)]) == 2
+    assert "summary_seeds.csv" in capsys.readouterr().err
+    assert not (tmp_path / "figures").exists()

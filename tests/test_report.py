@@ -1,0 +1,69 @@
+"""Tests for probe.report: report.md from a results folder's summary files and figures."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd
+import pytest
+
+from probe.config import ProbeError
+from probe.evaluate import EvalConfig, write_results
+from probe.plots import make_figures
+from probe.report import fmt_ci, markdown_table, write_report
+
+from test_plots import fake_scores  # noqa: E402  (tests/ is on sys.path under pytest)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("r") / "res"
+    scores = fake_scores(archs=("lstm", "3-gram"), rates=[0.1, 0.5], n=20)
+    write_results(scores, out, config=EvalConfig(models=("a",), data=("d",), n_boot=100),
+                  models=[{"model": "lstm-s0-0.1", "arch": "lstm", "seed": 0, "path": "runs/x", "vocab_size": 10}])
+    make_figures(out, formats=("png",))
+    return out
+
+
+def test_report_has_tables_figures_commands_environment(results):
+    path = write_report(results, title="Toy run", commands=["probe run --preset quick"],
+                        sections={"Why these sizes": "Measured: 12 s per model."})
+    text = path.read_text()
+    assert text.startswith("# Toy run")
+    assert "```sh\nprobe run --preset quick\n```" in text
+    assert "## Why these sizes\n\nMeasured: 12 s per model." in text
+    for heading in ("## Headline", "## Where agreement turns syntactic", "## Attraction effects",
+                    "## Accuracy per construction and condition", "## Figures", "## Environment",
+                    "## Scoring conventions", "## Models"):
+        assert heading in text, heading
+    for fig in ("attractors.png", "preference.png", "asymmetry.png", "attractor_rate.png"):
+        assert f"(figures/{fig})" in text
+    for key in ("python:", "torch:", "datasets:", "spacy:", "cpu:", "gpu:", "torch threads:", "date:", "git commit:"):
+        assert f"- {key}" in text
+    # the headline numbers are the summary's, formatted
+    seeds = pd.read_csv(results / "summary_seeds.csv")
+    row = seeds[(seeds["arch"] == "3-gram") & (seeds["construction"] == "all") & (seeds["level"] == "match")
+                & (seeds["condition"] == "mismatched") & (seeds["n_attractors"] == 1) & (seeds["metric"] == "accuracy")
+                & (seeds["attractor_rate"] == 0.5)].iloc[0]
+    assert fmt_ci(row["value"], row["ci_low"], row["ci_high"]) in text
+    assert "None: all" in text  # no exclusions in this run
+
+
+def test_report_lists_exclusions(tmp_path):
+    scores = fake_scores(archs=("lstm",), seeds=(0,), n=10)
+    scores.loc[:2, "excluded"] = True
+    scores.loc[:2, "exclude_reason"] = "oov"
+    scores.loc[:2, "correct"] = pd.NA
+    write_results(scores, tmp_path / "res", config=EvalConfig(models=("a",), data=("d",), n_boot=50), models=[])
+    text = write_report(tmp_path / "res").read_text()
+    assert "| d | pp | SS | oov | 3 |" in text
+
+
+def test_helpers_and_bad_folder(tmp_path):
+    assert fmt_ci(0.5, 0.4, 0.6) == "0.500 [0.400, 0.600]"
+    assert fmt_ci(float("nan"), 0, 1) == "-"
+    assert markdown_table(pd.DataFrame({"a": [1], "b": ["x"]})) == "| a | b |\n|---|---|\n| 1 | x |\n"
+    with pytest.raises(ProbeError, match="summary_seeds.csv"):
+        write_report(tmp_path)
+    assert not (tmp_path / "report.md").exists()
