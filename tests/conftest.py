@@ -9,6 +9,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
+try:
+    import torch
+
+    # tiny models: one thread avoids oversubscription (several tests start worker processes too)
+    torch.set_num_threads(1)
+except ImportError:
+    pass
+
 REPO = Path(__file__).resolve().parents[1]
 EXTERNAL = REPO.parent / "shared" / "external"
 

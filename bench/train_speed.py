@@ -1,0 +1,201 @@
+"""Training tokens/s of `probe train`'s step vs a plain hand-written nn.RNN/nn.GRU/nn.LSTM LM loop, one run.
+
+    python bench/train_speed.py [--sizes 1x64 2x200] [--vocab 120 10000] [--threads 1] [--device cpu]
+
+Both sides train the same shape (embedding = hidden size, LAYERSxHIDDEN, batch 64, BPTT 35, plain SGD,
+gradient clipping at 0.25, hidden state carried and detached across segments) on the same random token
+stream. The plain loop is what pytorch/examples' word_language_model does: Embedding -> nn.X(layers) ->
+Linear. probe's side is `probe.train.train_step` on `probe.models.build_model` (its default kernel:
+the fused CPU recurrence for srn/gru, oneDNN's nn.LSTM for lstm). Variants run interleaved, round by
+round, and each keeps its best round, so load from other processes hits all of them alike.
+Printed: tokens/s per cell and side, probe/plain per cell, SRN and GRU against the LSTM, the shared
+cost of a step without any recurrence (so recurrence ms = step ms - shared ms, and lstm step / shared
+bounds what any faster SRN/GRU recurrence could reach), and per-call costs of the ops a step is made of.
+On CPU with one thread the clock is this process's CPU time (time.process_time), so other processes
+sharing the cores slow a round without shortening its measured throughput; otherwise wall time.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from probe.models import ModelConfig, build_model, detach_state
+from probe.train import TrainConfig, batchify, build_optimizer, get_batch, segment_starts, train_step
+
+PLAIN = {"srn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class PlainLM(nn.Module):
+    """The hand-written baseline: Embedding -> multi-layer nn.RNN/GRU/LSTM (batch first) -> Linear.
+
+    cell "none" drops the recurrence: what is left is the cost every cell shares (embedding, softmax
+    layer, loss, backward through them, clipping, the SGD step).
+    """
+
+    def __init__(self, cell: str, vocab: int, hidden: int, layers: int):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, hidden)
+        self.rnn = PLAIN[cell](hidden, hidden, layers, batch_first=True) if cell != "none" else None
+        self.dec = nn.Linear(hidden, vocab)
+
+    def forward(self, x, hidden):
+        h = self.emb(x)
+        if self.rnn is not None:
+            h, hidden = self.rnn(h, hidden)
+        return self.dec(h), hidden
+
+
+def plain_stepper(cell, vocab, hidden, layers, device, clip, lr):
+    model = PlainLM(cell, vocab, hidden, layers).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    box = {"h": None}
+
+    def step(x, y):
+        logits, h = model(x, box["h"])
+        loss = F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        box["h"] = detach_state(h)
+    return step
+
+
+def probe_stepper(cell, vocab, hidden, layers, device, clip, lr, kernel="auto"):
+    model = build_model(ModelConfig(arch=cell, vocab_size=vocab, emb=hidden, hidden=hidden, layers=layers,
+                                    kernel=kernel)).to(device)
+    opt = build_optimizer(TrainConfig(optimizer="sgd", lr=lr), model)
+    box = {"h": None}
+
+    def step(x, y):
+        box["h"] = train_step(model, opt, x, y, box["h"], clip=clip).state
+    return step
+
+
+def best_rates(variants: dict, batches: list, *, rounds: int, min_time: float, budget: float, clock, sync) -> dict:
+    """Best tokens/s per variant over interleaved rounds (each round: >= min_time and >= 2 steps).
+
+    Rounds stop early (after at least 3) once ``budget`` seconds of wall time are spent.
+    """
+    best = {k: 0.0 for k in variants}
+    pos = {k: 0 for k in variants}
+    for k, step in variants.items():       # warm-up: allocator, oneDNN primitives, lazy imports
+        for _ in range(2):
+            step(*batches[pos[k] % len(batches)])
+            pos[k] += 1
+    started = time.perf_counter()
+    for round_ in range(rounds):
+        if round_ >= 3 and time.perf_counter() - started > budget:
+            break
+        for k, step in variants.items():
+            sync()
+            t0, n, tokens = clock(), 0, 0
+            while n < 2 or clock() - t0 < min_time:
+                x, y = batches[pos[k] % len(batches)]
+                step(x, y)
+                pos[k] += 1
+                n += 1
+                tokens += y.numel()
+            sync()
+            best[k] = max(best[k], tokens / (clock() - t0))
+    return best
+
+
+def op_costs(batch: int, hidden: int, clock, reps: int = 2000) -> dict:
+    """Microseconds per call of the ops a fused recurrence step is made of, at [batch, hidden]."""
+    h, w, o = torch.randn(batch, hidden), torch.randn(hidden, hidden) * 0.1, torch.randn(batch, hidden)
+    w3, b3, o3 = torch.randn(hidden, 3 * hidden) * 0.1, torch.randn(batch, 3 * hidden), torch.empty(batch, 3 * hidden)
+    ops = {"addmm BxH @ HxH": lambda: torch.addmm(h, h, w, out=o),
+           "addmm BxH @ Hx3H": lambda: torch.addmm(b3, h, w3, out=o3),
+           "tanh_ BxH": lambda: o.tanh_(),
+           "sigmoid_ BxH": lambda: o.sigmoid_(),
+           "mul BxH": lambda: torch.mul(h, h, out=o)}
+    best = {}
+    for name, fn in ops.items():
+        for _ in range(5):
+            t0 = clock()
+            for _ in range(reps):
+                fn()
+            best[name] = min(best.get(name, 1e9), (clock() - t0) / reps * 1e6)
+        o.normal_()
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cells", nargs="+", default=["srn", "gru", "lstm"])
+    ap.add_argument("--sizes", nargs="+", default=["1x64", "2x200"], help="LAYERSxHIDDEN (default 1x64 2x200)")
+    ap.add_argument("--vocab", nargs="+", type=int, default=[120, 10000],
+                    help="vocabulary sizes (default 120 = the synthetic corpus's order, and 10000 = PTB's)")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--bptt", type=int, default=35)
+    ap.add_argument("--rounds", type=int, default=20, help="timed rounds per variant; the best one counts")
+    ap.add_argument("--min-time", type=float, default=0.1, help="seconds per round (at least 2 steps)")
+    ap.add_argument("--budget", type=float, default=60.0,
+                    help="seconds per configuration after which no new round starts (at least 3 rounds)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda")
+    ap.add_argument("--amp", action="store_true", help="CUDA: bf16 autocast for both sides")
+    ap.add_argument("--torch-kernel", action="store_true",
+                    help="also time probe with --kernel torch (its model on nn.RNN/nn.GRU/nn.LSTM)")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    cpu_clock = device.type == "cpu" and a.threads == 1
+    clock = time.process_time if cpu_clock else time.perf_counter
+    rng = np.random.default_rng(a.seed)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {a.threads} thread(s)"
+    print(f"torch {torch.__version__}, {name}; batch {a.batch_size}, bptt {a.bptt}, SGD, clip 0.25, "
+          f"best of up to {a.rounds} rounds of >= {a.min_time}s (budget {a.budget:.0f}s per configuration)"
+          f"{', bf16 autocast' if a.amp else ''}; "
+          f"clock: {'process CPU time' if cpu_clock else 'wall time'}")
+    for size in a.sizes:
+        layers, hidden = (int(v) for v in size.split("x"))
+        if device.type == "cpu":
+            costs = op_costs(a.batch_size, hidden, clock)
+            print(f"\nop costs at batch {a.batch_size} x hidden {hidden} (us/call): "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in costs.items()))
+        for vocab in a.vocab:
+            torch.manual_seed(a.seed)
+            data = batchify(rng.integers(0, vocab, size=a.batch_size * (a.bptt * 40 + 1)), a.batch_size)
+            batches = [get_batch(data, s, a.bptt, device) for s in segment_starts(data.shape[1], a.bptt)]
+            variants = {("none", "plain"): plain_stepper("none", vocab, hidden, layers, device, 0.25, 1.0)}
+            for cell in a.cells:
+                variants[(cell, "plain")] = plain_stepper(cell, vocab, hidden, layers, device, 0.25, 1.0)
+                variants[(cell, "probe")] = probe_stepper(cell, vocab, hidden, layers, device, 0.25, 1.0)
+                if a.torch_kernel:
+                    variants[(cell, "probe[torch]")] = probe_stepper(cell, vocab, hidden, layers, device, 0.25, 1.0,
+                                                                     kernel="torch")
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.amp):
+                best = best_rates(variants, batches, rounds=a.rounds, min_time=a.min_time, budget=a.budget,
+                                  clock=clock, sync=sync)
+            tokens = a.batch_size * a.bptt
+            ms = {k: tokens / v * 1e3 for k, v in best.items()}
+            shared = ms[("none", "plain")]
+            print(f"\n{size} (layers x hidden), vocabulary {vocab:,}; shared part (embedding, softmax layer, loss, "
+                  f"clip, SGD; no recurrence) {shared:.2f} ms/step")
+            print(f"  {'cell':5s} {'plain tok/s':>12s} {'probe tok/s':>12s} {'probe/plain':>12s} "
+                  f"{'recurrence ms/step: plain':>26s} {'probe':>6s}" + (f" {'probe[torch] tok/s':>19s}" if a.torch_kernel else ""))
+            for cell in a.cells:
+                line = (f"  {cell:5s} {best[(cell, 'plain')]:12,.0f} {best[(cell, 'probe')]:12,.0f} "
+                        f"{best[(cell, 'probe')] / best[(cell, 'plain')]:11.2f}x "
+                        f"{ms[(cell, 'plain')] - shared:26.2f} {ms[(cell, 'probe')] - shared:6.2f}")
+                if a.torch_kernel:
+                    line += f" {best[(cell, 'probe[torch]')]:19,.0f}"
+                print(line)
+            if "lstm" in a.cells:
+                for cell in (c for c in a.cells if c != "lstm"):
+                    print(f"  {cell} / lstm tokens/s: probe {best[(cell, 'probe')] / best[('lstm', 'probe')]:.2f}x, "
+                          f"plain {best[(cell, 'plain')] / best[('lstm', 'plain')]:.2f}x "
+                          f"(ceiling if its recurrence cost nothing: {ms[('lstm', 'probe')] / shared:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,617 @@
+"""Training: truncated BPTT over a corpus' token stream, checkpoints, resume, non-finite guards, DDP."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import __version__
+from .config import ProbeError, check_output_dir, config_from_dict, config_to_dict, save_config, write_text_atomic
+from .corpus import Vocab, load_corpus
+from .models import (ModelConfig, build_model, check_model_config, count_parameters, detach_state, read_checkpoint,
+                     save_checkpoint)
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("sgd", "adam")
+DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_LR = {"sgd": 20.0, "adam": 1e-3}
+# Options that may change when a run is resumed (how long and how chattily it runs); every other option
+# shapes the model or the update and must match the run being resumed.
+RESUMABLE = ("epochs", "max_steps", "log_every", "eval_every", "checkpoint_every", "max_nonfinite", "device",
+             "eval_batch_size")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of `probe train` (model shape, optimisation, bookkeeping); saved in config.json and checkpoints."""
+
+    arch: str = "lstm"                 # srn | gru | lstm | transformer
+    layers: int = 2                    # stacked recurrent layers / transformer blocks
+    hidden: int = 200                  # units per layer (transformer: model width)
+    emb: int = 200                     # embedding size
+    dropout: float = 0.0               # on embeddings, between layers, before the output layer
+    tied: bool = False                 # tie input embedding and output weights
+    residual: bool = False             # residual connections between stacked recurrent layers
+    nonlinearity: str = "tanh"         # srn: tanh | relu
+    forget_bias: float | None = None   # lstm: initial forget-gate bias (None: PyTorch's init)
+    bidirectional: bool = False        # refused: a language model cannot read the word it predicts
+    heads: int = 4                     # transformer attention heads
+    kernel: str = "auto"               # auto: fastest kernel with equal numbers; torch: plain nn.RNN/GRU/LSTM
+    optimizer: str = "sgd"             # sgd | adam
+    lr: float | None = None            # learning rate (None: 20 for sgd, 1e-3 for adam)
+    lr_decay: float = 0.25             # lr *= lr_decay when validation perplexity stops improving
+    patience: int = 0                  # evaluations without improvement tolerated before a decay
+    batch_size: int = 32               # parallel streams (split across DDP processes)
+    bptt: int = 35                     # truncated-BPTT segment length (transformer: context length)
+    epochs: int = 10                   # passes over the training split
+    max_steps: int = 0                 # stop after this many steps (0 = no limit)
+    clip: float = 0.25                 # gradient-norm clipping threshold (0 = off)
+    seed: int = 0                      # seeds initialisation and dropout
+    device: str = "auto"               # auto (CUDA when present) | cpu | cuda
+    log_every: int = 50                # steps between metrics.jsonl training lines
+    eval_every: int = 0                # steps between validations (0 = at the end of each epoch)
+    checkpoint_every: int = 0          # steps between last.pt saves (0 = at each validation)
+    max_nonfinite: int = 20            # consecutive non-finite steps before the run stops
+    eval_batch_size: int = 10          # streams for validation/test perplexity
+
+
+class StepResult(NamedTuple):
+    loss: float          # mean token cross-entropy of the step (averaged over DDP processes)
+    grad_norm: float     # global gradient norm before clipping (nan when the loss was not finite)
+    clipped: bool        # the norm exceeded --clip and the gradient was scaled down
+    finite: bool         # False: the update was skipped
+    state: Any           # the carried recurrent state, detached (None after a skipped step)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Configuration
+
+
+def resolve_train_config(cfg: TrainConfig) -> TrainConfig:
+    """Fill the defaults that depend on other options (the learning rate per optimizer)."""
+    if cfg.lr is None and cfg.optimizer in DEFAULT_LR:
+        return dataclasses.replace(cfg, lr=DEFAULT_LR[cfg.optimizer])
+    return cfg
+
+
+def check_train_config(cfg: TrainConfig) -> None:
+    """One-line ProbeErrors for impossible options (before anything is loaded or written)."""
+    for name in ("layers", "hidden", "emb", "batch_size", "bptt", "epochs", "log_every", "max_nonfinite",
+                 "eval_batch_size", "heads"):
+        if getattr(cfg, name) <= 0:
+            raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
+    for name in ("max_steps", "eval_every", "checkpoint_every", "patience"):
+        if getattr(cfg, name) < 0:
+            raise ProbeError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(cfg, name)}")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ProbeError(f"unknown --optimizer {cfg.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
+    if cfg.lr is not None and not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+        raise ProbeError(f"--lr must be a positive number, got {cfg.lr}")
+    if not 0 < cfg.lr_decay <= 1:
+        raise ProbeError(f"--lr-decay must be in (0, 1], got {cfg.lr_decay}")
+    if not (cfg.clip >= 0 and math.isfinite(cfg.clip)):
+        raise ProbeError(f"--clip must be 0 (off) or a positive norm, got {cfg.clip}")
+    if cfg.device not in DEVICES:
+        raise ProbeError(f"unknown --device {cfg.device!r}: choose from {', '.join(DEVICES)}")
+    check_model_config(model_config_for(cfg, vocab_size=2))
+
+
+def model_config_for(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
+    """The ModelConfig a training config describes, for a vocabulary of ``vocab_size`` types."""
+    return ModelConfig(arch=cfg.arch, vocab_size=vocab_size, emb=cfg.emb, hidden=cfg.hidden, layers=cfg.layers,
+                       dropout=cfg.dropout, tied=cfg.tied, residual=cfg.residual, nonlinearity=cfg.nonlinearity,
+                       forget_bias=cfg.forget_bias, bidirectional=cfg.bidirectional, heads=cfg.heads,
+                       max_len=max(512, cfg.bptt), kernel=cfg.kernel)
+
+
+def resolve_device(device: str) -> torch.device:
+    """auto -> cuda when available, else cpu; asking for cuda without one is a ProbeError."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ProbeError("--device cuda but no CUDA device is available; use --device cpu or auto")
+    return torch.device(device)
+
+
+def train_config_from_options(options: dict, *, resume_dir: str | os.PathLike | None = None) -> TrainConfig:
+    """A TrainConfig from command-line options (None = not given): defaults, or the resumed run's config."""
+    given = {k: v for k, v in options.items() if v is not None}
+    base: dict = {}
+    if resume_dir is not None:
+        base = read_run_config(resume_dir)["train"]
+    return config_from_dict(TrainConfig, {**base, **given}, where="train options")
+
+
+def read_run_config(out: str | os.PathLike) -> dict:
+    """The config.json of a training folder (ProbeError if there is none)."""
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        raise ProbeError(f"nothing to resume: {path} does not exist; start the run without --resume")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ProbeError(f"{out} has no readable config.json ({exc}); resume a folder written by `probe train`") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("train"), dict):
+        raise ProbeError(f"{path} is not a probe training config; resume a folder written by `probe train`")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------------
+# Data: contiguous streams cut into BPTT segments (as pytorch/examples' word_language_model)
+
+
+def batchify(ids: np.ndarray, batch_size: int) -> np.ndarray:
+    """[N] token ids -> [batch_size, N // batch_size]: row b is a contiguous stream (a view, no copy)."""
+    n = len(ids) // batch_size
+    return ids[: n * batch_size].reshape(batch_size, n)
+
+
+def segment_starts(n_cols: int, bptt: int) -> range:
+    """Start columns of the BPTT segments of a batchified split (the last one may be shorter)."""
+    return range(0, n_cols - 1, bptt)
+
+
+def get_batch(data: np.ndarray, start: int, bptt: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and next-token targets of one segment: two LongTensors [B, L], L = min(bptt, cols - 1 - start)."""
+    length = min(bptt, data.shape[1] - 1 - start)
+    chunk = torch.from_numpy(np.asarray(data[:, start: start + length + 1], dtype=np.int64))
+    chunk = chunk.to(device, non_blocking=True)
+    return chunk[:, :-1], chunk[:, 1:]
+
+
+# ---------------------------------------------------------------------------------------------------
+# One step, evaluation
+
+
+def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Plain SGD (as word_language_model) or Adam, at ``cfg.lr`` (resolved)."""
+    lr = resolve_train_config(cfg).lr
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    return torch.optim.SGD(model.parameters(), lr=lr)
+
+
+def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean token cross-entropy; logits [B, L, V], targets [B, L]."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               state: Any, *, clip: float, world_size: int = 1) -> StepResult:
+    """One truncated-BPTT update: forward from ``state``, loss, backward, norm, clip, optimizer step.
+
+    x, y: LongTensors [B, L]. A non-finite loss or gradient norm skips the update (the decision is the
+    same on every DDP process: the loss is averaged across them before anyone calls backward).
+    """
+    out = model(x, state)
+    loss = _loss(out.logits, y)
+    loss_value = loss.detach().float()
+    if world_size > 1:
+        torch.distributed.all_reduce(loss_value)
+        loss_value /= world_size
+    loss_f = float(loss_value)
+    optimizer.zero_grad(set_to_none=True)
+    if not math.isfinite(loss_f):
+        return StepResult(loss_f, float("nan"), False, False, None)
+    loss.backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = float(torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf")))
+    if not math.isfinite(norm):
+        optimizer.zero_grad(set_to_none=True)
+        return StepResult(loss_f, norm, False, False, None)
+    optimizer.step()
+    return StepResult(loss_f, norm, bool(clip > 0 and norm > clip), True, detach_state(out.state))
+
+
+def evaluate_perplexity(model: torch.nn.Module, ids: np.ndarray, *, bptt: int = 35, batch_size: int = 10,
+                        device: str | torch.device = "cpu") -> tuple[float, float]:
+    """(mean token cross-entropy, perplexity) of ``model`` on a 1-D id array, state carried across segments.
+
+    The transformer sees each segment of ``bptt`` tokens on its own. Training mode is restored after.
+    """
+    batch_size = max(1, min(batch_size, len(ids) // 2))
+    data = batchify(np.asarray(ids), batch_size)
+    if data.shape[1] < 2:
+        raise ProbeError(f"a split of {len(ids)} tokens is too short to evaluate; use a bigger corpus")
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    try:
+        with torch.no_grad():
+            for start in segment_starts(data.shape[1], bptt):
+                x, y = get_batch(data, start, bptt, torch.device(device))
+                out = model(x, state)
+                logits = out.logits.float()
+                total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"))
+                count += y.numel()
+                state = out.state
+    finally:
+        model.train(was_training)
+    loss = total / count
+    return loss, math.exp(min(loss, 700.0))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Distributed helpers (torchrun sets RANK / WORLD_SIZE / LOCAL_RANK)
+
+
+class _Dist(NamedTuple):
+    rank: int
+    world: int
+    local_rank: int
+    initialised_here: bool
+
+
+def _init_distributed(device: torch.device) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist(0, 1, 0, False)
+    import torch.distributed as dist
+
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if dist.is_initialized():
+        return _Dist(dist.get_rank(), dist.get_world_size(), local, False)
+    if device.type == "cuda":
+        torch.cuda.set_device(local)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return _Dist(rank, world, local, True)
+
+
+def _gather_rows(t: torch.Tensor, world: int) -> torch.Tensor:
+    """Concatenate every process' rows of ``t`` (their batch shards) in rank order."""
+    if world == 1:
+        return t
+    parts = [torch.empty_like(t) for _ in range(world)]
+    torch.distributed.all_gather(parts, t.contiguous())
+    return torch.cat(parts)
+
+
+def _gather_state(state: Any, world: int) -> Any:
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return _gather_rows(state, world).cpu()
+    return tuple(_gather_state(s, world) for s in state)
+
+
+def _shard_state(state: Any, rank: int, world: int, device: torch.device) -> Any:
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.chunk(world)[rank].to(device)
+    return tuple(_shard_state(s, rank, world, device) for s in state)
+
+
+def _rng_states(world: int) -> list:
+    """Every process' torch RNG state (dropout), so a resumed run draws the same masks."""
+    state = torch.get_rng_state()
+    states = [state] if world == 1 else [s.cpu() for s in _gather_rows(state.unsqueeze(0), world)]
+    return states
+
+
+# ---------------------------------------------------------------------------------------------------
+# The training run
+
+
+@dataclass
+class _Progress:
+    """Everything that must survive an interruption besides weights and optimizer state."""
+
+    step: int = 0                 # training segments processed (updates + skipped)
+    epoch: int = 0                # current epoch (0-based)
+    segment: int = 0              # next segment within the epoch
+    tokens: int = 0               # training tokens processed, all processes
+    lr: float = 0.0
+    plateau_best: float = math.inf  # best valid ppl seen by the lr schedule
+    bad_evals: int = 0            # evaluations since plateau_best improved
+    best_ppl: float = math.inf    # best valid ppl saved as model.pt
+    last_ppl: float = math.nan
+    eval_step: int = -1           # step of the latest validation
+    nonfinite: int = 0            # skipped steps in total
+    streak: int = 0               # consecutive skipped steps
+    metrics_bytes: int = 0        # size of metrics.jsonl at the checkpoint (resume truncates to it)
+    train_seconds: float = 0.0
+
+
+def _check_resume(data: dict, cfg: TrainConfig, vocab: Vocab, mcfg: ModelConfig, path: Path) -> None:
+    if tuple(data["vocab"]) != vocab.itos:
+        raise ProbeError(f"the corpus vocabulary ({len(vocab)} types) differs from the one in {path} "
+                         f"({len(data['vocab'])} types); resume with the corpus the run was trained on")
+    saved = data["train_config"]
+    for key, value in config_to_dict(cfg).items():
+        if key not in RESUMABLE and key in saved and saved[key] != value:
+            raise ProbeError(f"--{key.replace('_', '-')} {value} differs from the run being resumed ({saved[key]}); "
+                             "resume with the same options or train into a new --out")
+    if data["model_config"] != config_to_dict(mcfg):
+        raise ProbeError(f"the model config in {path} differs from the one these options describe; "
+                         "resume with the same options or train into a new --out")
+
+
+def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.PathLike, resume: bool = False,
+          items: str | os.PathLike | None = None, overwrite: bool = False, progress: bool = True) -> dict:
+    """Train a language model on ``corpus_dir`` into ``out`` and return a summary dict.
+
+    ``out`` gets model.pt (best validation perplexity), last.pt (for ``resume``), config.json and
+    metrics.jsonl. Every option and input is checked before ``out`` is created or touched. Under
+    ``torchrun`` the batch's streams are split across processes (DistributedDataParallel); only rank 0
+    writes. ``items``: an item dataset for agreement-accuracy learning curves at each validation.
+    """
+    cfg = resolve_train_config(cfg)
+    check_train_config(cfg)
+    device = resolve_device(cfg.device)
+    corpus = load_corpus(corpus_dir)
+    for split in ("train", "valid"):
+        if split not in corpus.splits:
+            raise ProbeError(f"corpus {corpus.path} has no {split} split ({split}.npy); rebuild it with `probe corpus`")
+    if len(corpus.splits["train"]) < 2 * cfg.batch_size:
+        raise ProbeError(f"the training split has {len(corpus.splits['train'])} tokens, too few for --batch-size "
+                         f"{cfg.batch_size}; use a smaller batch or a bigger corpus")
+    if len(corpus.splits["valid"]) < 2:
+        raise ProbeError(f"the validation split of {corpus.path} is empty; rebuild the corpus with a valid split")
+    vocab = corpus.vocab
+    mcfg = model_config_for(cfg, len(vocab))
+    check_model_config(mcfg)
+    out = Path(out)
+    resume_data = None
+    if resume:
+        if not (out / "last.pt").is_file():
+            raise ProbeError(f"nothing to resume: {out}/last.pt does not exist; start the run without --resume")
+        resume_data = read_checkpoint(out / "last.pt")
+        _check_resume(resume_data, cfg, vocab, mcfg, out / "last.pt")
+    else:
+        check_output_dir(out, overwrite)
+    items_data, accuracy_fn = None, None
+    if items is not None:
+        from .records import load_items
+
+        items_data = load_items(items)
+        try:
+            from . import evaluate as _evaluate
+
+            accuracy_fn = _evaluate.agreement_accuracy
+            if hasattr(_evaluate, "prepare_items"):
+                items_data = _evaluate.prepare_items(items_data)
+        except (ImportError, AttributeError) as exc:
+            log.warning("agreement learning curves skipped: probe.evaluate.agreement_accuracy is unavailable (%s)", exc)
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.batch_size % world:
+        raise ProbeError(f"--batch-size {cfg.batch_size} must be divisible by the {world} DDP processes")
+    dist_info = _init_distributed(device)
+    if dist_info.local_rank and device.type == "cuda":
+        device = torch.device("cuda", dist_info.local_rank)
+    try:
+        return _run(cfg, mcfg, corpus, out, resume_data, items, items_data, accuracy_fn, device, dist_info,
+                    overwrite=overwrite, progress=progress)
+    finally:
+        if dist_info.initialised_here:
+            torch.distributed.destroy_process_group()
+
+
+def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_fn, device, dist_info,
+         *, overwrite: bool, progress: bool) -> dict:
+    from tqdm.auto import tqdm
+
+    rank, world = dist_info.rank, dist_info.world
+    is_main = rank == 0
+    vocab = corpus.vocab
+    torch.manual_seed(cfg.seed)
+    if device.type == "cuda":
+        torch.cuda.manual_seed_all(cfg.seed)
+    model = build_model(mcfg).to(device)
+    if world > 1:
+        torch.manual_seed(cfg.seed + rank)   # the same init everywhere, a different dropout stream per process
+    optimizer = build_optimizer(cfg, model)
+    prog = _Progress(lr=cfg.lr)
+    state = None
+    shard = cfg.batch_size // world
+    if resume_data is not None:
+        try:
+            model.load_state_dict(resume_data["state_dict"])
+            ts = resume_data["train_state"]
+            optimizer.load_state_dict(ts["optimizer"])
+            prog = _Progress(**ts["progress"])
+            state = _shard_state(ts["hidden"], rank, world, device)
+            rngs = ts["rng"]
+            torch.set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+            if device.type == "cuda" and ts.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(ts["cuda_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise ProbeError(f"{out / 'last.pt'} cannot be resumed ({first}); it is damaged or from another "
+                             "probe version: train into a new --out") from exc
+    for group in optimizer.param_groups:
+        group["lr"] = prog.lr
+    ddp = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    train_data = batchify(corpus.splits["train"], cfg.batch_size)[rank * shard: (rank + 1) * shard]
+    valid_ids = corpus.splits["valid"]
+    starts = segment_starts(train_data.shape[1], cfg.bptt)
+    steps_per_epoch = len(starts)
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+
+    metrics_path = out / "metrics.jsonl"
+    run_info = {"train": config_to_dict(cfg), "model": config_to_dict(mcfg), "corpus": str(corpus.path.resolve()),
+                "items": str(Path(items).resolve()) if items is not None else None, "world_size": world,
+                "parameters": count_parameters(model), "probe": __version__, "torch": torch.__version__}
+    if is_main:
+        if resume_data is None:
+            if overwrite and out.exists():
+                shutil.rmtree(out)
+            out.mkdir(parents=True, exist_ok=True)
+            metrics_path.write_text("")
+        else:
+            with open(metrics_path, "ab") as fh:   # drop lines written after the checkpoint
+                fh.truncate(prog.metrics_bytes)
+        save_config(run_info, out)
+    metrics = open(metrics_path, "a", encoding="utf-8") if is_main else None
+
+    def write_metrics(row: dict) -> None:
+        if metrics is not None:
+            metrics.write(json.dumps(row) + "\n")
+            metrics.flush()
+
+    train_cfg_dict = config_to_dict(cfg)
+
+    def epoch_now() -> float:
+        """Epochs done, as a fraction (1.0 = the end of the first epoch)."""
+        return round(prog.epoch + prog.segment / steps_per_epoch, 4)
+
+    saved_step = -1
+
+    def save_last() -> None:
+        nonlocal saved_step
+        saved_step = prog.step
+        hidden = _gather_state(state, world) if cfg.arch != "transformer" else None
+        rngs = _rng_states(world)
+        if is_main:
+            prog.metrics_bytes = metrics.tell()
+            train_state = {"progress": dataclasses.asdict(prog), "optimizer": optimizer.state_dict(),
+                           "hidden": hidden, "world_batch": cfg.batch_size, "rng": rngs,
+                           "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None}
+            save_checkpoint(out / "last.pt", model=model, model_config=mcfg, vocab=vocab,
+                            train_config=train_cfg_dict, train_state=train_state)
+
+    def validate(scheduled: bool) -> None:
+        valid_loss, ppl = evaluate_perplexity(model, valid_ids, bptt=cfg.bptt, batch_size=cfg.eval_batch_size,
+                                              device=device)
+        prog.last_ppl, prog.eval_step = ppl, prog.step
+        row = {"kind": "eval", "step": prog.step, "epoch": epoch_now(), "valid_loss": valid_loss, "valid_ppl": ppl,
+               "lr": prog.lr}
+        if scheduled:
+            if ppl < prog.plateau_best:
+                prog.plateau_best, prog.bad_evals = ppl, 0
+            else:
+                prog.bad_evals += 1
+                if prog.bad_evals > cfg.patience:
+                    prog.lr *= cfg.lr_decay
+                    prog.bad_evals = 0
+                    for group in optimizer.param_groups:
+                        group["lr"] = prog.lr
+        best = ppl < prog.best_ppl
+        if best:
+            prog.best_ppl = ppl
+            if is_main:
+                save_checkpoint(out / "model.pt", model=model, model_config=mcfg, vocab=vocab,
+                                train_config=train_cfg_dict,
+                                train_state={"step": prog.step, "epoch": epoch_now(), "valid_ppl": ppl,
+                                             "tokens": prog.tokens})
+        row["best"] = best
+        if accuracy_fn is not None and is_main:
+            row["agreement_accuracy"] = accuracy_fn(model, vocab, items_data, device=str(device))
+        write_metrics(row)
+
+    bar = tqdm(total=total_steps, initial=min(prog.step, total_steps), desc=f"train {cfg.arch}", unit="step",
+               disable=not (progress and is_main), dynamic_ncols=True)
+    started = time.perf_counter()
+    window_start, window_tokens = started, 0
+    stop_reason = "epochs"
+    model.train()
+    try:
+        while prog.epoch < cfg.epochs:
+            while prog.segment < steps_per_epoch:
+                if cfg.max_steps and prog.step >= cfg.max_steps:
+                    stop_reason = "max_steps"
+                    break
+                x, y = get_batch(train_data, starts[prog.segment], cfg.bptt, device)
+                if cfg.arch == "transformer":
+                    state = None
+                res = train_step(ddp, optimizer, x, y, state, clip=cfg.clip, world_size=world)
+                state = res.state
+                prog.step += 1
+                prog.segment += 1
+                n_tokens = y.numel() * world
+                prog.tokens += n_tokens
+                window_tokens += n_tokens
+                bar.update(1)
+                if res.finite:
+                    prog.streak = 0
+                else:
+                    prog.nonfinite += 1
+                    prog.streak += 1
+                    write_metrics({"kind": "skip", "step": prog.step, "epoch": epoch_now(),
+                                   "loss": res.loss if math.isfinite(res.loss) else str(res.loss),
+                                   "grad_norm": res.grad_norm if math.isfinite(res.grad_norm) else str(res.grad_norm),
+                                   "nonfinite": prog.nonfinite})
+                    if prog.streak >= cfg.max_nonfinite:
+                        write_metrics({"kind": "stop", "step": prog.step, "reason": "nonfinite",
+                                       "streak": prog.streak})
+                        kept = (f"{out / 'last.pt'} keeps the last good state" if (out / "last.pt").exists()
+                                else "no checkpoint had been saved yet")
+                        raise ProbeError(
+                            f"training stopped at step {prog.step}: {prog.streak} consecutive steps had a non-finite "
+                            f"loss or gradient ({prog.nonfinite} in all); {kept}; lower --lr or set --clip")
+                if prog.step % cfg.log_every == 0 and res.finite:
+                    now = time.perf_counter()
+                    tps = window_tokens / max(now - window_start, 1e-9)
+                    prog.train_seconds += now - window_start
+                    window_start, window_tokens = now, 0
+                    write_metrics({"kind": "train", "step": prog.step, "epoch": epoch_now(), "loss": res.loss,
+                                   "grad_norm": res.grad_norm, "clipped": res.clipped, "lr": prog.lr,
+                                   "tokens_per_s": tps, "nonfinite": prog.nonfinite})
+                    bar.set_postfix(loss=f"{res.loss:.3f}", ppl=f"{math.exp(min(res.loss, 50)):.1f}",
+                                    tok_s=f"{tps:,.0f}", refresh=False)
+                eval_due = cfg.eval_every and prog.step % cfg.eval_every == 0
+                if eval_due:
+                    prog.train_seconds += time.perf_counter() - window_start
+                    validate(scheduled=True)
+                    window_start = time.perf_counter()
+                checkpoint_due = (cfg.checkpoint_every and prog.step % cfg.checkpoint_every == 0) or \
+                    (not cfg.checkpoint_every and eval_due)
+                if checkpoint_due and prog.streak == 0:   # during a non-finite streak, keep the last good one
+                    save_last()
+            if prog.segment < steps_per_epoch:    # stopped by max_steps inside the epoch
+                break
+            prog.epoch += 1
+            prog.segment = 0
+            state = None
+            if not cfg.eval_every:
+                prog.train_seconds += time.perf_counter() - window_start
+                validate(scheduled=True)
+                window_start = time.perf_counter()
+                if prog.streak == 0:
+                    save_last()
+        prog.train_seconds += time.perf_counter() - window_start
+        window_start = time.perf_counter()
+        if prog.eval_step != prog.step:
+            validate(scheduled=False)   # final numbers; the lr schedule is left as a resumed run would find it
+        if saved_step != prog.step:
+            save_last()
+    finally:
+        bar.close()
+        if metrics is not None:
+            metrics.close()
+
+    summary = {"out": str(out), "rank": rank, "arch": cfg.arch, "steps": prog.step,
+               "epochs": epoch_now(), "tokens": prog.tokens,
+               "best_valid_ppl": prog.best_ppl, "last_valid_ppl": prog.last_ppl, "nonfinite_steps": prog.nonfinite,
+               "train_seconds": prog.train_seconds,
+               "tokens_per_s": prog.tokens / prog.train_seconds if prog.train_seconds > 0 else None,
+               "parameters": count_parameters(model), "stopped": stop_reason, "world_size": world}
+    if is_main and "test" in corpus.splits and len(corpus.splits["test"]) >= 2 and (out / "model.pt").exists():
+        from .models import load_checkpoint
+
+        best = load_checkpoint(out, device=device).model
+        summary["test_ppl"] = evaluate_perplexity(best, corpus.splits["test"], bptt=cfg.bptt,
+                                                  batch_size=cfg.eval_batch_size, device=device)[1]
+    if is_main:
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary

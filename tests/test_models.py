@@ -1,0 +1,220 @@
+"""Models: shapes and states per arch, fused kernels equal to nn.RNN/nn.GRU, causality, overfitting, checkpoints."""
+import dataclasses
+
+import pytest
+import torch
+import torch.nn as nn
+
+from probe.config import ProbeError
+from probe.corpus import Vocab
+from probe.models import (ARCHS, LanguageModel, ModelConfig, build_model, load_checkpoint, read_checkpoint,
+                          save_checkpoint)
+from probe.models import _GRUFunction, _SRNFunction  # noqa: F401  (the fused kernels under test)
+
+torch.set_num_threads(1)
+
+V = 13
+
+
+def make(arch, **kw):
+    torch.manual_seed(0)
+    base = dict(arch=arch, vocab_size=V, emb=8, hidden=8, layers=2, heads=2)
+    return build_model(ModelConfig(**{**base, **kw}))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_shapes_and_states(arch):
+    model = make(arch).eval()
+    ids = torch.randint(V, (3, 7))
+    out = model(ids, return_states=True)
+    assert out.logits.shape == (3, 7, V)
+    kinds = {"h", "c"} if arch == "lstm" else {"h"}
+    assert set(out.states) == {(layer, k) for layer in range(2) for k in kinds}
+    for value in out.states.values():
+        assert value.shape == (3, 7, 8)
+    if arch == "transformer":
+        assert out.state is None
+    else:
+        assert len(out.state) == 2
+        h_last = out.state[1][0] if arch == "lstm" else out.state[1]
+        # the carried state is the top layer's hidden state at the last step
+        torch.testing.assert_close(h_last, out.states[(1, "h")][:, -1])
+    assert model(ids).states is None
+
+
+@pytest.mark.parametrize("arch", ["srn", "gru", "lstm"])
+def test_state_continues_a_sequence(arch):
+    model = make(arch).eval()
+    ids = torch.randint(V, (2, 10))
+    whole = model(ids).logits
+    first = model(ids[:, :4])
+    second = model(ids[:, 4:], first.state).logits
+    torch.testing.assert_close(torch.cat([first.logits, second], 1), whole, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_causal_right_padding_never_changes_earlier_scores(arch):
+    model = make(arch, dropout=0.3).eval()
+    ids = torch.randint(V, (2, 6))
+    padded = torch.cat([ids, torch.zeros(2, 5, dtype=torch.long)], 1)
+    torch.testing.assert_close(model(padded).logits[:, :6], model(ids).logits, atol=1e-6, rtol=1e-5)
+
+
+def test_lstm_cell_states_match_a_step_by_step_cell():
+    model = make("lstm", layers=1).eval()
+    ids = torch.randint(V, (3, 9))
+    out = model(ids, return_states=True)
+    rnn = model.encoder.layers[0].rnn
+    cell = nn.LSTMCell(8, 8)
+    cell.load_state_dict({"weight_ih": rnn.weight_ih_l0, "weight_hh": rnn.weight_hh_l0,
+                          "bias_ih": rnn.bias_ih_l0, "bias_hh": rnn.bias_hh_l0})
+    x = model.encoder.embedding(ids)
+    h = c = torch.zeros(3, 8)
+    for t in range(9):
+        h, c = cell(x[:, t], (h, c))
+        torch.testing.assert_close(out.states[(0, "h")][:, t], h, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(out.states[(0, "c")][:, t], c, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch,nonlinearity", [("srn", "tanh"), ("srn", "relu"), ("gru", "tanh")])
+@pytest.mark.parametrize("batch", [2, 16])   # 16 x 9 tokens > V: the layer-0 projection becomes a table lookup
+def test_fused_kernels_equal_torch_modules(arch, nonlinearity, batch):
+    """probe's fused CPU recurrence vs nn.RNN/nn.GRU with the same weights: outputs, states and gradients."""
+    fused = make(arch, nonlinearity=nonlinearity, residual=True, layers=2)
+    ref = make(arch, nonlinearity=nonlinearity, residual=True, layers=2, kernel="torch")
+    ref.load_state_dict(fused.state_dict())
+    assert fused.encoder.layers[0].uses_fused(torch.zeros(1)) and not ref.encoder.layers[0].uses_fused(torch.zeros(1))
+    ids = torch.randint(V, (batch, 9))
+    h0 = tuple(torch.randn(batch, 8, requires_grad=True) for _ in range(2))
+    h0_ref = tuple(h.detach().clone().requires_grad_() for h in h0)
+    a, b = fused(ids, h0, return_states=True), ref(ids, h0_ref, return_states=True)
+    torch.testing.assert_close(a.logits, b.logits, atol=1e-5, rtol=1e-5)
+    for key in b.states:
+        torch.testing.assert_close(a.states[key], b.states[key], atol=1e-5, rtol=1e-5)
+    weights = torch.randn_like(a.logits)
+    ((a.logits * weights).sum() + a.state[1].sum()).backward()
+    ((b.logits * weights).sum() + b.state[1].sum()).backward()
+    for (name, p), q in zip(fused.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-5, msg=name)
+    for h, g in zip(h0, h0_ref):
+        torch.testing.assert_close(h.grad, g.grad, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["srn", "gru"])
+def test_fused_functions_against_nn_modules_in_double(cell):
+    """The autograd Functions alone, in float64, against a fresh nn.RNN/nn.GRU with copied weights."""
+    torch.manual_seed(1)
+    T, B, E, H = 6, 3, 5, 4
+    ref = (nn.GRU(E, H) if cell == "gru" else nn.RNN(E, H)).double()
+    x = torch.randn(T, B, E, dtype=torch.double, requires_grad=True)
+    h0 = torch.randn(B, H, dtype=torch.double, requires_grad=True)
+    out_ref, _ = ref(x, h0.unsqueeze(0))
+    xw = torch.nn.functional.linear(x, ref.weight_ih_l0, ref.bias_ih_l0 + (0 if cell == "gru" else ref.bias_hh_l0))
+    if cell == "gru":
+        out = _GRUFunction.apply(xw, h0, ref.weight_hh_l0, ref.bias_hh_l0)
+    else:
+        out = _SRNFunction.apply(xw, h0, ref.weight_hh_l0, False)
+    torch.testing.assert_close(out, out_ref, atol=1e-12, rtol=1e-10)
+    inputs = (x, h0, *ref.parameters())
+    g = torch.randn_like(out)
+    ga = torch.autograd.grad(out, inputs, g, retain_graph=True)
+    gb = torch.autograd.grad(out_ref, inputs, g)
+    for u, v in zip(ga, gb):
+        torch.testing.assert_close(u, v, atol=1e-12, rtol=1e-10)
+
+
+def test_tied_projection_residual_and_forget_bias():
+    tied = make("lstm", tied=True, emb=6, forget_bias=1.0)
+    assert tied.decoder.weight is tied.encoder.embedding.weight
+    assert tied.proj is not None and tied.proj.weight.shape == (6, 8)
+    rnn = tied.encoder.layers[0].rnn
+    assert torch.all(rnn.bias_ih_l0[8:16] + rnn.bias_hh_l0[8:16] == 1.0)
+    assert make("gru", tied=True).proj is None
+    ids = torch.randint(V, (2, 5))
+    plain, residual = make("gru").eval(), make("gru", residual=True).eval()
+    assert not torch.allclose(plain(ids).logits, residual(ids).logits)
+
+
+@pytest.mark.parametrize("change,words", [
+    (dict(arch="cnn"), "unknown arch"),
+    (dict(bidirectional=True), "predict"),
+    (dict(hidden=0), "--hidden"),
+    (dict(layers=-1), "--layers"),
+    (dict(dropout=1.0), "--dropout"),
+    (dict(arch="lstm", nonlinearity="relu"), "srn only"),
+    (dict(arch="gru", forget_bias=1.0), "lstm only"),
+    (dict(arch="transformer", heads=3), "--heads"),
+])
+def test_bad_model_configs(change, words):
+    with pytest.raises(ProbeError, match=words):
+        build_model(ModelConfig(**{**dict(arch="srn", vocab_size=V, emb=8, hidden=8), **change}))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_each_arch_overfits_a_tiny_batch(arch):
+    torch.manual_seed(0)
+    model = make(arch, hidden=32, emb=32, layers=1)
+    ids = torch.randint(2, V, (4, 13))
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(80):
+        loss = nn.functional.cross_entropy(model(ids[:, :-1]).logits.reshape(-1, V), ids[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.25, loss.item()
+
+
+def _vocab():
+    return Vocab(("<unk>", "<eos>", *[f"w{i}" for i in range(V - 2)]))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = make("gru", tied=True, emb=6)
+    save_checkpoint(tmp_path / "model.pt", model=model, model_config=model.config, vocab=_vocab(),
+                    train_config={"seed": 3}, train_state={"step": 7})
+    ckpt = load_checkpoint(tmp_path)     # a folder means DIR/model.pt
+    assert isinstance(ckpt.model, LanguageModel) and not ckpt.model.training
+    assert ckpt.model_config == model.config and ckpt.vocab == _vocab()
+    assert ckpt.train_config == {"seed": 3} and ckpt.train_state == {"step": 7}
+    assert ckpt.model.decoder.weight is ckpt.model.encoder.embedding.weight
+    ids = torch.randint(V, (2, 5))
+    torch.testing.assert_close(ckpt.model(ids).logits, model.eval()(ids).logits)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_bad_checkpoints_are_probe_errors(tmp_path):
+    model = make("srn")
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, model=model, model_config=model.config, vocab=_vocab(), train_config={}, train_state={})
+    data = good.read_bytes()
+    cases = {
+        "truncated.pt": data[: len(data) // 2],
+        "noise.pt": bytes(range(256)) * 10,
+        "text.pt": b'{"format": "probe-checkpoint-1"}',
+        "empty.pt": b"",
+    }
+    for name, blob in cases.items():
+        (tmp_path / name).write_bytes(blob)
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "foreign.pt")
+    torch.save(model, tmp_path / "pickled_model.pt")            # refused by weights_only loading
+    for name in [*cases, "foreign.pt", "pickled_model.pt", "missing.pt"]:
+        with pytest.raises(ProbeError):
+            load_checkpoint(tmp_path / name)
+    raw = read_checkpoint(good)
+    raw["vocab"] = raw["vocab"][:-1]
+    raw.pop("path")
+    torch.save(raw, tmp_path / "short_vocab.pt")
+    with pytest.raises(ProbeError, match="vocabulary"):
+        load_checkpoint(tmp_path / "short_vocab.pt")
+    raw = read_checkpoint(good)
+    raw["model_config"] = {**raw["model_config"], "hidden": 9}
+    raw.pop("path")
+    torch.save(raw, tmp_path / "wrong_shape.pt")
+    with pytest.raises(ProbeError, match="do not fit"):
+        load_checkpoint(tmp_path / "wrong_shape.pt")
+
+
+def test_kernel_choice_does_not_change_the_state_dict():
+    a, b = make("gru"), make("gru", kernel="torch")
+    assert list(a.state_dict()) == list(b.state_dict())
+    assert dataclasses.replace(a.config, kernel="torch") == b.config

@@ -1,0 +1,282 @@
+"""Training: outputs, determinism, resume equivalence, non-finite guards, CLI, bad input, DDP with 2 processes."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import probe.train as train_mod
+from probe.cli import main
+from probe.config import ProbeError
+from probe.corpus import Vocab, write_ids
+from probe.models import ARCHS, load_checkpoint, read_checkpoint
+from probe.train import TrainConfig, train
+
+torch.set_num_threads(1)
+
+WORDS = ["the", "dog", "dogs", "cat", "cats", "near", "runs", "run", "sleeps", "sleep"]
+
+
+def agreement_stream(n_sentences: int, seed: int) -> np.ndarray:
+    """Sentences 'the N (near the N) V <eos>' where the verb agrees with the first noun."""
+    rng = np.random.default_rng(seed)
+    vocab = Vocab(("<unk>", "<eos>", *WORDS))
+    ids = []
+    for _ in range(n_sentences):
+        plural = rng.random() < 0.5
+        words = ["the", ["dog", "cat"][rng.integers(2)] + ("s" if plural else "")]
+        if rng.random() < 0.3:
+            words += ["near", "the", ["dog", "cat"][rng.integers(2)] + ("s" if rng.random() < 0.5 else "")]
+        verb = ["run", "sleep"][rng.integers(2)]
+        words.append(verb if plural else verb + "s")
+        ids += vocab.encode(words) + [1]
+    return np.asarray(ids, dtype=np.uint16)
+
+
+def make_corpus(path: Path, words=WORDS, n_train=300) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = Vocab(("<unk>", "<eos>", *words))
+    vocab.save(path / "vocab.json")
+    for split, n, seed in (("train", n_train, 0), ("valid", 40, 1), ("test", 40, 2)):
+        write_ids(path / f"{split}.npy", agreement_stream(n, seed) % len(vocab))
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+TINY = dict(layers=1, hidden=16, emb=16, batch_size=8, bptt=8, epochs=1, log_every=2, lr=1.0)
+
+
+def run(cfg_kw, corpus, out, **kw):
+    return train(TrainConfig(**{**TINY, **cfg_kw}), corpus_dir=corpus, out=out, progress=False, **kw)
+
+
+def read_metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def without_timing(rows):
+    return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rows]
+
+
+def assert_same_weights(a: Path, b: Path):
+    sa, sb = read_checkpoint(a)["state_dict"], read_checkpoint(b)["state_dict"]
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def test_outputs_metrics_and_summary(corpus, tmp_path):
+    out = tmp_path / "run"
+    summary = run(dict(arch="gru", epochs=2, eval_every=10), corpus, out)
+    assert {p.name for p in out.iterdir()} == {"model.pt", "last.pt", "config.json", "metrics.jsonl", "summary.json"}
+    rows = read_metrics(out)
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    assert train_rows and set(train_rows[0]) >= {"step", "epoch", "loss", "grad_norm", "clipped", "lr", "tokens_per_s"}
+    evals = [r for r in rows if r["kind"] == "eval"]
+    assert [r["step"] for r in evals][:2] == [10, 20] and all(r["valid_ppl"] > 1 for r in evals)
+    assert summary["best_valid_ppl"] == min(r["valid_ppl"] for r in evals)
+    assert summary["best_valid_ppl"] < 8 and summary["test_ppl"] < 8     # it learned something (12 types)
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["arch"] == "gru" and config["model"]["vocab_size"] == 12
+    assert config["train"]["lr"] == 1.0
+    ckpt = load_checkpoint(out)
+    assert ckpt.train_state["valid_ppl"] == summary["best_valid_ppl"]
+    assert ckpt.vocab.itos[2:] == tuple(WORDS)
+
+
+def test_deterministic_for_a_seed(corpus, tmp_path):
+    kw = dict(arch="srn", dropout=0.2, layers=2)
+    run(kw, corpus, tmp_path / "a")
+    run(kw, corpus, tmp_path / "b")
+    assert_same_weights(tmp_path / "a" / "last.pt", tmp_path / "b" / "last.pt")
+    assert without_timing(read_metrics(tmp_path / "a")) == without_timing(read_metrics(tmp_path / "b"))
+    run({**kw, "seed": 1}, corpus, tmp_path / "c")
+    assert not torch.equal(read_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]["decoder.weight"],
+                           read_checkpoint(tmp_path / "c" / "last.pt")["state_dict"]["decoder.weight"])
+
+
+@pytest.mark.parametrize("arch,optimizer", [("lstm", "adam"), ("gru", "sgd")])
+def test_interrupted_and_resumed_equals_uninterrupted(corpus, tmp_path, monkeypatch, arch, optimizer):
+    kw = dict(arch=arch, optimizer=optimizer, lr=None, layers=2, dropout=0.3, epochs=2, eval_every=5,
+              checkpoint_every=3, patience=0, lr_decay=0.5)
+    whole = run(kw, corpus, tmp_path / "whole")
+    calls = {"n": 0}
+    real_loss = train_mod._loss
+
+    def interrupting_loss(logits, targets):
+        calls["n"] += 1
+        if calls["n"] == 23:             # mid-epoch, between checkpoints (saved at step 21)
+            raise KeyboardInterrupt
+        return real_loss(logits, targets)
+
+    monkeypatch.setattr(train_mod, "_loss", interrupting_loss)
+    with pytest.raises(KeyboardInterrupt):
+        run(kw, corpus, tmp_path / "split")
+    monkeypatch.setattr(train_mod, "_loss", real_loss)
+    assert read_checkpoint(tmp_path / "split" / "last.pt")["train_state"]["progress"]["step"] == 21
+    resumed = run(kw, corpus, tmp_path / "split", resume=True)
+    assert resumed["steps"] == whole["steps"] and resumed["best_valid_ppl"] == whole["best_valid_ppl"]
+    assert_same_weights(tmp_path / "whole" / "last.pt", tmp_path / "split" / "last.pt")
+    assert_same_weights(tmp_path / "whole" / "model.pt", tmp_path / "split" / "model.pt")
+    assert without_timing(read_metrics(tmp_path / "whole")) == without_timing(read_metrics(tmp_path / "split"))
+
+
+def test_max_steps_then_resume_continues_the_same_run(corpus, tmp_path):
+    kw = dict(arch="srn", dropout=0.2, epochs=2, eval_every=6)
+    run({**kw, "max_steps": 30}, corpus, tmp_path / "whole")
+    first = run({**kw, "max_steps": 13}, corpus, tmp_path / "split")
+    assert first["steps"] == 13 and first["stopped"] == "max_steps"
+    run({**kw, "max_steps": 30}, corpus, tmp_path / "split", resume=True)
+    assert_same_weights(tmp_path / "whole" / "last.pt", tmp_path / "split" / "last.pt")
+    train_rows = [without_timing([r])[0] for r in read_metrics(tmp_path / "split") if r["kind"] == "train"]
+    assert train_rows == [without_timing([r])[0] for r in read_metrics(tmp_path / "whole") if r["kind"] == "train"]
+
+
+def test_nonfinite_steps_are_skipped_and_counted(corpus, tmp_path, monkeypatch):
+    real_loss, calls = train_mod._loss, {"n": 0}
+
+    def sometimes_nan(logits, targets):
+        calls["n"] += 1
+        loss = real_loss(logits, targets)
+        return loss * float("nan") if calls["n"] in (4, 5) else loss
+
+    monkeypatch.setattr(train_mod, "_loss", sometimes_nan)
+    summary = run(dict(arch="gru"), corpus, tmp_path / "run")
+    assert summary["nonfinite_steps"] == 2
+    skips = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "skip"]
+    assert [r["step"] for r in skips] == [4, 5]
+    state = read_checkpoint(tmp_path / "run" / "last.pt")["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_repeated_nonfinite_steps_stop_the_run_keeping_the_last_checkpoint(corpus, tmp_path, monkeypatch):
+    real_loss, calls = train_mod._loss, {"n": 0}
+
+    def nan_from_step_7(logits, targets):
+        calls["n"] += 1
+        loss = real_loss(logits, targets)
+        return loss * float("inf") if calls["n"] >= 7 else loss
+
+    monkeypatch.setattr(train_mod, "_loss", nan_from_step_7)
+    with pytest.raises(ProbeError, match="3 consecutive steps had a non-finite"):
+        run(dict(arch="srn", checkpoint_every=4, max_nonfinite=3), corpus, tmp_path / "run")
+    last = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert last["train_state"]["progress"]["step"] == 4
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+    assert read_metrics(tmp_path / "run")[-1] == {"kind": "stop", "step": 9, "reason": "nonfinite", "streak": 3}
+
+
+def test_a_huge_learning_rate_is_caught(corpus, tmp_path):
+    with pytest.raises(ProbeError, match="non-finite"):
+        run(dict(arch="srn", nonlinearity="relu", lr=1e30, clip=0.0, max_nonfinite=2), corpus, tmp_path / "run")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_cli_end_to_end(corpus, tmp_path, arch, capsys):
+    out = tmp_path / arch
+    rc = main(["train", "--corpus", str(corpus), "--out", str(out), "--arch", arch, "--layers", "1", "--hidden", "8",
+               "--emb", "8", "--heads", "2", "--batch-size", "4", "--bptt", "8", "--epochs", "1", "--max-steps", "6",
+               "--optimizer", "adam", "--tied", "--no-progress"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 6 and summary["arch"] == arch
+    ckpt = load_checkpoint(out)
+    assert ckpt.model_config.arch == arch and ckpt.model_config.tied
+    logits = ckpt.model(torch.tensor([[1, 2, 3]])).logits
+    assert logits.shape == (1, 3, 12) and torch.isfinite(logits).all()
+
+
+def test_cli_resume_reuses_the_runs_options(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--corpus", str(corpus), "--out", str(out), "--arch", "srn", "--hidden", "8", "--emb", "8",
+                 "--layers", "1", "--batch-size", "4", "--max-steps", "4", "--no-progress"]) == 0
+    assert main(["train", "--out", str(out), "--resume", "--max-steps", "9", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["steps"] == 9
+    assert main(["train", "--out", str(out), "--resume", "--hidden", "16", "--no-progress"]) == 2
+    assert "--hidden 16 differs" in capsys.readouterr().err
+
+
+def _cli_error(args, capsys) -> str:
+    rc = main(["train", "--no-progress", *args])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--arch", "cnn"], "unknown arch"),
+    (["--bidirectional"], "backward pass would read the very word"),
+    (["--hidden", "0"], "--hidden must be a positive"),
+    (["--batch-size", "-4"], "--batch-size must be a positive"),
+    (["--bptt", "0"], "--bptt must be a positive"),
+    (["--optimizer", "rmsprop"], "unknown --optimizer"),
+    (["--batch-size", "5000"], "too few for --batch-size"),
+])
+def test_bad_input_exits_2_without_output(corpus, tmp_path, capsys, args, words):
+    out = tmp_path / "run"
+    assert words in _cli_error(["--corpus", str(corpus), "--out", str(out), *args], capsys)
+    assert not out.exists()
+
+
+def test_missing_corpus_and_bad_resumes(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert "does not exist" in _cli_error(["--corpus", str(tmp_path / "nope"), "--out", str(out)], capsys)
+    assert not out.exists()
+    small = dict(layers=1, hidden=8, emb=8, batch_size=4, max_steps=3)
+    run(small, corpus, out)
+    other = make_corpus(tmp_path / "other", words=WORDS[:-1] + ["naps"])
+    assert "vocabulary" in _cli_error(["--corpus", str(other), "--out", str(out), "--resume"], capsys)
+    assert "exists and is not empty" in _cli_error(["--corpus", str(corpus), "--out", str(out)], capsys)
+    (out / "last.pt").write_bytes(b"not a checkpoint")
+    assert "not a readable probe checkpoint" in _cli_error(["--out", str(out), "--resume"], capsys)
+    fresh = tmp_path / "fresh"
+    assert "nothing to resume" in _cli_error(["--corpus", str(corpus), "--out", str(fresh), "--resume"], capsys)
+    assert not fresh.exists()
+
+
+def test_agreement_learning_curve_with_items(corpus, tmp_path):
+    items = tmp_path / "items.jsonl"
+    rows = []
+    for i, (head, verb) in enumerate([("dog", "runs"), ("dogs", "run"), ("cat", "sleeps"), ("cats", "sleep")]):
+        other = verb[:-1] if verb.endswith("s") else verb + "s"
+        rows.append({"id": f"simple.{i}", "construction": "simple", "condition": "S" if head[-1] != "s" else "P",
+                     "prefix": f"the {head}", "verb_good": verb, "verb_bad": other,
+                     "sentence_good": f"the {head} {verb}", "sentence_bad": f"the {head} {other}"})
+    items.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run(dict(arch="lstm", eval_every=10), corpus, tmp_path / "run", items=items)
+    evals = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "eval"]
+    assert evals and all(0.0 <= r["agreement_accuracy"] <= 1.0 for r in evals)
+
+
+def test_ddp_two_gloo_processes_match_one_process(corpus, tmp_path):
+    """torchrun with 2 CPU processes: each takes half the streams; the update equals one process's."""
+    opts = ["--arch", "gru", "--layers", "1", "--hidden", "16", "--emb", "16", "--batch-size", "8", "--bptt", "8",
+            "--max-steps", "12", "--eval-every", "6", "--lr", "1.0", "--no-progress"]
+    single = tmp_path / "single"
+    assert main(["train", "--corpus", str(corpus), "--out", str(single), *opts]) == 0
+    ddp = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "probe",
+         "train", "--corpus", str(corpus), "--out", str(ddp), *opts],
+        capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len([line for line in proc.stdout.splitlines() if line.startswith("{")]) == 1   # only rank 0 prints
+    summary = json.loads((ddp / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 12
+    a, b = read_checkpoint(single / "last.pt")["state_dict"], read_checkpoint(ddp / "last.pt")["state_dict"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4)
+    ma = [r for r in read_metrics(single) if r["kind"] == "train"]
+    mb = [r for r in read_metrics(ddp) if r["kind"] == "train"]
+    assert [r["step"] for r in ma] == [r["step"] for r in mb]
+    np.testing.assert_allclose([r["loss"] for r in ma], [r["loss"] for r in mb], rtol=1e-4)
