@@ -41,6 +41,7 @@ class EvalConfig:
     """Options of ``probe evaluate``."""
 
     models: tuple[str, ...] = ()             # checkpoints (file or training folder) and baseline folders
+    hf_models: tuple[str, ...] = ()          # Hugging Face causal LMs: local folders or hub names (probe.hf)
     data: tuple[str, ...] = ()               # item datasets (folder written by `probe build`, or a .jsonl)
     method: str = "prefix"                   # prefix | sentence (see the module docstring)
     unk: bool = False                        # score OOV items through <unk> (marked has_unk) instead of excluding
@@ -82,6 +83,28 @@ class Scorer(Protocol):
         """sum_{t >= starts[i]} log P(seq_i[t] | seq_i[:t]) -> float64 [N]; ``starts`` >= 1, int [N]."""
 
 
+@runtime_checkable
+class WordScorer(Protocol):
+    """The word-level hook: a model with its own (subword) tokenizer and no closed word vocabulary.
+
+    ``score_items`` uses ``word_logprobs`` instead of encoding through ``vocab`` whenever a scorer has
+    it: nothing is out of vocabulary, and a word spanning several tokens scores the sum of their
+    log-probs. ``scores_first_word`` is False when the model has no beginning-of-text token, so a
+    text's first word is never scored; pairs that differ there are excluded (reason ``first_word``).
+    ``info`` may hold ``conventions`` (tokenization, start token), recorded in ``config.json``.
+    """
+
+    info: dict
+    scores_first_word: bool
+
+    def word_logprobs(self, contexts: Sequence[str], continuations: Sequence[str], *,
+                      final_eos: bool = False) -> np.ndarray:
+        """log P(continuation | start + context), words space-separated: N strings each -> float64 [N].
+
+        ``final_eos``: also score the model's end-of-text token after the continuation.
+        """
+
+
 def score_continuations(scorer: Scorer, contexts: list[list[str]], continuations: list[list[str]]) -> np.ndarray:
     """minicons-style: log P(continuation | <eos> context) per pair, words mapped through ``<unk>``.
 
@@ -89,6 +112,8 @@ def score_continuations(scorer: Scorer, contexts: list[list[str]], continuations
     """
     if len(contexts) != len(continuations):
         raise ProbeError(f"{len(contexts)} contexts but {len(continuations)} continuations; give one per context")
+    if isinstance(scorer, WordScorer):
+        return scorer.word_logprobs([" ".join(c) for c in contexts], [" ".join(w) for w in continuations])
     eos = scorer.vocab.eos_id
     seqs = [[eos, *scorer.vocab.encode(c), *scorer.vocab.encode(w)] for c, w in zip(contexts, continuations)]
     starts = np.array([1 + len(c) for c in contexts], dtype=np.int64)
@@ -369,7 +394,20 @@ def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", 
     n = len(items)
     reason = np.array([""] * n, dtype=object)
     good_s, bad_s = items["verb_good"].astype(str), items["verb_bad"].astype(str)
-    if method == "prefix":
+    words = isinstance(scorer, WordScorer)
+    if words:
+        # subword models tokenize the words themselves: nothing is out of vocabulary, and a word of
+        # several tokens (or several words) is scored as the sum of its tokens
+        ctx = items["prefix"].astype(str) if method == "prefix" else pd.Series([""] * n, dtype=object)
+        w_good, w_bad = (good_s, bad_s) if method == "prefix" else \
+            (items["sentence_good"].astype(str), items["sentence_bad"].astype(str))
+        oov = multi = np.zeros(n, dtype=bool)
+        tie = (w_good.str.strip() == w_bad.str.strip()).to_numpy()
+        if not scorer.scores_first_word:
+            # no start token: a text's first word is context only, so a pair differing there is not comparable
+            first_differs = (w_good.str.split().str[0] != w_bad.str.split().str[0]).to_numpy()
+            reason[(ctx.str.strip() == "").to_numpy() & first_differs] = "first_word"
+    elif method == "prefix":
         p_ids, p_of, p_oov = _encode_column(items["prefix"], vocab, prepend_eos=True)
         multi = (good_s.str.contains(r"\s") | bad_s.str.contains(r"\s")).to_numpy()
         g_id = good_s.map(lambda w: vocab.stoi.get(w, 0)).to_numpy(np.int64)
@@ -396,7 +434,14 @@ def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", 
     scored = reason == ""
     logp = np.full((n, 2), np.nan)
     if scored.any():
-        if method == "prefix":
+        if words:
+            rows = np.flatnonzero(scored)
+            c = ctx.to_numpy()[rows]
+            vals = scorer.word_logprobs(np.concatenate([c, c]),
+                                        np.concatenate([w_good.to_numpy()[rows], w_bad.to_numpy()[rows]]),
+                                        final_eos=final_eos and method == "sentence")
+            logp[rows, 0], logp[rows, 1] = vals[: len(rows)], vals[len(rows):]
+        elif method == "prefix":
             rows = np.flatnonzero(scored)
             logp[rows] = scorer.next_word_logprobs(p_ids, np.stack([g_id[rows], b_id[rows]], axis=1), p_of[rows])
         else:
@@ -473,8 +518,8 @@ def check_config(cfg: EvalConfig) -> None:
     """Reject impossible options with one-line errors before anything is loaded or written."""
     if cfg.method not in METHODS:
         raise ProbeError(f"unknown --method {cfg.method!r}; choose from {', '.join(METHODS)}")
-    if not cfg.models and not cfg.baseline_corpus:
-        raise ProbeError("no models to evaluate; give --model DIR (or --baseline-corpus DIR)")
+    if not cfg.models and not cfg.hf_models and not cfg.baseline_corpus:
+        raise ProbeError("no models to evaluate; give --model DIR, --hf-model NAME_OR_PATH or --baseline-corpus DIR")
     if not cfg.data:
         raise ProbeError("no item data; give --data DIR (a folder written by `probe build`)")
     if cfg.batch_size <= 0:
@@ -537,18 +582,19 @@ def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.P
              constructions: Sequence[str] = (), baseline_corpus: str | os.PathLike | None = None,
              ngram_order: int = 3, n_boot: int = 1000, ci_level: float = 0.95, seed: int = 0,
              labels: Mapping[str, Mapping[str, Any]] | None = None, overwrite: bool = False,
-             progress: bool = True) -> pd.DataFrame:
+             progress: bool = True, hf_models: Sequence[str | os.PathLike] = ()) -> pd.DataFrame:
     """Score every model on every dataset; write ``out`` (if given) and return the per-item scores.
 
     ``labels`` maps a model path (as given; for ``baseline_corpus`` baselines
     ``baseline:3-gram:CORPUS`` / ``baseline:unigram:CORPUS``) to extra columns for its rows, e.g.
     ``{"runs/lstm-r0.1-s0": {"attractor_rate": 0.1}}``; metrics group by such columns.
+    ``hf_models``: Hugging Face causal LMs (local folders or hub names), scored through :mod:`probe.hf`.
     ``out`` gets: scores.jsonl, scores.parquet, summary.csv, summary_seeds.csv, summary.json,
     config.json (see :func:`write_results`). Nothing appears at ``out`` unless everything succeeded.
     """
-    cfg = EvalConfig(models=tuple(map(str, models)), data=tuple(map(str, data)), method=method, unk=unk,
-                     final_eos=final_eos, batch_size=batch_size, device=device, split=split,
-                     constructions=tuple(constructions),
+    cfg = EvalConfig(models=tuple(map(str, models)), hf_models=tuple(map(str, hf_models)),
+                     data=tuple(map(str, data)), method=method, unk=unk, final_eos=final_eos,
+                     batch_size=batch_size, device=device, split=split, constructions=tuple(constructions),
                      baseline_corpus=str(baseline_corpus) if baseline_corpus else None,
                      ngram_order=ngram_order, n_boot=n_boot, ci_level=ci_level, seed=seed)
     check_config(cfg)
@@ -560,9 +606,16 @@ def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.P
     labels = {str(k): dict(v) for k, v in (labels or {}).items()}
     label_cols = sorted({k for v in labels.values() for k in v})
     scorers: list[tuple[str, Any]] = []
-    for path, name in zip(cfg.models, unique_names(cfg.models)):
+    names = unique_names(cfg.models + cfg.hf_models)
+    for path, name in zip(cfg.models, names):
         scorers.append((path, lambda p=path, nm=name: load_scorer(p, batch_size=cfg.batch_size, device=cfg.device,
                                                                    name=nm)))
+    if cfg.hf_models:
+        from .hf import HFScorer
+
+        for path, name in zip(cfg.hf_models, names[len(cfg.models):]):
+            scorers.append((path, lambda p=path, nm=name: HFScorer.from_pretrained(
+                p, device=cfg.device, batch_size=cfg.batch_size, name=nm)))
     if cfg.baseline_corpus:
         from .baselines import train_baselines
 
@@ -577,8 +630,9 @@ def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.P
         for col in label_cols:
             frame[col] = labels.get(path, {}).get(col)
         frames.append(frame)
-        infos.append({k: scorer.info.get(k) for k in ("model", "arch", "seed", "path")} |
-                     {"vocab_size": len(scorer.vocab)})
+        vocab_size = len(scorer.vocab) if scorer.vocab is not None else scorer.info.get("vocab_size")
+        infos.append({k: scorer.info.get(k) for k in ("model", "arch", "seed", "path")} | {"vocab_size": vocab_size} |
+                     {k: scorer.info[k] for k in ("dtype", "conventions") if k in scorer.info})
     scores = pd.concat(frames, ignore_index=True)
     if out is not None:
         write_results(scores, out, config=cfg, models=infos, labels=labels, overwrite=overwrite)
@@ -638,6 +692,9 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
             "correct": "logp_good > logp_bad (ties never count as correct; exact ties are excluded)",
             "oov": "scored through <unk> and marked has_unk" if config.unk else "excluded and counted per condition",
         }
+        if config.hf_models:
+            conventions["hf_models"] = ("subword models: the start token replaces <eos> as context, nothing is OOV, "
+                                        "a multi-token word sums its tokens; see models_info[].conventions")
         save_config(config, tmp, extra={"models_info": models, "labels": dict(labels or {}),
                                         "conventions": conventions, "environment": environment()})
     return Path(out)
