@@ -212,8 +212,13 @@ class LMScorer:
                 first = 0
                 for batch in batches:
                     b_len = lengths[batch]
-                    logits = self._forward(ids[batch, : int(b_len.max())])
-                    last = logits[torch.arange(len(batch)), torch.as_tensor(b_len - 1, device=logits.device)]
+                    x = ids[batch, : int(b_len.max())]
+                    if hasattr(self.model, "logits_at"):  # only the prefix-final positions are needed
+                        last = self.model.logits_at(torch.as_tensor(x, dtype=torch.long, device=self.device),
+                                                    torch.as_tensor(b_len - 1, device=self.device)).float()
+                    else:
+                        logits = self._forward(x)
+                        last = logits[torch.arange(len(batch)), torch.as_tensor(b_len - 1, device=logits.device)]
                     logp = torch.log_softmax(last, dim=-1).double().cpu().numpy()   # [B, V]
                     lo, hi = np.searchsorted(sorted_rank, [first, first + len(batch)])
                     rows = row_order[lo:hi]

@@ -441,6 +441,18 @@ class LanguageModel(nn.Module):
             h = self.proj(h)
         return ModelOutput(self.decoder(h), enc.state, enc.states)
 
+    def logits_at(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """ids [B, T], positions [B] -> logits [B, V] at one position per row.
+
+        The scorer needs the next-word distribution after each prefix only; applying the softmax
+        layer at those positions alone skips most of the output layer's work.
+        """
+        h = self.encoder(ids).hidden[torch.arange(ids.shape[0], device=ids.device), positions]
+        h = self.drop(h)
+        if self.proj is not None:
+            h = self.proj(h)
+        return self.decoder(h)
+
 
 def build_model(cfg: ModelConfig) -> LanguageModel:
     """Check ``cfg`` (ProbeError on bad options) and build a freshly initialised language model."""
