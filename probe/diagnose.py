@@ -1,0 +1,661 @@
+"""Diagnostic classifiers (probes) for the head's number in hidden states, and ablation of "number units".
+
+Probes (Hupkes et al. 2018; Giulianelli et al. 2018)
+    For every layer's hidden state ``h`` (and the LSTM's cell state ``c``) at a few positions of each
+    item -- the head, each attractor, the word before the verb (and, with ``along``, every offset from
+    the head) -- a logistic-regression probe (scikit-learn, standardised features, L2, ``folds``-fold
+    stratified cross-validation) decodes the head's number. States come from one batched forward pass
+    per model over ``<eos>`` + prefix (``return_states=True``), cached; every probe reads the cache.
+Control task and selectivity (Hewitt & Liang 2019)
+    The control label of an item is a random but fixed bit per head *lemma* (the noun's singular form;
+    seeded hash), so it carries no number information: a probe can only solve it by memorising which
+    lemma the state encodes. selectivity = probe accuracy - control accuracy, with the same probe,
+    features and folds. High accuracy with low selectivity would mean the probe reads word identity
+    rather than a number feature.
+Ablation (Lakretz et al. 2019)
+    The items are split in two seeded halves. On the first, every unit is ranked by how well it alone
+    separates the head's number at the word before the verb on items whose nearest noun has the other
+    number (midpoint-of-class-means rule; LSTM: the cell state, the long-range carrier; SRN/GRU: ``h``).
+    On the second half, agreement accuracy (the prefix method of ``probe.evaluate``) is measured with
+    the top ``ablate`` units zeroed and with ``random_draws`` sets of as many random units (same layers)
+    zeroed. A zeroed unit is zero at every time step *inside the recurrence*: the ablated layer runs
+    step by step with its own ``nn.RNN/GRU/LSTM`` weights and the unit's ``h`` (and LSTM ``c``) is set
+    to 0 after each step, so it reaches neither the next step, nor the next layer, nor the softmax.
+
+Outputs: ``diagnose.csv`` (arch, seed, attractor_rate, layer, kind, position, accuracy, control_accuracy,
+selectivity, n), ``ablation.csv``, ``figures/diagnose.{png,pdf}``, ``figures/ablation.{png,pdf}`` and
+``diagnose.json`` (config, chosen units, seconds).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from .config import ProbeError, config_to_dict
+
+ARCHS = ("srn", "gru", "lstm", "transformer")
+ABLATABLE = ("srn", "gru", "lstm")
+MAX_ATTRACTORS = 4
+ABLATIONS = ("none", "number", "random")
+
+
+@dataclass(frozen=True)
+class DiagnoseConfig:
+    """What ``run_diagnose_analysis`` probes and ablates."""
+
+    attractor_rate: float | None = None   # models trained at this corpus rate (None: the largest in the run)
+    max_seeds: int = 3                    # training seeds per arch (the run's first ones)
+    constructions: tuple[str, ...] = ("pp", "src", "orc", "orc_nothat")  # items whose attractors follow the head
+    max_items: int = 2000                 # items per model (a seeded sample when there are more)
+    folds: int = 5                        # cross-validation folds per probe
+    C: float = 1.0                        # inverse L2 strength of the logistic regression
+    max_iter: int = 500                   # solver iterations per probe
+    along: bool = False                   # also probe at every offset from the head (head+0 .. head+max_offset)
+    max_offset: int = 12                  # the furthest offset probed with ``along``
+    ablate: int = 2                       # number units zeroed (0: no ablation)
+    random_draws: int = 10                # random-unit ablations per model
+    batch_size: int = 256                 # sequences per forward pass
+    n_boot: int = 1000                    # bootstrap resamples for accuracy CIs
+    seed: int = 0                         # item sample, folds, control labels, halves, random units
+
+
+SMALL_DIAGNOSE = DiagnoseConfig(max_seeds=1, max_items=800, folds=5, ablate=2, random_draws=5, n_boot=200)
+# The quick preset's toy sizes (a smoke test, not a result).
+QUICK_DIAGNOSE = DiagnoseConfig(max_seeds=1, max_items=300, folds=3, ablate=2, random_draws=3, n_boot=100)
+
+
+def check_diagnose_config(cfg: DiagnoseConfig) -> None:
+    """One-line ProbeErrors for impossible options."""
+    if cfg.folds < 2:
+        raise ProbeError(f"--folds must be at least 2 for cross-validation, got {cfg.folds}")
+    for name in ("max_items", "max_iter", "batch_size", "n_boot", "max_seeds"):
+        if getattr(cfg, name) <= 0:
+            raise ProbeError(f"{name} must be positive, got {getattr(cfg, name)}")
+    if cfg.ablate < 0 or cfg.random_draws < 0 or cfg.max_offset < 0:
+        raise ProbeError("--ablate, random draws and max offset must be 0 or more")
+    if not cfg.C > 0:
+        raise ProbeError(f"C must be positive, got {cfg.C}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# States, computed once per model
+
+
+class StateCache(NamedTuple):
+    """Every layer's states over ``<eos>`` + prefix for a set of items (index t+1 = the item's token t)."""
+
+    states: dict           # (layer, kind) -> float32 [N, T_max, H] (zeros past each row's length)
+    lengths: np.ndarray    # int64 [N]: <eos> + prefix tokens
+
+
+def encode_prefixes(items: pd.DataFrame, vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Items -> (ids int64 [N, T_max] = <eos> + prefix, right-padded; lengths [N]; in-vocabulary mask [N])."""
+    from .number import item_examples
+
+    data, in_vocab = item_examples(items, vocab)
+    return data.ids, data.lengths, in_vocab
+
+
+def compute_states(model: nn.Module, ids: np.ndarray, lengths: np.ndarray, *, batch_size: int = 256) -> StateCache:
+    """One batched forward pass per length-sorted batch with ``return_states=True`` -> StateCache.
+
+    ``model``: a causal LanguageModel (right padding cannot change earlier states). ids [N, T], lengths [N].
+    """
+    from .evaluate import length_batches
+
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    states: dict = {}
+    try:
+        with torch.no_grad():
+            vocab_size = int(getattr(getattr(model, "config", None), "vocab_size", 1) or 1)
+            for b in length_batches(lengths, batch_size, vocab_size):
+                width = int(lengths[b].max())
+                out = model(torch.as_tensor(ids[b, :width], device=device), return_states=True)
+                for key, value in out.states.items():
+                    if key not in states:
+                        states[key] = np.zeros((len(ids), ids.shape[1], value.shape[-1]), dtype=np.float32)
+                    states[key][b, :width] = value.float().cpu().numpy()
+    finally:
+        model.train(was)
+    for key, arr in states.items():   # padding positions read as zeros, never as another item's state
+        arr[np.arange(ids.shape[1])[None, :] >= lengths[:, None]] = 0.0
+    return StateCache(states, np.asarray(lengths))
+
+
+def position_indices(items: pd.DataFrame, *, along: bool = False, max_offset: int = 12) -> dict[str, np.ndarray]:
+    """Position name -> sequence index per item [N] (-1 where the item has no such position).
+
+    Sequence index = token index + 1 (the leading <eos>). Positions: head, attractor1..4 (the k-th
+    attractor after the head), before_verb (the prefix's last word); with ``along``: head+d.
+    """
+    n = len(items)
+    head = items["head_index"].to_numpy(np.int64)
+    verb = items["verb_index"].to_numpy(np.int64)
+    pos = {"head": head + 1}
+    attr = items["attractor_indices"].map(lambda a: sorted(int(i) for i in (a if a is not None else ())))
+    for k in range(MAX_ATTRACTORS):
+        idx = np.fromiter((a[k] if len(a) > k else -2 for a in attr), dtype=np.int64, count=n)
+        pos[f"attractor{k + 1}"] = idx + 1
+    pos["before_verb"] = verb          # token verb_index - 1, +1 for <eos>
+    if along:
+        for d in range(max_offset + 1):
+            t = head + d
+            pos[f"head+{d}"] = np.where(t < verb, t + 1, -1)
+    for name, idx in pos.items():
+        pos[name] = np.where((idx >= 1) & (idx <= verb) & (head >= 0), idx, -1)
+    return pos
+
+
+def control_labels(items: pd.DataFrame, *, seed: int = 0, lexicon=None) -> np.ndarray:
+    """Hewitt & Liang's control task: a random but fixed bit per head lemma (seeded hash) -> int64 [N]."""
+    from .lexicon import load_lexicon
+
+    lex = lexicon or load_lexicon()
+    lemma = {n.pl: n.sg for n in lex.nouns} | {n.sg: n.sg for n in lex.nouns}
+    heads = items["head"].astype(str).map(lambda w: lemma.get(w, w))
+
+    def bit(word: str) -> int:
+        return hashlib.blake2b(f"{seed}:{word}".encode(), digest_size=1).digest()[0] & 1
+
+    return heads.map(bit).to_numpy(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Probes
+
+
+def probe_accuracy(X: np.ndarray, y: np.ndarray, *, folds: int = 5, C: float = 1.0, max_iter: int = 500,
+                   seed: int = 0) -> float:
+    """Cross-validated accuracy of a logistic-regression probe: X [N, D] float, y [N] int -> mean over folds.
+
+    Standardised features, L2 penalty ``C``, Newton-Cholesky solver (a few exact steps: hidden sizes are
+    small next to the item counts; L-BFGS took several times longer here), stratified folds (fewer when
+    a class is rare); NaN when a class has fewer than 2 examples.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    counts = np.bincount(y, minlength=2)
+    k = min(folds, int(counts.min()))
+    if k < 2:
+        return float("nan")
+    X = np.asarray(X, dtype=np.float64)
+    correct = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(X, y):
+            mu, sd = X[tr].mean(0), X[tr].std(0) + 1e-6
+            clf = LogisticRegression(C=C, max_iter=max_iter, solver="newton-cholesky").fit((X[tr] - mu) / sd, y[tr])
+            correct += int((clf.predict((X[te] - mu) / sd) == y[te]).sum())
+    return correct / len(y)
+
+
+def probe_states(cache: StateCache, positions: dict[str, np.ndarray], labels: np.ndarray, control: np.ndarray,
+                 cfg: DiagnoseConfig) -> list[dict]:
+    """Probe every (layer, kind) x position of a cached model -> rows (layer, kind, position, accuracy,
+    control_accuracy, selectivity, n)."""
+    rows = []
+    for (layer, kind), states in sorted(cache.states.items()):
+        for name, idx in positions.items():
+            keep = np.flatnonzero(idx >= 0)
+            if len(keep) < 2 * cfg.folds:
+                continue
+            X = states[keep, idx[keep]]
+            acc = probe_accuracy(X, labels[keep], folds=cfg.folds, C=cfg.C, max_iter=cfg.max_iter, seed=cfg.seed)
+            ctl = probe_accuracy(X, control[keep], folds=cfg.folds, C=cfg.C, max_iter=cfg.max_iter, seed=cfg.seed)
+            rows.append({"layer": int(layer), "kind": kind, "position": name, "accuracy": acc,
+                         "control_accuracy": ctl, "selectivity": acc - ctl, "n": int(len(keep))})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------
+# Ablation
+
+
+def unit_accuracies(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """How well each unit alone separates the classes: X [N, H], y [N] in {0, 1} -> accuracy [H].
+
+    The rule: threshold at the midpoint of the two class means, on the side the means say.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y).astype(bool)
+    if y.all() or not y.any():
+        return np.full(X.shape[1], np.nan)
+    mu0, mu1 = X[~y].mean(0), X[y].mean(0)
+    pred = (X > (mu0 + mu1) / 2) == (mu1 > mu0)
+    return (pred == y[:, None]).mean(0)
+
+
+class AblatedLM(nn.Module):
+    """A recurrent LanguageModel with some units zeroed at every step: forward(ids, state=None,
+    return_states=False) -> ModelOutput, like the model it wraps.
+
+    ``units``: {layer: unit indices}. An ablated layer runs step by step through its own
+    ``nn.RNN/GRU/LSTM`` module; after each step the units' h (and LSTM c) are set to 0, so they feed
+    neither the recurrence, nor the next layer, nor the softmax. Other layers run as usual.
+    """
+
+    def __init__(self, model: nn.Module, units: dict[int, Sequence[int]]):
+        super().__init__()
+        from .models import RecurrentEncoder
+
+        if not isinstance(getattr(model, "encoder", None), RecurrentEncoder):
+            raise ProbeError("unit ablation needs a recurrent model (srn, gru, lstm), not a transformer")
+        n_layers, hidden = len(model.encoder.layers), model.encoder.config.hidden
+        for layer, us in units.items():
+            if not 0 <= layer < n_layers or any(not 0 <= u < hidden for u in us):
+                raise ProbeError(f"cannot ablate layer {layer} units {list(us)}: the model has {n_layers} layer(s) "
+                                 f"of {hidden} units")
+        self.model = model
+        self.units = {int(k): sorted(int(u) for u in v) for k, v in units.items() if len(v)}
+        for layer, us in self.units.items():
+            keep = torch.ones(hidden)
+            keep[us] = 0.0
+            self.register_buffer(f"keep{layer}", keep, persistent=False)
+
+    def _stepwise(self, layer, x: torch.Tensor, state: Any, keep: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
+        """x [T, B, I] -> (h [T, B, H], final state, LSTM c [T, B, H] or None), units zeroed every step."""
+        T, B, _ = x.shape
+        lstm = layer.cell == "lstm"
+        h = x.new_zeros(B, layer.hidden) if state is None else (state[0] if lstm else state)
+        c = (x.new_zeros(B, layer.hidden) if state is None else state[1]) if lstm else None
+        h = h * keep
+        c = c * keep if lstm else None
+        hs, cs = [], []
+        for t in range(T):
+            if lstm:
+                _, (h1, c1) = layer.rnn(x[t: t + 1], (h.unsqueeze(0), c.unsqueeze(0)))
+                h, c = h1[0] * keep, c1[0] * keep
+                cs.append(c)
+            else:
+                _, h1 = layer.rnn(x[t: t + 1], h.unsqueeze(0))
+                h = h1[0] * keep
+            hs.append(h)
+        return torch.stack(hs), ((h, c) if lstm else h), (torch.stack(cs) if lstm else None)
+
+    def forward(self, ids: torch.Tensor, state: Any = None, return_states: bool = False):
+        """ids [B, T] -> ModelOutput(logits [B, T, V], state, states {(layer, kind): [B, T, H]} or None)."""
+        from .models import ModelOutput
+
+        m, enc = self.model, self.model.encoder
+        x = enc.drop(enc.embedding(ids.t()))          # [T, B, E], time-major as the encoder runs
+        new_state, states = [], ({} if return_states else None)
+        for i, layer in enumerate(enc.layers):
+            if i > 0:
+                x = enc.drop(x)
+            st_in = None if state is None else state[i]
+            if i in self.units:
+                out, st, c_all = self._stepwise(layer, x, st_in, getattr(self, f"keep{i}"))
+            else:
+                out, st, c_all = layer(x, st_in, cells=return_states)
+            new_state.append(st)
+            if return_states:
+                states[(i, "h")] = out.transpose(0, 1).contiguous()
+                if c_all is not None:
+                    states[(i, "c")] = c_all.transpose(0, 1).contiguous()
+            x = out + x if (enc.config.residual and i > 0) else out
+        h = m.drop(x.transpose(0, 1))
+        if m.proj is not None:
+            h = m.proj(h)
+        return ModelOutput(m.decoder(h), tuple(new_state), states)
+
+
+def rank_units(cache: StateCache, before_verb: np.ndarray, labels: np.ndarray, rows: np.ndarray, arch: str) -> list[tuple]:
+    """(layer, unit, single-unit accuracy) for every unit, best first, from the states at the word before the
+    verb on ``rows`` (LSTM: cell state; else h)."""
+    kind = "c" if arch == "lstm" else "h"
+    ranked = []
+    for (layer, k), states in cache.states.items():
+        if k != kind or not len(rows):
+            continue
+        acc = unit_accuracies(states[rows, before_verb[rows]], labels[rows])
+        ranked += [(int(layer), int(u), float(a)) for u, a in enumerate(acc)]
+    ranked.sort(key=lambda t: (-np.nan_to_num(t[2], nan=-1.0), t[0], t[1]))
+    return ranked
+
+
+def _units_dict(pairs: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for layer, u in pairs:
+        out.setdefault(int(layer), []).append(int(u))
+    return out
+
+
+def _units_text(units: dict[int, list[int]]) -> str:
+    return " ".join(f"{layer}:{u}" for layer in sorted(units) for u in sorted(units[layer])) or "-"
+
+
+def ablation_accuracy(model: nn.Module, vocab, items: pd.DataFrame, units: dict[int, list[int]], *,
+                      batch_size: int = 256) -> pd.DataFrame:
+    """Per-item agreement correctness (prefix method) with ``units`` zeroed -> frame (match, correct), scored items."""
+    from .evaluate import LMScorer, score_items
+
+    wrapped = AblatedLM(model, units).eval() if units else model
+    scores = score_items(LMScorer(wrapped, vocab, batch_size=batch_size), items)
+    scored = ~scores["excluded"].to_numpy()
+    return pd.DataFrame({"match": items["match"].to_numpy()[scored],
+                         "correct": scores["correct"].to_numpy()[scored].astype(bool)})
+
+
+# ---------------------------------------------------------------------------------------------------
+# The analysis
+
+
+def load_probe_items(items: str | os.PathLike, cfg: DiagnoseConfig) -> pd.DataFrame:
+    """The items probed: the configured constructions, head position known, a seeded sample of max_items."""
+    from .evaluate import prepare_items
+    from .records import load_items
+
+    df = prepare_items(load_items(items))
+    if cfg.constructions:
+        df = df[df["construction"].isin(list(cfg.constructions))]
+    for col in ("head_index", "verb_index", "attractor_indices", "head"):
+        if col not in df.columns:
+            raise ProbeError(f"{items} lacks the column {col}; probes need items built by `probe build`")
+    df = df[(df["head_index"] >= 0) & df["head_number"].isin(["sg", "pl"])]
+    if len(df) < 4 * cfg.folds:
+        raise ProbeError(f"{items} has {len(df)} usable items of {', '.join(cfg.constructions) or 'any construction'}; "
+                         f"probes need at least {4 * cfg.folds}: build more items")
+    if len(df) > cfg.max_items:
+        df = df.sample(n=cfg.max_items, random_state=cfg.seed)
+    return df.reset_index(drop=True)
+
+
+def diagnose_model(model_info: dict, items: pd.DataFrame, cfg: DiagnoseConfig, *, lexicon=None) -> tuple[list, list, dict]:
+    """Probe (and ablate) one model -> (diagnose rows, ablation rows, facts)."""
+    from .metrics import bootstrap_ci
+    from .models import load_checkpoint
+
+    ckpt = load_checkpoint(model_info["path"])
+    arch, seed = ckpt.model_config.arch, int(model_info.get("seed", 0) or 0)
+    key = {"arch": arch, "seed": seed, "attractor_rate": model_info.get("attractor_rate")}
+    ids, lengths, in_vocab = encode_prefixes(items, ckpt.vocab)
+    items = items[in_vocab].reset_index(drop=True)
+    ids, lengths = ids[in_vocab], lengths[in_vocab]
+    labels = (items["head_number"] == "pl").to_numpy(np.int64)
+    control = control_labels(items, seed=cfg.seed, lexicon=lexicon)
+    t0 = time.perf_counter()
+    cache = compute_states(ckpt.model, ids, lengths, batch_size=cfg.batch_size)
+    t_states = time.perf_counter() - t0
+    positions = position_indices(items, along=cfg.along, max_offset=cfg.max_offset)
+    diag = [{**key, **r} for r in probe_states(cache, positions, labels, control, cfg)]
+    t_probes = time.perf_counter() - t0 - t_states
+    facts = {"model": str(model_info["path"]), **key, "items": int(len(items)), "states_seconds": round(t_states, 3),
+             "probe_seconds": round(t_probes, 3)}
+    abl: list[dict] = []
+    if cfg.ablate and arch in ABLATABLE:
+        t1 = time.perf_counter()
+        rng = np.random.default_rng([cfg.seed, seed, 17])
+        half = rng.permutation(len(items)) < len(items) // 2      # True: unit selection, False: measurement
+        attracted = (items["nearest_number"] != items["head_number"]).to_numpy()
+        sel = np.flatnonzero(half & attracted)
+        if len(sel) < 10:
+            sel = np.flatnonzero(half)
+        ranked = rank_units(cache, positions["before_verb"], labels, sel, arch)
+        top = _units_dict([(layer, u) for layer, u, _ in ranked[: cfg.ablate]])
+        test = items[~half].reset_index(drop=True)
+        hidden = ckpt.model_config.hidden
+        sets = [("none", 0, {}), ("number", 0, top)]
+        for d in range(cfg.random_draws):
+            draw = {}
+            for layer, us in top.items():
+                pool = np.setdiff1d(np.arange(hidden), us)
+                draw[layer] = sorted(int(u) for u in rng.choice(pool, size=min(len(us), len(pool)), replace=False))
+            sets.append(("random", d + 1, draw))
+        for name, draw, units in sets:
+            res = ablation_accuracy(ckpt.model, ckpt.vocab, test, units, batch_size=cfg.batch_size)
+            for match, g in [("all", res), *((m, res[res["match"] == m]) for m in ("none", "matched", "mismatched"))]:
+                if not len(g):
+                    continue
+                v = g["correct"].to_numpy(dtype=float)
+                lo, hi = bootstrap_ci(v, n_boot=cfg.n_boot, seed=cfg.seed)
+                abl.append({**key, "ablation": name, "draw": draw, "units": _units_text(units),
+                            "k": sum(len(u) for u in units.values()), "match": match, "n_items": int(len(v)),
+                            "accuracy": float(v.mean()), "ci_low": lo, "ci_high": hi})
+        facts["number_units"] = [{"layer": layer, "unit": u, "single_unit_accuracy": a}
+                                 for layer, u, a in ranked[: max(cfg.ablate, 5)]]
+        facts["selection_items"] = int(len(sel))
+        facts["ablation_items"] = int(len(test))
+        facts["ablation_seconds"] = round(time.perf_counter() - t1, 3)
+    return diag, abl, facts
+
+
+DIAG_COLUMNS = ["arch", "seed", "attractor_rate", "layer", "kind", "position", "accuracy", "control_accuracy",
+                "selectivity", "n"]
+ABL_COLUMNS = ["arch", "seed", "attractor_rate", "ablation", "draw", "units", "k", "match", "n_items", "accuracy",
+               "ci_low", "ci_high"]
+
+
+def run_diagnose_analysis(*, models: Sequence[dict], corpus_dirs: dict | None = None, items: str | os.PathLike,
+                          out: str | os.PathLike, small: bool = True, config: DiagnoseConfig | None = None,
+                          progress: bool = False) -> dict:
+    """Probe the head's number in every layer's states, with control task and selectivity; ablate number units.
+
+    ``models``: [{"path", "arch", "attractor_rate", "seed"}] (training folders); ``items``: an item
+    dataset (folder or .jsonl); ``corpus_dirs`` is accepted for the common analysis signature and unused.
+    Writes ``out/diagnose.csv``, ``out/ablation.csv`` (when ``ablate`` > 0), ``out/diagnose.json`` and
+    ``out/figures/{diagnose,ablation}.{png,pdf}``. Returns {"files", "markdown", "seconds", ...}.
+    """
+    from tqdm.auto import tqdm
+
+    from .evaluate import check_model_path
+    from .lexicon import load_lexicon
+    from .number import select_models, single_threaded, write_analysis_outputs
+
+    t0 = time.perf_counter()
+    cfg = config or (SMALL_DIAGNOSE if small else DiagnoseConfig())
+    check_diagnose_config(cfg)
+    rate, chosen = select_models(models, cfg.attractor_rate, archs=ARCHS, max_seeds=cfg.max_seeds)
+    for m in chosen:
+        check_model_path(m["path"])
+    df = load_probe_items(items, cfg)
+    lex = load_lexicon()
+    diag, abl, facts = [], [], []
+    with single_threaded():
+        for m in tqdm(chosen, desc="diagnose", unit="model", disable=not progress):
+            d, a, f = diagnose_model(m, df, cfg, lexicon=lex)
+            diag += d
+            abl += a
+            facts.append(f)
+        diag_t = pd.DataFrame(diag, columns=DIAG_COLUMNS)
+        abl_t = pd.DataFrame(abl, columns=ABL_COLUMNS)
+        figs = {"diagnose": plot_diagnose(diag_t), "ablation": plot_ablation(abl_t) if len(abl_t) else None}
+    seconds = time.perf_counter() - t0
+    info = {"config": config_to_dict(cfg), "attractor_rate": rate, "items": str(items), "n_items": int(len(df)),
+            "models": facts, "seconds": round(seconds, 2)}
+    files = write_analysis_outputs(Path(out), "diagnose", diag_t, figs["diagnose"], info)
+    if figs["ablation"] is not None:
+        files += write_analysis_outputs(Path(out), "ablation", abl_t, figs["ablation"], None)
+    md = diagnose_markdown(diag_t, abl_t, cfg=cfg, rate=rate, n_items=len(df))
+    return {"files": files, "markdown": md, "seconds": round(time.perf_counter() - t0, 2),
+            "before_verb": _headline(diag_t), "ablation": _ablation_summary(abl_t).to_dict("records")}
+
+
+def _headline(diag: pd.DataFrame) -> dict:
+    sub = diag[diag["position"] == "before_verb"]
+    g = sub.groupby(["arch", "layer", "kind"])[["accuracy", "selectivity"]].mean()
+    return {f"{a}/{layer}/{k}": {"accuracy": float(r["accuracy"]), "selectivity": float(r["selectivity"])}
+            for (a, layer, k), r in g.iterrows()}
+
+
+def _ablation_summary(abl: pd.DataFrame, match: str = "mismatched") -> pd.DataFrame:
+    """Per arch: intact, number-unit and random-unit accuracy (mean over seeds; random: mean and the 2.5-97.5%
+    range over draws and seeds) on ``match`` items."""
+    cols = ["arch", "match", "intact", "number_units", "random_mean", "random_low", "random_high", "n_items", "units"]
+    if not len(abl):
+        return pd.DataFrame(columns=cols)
+    sub = abl[abl["match"] == match]
+    if not len(sub):
+        sub, match = abl[abl["match"] == "all"], "all"
+    rows = []
+    for arch, g in sub.groupby("arch", sort=False):
+        rnd = g.loc[g["ablation"] == "random", "accuracy"].to_numpy()
+        rows.append({"arch": arch, "match": match,
+                     "intact": float(g.loc[g["ablation"] == "none", "accuracy"].mean()),
+                     "number_units": float(g.loc[g["ablation"] == "number", "accuracy"].mean()),
+                     "random_mean": float(rnd.mean()) if len(rnd) else float("nan"),
+                     "random_low": float(np.quantile(rnd, 0.025)) if len(rnd) else float("nan"),
+                     "random_high": float(np.quantile(rnd, 0.975)) if len(rnd) else float("nan"),
+                     "n_items": int(g.loc[g["ablation"] == "none", "n_items"].sum()),
+                     "units": "; ".join(g.loc[g["ablation"] == "number", "units"].unique())})
+    return pd.DataFrame(rows, columns=cols)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Figures and report
+
+
+def _position_order(positions: Sequence[str]) -> list[str]:
+    fixed = ["head", *(f"attractor{k}" for k in range(1, MAX_ATTRACTORS + 1)), "before_verb"]
+    along = sorted((p for p in positions if p.startswith("head+")), key=lambda p: int(p.split("+")[1]))
+    return [p for p in fixed if p in set(positions)] + along
+
+
+def plot_diagnose(diag: pd.DataFrame):
+    """Probe accuracy along the sentence: one panel per arch, one line per layer x kind (h solid, c dashed;
+    marker by layer), control-task accuracy in grey; mean over seeds. Offsets from the head (``along``)
+    are drawn as a second, separate stretch right of the position classes."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from .plots import arch_order
+
+    with matplotlib.rc_context({"font.size": 8}):
+        archs = arch_order(diag["arch"]) if len(diag) else []
+        order = _position_order(diag["position"].unique()) if len(diag) else []
+        classes = [p for p in order if not p.startswith("head+")]
+        offsets = [p for p in order if p.startswith("head+")]
+        # x: the classes, a one-slot gap, then the offsets
+        xpos = {p: i for i, p in enumerate(classes)} | {p: len(classes) + 1 + i for i, p in enumerate(offsets)}
+        width = max(3.6, 0.3 * len(xpos) + 1.8)
+        fig = Figure(figsize=(max(6.0, width * max(1, len(archs))), 4.2), layout="constrained")
+        if not len(diag):
+            ax = fig.add_subplot(1, 1, 1)
+            ax.text(0.5, 0.5, "no probes", ha="center", va="center")
+            ax.set_axis_off()
+            return fig
+        markers = ["o", "s", "^", "D", "v", "P"]
+        axes = [fig.add_subplot(1, len(archs), i + 1) for i in range(len(archs))]
+        for ax, arch in zip(axes, archs):
+            sub = diag[diag["arch"] == arch].groupby(["layer", "kind", "position"], as_index=False)[
+                ["accuracy", "control_accuracy"]].mean()
+            for (layer, kind), g in sub.groupby(["layer", "kind"]):
+                g = g.set_index("position")
+                ls = "-" if kind == "h" else "--"
+                mk = markers[int(layer) % len(markers)]
+                for k, stretch in enumerate((classes, offsets)):
+                    d = g.reindex(stretch)
+                    if not len(stretch):
+                        continue
+                    x = [xpos[p] for p in stretch]
+                    ax.plot(x, d["accuracy"], ls=ls, marker=mk, color="black", mfc="white" if kind == "c" else "black",
+                            label=f"layer {layer} {kind}" if k == 0 else None)
+                    ax.plot(x, d["control_accuracy"], ls=ls, marker=mk, color="0.6", ms=3, lw=0.8,
+                            label=f"layer {layer} {kind}: control task" if k == 0 else None)
+            if offsets:
+                ax.axvline(len(classes), color="0.7", lw=0.8)
+            ax.axhline(0.5, color="0.5", lw=0.8, ls=":", zorder=0)
+            ax.set_xticks([xpos[p] for p in order])
+            ax.set_xticklabels(order, rotation=45, ha="right")
+            ax.set_ylim(-0.02, 1.02)
+            n = diag.loc[diag["arch"] == arch, "n"]
+            ax.set_title(f"{arch} (n = {int(n.min())}-{int(n.max())} items per point)", fontsize=9)
+            ax.set_ylabel("probe accuracy (head number)")
+            ax.legend(fontsize=6, frameon=False, loc="lower left")
+        fig.suptitle("Decoding the head's number from hidden (h, solid) and cell (c, dashed) states\n"
+                     "grey: control task (a random bit per head lemma); each position holds the items that have it",
+                     fontsize=9)
+    return fig
+
+
+def plot_ablation(abl: pd.DataFrame):
+    """Agreement accuracy with number units zeroed vs random units zeroed (bars with 95% intervals), per arch;
+    panels: all items, items with mismatched attractors."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from .plots import arch_order
+
+    with matplotlib.rc_context({"font.size": 8}):
+        fig = Figure(figsize=(8.0, 3.6), layout="constrained")
+        matches = [m for m in ("all", "mismatched") if m in set(abl["match"])]
+        styles = {"intact": ("white", ""), "number_units": ("0.3", "//"), "random": ("0.75", "..")}
+        for i, match in enumerate(matches):
+            ax = fig.add_subplot(1, len(matches), i + 1)
+            s = _ablation_summary(abl, match)
+            archs = arch_order(s["arch"])
+            s = s.set_index("arch").reindex(archs)
+            x = np.arange(len(archs))
+            for k, (name, col) in enumerate((("intact", "intact"), ("number_units", "number_units"),
+                                             ("random", "random_mean"))):
+                v = s[col].to_numpy(dtype=float)
+                err = None
+                if name == "random":
+                    err = np.clip([v - s["random_low"].to_numpy(dtype=float),
+                                   s["random_high"].to_numpy(dtype=float) - v], 0, None)   # rounding below 0
+                colour, hatch = styles[name]
+                ax.bar(x - 0.27 + 0.27 * k, v, width=0.27, color=colour, hatch=hatch, edgecolor="black", lw=0.6,
+                       yerr=err, capsize=2, label={"intact": "intact", "number_units": "number units zeroed",
+                                                   "random": "random units zeroed (95% range)"}[name])
+            ax.set_xticks(x)
+            ax.set_xticklabels(archs)
+            ax.axhline(0.5, color="0.5", lw=0.8, ls=":", zorder=0)
+            ax.set_ylim(0, 1.22)
+            ax.set_yticks(np.linspace(0, 1, 6))
+            ax.set_ylabel("agreement accuracy")
+            n = int(s["n_items"].min()) if len(s) else 0
+            ax.set_title(f"{match} items (n >= {n} per bar)", fontsize=9)
+            ax.legend(fontsize=6, frameon=False, loc="upper center", ncol=3)
+        k = int(abl.loc[abl["ablation"] == "number", "k"].max()) if (abl["ablation"] == "number").any() else 0
+        fig.suptitle(f"Ablation: the {k} units most predictive of the head's number zeroed vs {k} random units",
+                     fontsize=9)
+    return fig
+
+
+def diagnose_markdown(diag: pd.DataFrame, abl: pd.DataFrame, *, cfg: DiagnoseConfig, rate: Any, n_items: int) -> str:
+    """The report section: probe accuracy / selectivity per position, and the ablation result."""
+    from .report import markdown_table
+
+    if not len(diag):
+        return "No probes could be fitted (too few items).\n"
+    g = diag.groupby(["arch", "layer", "kind", "position"], as_index=False)[["accuracy", "selectivity"]].mean()
+    order = _position_order(g["position"].unique())
+    order = [p for p in order if not p.startswith("head+")]
+    rows = []
+    for (arch, layer, kind), s in g.groupby(["arch", "layer", "kind"], sort=False):
+        s = s.set_index("position")
+        rows.append({"arch": arch, "layer": int(layer), "kind": kind,
+                     **{p: (f"{s.loc[p, 'accuracy']:.3f} ({s.loc[p, 'selectivity']:+.3f})" if p in s.index else "")
+                        for p in order}})
+    which = f"models trained at attractor rate {rate:g}" if rate is not None and np.isfinite(rate) else "the models given"
+    text = (f"Logistic-regression probes ({cfg.folds}-fold CV, standardised states, C={cfg.C:g}) decoding the head's "
+            f"number from each layer's states, on {n_items} items ({', '.join(cfg.constructions) or 'all'}; {which}); "
+            "cells: accuracy (selectivity = accuracy - control-task accuracy, "
+            "control = a random bit per head lemma, Hewitt & Liang 2019). Mean over seeds.\n\n"
+            + markdown_table(pd.DataFrame(rows)))
+    s = _ablation_summary(abl)
+    if len(s):
+        fmt = s.assign(**{c: s[c].map(lambda v: f"{v:.3f}") for c in ("intact", "number_units", "random_mean")})
+        fmt["random (95% range)"] = [f"{m} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
+                                     zip(fmt["random_mean"], s["random_low"], s["random_high"])]
+        text += (f"\nAblation (Lakretz et al. 2019): agreement accuracy on held-out {s['match'].iloc[0]} items with the "
+                 f"{cfg.ablate} units most predictive of the head's number (single-unit accuracy before the verb, "
+                 f"on the other half of the items) zeroed at every step, vs {cfg.random_draws} draws of as many "
+                 "random units (layer:unit listed).\n\n"
+                 + markdown_table(fmt[["arch", "intact", "number_units", "random (95% range)", "n_items", "units"]]))
+    return text

@@ -1,0 +1,870 @@
+"""Number prediction (Linzen et al. 2016's supervised task): read the prefix up to the verb, predict the verb's number.
+
+A classifier sees ``<eos>`` + the words before the verb (the scoring convention of the language models)
+and outputs sg or pl. Unlike a language model it may read the prefix in both directions: the whole
+prefix is given and the verb is not part of it, so nothing it must predict is visible.
+
+Encoders are PyTorch's multi-layer ``nn.RNN`` (tanh/relu SRN), ``nn.GRU`` and ``nn.LSTM``, uni- or
+bidirectional (built here, not in ``probe.models``, whose language models refuse ``bidirectional``).
+Features for the softmax over {sg, pl} (``pooling``):
+
+``final`` (default)
+    unidirectional: the top layer's hidden state at the last prefix word; bidirectional: the
+    concatenation of the forward direction's state at the last word and the backward direction's
+    state at the first position (each direction's final state, what ``h_n`` holds).
+``mean``
+    the mean of the top layer's outputs (both directions concatenated) over the prefix.
+
+Training data (``data``):
+``grammar`` (default)
+    every agreement dependency of the synthetic corpus' own training sentences (the grammar is re-run
+    with the corpus folder's config and seed: the stream the language models' training split was cut
+    from, before the corpus dropped sentences equal to benchmark items): prefix = the tokens before the
+    verb, label = the verb's number in the lexicon. This is the natural distribution, with the corpus'
+    attractor rate. Dependencies whose prefix equals a test item's prefix are left out (stricter than
+    the corpus, which drops only whole benchmark sentences).
+``items``
+    the ``train`` split of a builder item dataset (``probe build --splits 0.8 0.1 0.1``), ``valid`` for
+    model selection.
+The test set is always item data (the ``test`` split, or every item when there is no split).
+
+``run_number_analysis`` trains uni- and bidirectional classifiers the size of the run's language
+models on their corpus and compares accuracy by number of attractors with the language-model
+objective on the same test items (``number_prediction.csv``, ``figures/number_prediction.png``).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import ProbeError, atomic_dir, config_from_dict, config_to_dict, save_config, write_bytes_atomic, \
+    write_text_atomic
+from .corpus import EOS, UNK, Vocab
+from .evaluate import pad_right
+
+RECURRENT = ("srn", "gru", "lstm")
+POOLINGS = ("final", "mean")
+DATA_SOURCES = ("grammar", "items")
+OPTIMIZERS = ("adam", "sgd")
+LABELS = ("sg", "pl")              # class 0, class 1
+OBJECTIVE = "number"               # written into every classifier checkpoint's train_state
+# Linzen, Dupoux & Goldberg (2016), supervised number prediction with an LSTM on Wikipedia: accuracy with
+# 0-4 attractors (as quoted in the issue that asked for this analysis). Published numbers, not ours.
+LINZEN_2016_SUPERVISED = {0: 0.993, 1: 0.953, 2: 0.902, 3: 0.843, 4: 0.786}
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """What rebuilds a number classifier (saved as ``model_config`` in its checkpoint)."""
+
+    arch: str = "lstm"            # srn | gru | lstm
+    vocab_size: int = 0           # from the vocabulary (ids 0 <unk>, 1 <eos>)
+    emb: int = 64                 # embedding size
+    hidden: int = 64              # units per layer and direction
+    layers: int = 1               # stacked layers
+    dropout: float = 0.0          # on embeddings, between layers and before the softmax
+    nonlinearity: str = "tanh"    # srn only: tanh | relu
+    bidirectional: bool = False   # also read the prefix right to left
+    pooling: str = "final"        # final | mean (see the module docstring)
+    objective: str = OBJECTIVE    # marks the checkpoint as a number classifier, not a language model
+
+
+@dataclass(frozen=True)
+class NumberConfig:
+    """Options of ``probe train --objective number`` (classifier shape, data, optimisation)."""
+
+    arch: str = "lstm"            # srn | gru | lstm
+    bidirectional: bool = False   # read the prefix in both directions
+    layers: int = 1               # stacked layers
+    hidden: int = 64              # units per layer and direction
+    emb: int = 64                 # embedding size
+    dropout: float = 0.0          # dropout probability
+    nonlinearity: str = "tanh"    # srn: tanh | relu
+    pooling: str = "final"        # final | mean
+    data: str = "grammar"         # grammar: the corpus' own sentences | items: an item dataset's train split
+    n_sentences: int = 20_000     # grammar: sentences read (capped at the corpus' training sentences)
+    valid_fraction: float = 0.1   # grammar: share of those sentences held out for model selection
+    optimizer: str = "adam"       # adam | sgd
+    lr: float = 3e-3              # learning rate
+    batch_size: int = 64          # prefixes per update (batches hold prefixes of one length: no padding)
+    epochs: int = 3               # passes over the training examples; the best epoch by validation is kept
+    clip: float = 1.0             # gradient-norm clipping (0 = off)
+    seed: int = 0                 # initialisation, data order, train/valid split
+    device: str = "cpu"           # cpu | cuda | auto
+
+
+class NumberData(NamedTuple):
+    """Examples as one right-padded id matrix (rows start with <eos>)."""
+
+    ids: np.ndarray        # int64 [N, T_max]
+    lengths: np.ndarray    # int64 [N]: tokens per row, <eos> included
+    labels: np.ndarray     # int64 [N]: 0 sg, 1 pl
+    attracted: np.ndarray  # bool [N]: a noun of the other number lies between controller and verb
+
+
+class NumberCheckpoint(NamedTuple):
+    model: "NumberClassifier"     # eval mode
+    config: ClassifierConfig
+    vocab: Vocab
+    train_config: dict
+    train_state: dict
+
+
+# ---------------------------------------------------------------------------------------------------
+# The classifier
+
+
+def check_number_config(cfg: NumberConfig) -> None:
+    """One-line ProbeErrors for impossible options (before anything is read or written)."""
+    if cfg.arch not in RECURRENT:
+        raise ProbeError(f"--arch {cfg.arch!r} has no number classifier; choose from {', '.join(RECURRENT)}")
+    for name in ("layers", "hidden", "emb", "batch_size", "epochs", "n_sentences"):
+        if getattr(cfg, name) <= 0:
+            raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
+    if cfg.pooling not in POOLINGS:
+        raise ProbeError(f"unknown pooling {cfg.pooling!r}: choose from {', '.join(POOLINGS)}")
+    if cfg.data not in DATA_SOURCES:
+        raise ProbeError(f"unknown number-training data {cfg.data!r}: choose from {', '.join(DATA_SOURCES)}")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ProbeError(f"unknown --optimizer {cfg.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
+    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+        raise ProbeError(f"--lr must be a positive number, got {cfg.lr}")
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ProbeError(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    if not 0.0 < cfg.valid_fraction < 1.0:
+        raise ProbeError(f"valid fraction {cfg.valid_fraction} must lie strictly between 0 and 1")
+    if not (cfg.clip >= 0 and math.isfinite(cfg.clip)):
+        raise ProbeError(f"--clip must be 0 (off) or a positive norm, got {cfg.clip}")
+    if cfg.nonlinearity not in ("tanh", "relu"):
+        raise ProbeError(f"unknown --nonlinearity {cfg.nonlinearity!r}: choose tanh or relu")
+    if cfg.nonlinearity != "tanh" and cfg.arch != "srn":
+        raise ProbeError(f"--nonlinearity applies to the srn only, not to {cfg.arch}")
+    if cfg.device not in ("cpu", "cuda", "auto"):
+        raise ProbeError(f"unknown --device {cfg.device!r}: choose from auto, cpu, cuda")
+
+
+class NumberClassifier(nn.Module):
+    """Embedding + (bi)directional nn.RNN/GRU/LSTM + linear layer over {sg, pl}."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.config = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb)
+        rnn_kw = dict(num_layers=cfg.layers, batch_first=True, bidirectional=cfg.bidirectional,
+                      dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        if cfg.arch == "srn":
+            self.rnn = nn.RNN(cfg.emb, cfg.hidden, nonlinearity=cfg.nonlinearity, **rnn_kw)
+        elif cfg.arch == "gru":
+            self.rnn = nn.GRU(cfg.emb, cfg.hidden, **rnn_kw)
+        else:
+            self.rnn = nn.LSTM(cfg.emb, cfg.hidden, **rnn_kw)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.directions = 2 if cfg.bidirectional else 1
+        self.out = nn.Linear(self.directions * cfg.hidden, len(LABELS))
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """ids [B, T] (right-padded; ``lengths`` [B] on CPU, None = no padding) -> features [B, dirs * H]."""
+        x = self.drop(self.embedding(ids))
+        padded = lengths is not None and bool((lengths != ids.shape[1]).any())
+        if padded:
+            # packing keeps padding out of the backward direction (and out of the final states)
+            x = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, h_n = self.rnn(x)
+        if self.config.pooling == "final":
+            h_n = h_n[0] if isinstance(h_n, tuple) else h_n            # lstm: (h_n, c_n)
+            # h_n [layers * dirs, B, H]: the top layer's forward (and backward) final states
+            return torch.cat(list(h_n[-self.directions:]), dim=-1)
+        if padded:
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.shape[1])
+            mask = (torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths.to(ids.device)[:, None])
+            return (out * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+        return out.mean(1)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """ids [B, T] -> logits [B, 2] (class 0 sg, class 1 pl)."""
+        return self.out(self.drop(self.features(ids, lengths)))
+
+
+def classifier_config_for(cfg: NumberConfig, vocab_size: int) -> ClassifierConfig:
+    return ClassifierConfig(arch=cfg.arch, vocab_size=vocab_size, emb=cfg.emb, hidden=cfg.hidden, layers=cfg.layers,
+                            dropout=cfg.dropout, nonlinearity=cfg.nonlinearity, bidirectional=cfg.bidirectional,
+                            pooling=cfg.pooling)
+
+
+def load_number_checkpoint(path_or_dir: str | os.PathLike, device: str = "cpu") -> NumberCheckpoint:
+    """Load a classifier written by :func:`train_number` (file or ``DIR/model.pt``), in eval mode."""
+    from .models import read_checkpoint
+
+    data = read_checkpoint(path_or_dir)
+    if data["train_state"].get("objective") != OBJECTIVE:
+        raise ProbeError(f"{data['path']} is a language model, not a number classifier; train one with "
+                         "`probe train --objective number`")
+    cfg = config_from_dict(ClassifierConfig, data["model_config"], where=f"{data['path']}: model_config")
+    vocab = Vocab(tuple(data["vocab"]))
+    model = NumberClassifier(cfg)
+    try:
+        model.load_state_dict(data["state_dict"])
+    except (RuntimeError, TypeError) as exc:
+        raise ProbeError(f"{data['path']}: weights do not fit its config ({str(exc).splitlines()[0][:200]}); "
+                         "retrain the classifier") from exc
+    return NumberCheckpoint(model.to(device).eval(), cfg, vocab, dict(data["train_config"]), dict(data["train_state"]))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Data
+
+
+def item_examples(items: pd.DataFrame, vocab: Vocab) -> tuple[NumberData, np.ndarray]:
+    """Prepared items -> (examples: <eos> + prefix ids, label = head number; in-vocabulary mask [N]).
+
+    Words outside ``vocab`` become <unk>; the mask marks items without any (the language models'
+    evaluation excludes the others, and so does the comparison).
+    """
+    stoi = vocab.stoi
+    codes, uniques = pd.factorize(items["prefix"].astype(str), sort=False)
+    toks = [u.split() for u in uniques]
+    rows = [[vocab.eos_id, *(stoi.get(t, 0) for t in ts)] for ts in toks]
+    oov = np.fromiter((any(t not in stoi for t in ts) for ts in toks), dtype=bool, count=len(toks))
+    ids, lengths = pad_right(rows)
+    heads = items["head_number"].astype(str).to_numpy()
+    if not np.isin(heads, LABELS).all():
+        raise ProbeError("some items have no head number (sg/pl); number prediction needs the head_number column")
+    labels = (heads == "pl").astype(np.int64)
+    attracted = (items["match"].isin(["mismatched", "mixed"])).to_numpy() if "match" in items.columns else \
+        np.zeros(len(items), dtype=bool)
+    return NumberData(ids[codes], lengths[codes], labels, attracted), ~oov[codes]
+
+
+def read_corpus_config(corpus_dir: str | os.PathLike) -> dict:
+    """The config.json of a synthetic corpus folder (ProbeError for real-text corpora or none)."""
+    p = Path(corpus_dir)
+    if not ((p / "config.json").is_file() and (p / "vocab.json").is_file() and (p / "train.npy").is_file()):
+        raise ProbeError(f"{p} is not a probe corpus (config.json, vocab.json, train.npy); give a folder written "
+                         "by `probe corpus`")
+    try:
+        data = json.loads((p / "config.json").read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ProbeError(f"{p}/config.json is not readable JSON ({exc}); rebuild the corpus") from exc
+    if data.get("source", "synthetic") != "synthetic":
+        raise ProbeError(f"{p} is a {data.get('source')} corpus: its sentences carry no subject-verb "
+                         "dependencies; train on items instead (data='items', an item set with a train split)")
+    if "attractor_rate" not in data:
+        raise ProbeError(f"{p}/config.json has no attractor_rate; give a synthetic corpus written by `probe corpus`")
+    return data
+
+
+def grammar_examples(corpus_dir: str | os.PathLike, vocab: Vocab, *, n_sentences: int, valid_fraction: float,
+                     seed: int, exclude_prefixes: set[str] = frozenset()) -> tuple[NumberData, NumberData, dict]:
+    """Every agreement dependency of the corpus' first ``n_sentences`` training sentences -> (train, valid, facts).
+
+    The grammar is re-run with the corpus folder's resolved config (rates, depth, probabilities,
+    lexicon, seed): the stream the corpus' training split was cut from. A dependency whose prefix
+    equals one of ``exclude_prefixes`` (the test items') is left out. The valid examples come from a
+    seeded ``valid_fraction`` of the sentences. Returns NumberData rows of <eos> + prefix ids.
+    """
+    from .grammar import Grammar, GrammarProbs
+    from .lexicon import load_lexicon
+
+    ccfg = read_corpus_config(corpus_dir)
+    lex = load_lexicon(ccfg.get("lexicon"))
+    probs = config_from_dict(GrammarProbs, ccfg.get("grammar", {}), where=f"{corpus_dir}/config.json: grammar")
+    grammar = Grammar(lex, attractor_rate=ccfg["attractor_rate"], match_rate=ccfg.get("match_rate"),
+                      max_depth=ccfg.get("max_depth", 3), probs=probs)
+    n_total = int(ccfg.get("n_sentences", n_sentences))
+    n_train_corpus = n_total - int(round(n_total * ccfg.get("valid_fraction", 0.0))) \
+        - int(round(n_total * ccfg.get("test_fraction", 0.0)))
+    n = max(1, min(n_sentences, n_train_corpus))
+    sentences = []
+    for sent in grammar.stream(int(ccfg.get("seed", 0))):
+        sentences.append(sent)
+        if len(sentences) == n:
+            break
+    verb_number, noun_number = lex.verb_number, lex.noun_number
+    rows, labels, attracted, sent_of = [], [], [], []
+    skipped = 0
+    for k, sent in enumerate(sentences):
+        toks = sent.tokens
+        ids = [vocab.eos_id, *vocab.encode(toks)]
+        for c, v, _kind in sent.deps:
+            if exclude_prefixes and " ".join(toks[:v]) in exclude_prefixes:
+                skipped += 1
+                continue
+            rows.append(ids[: v + 1])
+            label = verb_number[toks[v]]
+            labels.append(int(label == "pl"))
+            attracted.append(any(noun_number.get(t, label) != label for t in toks[c + 1: v]))
+            sent_of.append(k)
+    if not rows:
+        raise ProbeError(f"the grammar of {corpus_dir} gave no agreement dependencies; raise n_sentences")
+    ids, lengths = pad_right(rows)
+    data = NumberData(ids, lengths, np.asarray(labels, dtype=np.int64), np.asarray(attracted, dtype=bool))
+    rng = np.random.default_rng([seed, 7])
+    valid_sent = rng.random(len(sentences)) < valid_fraction
+    is_valid = valid_sent[np.asarray(sent_of)]
+    if is_valid.all() or not is_valid.any():
+        raise ProbeError(f"{len(sentences)} sentences are too few for a train/valid split; raise n_sentences")
+    train, valid = (NumberData(*(a[~is_valid] for a in data)), NumberData(*(a[is_valid] for a in data)))
+    facts = {"corpus": str(corpus_dir), "corpus_attractor_rate": ccfg["attractor_rate"], "sentences": len(sentences),
+             "examples_train": int(len(train.labels)), "examples_valid": int(len(valid.labels)),
+             "train_attracted_share": float(train.attracted.mean()), "skipped_test_prefixes": skipped}
+    return train, valid, facts
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """Index batches whose rows all have one length (no padding at all); shuffled within and across when ``rng``."""
+    order = np.argsort(lengths, kind="stable")
+    if rng is not None:
+        order = order[np.lexsort((rng.random(len(order)), lengths[order]))]
+    bounds = np.flatnonzero(np.diff(lengths[order])) + 1
+    batches = [b[i: i + batch_size] for b in np.split(order, bounds) for i in range(0, len(b), batch_size)]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def predict_proba(model: NumberClassifier, data: NumberData, *, batch_size: int = 512) -> np.ndarray:
+    """P(pl | prefix) for every example -> float64 [N] (eval mode; training mode restored)."""
+    device = next(model.parameters()).device
+    out = np.zeros(len(data.labels))
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for b in length_batches(data.lengths, batch_size):
+                ids = torch.as_tensor(data.ids[b, : int(data.lengths[b[0]])], device=device)
+                out[b] = torch.softmax(model(ids).float(), -1)[:, 1].double().cpu().numpy()
+    finally:
+        model.train(was)
+    return out
+
+
+def _loss_accuracy(model: NumberClassifier, data: NumberData) -> tuple[float, float]:
+    p = np.clip(predict_proba(model, data), 1e-12, 1 - 1e-12)
+    y = data.labels
+    loss = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+    return loss, float(((p > 0.5) == (y == 1)).mean())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ProbeError("--device cuda but no CUDA device is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def fit_classifier(cfg: NumberConfig, vocab: Vocab, train: NumberData, valid: NumberData, *,
+                   progress: bool = False) -> tuple[NumberClassifier, list[dict], dict]:
+    """Train a classifier on ``train``; return (the best model by validation accuracy, metric rows, best row)."""
+    from tqdm.auto import tqdm
+
+    device = _device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = NumberClassifier(classifier_config_for(cfg, len(vocab))).to(device)
+    opt = (torch.optim.Adam(model.parameters(), lr=cfg.lr) if cfg.optimizer == "adam"
+           else torch.optim.SGD(model.parameters(), lr=cfg.lr))
+    rng = np.random.default_rng([cfg.seed, 11])
+    rows: list[dict] = []
+    best, best_state, step = None, None, 0
+    ids_all, labels_all = torch.as_tensor(train.ids), torch.as_tensor(train.labels)
+    bar = tqdm(total=cfg.epochs, desc=f"number {cfg.arch}{'-bi' if cfg.bidirectional else ''}", unit="epoch",
+               disable=not progress)
+    for epoch in range(cfg.epochs):
+        model.train()
+        total, count = 0.0, 0
+        for b in length_batches(train.lengths, cfg.batch_size, rng):
+            idx = torch.as_tensor(b)
+            x = ids_all[idx, : int(train.lengths[b[0]])].to(device)
+            y = labels_all[idx].to(device)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip if cfg.clip > 0 else float("inf"))
+            step += 1
+            if not (torch.isfinite(loss) and torch.isfinite(norm)):
+                continue    # a non-finite step is skipped (counted in the epoch row)
+            opt.step()
+            total += float(loss.detach()) * len(b)
+            count += len(b)
+        valid_loss, valid_acc = _loss_accuracy(model, valid)
+        row = {"kind": "eval", "epoch": epoch + 1, "step": step, "train_loss": total / max(count, 1),
+               "skipped_examples": int(len(train.labels) - count), "valid_loss": valid_loss,
+               "valid_accuracy": valid_acc}
+        row["best"] = best is None or (valid_acc, -valid_loss) > (best["valid_accuracy"], -best["valid_loss"])
+        if row["best"]:
+            best = row
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        rows.append(row)
+        bar.update(1)
+        bar.set_postfix(valid_acc=f"{valid_acc:.3f}", refresh=False)
+    bar.close()
+    model.load_state_dict(best_state)
+    return model.eval(), rows, best
+
+
+def _test_rows(model: NumberClassifier, test: pd.DataFrame, data: NumberData) -> pd.DataFrame:
+    """Per-item correctness of ``model`` on prepared test items."""
+    correct = (predict_proba(model, data) > 0.5) == (data.labels == 1)
+    return pd.DataFrame({"n_attractors": test["n_attractors"].to_numpy(), "match": test["match"].to_numpy(),
+                         "construction": test["construction"].to_numpy(), "correct": correct})
+
+
+def load_test_items(items: str | os.PathLike, *, constructions: Sequence[str] = ()) -> pd.DataFrame:
+    """An item dataset's test items (its ``test`` split, or all items if it has none), prepared for scoring."""
+    from .evaluate import prepare_items
+    from .records import load_items
+
+    df = prepare_items(load_items(items))
+    if constructions:
+        df = df[df["construction"].isin(list(constructions))]
+    if "split" in df.columns and (df["split"] == "test").any():
+        df = df[df["split"] == "test"]
+    if not len(df):
+        raise ProbeError(f"{items} has no test items{' of ' + ', '.join(constructions) if constructions else ''}; "
+                         "build items with a test split (`probe build --splits 0.8 0.1 0.1`)")
+    return df.reset_index(drop=True)
+
+
+def train_number(cfg: NumberConfig, *, out: str | os.PathLike, corpus: str | os.PathLike | None = None,
+                 items: str | os.PathLike | None = None, overwrite: bool = False, progress: bool = True,
+                 examples: tuple[NumberData, NumberData, dict] | None = None, vocab: Vocab | None = None) -> dict:
+    """Train one number classifier into ``out``; return its summary.
+
+    ``out`` gets model.pt (the best epoch by validation accuracy; the checkpoint format of
+    ``probe.models.save_checkpoint``, with ``train_state["objective"] == "number"``), config.json,
+    metrics.jsonl and summary.json, all at once (nothing appears unless training finished).
+    ``corpus``: the synthetic corpus folder (vocabulary; with ``data='grammar'`` also the sentences);
+    ``items``: item data: the test set (its ``test`` split), and with ``data='items'`` also train/valid.
+    ``examples``/``vocab``: precomputed (train, valid, facts) and vocabulary (analyses share them).
+    """
+    from .config import check_output_dir
+    from .corpus import load_corpus
+    from .models import save_checkpoint
+
+    check_number_config(cfg)
+    check_output_dir(out, overwrite)
+    t0 = time.perf_counter()
+    if vocab is None:
+        if corpus is not None:
+            vocab = load_corpus(corpus).vocab
+        elif items is not None:
+            vocab = _items_vocab(items)
+        else:
+            raise ProbeError("give --corpus DIR (vocabulary and, with data 'grammar', the sentences) or --items DIR")
+    test = load_test_items(items) if items is not None else None
+    if examples is None:
+        if cfg.data == "grammar":
+            if corpus is None:
+                raise ProbeError("number training on the grammar's sentences needs --corpus DIR (a synthetic corpus)")
+            exclude = set(test["prefix"].astype(str)) if test is not None else set()
+            examples = grammar_examples(corpus, vocab, n_sentences=cfg.n_sentences, valid_fraction=cfg.valid_fraction,
+                                        seed=cfg.seed, exclude_prefixes=exclude)
+        else:
+            examples = _item_training_examples(items, vocab)
+    train, valid, facts = examples
+    model, rows, best = fit_classifier(cfg, vocab, train, valid, progress=progress)
+    summary = {"objective": OBJECTIVE, "arch": cfg.arch, "bidirectional": cfg.bidirectional, "seed": cfg.seed,
+               "best_epoch": best["epoch"], "valid_accuracy": best["valid_accuracy"], **facts}
+    if test is not None:
+        data, in_vocab = item_examples(test, vocab)
+        res = _test_rows(model, test, data)[in_vocab]
+        summary["test_items"] = int(len(res))
+        summary["test_accuracy"] = float(res["correct"].mean()) if len(res) else float("nan")
+        summary["test_accuracy_by_attractors"] = {
+            int(k): float(v) for k, v in res[res["match"].isin(["none", "mismatched"])]
+            .groupby("n_attractors")["correct"].mean().items()}
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    mcfg = classifier_config_for(cfg, len(vocab))
+    with atomic_dir(out, overwrite) as tmp:
+        save_checkpoint(tmp / "model.pt", model=model, model_config=mcfg, vocab=vocab, train_config=config_to_dict(cfg),
+                        train_state={"objective": OBJECTIVE, "epoch": best["epoch"],
+                                     "valid_accuracy": best["valid_accuracy"]})
+        save_config({"train": config_to_dict(cfg), "model": config_to_dict(mcfg),
+                     "corpus": str(corpus) if corpus is not None else None,
+                     "items": str(items) if items is not None else None, "objective": OBJECTIVE}, tmp)
+        write_text_atomic(tmp / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        write_text_atomic(tmp / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    summary["out"] = str(out)
+    return summary
+
+
+def _items_vocab(items: str | os.PathLike) -> Vocab:
+    from .records import load_items
+
+    ds = load_items(items)
+    words = sorted({w for p in ds["prefix"] for w in str(p).split()} - {UNK, EOS})
+    return Vocab((UNK, EOS, *words))
+
+
+def _item_training_examples(items: str | os.PathLike | None, vocab: Vocab) -> tuple[NumberData, NumberData, dict]:
+    """The train and valid splits of an item dataset as examples."""
+    from .evaluate import prepare_items
+    from .records import load_items
+
+    if items is None:
+        raise ProbeError("number training on items needs --items DIR with train/valid splits")
+    df = prepare_items(load_items(items))
+    parts = {}
+    for split in ("train", "valid"):
+        sub = df[df["split"] == split].reset_index(drop=True)
+        if not len(sub):
+            raise ProbeError(f"{items} has no {split} items; build them with `probe build --splits 0.8 0.1 0.1`")
+        parts[split] = item_examples(sub, vocab)[0]
+    facts = {"items": str(items), "examples_train": int(len(parts["train"].labels)),
+             "examples_valid": int(len(parts["valid"].labels)),
+             "train_attracted_share": float(parts["train"].attracted.mean())}
+    return parts["train"], parts["valid"], facts
+
+
+def number_config_from_train_options(options: dict) -> NumberConfig:
+    """`probe train --objective number`: TrainConfig-style options (None = not given) -> NumberConfig.
+
+    Options that only make sense for a language model are refused with a one-line error.
+    """
+    lm_only = ("tied", "residual", "forget_bias", "heads", "kernel", "lr_decay", "patience", "bptt", "max_steps",
+               "log_every", "eval_every", "checkpoint_every", "max_nonfinite", "eval_batch_size")
+    given = {k: v for k, v in options.items() if v is not None}
+    bad = [k for k in lm_only if k in given]
+    if bad:
+        raise ProbeError(f"--{bad[0].replace('_', '-')} applies to language models only, not to --objective number")
+    fields = {f.name for f in dataclasses.fields(NumberConfig)}
+    kept = {k: v for k, v in given.items() if k in fields}
+    return config_from_dict(NumberConfig, kept, where="number options")
+
+
+def train_number_from_options(options: dict, *, out: str | os.PathLike, corpus: str | os.PathLike | None = None,
+                              items: str | os.PathLike | None = None, resume: bool = False, overwrite: bool = False,
+                              progress: bool = True) -> dict:
+    """`probe train --objective number`: options as parsed for `probe train` (None = not given) -> summary.
+
+    With ``corpus`` the classifier trains on the corpus' own sentences (data 'grammar') and ``items``
+    (optional) is the test set; with ``items`` alone it trains on their train split (data 'items').
+    """
+    if resume:
+        raise ProbeError("--resume applies to language models; number classifiers train in seconds: rerun "
+                         "without --resume (and with --overwrite)")
+    cfg = dataclasses.replace(number_config_from_train_options(options),
+                              data="grammar" if corpus is not None else "items")
+    if corpus is None and items is None:
+        raise ProbeError("give --corpus DIR (a synthetic corpus: trains on its sentences) and/or --items DIR "
+                         "(test items; alone: trains on their train split)")
+    return train_number(cfg, out=out, corpus=corpus, items=items, overwrite=overwrite, progress=progress)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The analysis: classifiers vs the language-model objective, by number of attractors
+
+
+@dataclass(frozen=True)
+class NumberAnalysisConfig:
+    """What ``run_number_analysis`` trains and compares (classifier sizes follow each language model's)."""
+
+    attractor_rate: float | None = None          # the corpus whose models are compared (None: the largest rate)
+    max_seeds: int = 3                           # training seeds per arch (the run's first ones)
+    directions: tuple[str, ...] = ("uni", "bi")  # classifier encoders
+    n_sentences: int = 20_000                    # grammar sentences per classifier's training data
+    epochs: int = 3                              # classifier epochs (best by validation kept)
+    batch_size: int = 64
+    lr: float = 3e-3                             # Adam
+    pooling: str = "final"
+    constructions: tuple[str, ...] = ("simple", "pp")  # test items: attractors in PPs, as Linzen's figure
+    n_boot: int = 1000                           # bootstrap resamples for item CIs
+    seed: int = 0                                # bootstrap seed
+
+
+# Inside `probe run` (about 40 s of 2 CPU cores): fewer sentences, so a larger step (measured: with 8,000
+# sentences x 3 epochs, lr 1e-2 reached 0.95-1.0 on 1-4 mismatched attractors where lr 3e-3 stayed at 0.2-0.7).
+SMALL_NUMBER = NumberAnalysisConfig(max_seeds=1, n_sentences=6_000, epochs=3, lr=1e-2, n_boot=200)
+# The quick preset's toy sizes (a few seconds once torch and matplotlib are imported): a smoke test, not a result.
+QUICK_NUMBER = NumberAnalysisConfig(max_seeds=1, n_sentences=1_000, epochs=2, lr=1e-2, n_boot=100)
+
+
+def _rate_of(model: dict) -> float:
+    rate = model.get("attractor_rate")
+    return float("nan") if rate is None else float(rate)
+
+
+def select_models(models: Sequence[dict], rate: float | None, *, archs: Sequence[str] = RECURRENT,
+                  max_seeds: int | None = None) -> tuple[float, list[dict]]:
+    """The models of ``archs`` trained at attractor rate ``rate`` (None: the largest; models without a rate
+    form one group), the first ``max_seeds`` seeds per arch, sorted by (arch, seed) -> (rate, models)."""
+    rec = [m for m in models if m.get("arch") in archs]
+    if not rec:
+        raise ProbeError(f"this analysis needs models of arch {', '.join(archs)}; none were given")
+    rates = sorted({_rate_of(m) for m in rec})
+    if rate is None:
+        finite = [r for r in rates if math.isfinite(r)]
+        rate = max(finite) if finite else rates[0]
+    chosen = [m for m in rec if _rate_of(m) == rate or (math.isnan(rate) and math.isnan(_rate_of(m)))]
+    if not chosen:
+        raise ProbeError(f"no model was trained at attractor rate {rate}; the models have rates {rates}")
+    chosen.sort(key=lambda m: (m["arch"], int(m.get("seed", 0) or 0)))
+    if max_seeds is not None:
+        per_arch: dict[str, int] = {}
+        kept = []
+        for m in chosen:
+            per_arch[m["arch"]] = per_arch.get(m["arch"], 0) + 1
+            if per_arch[m["arch"]] <= max_seeds:
+                kept.append(m)
+        chosen = kept
+    return rate, chosen
+
+
+def describe_models(paths: Sequence[str | os.PathLike], *, attractor_rate: float | None = None) -> list[dict]:
+    """Language-model checkpoints (files or training folders) -> [{"path", "arch", "attractor_rate", "seed"}]
+    as the analyses take them (arch and seed read from each checkpoint)."""
+    from .models import read_checkpoint
+
+    out = []
+    for path in paths:
+        data = read_checkpoint(path)
+        if data["train_state"].get("objective") == OBJECTIVE:
+            raise ProbeError(f"{path} is a number classifier; give a language model trained with `probe train`")
+        arch = data["model_config"].get("arch", "")
+        seed = data["train_config"].get("seed", 0) if isinstance(data["train_config"], dict) else 0
+        out.append({"path": str(path), "arch": str(arch), "attractor_rate": attractor_rate, "seed": int(seed or 0)})
+    return out
+
+
+def _accuracy_rows(res: pd.DataFrame, keys: dict, *, n_boot: int, seed: int) -> list[dict]:
+    """Accuracy with a bootstrap CI per (n_attractors, match) cell of per-item correctness ``res``."""
+    from .metrics import bootstrap_ci
+
+    rows = []
+    for (k, match), g in res.groupby(["n_attractors", "match"], sort=True):
+        v = g["correct"].to_numpy(dtype=float)
+        lo, hi = bootstrap_ci(v, n_boot=n_boot, seed=seed)
+        rows.append({**keys, "n_attractors": int(k), "match": match, "n_items": int(len(v)),
+                     "accuracy": float(v.mean()), "ci_low": lo, "ci_high": hi})
+    return rows
+
+
+def run_number_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str | os.PathLike,
+                        out: str | os.PathLike, small: bool = True, config: NumberAnalysisConfig | None = None,
+                        progress: bool = False) -> dict:
+    """Train uni-/bidirectional number classifiers and compare them with the LMs, by number of attractors.
+
+    ``models``: [{"path", "arch", "attractor_rate", "seed"}] (training folders); ``corpus_dirs``:
+    {attractor_rate: corpus folder}; ``items``: the benchmark (its test split, or all items).
+    For each recurrent arch and seed at one attractor rate, classifiers with the language model's
+    emb/hidden/layers are trained on the prefixes of that corpus' sentences (``out/work/number/``).
+    Writes ``out/number_prediction.csv`` (objective, arch, seed, attractor_rate, n_attractors, match,
+    n_items, accuracy, ci_low, ci_high), ``out/number_prediction.json`` and
+    ``out/figures/number_prediction.{png,pdf}``. Returns {"files", "markdown", "seconds", "accuracy"}.
+    """
+    t0 = time.perf_counter()
+    cfg = config or (SMALL_NUMBER if small else NumberAnalysisConfig())
+    bad = [d for d in cfg.directions if d not in ("uni", "bi")]
+    if bad or not cfg.directions:
+        raise ProbeError(f"number directions must be uni and/or bi, got {list(cfg.directions)}")
+    rate, chosen = select_models(models, cfg.attractor_rate, max_seeds=cfg.max_seeds)
+    matches = [v for k, v in corpus_dirs.items() if k is not None and float(k) == rate]
+    if not matches:
+        raise ProbeError(f"no corpus folder for attractor rate {rate}; pass corpus_dirs={{rate: folder}}")
+    corpus = matches[0]
+    read_corpus_config(corpus)
+    test = load_test_items(items, constructions=cfg.constructions)
+    with single_threaded():
+        rows, summaries, facts = _compare_objectives(chosen, corpus, test, cfg, out=Path(out), rate=rate,
+                                                     progress=progress)
+        table = pd.DataFrame(rows, columns=["objective", "arch", "seed", "attractor_rate", "n_attractors", "match",
+                                            "n_items", "accuracy", "ci_low", "ci_high"])
+        fig = plot_number_prediction(table)
+    md = number_markdown(table, facts=facts, config=cfg, rate=rate)
+    seconds = round(time.perf_counter() - t0, 2)
+    files = write_analysis_outputs(Path(out), "number_prediction", table, fig,
+                           {"config": config_to_dict(cfg), "attractor_rate": rate, "corpus": str(corpus),
+                            "items": str(items), "training_data": facts, "classifiers": summaries,
+                            "published_linzen_2016_supervised": LINZEN_2016_SUPERVISED, "seconds": seconds})
+    headline = (table[table["match"].isin(["none", "mismatched"])]
+                .groupby(["objective", "arch", "n_attractors"])["accuracy"].mean())
+    return {"files": files, "markdown": md, "seconds": seconds,
+            "accuracy": {f"{o}/{a}/{k}": float(v) for (o, a, k), v in headline.items()}}
+
+
+def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.DataFrame, cfg: NumberAnalysisConfig,
+                        *, out: Path, rate: float, progress: bool) -> tuple[list[dict], list[dict], dict]:
+    """Score each LM on the test items and train + test its uni/bi classifiers -> (rows, summaries, data facts)."""
+    from .evaluate import LMScorer, score_items
+    from .models import load_checkpoint
+
+    rows: list[dict] = []
+    summaries: list[dict] = []
+    examples_cache: dict = {}
+    exclude = set(test["prefix"].astype(str))
+    for m in chosen:
+        ckpt = load_checkpoint(m["path"])
+        vocab, mc, arch, seed = ckpt.vocab, ckpt.model_config, m["arch"], int(m.get("seed", 0) or 0)
+        key = {"arch": arch, "seed": seed, "attractor_rate": rate}
+        data, in_vocab = item_examples(test, vocab)
+        kept = test[in_vocab].reset_index(drop=True)
+        scorer = LMScorer(ckpt.model, vocab, info={"model": Path(m["path"]).name, "arch": arch, "seed": seed,
+                                                   "path": str(m["path"])})
+        scores = score_items(scorer, kept)
+        scored = ~scores["excluded"].to_numpy()
+        lm = pd.DataFrame({"n_attractors": kept["n_attractors"].to_numpy()[scored],
+                           "match": kept["match"].to_numpy()[scored],
+                           "correct": scores["correct"].to_numpy()[scored].astype(bool)})
+        rows += _accuracy_rows(lm, {"objective": "lm", **key}, n_boot=cfg.n_boot, seed=cfg.seed)
+        if vocab.itos not in examples_cache:
+            examples_cache[vocab.itos] = grammar_examples(corpus, vocab, n_sentences=cfg.n_sentences,
+                                                          valid_fraction=0.1, seed=0, exclude_prefixes=exclude)
+        for direction in cfg.directions:
+            ncfg = NumberConfig(arch=arch, bidirectional=direction == "bi", layers=mc.layers, hidden=mc.hidden,
+                                emb=mc.emb, nonlinearity=mc.nonlinearity, pooling=cfg.pooling,
+                                n_sentences=cfg.n_sentences, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                lr=cfg.lr, seed=seed)
+            folder = out / "work" / "number" / f"{arch}-{direction}-r{rate:g}-s{seed}"
+            summaries.append(train_number(ncfg, out=folder, corpus=corpus, overwrite=True, progress=progress,
+                                          examples=examples_cache[vocab.itos], vocab=vocab))
+            model = load_number_checkpoint(folder).model
+            res = _test_rows(model, test, data)[in_vocab]
+            rows += _accuracy_rows(res, {"objective": f"number-{direction}", **key}, n_boot=cfg.n_boot,
+                                   seed=cfg.seed)
+    facts = next(iter(examples_cache.values()))[2] if examples_cache else {}
+    return rows, summaries, facts
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers shared with probe.diagnose
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Torch and BLAS (scikit-learn) on one thread, restored after: the analyses' tensors and probes are
+    small, and extra threads only contend with each other (5x slower probes measured on a busy 2-core box)."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+
+def figure_bytes(fig, fmt: str) -> bytes:
+    """A matplotlib Figure rendered as ``fmt`` (150 dpi; PDFs without a creation date, so reruns are identical)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
+    return buf.getvalue()
+
+
+def write_analysis_outputs(out: Path, stem: str, table: pd.DataFrame, fig, info: dict | None) -> list[str]:
+    """``out/<stem>.csv``, ``out/<stem>.json`` (when ``info``) and ``out/figures/<stem>.{png,pdf}``, each atomically."""
+    payloads = {out / f"{stem}.csv": table.to_csv(index=False).encode("utf-8")}
+    if info is not None:
+        payloads[out / f"{stem}.json"] = (json.dumps(info, indent=1, sort_keys=True, default=str) + "\n").encode()
+    payloads[out / "figures" / f"{stem}.png"] = figure_bytes(fig, "png")
+    # the PNG pass placed every axis; keep that layout for the PDF instead of solving it again (~1 s a figure)
+    fig.set_layout_engine("none")
+    payloads[out / "figures" / f"{stem}.pdf"] = figure_bytes(fig, "pdf")
+    for path, data in payloads.items():   # everything rendered before the first file is written
+        write_bytes_atomic(path, data)
+    return [str(p) for p in payloads]
+
+
+OBJECTIVE_STYLES = {"number-uni": "-", "number-bi": "--", "lm": ":"}
+
+
+def plot_number_prediction(table: pd.DataFrame):
+    """Accuracy vs number of attractors: mismatched (left) and matched (right) panels, each starting at the
+    0-attractor items; one line per objective x arch (arch: marker, objective: line style), mean over seeds."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from .plots import arch_order, arch_style
+
+    with matplotlib.rc_context({"font.size": 8}):
+        fig = Figure(figsize=(9.0, 4.0), layout="constrained")
+        if not len(table):
+            ax = fig.add_subplot(1, 1, 1)
+            ax.text(0.5, 0.5, "no test items", ha="center", va="center")
+            ax.set_axis_off()
+            return fig
+        agg = table.groupby(["objective", "arch", "n_attractors", "match"], as_index=False).agg(
+            accuracy=("accuracy", "mean"), n_items=("n_items", "sum"), n_seeds=("seed", "nunique"))
+        archs = arch_order(agg["arch"])
+        for i, match in enumerate(("mismatched", "matched")):
+            ax = fig.add_subplot(1, 2, i + 1)
+            sub = agg[agg["match"].isin(["none", match])]
+            for obj in ("number-bi", "number-uni", "lm"):
+                for arch in archs:
+                    d = sub[(sub["objective"] == obj) & (sub["arch"] == arch)].sort_values("n_attractors")
+                    if not len(d):
+                        continue
+                    marker, _, colour = arch_style(arch, archs)
+                    ax.plot(d["n_attractors"], d["accuracy"], ls=OBJECTIVE_STYLES.get(obj, "-"), marker=marker,
+                            color=colour, mfc="white" if obj == "lm" else colour, label=f"{obj} {arch}")
+            if match == "mismatched":
+                ks = sorted(LINZEN_2016_SUPERVISED)
+                ax.plot(ks, [LINZEN_2016_SUPERVISED[k] for k in ks], color="black", lw=0.8, ls=(0, (1, 1)),
+                        marker="x", label="Linzen+ 2016 supervised LSTM\n(published, Wikipedia)")
+            ax.axhline(0.5, color="0.5", lw=0.8, ls=":", zorder=0)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xticks(sorted(sub["n_attractors"].unique()))
+            ax.set_xlabel("number of attractors")
+            ax.set_ylabel("accuracy (predicts the head's number)")
+            per = sub.groupby(["objective", "arch", "n_attractors"])["n_items"].sum()
+            n = f"{int(per.min())}" if per.min() == per.max() else f"{int(per.min())}-{int(per.max())}"
+            ax.set_title(f"{match} attractors (0: no attractor)\nn = {n} item scores per point", fontsize=9)
+        handles, labels = fig.axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, fontsize=7, loc="outside right center", frameon=False)
+        fig.suptitle("Number prediction: supervised classifiers (solid: unidirectional, dashed: bidirectional)\n"
+                     "vs the language-model objective (dotted, open markers); mean over seeds", fontsize=9)
+    return fig
+
+
+def number_markdown(table: pd.DataFrame, *, facts: dict, config: NumberAnalysisConfig, rate: float) -> str:
+    """The report section: accuracy by attractors (mismatched) per objective x arch, Linzen's numbers beside."""
+    from .report import markdown_table
+
+    sub = table[table["match"].isin(["none", "mismatched"])]
+    if not len(sub):
+        return "No test items with 0 or mismatched attractors.\n"
+    agg = sub.groupby(["objective", "arch", "n_attractors"]).agg(acc=("accuracy", "mean"), n=("n_items", "sum"))
+    ks = sorted(sub["n_attractors"].unique())
+    order = {"number-bi": 0, "number-uni": 1, "lm": 2}
+    lines = []
+    for (obj, arch) in sorted({(o, a) for o, a, _ in agg.index}, key=lambda t: (order.get(t[0], 9), t[1])):
+        row = {"objective": obj, "arch": arch}
+        for k in ks:
+            v = agg.loc[(obj, arch, k)] if (obj, arch, k) in agg.index else None
+            row[f"{k} attr."] = f"{v['acc']:.3f} (n={int(v['n'])})" if v is not None else ""
+        lines.append(row)
+    lines.append({"objective": "published: Linzen et al. 2016, supervised", "arch": "lstm",
+                  **{f"{k} attr.": f"{LINZEN_2016_SUPERVISED[k]:.3f}" if k in LINZEN_2016_SUPERVISED else ""
+                     for k in ks}})
+    n_seeds = table.groupby(["objective", "arch"])["seed"].nunique().max()
+    text = (f"Classifiers read `<eos>` + the prefix and predict the verb's number; the language models (same "
+            f"emb/hidden/layers, trained on the same corpus, attractor rate {rate:g}) choose between the two verb "
+            f"forms. Classifier training data: {facts.get('examples_train', '?')} dependencies from "
+            f"{facts.get('sentences', '?')} of the corpus' training sentences "
+            f"({100 * facts.get('train_attracted_share', float('nan')):.1f}% cross a noun of the other number), "
+            f"{config.epochs} epochs. Test: the benchmark's {', '.join(config.constructions) or 'all'} items; "
+            f"accuracy on items whose attractors all differ from the head (0 = no attractor), mean over "
+            f"{n_seeds} seed(s), n = item scores. The last row is Linzen et al. (2016)'s published supervised "
+            "LSTM on Wikipedia (0-4 attractors: " + "/".join(f"{v:.3f}" for _, v in sorted(LINZEN_2016_SUPERVISED.items()))
+            + "): a different corpus and test set, shown only as a reference shape.\n\n")
+    return text + markdown_table(pd.DataFrame(lines))
