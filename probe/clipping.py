@@ -1,0 +1,354 @@
+"""Exploding gradients and clipping: the same small LM trained at a large SGD learning rate, clipping off and on.
+
+Each run is an ordinary ``probe.train.train`` run (into a temporary folder) with ``log_every=1``, so
+``metrics.jsonl`` holds every step: a ``train`` line (loss, gradient norm before clipping, clipped) for
+each finite step and a ``skip`` line for each non-finite one (the update is skipped). A run whose
+non-finite streak reaches ``max_nonfinite`` stops with a ProbeError: it is recorded as ``stopped`` and
+the analysis goes on. Per run: steps, non-finite steps, clipped share (clipped steps / steps), the
+largest and median finite gradient norm, the final validation perplexity and the agreement accuracy
+of the final weights (``last.pt``; both NaN for stopped runs).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .config import ProbeError, config_to_dict, write_text_atomic
+from .gradients import (fmt_num, log_axis, markdown_table, one_thread, parse_variant, save_figure_atomic,
+                        write_csv_atomic)
+
+STEM = "clipping"
+
+
+@dataclass(frozen=True)
+class ClippingConfig:
+    """Options of ``probe clipping`` (defaults: the full size; ``preset`` has smaller ones)."""
+
+    archs: tuple[str, ...] = ("srn", "srn:nonlinearity=relu", "lstm")  # cells, as arch[:option=value]
+    clips: tuple[float, ...] = (0.0, 0.25, 1.0, 5.0)    # gradient-norm thresholds (0 = clipping off)
+    lr: float = 5.0                    # deliberately large plain-SGD learning rate, the same for every run
+    optimizer: str = "sgd"             # sgd | adam
+    hidden: int = 64                   # units per layer
+    emb: int = 64                      # embedding size
+    layers: int = 1
+    batch_size: int = 32
+    bptt: int = 35
+    max_steps: int = 300               # updates per run (the learning rate never decays)
+    max_nonfinite: int = 20            # consecutive non-finite steps before a run stops
+    valid_tokens: int = 0              # validate on the first N tokens of the valid split (0: all of it)
+    n_items: int = 1000                # benchmark items sampled for the agreement accuracy (0: all)
+    seed: int = 0                      # model init, item sample
+
+
+def preset(name: str) -> ClippingConfig:
+    """'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run)."""
+    presets = {
+        "full": ClippingConfig(),
+        "small": ClippingConfig(archs=("srn", "srn:nonlinearity=relu"), hidden=32, emb=32, max_steps=60,
+                                valid_tokens=4000, n_items=300),
+        "quick": ClippingConfig(archs=("srn:nonlinearity=relu",), clips=(0.0, 1.0), hidden=16, emb=16,
+                                batch_size=16, bptt=20, max_steps=15, max_nonfinite=5, valid_tokens=500, n_items=50),
+    }
+    if name not in presets:
+        raise ProbeError(f"unknown analysis size {name!r}; choose from {', '.join(presets)}")
+    return presets[name]
+
+
+def check_config(cfg: ClippingConfig) -> None:
+    """One-line ProbeErrors for impossible options (before anything is trained or written)."""
+    if not cfg.archs or not cfg.clips:
+        raise ProbeError("give at least one cell (--archs) and one clipping threshold (--clips)")
+    for spec in cfg.archs:
+        parse_variant(spec)
+    bad = [c for c in cfg.clips if not (c >= 0 and math.isfinite(c))]
+    if bad:
+        raise ProbeError(f"clipping thresholds must be 0 (off) or positive, got {bad[0]}")
+    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+        raise ProbeError(f"--lr must be a positive number, got {cfg.lr}")
+    for name in ("hidden", "emb", "layers", "batch_size", "bptt", "max_steps", "max_nonfinite"):
+        if getattr(cfg, name) <= 0:
+            raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
+    if cfg.n_items < 0 or cfg.valid_tokens < 0:
+        raise ProbeError(f"--n-items and valid_tokens must be 0 or more, got {cfg.n_items}, {cfg.valid_tokens}")
+    from .train import check_train_config
+
+    for spec in cfg.archs:
+        check_train_config(_train_config(cfg, spec, cfg.clips[0]))
+
+
+def _train_config(cfg: ClippingConfig, spec: str, clip: float):
+    from .train import TrainConfig
+
+    v = parse_variant(spec)
+    return TrainConfig(arch=v["arch"], nonlinearity=v.get("nonlinearity", "tanh"), forget_bias=v.get("forget_bias"),
+                       layers=cfg.layers, hidden=cfg.hidden, emb=cfg.emb, optimizer=cfg.optimizer, lr=cfg.lr,
+                       lr_decay=1.0, batch_size=cfg.batch_size, bptt=cfg.bptt, epochs=10**6, max_steps=cfg.max_steps,
+                       clip=clip, seed=cfg.seed, log_every=1, eval_every=0, max_nonfinite=cfg.max_nonfinite,
+                       device="cpu")
+
+
+def working_corpus(corpus: str | os.PathLike, folder: str | os.PathLike, *, valid_tokens: int = 0) -> Path:
+    """A corpus folder for short analysis runs: the same vocabulary and training split (linked, not copied),
+    the first ``valid_tokens`` tokens of the valid split (0: all of it) and no test split (so training does
+    not spend time on a test perplexity nobody reads). Returns ``folder``.
+    """
+    from .corpus import load_corpus, write_ids
+
+    src = load_corpus(corpus)
+    if "valid" not in src.splits or len(src.splits["valid"]) < 2:
+        raise ProbeError(f"corpus {corpus} has no valid split; rebuild it with `probe corpus`")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    src.vocab.save(folder / "vocab.json")
+    try:
+        os.symlink((src.path / "train.npy").resolve(), folder / "train.npy")
+    except OSError:             # no symlinks here (some file systems): copy instead
+        shutil.copyfile(src.path / "train.npy", folder / "train.npy")
+    valid = np.asarray(src.splits["valid"])
+    write_ids(folder / "valid.npy", valid[:valid_tokens] if valid_tokens else valid)
+    return folder
+
+
+def read_trace(train_dir: str | os.PathLike) -> pd.DataFrame:
+    """A training folder's metrics.jsonl -> one row per step: step, loss, grad_norm, clipped, finite."""
+    rows = []
+    path = Path(train_dir) / "metrics.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line) if line.strip() else {}
+        if r.get("kind") in ("train", "skip"):
+            finite = r["kind"] == "train"
+            rows.append({"step": int(r["step"]), "loss": _num(r.get("loss")),
+                         "grad_norm": _num(r.get("grad_norm")), "clipped": bool(r.get("clipped", False)),
+                         "finite": finite})
+    return pd.DataFrame(rows, columns=["step", "loss", "grad_norm", "clipped", "finite"])
+
+
+def _num(value) -> float:
+    """metrics.jsonl writes non-finite floats as strings ('nan', 'inf')."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def trace_counts(trace: pd.DataFrame) -> dict:
+    """steps, nonfinite_steps, clipped_steps, clipped_share (of all steps), max/median finite grad norm."""
+    steps = len(trace)
+    fin = trace[trace["finite"]]
+    g = fin["grad_norm"].to_numpy(dtype=float)
+    g = g[np.isfinite(g)]
+    clipped = int(fin["clipped"].sum())
+    return {"steps": steps, "nonfinite_steps": int((~trace["finite"]).sum()), "clipped_steps": clipped,
+            "clipped_share": clipped / steps if steps else float("nan"),
+            "max_grad_norm": float(g.max()) if len(g) else float("nan"),
+            "median_grad_norm": float(np.median(g)) if len(g) else float("nan")}
+
+
+def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_dir: str | os.PathLike,
+                       workdir: str | os.PathLike, items=None) -> tuple[dict, pd.DataFrame]:
+    """Train one run; never raises for a non-finite stop. Returns (row for clipping.csv, per-step trace).
+
+    ``items``: prepared items (DataFrame) for the agreement accuracy of the final weights, or None.
+    """
+    from .models import load_checkpoint
+    from .train import train
+
+    v = parse_variant(spec)
+    out = Path(workdir) / f"{spec.replace(':', '-').replace('=', '')}-clip{clip:g}"
+    started = time.perf_counter()
+    status, summary = "completed", {}
+    try:
+        summary = train(_train_config(cfg, spec, clip), corpus_dir=corpus_dir, out=out, overwrite=True,
+                        progress=False)
+    except ProbeError:
+        stop = _last_line(out / "metrics.jsonl")
+        if stop.get("kind") != "stop":
+            raise       # not a non-finite stop: a real input problem
+        status = "stopped"
+    trace = read_trace(out)
+    row = {"arch": v["arch"], "variant": _variant(v), "optimizer": cfg.optimizer, "lr": cfg.lr, "clip": clip,
+           "status": status, **trace_counts(trace),
+           "final_valid_ppl": float(summary.get("last_valid_ppl", float("nan"))),
+           "best_valid_ppl": float(summary.get("best_valid_ppl", float("nan"))),
+           "agreement_accuracy": float("nan"), "n_items": 0}
+    if status == "completed" and items is not None and len(items):
+        from .evaluate import agreement_accuracy
+
+        ck = load_checkpoint(out / "last.pt")
+        row["agreement_accuracy"] = agreement_accuracy(ck.model, ck.vocab, items)
+        row["n_items"] = len(items)
+    row["seconds"] = time.perf_counter() - started
+    trace.insert(0, "clip", clip)
+    trace.insert(0, "variant", row["variant"])
+    trace.insert(0, "arch", v["arch"])
+    return row, trace
+
+
+def _variant(v: dict) -> str:
+    from .gradients import variant_name
+    from .models import ModelConfig
+
+    return variant_name(ModelConfig(**{**v, "vocab_size": 2}))
+
+
+def _last_line(path: Path) -> dict:
+    try:
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        return json.loads(lines[-1]) if lines else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def plot_clipping(traces: pd.DataFrame, runs: pd.DataFrame) -> Figure:
+    """Gradient norm (before clipping) per step, log y; one panel per cell, one line per threshold.
+
+    Non-finite steps are marked with x at the top of the panel; thresholds are dotted horizontal lines.
+    """
+    cells = list(dict.fromkeys(zip(runs["arch"], runs["variant"])))
+    fig = Figure(figsize=(max(5.0, 4.3 * len(cells)), 4.0), layout="constrained")
+    if not len(traces):
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, "no training steps", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    clips = sorted(runs["clip"].unique())
+    shades = {c: str(round(0.75 * i / max(1, len(clips) - 1), 2)) for i, c in enumerate(clips)}   # black .. grey
+    styles = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1))]
+    markers = ["o", "s", "^", "D", "v", "P"]
+    axes = [fig.add_subplot(1, len(cells), i + 1) for i in range(len(cells))]
+    for ax, (arch, variant) in zip(axes, cells):
+        top = traces.loc[(traces["arch"] == arch) & (traces["variant"] == variant), "grad_norm"]
+        top = float(np.nanmax(top[np.isfinite(top)])) if np.isfinite(top).any() else 1.0
+        for k, clip in enumerate(clips):
+            t = traces[(traces["arch"] == arch) & (traces["variant"] == variant) & (traces["clip"] == clip)]
+            r = runs[(runs["arch"] == arch) & (runs["variant"] == variant) & (runs["clip"] == clip)]
+            if not len(r):
+                continue
+            r = r.iloc[0]
+            label = (f"clip {clip:g}" if clip else "no clipping") + \
+                    (f": stopped, {int(r['nonfinite_steps'])} non-finite" if r["status"] == "stopped" else
+                     f": {int(r['nonfinite_steps'])} non-finite, {r['clipped_share']:.0%} clipped")
+            fin = t[t["finite"] & np.isfinite(t["grad_norm"]) & (t["grad_norm"] > 0)]
+            ax.plot(fin["step"], fin["grad_norm"], ls=styles[k % len(styles)], color=shades[clip], lw=1.1,
+                    marker=markers[k % len(markers)], markevery=max(1, len(fin) // 8), ms=3.5, label=label)
+            bad = t[~t["finite"]]
+            if len(bad):
+                ax.plot(bad["step"], np.full(len(bad), top * 3), ls="none", marker="x", color=shades[clip], ms=5)
+            if clip:
+                ax.axhline(clip, color=shades[clip], ls=":", lw=0.8)
+        log_axis(ax)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("gradient norm before clipping (log)")
+        ax.set_title(f"{arch} ({variant})", fontsize=9)
+        ax.legend(fontsize=6.5, frameon=False)
+    r0 = runs.iloc[0]
+    fig.suptitle(f"Exploding gradients: {r0['optimizer']} lr {r0['lr']:g}, up to {int(runs['steps'].max())} steps per "
+                 "run (n = steps); x at the top: non-finite steps (skipped); dotted: thresholds", fontsize=9)
+    return fig
+
+
+def clipping_analysis(*, corpus: str | os.PathLike, items: str | os.PathLike | None, out: str | os.PathLike,
+                      config: ClippingConfig | None = None, progress: bool = False) -> dict:
+    """Train every cell x threshold run on ``corpus``; write clipping.csv, clipping_traces.csv, clipping.json
+    and figures/clipping.{png,pdf} into ``out``. Returns {"files", "markdown", "seconds", "runs": [...]}.
+    """
+    with one_thread():
+        return _clipping_analysis(corpus=corpus, items=items, out=out, config=config, progress=progress)
+
+
+def _clipping_analysis(*, corpus, items, out, config, progress) -> dict:
+    from .corpus import load_corpus
+
+    cfg = config or ClippingConfig()
+    check_config(cfg)
+    started = time.perf_counter()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ProbeError(f"output path {out} exists and is not a folder; choose another --out")
+    load_corpus(corpus)        # a bad corpus fails here, before any training
+    if cfg.valid_tokens and cfg.valid_tokens < 2 * cfg.bptt:
+        raise ProbeError(f"valid_tokens {cfg.valid_tokens} is too few to validate; use 0 (all) or at least "
+                         f"{2 * cfg.bptt}")
+    item_df = None
+    if items is not None:
+        from .evaluate import prepare_items
+        from .records import load_items
+
+        item_df = prepare_items(load_items(items))
+        if cfg.n_items and len(item_df) > cfg.n_items:
+            item_df = item_df.sample(n=cfg.n_items, random_state=cfg.seed).reset_index(drop=True)
+    rows, traces = [], []
+    from tqdm.auto import tqdm
+
+    jobs = [(spec, clip) for spec in cfg.archs for clip in cfg.clips]
+    with tempfile.TemporaryDirectory(prefix="probe-clipping-") as work:
+        work_corpus = working_corpus(corpus, Path(work) / "corpus", valid_tokens=cfg.valid_tokens)
+        for spec, clip in tqdm(jobs, desc="clipping", unit="run", disable=not progress):
+            row, trace = train_clipping_run(cfg, spec, clip, corpus_dir=work_corpus, workdir=work, items=item_df)
+            rows.append(row)
+            traces.append(trace)
+    runs = pd.DataFrame(rows)
+    trace_table = pd.concat(traces, ignore_index=True)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    files = [write_csv_atomic(runs, out / f"{STEM}.csv"), write_csv_atomic(trace_table, out / f"{STEM}_traces.csv")]
+    import matplotlib
+
+    with matplotlib.rc_context({"font.size": 8}):
+        files += save_figure_atomic(plot_clipping(trace_table, runs), out / "figures", STEM)
+    markdown = _markdown(runs, cfg, corpus)
+    seconds = time.perf_counter() - started
+    info = {"config": config_to_dict(cfg), "corpus": str(corpus), "items": str(items) if items else None,
+            "seconds": seconds, "definitions": __doc__.strip()}
+    write_text_atomic(out / f"{STEM}.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
+    files.append(out / f"{STEM}.json")
+    return {"files": [str(f) for f in files], "markdown": markdown, "seconds": seconds,
+            "runs": json.loads(runs.to_json(orient="records"))}
+
+
+def _markdown(runs: pd.DataFrame, cfg: ClippingConfig, corpus) -> str:
+    t = pd.DataFrame({
+        "cell": runs["arch"] + " (" + runs["variant"] + ")",
+        "clip": runs["clip"].map(lambda c: f"{c:g}" if c else "off"),
+        "status": runs["status"], "steps": runs["steps"], "non-finite": runs["nonfinite_steps"],
+        "clipped share": runs["clipped_share"].map(lambda v: fmt_num(v, 3)),
+        "max grad norm": runs["max_grad_norm"].map(fmt_num),
+        "median grad norm": runs["median_grad_norm"].map(fmt_num),
+        "final valid ppl": runs["final_valid_ppl"].map(lambda v: fmt_num(v, 4)),
+        "agreement acc": runs["agreement_accuracy"].map(lambda v: fmt_num(v, 3)),
+    })
+    n_items = int(runs["n_items"].max()) if len(runs) else 0
+    return "\n".join([
+        "## Exploding gradients and clipping", "",
+        f"{cfg.layers}x{cfg.hidden}-unit models trained with {cfg.optimizer} at a deliberately large learning rate "
+        f"{cfg.lr:g} (no decay) for up to {cfg.max_steps} steps (batch {cfg.batch_size}, BPTT {cfg.bptt}) on "
+        f"`{Path(str(corpus)).name}`, gradient-norm clipping off and at each threshold. Non-finite steps are skipped "
+        f"and counted; {cfg.max_nonfinite} in a row stop a run (`stopped`: no perplexity or accuracy). Clipped "
+        f"share = clipped steps / steps. Validation perplexity of the final weights on "
+        f"{f'the first {cfg.valid_tokens} tokens of' if cfg.valid_tokens else 'all of'} the valid split; "
+        f"agreement accuracy on {n_items} benchmark items.", "",
+        markdown_table(t), "", "![clipping](figures/clipping.png)", ""])
+
+
+def run_clipping_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str | os.PathLike | None,
+                          out: str | os.PathLike, small: bool = True, config: ClippingConfig | None = None) -> dict:
+    """``probe run``'s entry: train the clipping runs on the corpus with the largest attractor rate.
+
+    ``models`` is not used (the runs are trained here); ``config`` default: ``preset("small")`` when
+    ``small`` else the full defaults (pass ``preset("quick")`` for the quick preset).
+    """
+    if not corpus_dirs:
+        raise ProbeError("the clipping analysis needs a corpus; give corpus_dirs {attractor_rate: folder}")
+    cfg = config or preset("small" if small else "full")
+    rate = max(corpus_dirs)
+    return clipping_analysis(corpus=corpus_dirs[rate], items=items, out=out, config=cfg)

@@ -1,0 +1,859 @@
+"""Vanishing gradients: ||dJ(t)/dh(t-l)|| by distance per recurrent cell (init and trained), and on agreement items.
+
+The estimator (``decay_norms``)
+    A window is ``burn_in + L + 1`` consecutive corpus tokens (seeded random offsets in the valid split,
+    so the final position falls anywhere in a sentence) plus the token after it. The model reads the
+    window from the zero state; J is the cross-entropy of the next token at the window's final position
+    t (natural log). One backward pass per batch of windows gives, for every distance l = 0..L at once,
+    the Euclidean norm of the total derivative dJ/dh(t-l) of the top layer's hidden state (LSTM: the
+    output h, the cell state c(t-l) held fixed), through every later step. J is summed over the
+    windows of a batch; windows do not interact, so each window's gradients are its own. Reported:
+    the mean of the per-window norms over windows (and models of the same cell), ``grad_norm``, and
+    the mean of the per-window ratios to the norm at distance 0, ``grad_norm_rel`` (the decay alone,
+    independent of the softmax layer's scale).
+
+    To reach intermediate hidden states, the model is re-run step by step from its own weights
+    (``forward_with_taps``), in float64, with a zero "tap" tensor added to the embedding and to every
+    layer's hidden state at every position: dJ/dtap = dJ/dh. The step-by-step forward equals the
+    model's fused forward (tested), and the one-pass norms equal a per-distance autograd loop and
+    finite differences (tested).
+
+Agreement items (``item_gradients``)
+    The margin log P(verb_good | <eos> prefix) - log P(verb_bad | <eos> prefix) is differentiated with
+    respect to the head noun's and each attractor's embedding and top-layer hidden state, for a padded
+    batch of items in one backward pass (the summed margin has per-item gradients: items do not
+    interact and the model is causal). Distance = verb position - noun position (1 = adjacent).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+from .config import ProbeError, config_to_dict, write_bytes_atomic, write_text_atomic
+from .corpus import Vocab, load_corpus
+from .models import RECURRENT, LanguageModel, ModelConfig, build_model, load_checkpoint
+
+STEM = "gradients"
+# The issue's quick simulation (64 units, PyTorch init): gradient at distance 20, for comparison only.
+ISSUE_EXPECTED_D20 = {("srn", "tanh"): 1e-6, ("gru", "default"): 1e-4, ("lstm", "default"): 4e-5,
+                      ("lstm", "forget_bias=1"): 1e-2}
+_VARIANT_KEYS = {"nonlinearity": str, "forget_bias": float}
+
+
+@dataclass(frozen=True)
+class GradientsConfig:
+    """Options of ``probe gradients`` (the defaults are the full size; see ``preset`` for smaller ones)."""
+
+    max_distance: int = 60            # L: distances 0..L from the target position
+    burn_in: int = 20                 # tokens read before the window's first measured position
+    n_sequences: int = 512            # windows averaged per model
+    batch_size: int = 128             # windows (or items) per backward pass
+    fit_min: int = 5                  # the exponential fit uses distances fit_min..max_distance
+    variants: tuple[str, ...] = ("srn", "gru", "lstm", "lstm:forget_bias=1")  # fresh models at init
+    emb: int = 64                     # sizes of fresh models when no trained model of the cell is given
+    hidden: int = 64
+    layers: int = 1
+    vocab_size: int = 1000            # fresh models without corpus or trained models: random tokens
+    split: str = "valid"              # corpus split the windows come from
+    n_items: int = 2000               # agreement items for the item gradients (0: skip them)
+    models_per_cell: int = 0          # trained models used per (arch, variant) (0: all)
+    n_boot: int = 200                 # bootstrap resamples of windows for the CIs
+    sim_models: int = 8               # the issue's bare-cell simulation: initialisations per variant (0: skip)
+    sim_sequences: int = 8            # its input sequences per initialisation
+    sim_hidden: int = 64              # its units (the issue's 64)
+    sim_input_scale: float = 1.0      # its inputs: N(0, scale^2) per unit
+    seed: int = 0                     # windows, item sample, fresh-model init
+
+
+def preset(name: str) -> GradientsConfig:
+    """'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run, <= ~5 s)."""
+    presets = {
+        "full": GradientsConfig(),
+        "small": GradientsConfig(n_sequences=128, batch_size=128, burn_in=10, n_items=400, models_per_cell=1,
+                                 n_boot=100, sim_models=4, sim_sequences=4),
+        "quick": GradientsConfig(max_distance=50, n_sequences=32, batch_size=32, burn_in=5, n_items=60,
+                                 models_per_cell=1, n_boot=50, emb=16, hidden=16, sim_models=2, sim_sequences=2),
+    }
+    if name not in presets:
+        raise ProbeError(f"unknown analysis size {name!r}; choose from {', '.join(presets)}")
+    return presets[name]
+
+
+def check_config(cfg: GradientsConfig) -> None:
+    """One-line ProbeErrors for impossible options."""
+    for name in ("max_distance", "n_sequences", "batch_size", "emb", "hidden", "layers", "n_boot"):
+        if getattr(cfg, name) <= 0:
+            raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
+    for name in ("burn_in", "n_items", "models_per_cell", "sim_models", "sim_sequences"):
+        if getattr(cfg, name) < 0:
+            raise ProbeError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(cfg, name)}")
+    if not 0 <= cfg.fit_min < cfg.max_distance - 1:
+        raise ProbeError(f"fit_min ({cfg.fit_min}) must lie below --max-distance - 1 ({cfg.max_distance - 1})")
+    if cfg.sim_hidden <= 0 or not (cfg.sim_input_scale >= 0 and math.isfinite(cfg.sim_input_scale)):
+        raise ProbeError("the simulation needs sim_hidden > 0 and a finite sim_input_scale >= 0")
+    if cfg.vocab_size < 2:
+        raise ProbeError(f"--vocab-size must be at least 2, got {cfg.vocab_size}")
+    for spec in cfg.variants:
+        parse_variant(spec)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Variants: "arch[:key=value,...]"
+
+
+def parse_variant(spec: str) -> dict:
+    """'lstm:forget_bias=1' -> {'arch': 'lstm', 'forget_bias': 1.0}; keys: nonlinearity (srn), forget_bias (lstm)."""
+    arch, _, rest = str(spec).partition(":")
+    if arch not in RECURRENT:
+        raise ProbeError(f"unknown cell {arch!r} in variant {spec!r}: choose from {', '.join(RECURRENT)}")
+    out: dict = {"arch": arch}
+    for part in filter(None, rest.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq or key not in _VARIANT_KEYS:
+            raise ProbeError(f"bad variant option {part!r} in {spec!r}: "
+                             "use nonlinearity=tanh|relu or forget_bias=NUMBER")
+        try:
+            out[key] = _VARIANT_KEYS[key](value)
+        except ValueError:
+            raise ProbeError(f"bad value {value!r} for {key} in variant {spec!r}") from None
+    if "nonlinearity" in out and (arch != "srn" or out["nonlinearity"] not in ("tanh", "relu")):
+        raise ProbeError(f"variant {spec!r}: nonlinearity=tanh|relu applies to the srn only")
+    if "forget_bias" in out and (arch != "lstm" or not math.isfinite(out["forget_bias"])):
+        raise ProbeError(f"variant {spec!r}: forget_bias=NUMBER applies to the lstm only")
+    return out
+
+
+def variant_name(cfg: ModelConfig) -> str:
+    """The variant column: srn -> its nonlinearity; lstm -> forget_bias=default|VALUE; others -> default."""
+    if cfg.arch == "srn":
+        return cfg.nonlinearity
+    if cfg.arch == "lstm" and cfg.forget_bias is not None:
+        return f"forget_bias={cfg.forget_bias:g}"
+    return "default"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The step-by-step forward with taps
+
+
+def forward_with_taps(model: LanguageModel, ids: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """Run a recurrent LM step by step with zero taps on every state: ids [B, T] -> (logits [B, T, V], taps).
+
+    ``taps``: {"emb": [B, T, E], (layer, "h"): [B, T, H]} leaf tensors of zeros (requires_grad), added to
+    the embedding and to each layer's hidden state at every step, so that d(anything)/d tap[:, t] is the
+    total derivative with respect to that state at step t. Same numbers as ``model(ids).logits`` (eval
+    mode: dropout is not applied); the taps take the dtype of the model's weights.
+    """
+    enc = model.encoder
+    cfg = model.config
+    if cfg.arch not in RECURRENT:
+        raise ProbeError(f"gradients by distance need a recurrent model (srn, gru, lstm), not {cfg.arch}")
+    emb = enc.embedding(ids)
+    taps: dict = {"emb": torch.zeros_like(emb, requires_grad=True)}
+    x = emb + taps["emb"]
+    for i, layer in enumerate(enc.layers):
+        tap = x.new_zeros(x.shape[0], x.shape[1], cfg.hidden, requires_grad=True)
+        taps[(i, "h")] = tap
+        out = _run_layer(layer.rnn, cfg.arch, x, tap)
+        x = out + x if (cfg.residual and i > 0) else out
+    h = x if model.proj is None else model.proj(x)
+    return model.decoder(h), taps
+
+
+def _run_layer(rnn: torch.nn.Module, cell: str, x: torch.Tensor, tap: torch.Tensor) -> torch.Tensor:
+    """One nn.RNN/GRU/LSTM layer (PyTorch's formulas and weights), step by step: x [B, T, I] -> h [B, T, H]."""
+    B, T, _ = x.shape
+    H = tap.shape[-1]
+    xw = F.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0)     # every step's input projection at once
+    w_hh, b_hh = rnn.weight_hh_l0, rnn.bias_hh_l0
+    h = x.new_zeros(B, H)
+    c = x.new_zeros(B, H)
+    outs = []
+    for t in range(T):
+        gh = F.linear(h, w_hh, b_hh)
+        if cell == "srn":
+            pre = xw[:, t] + gh
+            h = torch.relu(pre) if rnn.nonlinearity == "relu" else torch.tanh(pre)
+        elif cell == "gru":
+            r = torch.sigmoid(xw[:, t, :H] + gh[:, :H])
+            z = torch.sigmoid(xw[:, t, H:2 * H] + gh[:, H:2 * H])
+            n = torch.tanh(xw[:, t, 2 * H:] + r * gh[:, 2 * H:])
+            h = (1 - z) * n + z * h
+        else:
+            i, f, g, o = (xw[:, t] + gh).chunk(4, dim=-1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+        h = h + tap[:, t]
+        outs.append(h)
+    return torch.stack(outs, dim=1)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread inside the block, restored after: the analyses' tensors are small, and extra
+    intra-op threads only spin against each other (the depth sweep used 6x the CPU time with 2 threads on a
+    busy 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def analysis_copy(model: LanguageModel) -> LanguageModel:
+    """A float64, eval-mode, CPU copy of ``model`` whose weights need no gradient (the original is untouched)."""
+    m = copy.deepcopy(model).to("cpu", torch.float64).eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m
+
+
+# ---------------------------------------------------------------------------------------------------
+# Gradient norm by distance
+
+
+def sample_windows(ids: np.ndarray, *, n: int, length: int, seed: int) -> np.ndarray:
+    """``n`` windows of ``length`` consecutive ids at seeded random offsets: [N] -> int64 [n, length]."""
+    ids = np.asarray(ids)
+    if len(ids) < length:
+        raise ProbeError(f"the corpus split has {len(ids)} tokens, fewer than one window of {length}; "
+                         "use a bigger corpus or a smaller --max-distance")
+    starts = np.random.default_rng(seed).integers(0, len(ids) - length + 1, size=n)
+    return np.lib.stride_tricks.sliding_window_view(ids, length)[starts].astype(np.int64)
+
+
+def random_windows(vocab_size: int, *, n: int, length: int, seed: int) -> np.ndarray:
+    """Uniformly random token windows (for fresh models without a corpus): int64 [n, length]."""
+    return np.random.default_rng(seed).integers(0, vocab_size, size=(n, length), dtype=np.int64)
+
+
+def decay_norms(model: LanguageModel, windows: np.ndarray, *, max_distance: int, batch_size: int = 128,
+                taps: Sequence[Any] | None = None) -> dict:
+    """Per-window norms ||dJ/dstate(t - l)||, l = 0..max_distance, from one backward pass per batch.
+
+    ``windows`` int64 [N, T + 1]: the model reads [:, :T]; J is the cross-entropy of windows[:, T] at the
+    last input position t = T - 1 (T > max_distance). ``model``: as returned by ``analysis_copy``.
+    ``taps``: which states (keys of ``forward_with_taps``' taps; default: the top layer's h).
+    Returns {tap: float64 [N, max_distance + 1]}, column l = distance l.
+    """
+    windows = np.asarray(windows, dtype=np.int64)
+    T = windows.shape[1] - 1
+    if T <= max_distance:
+        raise ProbeError(f"windows of {T} inputs are too short for distance {max_distance}")
+    keys = list(taps) if taps is not None else [(model.config.layers - 1, "h")]
+    out: dict = {k: [] for k in keys}
+    for s in range(0, len(windows), batch_size):
+        w = torch.as_tensor(windows[s: s + batch_size])
+        logits, tap = forward_with_taps(model, w[:, :-1])
+        loss = F.cross_entropy(logits[:, -1], w[:, -1], reduction="sum")   # J summed over independent windows
+        grads = torch.autograd.grad(loss, [tap[k] for k in keys])
+        for k, g in zip(keys, grads):
+            norms = g.norm(dim=-1)[:, T - 1 - max_distance:]               # positions t-L .. t
+            out[k].append(norms.flip(1).double().numpy())                 # column l = distance l
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def summarize_norms(norms: np.ndarray, *, n_boot: int, seed: int) -> pd.DataFrame:
+    """Per-window norms [N, L+1] -> per distance: grad_norm (mean), ci_low/high (bootstrap), median, rel, n."""
+    norms = np.asarray(norms, dtype=np.float64)
+    n = len(norms)
+    rng = np.random.default_rng(seed)
+    boots = norms[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)        # [n_boot, L+1]
+    lo, hi = np.quantile(boots, [0.025, 0.975], axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = norms / norms[:, :1]
+    return pd.DataFrame({
+        "distance": np.arange(norms.shape[1]),
+        "grad_norm": norms.mean(axis=0), "ci_low": lo, "ci_high": hi,
+        "grad_norm_median": np.median(norms, axis=0),
+        "grad_norm_rel": np.nanmean(np.where(np.isfinite(rel), rel, np.nan), axis=0) if n else np.nan,
+        "n": n,
+    })
+
+
+def fit_decay(distance: np.ndarray, grad_norm: np.ndarray, *, fit_min: int = 5) -> dict:
+    """Least-squares fit log(grad_norm) = a - distance / tau over distance >= fit_min (finite, positive values).
+
+    Returns per_step (the factor per step, exp(-1/tau)), tau (steps per e-fold; inf when not decaying),
+    decades_per_10 (log10 drop over 10 steps), r2 and n_points.
+    """
+    d, g = np.asarray(distance, dtype=float), np.asarray(grad_norm, dtype=float)
+    keep = (d >= fit_min) & np.isfinite(g) & (g > 0)
+    if keep.sum() < 3:
+        return {"per_step": float("nan"), "tau": float("nan"), "decades_per_10": float("nan"), "r2": float("nan"),
+                "n_points": int(keep.sum())}
+    x, y = d[keep], np.log(g[keep])
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (intercept + slope * x)
+    ss = float(((y - y.mean()) ** 2).sum())
+    r2 = 1 - float((resid ** 2).sum()) / ss if ss > 0 else float("nan")
+    return {"per_step": float(math.exp(slope)), "tau": float(-1 / slope) if slope < 0 else float("inf"),
+            "decades_per_10": float(-10 * slope / math.log(10)), "r2": r2, "n_points": int(keep.sum())}
+
+
+def cell_jacobian_norms(spec: dict, *, hidden: int = 64, input_scale: float = 1.0, max_distance: int = 20,
+                        n_sequences: int = 16, seed: int = 0) -> np.ndarray:
+    """The issue's quick simulation: a bare cell at PyTorch init read inputs N(0, input_scale^2) from the zero state.
+
+    Returns the Frobenius norms ||dh(t)/dh(t-l)||_F of the full Jacobian (all hidden units), float64
+    [n_sequences, max_distance + 1], column l = distance l. The H rows of each Jacobian come from one
+    backward pass over the sequence repeated H times with one-hot output weights.
+    """
+    torch.manual_seed(seed)
+    mcfg = ModelConfig(**{**spec, "vocab_size": 2, "emb": hidden, "hidden": hidden, "layers": 1})
+    rnn = build_model(mcfg).encoder.layers[0].rnn.to(torch.float64)
+    for p in rnn.parameters():
+        p.requires_grad_(False)
+    T, H = max_distance + 1, hidden
+    gen = torch.Generator().manual_seed(10_000 + seed)   # inputs: a stream apart from the weights
+    x = torch.randn(n_sequences, T, H, generator=gen, dtype=torch.float64) * input_scale
+    x = x.repeat_interleave(H, 0)                                  # [n * H, T, H]
+    tap = torch.zeros(n_sequences * H, T, H, dtype=torch.float64, requires_grad=True)
+    h = _run_layer(rnn, spec["arch"], x, tap)
+    onehot = torch.eye(H, dtype=torch.float64).repeat(n_sequences, 1)
+    (grad,) = torch.autograd.grad((h[:, -1] * onehot).sum(), tap)
+    jac = grad.reshape(n_sequences, H, T, H)                        # [n, output unit, step, input unit]
+    return jac.norm(dim=(1, 3)).flip(1).numpy()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Gradient of the agreement margin on items
+
+
+def item_gradients(model: LanguageModel, vocab: Vocab, items: pd.DataFrame, *, batch_size: int = 128) -> pd.DataFrame:
+    """One row per item x noun (head, each attractor): ||d margin / d embedding|| and ||d margin / d h_top||.
+
+    ``items``: item rows (``head_index``, ``attractor_indices``, ``verb_index``, ``prefix``, verbs). Items
+    whose words are not all in ``vocab``, whose noun positions are unknown (-1) or whose ``verb_index``
+    disagrees with the prefix are left out. ``model``: as returned by ``analysis_copy``.
+    Columns: item, condition, n_attractors, match, role (head|attractor), rank (0 head, 1.. attractors in
+    order), noun_number, distance (verb position - noun position), grad_emb, grad_h, margin.
+    """
+    from .evaluate import length_batches, pad_right, prepare_items
+
+    df = prepare_items(items) if "match" not in items.columns else items
+    toks = df["prefix"].astype(str).str.split()
+    stoi = vocab.stoi
+    ok = (df["head_index"].fillna(-1).astype(int) >= 0) & (toks.str.len() == df["verb_index"].fillna(-1).astype(int))
+    ok &= toks.map(lambda ts: all(t in stoi for t in ts)) & df["verb_good"].isin(stoi) & df["verb_bad"].isin(stoi)
+    ok &= df["verb_good"] != df["verb_bad"]
+    df = df[ok.to_numpy()].reset_index(drop=True)
+    cols = ["item", "condition", "n_attractors", "match", "role", "rank", "noun_number", "distance", "grad_emb",
+            "grad_h", "margin"]
+    if not len(df):
+        return pd.DataFrame(columns=cols)
+    seqs = [[vocab.eos_id, *vocab.encode(ts)] for ts in df["prefix"].astype(str).str.split()]
+    ids, lengths = pad_right(seqs)
+    good = df["verb_good"].map(stoi).to_numpy(np.int64)
+    bad = df["verb_bad"].map(stoi).to_numpy(np.int64)
+    g_emb = np.zeros(ids.shape)
+    g_h = np.zeros(ids.shape)
+    margin = np.zeros(len(df))
+    top = (model.config.layers - 1, "h")
+    for batch in length_batches(lengths, batch_size, len(vocab)):
+        width = int(lengths[batch].max())
+        x = torch.as_tensor(ids[batch, :width])
+        logits, taps = forward_with_taps(model, x)
+        last = logits[torch.arange(len(batch)), torch.as_tensor(lengths[batch] - 1)]
+        logp = torch.log_softmax(last, dim=-1)
+        m = logp.gather(1, torch.as_tensor(good[batch])[:, None]) - logp.gather(1, torch.as_tensor(bad[batch])[:, None])
+        ge, gh = torch.autograd.grad(m.sum(), [taps["emb"], taps[top]])
+        g_emb[batch, :width] = ge.norm(dim=-1).numpy()
+        g_h[batch, :width] = gh.norm(dim=-1).numpy()
+        margin[batch] = m.detach().squeeze(1).numpy()
+    # one row per (item, noun): the head, then every attractor, gathered with fancy indexing
+    att = df["attractor_indices"].map(lambda a: [int(v) for v in (a if a is not None else ())])
+    att_num = df["attractor_numbers"].map(lambda a: [str(v) for v in (a if a is not None else ())])
+    n_att = att.str.len().to_numpy()
+    row = np.concatenate([np.arange(len(df)), np.repeat(np.arange(len(df)), n_att)])
+    pos = np.concatenate([df["head_index"].to_numpy(np.int64),
+                          np.fromiter((v for a in att for v in a), dtype=np.int64, count=int(n_att.sum()))])
+    rank = np.concatenate([np.zeros(len(df), dtype=np.int64),
+                           np.fromiter((k + 1 for a in att for k in range(len(a))), dtype=np.int64,
+                                       count=int(n_att.sum()))])
+    numbers = np.concatenate([df["head_number"].astype(str).to_numpy(),
+                              np.array([v for a in att_num for v in a], dtype=object)])
+    col = pos + 1                                     # ids start with <eos>
+    valid = (pos >= 0) & (col < lengths[row])
+    verb = df["verb_index"].to_numpy(np.int64)
+    out = pd.DataFrame({
+        "item": df["id"].astype(str).to_numpy()[row], "condition": df["condition"].astype(str).to_numpy()[row],
+        "n_attractors": df["n_attractors"].to_numpy(np.int64)[row], "match": df["match"].to_numpy()[row],
+        "role": np.where(rank == 0, "head", "attractor"), "rank": rank, "noun_number": numbers,
+        "distance": verb[row] - pos, "grad_emb": g_emb[row, np.clip(col, 0, ids.shape[1] - 1)],
+        "grad_h": g_h[row, np.clip(col, 0, ids.shape[1] - 1)], "margin": margin[row],
+    })
+    return out[valid].reset_index(drop=True)[cols]
+
+
+def summarize_items(rows: pd.DataFrame) -> pd.DataFrame:
+    """Item-gradient rows (with arch, variant) -> mean and s.e.m. per arch, variant, role, distance."""
+    keys = ["arch", "variant", "role", "distance"]
+    if not len(rows):
+        return pd.DataFrame(columns=keys + ["grad_emb", "grad_emb_sem", "grad_h", "grad_h_sem", "n", "n_models"])
+    g = rows.groupby(keys, sort=True)
+    out = g.agg(grad_emb=("grad_emb", "mean"), grad_emb_sem=("grad_emb", "sem"), grad_h=("grad_h", "mean"),
+                grad_h_sem=("grad_h", "sem"), n=("grad_h", "size"), n_models=("model", "nunique")).reset_index()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Output helpers (shared by the clipping and depth analyses)
+
+
+def save_figure_atomic(fig: Figure, folder: str | os.PathLike, stem: str,
+                       formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Write ``folder/stem.<fmt>`` for each format, each file atomically (other stages share the folder).
+
+    The layout is computed once and then frozen, so the second format does not pay for it again.
+    """
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+    paths = []
+    for fmt in formats:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
+        path = Path(folder) / f"{stem}.{fmt}"
+        write_bytes_atomic(path, buf.getvalue())
+        paths.append(path)
+    return paths
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """``frame`` as CSV (no index), written atomically."""
+    write_text_atomic(path, frame.to_csv(index=False))
+    return Path(path)
+
+
+def fmt_num(x: float, digits: int = 2) -> str:
+    """A number for the report: scientific below 1e-3 or above 1e5, else fixed; 'n/a' for NaN."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-3 or abs(x) >= 1e6:
+        return f"{x:.{digits - 1}e}"
+    if abs(x) >= 1000:
+        return f"{x:.0f}"
+    return f"{x:.{max(digits, 3)}g}"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A pipe table from a small DataFrame (cells as already formatted strings)."""
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def log_axis(ax, axis: str = "y") -> None:
+    """A log-scale axis with plain labels ('1e-06'): mathtext tick labels cost seconds per figure here."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    target.set_major_locator(LogLocator(numticks=9))
+    target.set_major_formatter(FuncFormatter(
+        lambda v, _: f"{v:g}" if 1e-3 <= v <= 1e4 else f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")))
+    target.set_minor_formatter(NullFormatter())
+
+
+def line_style(arch: str, variant: str, archs: Sequence[str]) -> dict:
+    """matplotlib kwargs for an (arch, variant): the arch's marker/line/colour; other variants open, dotted."""
+    from .plots import arch_style
+
+    marker, ls, colour = arch_style(arch, archs)
+    default = variant in ("default", "tanh")
+    return {"marker": marker, "ls": ls if default else ":", "color": colour, "mfc": colour if default else "white",
+            "mec": colour}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Figures
+
+
+def plot_gradients(table: pd.DataFrame) -> Figure:
+    """Mean ||dJ(t)/dh(t-l)|| by distance (log y), one line per cell variant, panels init | trained."""
+    fig = Figure(figsize=(9.5, 4.0), layout="constrained")
+    states = [s for s in ("init", "trained") if s in set(table["state"])]
+    if not states:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, "no gradient measurements", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    from .plots import arch_order
+
+    archs = arch_order(table["arch"])
+    axes = [fig.add_subplot(1, len(states), i + 1) for i in range(len(states))]
+    for ax, state in zip(axes, states):
+        sub = table[table["state"] == state]
+        for (arch, variant), d in sorted(sub.groupby(["arch", "variant"]),
+                                         key=lambda kv: (archs.index(kv[0][0]), kv[0][1])):
+            d = d.sort_values("distance")
+            y = d["grad_norm"].where(d["grad_norm"] > 0)
+            ax.plot(d["distance"], y, markevery=max(1, len(d) // 10), ms=4, lw=1.2,
+                    label=f"{arch} ({variant}), n={int(d['n'].iloc[0])}", **line_style(arch, variant, archs))
+            ax.fill_between(d["distance"], d["ci_low"].where(d["ci_low"] > 0), d["ci_high"],
+                            color=line_style(arch, variant, archs)["color"], alpha=0.12, lw=0)
+        log_axis(ax)
+        ax.set_xlabel("distance l (steps back from the target position t)")
+        ax.set_ylabel("mean ||dJ(t)/dh(t-l)|| (log scale)")
+        ax.set_title(f"{'at initialisation' if state == 'init' else 'after training'}", fontsize=9)
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle("Vanishing gradients: J = cross-entropy at position t, h = top-layer hidden state; "
+                 "n = windows per line, bands: 95% bootstrap CI", fontsize=9)
+    return fig
+
+
+def plot_item_gradients(summary: pd.DataFrame) -> Figure:
+    """Gradient of the verb margin w.r.t. head and attractor embedding / hidden state, by distance (log y)."""
+    fig = Figure(figsize=(9.5, 4.0), layout="constrained")
+    if not len(summary):
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, "no scorable agreement items", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    from .plots import arch_order, arch_style
+
+    archs = arch_order(summary["arch"])
+    axes = [fig.add_subplot(1, 2, i + 1) for i in range(2)]
+    for ax, col, what in zip(axes, ("grad_emb", "grad_h"), ("embedding", "top-layer hidden state")):
+        for (arch, variant), d in sorted(summary.groupby(["arch", "variant"]),
+                                         key=lambda kv: (archs.index(kv[0][0]), kv[0][1])):
+            marker, _, colour = arch_style(arch, archs)
+            for role, ls, fill in (("head", "-", colour), ("attractor", "--", "white")):
+                r = d[d["role"] == role].sort_values("distance")
+                if not len(r):
+                    continue
+                ax.plot(r["distance"], r[col].where(r[col] > 0), ls=ls, marker=marker, color=colour, mfc=fill,
+                        mec=colour, ms=4, lw=1.2, label=f"{arch} {role} (n={int(r['n'].sum())})")
+        log_axis(ax)
+        ax.set_xlabel("distance from the verb (tokens; 1 = adjacent)")
+        ax.set_ylabel(f"mean ||d margin / d {what}|| (log)")
+        ax.set_title(f"w.r.t. the noun's {what}", fontsize=9)
+        ax.legend(fontsize=6.5, frameon=False)
+    fig.suptitle("How much of the verb's agreement margin reaches the head vs the attractors "
+                 "(solid, filled: head; dashed, open: attractors; trained models)", fontsize=9)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------
+# The analysis
+
+
+@dataclass
+class _Model:
+    model: LanguageModel      # analysis copy (float64, eval)
+    cfg: ModelConfig
+    vocab: Vocab
+    state: str                # init | trained
+    name: str
+    corpus: str | None       # corpus the windows come from (None: random tokens)
+    seed: int = 0
+    attractor_rate: float | None = None
+
+
+def _windows_for(m: _Model, cfg: GradientsConfig, cache: dict) -> tuple[np.ndarray, str]:
+    length = cfg.burn_in + cfg.max_distance + 2
+    if m.corpus is None:
+        return random_windows(len(m.vocab), n=cfg.n_sequences, length=length, seed=cfg.seed), "random tokens"
+    key = (m.corpus, length)
+    if key not in cache:
+        corpus = load_corpus(m.corpus)
+        if cfg.split not in corpus.splits:
+            raise ProbeError(f"corpus {m.corpus} has no {cfg.split} split; rebuild it or choose another split")
+        if corpus.vocab.itos != m.vocab.itos:
+            raise ProbeError(f"model {m.name} was not trained on corpus {m.corpus} (vocabularies differ); "
+                             "give the corpus it was trained on with --corpus")
+        cache[key] = sample_windows(corpus.splits[cfg.split], n=cfg.n_sequences, length=length, seed=cfg.seed)
+    return cache[key], f"{m.corpus} ({cfg.split})"
+
+
+def _fresh_model(spec: dict, *, vocab: Vocab, like: ModelConfig | None, cfg: GradientsConfig, seed: int) -> _Model:
+    base = dict(emb=cfg.emb, hidden=cfg.hidden, layers=cfg.layers) if like is None else \
+        dict(emb=like.emb, hidden=like.hidden, layers=like.layers, residual=like.residual, tied=like.tied)
+    mcfg = ModelConfig(**{**base, **spec, "vocab_size": len(vocab)})
+    torch.manual_seed(seed)
+    model = build_model(mcfg)
+    return _Model(analysis_copy(model), mcfg, vocab, "init", f"init-{spec['arch']}-{variant_name(mcfg)}", None, seed)
+
+
+def gradients_analysis(*, model_dirs: Sequence[str | os.PathLike] = (), labels: Sequence[dict] | None = None,
+                       corpus: str | os.PathLike | None = None, items: str | os.PathLike | None = None,
+                       out: str | os.PathLike, config: GradientsConfig | None = None,
+                       corpus_of: Sequence[str | None] | None = None, progress: bool = False) -> dict:
+    """Measure gradient decay (init and trained) and item gradients; write the CSVs, figures and a JSON.
+
+    ``model_dirs``: trained checkpoints (training folders or model.pt); ``labels``: per model optional
+    {"seed", "attractor_rate"}; ``corpus_of``: per model its corpus folder (default ``corpus``, else the
+    training folder's config.json ``corpus``). Fresh models for ``config.variants`` are built at the
+    trained models' sizes (per cell, else any trained model's, else the config's) and read windows of
+    ``corpus`` (else the first trained model's corpus, else random tokens).
+    Writes into ``out``: gradients.csv, gradients_fit.csv, gradients_items.csv (when ``items`` and trained
+    models are given), gradients.json, figures/gradients.{png,pdf}, figures/gradients_items.{png,pdf}.
+    Returns {"files", "markdown", "seconds", "d20": {...}, "fits": [...]} .
+    """
+    with one_thread():
+        return _gradients_analysis(model_dirs=model_dirs, labels=labels, corpus=corpus, items=items, out=out,
+                                   config=config, corpus_of=corpus_of, progress=progress)
+
+
+def _gradients_analysis(*, model_dirs, labels, corpus, items, out, config, corpus_of, progress) -> dict:
+    cfg = config or GradientsConfig()
+    check_config(cfg)
+    started = time.perf_counter()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ProbeError(f"output path {out} exists and is not a folder; choose another --out")
+    labels = list(labels) if labels is not None else [{} for _ in model_dirs]
+    # --- load everything first: bad input fails before anything is written
+    trained: list[_Model] = []
+    for i, d in enumerate(model_dirs):
+        ck = load_checkpoint(d)
+        if ck.model_config.arch not in RECURRENT:
+            raise ProbeError(f"{d}: gradients by distance need a recurrent model (srn, gru, lstm), not "
+                             f"{ck.model_config.arch}")
+        c = (corpus_of[i] if corpus_of is not None else None) or corpus or _training_corpus(d)
+        lab = labels[i] if i < len(labels) else {}
+        trained.append(_Model(analysis_copy(ck.model), ck.model_config, ck.vocab, "trained", _model_name(d),
+                              str(c) if c else None, int(lab.get("seed", ck.train_config.get("seed", 0)) or 0),
+                              lab.get("attractor_rate")))
+    trained = _limit_per_cell(trained, cfg.models_per_cell)
+    if corpus is not None:
+        base_corpus = str(corpus)
+        vocab = load_corpus(corpus).vocab
+    elif trained:
+        base_corpus, vocab = trained[0].corpus, trained[0].vocab
+    else:
+        base_corpus, vocab = None, Vocab(("<unk>", "<eos>", *(f"w{i}" for i in range(cfg.vocab_size - 2))))
+    fresh = []
+    for spec in map(parse_variant, cfg.variants):
+        like = next((m.cfg for m in trained if m.cfg.arch == spec["arch"]), trained[0].cfg if trained else None)
+        m = _fresh_model(spec, vocab=vocab, like=like, cfg=cfg, seed=cfg.seed)
+        m.corpus = base_corpus
+        fresh.append(m)
+    # the same seeds' initial weights for every trained model too: init vs trained per model
+    for m in trained:
+        spec = {"arch": m.cfg.arch, "nonlinearity": m.cfg.nonlinearity, "forget_bias": m.cfg.forget_bias}
+        if not any(f.cfg.arch == m.cfg.arch and variant_name(f.cfg) == variant_name(m.cfg) for f in fresh):
+            f = _fresh_model({k: v for k, v in spec.items() if v is not None}, vocab=m.vocab, like=m.cfg, cfg=cfg,
+                             seed=m.seed)
+            f.corpus = m.corpus
+            fresh.append(f)
+    item_df = None
+    if items is not None and trained and cfg.n_items:
+        from .evaluate import prepare_items
+        from .records import load_items
+
+        item_df = prepare_items(load_items(items))
+        if len(item_df) > cfg.n_items:
+            item_df = item_df.sample(n=cfg.n_items, random_state=cfg.seed).reset_index(drop=True)
+    # --- measure
+    cache: dict = {}
+    frames, sources = [], {}
+    from tqdm.auto import tqdm
+
+    groups: dict = {}
+    for m in fresh + trained:
+        groups.setdefault((m.cfg.arch, variant_name(m.cfg), m.state), []).append(m)
+    for (arch, variant, state), ms in tqdm(groups.items(), desc="gradients", disable=not progress):
+        norms = []
+        for m in ms:
+            windows, src = _windows_for(m, cfg, cache)
+            sources[m.name] = src
+            norms.append(decay_norms(m.model, windows, max_distance=cfg.max_distance,
+                                     batch_size=cfg.batch_size)[(m.cfg.layers - 1, "h")])
+        summary = summarize_norms(np.concatenate(norms), n_boot=cfg.n_boot, seed=cfg.seed)
+        summary.insert(0, "state", state)
+        summary.insert(0, "variant", variant)
+        summary.insert(0, "arch", arch)
+        summary["n_models"] = len(ms)
+        summary["hidden"] = ms[0].cfg.hidden
+        summary["layers"] = ms[0].cfg.layers
+        frames.append(summary)
+    table = pd.concat(frames, ignore_index=True)
+    fits = []
+    for (arch, variant, state), d in table.groupby(["arch", "variant", "state"], sort=False):
+        f = fit_decay(d["distance"].to_numpy(), d["grad_norm"].to_numpy(), fit_min=cfg.fit_min)
+        at = d.set_index("distance")
+        has20 = 20 in at.index        # the issue's comparison distance (NaN when --max-distance is below it)
+        fits.append({"arch": arch, "variant": variant, "state": state, **f,
+                     "grad_norm_d20": float(at.loc[20, "grad_norm"]) if has20 else float("nan"),
+                     "grad_norm_rel_d20": float(at.loc[20, "grad_norm_rel"]) if has20 else float("nan"),
+                     "grad_norm_d0": float(at.loc[0, "grad_norm"]),
+                     "issue_expected_d20": ISSUE_EXPECTED_D20.get((arch, variant), float("nan")) if state == "init"
+                     else float("nan")})
+    sim = _simulate(cfg)
+    for f in fits:
+        at = sim[(sim["arch"] == f["arch"]) & (sim["variant"] == f["variant"]) & (sim["distance"] == 20)]
+        f["bare_cell_fro_d20"] = float(at["jacobian_fro"].iloc[0]) if f["state"] == "init" and len(at) else float("nan")
+    fit_table = pd.DataFrame(fits)
+    item_rows = pd.DataFrame()
+    if item_df is not None:
+        parts = []
+        for m in trained:
+            r = item_gradients(m.model, m.vocab, item_df, batch_size=cfg.batch_size)
+            r.insert(0, "model", m.name)
+            r.insert(0, "variant", variant_name(m.cfg))
+            r.insert(0, "arch", m.cfg.arch)
+            parts.append(r)
+        item_rows = pd.concat(parts, ignore_index=True)
+    item_summary = summarize_items(item_rows) if item_df is not None else None
+    # --- write
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    files = [write_csv_atomic(table, out / f"{STEM}.csv"), write_csv_atomic(fit_table, out / f"{STEM}_fit.csv")]
+    if len(sim):
+        files.append(write_csv_atomic(sim, out / f"{STEM}_sim.csv"))
+    import matplotlib
+
+    with matplotlib.rc_context({"font.size": 8}):
+        files += save_figure_atomic(plot_gradients(table), out / "figures", STEM)
+        if item_summary is not None:
+            files.append(write_csv_atomic(item_summary, out / f"{STEM}_items.csv"))
+            files += save_figure_atomic(plot_item_gradients(item_summary), out / "figures", f"{STEM}_items")
+    markdown = _markdown(table, fit_table, item_rows, cfg)
+    info = {"config": config_to_dict(cfg), "estimator": __doc__.split("Agreement items")[0].strip(),
+            "models": [{"name": m.name, "arch": m.cfg.arch, "variant": variant_name(m.cfg), "state": m.state,
+                        "seed": m.seed, "attractor_rate": m.attractor_rate, "windows": sources.get(m.name)}
+                       for m in fresh + trained],
+            "fits": _jsonable(fits)}
+    seconds = time.perf_counter() - started
+    info["seconds"] = seconds
+    json_path = out / f"{STEM}.json"
+    write_text_atomic(json_path, json.dumps(info, indent=2, sort_keys=True) + "\n")
+    files.append(json_path)
+    return {"files": [str(f) for f in files], "markdown": markdown, "seconds": seconds,
+            "d20": {f"{r['arch']}/{r['variant']}/{r['state']}": r["grad_norm_d20"] if math.isfinite(r["grad_norm_d20"])
+                    else None for r in fits},
+            "fits": _jsonable(fits)}
+
+
+def _simulate(cfg: GradientsConfig) -> pd.DataFrame:
+    """The bare-cell simulation for every variant: mean ||dh(t)/dh(t-l)||_F by distance (gradients_sim.csv)."""
+    frames = []
+    if not (cfg.sim_models and cfg.sim_sequences):
+        return pd.DataFrame(columns=["arch", "variant", "distance", "jacobian_fro", "jacobian_fro_per_unit", "n",
+                                     "n_models", "hidden", "input_scale"])
+    for spec in map(parse_variant, dict.fromkeys(cfg.variants)):
+        norms = np.concatenate([
+            cell_jacobian_norms(spec, hidden=cfg.sim_hidden, input_scale=cfg.sim_input_scale, max_distance=20,
+                                n_sequences=cfg.sim_sequences, seed=seed)
+            for seed in range(cfg.seed, cfg.seed + cfg.sim_models)])
+        mcfg = ModelConfig(**{**spec, "vocab_size": 2})
+        frames.append(pd.DataFrame({"arch": spec["arch"], "variant": variant_name(mcfg),
+                                    "distance": np.arange(norms.shape[1]), "jacobian_fro": norms.mean(axis=0),
+                                    "jacobian_fro_per_unit": norms.mean(axis=0) / math.sqrt(cfg.sim_hidden),
+                                    "n": len(norms), "n_models": cfg.sim_models, "hidden": cfg.sim_hidden,
+                                    "input_scale": cfg.sim_input_scale}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _jsonable(rows: list[dict]) -> list[dict]:
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in rows]
+
+
+def _model_name(path: str | os.PathLike) -> str:
+    p = Path(path)
+    return (p.parent.name if p.suffix == ".pt" else p.name) or str(p)
+
+
+def _training_corpus(path: str | os.PathLike) -> str | None:
+    """The corpus recorded in a training folder's config.json (None when absent or gone)."""
+    p = Path(path)
+    folder = p.parent if p.suffix == ".pt" else p
+    try:
+        c = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("corpus")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return c if c and Path(c).is_dir() else None
+
+
+def _limit_per_cell(models: list[_Model], k: int) -> list[_Model]:
+    if not k:
+        return models
+    seen: dict = {}
+    kept = []
+    for m in models:
+        key = (m.cfg.arch, variant_name(m.cfg))
+        if seen.get(key, 0) < k:
+            seen[key] = seen.get(key, 0) + 1
+            kept.append(m)
+    return kept
+
+
+def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, cfg: GradientsConfig) -> str:
+    n = int(table["n"].max()) if len(table) else 0
+    lines = ["## Vanishing gradients", "",
+             f"Mean norm of dJ(t)/dh(t-l), J = cross-entropy at the final position of a window, h = the top layer's "
+             f"hidden state, over {n} windows per line (burn-in {cfg.burn_in} tokens; one backward pass per batch). "
+             f"Decay fit: log-linear over distances {cfg.fit_min}-{cfg.max_distance}; `per step` is the fitted factor "
+             "per step back, `tau` the steps per e-fold. `rel` divides by the norm at distance 0 (the decay alone). "
+             f"`bare cell` re-runs the issue's quick simulation as we read it: one cell of {cfg.sim_hidden} units at "
+             f"PyTorch init, inputs N(0, {cfg.sim_input_scale:g}^2), Frobenius norm of the Jacobian dh(t)/dh(t-20) "
+             f"({cfg.sim_models} initialisations x {cfg.sim_sequences} sequences). The language-model numbers differ "
+             "from the bare cell's by construction: J's gradient at h(t) is one direction (its norm is `grad_norm_d0` "
+             "in gradients_fit.csv), not the whole Jacobian, whose Frobenius norm is about sqrt(H) times a random "
+             "direction's; and the inputs are embeddings initialised in U(-0.1, 0.1), not N(0, 1) vectors, "
+             "so the gates and the tanh sit nearer their linear range.", ""]
+    t = pd.DataFrame({
+        "cell": fits["arch"] + " (" + fits["variant"] + ")", "state": fits["state"],
+        "at 20": fits["grad_norm_d20"].map(fmt_num), "rel at 20": fits["grad_norm_rel_d20"].map(fmt_num),
+        "bare cell at 20": fits["bare_cell_fro_d20"].map(fmt_num),
+        "issue expects at 20": fits["issue_expected_d20"].map(fmt_num),
+        "per step": fits["per_step"].map(lambda v: fmt_num(v, 3)), "tau": fits["tau"].map(lambda v: fmt_num(v, 3)),
+        "R^2": fits["r2"].map(lambda v: fmt_num(v, 3))})
+    lines += [markdown_table(t), "", "![gradients](figures/gradients.png)", ""]
+    if len(item_rows):
+        lines += ["On agreement items: `grad` is the mean norm of the gradient of the verb's log-prob margin "
+                  "(log P(good) - log P(bad)) w.r.t. the noun's top-layer hidden state, for the head and the "
+                  "attractor nearest the verb (trained models; items with attractors); `dist` is the mean "
+                  "distance from the verb in tokens.", ""]
+        att = item_rows[item_rows["n_attractors"] > 0]
+        recs = []
+        for (arch, variant), d in att.groupby(["arch", "variant"], sort=False):
+            head = d[d["role"] == "head"]
+            near = d[d["role"] == "attractor"].sort_values("rank").groupby(["model", "item"]).tail(1)
+            j = head.merge(near, on=["model", "item"], suffixes=("_head", "_att"), how="inner")
+            recs.append({"cell": f"{arch} ({variant})", "items": len(j),
+                         "head dist": fmt_num(float(j["distance_head"].mean()), 3),
+                         "head grad": fmt_num(float(j["grad_h_head"].mean())),
+                         "nearest attractor dist": fmt_num(float(j["distance_att"].mean()), 3),
+                         "attractor grad": fmt_num(float(j["grad_h_att"].mean())),
+                         "share attractor > head": fmt_num(float((j["grad_h_att"] > j["grad_h_head"]).mean()), 3)})
+        if recs:
+            lines += [markdown_table(pd.DataFrame(recs)), "", "![item gradients](figures/gradients_items.png)", ""]
+    return "\n".join(lines)
+
+
+def run_gradients_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str | os.PathLike | None,
+                           out: str | os.PathLike, small: bool = True, config: GradientsConfig | None = None) -> dict:
+    """``probe run``'s entry: gradient decay of the run's trained models (largest attractor rate) and fresh ones.
+
+    ``models``: [{"path", "arch", "attractor_rate", "seed"}]; ``corpus_dirs``: {rate: corpus folder}.
+    ``config`` default: ``preset("small")`` when ``small`` else the full defaults (pass ``preset("quick")``
+    for the quick preset). Returns {"files", "markdown", "seconds", "d20", "fits"}.
+    """
+    cfg = config or preset("small" if small else "full")
+    rates = sorted({m.get("attractor_rate") for m in models if m.get("attractor_rate") is not None})
+    chosen = [m for m in models if not rates or m.get("attractor_rate") == rates[-1]] if small else list(models)
+    corpus = corpus_dirs.get(rates[-1]) if rates and corpus_dirs else (next(iter(corpus_dirs.values()), None)
+                                                                        if corpus_dirs else None)
+    return gradients_analysis(
+        model_dirs=[m["path"] for m in chosen], labels=chosen, corpus=corpus, items=items, out=out, config=cfg,
+        corpus_of=[corpus_dirs.get(m.get("attractor_rate"), corpus) if corpus_dirs else None for m in chosen])

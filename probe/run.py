@@ -1,0 +1,539 @@
+"""The one-command benchmark (``probe run``): build, corpora, training, baselines, evaluation, figures, report."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from .build import BuildConfig, build_dataset
+from .config import ProbeError, config_from_dict, config_to_dict, read_config_file, save_config, write_text_atomic
+from .corpus import CorpusConfig
+from .train import TrainConfig
+
+
+# name -> (module, entry function, report heading); each entry follows the same contract:
+# fn(*, models, corpus_dirs, items, out, small=True, config=None) -> {"files": [...], "markdown": str, ...}
+ANALYSES = {
+    "gradients": ("probe.gradients", "run_gradients_analysis", "Vanishing gradients"),
+    "clipping": ("probe.clipping", "run_clipping_analysis", "Exploding gradients and clipping"),
+    "depth": ("probe.depth", "run_depth_analysis", "Stacked and skip-connected models"),
+    "number": ("probe.number", "run_number_analysis", "Number prediction: supervised vs language model"),
+    "diagnose": ("probe.diagnose", "run_diagnose_analysis", "Diagnostic classifiers and number units"),
+}
+
+
+@dataclass(frozen=True)
+class ExtraData:
+    """A published test set imported with ``probe import`` and scored beside probe's own benchmark."""
+
+    format: str                  # an importer format: blimp | marvin-linzen | syntaxgym | linzen | gulordava
+    path: str                    # its file or folder (relative paths: from the working directory)
+    method: str = "sentence"     # how the source scored it (BLiMP and Marvin & Linzen compare whole sentences)
+    per_construction: int = 0    # score at most this many pairs per construction/paradigm (0 = all), chosen by id hash
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything ``probe run`` does, in one place; ``--config FILE`` overrides any of it (nested keys)."""
+
+    name: str = "default"                                   # results/<name>/
+    results_dir: str = "results"                            # parent of the run folder
+    archs: tuple[str, ...] = ("srn", "gru", "lstm")         # recurrent cells to compare
+    seeds: tuple[int, ...] = (0, 1, 2)                      # training seeds per cell and rate
+    # corpus sweep: share of subjects whose modifier holds a noun of the other number; from rates where
+    # every cell stays sequential to rates where every cell turns syntactic (chosen from a pilot sweep)
+    attractor_rates: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
+    benchmark: BuildConfig = field(default_factory=lambda: BuildConfig(per_condition=40))
+    dev_items: BuildConfig = field(default_factory=lambda: BuildConfig(
+        per_condition=25, seed=1, constructions=("simple", "pp"), max_attractors=2))  # learning-curve items
+    corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig(n_sentences=40_000))
+    # 64-unit single-layer cells: big enough to learn agreement on unmodified subjects, small enough
+    # that their choice between syntactic and sequential cues depends on the evidence in the corpus
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        layers=1, hidden=64, emb=64, optimizer="adam", lr=3e-3, batch_size=32, bptt=35, epochs=3,
+        clip=1.0, dropout=0.0, log_every=100))
+    ngram_order: int = 3                                    # the sequential-recency reference baseline
+    workers: int = 0                                        # training processes (0: one per CPU core)
+    n_boot: int = 1000                                      # bootstrap resamples for item CIs
+    analyses: tuple[str, ...] = tuple(ANALYSES)             # the lecture's analyses to run (see ANALYSES)
+    analysis_scale: str = "small"                           # small | quick (each module's QUICK_* config)
+    extra_data: tuple[ExtraData, ...] = ()                  # published sets to import and score too
+    published_blimp: str | None = None                      # BLiMP's models_summary.jsonl, shown beside ours
+
+
+PRESETS: dict[str, RunConfig] = {
+    "default": RunConfig(),
+    # Toy size for smoke tests and CI: the same stages, well under 90 s on 2 cores.
+    "quick": RunConfig(
+        name="quick", seeds=(0,), attractor_rates=(0.0, 0.1),
+        benchmark=BuildConfig(per_condition=4, max_attractors=2),
+        dev_items=BuildConfig(per_condition=3, seed=1, constructions=("pp",), max_attractors=1),
+        corpus=CorpusConfig(n_sentences=2_000),
+        train=TrainConfig(layers=1, hidden=16, emb=16, optimizer="adam", lr=1e-2, batch_size=16, bptt=20,
+                          epochs=1, clip=1.0, log_every=20),
+        n_boot=200, analysis_scale="quick"),
+}
+
+
+def load_run_config(*, preset: str = "default", config_file: str | os.PathLike | None = None,
+                    overrides: dict | None = None) -> RunConfig:
+    """A preset, updated by a JSON/YAML file (nested keys, unknown keys rejected) and then by ``overrides``."""
+    if preset not in PRESETS:
+        raise ProbeError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    data = config_to_dict(PRESETS[preset])
+    for source, upd in (("config file", read_config_file(config_file) if config_file else {}),
+                        ("options", overrides or {})):
+        data = _merge(data, upd, where=source)
+    cfg = config_from_dict(RunConfig, data, where=str(config_file or "run config"))
+    check_run_config(cfg)
+    return cfg
+
+
+def _merge(base: dict, upd: dict, *, where: str) -> dict:
+    out = dict(base)
+    for k, v in upd.items():
+        if k not in base:
+            raise ProbeError(f"{where}: unknown key {k!r}; valid keys: {', '.join(sorted(base))}")
+        out[k] = _merge(base[k], v, where=f"{where}.{k}") if isinstance(base[k], dict) and isinstance(v, dict) else v
+    return out
+
+
+def check_run_config(cfg: RunConfig) -> None:
+    """Reject a config that cannot run, before anything is written."""
+    from .build import check_config
+    from .corpus import check_corpus_config
+    from .train import check_train_config, resolve_train_config
+
+    if not cfg.archs or not cfg.seeds:
+        raise ProbeError("archs and seeds must each list at least one value")
+    if cfg.corpus.source != "synthetic" and cfg.attractor_rates:
+        raise ProbeError("attractor_rates sweep the synthetic corpus only; set attractor_rates to [] for real text")
+    if cfg.corpus.source == "synthetic" and not cfg.attractor_rates:
+        raise ProbeError("a synthetic run needs at least one value in attractor_rates")
+    from .importers import FORMATS
+
+    for extra in cfg.extra_data:
+        if extra.format not in FORMATS:
+            raise ProbeError(f"extra_data: unknown format {extra.format!r}; choose from {', '.join(FORMATS)}")
+        if not Path(extra.path).exists():
+            raise ProbeError(f"extra_data: {extra.path} does not exist; give the path of the {extra.format} data")
+        if extra.method not in ("prefix", "sentence"):
+            raise ProbeError(f"extra_data: unknown method {extra.method!r}; use prefix or sentence")
+    if cfg.published_blimp and not Path(cfg.published_blimp).is_file():
+        raise ProbeError(f"published_blimp: {cfg.published_blimp} is not a file; give BLiMP's models_summary.jsonl")
+    if len(set(cfg.attractor_rates)) != len(cfg.attractor_rates) or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ProbeError("attractor_rates and seeds must not repeat values")
+    unknown = [a for a in cfg.analyses if a not in ANALYSES]
+    if unknown:
+        raise ProbeError(f"unknown analysis {unknown[0]!r}; choose from {', '.join(ANALYSES)}")
+    if cfg.analysis_scale not in ("small", "quick"):
+        raise ProbeError(f"analysis_scale {cfg.analysis_scale!r}: use small or quick")
+    if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
+        raise ProbeError(f"run name {cfg.name!r} must be a plain folder name")
+    check_config(cfg.benchmark)
+    check_config(cfg.dev_items)
+    for rate in _rates(cfg):
+        check_corpus_config(replace(cfg.corpus, attractor_rate=rate, exclude_items=None) if rate is not None
+                            else replace(cfg.corpus, exclude_items=None))
+    for arch in cfg.archs:
+        check_train_config(resolve_train_config(replace(cfg.train, arch=arch)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stages. Each writes one folder with its config.json; a folder whose config matches is not redone.
+
+
+def _same_config(folder: Path, expected: dict) -> bool:
+    f = folder / "config.json"
+    if not f.is_file():
+        return False
+    try:
+        saved = json.loads(f.read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+    return all(saved.get(k) == v for k, v in expected.items())
+
+
+def _rates(cfg: RunConfig) -> tuple:
+    """The sweep's attractor rates, or (None,) for one real-text corpus."""
+    return tuple(cfg.attractor_rates) or (None,)
+
+
+def _rate_tag(rate: float | None) -> str:
+    return f"r{rate:g}" if rate is not None else "text"
+
+
+def _labels(rate: float | None) -> dict:
+    return {"attractor_rate": rate} if rate is not None else {}
+
+
+def _stage(folder: Path, expected: dict, make: Callable[[], Any], log: Callable[[str], None], what: str) -> bool:
+    """Run ``make`` unless ``folder`` already holds a finished stage with the same config; True if it ran."""
+    if folder.is_dir() and _same_config(folder, expected):
+        log(f"{what}: done already ({folder})")
+        return False
+    if folder.exists():
+        shutil.rmtree(folder)  # a stage folder with another config is stale: it was ours, rebuild it
+    t0 = time.perf_counter()
+    make()
+    log(f"{what}: {time.perf_counter() - t0:.1f} s")
+    return True
+
+
+def _train_job(args: tuple) -> dict:
+    """Worker: train one (arch, rate, seed) model, resuming if a previous run was interrupted."""
+    cfg_dict, corpus_dir, out, items, threads = args
+    import torch
+
+    from .train import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = config_from_dict(TrainConfig, cfg_dict)
+    out = Path(out)
+    resume = (out / "last.pt").is_file() and not (out / "summary.json").is_file()
+    if out.exists() and not resume:
+        shutil.rmtree(out)
+    return train(cfg, corpus_dir=corpus_dir, out=out, resume=resume, items=items, progress=False)
+
+
+def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None) -> Path:
+    """Run every stage of ``cfg`` and return the run folder (``results/<name>``) holding report.md.
+
+    Stage outputs go to ``results/<name>/work/`` (not committed: checkpoints, corpora, per-item
+    scores); the run folder gets config.json, summary.csv, summary_seeds.csv, summary.json,
+    figures/ and report.md. Restarting after an interruption skips finished stages and resumes
+    interrupted trainings from their last checkpoint.
+    """
+    from tqdm.auto import tqdm
+
+    from .baselines import BaselineConfig, build_baseline
+    from .corpus import build_corpus
+    from .evaluate import evaluate
+
+    check_run_config(cfg)
+    t_start = time.perf_counter()
+    root = Path(cfg.results_dir) / cfg.name
+    work = root / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, root, extra={"stage": "run"})
+
+    # 1. the benchmark items, and a small disjoint-seed item set for learning curves
+    bench, dev = work / "benchmark", work / "dev_items"
+    for folder, bcfg, what in ((bench, cfg.benchmark, "benchmark items"), (dev, cfg.dev_items, "learning-curve items")):
+        _stage(folder, config_to_dict(bcfg), lambda f=folder, c=bcfg: build_dataset(c, out=f), log, what)
+
+    # 2. one synthetic corpus per attractor rate; benchmark sentences are removed from each
+    corpora = {}
+    for rate in _rates(cfg):
+        ccfg = replace(cfg.corpus, exclude_items=str(bench))
+        if rate is not None:
+            ccfg = replace(ccfg, attractor_rate=rate)
+        folder = work / "corpora" / _rate_tag(rate)
+        corpora[rate] = folder
+        expected = {k: v for k, v in config_to_dict(ccfg).items() if k != "exclude_items"}
+        _stage(folder, expected, lambda f=folder, c=ccfg: build_corpus(c, out=f), log, f"corpus {_rate_tag(rate)}")
+
+    # 3. language models: arch x rate x seed, in parallel processes (one thread each)
+    jobs, model_dirs, labels = [], [], {}
+    for rate in _rates(cfg):
+        for arch in cfg.archs:
+            for seed in cfg.seeds:
+                tcfg = replace(cfg.train, arch=arch, seed=seed)
+                out = work / "models" / f"{arch}-{_rate_tag(rate)}-s{seed}"
+                model_dirs.append(out)
+                labels[str(out)] = _labels(rate)
+                done = (out / "summary.json").is_file() and _same_config_train(out, tcfg)
+                if not done:
+                    jobs.append((config_to_dict(tcfg), str(corpora[rate]), str(out), str(dev)))
+    if jobs:
+        workers = cfg.workers or min(os.cpu_count() or 1, len(jobs))
+        threads = 1 if workers > 1 else 0
+        t0 = time.perf_counter()
+        bar = tqdm(total=len(jobs), desc="train", unit="model", disable=None)
+        if workers == 1:
+            for job in jobs:
+                _train_job(job[:4] + (threads,))
+                bar.update()
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")  # torch and fork do not mix safely
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                for _ in pool.map(_train_job, [j + (threads,) for j in jobs]):
+                    bar.update()
+        bar.close()
+        log(f"training: {len(jobs)} models in {time.perf_counter() - t0:.1f} s ({workers} processes)")
+    else:
+        log("training: all models done already")
+
+    # 4. baselines per corpus: n-gram (sequential reference) and unigram (sanity)
+    for rate in _rates(cfg):
+        for kind in ("ngram", "unigram"):
+            bcfg = BaselineConfig(corpus=str(corpora[rate]), kind=kind, order=cfg.ngram_order)
+            folder = work / "baselines" / f"{kind}-{_rate_tag(rate)}"
+            model_dirs.append(folder)
+            labels[str(folder)] = _labels(rate)
+            _stage(folder, {"kind": kind, "order": cfg.ngram_order, "corpus": str(corpora[rate])},
+                   lambda f=folder, c=bcfg: build_baseline(c, f), log, f"baseline {kind} {_rate_tag(rate)}")
+
+    # 5. evaluation of every model on the benchmark (prefix method)
+    t0 = time.perf_counter()
+    evaluate([str(m) for m in model_dirs], [str(bench)], work / "eval", labels=labels, n_boot=cfg.n_boot,
+             overwrite=True, progress=True)
+    log(f"evaluation: {time.perf_counter() - t0:.1f} s")
+    for name in ("summary.csv", "summary_seeds.csv", "summary.json"):
+        shutil.copyfile(work / "eval" / name, root / name)
+
+    # 5b. published test sets: coverage decides these numbers, so both regimes are reported
+    extra_sections = score_extra_data(cfg, work=work, model_dirs=model_dirs, labels=labels, log=log)
+
+    # 6. figures and report
+    from .plots import make_figures
+    from .report import write_report
+
+    make_figures(root, train_dirs=[m for m in model_dirs if "baselines" not in m.parts])
+
+    # 7. the lecture's analyses, at small size, on this run's models and corpora
+    analysis_sections = run_analyses(cfg, root=root, work=work, corpora=corpora, bench=bench, log=log)
+    elapsed = time.perf_counter() - t_start
+    command = "probe run" + (" " + " ".join(argv) if argv else "")
+    eval_cfg = json.loads((work / "eval" / "config.json").read_text())
+    save_config(cfg, root, extra={"stage": "run", "conventions": eval_cfg.get("conventions", {}),
+                                  "models_info": eval_cfg.get("models_info", []),
+                                  "environment": eval_cfg.get("environment", {}),
+                                  "wall_seconds": round(elapsed, 1)})
+    write_report(root, title=f"probe run: {cfg.name}", commands=[command],
+                 intro=_intro(cfg, elapsed),
+                 sections={**_sections(cfg, work), **extra_sections, **analysis_sections})
+    log(f"probe run {cfg.name}: finished in {elapsed:.0f} s; report at {root / 'report.md'}")
+    return root
+
+
+def critical_in_vocab(items, vocab) -> "np.ndarray":
+    """Per item: True if every word that differs between sentence_good and sentence_bad is in ``vocab``.
+
+    These are the words whose probabilities decide the pair (the verbs, for agreement pairs); a pair
+    whose critical words are ``<unk>`` carries no evidence either way, whatever the rest of the sentence.
+    """
+    import numpy as np
+
+    out = np.zeros(len(items), dtype=bool)
+    for i, (g, b) in enumerate(zip(items["sentence_good"], items["sentence_bad"])):
+        gt, bt = str(g).split(), str(b).split()
+        diff = ({x for x, y in zip(gt, bt) if x != y} | {y for x, y in zip(gt, bt) if x != y}) \
+            if len(gt) == len(bt) else set(gt) ^ set(bt)
+        out[i] = bool(diff) and all(w in vocab for w in diff)
+    return out
+
+
+def _sample_items(folder: Path, k: int, log: Callable[[str], None]) -> Path:
+    """At most ``k`` items per construction, the ones with the smallest id hashes (stable, seed-free)."""
+    import hashlib
+
+    from .build import write_item_folder
+    from .records import load_items
+
+    out = folder.with_name(folder.name + f"-{k}")
+    if (out / "items.jsonl").is_file():
+        return out
+    ds = load_items(folder)
+    ids, cons = list(ds["id"]), list(ds["construction"])
+    order = sorted(range(len(ds)), key=lambda i: (cons[i], hashlib.blake2b(ids[i].encode(), digest_size=8).digest()))
+    count: dict = {}
+    keep = []
+    for i in order:
+        count[cons[i]] = count.get(cons[i], 0) + 1
+        if count[cons[i]] <= k:
+            keep.append(i)
+    rows = ds.select(sorted(keep)).to_list()
+    write_item_folder(rows, out, config={"sampled_from": str(folder), "per_construction": k},
+                      card_title=f"{folder.name}: {k} pairs per construction", overwrite=True)
+    log(f"sampled {len(rows)} of the imported pairs ({k} per construction) into {out}")
+    return out
+
+
+def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: dict,
+                     log: Callable[[str], None] = print) -> dict:
+    """Import each ``cfg.extra_data`` set, score it in two regimes, and return report sections.
+
+    fully in-vocabulary: pairs with any out-of-vocabulary word are excluded (probe's default);
+    critical words in vocabulary: other words are read as ``<unk>``, pairs whose differing words are
+    out of vocabulary are excluded (they would tie or compare ``<unk>`` with a word).
+    """
+    import pandas as pd
+
+    from .corpus import Vocab
+    from .evaluate import EvalConfig, evaluate, write_results
+    from .importers import ImportConfig, import_dataset
+    from .records import load_items
+
+    if not cfg.extra_data:
+        return {}
+    vocab = Vocab.load(next(iter((work / "corpora").glob("*/vocab.json"))))
+    rows = []
+    for extra in cfg.extra_data:
+        folder = work / "data" / extra.format
+        icfg = ImportConfig(format=extra.format, paths=(str(extra.path),))
+        _stage(folder, {"format": extra.format, "paths": [str(extra.path)]},
+               lambda f=folder, c=icfg: import_dataset(c, f), log, f"import {extra.format}")
+        if extra.per_construction:
+            folder = _sample_items(folder, extra.per_construction, log)
+        items = load_items(folder).to_pandas()
+        critical = pd.Series(critical_in_vocab(items, vocab), index=items["id"])
+        models = [str(m) for m in model_dirs]
+        t0 = time.perf_counter()
+        # one pass through <unk>; the fully-in-vocabulary regime is the subset without any <unk>
+        scored = evaluate(models, [str(folder)], None, method=extra.method, unk=True, labels=labels,
+                          n_boot=cfg.n_boot, progress=False)
+        log(f"scored {extra.format}: {time.perf_counter() - t0:.1f} s")
+        for regime, tag in (("fully in vocabulary", "full"), ("critical words in vocabulary", "critical")):
+            scores = scored.copy()
+            drop = scores["has_unk"].fillna(False).to_numpy(bool) if tag == "full" else \
+                ~scores["id"].map(critical).fillna(False).to_numpy(bool)
+            newly = drop & ~scores["excluded"].to_numpy(bool)
+            scores.loc[newly, "excluded"] = True
+            scores.loc[newly, "exclude_reason"] = "oov" if tag == "full" else "oov_critical"
+            for col in ("correct", "choice_syntactic", "choice_sequential"):
+                scores[col] = scores[col].astype(object)
+                scores.loc[newly, col] = None
+            if tag == "full":
+                scores["has_unk"] = False
+            ecfg = EvalConfig(models=tuple(models), data=(str(folder),), method=extra.method, unk=tag == "critical",
+                              n_boot=cfg.n_boot)
+            info = [{"model": m, **labels.get(m, {})} for m in models]
+            write_results(scores, work / f"eval-{extra.format}-{tag}", config=ecfg, models=info, labels=labels,
+                          overwrite=True)
+            for (con, arch), g in scores.groupby(["construction", "arch"], sort=True):
+                kept = g[~g["excluded"].astype(bool)]
+                per_seed = kept.groupby("seed")["correct"].apply(lambda c: c.astype(float).mean())
+                n_models = max(g["model"].nunique(), 1)
+                rows.append({"data": extra.format, "regime": regime, "paradigm": con, "arch": arch,
+                             "pairs": len(g) // n_models, "kept": len(kept) // n_models,
+                             "coverage": round(len(kept) / max(len(g), 1), 3),
+                             "accuracy": round(float(per_seed.mean()), 3) if len(per_seed) else None,
+                             "seeds": int(per_seed.size)})
+    table = pd.DataFrame(rows)
+    write_text_atomic(work.parent / "extra_data.csv", table.to_csv(index=False))
+    return {"Published test sets: coverage and accuracy": _extra_markdown(cfg, table)}
+
+
+def _extra_markdown(cfg: RunConfig, table) -> str:
+    """The report section for imported sets, with BLiMP's published accuracies where given."""
+    import pandas as pd
+
+    from .report import markdown_table
+
+    wide = table.pivot_table(index=["data", "paradigm", "regime", "pairs", "kept", "coverage"], columns="arch",
+                             values="accuracy", aggfunc="first").reset_index()
+    text = ("Accuracy = share of kept pairs where the model gives the good sentence the higher probability "
+            "(mean over training seeds); coverage = kept / pairs. *fully in vocabulary*: every word of the pair "
+            "is in the vocabulary; *critical words in vocabulary*: other words are read as `<unk>`. Full tables: "
+            "`extra_data.csv`.\n\n" + markdown_table(wide))
+    if cfg.published_blimp and (table["data"] == "blimp").any():
+        pub = pd.read_json(cfg.published_blimp, lines=True)
+        pub = pub[pub["UID"].isin(set(table.loc[table["data"] == "blimp", "paradigm"]))]
+        pub = pub.rename(columns={"UID": "paradigm", "ngram": "published 5-gram", "lstm": "published LSTM",
+                                  "txl": "published Transformer-XL", "gpt2": "published GPT-2"})
+        text += ("\n\nPublished BLiMP accuracies for the same paradigms (Warstadt et al. 2020, from the source's "
+                 "`models_summary.jsonl`; their LSTM and n-gram were trained on far more text than PTB's ~1M "
+                 "tokens — about 80M+ tokens of Wikipedia for the LSTM —, and scored every pair, with no "
+                 "vocabulary limit):\n\n"
+                 + markdown_table(pub.drop(columns=["linguistics_term"], errors="ignore")))
+    return text
+
+
+def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench: Path,
+                 log: Callable[[str], None] = print) -> dict:
+    """Run each analysis named in ``cfg.analyses`` into the run folder; return report sections by heading."""
+    import importlib
+
+    models = [{"path": str(work / "models" / f"{arch}-{_rate_tag(rate)}-s{seed}"), "arch": arch,
+               "attractor_rate": rate, "seed": seed}
+              for rate in _rates(cfg) for arch in cfg.archs for seed in cfg.seeds]
+    sections = {}
+    for name in cfg.analyses:
+        module, fn_name, heading = ANALYSES[name]
+        t0 = time.perf_counter()
+        mod = importlib.import_module(module)
+        config = None
+        if cfg.analysis_scale == "quick":  # modules expose preset("quick") or a QUICK_<NAME> config
+            config = mod.preset("quick") if hasattr(mod, "preset") else getattr(mod, f"QUICK_{name.upper()}", None)
+        result = getattr(mod, fn_name)(models=models, corpus_dirs={r: str(p) for r, p in corpora.items()},
+                                       items=str(bench), out=root, small=True, config=config)
+        secs = time.perf_counter() - t0
+        log(f"analysis {name}: {secs:.1f} s")
+        sections[heading] = (result.get("markdown") or "").strip() + f"\n\n*(`{name}` analysis: {secs:.0f} s)*"
+    return sections
+
+
+def _same_config_train(out: Path, tcfg: TrainConfig) -> bool:
+    f = out / "config.json"
+    if not f.is_file():
+        return False
+    saved = json.loads(f.read_text(encoding="utf-8"))
+    saved_train = saved.get("train", saved)
+    want = config_to_dict(tcfg)
+    return all(saved_train.get(k) == v for k, v in want.items() if k != "lr" or v is not None)
+
+
+def _intro(cfg: RunConfig, elapsed: float) -> str:
+    t = cfg.train
+    if cfg.attractor_rates:
+        data = (f"{len(cfg.attractor_rates)} synthetic corpora of {cfg.corpus.n_sentences:,} sentences differing only "
+                f"in their attractor rate ({', '.join(f'{r:g}' for r in cfg.attractor_rates)}: the share of subjects "
+                "whose modifier puts a noun of the other number between head and verb)")
+    else:
+        files = cfg.corpus.train_files or cfg.corpus.text_files or (cfg.corpus.hf_name,)
+        data = f"the real-text corpus {', '.join(map(str, files))} (tokenizer: {cfg.corpus.tokenizer})"
+    return (
+        f"{len(cfg.archs)} recurrent cells ({', '.join(cfg.archs)}) x {len(cfg.seeds)} training seeds, trained on "
+        f"{data}, plus a {cfg.ngram_order}-gram Kneser-Ney and a unigram baseline per corpus. "
+        f"Models: {t.layers}x{t.hidden} units, embeddings {t.emb}, {t.optimizer} lr {t.lr}, batch {t.batch_size}, "
+        f"BPTT {t.bptt}, dropout {t.dropout}, {t.epochs} epochs"
+        + (f" (at most {t.max_steps} steps)" if t.max_steps else "")
+        + f". The whole run took {elapsed:.0f} s on {os.cpu_count()} CPU cores.")
+
+
+def _r(x: Any, digits: int = 4) -> Any:
+    """Round floats to a few significant digits for report tables (the JSON files keep full precision)."""
+    return float(f"{x:.{digits}g}") if isinstance(x, float) else x
+
+
+def _sections(cfg: RunConfig, work: Path) -> dict:
+    """Report sections read from the run's own outputs (corpus stats, training summaries)."""
+    import pandas as pd
+
+    rows = []
+    for rate in _rates(cfg):
+        f = work / "corpora" / _rate_tag(rate) / "stats.json"
+        if f.is_file():
+            s = json.loads(f.read_text())
+            rows.append({"attractor_rate (asked)": rate, "measured on subjects": _r(s.get("attractor_rate")),
+                         "all dependencies": _r(s.get("dependency_attractor_rate")),
+                         "subjects crossing any noun": _r(s.get("subject_noun_rate")),
+                         "train tokens": s.get("tokens", {}).get("train"),
+                         "benchmark sentences removed": s.get("removed_benchmark_sentences")})
+    from .report import markdown_table
+
+    sections = {}
+    if rows:
+        sections["Corpora"] = ("Measured on each generated corpus (stats.json of `probe corpus`):\n\n"
+                               + markdown_table(pd.DataFrame(rows)))
+    trows = []
+    for d in sorted((work / "models").glob("*")) if (work / "models").is_dir() else []:
+        f = d / "summary.json"
+        if f.is_file():
+            s = json.loads(f.read_text())
+            trows.append({"model": d.name, **{k: _r(s.get(k)) for k in ("best_valid_ppl", "test_ppl", "steps",
+                                                                        "nonfinite_steps", "train_seconds", "tokens_per_s") if k in s}})
+    if trows:
+        sections["Training"] = "Per model (summary.json of `probe train`):\n\n" + markdown_table(pd.DataFrame(trows))
+    return sections

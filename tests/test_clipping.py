@@ -1,0 +1,133 @@
+"""Clipping analysis: exact counts on a synthetic exploding case, trace parsing, outputs, bad input."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from probe.cli import main
+from probe.clipping import (ClippingConfig, clipping_analysis, read_trace, run_clipping_analysis, trace_counts,
+                            train_clipping_run, working_corpus)
+from probe.config import ProbeError
+from probe.corpus import Vocab, load_corpus, write_ids
+
+torch.set_num_threads(1)
+
+WORDS = ["the", "dog", "dogs", "cat", "cats", "near", "runs", "run", "sleeps", "sleep"]
+RELU = "srn:nonlinearity=relu"
+
+
+def agreement_stream(n: int, seed: int) -> np.ndarray:
+    """'the N (near the N) V <eos>' with the verb agreeing with the first noun."""
+    rng = np.random.default_rng(seed)
+    vocab = Vocab(("<unk>", "<eos>", *WORDS))
+    ids = []
+    for _ in range(n):
+        pl = rng.random() < 0.5
+        words = ["the", ["dog", "cat"][rng.integers(2)] + ("s" if pl else "")]
+        if rng.random() < 0.4:
+            words += ["near", "the", ["dog", "cat"][rng.integers(2)] + ("s" if rng.random() < 0.5 else "")]
+        verb = ["run", "sleep"][rng.integers(2)]
+        ids += vocab.encode(words + [verb if pl else verb + "s"]) + [1]
+    return np.asarray(ids, dtype=np.uint16)
+
+
+def item(prefix, good, bad, head, atts, cond):
+    return {"id": f"{cond}.{prefix}", "construction": "pp", "condition": cond, "prefix": prefix, "verb_good": good,
+            "verb_bad": bad, "sentence_good": f"{prefix} {good}", "sentence_bad": f"{prefix} {bad}",
+            "head_index": head, "attractor_indices": atts, "verb_index": len(prefix.split()),
+            "n_attractors": len(atts)}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("clip")
+    c = root / "corpus"
+    c.mkdir()
+    Vocab(("<unk>", "<eos>", *WORDS)).save(c / "vocab.json")
+    for split, n, seed in (("train", 200, 0), ("valid", 40, 1), ("test", 20, 2)):
+        write_ids(c / f"{split}.npy", agreement_stream(n, seed))
+    rows = [item("the dog near the cats", "runs", "run", 1, [4], "SP"),
+            item("the dogs near the cat", "sleep", "sleeps", 1, [4], "PS"),
+            item("the cat", "runs", "run", 1, [], "S"), item("the cats", "run", "runs", 1, [], "P")]
+    (root / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def cfg(**kw):
+    base = dict(archs=(RELU,), hidden=8, emb=8, batch_size=4, bptt=10, max_steps=8, max_nonfinite=3, n_items=0)
+    return ClippingConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("lr,clip,status,steps,nonfinite,clipped", [
+    (1e30, 0.0, "stopped", 4, 3, 0),      # step 1 finite, then every loss is NaN: 3 in a row stop the run
+    (1e30, 1e-3, "stopped", 4, 3, 1),     # the one finite step is clipped, the update still explodes
+    (0.1, 1e-6, "completed", 8, 0, 8),    # a tiny threshold clips every step, nothing explodes
+])
+def test_exploding_relu_srn_counts(data, tmp_path, lr, clip, status, steps, nonfinite, clipped):
+    c = cfg(lr=lr, clips=(clip,))
+    row, trace = train_clipping_run(c, RELU, clip, corpus_dir=data / "corpus", workdir=tmp_path)
+    assert (row["status"], row["steps"], row["nonfinite_steps"], row["clipped_steps"]) == \
+        (status, steps, nonfinite, clipped)
+    assert row["clipped_share"] == pytest.approx(clipped / steps)
+    assert len(trace) == steps and list(trace["step"]) == list(range(1, steps + 1))
+    assert np.isnan(row["final_valid_ppl"]) == (status == "stopped")
+
+
+def test_trace_counts_from_metrics_with_non_finite_strings(tmp_path):
+    lines = [{"kind": "train", "step": 1, "loss": 5.0, "grad_norm": 3.0, "clipped": True},
+             {"kind": "skip", "step": 2, "loss": "nan", "grad_norm": "inf", "nonfinite": 1},
+             {"kind": "eval", "step": 2, "valid_ppl": 9.0},
+             {"kind": "train", "step": 3, "loss": 4.0, "grad_norm": 0.5, "clipped": False},
+             {"kind": "train", "step": 4, "loss": 4.0, "grad_norm": 7.0, "clipped": True}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    t = read_trace(tmp_path)
+    assert list(t["finite"]) == [True, False, True, True]
+    c = trace_counts(t)
+    assert (c["steps"], c["nonfinite_steps"], c["clipped_steps"]) == (4, 1, 2)
+    assert c["clipped_share"] == 0.5 and c["max_grad_norm"] == 7.0 and c["median_grad_norm"] == 3.0
+
+
+def test_working_corpus_links_train_and_cuts_valid(data, tmp_path):
+    w = load_corpus(working_corpus(data / "corpus", tmp_path / "w", valid_tokens=50))
+    src = load_corpus(data / "corpus")
+    assert w.vocab == src.vocab and np.array_equal(w.splits["train"], src.splits["train"])
+    assert np.array_equal(w.splits["valid"], src.splits["valid"][:50]) and "test" not in w.splits
+
+
+def test_analysis_writes_tables_and_figure_and_never_crashes(data):
+    out = data / "results"
+    res = run_clipping_analysis(models=[], corpus_dirs={0.0: str(data / "corpus")}, items=str(data / "items.jsonl"),
+                                out=out, config=cfg(lr=1e30, clips=(0.0, 1.0), valid_tokens=40, max_steps=5))
+    runs = pd.read_csv(out / "clipping.csv")
+    assert list(runs["clip"]) == [0.0, 1.0] and set(runs["status"]) == {"stopped"}
+    assert {"arch", "nonlinearity", "lr", "clip", "steps", "nonfinite_steps", "clipped_share", "final_valid_ppl",
+            "agreement_accuracy", "max_grad_norm"} - set(runs.columns) == {"nonlinearity"}
+    assert list(runs["variant"]) == ["relu", "relu"]
+    traces = pd.read_csv(out / "clipping_traces.csv")
+    assert len(traces) == runs["steps"].sum()
+    assert (out / "figures" / "clipping.png").stat().st_size > 0 and (out / "figures" / "clipping.pdf").is_file()
+    assert "| srn (relu) | off | stopped |" in res["markdown"]
+    ok = clipping_analysis(corpus=data / "corpus", items=data / "items.jsonl", out=out,
+                           config=cfg(lr=0.5, clips=(1.0,), max_steps=3))
+    assert ok["runs"][0]["status"] == "completed" and 0 <= ok["runs"][0]["agreement_accuracy"] <= 1
+    assert ok["runs"][0]["n_items"] == 4
+
+
+def test_bad_input_is_one_line_and_writes_nothing(data, capsys):
+    bad = data / "bad"
+    assert main(["clipping", "--corpus", str(data / "nope"), "--out", str(bad)]) == 2
+    assert main(["clipping", "--corpus", str(data / "corpus"), "--clips", "-1", "--out", str(bad)]) == 2
+    assert main(["clipping", "--corpus", str(data / "corpus"), "--archs", "gru:forget_bias=1", "--out", str(bad)]) == 2
+    assert main(["clipping", "--corpus", str(data / "corpus"), "--lr", "0", "--out", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4 and all(e.startswith("probe clipping: error:") for e in err)
+    assert not bad.exists()
+    novalid = data / "novalid"
+    novalid.mkdir()
+    Vocab(("<unk>", "<eos>", *WORDS)).save(novalid / "vocab.json")
+    write_ids(novalid / "train.npy", agreement_stream(20, 0))
+    with pytest.raises(ProbeError, match="no valid split"):
+        working_corpus(novalid, data / "w")

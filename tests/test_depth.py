@@ -1,0 +1,96 @@
+"""Depth sweep: which models are trained, gradients through depth (residuals help), a tiny end-to-end run."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from probe.cli import main
+from probe.corpus import Vocab, write_ids
+from probe.depth import DepthConfig, depth_gradients, models_to_train, run_depth_analysis
+from probe.models import ModelConfig, build_model
+
+torch.set_num_threads(1)
+
+WORDS = ["the", "dog", "dogs", "cat", "cats", "near", "runs", "run"]
+
+
+def stream(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vocab = Vocab(("<unk>", "<eos>", *WORDS))
+    ids = []
+    for _ in range(n):
+        pl = rng.random() < 0.5
+        words = ["the", ["dog", "cat"][rng.integers(2)] + ("s" if pl else "")]
+        if rng.random() < 0.4:
+            words += ["near", "the", ["dog", "cat"][rng.integers(2)] + ("s" if rng.random() < 0.5 else "")]
+        ids += vocab.encode(words + ["run" if pl else "runs"]) + [1]
+    return np.asarray(ids, dtype=np.uint16)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("depth")
+    c = root / "corpus"
+    c.mkdir()
+    Vocab(("<unk>", "<eos>", *WORDS)).save(c / "vocab.json")
+    for split, n, seed in (("train", 150, 0), ("valid", 40, 1)):
+        write_ids(c / f"{split}.npy", stream(n, seed))
+    rows = [{"id": "a", "construction": "pp", "condition": "SP", "prefix": "the dog near the cats", "verb_good": "runs",
+             "verb_bad": "run", "sentence_good": "", "sentence_bad": "", "n_attractors": 1},
+            {"id": "b", "construction": "pp", "condition": "PP", "prefix": "the dogs near the cats", "verb_good": "run",
+             "verb_bad": "runs", "sentence_good": "", "sentence_bad": "", "n_attractors": 1}]
+    (root / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def test_models_to_train_skips_the_one_layer_residual_duplicate():
+    jobs = models_to_train(DepthConfig(archs=("srn", "lstm"), layers=(2, 1, 4)))
+    assert jobs[:5] == [("srn", 1, False), ("srn", 2, False), ("srn", 2, True), ("srn", 4, False), ("srn", 4, True)]
+    assert len(jobs) == 10
+    assert models_to_train(DepthConfig(archs=("gru",), layers=(1, 3), residual=(True,))) == \
+        [("gru", 1, False), ("gru", 3, True)]
+
+
+def test_gradients_vanish_through_depth_and_residuals_keep_them():
+    ids = np.random.default_rng(0).integers(0, 10, size=(8, 9))
+
+    def grads(residual):
+        torch.manual_seed(0)
+        m = build_model(ModelConfig(arch="lstm", vocab_size=10, emb=16, hidden=16, layers=6, residual=residual))
+        return depth_gradients(m, ids, distance=5)
+
+    plain, res = grads(False), grads(True)
+    assert res["grad_emb_d0"] > 10 * plain["grad_emb_d0"]
+    assert plain["grad_first_d0"] > plain["grad_emb_d0"]          # the input sits one layer further down
+    one = depth_gradients(build_model(ModelConfig(arch="gru", vocab_size=10, emb=4, hidden=4, layers=1)), ids,
+                          distance=5)
+    assert one["grad_first_dk"] == one["grad_top_dk"]
+
+
+def test_tiny_sweep_end_to_end_and_bad_input(data, capsys):
+    out = data / "results"
+    cfg = DepthConfig(archs=("gru",), layers=(2,), hidden=4, emb=4, batch_size=4, bptt=5, max_steps=2, distance=3,
+                      burn_in=1, n_sequences=4, n_items=0)
+    res = run_depth_analysis(models=[], corpus_dirs={0.0: str(data / "corpus")}, items=str(data / "items.jsonl"),
+                             out=out, config=cfg)
+    table = pd.read_csv(out / "depth.csv")
+    assert list(zip(table["layers"], table["residual"], table["state"])) == [
+        (2, False, "init"), (2, False, "trained"), (2, True, "init"), (2, True, "trained")]
+    trained = table[table["state"] == "trained"]
+    assert trained["acc_mismatched"].between(0, 1).all() and (trained["n_mismatched"] == 1).all()
+    assert (trained["steps"] == 2).all() and table["grad_emb_d0"].gt(0).all()
+    assert table.loc[table["state"] == "init", "acc_mismatched"].isna().all()
+    assert (out / "figures" / "depth.png").is_file() and (out / "figures" / "depth.pdf").is_file()
+    assert "| gru (default) | 2 | yes |" in res["markdown"]
+    bad = data / "bad"
+    with pytest.raises(SystemExit):           # argparse rejects it: usage line + error, exit 2
+        main(["depth", "--corpus", str(data / "corpus"), "--layers", "0", "--out", str(bad)])
+    assert main(["depth", "--corpus", str(data / "corpus"), "--archs", "lstm:forget_bias=inf", "--out", str(bad)]) == 2
+    assert main(["depth", "--corpus", str(data / "nope"), "--out", str(bad)]) == 2
+    assert main(["depth", "--corpus", str(data / "corpus"), "--items", str(data / "nope"), "--out", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("probe depth: error:") == 4 and "--layers: expected a positive integer" in err
+    assert not bad.exists()

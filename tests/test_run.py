@@ -1,0 +1,72 @@
+"""probe run: the quick preset end to end, restart without redoing stages, config errors."""
+import json
+
+import pytest
+
+from probe.cli import main
+from probe.config import ProbeError
+from probe.run import PRESETS, load_run_config, run_benchmark
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    logs: list[str] = []
+    cfg = load_run_config(preset="quick", overrides={"results_dir": str(root)})
+    out = run_benchmark(cfg, log=logs.append)
+    return cfg, out, logs
+
+
+def test_quick_preset_writes_report_summary_and_figures(quick_run):
+    cfg, out, _ = quick_run
+    assert (out / "report.md").is_file() and (out / "summary.csv").is_file()
+    report = (out / "report.md").read_text()
+    assert "## Headline" in report and "probe run" in report
+    for arch in cfg.archs:
+        assert f"| {arch} |" in report
+    assert "3-gram" in report and "unigram" in report
+    figs = {p.name for p in (out / "figures").iterdir()}
+    assert {"attractors.png", "attractors.pdf", "preference.png", "asymmetry.png", "learning_curves.png",
+            "attractor_rate.png"} <= figs
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["name"] == "quick" and saved["seeds"] == list(cfg.seeds)
+    import pandas as pd
+
+    summary = pd.read_csv(out / "summary.csv")
+    for col in ("model", "arch", "seed", "construction", "condition", "n_attractors", "n_items", "n_excluded",
+                "accuracy", "ci_low", "ci_high", "metric"):
+        assert col in summary.columns
+    assert set(summary["attractor_rate"].dropna()) == set(cfg.attractor_rates)
+
+
+def test_restart_skips_finished_stages(quick_run):
+    cfg, out, _ = quick_run
+    logs: list[str] = []
+    before = (out / "work" / "models" / "lstm-r0.1-s0" / "model.pt").stat().st_mtime_ns
+    run_benchmark(cfg, log=logs.append)
+    assert any("benchmark items: done already" in line for line in logs)
+    assert any("all models done already" in line for line in logs)
+    assert (out / "work" / "models" / "lstm-r0.1-s0" / "model.pt").stat().st_mtime_ns == before
+
+
+def test_config_file_overrides_and_unknown_keys(tmp_path):
+    f = tmp_path / "sweep.yaml"
+    f.write_text("seeds: [3, 4]\ntrain:\n  hidden: 8\n")
+    cfg = load_run_config(preset="quick", config_file=f)
+    assert cfg.seeds == (3, 4) and cfg.train.hidden == 8 and cfg.train.emb == PRESETS["quick"].train.emb
+    f.write_text('{"train": {"hiden": 8}}')
+    f = f.rename(tmp_path / "bad.json")
+    with pytest.raises(ProbeError, match="unknown key 'hiden'"):
+        load_run_config(preset="quick", config_file=f)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--config", "missing.json"], "does not exist"),
+])
+def test_bad_run_options_exit_2(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "results").exists()
