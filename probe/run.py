@@ -470,7 +470,10 @@ def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench
                                        items=str(bench), out=root, small=True, config=config)
         secs = time.perf_counter() - t0
         log(f"analysis {name}: {secs:.1f} s")
-        sections[heading] = (result.get("markdown") or "").strip() + f"\n\n*(`{name}` analysis: {secs:.0f} s)*"
+        text = (result.get("markdown") or "").strip()
+        if text.startswith("## "):  # the module titled its own section: keep one heading
+            text = text.split("\n", 1)[1].strip() if "\n" in text else ""
+        sections[heading] = text + f"\n\n*(`{name}` analysis: {secs:.0f} s)*"
     return sections
 
 
@@ -516,6 +519,12 @@ def _sections(cfg: RunConfig, work: Path) -> dict:
         f = work / "corpora" / _rate_tag(rate) / "stats.json"
         if f.is_file():
             s = json.loads(f.read_text())
+            if rate is None:  # real text: what the corpus is, not what the grammar was asked for
+                rows.append({"corpus": _rate_tag(rate), "train tokens": s.get("tokens", {}).get("train"),
+                             "vocabulary": s.get("vocab_size") or s.get("types"),
+                             "<unk> rate (valid)": _r(s.get("unk_rate", {}).get("valid")),
+                             "OOV rate (valid)": _r(s.get("oov_rate", {}).get("valid"))})
+                continue
             rows.append({"attractor_rate (asked)": rate, "measured on subjects": _r(s.get("attractor_rate")),
                          "all dependencies": _r(s.get("dependency_attractor_rate")),
                          "subjects crossing any noun": _r(s.get("subject_noun_rate")),
