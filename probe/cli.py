@@ -687,6 +687,33 @@ def _add_depth(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+@command
+def _add_suite(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "suite", help="evaluate SyntaxGym suites' own prediction formulas with models",
+        description="Score every sentence of each SyntaxGym suite (JSON) with each model, sum surprisals per region, "
+                    "and evaluate the suite's prediction formulas item by item. Writes OUT/predictions.csv, "
+                    "OUT/summary.csv and OUT/config.json. (`probe import syntaxgym` turns number-agreement suites "
+                    "into minimal pairs for `probe evaluate` instead.)")
+    p.add_argument("--model", action="append", default=[], metavar="DIR", help="checkpoint or baseline folder; repeatable")
+    p.add_argument("--suite", action="append", default=[], metavar="FILE", help="SyntaxGym suite JSON; repeatable")
+    p.add_argument("--out", required=True, help="results folder")
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="sequences per forward pass (default 256)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+    def run(a: argparse.Namespace) -> int:
+        from .evaluate import evaluate_suite
+
+        summary = evaluate_suite(a.model, a.suite, a.out, batch_size=a.batch_size, device=a.device,
+                                 overwrite=a.overwrite)
+        for r in summary.itertuples():
+            print(f"{r.model} {r.suite} prediction {r.prediction} ({r.formula}): {r.accuracy:.3f} of {r.n_items} items")
+        return 0
+
+    p.set_defaults(func=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``probe`` argument parser (exposed for tests and docs)."""
     from . import __version__

@@ -703,3 +703,72 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
         save_config(config, tmp, extra={"models_info": models, "labels": dict(labels or {}),
                                         "conventions": conventions, "environment": environment()})
     return Path(out)
+
+
+# ---------------------------------------------------------------------------------------------------
+# SyntaxGym suites: the suite's own prediction formulas on summed region surprisals
+
+
+def token_surprisals(scorer: Scorer, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """Per-token surprisal in nats, -log P(w_t | <eos> w_<t), of each sentence -> list of float64 [len].
+
+    Out-of-vocabulary words are read as ``<unk>``. Built from ``sequence_logprobs`` tail sums (one
+    batched call for all sentences), so it works for every Scorer: log P(w_t) = tail(t) - tail(t+1).
+    """
+    vocab = scorer.vocab
+    rows, starts = [], []
+    for s in sentences:
+        ids = [vocab.eos_id] + vocab.encode(list(s))
+        for t in range(1, len(ids) + 1):  # the last start is past the end: an empty tail, 0
+            rows.append(ids)
+            starts.append(t)
+    tail = scorer.sequence_logprobs(rows, np.asarray(starts, dtype=np.int64)) if rows else np.zeros(0)
+    out, k = [], 0
+    for s in sentences:
+        sums = tail[k:k + len(s) + 1]
+        k += len(s) + 1
+        out.append(-(sums[:-1] - sums[1:]))
+    return out
+
+
+def evaluate_suite(models: Sequence[str | os.PathLike], suites: Sequence[str | os.PathLike],
+                   out: str | os.PathLike, *, batch_size: int = 256, device: str = "auto",
+                   overwrite: bool = False) -> pd.DataFrame:
+    """Score SyntaxGym suites with each model and evaluate the suites' own prediction formulas.
+
+    Writes ``out/predictions.csv`` (one row per model x suite x item x prediction: result True/False),
+    ``out/summary.csv`` (share of items meeting each prediction) and ``out/config.json``. Surprisals are
+    in nats, summed over each region's tokens (formulas compare sums, so the unit does not matter).
+    """
+    from .importers import evaluate_predictions, load_suite, region_surprisals, suite_formulas
+
+    if not models:
+        raise ProbeError("no models given; pass --model DIR (a checkpoint or baseline folder)")
+    if not suites:
+        raise ProbeError("no suites given; pass --suite FILE (a SyntaxGym suite JSON)")
+    check_output_dir(out, overwrite)
+    loaded = [(Path(p).stem, load_suite(p)) for p in suites]
+    rows = []
+    for path, name in zip(models, unique_names([str(m) for m in models])):
+        scorer = load_scorer(path, batch_size=batch_size, device=device, name=name)
+        for suite_name, suite in loaded:
+            wanted: list[list[str]] = []
+            region_surprisals(suite, lambda toks: wanted.append(list(toks)) or np.zeros(len(toks)))
+            values = dict(zip(map(tuple, wanted), token_surprisals(scorer, wanted)))
+            sums = region_surprisals(suite, lambda toks: values[tuple(toks)])
+            formulas = suite_formulas(suite)
+            for item, results in evaluate_predictions(suite, sums).items():
+                for k, ok in enumerate(results):
+                    rows.append({"model": scorer.info["model"], "arch": scorer.info.get("arch", ""),
+                                 "seed": scorer.info.get("seed", 0), "suite": suite_name, "item": item,
+                                 "prediction": k, "formula": formulas[k], "result": bool(ok)})
+    df = pd.DataFrame(rows)
+    summary = (df.groupby(["model", "arch", "seed", "suite", "prediction", "formula"], sort=False)["result"]
+               .agg(accuracy="mean", n_items="size").reset_index())
+    with atomic_dir(out, overwrite) as tmp:
+        write_text_atomic(tmp / "predictions.csv", df.to_csv(index=False))
+        write_text_atomic(tmp / "summary.csv", summary.to_csv(index=False))
+        save_config({"models": [str(m) for m in models], "suites": [str(s) for s in suites],
+                     "surprisal": "nats, -log P(w | <eos> preceding words), summed per region; OOV words as <unk>"},
+                    tmp)
+    return summary

@@ -337,3 +337,70 @@ def test_labels_become_columns_and_names_stay_unique(tmp_path):
     assert scores.groupby("model")["attractor_rate"].first().to_dict() == {"a/tri": 0.1, "b/tri": 0.3}
     seeds = pd.read_csv(out / "summary_seeds.csv")
     assert sorted(seeds["attractor_rate"].unique()) == [0.1, 0.3] and (seeds["n_seeds"] <= 1).all()
+
+
+# --------------------------------------------------------------------------- SyntaxGym prediction formulas
+
+def _tiny_lm(tmp_path, words):
+    import torch
+
+    from probe.corpus import Vocab
+    from probe.models import ModelConfig, build_model, save_checkpoint
+
+    vocab = Vocab(("<unk>", "<eos>", *sorted(set(words))))
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="lstm", vocab_size=len(vocab), emb=8, hidden=8, layers=1)
+    model = build_model(cfg)
+    save_checkpoint(tmp_path / "lm" / "model.pt", model=model, model_config=cfg, vocab=vocab,
+                    train_config={"seed": 0}, train_state={})
+    return tmp_path / "lm", model.eval(), vocab
+
+
+def _mini_suite():
+    def cond(name, head, verb):
+        return {"condition_name": name, "regions": [
+            {"region_number": 1, "content": "The"}, {"region_number": 2, "content": head},
+            {"region_number": 3, "content": "near the senators"}, {"region_number": 4, "content": verb},
+            {"region_number": 5, "content": "happy."}]}
+    return {"meta": {"name": "mini", "metric": "sum"}, "region_meta": {str(i): str(i) for i in range(1, 6)},
+            "predictions": [{"type": "formula", "formula": "(4;%match%) < (4;%mismatch%)"}],
+            "items": [{"item_number": 1, "conditions": [cond("match", "author", "is"), cond("mismatch", "author", "are")]},
+                      {"item_number": 2, "conditions": [cond("match", "authors", "are"), cond("mismatch", "authors", "is")]}]}
+
+
+def test_token_surprisals_match_a_direct_forward_pass(tmp_path):
+    import torch
+
+    from probe.evaluate import LMScorer, token_surprisals
+
+    words = "the author authors near senators is are happy".split()
+    _, model, vocab = _tiny_lm(tmp_path, words)
+    sent = "the author near the senators is happy".split()
+    got = token_surprisals(LMScorer(model, vocab, batch_size=3), [sent, sent[:3]])
+    ids = torch.tensor([[vocab.eos_id] + vocab.encode(sent)])
+    with torch.no_grad():
+        lp = torch.log_softmax(model(ids).logits[0, :-1].double(), -1)
+    want = -lp[torch.arange(len(sent)), ids[0, 1:]].numpy()
+    assert np.allclose(got[0], want, atol=1e-5) and np.allclose(got[1], want[:3], atol=1e-5)
+
+
+def test_probe_suite_evaluates_the_suites_formulas(tmp_path, capsys):
+    import pandas as pd
+
+    from probe.cli import main
+    from probe.evaluate import LMScorer, token_surprisals
+
+    words = "the author authors near senators is are happy".split()
+    lm, model, vocab = _tiny_lm(tmp_path, words)
+    suite = tmp_path / "mini.json"
+    suite.write_text(json.dumps(_mini_suite()))
+    assert main(["suite", "--model", str(lm), "--suite", str(suite), "--out", str(tmp_path / "out")]) == 0
+    preds = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert len(preds) == 2 and set(preds["formula"]) == {"(4;%match%) < (4;%mismatch%)"}
+    scorer = LMScorer(model, vocab)
+    for item, head, good, bad in ((1, "author", "is", "are"), (2, "authors", "are", "is")):
+        s_good, s_bad = (token_surprisals(scorer, [f"the {head} near the senators {v} happy".split()])[0][5]
+                         for v in (good, bad))
+        assert bool(preds.loc[preds["item"] == item, "result"].iloc[0]) == (s_good < s_bad)
+    assert main(["suite", "--suite", str(suite), "--out", str(tmp_path / "o2")]) == 2
+    assert not (tmp_path / "o2").exists()
