@@ -714,8 +714,12 @@ def _add_suite(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full ``probe`` argument parser (exposed for tests and docs)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``probe`` argument parser (exposed for tests and docs).
+
+    ``only``: register just that subcommand's options. Registering a command imports its module's
+    constants (some import torch or datasets), so running one command should not pay for all of them.
+    """
     from . import __version__
 
     parser = argparse.ArgumentParser(
@@ -726,13 +730,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"probe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
-        add(sub)
+        if only is None or add.__name__ == f"_add_{only}":
+            add(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn ProbeError into a one-line message with exit code 2."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = {add.__name__[len("_add_"):] for add in COMMANDS}
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in names else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
