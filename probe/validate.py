@@ -112,7 +112,7 @@ def validate_dataset(path: str | os.PathLike, *, lexicon: str | None = None, par
     ds = load_items(path)
     lex = load_lexicon(lexicon)
     rep = ValidationReport(path=str(path), n_items=len(ds))
-    cols = {c: ds[c] for c in ds.column_names}
+    cols = ds.to_dict()  # plain lists: indexing a datasets column per element is slow
     n = len(ds)
     get = lambda c, default: cols.get(c, [default] * n)  # noqa: E731 - optional columns of imported data
     ids, prefixes = cols["id"], cols["prefix"]
@@ -175,9 +175,27 @@ def validate_dataset(path: str | os.PathLike, *, lexicon: str | None = None, par
         noun_pos = [(j, num) for j, num in zip(idxs, anum[i]) if j < vi] + [(hidx[i], hnum[i])]
         if nearest_num[i] and hidx[i] >= 0 and max(noun_pos)[1] != nearest_num[i]:
             rep.fail("nearest noun number", iid, f"stated {nearest_num[i]}")
+    _tokenizer_check(rep, ids, goods, bads)
     if parser != "none" and n:
         _parse_check(rep, parser, goods, hidx, prefixes, parse_sample)
     return rep
+
+
+def _tokenizer_check(rep: ValidationReport, ids: list, goods: list, bads: list) -> None:
+    """spaCy's English tokenizer must split both sentences into the item's own tokens.
+
+    Otherwise a model fed through spaCy (``probe corpus``) would see other words than the item
+    fields say, e.g. a clitic or hyphen split inside a word.
+    """
+    import spacy
+
+    tok = spacy.blank("en").tokenizer
+    for iid, g, b in zip(ids, goods, bads):
+        for sent in (g, b):
+            words = [t.text for t in tok(sent)]
+            if words != sent.split(" "):
+                rep.fail("spaCy tokenizer agrees with the item tokens", iid, f"{sent!r} -> {words}")
+                break
 
 
 def _parse_check(rep: ValidationReport, parser: str, goods: list, hidx: list, prefixes: list, sample: int) -> None:

@@ -79,3 +79,12 @@ def test_head_is_subject_on_gold_parse():
               deps=["det", "nsubj", "prep", "det", "pobj", "ROOT", "acomp"])
     assert _head_is_subject(doc, 1, 5)
     assert not _head_is_subject(doc, 4, 5)
+
+
+def test_token_spacy_would_split_is_caught(folder, tmp_path):
+    def hyphen(rows):
+        r = rows[7]
+        r["sentence_good"] = r["sentence_good"].replace(r["head"], r["head"] + "-like", 1)
+        r["sentence_bad"] = r["sentence_bad"].replace(r["head"], r["head"] + "-like", 1)
+    rep = validate_dataset(_plant(folder, tmp_path, hyphen), parser="none")
+    assert rep.failures["spaCy tokenizer agrees with the item tokens"] == 1
