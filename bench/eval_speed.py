@@ -5,7 +5,8 @@
 Builds a random LM (probe.models) and items (probe.build) in-process. The plain baseline runs the model
 once per sentence (good and bad members separately, batch of 1) and sums the token log-probs, as a
 per-sentence scoring loop would; probe's evaluator scores the same items with its default prefix method
-(dedupe + length-sorted batches, one pass per unique prefix) and with the batched sentence method.
+(identical prefixes once; recurrent models run the prefixes as a trie, so shared heads are computed once)
+and with the batched sentence method.
 Both sentence-level scorers must agree to 1e-4 before any speed is printed.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 
 from probe.build import BuildConfig, build_items
 from probe.corpus import EOS, UNK, Vocab
-from probe.evaluate import LMScorer, prepare_items, score_items
+from probe.evaluate import LMScorer, build_prefix_trie, pad_right, prepare_items, score_items
 from probe.models import ModelConfig, build_model
 
 
@@ -34,10 +35,14 @@ def one_at_a_time(model, vocab: Vocab, items) -> np.ndarray:
     return out
 
 
-def timed(fn):
-    t0 = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - t0
+def timed(fn, repeats: int):
+    """(result, median wall time over ``repeats`` runs): one run alone swings by 10-20% on a shared CPU."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return result, float(np.median(times))
 
 
 def main() -> None:
@@ -48,6 +53,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=2, help="layers (default 2)")
     ap.add_argument("--batch-size", type=int, default=256, help="probe's batch size (default 256)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per scorer; medians are printed (default 3)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -61,20 +67,26 @@ def main() -> None:
     scorer = LMScorer(model, vocab, batch_size=a.batch_size)
     score_items(scorer, items.iloc[:64], method="prefix")  # warm-up (allocator, kernels)
 
-    plain, t_plain = timed(lambda: one_at_a_time(model, vocab, items))
-    prefix, t_prefix = timed(lambda: score_items(scorer, items, method="prefix"))
-    sent, t_sent = timed(lambda: score_items(scorer, items, method="sentence"))
+    plain, t_plain = timed(lambda: one_at_a_time(model, vocab, items), a.repeats)
+    prefix, t_prefix = timed(lambda: score_items(scorer, items, method="prefix"), a.repeats)
+    sent, t_sent = timed(lambda: score_items(scorer, items, method="sentence"), a.repeats)
     err = np.abs(sent[["logp_good", "logp_bad"]].to_numpy() - plain).max()
     if err > 1e-4:
         raise SystemExit(f"batched and one-at-a-time sentence scores differ by {err:.2e}; not timing a wrong result")
     n = len(items)
     print(f"model: {a.arch}, {a.layers} x {a.hidden}, vocab {len(vocab)}, {sum(p.numel() for p in model.parameters()):,} "
-          f"parameters; {n} items ({items['prefix'].nunique()} unique prefixes); torch threads {a.threads}")
+          f"parameters; {n} items ({items['prefix'].nunique()} unique prefixes); torch threads {a.threads}; "
+          f"batch size {a.batch_size}; median of {a.repeats} runs")
     print(f"one sentence at a time (2 passes/item):  {n / t_plain:9.1f} items/s  ({t_plain:.2f} s)")
     print(f"probe evaluate, sentence method:         {n / t_sent:9.1f} items/s  ({t_sent:.2f} s)  "
           f"x{t_plain / t_sent:.1f}  (max |diff| {err:.1e})")
     print(f"probe evaluate, prefix method (default): {n / t_prefix:9.1f} items/s  ({t_prefix:.2f} s)  "
           f"x{t_plain / t_prefix:.1f}")
+    seqs = [vocab.encode([EOS, *p.split()]) for p in items["prefix"].unique()]
+    tokens = sum(map(len, seqs))
+    nodes = build_prefix_trie(*pad_right(seqs)).n_nodes
+    print(f"unique prefixes hold {tokens:,} tokens; their trie has {nodes:,} nodes ({tokens / nodes:.2f}x fewer "
+          "model steps per layer for recurrent models)")
     same = (prefix["correct"] == (plain[:, 0] > plain[:, 1])).mean()
     print(f"prefix vs sentence decisions agree on {same:.1%} of items (they differ where the words after "
           "the verb change the sentence score)")

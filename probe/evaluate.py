@@ -34,6 +34,8 @@ METHODS = ("prefix", "sentence")
 # Bound on batch x time x vocabulary logits held at once (float32: 4 bytes each), so that the sentence
 # method on a large vocabulary does not exhaust memory; batches shrink to fit, results do not change.
 MAX_BATCH_LOGITS = 2**26
+# Bound on the recurrent states (float32) held at once when prefixes are scored as a trie (64 MB).
+MAX_TRIE_FLOATS = 2**24
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,55 @@ def pad_right(seqs: Sequence[Sequence[int]], pad: int = 0) -> tuple[np.ndarray, 
     return out, lengths
 
 
+@dataclass(frozen=True)
+class PrefixTrie:
+    """Prefixes merged on their shared heads: each node is one token after one distinct prefix head.
+
+    ``tokens[d]`` [W_d] are the token ids of the nodes at depth d (0 = the first token) and ``parents[d]``
+    [W_d] their parents' indices in depth d-1 (``parents[0]`` is all -1). Prefix i ends at node
+    ``end_node[i]`` of depth ``end_depth[i]``. Running a recurrent model depth by depth over the nodes
+    computes every shared head once, instead of once per prefix.
+    """
+
+    tokens: list[np.ndarray]
+    parents: list[np.ndarray]
+    end_depth: np.ndarray        # [N]
+    end_node: np.ndarray         # [N]
+
+    @property
+    def n_nodes(self) -> int:
+        """Tokens the model reads: sum over depths of the nodes there."""
+        return sum(len(t) for t in self.tokens)
+
+
+def build_prefix_trie(ids: np.ndarray, lengths: np.ndarray) -> PrefixTrie:
+    """The trie of N non-empty id sequences, right-padded: ids int [N, T], lengths int [N] (as ``pad_right``
+    returns them; the padding value does not matter). Array operations only, no loop over tokens."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if len(lengths) and lengths.min() < 1:
+        raise ValueError("an empty prefix has no next-word distribution; every prefix needs its <eos> at least")
+    width = ids.shape[1] if len(lengths) else 0
+    valid = np.arange(width)[None, :] < lengths[:, None]
+    ids = np.where(valid, ids, -1)               # -1 never equals a token, so padding never merges nodes
+    order = np.lexsort(ids.T[::-1]) if width else np.arange(len(lengths))
+    srt, n_t, valid = ids[order], lengths[order], valid[order]
+    # a sorted row opens a new node at depth d when its first d+1 tokens differ from the row above;
+    # rows sharing a head are contiguous after a lexicographic sort, so a running count numbers the nodes
+    differs = np.logical_or.accumulate(srt[1:] != srt[:-1], axis=1)
+    opens = np.concatenate([np.ones((min(1, len(srt)), width), dtype=bool), differs]) & valid
+    node = np.cumsum(opens, axis=0) - 1                                          # [N, T]
+    tokens, parents = [], []
+    for d in range(width):                      # one step per depth, each over all nodes there
+        rows = np.flatnonzero(opens[:, d])
+        tokens.append(srt[rows, d])
+        parents.append(node[rows, d - 1] if d else np.full(len(rows), -1, dtype=np.int64))
+    end_depth = np.empty(len(lengths), dtype=np.int64)
+    end_node = np.empty(len(lengths), dtype=np.int64)
+    end_depth[order] = n_t - 1
+    end_node[order] = node[np.arange(len(srt)), n_t - 1]
+    return PrefixTrie(tokens, parents, end_depth, end_node)
+
+
 def length_batches(lengths: np.ndarray, batch_size: int, vocab_size: int) -> Iterable[np.ndarray]:
     """Indices in batches of similar length (sorted, so little padding), capped by MAX_BATCH_LOGITS."""
     order = np.argsort(lengths, kind="stable")
@@ -187,7 +238,9 @@ class LMScorer:
 
     def next_word_logprobs(self, prefixes: Sequence[Sequence[int]], candidates: np.ndarray,
                            prefix_of: np.ndarray | None = None) -> np.ndarray:
-        """See :class:`Scorer`. Identical prefixes are run once; each unique prefix is one sequence."""
+        """See :class:`Scorer`. Identical prefixes are run once. Recurrent models (``carries_state``) run
+        the prefixes as a trie, so a head shared by many prefixes ("<eos> the writer of the ...") is
+        computed once too; other models run each unique prefix as one sequence."""
         import torch
 
         candidates = np.asarray(candidates, dtype=np.int64)
@@ -197,6 +250,8 @@ class LMScorer:
         out = np.full(candidates.shape, np.nan)
         if not len(candidates):
             return out
+        if getattr(self.model, "carries_state", False):
+            return self._trie_next_word_logprobs(prefixes, candidates, prefix_of, out)
         ids, lengths = pad_right(prefixes)
         # visit the candidate rows grouped by the batch that holds their prefix
         rank = np.empty(len(prefixes), dtype=np.int64)
@@ -224,6 +279,66 @@ class LMScorer:
                     rows = row_order[lo:hi]
                     out[rows] = np.take_along_axis(logp[row_rank[rows] - first], candidates[rows], axis=1)
                     first += len(batch)
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def _trie_next_word_logprobs(self, prefixes: Sequence[Sequence[int]], candidates: np.ndarray,
+                                 prefix_of: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """next_word_logprobs for recurrent models: the prefixes, sorted so that shared heads sit together,
+        run as tries, one model step per depth over all the nodes there, each node's state taken from its
+        parent's; the softmax layer runs only where prefixes end, ``batch_size`` nodes at a time.
+
+        A trie holds as many prefixes as MAX_TRIE_FLOATS of states allow (at least ``batch_size``):
+        states cost H floats per node and layer, while wide steps keep the matmuls efficient.
+        """
+        import torch
+
+        from .models import select_state
+
+        ids, lengths = pad_right(prefixes, pad=-1)
+        order = np.lexsort(ids.T[::-1])                        # lexicographic: shared heads end up together
+        # candidate rows sorted by their prefix's place in that order, so each trie's rows are one slice
+        place = np.empty(len(order), dtype=np.int64)
+        place[order] = np.arange(len(order))
+        row_place = place[prefix_of]
+        row_order = np.argsort(row_place, kind="stable")
+        sorted_place = row_place[row_order]
+        dev, bs = self.device, self.batch_size
+        encoder = self.model.encoder
+        cfg = encoder.config
+        # per node: the old and new states of every layer (h and c) and one layer's gates (4 H)
+        per_node = cfg.hidden * (2 * cfg.layers * (2 if cfg.arch == "lstm" else 1) + 4)
+        chunk_size = max(bs, MAX_TRIE_FLOATS // per_node)
+        was_training = getattr(self.model, "training", False)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                # the first layer's input matmul becomes a lookup when there are more tokens than words
+                table = encoder.input_table() if ids.size > len(self.vocab) else None
+                for lo in range(0, len(order), chunk_size):
+                    chunk = order[lo: lo + chunk_size]
+                    a, b = np.searchsorted(sorted_place, [lo, lo + len(chunk)])
+                    rows = row_order[a:b]                              # candidate rows of this trie
+                    local = row_place[rows] - lo                       # their prefix within the trie
+                    trie = build_prefix_trie(ids[chunk], lengths[chunk])
+                    state = None
+                    for d, (tok, par) in enumerate(zip(trie.tokens, trie.parents)):
+                        if d:
+                            state = select_state(state, torch.as_tensor(par, device=dev))
+                        hidden, state = encoder.step(torch.as_tensor(tok, device=dev), state, table)
+                        at_d = np.flatnonzero(trie.end_depth[local] == d)      # rows whose prefix ends here
+                        if not len(at_d):
+                            continue
+                        nodes, which = np.unique(trie.end_node[local[at_d]], return_inverse=True)
+                        by_node = np.argsort(which, kind="stable")
+                        at_d, which = at_d[by_node], which[by_node]
+                        for s in range(0, len(nodes), bs):
+                            i, j = np.searchsorted(which, [s, s + bs])
+                            h = hidden[torch.as_tensor(nodes[s: s + bs], device=dev)]
+                            logp = torch.log_softmax(self.model.head(h).float(), dim=-1).double().cpu().numpy()
+                            r = rows[at_d[i:j]]
+                            out[r] = np.take_along_axis(logp[which[i:j] - s], candidates[r], axis=1)
         finally:
             self.model.train(was_training)
         return out

@@ -100,6 +100,15 @@ class EncoderOutput(NamedTuple):
     states: dict | None
 
 
+def select_state(state: Any, rows: torch.Tensor) -> Any:
+    """Rows ``rows`` [B'] of a recurrent state (same nesting as ``state``; each tensor [B, H] -> [B', H])."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.index_select(0, rows)
+    return type(state)(select_state(s, rows) for s in state)
+
+
 def detach_state(state: Any) -> Any:
     """Cut the graph behind a recurrent state (truncated BPTT): same nesting, detached tensors."""
     if state is None:
@@ -265,10 +274,43 @@ class RecurrentLayer(nn.Module):
         return self.kernel == "auto" and self.cell in ("srn", "gru") and x.device.type == "cpu"
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        """Input projection of every timestep at once (fused path): [..., I] -> [..., gates * H]."""
+        """Input projection of every timestep at once (fused path, ``step``): [..., I] -> [..., gates * H].
+
+        Holds every bias that adds to the gates as they are (SRN, LSTM: both; GRU: b_ih only, since b_hh
+        sits inside r * (h W_hn^T + b_hn)).
+        """
         r = self.rnn
-        bias = r.bias_ih_l0 + r.bias_hh_l0 if self.cell == "srn" else r.bias_ih_l0
+        bias = r.bias_ih_l0 if self.cell == "gru" else r.bias_ih_l0 + r.bias_hh_l0
         return F.linear(x, r.weight_ih_l0, bias)
+
+    def step(self, xw: torch.Tensor, state: Any = None) -> Any:
+        """One timestep for inference: xw [B, gates * H] (``project`` of the input), state as in ``forward``
+        (None: zeros) -> the new state (h [B, H]; lstm: (h, c)).
+
+        Each gate block is one matmul plus a few elementwise ops: at T = 1 this beats the torch modules,
+        whose per-call setup (oneDNN's in particular) costs more than the step itself. Same formulas as
+        ``forward`` (tested to 1e-5); no dropout, no autograd bookkeeping beyond the caller's.
+        """
+        r, H = self.rnn, self.hidden
+        if state is None:
+            zeros = xw.new_zeros(xw.shape[0], H)
+            state = (zeros, zeros) if self.cell == "lstm" else zeros
+        # tanh(p) is computed as 2 sigmoid(2p) - 1, as in the fused recurrences (see _tanh_note)
+        if self.cell == "srn":
+            pre = torch.addmm(xw, state, r.weight_hh_l0.t())
+            return pre.relu_() if r.nonlinearity == "relu" else pre.mul_(2).sigmoid_().mul_(2).sub_(1)
+        if self.cell == "gru":
+            gh = torch.addmm(r.bias_hh_l0, state, r.weight_hh_l0.t())
+            rz = torch.add(xw[:, : 2 * H], gh[:, : 2 * H]).sigmoid_()
+            n = torch.addcmul(xw[:, 2 * H:], rz[:, :H], gh[:, 2 * H:]).mul_(2).sigmoid_().mul_(2).sub_(1)
+            return torch.lerp(n, state, rz[:, H:])
+        h, c = state
+        gates = torch.addmm(xw, h, r.weight_hh_l0.t())      # gate order i, f, g, o
+        gates[:, 2 * H: 3 * H].mul_(2)
+        gates.sigmoid_()                                     # one call for all four gates
+        g = gates[:, 2 * H: 3 * H].mul_(2).sub_(1)
+        c = torch.addcmul(gates[:, H: 2 * H] * c, gates[:, :H], g)
+        return c.mul(2).sigmoid_().mul_(2).sub_(1).mul_(gates[:, 3 * H:]), c
 
     def forward(self, x: torch.Tensor | None, state: Any = None, *, xw: torch.Tensor | None = None,
                 cells: bool = False) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
@@ -363,6 +405,26 @@ class RecurrentEncoder(nn.Module):
         return EncoderOutput(x.transpose(0, 1).contiguous(), tuple(new_state), states)
 
 
+    def input_table(self) -> torch.Tensor:
+        """The first layer's input projection of every vocabulary entry [V, gates * H], for ``step``."""
+        return self.layers[0].project(self.embedding.weight)
+
+    def step(self, tokens: torch.Tensor, state: Any = None, table: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple]:
+        """One timestep for inference: tokens [B] -> (top layer's output [B, H], new state: tuple per layer).
+
+        Equals ``forward(tokens[:, None], state)`` in eval mode. ``table`` (``input_table()``) replaces
+        the first layer's input matmul by a row lookup when a caller runs many steps.
+        """
+        xw = table[tokens] if table is not None else self.layers[0].project(self.embedding(tokens))
+        x, new_state = None, []
+        for i, layer in enumerate(self.layers):
+            st = layer.step(xw if i == 0 else layer.project(x), None if state is None else state[i])
+            new_state.append(st)
+            out = st[0] if isinstance(st, tuple) else st
+            x = out + x if (self.config.residual and i > 0) else out
+        return x, tuple(new_state)
+
+
 class TransformerEncoder(nn.Module):
     """A small causal (decoder-only) transformer: token + learned position embeddings, pre-norm blocks."""
 
@@ -436,10 +498,19 @@ class LanguageModel(nn.Module):
         never changes earlier scores. ``state`` continues a previous call (recurrent archs).
         """
         enc = self.encoder(ids, state, return_states)
-        h = self.drop(enc.hidden)
+        return ModelOutput(self.head(enc.hidden), enc.state, enc.states)
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs [..., H] -> logits [..., V] (dropout, projection when tied, softmax layer)."""
+        h = self.drop(hidden)
         if self.proj is not None:
             h = self.proj(h)
-        return ModelOutput(self.decoder(h), enc.state, enc.states)
+        return self.decoder(h)
+
+    @property
+    def carries_state(self) -> bool:
+        """True when ``forward(ids, state)`` continues a previous call exactly (the recurrent archs)."""
+        return isinstance(self.encoder, RecurrentEncoder)
 
     def logits_at(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """ids [B, T], positions [B] -> logits [B, V] at one position per row.
@@ -447,11 +518,7 @@ class LanguageModel(nn.Module):
         The scorer needs the next-word distribution after each prefix only; applying the softmax
         layer at those positions alone skips most of the output layer's work.
         """
-        h = self.encoder(ids).hidden[torch.arange(ids.shape[0], device=ids.device), positions]
-        h = self.drop(h)
-        if self.proj is not None:
-            h = self.proj(h)
-        return self.decoder(h)
+        return self.head(self.encoder(ids).hidden[torch.arange(ids.shape[0], device=ids.device), positions])
 
 
 def build_model(cfg: ModelConfig) -> LanguageModel:

@@ -13,8 +13,8 @@ import torch
 from probe.cli import main
 from probe.config import ProbeError
 from probe.corpus import Vocab, write_ids
-from probe.evaluate import (LMScorer, agreement_accuracy, evaluate, prepare_items, score_continuations,
-                            score_items, select_items)
+from probe.evaluate import (LMScorer, agreement_accuracy, build_prefix_trie, evaluate, pad_right, prepare_items,
+                            score_continuations, score_items, select_items)
 
 WORDS = ("<unk>", "<eos>", "the", "dog", "dogs", "of", "cat", "cats", "runs", "run", "is", "are", "near")
 
@@ -176,6 +176,48 @@ def test_scores_do_not_depend_on_batch_size(method, arch):
             lp = torch.log_softmax(model(ids).logits[0, :-1], -1)
             want = lp.gather(-1, ids[0, 1:, None]).sum().item()
     assert b.loc[7, "logp_good"] == pytest.approx(want, abs=1e-4)
+
+
+def test_prefix_trie_merges_shared_heads():
+    seqs = [[1, 2, 3], [1, 2], [1, 4, 3, 5], [1, 2, 3], [1, 2, 6], [0]]
+    ids, lengths = pad_right(seqs, pad=9)
+    trie = build_prefix_trie(ids, lengths)
+    # depth 0: <1>, <0>; depth 1: 1-2, 1-4; depth 2: 1-2-3, 1-2-6, 1-4-3; depth 3: 1-4-3-5
+    assert [len(t) for t in trie.tokens] == [2, 2, 3, 1] and trie.n_nodes == 8
+    assert trie.n_nodes < sum(map(len, seqs))
+
+    def path(i):   # walk back from prefix i's end node to its tokens
+        d, n, out = trie.end_depth[i], trie.end_node[i], []
+        while d >= 0:
+            out.append(int(trie.tokens[d][n]))
+            n, d = trie.parents[d][n], d - 1
+        return out[::-1]
+
+    assert [path(i) for i in range(len(seqs))] == seqs
+    assert trie.end_node[0] == trie.end_node[3] and trie.end_depth[0] == trie.end_depth[3]
+    # the padding value never merges nodes, even when it equals a real token
+    ids2, _ = pad_right(seqs, pad=3)
+    assert build_prefix_trie(ids2, lengths).n_nodes == 8
+    with pytest.raises(ValueError, match="empty prefix"):
+        build_prefix_trie(*pad_right([[1], []]))
+
+
+@pytest.mark.parametrize("arch", ["srn", "gru", "lstm"])
+def test_trie_scoring_equals_full_forward_passes(arch, monkeypatch):
+    torch.set_num_threads(1)
+    vocab = Vocab(WORDS)
+    model = probe_model(arch, vocab)
+    prefixes = [vocab.encode(["<eos>", *r["prefix"].split()]) for r in random_items(120, seed=3)]
+    candidates = np.array([[vocab.stoi["is"], vocab.stoi["are"]]] * len(prefixes))
+    with torch.no_grad():
+        want = np.array([torch.log_softmax(model(torch.tensor([p])).logits[0, -1], -1)[c].numpy()
+                         for p, c in zip(prefixes, torch.as_tensor(candidates))])
+    got = LMScorer(model, vocab).next_word_logprobs(prefixes, candidates)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    # many small tries (a tiny state budget) and one-node softmax batches give the same numbers
+    monkeypatch.setattr("probe.evaluate.MAX_TRIE_FLOATS", 1)
+    np.testing.assert_allclose(LMScorer(model, vocab, batch_size=1).next_word_logprobs(prefixes, candidates),
+                               want, atol=1e-5, rtol=0)
 
 
 def test_identical_prefixes_run_once():

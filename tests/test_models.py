@@ -52,6 +52,26 @@ def test_state_continues_a_sequence(arch):
     torch.testing.assert_close(torch.cat([first.logits, second], 1), whole, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("arch,extra", [("srn", {}), ("srn", {"nonlinearity": "relu"}), ("gru", {}),
+                                        ("lstm", {}), ("lstm", {"residual": True, "forget_bias": 1.0}),
+                                        ("gru", {"residual": True, "layers": 3})])
+@pytest.mark.parametrize("use_table", [False, True])
+def test_step_equals_forward_one_token_at_a_time(arch, extra, use_table):
+    model = make(arch, **extra).eval()
+    ids = torch.randint(V, (4, 6))
+    whole = model(ids)
+    table = model.encoder.input_table() if use_table else None
+    state, outs = None, []
+    with torch.no_grad():
+        for t in range(ids.shape[1]):
+            h, state = model.encoder.step(ids[:, t], state, table)
+            outs.append(model.head(h))
+    torch.testing.assert_close(torch.stack(outs, 1), whole.logits.detach(), atol=1e-5, rtol=1e-5)
+    flat = lambda st: torch.cat([torch.cat(s, -1) if isinstance(s, tuple) else s for s in st], -1)  # noqa: E731
+    torch.testing.assert_close(flat(state), flat(whole.state).detach(), atol=1e-5, rtol=1e-5)
+    assert model.carries_state and not make("transformer").carries_state
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_causal_right_padding_never_changes_earlier_scores(arch):
     model = make(arch, dropout=0.3).eval()
