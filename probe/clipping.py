@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .config import ProbeError, config_to_dict, write_text_atomic
+from .config import ProbeError, check_output_dir, config_to_dict, write_text_atomic
 from .gradients import (fmt_num, log_axis, markdown_table, one_thread, parse_variant, save_figure_atomic,
                         write_csv_atomic)
 
@@ -273,21 +273,16 @@ def _clipping_analysis(*, corpus, items, out, config, progress) -> dict:
     cfg = config or ClippingConfig()
     check_config(cfg)
     started = time.perf_counter()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ProbeError(f"output path {out} exists and is not a folder; choose another --out")
+    out = check_output_dir(out, overwrite=True)     # a file there is refused; a folder is added to
     load_corpus(corpus)        # a bad corpus fails here, before any training
     if cfg.valid_tokens and cfg.valid_tokens < 2 * cfg.bptt:
         raise ProbeError(f"valid_tokens {cfg.valid_tokens} is too few to validate; use 0 (all) or at least "
                          f"{2 * cfg.bptt}")
     item_df = None
     if items is not None:
-        from .evaluate import prepare_items
-        from .records import load_items
+        from .evaluate import read_items
 
-        item_df = prepare_items(load_items(items))
-        if cfg.n_items and len(item_df) > cfg.n_items:
-            item_df = item_df.sample(n=cfg.n_items, random_state=cfg.seed).reset_index(drop=True)
+        item_df = read_items(items, n=cfg.n_items, seed=cfg.seed)
     rows, traces = [], []
     from tqdm.auto import tqdm
 

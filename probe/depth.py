@@ -26,7 +26,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .clipping import working_corpus
-from .config import ProbeError, config_to_dict, write_text_atomic
+from .config import ProbeError, check_output_dir, config_to_dict, write_text_atomic
 from .gradients import (analysis_copy, decay_norms, fmt_num, log_axis, markdown_table, one_thread, parse_variant,
                         sample_windows, save_figure_atomic, variant_name, write_csv_atomic)
 
@@ -157,9 +157,7 @@ def _depth_analysis(*, corpus, items, out, config, progress) -> dict:
     cfg = config or DepthConfig()
     check_config(cfg)
     started = time.perf_counter()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ProbeError(f"output path {out} exists and is not a folder; choose another --out")
+    out = check_output_dir(out, overwrite=True)     # a file there is refused; a folder is added to
     corp = load_corpus(corpus)
     if "valid" not in corp.splits:
         raise ProbeError(f"corpus {corpus} has no valid split; rebuild it with `probe corpus`")
@@ -167,12 +165,9 @@ def _depth_analysis(*, corpus, items, out, config, progress) -> dict:
                              seed=cfg.seed)
     item_df = None
     if items is not None:
-        from .evaluate import prepare_items
-        from .records import load_items
+        from .evaluate import read_items
 
-        item_df = prepare_items(load_items(items))
-        if cfg.n_items and len(item_df) > cfg.n_items:
-            item_df = item_df.sample(n=cfg.n_items, random_state=cfg.seed).reset_index(drop=True)
+        item_df = read_items(items, n=cfg.n_items, seed=cfg.seed)
     rows = []
     from tqdm.auto import tqdm
 

@@ -189,6 +189,20 @@ def build_prefix_trie(ids: np.ndarray, lengths: np.ndarray) -> PrefixTrie:
     return PrefixTrie(tokens, parents, end_depth, end_node)
 
 
+def sum_target_logprobs(logits: Any, ids: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Sentence scores from one batch's logits: logits [B, W-1, V] at positions 0..W-2 (position t-1
+    predicts ids[:, t]), ids int [B, W] right-padded, starts [B], lengths [B] -> float64 [B], the sum of
+    log P(ids[b, t]) over starts[b] <= t < lengths[b]."""
+    import torch
+
+    dev = logits.device
+    x = torch.as_tensor(ids, device=dev)
+    tok = logits.gather(-1, x[:, 1:].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    t = torch.arange(1, x.shape[1], device=dev)[None, :]
+    keep = (t >= torch.as_tensor(starts, device=dev)[:, None]) & (t < torch.as_tensor(lengths, device=dev)[:, None])
+    return (tok.double() * keep).sum(dim=1).cpu().numpy()
+
+
 def length_batches(lengths: np.ndarray, batch_size: int, vocab_size: int) -> Iterable[np.ndarray]:
     """Indices in batches of similar length (sorted, so little padding), capped by MAX_BATCH_LOGITS."""
     order = np.argsort(lengths, kind="stable")
@@ -358,16 +372,9 @@ class LMScorer:
             with torch.no_grad():
                 for batch in length_batches(lengths, self.batch_size, len(self.vocab)):
                     width = int(lengths[batch].max())
-                    x = torch.as_tensor(ids[batch, :width], device=self.device)
-                    logits = self._forward(ids[batch, : width - 1]) if width > 1 else None
-                    if logits is None:
-                        continue
-                    targets = x[:, 1:]
-                    tok = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-                    t = torch.arange(1, width, device=x.device)[None, :]
-                    keep = (t >= torch.as_tensor(starts[batch], device=x.device)[:, None]) & \
-                           (t < torch.as_tensor(lengths[batch], device=x.device)[:, None])
-                    out[batch] = (tok.double() * keep).sum(dim=1).cpu().numpy()
+                    if width > 1:
+                        logits = self._forward(ids[batch, : width - 1])
+                        out[batch] = sum_target_logprobs(logits, ids[batch, :width], starts[batch], lengths[batch])
         finally:
             self.model.train(was_training)
         return out
@@ -470,6 +477,16 @@ def prepare_items(items: Any) -> pd.DataFrame:
     df["nearest_number"] = df["nearest_number"].fillna("").astype(str)
     df["head_number"] = df["head_number"].fillna("").astype(str)
     df["n_attractors"] = df["n_attractors"].fillna(0).astype(np.int64)
+    return df
+
+
+def read_items(path: str | os.PathLike, *, n: int = 0, seed: int = 0) -> pd.DataFrame:
+    """An item folder or JSONL file, prepared for scoring; a seeded sample of ``n`` items (0: all)."""
+    from .records import load_items
+
+    df = prepare_items(load_items(path))
+    if n and len(df) > n:
+        df = df.sample(n=n, random_state=seed).reset_index(drop=True)
     return df
 
 

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from .config import ProbeError, config_to_dict, write_bytes_atomic, write_text_atomic
+from .config import ProbeError, check_output_dir, config_to_dict, write_bytes_atomic, write_text_atomic
 from .corpus import Vocab, load_corpus
 from .models import RECURRENT, LanguageModel, ModelConfig, build_model, load_checkpoint
 
@@ -618,9 +618,7 @@ def _gradients_analysis(*, model_dirs, labels, corpus, items, out, config, corpu
     cfg = config or GradientsConfig()
     check_config(cfg)
     started = time.perf_counter()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ProbeError(f"output path {out} exists and is not a folder; choose another --out")
+    out = check_output_dir(out, overwrite=True)     # a file there is refused; a folder is added to
     labels = list(labels) if labels is not None else [{} for _ in model_dirs]
     # --- load everything first: bad input fails before anything is written
     trained: list[_Model] = []
@@ -658,12 +656,9 @@ def _gradients_analysis(*, model_dirs, labels, corpus, items, out, config, corpu
             fresh.append(f)
     item_df = None
     if items is not None and trained and cfg.n_items:
-        from .evaluate import prepare_items
-        from .records import load_items
+        from .evaluate import read_items
 
-        item_df = prepare_items(load_items(items))
-        if len(item_df) > cfg.n_items:
-            item_df = item_df.sample(n=cfg.n_items, random_state=cfg.seed).reset_index(drop=True)
+        item_df = read_items(items, n=cfg.n_items, seed=cfg.seed)
     # --- measure
     cache: dict = {}
     frames, sources = [], {}

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ProbeError
-from .evaluate import dedupe, length_batches, pad_right, resolve_device
+from .evaluate import dedupe, length_batches, pad_right, resolve_device, sum_target_logprobs
 
 INSTALL_HINT = "pip install probe[hf] (or pip install 'transformers>=4.36')"
 
@@ -282,12 +282,7 @@ class HFScorer:
                 if width < 2:
                     continue
                 logits = self._logits(ids[batch, : width - 1], np.minimum(lengths[batch], width - 1))
-                x = torch.as_tensor(ids[batch, :width], device=logits.device)
-                tok = logits.gather(-1, x[:, 1:].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-                t = torch.arange(1, width, device=x.device)[None, :]
-                keep = (t >= torch.as_tensor(starts[batch], device=x.device)[:, None]) & \
-                       (t < torch.as_tensor(lengths[batch], device=x.device)[:, None])
-                out[batch] = (tok.double() * keep).sum(dim=1).cpu().numpy()
+                out[batch] = sum_target_logprobs(logits, ids[batch, :width], starts[batch], lengths[batch])
         return out
 
 
