@@ -28,6 +28,7 @@ selectivity, n), ``ablation.csv``, ``figures/diagnose.{png,pdf}``, ``figures/abl
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -245,8 +246,8 @@ class AblatedLM(nn.Module):
     """A recurrent LanguageModel with some units zeroed at every step: forward(ids, state=None,
     return_states=False) -> ModelOutput, like the model it wraps.
 
-    ``units``: {layer: unit indices}. An ablated layer runs step by step through its own
-    ``nn.RNN/GRU/LSTM`` module; after each step the units' h (and LSTM c) are set to 0, so they feed
+    ``units``: {layer: unit indices}. An ablated layer runs step by step through its own one-step
+    recurrence (``RecurrentLayer.step``); after each step the units' h (and LSTM c) are set to 0, so they feed
     neither the recurrence, nor the next layer, nor the softmax. Other layers run as usual.
     """
 
@@ -268,51 +269,30 @@ class AblatedLM(nn.Module):
             keep[us] = 0.0
             self.register_buffer(f"keep{layer}", keep, persistent=False)
 
-    def _stepwise(self, layer, x: torch.Tensor, state: Any, keep: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
-        """x [T, B, I] -> (h [T, B, H], final state, LSTM c [T, B, H] or None), units zeroed every step."""
-        T, B, _ = x.shape
+    @staticmethod
+    def _stepwise(layer, x: torch.Tensor, state: Any, keep: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
+        """x [T, B, I] -> (h [T, B, H], final state, LSTM c [T, B, H] or None), units zeroed every step.
+
+        One input matmul for all steps, then the layer's own one-step recurrence (``RecurrentLayer.step``).
+        """
         lstm = layer.cell == "lstm"
-        h = x.new_zeros(B, layer.hidden) if state is None else (state[0] if lstm else state)
-        c = (x.new_zeros(B, layer.hidden) if state is None else state[1]) if lstm else None
-        h = h * keep
-        c = c * keep if lstm else None
+        st = None if state is None else (tuple(s * keep for s in state) if lstm else state * keep)
         hs, cs = [], []
-        for t in range(T):
+        for xw_t in layer.project(x).unbind(0):
+            st = layer.step(xw_t, st)
+            st = tuple(s * keep for s in st) if lstm else st * keep
+            hs.append(st[0] if lstm else st)
             if lstm:
-                _, (h1, c1) = layer.rnn(x[t: t + 1], (h.unsqueeze(0), c.unsqueeze(0)))
-                h, c = h1[0] * keep, c1[0] * keep
-                cs.append(c)
-            else:
-                _, h1 = layer.rnn(x[t: t + 1], h.unsqueeze(0))
-                h = h1[0] * keep
-            hs.append(h)
-        return torch.stack(hs), ((h, c) if lstm else h), (torch.stack(cs) if lstm else None)
+                cs.append(st[1])
+        return torch.stack(hs), st, (torch.stack(cs) if lstm else None)
 
     def forward(self, ids: torch.Tensor, state: Any = None, return_states: bool = False):
         """ids [B, T] -> ModelOutput(logits [B, T, V], state, states {(layer, kind): [B, T, H]} or None)."""
         from .models import ModelOutput
 
-        m, enc = self.model, self.model.encoder
-        x = enc.drop(enc.embedding(ids.t()))          # [T, B, E], time-major as the encoder runs
-        new_state, states = [], ({} if return_states else None)
-        for i, layer in enumerate(enc.layers):
-            if i > 0:
-                x = enc.drop(x)
-            st_in = None if state is None else state[i]
-            if i in self.units:
-                out, st, c_all = self._stepwise(layer, x, st_in, getattr(self, f"keep{i}"))
-            else:
-                out, st, c_all = layer(x, st_in, cells=return_states)
-            new_state.append(st)
-            if return_states:
-                states[(i, "h")] = out.transpose(0, 1).contiguous()
-                if c_all is not None:
-                    states[(i, "c")] = c_all.transpose(0, 1).contiguous()
-            x = out + x if (enc.config.residual and i > 0) else out
-        h = m.drop(x.transpose(0, 1))
-        if m.proj is not None:
-            h = m.proj(h)
-        return ModelOutput(m.decoder(h), tuple(new_state), states)
+        runs = {i: functools.partial(self._stepwise, keep=getattr(self, f"keep{i}")) for i in self.units}
+        enc = self.model.encoder(ids, state, return_states, layer_runs=runs)
+        return ModelOutput(self.model.head(enc.hidden), enc.state, enc.states)
 
 
 def rank_units(cache: StateCache, before_verb: np.ndarray, labels: np.ndarray, rows: np.ndarray, arch: str) -> list[tuple]:

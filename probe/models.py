@@ -9,7 +9,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -289,7 +289,8 @@ class RecurrentLayer(nn.Module):
 
         Each gate block is one matmul plus a few elementwise ops: at T = 1 this beats the torch modules,
         whose per-call setup (oneDNN's in particular) costs more than the step itself. Same formulas as
-        ``forward`` (tested to 1e-5); no dropout, no autograd bookkeeping beyond the caller's.
+        ``forward`` (tested to 1e-5); no dropout. Inference only: the gate math runs in place, which
+        autograd cannot differentiate, so call it under ``torch.no_grad()``.
         """
         r, H = self.rnn, self.hidden
         if state is None:
@@ -378,13 +379,21 @@ class RecurrentEncoder(nn.Module):
     def out_size(self) -> int:
         return self.config.hidden
 
-    def forward(self, ids: torch.Tensor, state: Any = None, return_states: bool = False) -> EncoderOutput:
-        """ids [B, T] -> hidden [B, T, H]; ``state``: tuple per layer (from a previous call) or None."""
+    def forward(self, ids: torch.Tensor, state: Any = None, return_states: bool = False,
+                layer_runs: Mapping[int, Callable] | None = None) -> EncoderOutput:
+        """ids [B, T] -> hidden [B, T, H]; ``state``: tuple per layer (from a previous call) or None.
+
+        ``layer_runs``: {i: fn}, where fn(layer, x [T, B, I], state) -> (out [T, B, H], final state, LSTM
+        cell states [T, B, H] or None) runs layer i instead of the layer itself (interventions such as
+        unit ablation); everything around it (dropout, residuals, the states returned) stays the same.
+        """
+        layer_runs = layer_runs or {}
         ids_t = ids.t()                         # the recurrences run time-major: [T, B]
         T, B = ids_t.shape
         first, weight = self.layers[0], self.embedding.weight
         x = xw = None
-        if first.uses_fused(weight) and not (self.training and self.drop.p > 0) and self.config.vocab_size < T * B:
+        if first.uses_fused(weight) and not (self.training and self.drop.p > 0) and self.config.vocab_size < T * B \
+                and 0 not in layer_runs:
             # Without embedding dropout, emb[ids] W^T + b = (emb W^T + b)[ids]: project the vocabulary
             # once and look rows up, instead of projecting all T * B tokens (exact, and cheaper when V < T*B).
             xw = F.embedding(ids_t, first.project(weight))
@@ -394,8 +403,11 @@ class RecurrentEncoder(nn.Module):
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = self.drop(x)
-            out, st, c_all = layer(x, None if state is None else state[i], xw=xw if i == 0 else None,
-                                   cells=return_states)
+            st_in = None if state is None else state[i]
+            if i in layer_runs:
+                out, st, c_all = layer_runs[i](layer, x, st_in)
+            else:
+                out, st, c_all = layer(x, st_in, xw=xw if i == 0 else None, cells=return_states)
             new_state.append(st)
             if return_states:
                 states[(i, "h")] = out.transpose(0, 1).contiguous()
