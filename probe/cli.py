@@ -37,12 +37,34 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+# One line per command, shown by `probe --help`. Listing them must not import the commands' modules
+# (torch, datasets): registering a command's options does, so the overview registers names only.
+SUMMARIES = {
+    "build": "build the agreement minimal-pair dataset",
+    "validate": "re-check every item of a dataset, independently of the generator",
+    "corpus": "build a training corpus (synthetic grammar, text files or a hub dataset)",
+    "train": "train an SRN/GRU/LSTM/transformer language model on a corpus",
+    "evaluate": "score models on agreement items (syntactic vs sequential choices)",
+    "baseline": "train an n-gram (Kneser-Ney) or unigram baseline LM on a corpus",
+    "plot": "draw the figures of a results folder",
+    "import": "convert a published agreement test set into probe items",
+    "extract": "extract agreement items from natural text with a spaCy parser",
+    "run": "the one-command benchmark: build, corpora, train, baselines, evaluate, plot, report",
+    "number": "number prediction (Linzen et al. 2016): uni/bidirectional classifiers vs the LM objective",
+    "diagnose": "diagnostic classifiers for the head's number in hidden states; number-unit ablation",
+    "gradients": "vanishing gradients by distance per cell, at init and trained",
+    "clipping": "exploding gradients: train at a large learning rate, clipping off and on",
+    "depth": "stacked and residual models: accuracy and gradient decay by depth",
+    "suite": "evaluate SyntaxGym suites' own prediction formulas with models",
+}
+
+
 @command
 def _add_build(sub: argparse._SubParsersAction) -> None:
     from .constructions import CONSTRUCTIONS  # light: registering commands must not import datasets/torch
 
     p = sub.add_parser(
-        "build", help="build the agreement minimal-pair dataset",
+        "build", help=SUMMARIES["build"],
         description="Build subject-verb agreement minimal pairs with attractors. Writes DIR as a Hugging Face "
                     "dataset (datasets.load_from_disk works), DIR/items.jsonl, DIR/README.md (dataset card) "
                     "and DIR/config.json. With no options: the default benchmark in data/agreement/.")
@@ -79,7 +101,7 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
 @command
 def _add_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "validate", help="re-check every item of a dataset, independently of the generator",
+        "validate", help=SUMMARIES["validate"],
         description="Re-check every item: exactly one differing token right after the prefix, the good verb "
                     "agrees with the head (lexicon, and spaCy's lookup tables where available), attractors lie "
                     "between head and verb, and - when a spaCy pipeline with a parser is installed - how "
@@ -108,7 +130,7 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
 
     d = CorpusConfig()
     p = sub.add_parser(
-        "corpus", help="build a training corpus (synthetic grammar, text files or a hub dataset)",
+        "corpus", help=SUMMARIES["corpus"],
         description="Build a language-model training corpus folder: train/valid/test.npy token ids (<eos> after "
                     "each sentence), vocab.json, config.json and stats.json. With no source option: the "
                     f"synthetic corpus from the grammar over the lexicon, in {DEFAULT_OUT}/. Sentences equal to "
@@ -197,7 +219,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
     d = TrainConfig()
     p = sub.add_parser(
-        "train", help="train an SRN/GRU/LSTM/transformer language model on a corpus",
+        "train", help=SUMMARIES["train"],
         description="Train a language model with truncated BPTT on a corpus folder written by `probe corpus`. "
                     "Writes DIR/model.pt (best validation perplexity), DIR/last.pt (for --resume), "
                     "DIR/config.json, DIR/metrics.jsonl and DIR/summary.json. Scale out with "
@@ -278,7 +300,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 @command
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "evaluate", help="score models on agreement items (syntactic vs sequential choices)",
+        "evaluate", help=SUMMARIES["evaluate"],
         description="Score every --model and --hf-model on every --data set. prefix (default): "
                     "log P(verb_good | <eos> prefix) vs log P(verb_bad | <eos> prefix) from one forward pass; "
                     "sentence: total log-probability of each whole sentence including the final <eos>. Items with out-of-vocabulary words are "
@@ -328,7 +350,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 @command
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "baseline", help="train an n-gram (Kneser-Ney) or unigram baseline LM on a corpus",
+        "baseline", help=SUMMARIES["baseline"],
         description="Count a corpus folder's training ids into an interpolated modified Kneser-Ney n-gram LM "
                     "(the reference for pure sequential recency) or an add-one unigram LM (the majority "
                     "baseline). Writes OUT/baseline.json, vocab.json, counts.npz, config.json; "
@@ -354,7 +376,7 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
 @command
 def _add_plot(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "plot", help="draw the figures of a results folder",
+        "plot", help=SUMMARIES["plot"],
         description="Regenerate DIR/figures/ (PNG and PDF) from a results folder's summary_seeds.csv (and the "
                     "training folders' metrics.jsonl for learning curves): accuracy vs number of attractors, "
                     "syntactic vs sequential choices per construction, the SP/PS asymmetry, learning curves, "
@@ -380,7 +402,7 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
     from .importers import FORMATS
 
     p = sub.add_parser(
-        "import", help="convert a published agreement test set into probe items",
+        "import", help=SUMMARIES["import"],
         description="Convert BLiMP JSONL, Marvin & Linzen (2018) pairs, SyntaxGym number-agreement suites, "
                     "Linzen et al. (2016) number-prediction files or Gulordava et al. (2018) .tab files into "
                     "probe's item schema (source labels and ids kept in construction/source_id). Writes DIR "
@@ -405,7 +427,7 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
 @command
 def _add_extract(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "extract", help="extract agreement items from natural text with a spaCy parser",
+        "extract", help=SUMMARIES["extract"],
         description="Parse text with a spaCy pipeline (tagger + parser), find subject-verb dependencies with a "
                     "present-tense verb, count attractors, apply Linzen et al. (2016)'s filters (listed in "
                     "probe/extract.py and the dataset card) and write items with construction 'natural'. "
@@ -443,7 +465,7 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
 @command
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "run", help="the one-command benchmark: build, corpora, train, baselines, evaluate, plot, report",
+        "run", help=SUMMARIES["run"],
         description="Build the benchmark, build synthetic corpora over a sweep of attractor rates, train SRN, GRU "
                     "and LSTM language models (several seeds each) and n-gram/unigram baselines, evaluate them, "
                     "draw the figures and write results/<name>/report.md. With no options: the default run "
@@ -472,7 +494,7 @@ def _add_number(sub: argparse._SubParsersAction) -> None:
 
     d = NumberAnalysisConfig()
     p = sub.add_parser(
-        "number", help="number prediction (Linzen et al. 2016): uni/bidirectional classifiers vs the LM objective",
+        "number", help=SUMMARIES["number"],
         description="For each language model given, train a unidirectional and a bidirectional number classifier of "
                     "the same size on the prefixes of the corpus' sentences (predict the verb's number from the words "
                     "before it), and compare accuracy by number of attractors with the language model's own choice "
@@ -519,7 +541,7 @@ def _add_diagnose(sub: argparse._SubParsersAction) -> None:
 
     d = DiagnoseConfig()
     p = sub.add_parser(
-        "diagnose", help="diagnostic classifiers for the head's number in hidden states; number-unit ablation",
+        "diagnose", help=SUMMARIES["diagnose"],
         description="Cache every layer's hidden (and LSTM cell) states over each item's prefix in one batched pass per "
                     "model, then fit cross-validated logistic-regression probes (scikit-learn) decoding the head's "
                     "number at the head, each attractor and the word before the verb, with a control task (a random "
@@ -566,7 +588,7 @@ def _add_diagnose(sub: argparse._SubParsersAction) -> None:
 @command
 def _add_gradients(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "gradients", help="vanishing gradients by distance per cell, at init and trained",
+        "gradients", help=SUMMARIES["gradients"],
         description="Measure the mean norm of dJ(t)/dh(t-l), l = 0..L, for fresh models of every --variants cell "
                     "(at initialisation) and for every --model (trained), from one backward pass per batch of "
                     "corpus windows; fit an exponential decay per cell; with --items, the gradient of each "
@@ -611,7 +633,7 @@ def _add_gradients(sub: argparse._SubParsersAction) -> None:
 @command
 def _add_clipping(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "clipping", help="exploding gradients: train at a large learning rate, clipping off and on",
+        "clipping", help=SUMMARIES["clipping"],
         description="Train the same small language model per cell at a deliberately large learning rate with "
                     "gradient-norm clipping off (0) and at each --clips threshold; count non-finite (skipped) and "
                     "clipped steps, and report the final validation perplexity and agreement accuracy. Runs that "
@@ -651,7 +673,7 @@ def _add_clipping(sub: argparse._SubParsersAction) -> None:
 @command
 def _add_depth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "depth", help="stacked and residual models: accuracy and gradient decay by depth",
+        "depth", help=SUMMARIES["depth"],
         description="Train one model per cell x --layers x residual connections (with and without; a single "
                     "layer has none) on a corpus, then report agreement accuracy (mismatched vs matched items "
                     "with 1+ attractors) and gradient norms from J(t) to the input and the first layer, at "
@@ -690,7 +712,7 @@ def _add_depth(sub: argparse._SubParsersAction) -> None:
 @command
 def _add_suite(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "suite", help="evaluate SyntaxGym suites' own prediction formulas with models",
+        "suite", help=SUMMARIES["suite"],
         description="Score every sentence of each SyntaxGym suite (JSON) with each model, sum surprisals per region, "
                     "and evaluate the suite's prediction formulas item by item. Writes OUT/predictions.csv, "
                     "OUT/summary.csv and OUT/config.json. (`probe import syntaxgym` turns number-agreement suites "
@@ -717,8 +739,9 @@ def _add_suite(sub: argparse._SubParsersAction) -> None:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The ``probe`` argument parser (exposed for tests and docs).
 
-    ``only``: register just that subcommand's options. Registering a command imports its module's
-    constants (some import torch or datasets), so running one command should not pay for all of them.
+    ``only=None``: every command with its one-line summary but none of its options (what ``probe --help``
+    shows). ``only=NAME``: that command with all its options. Registering a command's options imports
+    its module's constants (some import torch or datasets), so neither pays for the other commands.
     """
     from . import __version__
 
@@ -730,7 +753,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"probe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
-        if only is None or add.__name__ == f"_add_{only}":
+        name = add.__name__[len("_add_"):]
+        if only is None:
+            sub.add_parser(name, help=SUMMARIES[name])
+        elif name == only:
             add(sub)
     return parser
 

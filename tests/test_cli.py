@@ -19,6 +19,14 @@ def test_every_subcommand_has_help(capsys):
         assert "usage: probe " + name in capsys.readouterr().out
 
 
+def test_overview_lists_every_command_without_importing_torch():
+    code = ("import sys; from probe.cli import COMMANDS, SUMMARIES, build_parser; build_parser().format_help(); "
+            "print(sorted(SUMMARIES) == sorted(c.__name__[5:] for c in COMMANDS), 'torch' in sys.modules, "
+            "'datasets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False", "False"]
+
+
 def test_build_then_validate(tmp_path, capsys):
     out = tmp_path / "agr"
     assert main(["build", "--out", str(out), "--per-condition", "2", "--seed", "4"]) == 0
