@@ -105,7 +105,7 @@ def bootstrap_means(values: np.ndarray, *, n_boot: int, rng: np.random.Generator
     n = len(v)
     if n == 0:
         return np.full(n_boot, np.nan)
-    if np.isin(v, (0.0, 1.0)).all():
+    if ((v == 0.0) | (v == 1.0)).all():
         return rng.binomial(n, v.mean(), size=n_boot) / n
     chunk = max(1, _MAX_DRAWS // n)
     parts = [v[rng.integers(0, n, size=(min(chunk, n_boot - s), n))].mean(axis=1) for s in range(0, n_boot, chunk)]
@@ -133,10 +133,33 @@ def _keys(scores: pd.DataFrame) -> list[str]:
     return list(MODEL_KEYS) + label_columns(scores, SCORE_COLUMNS)
 
 
-def _row(base: dict, metric: str, value: float, ci: tuple[float, float], n_items: int, n_excluded: int,
+def _row(base: dict, metric: str, value: float, boot: np.ndarray | None, n_items: int, n_excluded: int,
          accuracy: float) -> dict:
-    return {**base, "metric": metric, "value": float(value), "ci_low": ci[0], "ci_high": ci[1],
+    """One summary row; ``boot`` holds its bootstrap samples [n_boot] (None: no interval), turned into
+    ci_low/ci_high for all rows at once by ``_add_intervals``."""
+    return {**base, "metric": metric, "value": float(value), "boot": boot,
             "n_items": int(n_items), "n_excluded": int(n_excluded), "accuracy": float(accuracy)}
+
+
+def _add_intervals(rows: list[dict], level: float) -> None:
+    """Replace each row's ``boot`` samples by its percentile interval, with one quantile call for the rows
+    whose samples are all finite (the rest, e.g. differences of empty cells, one by one)."""
+    if not rows:
+        return
+    width = max((len(r["boot"]) for r in rows if r["boot"] is not None), default=0)
+    samples = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        if r["boot"] is not None:
+            samples[i] = r["boot"]
+    finite = np.isfinite(samples).all(axis=1) if width else np.zeros(len(rows), bool)
+    ci = np.full((len(rows), 2), np.nan)
+    if finite.any():
+        ci[finite] = np.quantile(samples[finite], [(1 - level) / 2, (1 + level) / 2], axis=1).T
+    for i in np.flatnonzero(~finite):
+        ci[i] = percentile_ci(samples[i], level)
+    for r, (lo, hi) in zip(rows, ci):
+        del r["boot"]
+        r["ci_low"], r["ci_high"] = float(lo), float(hi)
 
 
 class _Columns:
@@ -163,29 +186,29 @@ def _groups(data: pd.DataFrame, keys: list[str]):
     return zip(map(tuple, values), np.split(order, bounds) if len(order) else [])
 
 
-def _cell_metrics(base: dict, cols: _Columns, idx: np.ndarray, *, n_boot: int, level: float, seed: int) -> list[dict]:
+def _cell_metrics(base: dict, cols: _Columns, idx: np.ndarray, *, n_boot: int, seed: int) -> list[dict]:
     """accuracy, sequential_rate (where the nearest noun differs from the head) and margin of one cell."""
     key = "|".join(map(str, base.values()))
     kept = idx[~cols.excluded[idx]]
     n_exc = len(idx) - len(kept)
     if not len(kept):
-        return [_row(base, "accuracy", np.nan, (np.nan, np.nan), 0, n_exc, np.nan)]
+        return [_row(base, "accuracy", np.nan, None, 0, n_exc, np.nan)]
     correct = cols.correct[kept]
     acc = float(correct.mean())
-    rows = [_row(base, "accuracy", acc, percentile_ci(
-        bootstrap_means(correct, n_boot=n_boot, rng=cell_rng(seed, key + "|acc")), level), len(kept), n_exc, acc)]
+    rows = [_row(base, "accuracy", acc, bootstrap_means(correct, n_boot=n_boot, rng=cell_rng(seed, key + "|acc")),
+                 len(kept), n_exc, acc)]
     conflict = kept[cols.conflict[kept]]
     if len(conflict):
         seq = cols.sequential[conflict]
-        rows.append(_row(base, "sequential_rate", seq.mean(), percentile_ci(
-            bootstrap_means(seq, n_boot=n_boot, rng=cell_rng(seed, key + "|seq")), level), len(seq), n_exc, acc))
+        rows.append(_row(base, "sequential_rate", seq.mean(),
+                         bootstrap_means(seq, n_boot=n_boot, rng=cell_rng(seed, key + "|seq")), len(seq), n_exc, acc))
     margin = cols.margin[kept]
-    rows.append(_row(base, "margin", margin.mean(), percentile_ci(
-        bootstrap_means(margin, n_boot=n_boot, rng=cell_rng(seed, key + "|margin")), level), len(kept), n_exc, acc))
+    rows.append(_row(base, "margin", margin.mean(),
+                     bootstrap_means(margin, n_boot=n_boot, rng=cell_rng(seed, key + "|margin")), len(kept), n_exc, acc))
     return rows
 
 
-def _effect_metrics(base: dict, cols: _Columns, idx: np.ndarray, *, n_boot: int, level: float, seed: int) -> list[dict]:
+def _effect_metrics(base: dict, cols: _Columns, idx: np.ndarray, *, n_boot: int, seed: int) -> list[dict]:
     """Attraction effects (overall and per head number) and the markedness asymmetry of one group."""
     key = "|".join(map(str, base.values()))
     n_exc = int(cols.excluded[idx].sum())
@@ -204,12 +227,12 @@ def _effect_metrics(base: dict, cols: _Columns, idx: np.ndarray, *, n_boot: int,
             continue
         (a, sa), (b, sb) = boot(m, f"{label}|m"), boot(mm, f"{label}|mm")
         effects[label] = (a - b, sa - sb, int(m.sum() + mm.sum()))
-        rows.append(_row({**base, "condition": label}, "attraction_effect", a - b, percentile_ci(sa - sb, level),
+        rows.append(_row({**base, "condition": label}, "attraction_effect", a - b, sa - sb,
                          m.sum() + mm.sum(), n_exc, np.nan))
     if "sg_head" in effects and "pl_head" in effects:
         (es, ss, ns), (ep, sp, n_p) = effects["sg_head"], effects["pl_head"]
         rows.append(_row({**base, "condition": "sg_head-pl_head"}, "markedness_asymmetry", es - ep,
-                         percentile_ci(ss - sp, level), ns + n_p, n_exc, np.nan))
+                         ss - sp, ns + n_p, n_exc, np.nan))
     return rows
 
 
@@ -228,7 +251,7 @@ def summarize(scores: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, 
     data = pd.concat(frames, ignore_index=True)
     cols = _Columns(data)
     rows: list[dict] = []
-    opts = dict(n_boot=n_boot, level=level, seed=seed)
+    opts = dict(n_boot=n_boot, seed=seed)
     cell = keys + ["construction", "condition", "n_attractors"]
     for vals, idx in _groups(data, cell):
         rows += _cell_metrics(dict(zip(cell, vals)) | {"level": "condition"}, cols, idx, **opts)
@@ -239,6 +262,7 @@ def summarize(scores: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, 
     group = keys + ["construction", "n_attractors"]
     for vals, idx in _groups(data, group):
         rows += _effect_metrics(dict(zip(group, vals)) | {"condition": "all", "level": "effect"}, cols, idx, **opts)
+    _add_intervals(rows, level)
     columns = keys + list(CELL_KEYS) + list(VALUE_COLUMNS)
     out = pd.DataFrame(rows, columns=columns)
     out["n_attractors"] = out["n_attractors"].astype(np.int64)
