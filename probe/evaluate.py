@@ -145,13 +145,15 @@ class PrefixTrie:
     """Prefixes merged on their shared heads: each node is one token after one distinct prefix head.
 
     ``tokens[d]`` [W_d] are the token ids of the nodes at depth d (0 = the first token) and ``parents[d]``
-    [W_d] their parents' indices in depth d-1 (``parents[0]`` is all -1). Prefix i ends at node
-    ``end_node[i]`` of depth ``end_depth[i]``. Running a recurrent model depth by depth over the nodes
-    computes every shared head once, instead of once per prefix.
+    [W_d] their parents' indices in depth d-1 (``parents[0]`` is all -1); within a depth, nodes are in
+    lexicographic order, so ``parents[d]`` never decreases. Prefix i passes node ``path[i, d]`` at depth d
+    (-1 past its end) and ends at node ``end_node[i]`` of depth ``end_depth[i]``. Running a recurrent model
+    depth by depth over the nodes computes every shared head once, instead of once per prefix.
     """
 
     tokens: list[np.ndarray]
     parents: list[np.ndarray]
+    path: np.ndarray             # [N, T]
     end_depth: np.ndarray        # [N]
     end_node: np.ndarray         # [N]
 
@@ -182,11 +184,10 @@ def build_prefix_trie(ids: np.ndarray, lengths: np.ndarray) -> PrefixTrie:
         rows = np.flatnonzero(opens[:, d])
         tokens.append(srt[rows, d])
         parents.append(node[rows, d - 1] if d else np.full(len(rows), -1, dtype=np.int64))
-    end_depth = np.empty(len(lengths), dtype=np.int64)
-    end_node = np.empty(len(lengths), dtype=np.int64)
-    end_depth[order] = n_t - 1
-    end_node[order] = node[np.arange(len(srt)), n_t - 1]
-    return PrefixTrie(tokens, parents, end_depth, end_node)
+    path = np.empty_like(node)
+    path[order] = np.where(valid, node, -1)
+    end_depth = lengths - 1
+    return PrefixTrie(tokens, parents, path, end_depth, path[np.arange(len(lengths)), end_depth])
 
 
 def sum_target_logprobs(logits: Any, ids: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -297,62 +298,121 @@ class LMScorer:
             self.model.train(was_training)
         return out
 
-    def _trie_next_word_logprobs(self, prefixes: Sequence[Sequence[int]], candidates: np.ndarray,
-                                 prefix_of: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """next_word_logprobs for recurrent models: the prefixes, sorted so that shared heads sit together,
-        run as tries, one model step per depth over all the nodes there, each node's state taken from its
-        parent's; the softmax layer runs only where prefixes end, ``batch_size`` nodes at a time.
+    def _trie_chunks(self, seqs: Sequence[Sequence[int]]) -> Iterable[tuple[np.ndarray, PrefixTrie]]:
+        """(sequence indices [n], their trie) over ``seqs`` sorted so that shared heads sit together. A trie
+        holds as many sequences as MAX_TRIE_FLOATS of states allow (at least ``batch_size``): states cost
+        H floats per node and layer, while wide steps keep the matmuls efficient."""
+        ids, lengths = pad_right(seqs, pad=-1)
+        order = np.lexsort(ids.T[::-1])                        # lexicographic: shared heads end up together
+        cfg = self.model.encoder.config
+        # per node: the old and new states of every layer (h and c) and one layer's gates (4 H)
+        per_node = cfg.hidden * (2 * cfg.layers * (2 if cfg.arch == "lstm" else 1) + 4)
+        size = max(self.batch_size, MAX_TRIE_FLOATS // per_node)
+        for lo in range(0, len(order), size):
+            chunk = order[lo: lo + size]
+            yield chunk, build_prefix_trie(ids[chunk], lengths[chunk])
 
-        A trie holds as many prefixes as MAX_TRIE_FLOATS of states allow (at least ``batch_size``):
-        states cost H floats per node and layer, while wide steps keep the matmuls efficient.
+    def _input_table(self, seqs: Sequence[Sequence[int]]) -> Any:
+        """The first layer's input projection of the vocabulary (a lookup instead of a matmul per token)
+        when there are more tokens than words, else None."""
+        return self.model.encoder.input_table() if sum(map(len, seqs)) > len(self.vocab) else None
+
+    def _run_trie(self, trie: PrefixTrie, table: Any, keep: list[np.ndarray] | None = None) -> Iterable[tuple[int, Any]]:
+        """Run the model over ``trie`` one depth at a time -> (depth d, top-layer outputs [W_d, H]).
+
+        Each node starts from its parent's state. ``keep[d]`` (sorted node indices): only these nodes
+        are run, and their outputs returned in that order; the parents of kept nodes must be kept.
         """
         import torch
 
         from .models import select_state
 
-        ids, lengths = pad_right(prefixes, pad=-1)
-        order = np.lexsort(ids.T[::-1])                        # lexicographic: shared heads end up together
-        # candidate rows sorted by their prefix's place in that order, so each trie's rows are one slice
-        place = np.empty(len(order), dtype=np.int64)
-        place[order] = np.arange(len(order))
-        row_place = place[prefix_of]
-        row_order = np.argsort(row_place, kind="stable")
-        sorted_place = row_place[row_order]
-        dev, bs = self.device, self.batch_size
-        encoder = self.model.encoder
-        cfg = encoder.config
-        # per node: the old and new states of every layer (h and c) and one layer's gates (4 H)
-        per_node = cfg.hidden * (2 * cfg.layers * (2 if cfg.arch == "lstm" else 1) + 4)
-        chunk_size = max(bs, MAX_TRIE_FLOATS // per_node)
+        dev, state = self.device, None
+        for d, (tok, par) in enumerate(zip(trie.tokens, trie.parents)):
+            if keep is not None:
+                tok, par = tok[keep[d]], par[keep[d]]
+                if d:
+                    par = np.searchsorted(keep[d - 1], par)       # parents' places among the kept nodes
+            if not len(tok):
+                return
+            if d:
+                state = select_state(state, torch.as_tensor(par, device=dev))
+            hidden, state = self.model.encoder.step(torch.as_tensor(tok, device=dev), state, table)
+            yield d, hidden
+
+    def _log_softmax_rows(self, hidden: Any, nodes: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:
+        """(start, log-probs float64 [b, V]) of the next word after ``nodes``, ``batch_size`` nodes at a time."""
+        import torch
+
+        for s in range(0, len(nodes), self.batch_size):
+            h = hidden[torch.as_tensor(nodes[s: s + self.batch_size], device=self.device)]
+            yield s, torch.log_softmax(self.model.head(h).float(), dim=-1).double().cpu().numpy()
+
+    def _trie_next_word_logprobs(self, prefixes: Sequence[Sequence[int]], candidates: np.ndarray,
+                                 prefix_of: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """next_word_logprobs for recurrent models: the prefixes run as tries (``_run_trie``); the softmax
+        layer runs only at the nodes where prefixes end."""
+        import torch
+
+        # candidate rows in prefix order, so a prefix's rows stay together
+        row_order = np.argsort(prefix_of, kind="stable")
         was_training = getattr(self.model, "training", False)
         self.model.eval()
         try:
             with torch.no_grad():
-                # the first layer's input matmul becomes a lookup when there are more tokens than words
-                table = encoder.input_table() if ids.size > len(self.vocab) else None
-                for lo in range(0, len(order), chunk_size):
-                    chunk = order[lo: lo + chunk_size]
-                    a, b = np.searchsorted(sorted_place, [lo, lo + len(chunk)])
-                    rows = row_order[a:b]                              # candidate rows of this trie
-                    local = row_place[rows] - lo                       # their prefix within the trie
-                    trie = build_prefix_trie(ids[chunk], lengths[chunk])
-                    state = None
-                    for d, (tok, par) in enumerate(zip(trie.tokens, trie.parents)):
-                        if d:
-                            state = select_state(state, torch.as_tensor(par, device=dev))
-                        hidden, state = encoder.step(torch.as_tensor(tok, device=dev), state, table)
-                        at_d = np.flatnonzero(trie.end_depth[local] == d)      # rows whose prefix ends here
+                table = self._input_table(prefixes)
+                for chunk, trie in self._trie_chunks(prefixes):
+                    place = np.full(len(prefixes), -1, dtype=np.int64)
+                    place[chunk] = np.arange(len(chunk))
+                    rows = row_order[place[prefix_of[row_order]] >= 0]     # candidate rows of this trie
+                    local = place[prefix_of[rows]]                          # their prefix within the trie
+                    for d, hidden in self._run_trie(trie, table):
+                        at_d = np.flatnonzero(trie.end_depth[local] == d)   # rows whose prefix ends here
                         if not len(at_d):
                             continue
                         nodes, which = np.unique(trie.end_node[local[at_d]], return_inverse=True)
                         by_node = np.argsort(which, kind="stable")
                         at_d, which = at_d[by_node], which[by_node]
-                        for s in range(0, len(nodes), bs):
-                            i, j = np.searchsorted(which, [s, s + bs])
-                            h = hidden[torch.as_tensor(nodes[s: s + bs], device=dev)]
-                            logp = torch.log_softmax(self.model.head(h).float(), dim=-1).double().cpu().numpy()
+                        for s, logp in self._log_softmax_rows(hidden, nodes):
+                            i, j = np.searchsorted(which, [s, s + len(logp)])
                             r = rows[at_d[i:j]]
                             out[r] = np.take_along_axis(logp[which[i:j] - s], candidates[r], axis=1)
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def _trie_sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray,
+                                out: np.ndarray) -> np.ndarray:
+        """sequence_logprobs for recurrent models: the sequences run as tries, so a good and a bad sentence
+        share the steps (and the softmax) before they differ. Each node's token is scored once from its
+        parent's outputs; leaves are never run, since nothing is predicted after them."""
+        import torch
+
+        starts = np.asarray(starts, dtype=np.int64)
+        was_training = getattr(self.model, "training", False)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                table = self._input_table(sequences)
+                for chunk, trie in self._trie_chunks(sequences):
+                    # nodes with children: the parents named by the next depth (sorted, as parents never decrease)
+                    inner = [np.unique(p) for p in trie.parents[1:]] + [np.zeros(0, dtype=np.int64)]
+                    logp_node = [np.zeros(len(t)) for t in trie.tokens]   # log P(node's token | its head)
+                    for d, hidden in self._run_trie(trie, table, keep=inner):
+                        child_par, child_tok = trie.parents[d + 1], trie.tokens[d + 1]
+                        for s, logp in self._log_softmax_rows(hidden, np.arange(len(inner[d]))):
+                            # children of kept nodes s .. s+b: one slice, since parents never decrease
+                            i = np.searchsorted(child_par, inner[d][s], side="left")
+                            j = np.searchsorted(child_par, inner[d][s + len(logp) - 1], side="right")
+                            slot = np.searchsorted(inner[d], child_par[i:j]) - s
+                            logp_node[d + 1][i:j] = logp[slot, child_tok[i:j]]
+                    n_t = trie.end_depth + 1
+                    first = starts[chunk]
+                    total = np.zeros(len(chunk))
+                    for t in range(1, trie.path.shape[1]):          # add each depth's token scores
+                        m = (first <= t) & (t < n_t)
+                        total[m] += logp_node[t][trie.path[m, t]]
+                    out[chunk] = total
         finally:
             self.model.train(was_training)
         return out
@@ -365,6 +425,8 @@ class LMScorer:
         out = np.zeros(len(sequences))
         if not len(sequences):
             return out
+        if getattr(self.model, "carries_state", False):
+            return self._trie_sequence_logprobs(sequences, starts, out)
         ids, lengths = pad_right(sequences)
         was_training = getattr(self.model, "training", False)
         self.model.eval()

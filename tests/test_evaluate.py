@@ -214,10 +214,18 @@ def test_trie_scoring_equals_full_forward_passes(arch, monkeypatch):
                          for p, c in zip(prefixes, torch.as_tensor(candidates))])
     got = LMScorer(model, vocab).next_word_logprobs(prefixes, candidates)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    # whole sentences (sharing heads, scored from position `start` on) against one forward pass each
+    seqs = [p + [c[0], vocab.eos_id] for p, c in zip(prefixes, candidates)] + [prefixes[0][:1]]
+    starts = np.array([1 + k % 3 for k in range(len(seqs))])
+    with torch.no_grad():
+        want_seq = [sum(torch.log_softmax(model(torch.tensor([s])).logits[0, t - 1], -1)[s[t]].item()
+                        for t in range(st, len(s))) for s, st in zip(seqs, starts)]
+    np.testing.assert_allclose(LMScorer(model, vocab).sequence_logprobs(seqs, starts), want_seq, atol=1e-4, rtol=0)
     # many small tries (a tiny state budget) and one-node softmax batches give the same numbers
     monkeypatch.setattr("probe.evaluate.MAX_TRIE_FLOATS", 1)
-    np.testing.assert_allclose(LMScorer(model, vocab, batch_size=1).next_word_logprobs(prefixes, candidates),
-                               want, atol=1e-5, rtol=0)
+    small = LMScorer(model, vocab, batch_size=1)
+    np.testing.assert_allclose(small.next_word_logprobs(prefixes, candidates), want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(small.sequence_logprobs(seqs, starts), want_seq, atol=1e-4, rtol=0)
 
 
 def test_identical_prefixes_run_once():
