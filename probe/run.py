@@ -243,6 +243,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
 
     # 3. language models: arch x rate x seed, in parallel processes (one thread each)
     jobs, model_dirs, labels = [], [], {}
+    reused = 0
     for rate in _rates(cfg):
         for arch in cfg.archs:
             for seed in cfg.seeds:
@@ -253,6 +254,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                 done = (out / "summary.json").is_file() and _same_config_train(out, tcfg)
                 if not done:
                     jobs.append((config_to_dict(tcfg), str(corpora[rate]), str(out), str(dev)))
+                else:
+                    reused += 1
     if jobs:
         workers = cfg.workers or min(os.cpu_count() or 1, len(jobs))
         threads = 1 if workers > 1 else 0
@@ -311,7 +314,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                                   "environment": eval_cfg.get("environment", {}),
                                   "wall_seconds": round(elapsed, 1)})
     write_report(root, title=f"probe run: {cfg.name}", commands=[command],
-                 intro=_intro(cfg, elapsed),
+                 intro=_intro(cfg, elapsed, reused),
                  sections={**_sections(cfg, work), **extra_sections, **analysis_sections})
     log(f"probe run {cfg.name}: finished in {elapsed:.0f} s; report at {root / 'report.md'}")
     return root
@@ -446,7 +449,7 @@ def _extra_markdown(cfg: RunConfig, table) -> str:
                  "`models_summary.jsonl`; their LSTM and n-gram were trained on far more text than PTB's ~1M "
                  "tokens — about 80M+ tokens of Wikipedia for the LSTM —, and scored every pair, with no "
                  "vocabulary limit):\n\n"
-                 + markdown_table(pub.drop(columns=["linguistics_term"], errors="ignore")))
+                 + markdown_table(pub.drop(columns=["linguistics_term"], errors="ignore").round(3)))
     return text
 
 
@@ -487,7 +490,8 @@ def _same_config_train(out: Path, tcfg: TrainConfig) -> bool:
     return all(saved_train.get(k) == v for k, v in want.items() if k != "lr" or v is not None)
 
 
-def _intro(cfg: RunConfig, elapsed: float) -> str:
+def _intro(cfg: RunConfig, elapsed: float, reused: int = 0) -> str:
+    """The report's opening paragraph; ``reused``: models trained by an earlier invocation and kept."""
     t = cfg.train
     if cfg.attractor_rates:
         data = (f"{len(cfg.attractor_rates)} synthetic corpora of {cfg.corpus.n_sentences:,} sentences differing only "
@@ -502,7 +506,10 @@ def _intro(cfg: RunConfig, elapsed: float) -> str:
         f"Models: {t.layers}x{t.hidden} units, embeddings {t.emb}, {t.optimizer} lr {t.lr}, batch {t.batch_size}, "
         f"BPTT {t.bptt}, dropout {t.dropout}, {t.epochs} epochs"
         + (f" (at most {t.max_steps} steps)" if t.max_steps else "")
-        + f". The whole run took {elapsed:.0f} s on {os.cpu_count()} CPU cores.")
+        + (f". The whole run took {elapsed:.0f} s on {os.cpu_count()} CPU cores." if not reused else
+           f". This invocation took {elapsed:.0f} s on {os.cpu_count()} CPU cores; {reused} of the "
+           f"{len(cfg.archs) * len(cfg.seeds) * len(_rates(cfg))} language models were finished by an earlier "
+           "invocation of the same command and reused (their training times are in the Training table)."))
 
 
 def _r(x: Any, digits: int = 4) -> Any:

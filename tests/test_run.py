@@ -25,6 +25,7 @@ def test_quick_preset_writes_report_summary_and_figures(quick_run):
     for arch in cfg.archs:
         assert f"| {arch} |" in report
     assert "3-gram" in report and "unigram" in report
+    assert "The whole run took" in report and "reused" not in report
     figs = {p.name for p in (out / "figures").iterdir()}
     assert {"attractors.png", "attractors.pdf", "preference.png", "asymmetry.png", "learning_curves.png",
             "attractor_rate.png"} <= figs
@@ -47,6 +48,9 @@ def test_restart_skips_finished_stages(quick_run):
     assert any("benchmark items: done already" in line for line in logs)
     assert any("all models done already" in line for line in logs)
     assert (out / "work" / "models" / "lstm-r0.1-s0" / "model.pt").stat().st_mtime_ns == before
+    # the report does not pass the short second invocation off as the whole run's time
+    n_models = len(cfg.archs) * len(cfg.seeds) * len(cfg.attractor_rates)
+    assert f"{n_models} of the {n_models} language models were finished by an earlier" in (out / "report.md").read_text()
 
 
 def test_config_file_overrides_and_unknown_keys(tmp_path):
