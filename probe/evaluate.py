@@ -418,7 +418,8 @@ class LMScorer:
         return out
 
     def sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray) -> np.ndarray:
-        """See :class:`Scorer`. One forward pass per batch; the target at t is read from position t-1."""
+        """See :class:`Scorer`. Recurrent models (``carries_state``) run the sequences as a trie; other
+        models one forward pass per batch. The target at t is read from position t-1."""
         import torch
 
         starts = np.asarray(starts, dtype=np.int64)
