@@ -16,13 +16,14 @@ The leading ``<eos>`` is the beginning-of-sentence context (sentences in the cor
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -173,7 +174,7 @@ def build_prefix_trie(ids: np.ndarray, lengths: np.ndarray) -> PrefixTrie:
     valid = np.arange(width)[None, :] < lengths[:, None]
     ids = np.where(valid, ids, -1)               # -1 never equals a token, so padding never merges nodes
     order = np.lexsort(ids.T[::-1]) if width else np.arange(len(lengths))
-    srt, n_t, valid = ids[order], lengths[order], valid[order]
+    srt, valid = ids[order], valid[order]
     # a sorted row opens a new node at depth d when its first d+1 tokens differ from the row above;
     # rows sharing a head are contiguous after a lexicographic sort, so a running count numbers the nodes
     differs = np.logical_or.accumulate(srt[1:] != srt[:-1], axis=1)
@@ -245,6 +246,19 @@ class LMScorer:
         info = {"model": name or model_name(path), "arch": str(arch), "seed": int(seed or 0), "path": str(path)}
         return cls(ckpt.model, ckpt.vocab, batch_size=batch_size, info=info)
 
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Eval mode and no autograd for the duration; the model's own mode is restored after."""
+        import torch
+
+        was_training = getattr(self.model, "training", False)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.model.train(was_training)
+
     def _forward(self, ids: np.ndarray):
         import torch
 
@@ -275,27 +289,22 @@ class LMScorer:
         row_rank = rank[prefix_of]
         row_order = np.argsort(row_rank, kind="stable")
         sorted_rank = row_rank[row_order]
-        was_training = getattr(self.model, "training", False)
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                first = 0
-                for batch in batches:
-                    b_len = lengths[batch]
-                    x = ids[batch, : int(b_len.max())]
-                    if hasattr(self.model, "logits_at"):  # only the prefix-final positions are needed
-                        last = self.model.logits_at(torch.as_tensor(x, dtype=torch.long, device=self.device),
-                                                    torch.as_tensor(b_len - 1, device=self.device)).float()
-                    else:
-                        logits = self._forward(x)
-                        last = logits[torch.arange(len(batch)), torch.as_tensor(b_len - 1, device=logits.device)]
-                    logp = torch.log_softmax(last, dim=-1).double().cpu().numpy()   # [B, V]
-                    lo, hi = np.searchsorted(sorted_rank, [first, first + len(batch)])
-                    rows = row_order[lo:hi]
-                    out[rows] = np.take_along_axis(logp[row_rank[rows] - first], candidates[rows], axis=1)
-                    first += len(batch)
-        finally:
-            self.model.train(was_training)
+        with self._inference():
+            first = 0
+            for batch in batches:
+                b_len = lengths[batch]
+                x = ids[batch, : int(b_len.max())]
+                if hasattr(self.model, "logits_at"):  # only the prefix-final positions are needed
+                    last = self.model.logits_at(torch.as_tensor(x, dtype=torch.long, device=self.device),
+                                                torch.as_tensor(b_len - 1, device=self.device)).float()
+                else:
+                    logits = self._forward(x)
+                    last = logits[torch.arange(len(batch)), torch.as_tensor(b_len - 1, device=logits.device)]
+                logp = torch.log_softmax(last, dim=-1).double().cpu().numpy()   # [B, V]
+                lo, hi = np.searchsorted(sorted_rank, [first, first + len(batch)])
+                rows = row_order[lo:hi]
+                out[rows] = np.take_along_axis(logp[row_rank[rows] - first], candidates[rows], axis=1)
+                first += len(batch)
         return out
 
     def _trie_chunks(self, seqs: Sequence[Sequence[int]]) -> Iterable[tuple[np.ndarray, PrefixTrie]]:
@@ -352,33 +361,26 @@ class LMScorer:
                                  prefix_of: np.ndarray, out: np.ndarray) -> np.ndarray:
         """next_word_logprobs for recurrent models: the prefixes run as tries (``_run_trie``); the softmax
         layer runs only at the nodes where prefixes end."""
-        import torch
-
         # candidate rows in prefix order, so a prefix's rows stay together
         row_order = np.argsort(prefix_of, kind="stable")
-        was_training = getattr(self.model, "training", False)
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                table = self._input_table(prefixes)
-                for chunk, trie in self._trie_chunks(prefixes):
-                    place = np.full(len(prefixes), -1, dtype=np.int64)
-                    place[chunk] = np.arange(len(chunk))
-                    rows = row_order[place[prefix_of[row_order]] >= 0]     # candidate rows of this trie
-                    local = place[prefix_of[rows]]                          # their prefix within the trie
-                    for d, hidden in self._run_trie(trie, table):
-                        at_d = np.flatnonzero(trie.end_depth[local] == d)   # rows whose prefix ends here
-                        if not len(at_d):
-                            continue
-                        nodes, which = np.unique(trie.end_node[local[at_d]], return_inverse=True)
-                        by_node = np.argsort(which, kind="stable")
-                        at_d, which = at_d[by_node], which[by_node]
-                        for s, logp in self._log_softmax_rows(hidden, nodes):
-                            i, j = np.searchsorted(which, [s, s + len(logp)])
-                            r = rows[at_d[i:j]]
-                            out[r] = np.take_along_axis(logp[which[i:j] - s], candidates[r], axis=1)
-        finally:
-            self.model.train(was_training)
+        with self._inference():
+            table = self._input_table(prefixes)
+            for chunk, trie in self._trie_chunks(prefixes):
+                place = np.full(len(prefixes), -1, dtype=np.int64)
+                place[chunk] = np.arange(len(chunk))
+                rows = row_order[place[prefix_of[row_order]] >= 0]     # candidate rows of this trie
+                local = place[prefix_of[rows]]                          # their prefix within the trie
+                for d, hidden in self._run_trie(trie, table):
+                    at_d = np.flatnonzero(trie.end_depth[local] == d)   # rows whose prefix ends here
+                    if not len(at_d):
+                        continue
+                    nodes, which = np.unique(trie.end_node[local[at_d]], return_inverse=True)
+                    by_node = np.argsort(which, kind="stable")
+                    at_d, which = at_d[by_node], which[by_node]
+                    for s, logp in self._log_softmax_rows(hidden, nodes):
+                        i, j = np.searchsorted(which, [s, s + len(logp)])
+                        r = rows[at_d[i:j]]
+                        out[r] = np.take_along_axis(logp[which[i:j] - s], candidates[r], axis=1)
         return out
 
     def _trie_sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray,
@@ -386,42 +388,33 @@ class LMScorer:
         """sequence_logprobs for recurrent models: the sequences run as tries, so a good and a bad sentence
         share the steps (and the softmax) before they differ. Each node's token is scored once from its
         parent's outputs; leaves are never run, since nothing is predicted after them."""
-        import torch
-
         starts = np.asarray(starts, dtype=np.int64)
-        was_training = getattr(self.model, "training", False)
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                table = self._input_table(sequences)
-                for chunk, trie in self._trie_chunks(sequences):
-                    # nodes with children: the parents named by the next depth (sorted, as parents never decrease)
-                    inner = [np.unique(p) for p in trie.parents[1:]] + [np.zeros(0, dtype=np.int64)]
-                    logp_node = [np.zeros(len(t)) for t in trie.tokens]   # log P(node's token | its head)
-                    for d, hidden in self._run_trie(trie, table, keep=inner):
-                        child_par, child_tok = trie.parents[d + 1], trie.tokens[d + 1]
-                        for s, logp in self._log_softmax_rows(hidden, np.arange(len(inner[d]))):
-                            # children of kept nodes s .. s+b: one slice, since parents never decrease
-                            i = np.searchsorted(child_par, inner[d][s], side="left")
-                            j = np.searchsorted(child_par, inner[d][s + len(logp) - 1], side="right")
-                            slot = np.searchsorted(inner[d], child_par[i:j]) - s
-                            logp_node[d + 1][i:j] = logp[slot, child_tok[i:j]]
-                    n_t = trie.end_depth + 1
-                    first = starts[chunk]
-                    total = np.zeros(len(chunk))
-                    for t in range(1, trie.path.shape[1]):          # add each depth's token scores
-                        m = (first <= t) & (t < n_t)
-                        total[m] += logp_node[t][trie.path[m, t]]
-                    out[chunk] = total
-        finally:
-            self.model.train(was_training)
+        with self._inference():
+            table = self._input_table(sequences)
+            for chunk, trie in self._trie_chunks(sequences):
+                # nodes with children: the parents named by the next depth (sorted, as parents never decrease)
+                inner = [np.unique(p) for p in trie.parents[1:]] + [np.zeros(0, dtype=np.int64)]
+                logp_node = [np.zeros(len(t)) for t in trie.tokens]   # log P(node's token | its head)
+                for d, hidden in self._run_trie(trie, table, keep=inner):
+                    child_par, child_tok = trie.parents[d + 1], trie.tokens[d + 1]
+                    for s, logp in self._log_softmax_rows(hidden, np.arange(len(inner[d]))):
+                        # children of kept nodes s .. s+b: one slice, since parents never decrease
+                        i = np.searchsorted(child_par, inner[d][s], side="left")
+                        j = np.searchsorted(child_par, inner[d][s + len(logp) - 1], side="right")
+                        slot = np.searchsorted(inner[d], child_par[i:j]) - s
+                        logp_node[d + 1][i:j] = logp[slot, child_tok[i:j]]
+                n_t = trie.end_depth + 1
+                first = starts[chunk]
+                total = np.zeros(len(chunk))
+                for t in range(1, trie.path.shape[1]):          # add each depth's token scores
+                    m = (first <= t) & (t < n_t)
+                    total[m] += logp_node[t][trie.path[m, t]]
+                out[chunk] = total
         return out
 
     def sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray) -> np.ndarray:
         """See :class:`Scorer`. Recurrent models (``carries_state``) run the sequences as a trie; other
         models one forward pass per batch. The target at t is read from position t-1."""
-        import torch
-
         starts = np.asarray(starts, dtype=np.int64)
         out = np.zeros(len(sequences))
         if not len(sequences):
@@ -429,17 +422,12 @@ class LMScorer:
         if getattr(self.model, "carries_state", False):
             return self._trie_sequence_logprobs(sequences, starts, out)
         ids, lengths = pad_right(sequences)
-        was_training = getattr(self.model, "training", False)
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                for batch in length_batches(lengths, self.batch_size, len(self.vocab)):
-                    width = int(lengths[batch].max())
-                    if width > 1:
-                        logits = self._forward(ids[batch, : width - 1])
-                        out[batch] = sum_target_logprobs(logits, ids[batch, :width], starts[batch], lengths[batch])
-        finally:
-            self.model.train(was_training)
+        with self._inference():
+            for batch in length_batches(lengths, self.batch_size, len(self.vocab)):
+                width = int(lengths[batch].max())
+                if width > 1:
+                    logits = self._forward(ids[batch, : width - 1])
+                    out[batch] = sum_target_logprobs(logits, ids[batch, :width], starts[batch], lengths[batch])
         return out
 
 

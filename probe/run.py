@@ -1,11 +1,9 @@
 """The one-command benchmark (``probe run``): build, corpora, training, baselines, evaluation, figures, report."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -320,7 +318,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     return root
 
 
-def critical_in_vocab(items, vocab) -> "np.ndarray":
+def critical_in_vocab(items, vocab) -> Any:
     """Per item: True if every word that differs between sentence_good and sentence_bad is in ``vocab``.
 
     These are the words whose probabilities decide the pair (the verbs, for agreement pairs); a pair
