@@ -12,26 +12,12 @@ from probe.clipping import (ClippingConfig, clipping_analysis, read_trace, run_c
                             train_clipping_run, working_corpus)
 from probe.config import ProbeError
 from probe.corpus import Vocab, load_corpus, write_ids
+from toy import agreement_stream
 
 torch.set_num_threads(1)
 
 WORDS = ["the", "dog", "dogs", "cat", "cats", "near", "runs", "run", "sleeps", "sleep"]
 RELU = "srn:nonlinearity=relu"
-
-
-def agreement_stream(n: int, seed: int) -> np.ndarray:
-    """'the N (near the N) V <eos>' with the verb agreeing with the first noun."""
-    rng = np.random.default_rng(seed)
-    vocab = Vocab(("<unk>", "<eos>", *WORDS))
-    ids = []
-    for _ in range(n):
-        pl = rng.random() < 0.5
-        words = ["the", ["dog", "cat"][rng.integers(2)] + ("s" if pl else "")]
-        if rng.random() < 0.4:
-            words += ["near", "the", ["dog", "cat"][rng.integers(2)] + ("s" if rng.random() < 0.5 else "")]
-        verb = ["run", "sleep"][rng.integers(2)]
-        ids += vocab.encode(words + [verb if pl else verb + "s"]) + [1]
-    return np.asarray(ids, dtype=np.uint16)
 
 
 def item(prefix, good, bad, head, atts, cond):
@@ -48,7 +34,7 @@ def data(tmp_path_factory) -> Path:
     c.mkdir()
     Vocab(("<unk>", "<eos>", *WORDS)).save(c / "vocab.json")
     for split, n, seed in (("train", 200, 0), ("valid", 40, 1), ("test", 20, 2)):
-        write_ids(c / f"{split}.npy", agreement_stream(n, seed))
+        write_ids(c / f"{split}.npy", agreement_stream(n, seed, words=WORDS))
     rows = [item("the dog near the cats", "runs", "run", 1, [4], "SP"),
             item("the dogs near the cat", "sleep", "sleeps", 1, [4], "PS"),
             item("the cat", "runs", "run", 1, [], "S"), item("the cats", "run", "runs", 1, [], "P")]
@@ -128,6 +114,6 @@ def test_bad_input_is_one_line_and_writes_nothing(data, capsys):
     novalid = data / "novalid"
     novalid.mkdir()
     Vocab(("<unk>", "<eos>", *WORDS)).save(novalid / "vocab.json")
-    write_ids(novalid / "train.npy", agreement_stream(20, 0))
+    write_ids(novalid / "train.npy", agreement_stream(20, 0, words=WORDS))
     with pytest.raises(ProbeError, match="no valid split"):
         working_corpus(novalid, data / "w")

@@ -11,23 +11,11 @@ from probe.cli import main
 from probe.corpus import Vocab, write_ids
 from probe.depth import DepthConfig, depth_gradients, models_to_train, run_depth_analysis
 from probe.models import ModelConfig, build_model
+from toy import agreement_stream
 
 torch.set_num_threads(1)
 
 WORDS = ["the", "dog", "dogs", "cat", "cats", "near", "runs", "run"]
-
-
-def stream(n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    vocab = Vocab(("<unk>", "<eos>", *WORDS))
-    ids = []
-    for _ in range(n):
-        pl = rng.random() < 0.5
-        words = ["the", ["dog", "cat"][rng.integers(2)] + ("s" if pl else "")]
-        if rng.random() < 0.4:
-            words += ["near", "the", ["dog", "cat"][rng.integers(2)] + ("s" if rng.random() < 0.5 else "")]
-        ids += vocab.encode(words + ["run" if pl else "runs"]) + [1]
-    return np.asarray(ids, dtype=np.uint16)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +25,7 @@ def data(tmp_path_factory) -> Path:
     c.mkdir()
     Vocab(("<unk>", "<eos>", *WORDS)).save(c / "vocab.json")
     for split, n, seed in (("train", 150, 0), ("valid", 40, 1)):
-        write_ids(c / f"{split}.npy", stream(n, seed))
+        write_ids(c / f"{split}.npy", agreement_stream(n, seed, words=WORDS, verbs=("run",)))
     rows = [{"id": "a", "construction": "pp", "condition": "SP", "prefix": "the dog near the cats", "verb_good": "runs",
              "verb_bad": "run", "sentence_good": "", "sentence_bad": "", "n_attractors": 1},
             {"id": "b", "construction": "pp", "condition": "PP", "prefix": "the dogs near the cats", "verb_good": "run",

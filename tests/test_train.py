@@ -15,26 +15,11 @@ from probe.config import ProbeError
 from probe.corpus import Vocab, write_ids
 from probe.models import ARCHS, load_checkpoint, read_checkpoint
 from probe.train import TrainConfig, train
+from toy import agreement_stream
 
 torch.set_num_threads(1)
 
 WORDS = ["the", "dog", "dogs", "cat", "cats", "near", "runs", "run", "sleeps", "sleep"]
-
-
-def agreement_stream(n_sentences: int, seed: int) -> np.ndarray:
-    """Sentences 'the N (near the N) V <eos>' where the verb agrees with the first noun."""
-    rng = np.random.default_rng(seed)
-    vocab = Vocab(("<unk>", "<eos>", *WORDS))
-    ids = []
-    for _ in range(n_sentences):
-        plural = rng.random() < 0.5
-        words = ["the", ["dog", "cat"][rng.integers(2)] + ("s" if plural else "")]
-        if rng.random() < 0.3:
-            words += ["near", "the", ["dog", "cat"][rng.integers(2)] + ("s" if rng.random() < 0.5 else "")]
-        verb = ["run", "sleep"][rng.integers(2)]
-        words.append(verb if plural else verb + "s")
-        ids += vocab.encode(words) + [1]
-    return np.asarray(ids, dtype=np.uint16)
 
 
 def make_corpus(path: Path, words=WORDS, n_train=300) -> Path:
@@ -42,7 +27,7 @@ def make_corpus(path: Path, words=WORDS, n_train=300) -> Path:
     vocab = Vocab(("<unk>", "<eos>", *words))
     vocab.save(path / "vocab.json")
     for split, n, seed in (("train", n_train, 0), ("valid", 40, 1), ("test", 40, 2)):
-        write_ids(path / f"{split}.npy", agreement_stream(n, seed) % len(vocab))
+        write_ids(path / f"{split}.npy", agreement_stream(n, seed, words=WORDS, modifier_rate=0.3) % len(vocab))
     return path
 
 
