@@ -11,8 +11,8 @@ from probe.cli import main
 from probe.clipping import (ClippingConfig, clipping_analysis, read_trace, run_clipping_analysis, trace_counts,
                             train_clipping_run, working_corpus)
 from probe.config import ProbeError
-from probe.corpus import Vocab, load_corpus, write_ids
-from toy import agreement_stream
+from probe.corpus import load_corpus
+from toy import write_toy_corpus
 
 torch.set_num_threads(1)
 
@@ -30,11 +30,7 @@ def item(prefix, good, bad, head, atts, cond):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("clip")
-    c = root / "corpus"
-    c.mkdir()
-    Vocab(("<unk>", "<eos>", *WORDS)).save(c / "vocab.json")
-    for split, n, seed in (("train", 200, 0), ("valid", 40, 1), ("test", 20, 2)):
-        write_ids(c / f"{split}.npy", agreement_stream(n, seed, words=WORDS))
+    write_toy_corpus(root / "corpus", {"train": (200, 0), "valid": (40, 1), "test": (20, 2)}, words=WORDS)
     rows = [item("the dog near the cats", "runs", "run", 1, [4], "SP"),
             item("the dogs near the cat", "sleep", "sleeps", 1, [4], "PS"),
             item("the cat", "runs", "run", 1, [], "S"), item("the cats", "run", "runs", 1, [], "P")]
@@ -111,9 +107,6 @@ def test_bad_input_is_one_line_and_writes_nothing(data, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all(e.startswith("probe clipping: error:") for e in err)
     assert not bad.exists()
-    novalid = data / "novalid"
-    novalid.mkdir()
-    Vocab(("<unk>", "<eos>", *WORDS)).save(novalid / "vocab.json")
-    write_ids(novalid / "train.npy", agreement_stream(20, 0, words=WORDS))
+    novalid = write_toy_corpus(data / "novalid", {"train": (20, 0)}, words=WORDS)
     with pytest.raises(ProbeError, match="no valid split"):
         working_corpus(novalid, data / "w")

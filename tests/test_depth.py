@@ -8,10 +8,9 @@ import pytest
 import torch
 
 from probe.cli import main
-from probe.corpus import Vocab, write_ids
 from probe.depth import DepthConfig, depth_gradients, models_to_train, run_depth_analysis
 from probe.models import ModelConfig, build_model
-from toy import agreement_stream
+from toy import write_toy_corpus
 
 torch.set_num_threads(1)
 
@@ -21,11 +20,7 @@ WORDS = ["the", "dog", "dogs", "cat", "cats", "near", "runs", "run"]
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("depth")
-    c = root / "corpus"
-    c.mkdir()
-    Vocab(("<unk>", "<eos>", *WORDS)).save(c / "vocab.json")
-    for split, n, seed in (("train", 150, 0), ("valid", 40, 1)):
-        write_ids(c / f"{split}.npy", agreement_stream(n, seed, words=WORDS, verbs=("run",)))
+    write_toy_corpus(root / "corpus", {"train": (150, 0), "valid": (40, 1)}, words=WORDS, verbs=("run",))
     rows = [{"id": "a", "construction": "pp", "condition": "SP", "prefix": "the dog near the cats", "verb_good": "runs",
              "verb_bad": "run", "sentence_good": "", "sentence_bad": "", "n_attractors": 1},
             {"id": "b", "construction": "pp", "condition": "PP", "prefix": "the dogs near the cats", "verb_good": "run",

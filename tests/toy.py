@@ -1,11 +1,12 @@
 """A toy agreement language for tests that train models: 'the N (near the N) V <eos>' as token ids."""
 from __future__ import annotations
 
-from typing import Sequence
+from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from probe.corpus import Vocab
+from probe.corpus import Vocab, write_ids
 
 
 def agreement_stream(n_sentences: int, seed: int, *, words: Sequence[str], verbs: Sequence[str] = ("run", "sleep"),
@@ -24,3 +25,13 @@ def agreement_stream(n_sentences: int, seed: int, *, words: Sequence[str], verbs
         verb = verbs[rng.integers(len(verbs))] if len(verbs) > 1 else verbs[0]
         ids += vocab.encode(sentence + [verb if plural else verb + "s"]) + [vocab.eos_id]
     return np.asarray(ids, dtype=np.uint16)
+
+
+def write_toy_corpus(folder: Path, splits: Mapping[str, tuple[int, int]], *, words: Sequence[str],
+                     **stream_options) -> Path:
+    """A corpus folder as ``probe corpus`` writes one (vocab.json, SPLIT.npy): {split: (sentences, seed)}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    Vocab(("<unk>", "<eos>", *words)).save(folder / "vocab.json")
+    for split, (n, seed) in splits.items():
+        write_ids(folder / f"{split}.npy", agreement_stream(n, seed, words=words, **stream_options))
+    return folder
