@@ -130,6 +130,16 @@ def dedupe(seqs: Sequence[Sequence[int]]) -> tuple[list[tuple[int, ...]], np.nda
     return list(index), inverse
 
 
+def start_next_word(prefixes: Sequence[Sequence[int]], candidates: Any, prefix_of: Any
+                    ) -> tuple[Sequence[Sequence[int]], np.ndarray, np.ndarray, np.ndarray]:
+    """The common start of ``Scorer.next_word_logprobs``: -> (prefixes, deduplicated when ``prefix_of`` is
+    None; candidates int64 [N, K]; prefix_of int64 [N]; the output, NaN float64 [N, K])."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if prefix_of is None:
+        prefixes, prefix_of = dedupe(prefixes)
+    return prefixes, candidates, np.asarray(prefix_of, dtype=np.int64), np.full(candidates.shape, np.nan)
+
+
 def pad_right(seqs: Sequence[Sequence[int]], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Right-pad id sequences: -> (ids int64 [N, T_max], lengths int64 [N]), without a loop over tokens."""
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
@@ -272,11 +282,7 @@ class LMScorer:
         computed once too; other models run each unique prefix as one sequence."""
         import torch
 
-        candidates = np.asarray(candidates, dtype=np.int64)
-        if prefix_of is None:
-            prefixes, prefix_of = dedupe(prefixes)
-        prefix_of = np.asarray(prefix_of, dtype=np.int64)
-        out = np.full(candidates.shape, np.nan)
+        prefixes, candidates, prefix_of, out = start_next_word(prefixes, candidates, prefix_of)
         if not len(candidates):
             return out
         if getattr(self.model, "carries_state", False):

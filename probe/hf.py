@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ProbeError
-from .evaluate import dedupe, length_batches, pad_right, resolve_device, sum_target_logprobs
+from .evaluate import length_batches, pad_right, resolve_device, start_next_word, sum_target_logprobs
 
 INSTALL_HINT = "pip install probe[hf] (or pip install 'transformers>=4.36')"
 
@@ -247,11 +247,7 @@ class HFScorer:
         """
         import torch
 
-        candidates = np.asarray(candidates, dtype=np.int64)
-        if prefix_of is None:
-            prefixes, prefix_of = dedupe(prefixes)
-        prefix_of = np.asarray(prefix_of, dtype=np.int64)
-        out = np.full(candidates.shape, np.nan)
+        prefixes, candidates, prefix_of, out = start_next_word(prefixes, candidates, prefix_of)
         if not len(candidates):
             return out
         ids, lengths = pad_right(prefixes, self.pad)
