@@ -342,8 +342,13 @@ def run_clipping_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: s
     ``models`` is not used (the runs are trained here); ``config`` default: ``preset("small")`` when
     ``small`` else the full defaults (pass ``preset("quick")`` for the quick preset).
     """
-    if not corpus_dirs:
-        raise ProbeError("the clipping analysis needs a corpus; give corpus_dirs {attractor_rate: folder}")
     cfg = config or preset("small" if small else "full")
-    rate = max(corpus_dirs)
-    return clipping_analysis(corpus=corpus_dirs[rate], items=items, out=out, config=cfg)
+    return clipping_analysis(corpus=richest_corpus(corpus_dirs, "clipping"), items=items, out=out, config=cfg)
+
+
+def richest_corpus(corpus_dirs: dict, analysis: str) -> Path:
+    """The corpus folder with the largest attractor rate (the most evidence), for the analyses that train
+    their own models inside ``probe run``."""
+    if not corpus_dirs:
+        raise ProbeError(f"the {analysis} analysis needs a corpus; give corpus_dirs {{attractor_rate: folder}}")
+    return Path(corpus_dirs[max(corpus_dirs)])

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from .clipping import working_corpus
+from .clipping import richest_corpus, working_corpus
 from .config import ProbeError, check_output_dir, config_to_dict, write_text_atomic
 from .gradients import (analysis_copy, decay_norms, fmt_num, log_axis, markdown_table, one_thread, parse_variant,
                         sample_windows, save_figure_atomic, variant_name, write_csv_atomic)
@@ -291,7 +291,5 @@ def run_depth_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str 
     ``models`` is not used (the sweep trains its own); ``config`` default: ``preset("small")`` when
     ``small`` else the full defaults (pass ``preset("quick")`` for the quick preset).
     """
-    if not corpus_dirs:
-        raise ProbeError("the depth analysis needs a corpus; give corpus_dirs {attractor_rate: folder}")
     cfg = config or preset("small" if small else "full")
-    return depth_analysis(corpus=corpus_dirs[max(corpus_dirs)], items=items, out=out, config=cfg)
+    return depth_analysis(corpus=richest_corpus(corpus_dirs, "depth"), items=items, out=out, config=cfg)

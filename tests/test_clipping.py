@@ -110,3 +110,13 @@ def test_bad_input_is_one_line_and_writes_nothing(data, capsys):
     novalid = write_toy_corpus(data / "novalid", {"train": (20, 0)}, words=WORDS)
     with pytest.raises(ProbeError, match="no valid split"):
         working_corpus(novalid, data / "w")
+
+
+def test_run_entries_need_a_corpus_and_take_the_richest(tmp_path):
+    from probe.clipping import richest_corpus
+    from probe.depth import run_depth_analysis
+
+    for run in (run_clipping_analysis, run_depth_analysis):
+        with pytest.raises(ProbeError, match="needs a corpus"):
+            run(models=[], corpus_dirs={}, items=None, out=tmp_path / "x")
+    assert richest_corpus({0.01: "a", 0.3: "b", 0.1: "c"}, "depth").name == "b"
