@@ -133,11 +133,29 @@ def dedupe(seqs: Sequence[Sequence[int]]) -> tuple[list[tuple[int, ...]], np.nda
 def start_next_word(prefixes: Sequence[Sequence[int]], candidates: Any, prefix_of: Any
                     ) -> tuple[Sequence[Sequence[int]], np.ndarray, np.ndarray, np.ndarray]:
     """The common start of ``Scorer.next_word_logprobs``: -> (prefixes, deduplicated when ``prefix_of`` is
-    None; candidates int64 [N, K]; prefix_of int64 [N]; the output, NaN float64 [N, K])."""
+    None and cut to those ``prefix_of`` names otherwise, so no model runs a prefix nobody asked about;
+    candidates int64 [N, K]; prefix_of int64 [N] into the returned prefixes; the output, NaN float64 [N, K])."""
     candidates = np.asarray(candidates, dtype=np.int64)
     if prefix_of is None:
         prefixes, prefix_of = dedupe(prefixes)
-    return prefixes, candidates, np.asarray(prefix_of, dtype=np.int64), np.full(candidates.shape, np.nan)
+    else:
+        used, prefix_of = np.unique(np.asarray(prefix_of, dtype=np.int64), return_inverse=True)
+        if len(used) < len(prefixes):
+            prefixes = [prefixes[i] for i in used]
+    return prefixes, candidates, np.asarray(prefix_of, dtype=np.int64).reshape(-1), np.full(candidates.shape, np.nan)
+
+
+def pick_logprobs(logits: Any, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """log_softmax(logits [B, V]) at row ``rows[i]`` [N], columns ``columns[i]`` [N, K] -> float64 [N, K].
+
+    The gather happens where the logits are: only N x K numbers leave the device, not B x V.
+    """
+    import torch
+
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    r = torch.as_tensor(rows, device=logp.device)
+    c = torch.as_tensor(columns, device=logp.device)
+    return logp[r[:, None], c].double().cpu().numpy()
 
 
 def pad_right(seqs: Sequence[Sequence[int]], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -306,10 +324,9 @@ class LMScorer:
                 else:
                     logits = self._forward(x)
                     last = logits[torch.arange(len(batch)), torch.as_tensor(b_len - 1, device=logits.device)]
-                logp = torch.log_softmax(last, dim=-1).double().cpu().numpy()   # [B, V]
                 lo, hi = np.searchsorted(sorted_rank, [first, first + len(batch)])
                 rows = row_order[lo:hi]
-                out[rows] = np.take_along_axis(logp[row_rank[rows] - first], candidates[rows], axis=1)
+                out[rows] = pick_logprobs(last, row_rank[rows] - first, candidates[rows])
                 first += len(batch)
         return out
 
@@ -355,13 +372,12 @@ class LMScorer:
             hidden, state = self.model.encoder.step(torch.as_tensor(tok, device=dev), state, table)
             yield d, hidden
 
-    def _log_softmax_rows(self, hidden: Any, nodes: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:
-        """(start, log-probs float64 [b, V]) of the next word after ``nodes``, ``batch_size`` nodes at a time."""
+    def _head_batches(self, hidden: Any, nodes: np.ndarray) -> Iterable[tuple[int, Any]]:
+        """(start, next-word logits [b, V]) after ``nodes`` (rows of ``hidden``), ``batch_size`` nodes at a time."""
         import torch
 
         for s in range(0, len(nodes), self.batch_size):
-            h = hidden[torch.as_tensor(nodes[s: s + self.batch_size], device=self.device)]
-            yield s, torch.log_softmax(self.model.head(h).float(), dim=-1).double().cpu().numpy()
+            yield s, self.model.head(hidden[torch.as_tensor(nodes[s: s + self.batch_size], device=self.device)])
 
     def _trie_next_word_logprobs(self, prefixes: Sequence[Sequence[int]], candidates: np.ndarray,
                                  prefix_of: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -383,10 +399,10 @@ class LMScorer:
                     nodes, which = np.unique(trie.end_node[local[at_d]], return_inverse=True)
                     by_node = np.argsort(which, kind="stable")
                     at_d, which = at_d[by_node], which[by_node]
-                    for s, logp in self._log_softmax_rows(hidden, nodes):
-                        i, j = np.searchsorted(which, [s, s + len(logp)])
+                    for s, logits in self._head_batches(hidden, nodes):
+                        i, j = np.searchsorted(which, [s, s + len(logits)])
                         r = rows[at_d[i:j]]
-                        out[r] = np.take_along_axis(logp[which[i:j] - s], candidates[r], axis=1)
+                        out[r] = pick_logprobs(logits, which[i:j] - s, candidates[r])
         return out
 
     def _trie_sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray,
@@ -403,12 +419,12 @@ class LMScorer:
                 logp_node = [np.zeros(len(t)) for t in trie.tokens]   # log P(node's token | its head)
                 for d, hidden in self._run_trie(trie, table, keep=inner):
                     child_par, child_tok = trie.parents[d + 1], trie.tokens[d + 1]
-                    for s, logp in self._log_softmax_rows(hidden, np.arange(len(inner[d]))):
+                    for s, logits in self._head_batches(hidden, np.arange(len(inner[d]))):
                         # children of kept nodes s .. s+b: one slice, since parents never decrease
                         i = np.searchsorted(child_par, inner[d][s], side="left")
-                        j = np.searchsorted(child_par, inner[d][s + len(logp) - 1], side="right")
+                        j = np.searchsorted(child_par, inner[d][s + len(logits) - 1], side="right")
                         slot = np.searchsorted(inner[d], child_par[i:j]) - s
-                        logp_node[d + 1][i:j] = logp[slot, child_tok[i:j]]
+                        logp_node[d + 1][i:j] = pick_logprobs(logits, slot, child_tok[i:j, None])[:, 0]
                 n_t = trie.end_depth + 1
                 first = starts[chunk]
                 total = np.zeros(len(chunk))

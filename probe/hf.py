@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from .config import ProbeError
-from .evaluate import length_batches, pad_right, resolve_device, start_next_word, sum_target_logprobs
+from .evaluate import (length_batches, pad_right, pick_logprobs, resolve_device, start_next_word,
+                       sum_target_logprobs)
 
 INSTALL_HINT = "pip install probe[hf] (or pip install 'transformers>=4.36')"
 
@@ -208,8 +209,7 @@ class HFScorer:
         if single.any():
             rows = np.flatnonzero(single)
             last = np.fromiter((seqs[i][-1] for i in rows), dtype=np.int64, count=len(rows))
-            used, local_of = np.unique(ctx_of[rows], return_inverse=True)
-            vals[rows] = self.next_word_logprobs([ctx_ids[c] for c in used], last[:, None], local_of)[:, 0]
+            vals[rows] = self.next_word_logprobs(ctx_ids, last[:, None], ctx_of[rows])[:, 0]
         if (~single).any():
             rows = np.flatnonzero(~single)
             vals[rows] = self.sequence_logprobs([seqs[i] for i in rows], starts[rows])
@@ -256,11 +256,10 @@ class HFScorer:
                 b_len = lengths[batch]
                 logits = self._logits(ids[batch, : int(b_len.max())], b_len)
                 last = logits[torch.arange(len(batch)), torch.as_tensor(b_len - 1, device=logits.device)]
-                logp = torch.log_softmax(last, dim=-1).double().cpu().numpy()   # [B, V]
                 where = np.full(len(prefixes), -1, dtype=np.int64)
                 where[batch] = np.arange(len(batch))
                 rows = np.flatnonzero(where[prefix_of] >= 0)
-                out[rows] = np.take_along_axis(logp[where[prefix_of[rows]]], candidates[rows], axis=1)
+                out[rows] = pick_logprobs(last, where[prefix_of[rows]], candidates[rows])
         return out
 
     def sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray) -> np.ndarray:
