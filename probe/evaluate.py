@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence, runtime
 import numpy as np
 import pandas as pd
 
-from .config import ProbeError, atomic_dir, check_output_dir, save_config, write_text_atomic
+from .config import ProbeError, atomic_dir, check_output_dir, resolve_device, save_config, write_text_atomic
 from .corpus import EOS, Vocab
 
 METHODS = ("prefix", "sentence")
@@ -451,15 +451,6 @@ class LMScorer:
                     logits = self._forward(ids[batch, : width - 1])
                     out[batch] = sum_target_logprobs(logits, ids[batch, :width], starts[batch], lengths[batch])
         return out
-
-
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; other names pass through."""
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def model_name(path: str | os.PathLike) -> str:

@@ -51,8 +51,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import ProbeError, atomic_dir, config_from_dict, config_to_dict, save_config, write_bytes_atomic, \
-    write_text_atomic
+from .config import ProbeError, atomic_dir, config_from_dict, config_to_dict, resolve_device, save_config, \
+    write_bytes_atomic, write_text_atomic
 from .corpus import EOS, UNK, Vocab
 from .evaluate import pad_right
 
@@ -364,20 +364,12 @@ def _loss_accuracy(model: NumberClassifier, data: NumberData) -> tuple[float, fl
 # Training
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ProbeError("--device cuda but no CUDA device is available; use --device cpu or auto")
-    return torch.device(name)
-
-
 def fit_classifier(cfg: NumberConfig, vocab: Vocab, train: NumberData, valid: NumberData, *,
                    progress: bool = False) -> tuple[NumberClassifier, list[dict], dict]:
     """Train a classifier on ``train``; return (the best model by validation accuracy, metric rows, best row)."""
     from tqdm.auto import tqdm
 
-    device = _device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
     torch.manual_seed(cfg.seed)
     model = NumberClassifier(classifier_config_for(cfg, len(vocab))).to(device)
     opt = (torch.optim.Adam(model.parameters(), lr=cfg.lr) if cfg.optimizer == "adam"

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
-from .config import ProbeError, check_output_dir, config_from_dict, config_to_dict, save_config, write_text_atomic
+from .config import (ProbeError, check_output_dir, config_from_dict, config_to_dict, resolve_device, save_config,
+                     write_text_atomic)
 from .corpus import Vocab, load_corpus
 from .models import (ModelConfig, build_model, check_model_config, count_parameters, detach_state, read_checkpoint,
                      save_checkpoint)
@@ -114,15 +115,6 @@ def model_config_for(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
                        dropout=cfg.dropout, tied=cfg.tied, residual=cfg.residual, nonlinearity=cfg.nonlinearity,
                        forget_bias=cfg.forget_bias, bidirectional=cfg.bidirectional, heads=cfg.heads,
                        max_len=max(512, cfg.bptt), kernel=cfg.kernel)
-
-
-def resolve_device(device: str) -> torch.device:
-    """auto -> cuda when available, else cpu; asking for cuda without one is a ProbeError."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ProbeError("--device cuda but no CUDA device is available; use --device cpu or auto")
-    return torch.device(device)
 
 
 def train_config_from_options(options: dict, *, resume_dir: str | os.PathLike | None = None) -> TrainConfig:
@@ -350,7 +342,7 @@ def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.Path
     """
     cfg = resolve_train_config(cfg)
     check_train_config(cfg)
-    device = resolve_device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
     corpus = load_corpus(corpus_dir)
     for split in ("train", "valid"):
         if split not in corpus.splits:
