@@ -477,25 +477,28 @@ def load_suite(path: str | os.PathLike) -> dict:
     for k, item in enumerate(suite["items"]):
         if not isinstance(item, dict):
             raise ProbeError(f"{path} item {k + 1}: each item must be a JSON object")
-        where = f"{path} line {_line_of(text, item.get('item_number'))} (item {item.get('item_number', k + 1)})"
+        # the line number costs a search of the whole file: only an error pays for it
+        def where(item=item, k=k) -> str:
+            return f"{path} line {_line_of(text, item.get('item_number'))} (item {item.get('item_number', k + 1)})"
+
         if "item_number" not in item:
             raise ProbeError(f"{path} item {k + 1}: field 'item_number' is missing")
         conds = item.get("conditions")
         if not isinstance(conds, list) or not conds:
-            raise ProbeError(f"{where}: field 'conditions' is missing or empty")
+            raise ProbeError(f"{where()}: field 'conditions' is missing or empty")
         for c in conds:
             if not isinstance(c, dict) or not isinstance(c.get("condition_name"), str):
-                raise ProbeError(f"{where}: field 'condition_name' is missing")
+                raise ProbeError(f"{where()}: field 'condition_name' is missing")
             regions = c.get("regions")
             if not isinstance(regions, list) or not regions:
-                raise ProbeError(f"{where} condition {c['condition_name']!r}: field 'regions' is missing or empty")
+                raise ProbeError(f"{where()} condition {c['condition_name']!r}: field 'regions' is missing or empty")
             for r in regions:
                 if not isinstance(r, dict) or not isinstance(r.get("region_number"), int) \
                         or isinstance(r.get("region_number"), bool):
-                    raise ProbeError(f"{where} condition {c['condition_name']!r}: field 'region_number' "
+                    raise ProbeError(f"{where()} condition {c['condition_name']!r}: field 'region_number' "
                                      "is missing or not an integer")
                 if not isinstance(r.get("content"), str):
-                    raise ProbeError(f"{where} condition {c['condition_name']!r} region {r['region_number']}: "
+                    raise ProbeError(f"{where()} condition {c['condition_name']!r} region {r['region_number']}: "
                                      "field 'content' is missing or not a string")
     return suite
 
