@@ -11,7 +11,6 @@ Terms, defined once for the whole project:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Iterable
@@ -62,16 +61,6 @@ def item_id(construction: str, condition: str, verb_type: str, sentence_good: st
 def condition_code(head_number: str, attractor_numbers: Iterable[str]) -> str:
     """'sg', ['pl', 'sg'] -> 'SPS'."""
     return "".join("S" if n == "sg" else "P" for n in (head_number, *attractor_numbers))
-
-
-def write_items_jsonl(rows: Iterable[dict], path: str | os.PathLike) -> int:
-    """Write items as JSON lines with keys in schema order; returns the count."""
-    n = 0
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps({k: row[k] for k in ITEM_COLUMNS}, ensure_ascii=False) + "\n")
-            n += 1
-    return n
 
 
 def load_items(path: str | os.PathLike) -> datasets.Dataset:
