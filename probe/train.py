@@ -366,17 +366,9 @@ def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.Path
         check_output_dir(out, overwrite)
     items_data, accuracy_fn = None, None
     if items is not None:
-        from .records import load_items
+        from .evaluate import agreement_accuracy, read_items
 
-        items_data = load_items(items)
-        try:
-            from . import evaluate as _evaluate
-
-            accuracy_fn = _evaluate.agreement_accuracy
-            if hasattr(_evaluate, "prepare_items"):
-                items_data = _evaluate.prepare_items(items_data)
-        except (ImportError, AttributeError) as exc:
-            log.warning("agreement learning curves skipped: probe.evaluate.agreement_accuracy is unavailable (%s)", exc)
+        items_data, accuracy_fn = read_items(items), agreement_accuracy
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if cfg.batch_size % world:
