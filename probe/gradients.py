@@ -150,8 +150,11 @@ def variant_name(cfg: ModelConfig) -> str:
 # The step-by-step forward with taps
 
 
-def forward_with_taps(model: LanguageModel, ids: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """Run a recurrent LM step by step with zero taps on every state: ids [B, T] -> (logits [B, T, V], taps).
+def forward_with_taps(model: LanguageModel, ids: torch.Tensor,
+                      at: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """Run a recurrent LM step by step with zero taps on every state: ids [B, T] -> (logits [B, T, V], taps);
+    with ``at`` (positions [B]) the logits at one position per row [B, V], the only ones a caller reads,
+    so the softmax layer runs B times instead of B x T, forwards and backwards.
 
     ``taps``: {"emb": [B, T, E], (layer, "h"): [B, T, H]} leaf tensors of zeros (requires_grad), added to
     the embedding and to each layer's hidden state at every step, so that d(anything)/d tap[:, t] is the
@@ -170,7 +173,9 @@ def forward_with_taps(model: LanguageModel, ids: torch.Tensor) -> tuple[torch.Te
         taps[(i, "h")] = tap
         out = _run_layer(layer.rnn, cfg.arch, x, tap)
         x = out + x if (cfg.residual and i > 0) else out
-    h = x if model.proj is None else model.proj(x)
+    if at is not None:
+        x = x[torch.arange(x.shape[0]), at]
+    h = x if model.proj is None else model.proj(x)      # no dropout, whatever the model's mode
     return model.decoder(h), taps
 
 
@@ -259,8 +264,8 @@ def decay_norms(model: LanguageModel, windows: np.ndarray, *, max_distance: int,
     out: dict = {k: [] for k in keys}
     for s in range(0, len(windows), batch_size):
         w = torch.as_tensor(windows[s: s + batch_size])
-        logits, tap = forward_with_taps(model, w[:, :-1])
-        loss = F.cross_entropy(logits[:, -1], w[:, -1], reduction="sum")   # J summed over independent windows
+        last, tap = forward_with_taps(model, w[:, :-1], at=torch.full((len(w),), T - 1))
+        loss = F.cross_entropy(last, w[:, -1], reduction="sum")             # J summed over independent windows
         grads = torch.autograd.grad(loss, [tap[k] for k in keys])
         for k, g in zip(keys, grads):
             norms = g.norm(dim=-1)[:, T - 1 - max_distance:]               # positions t-L .. t
@@ -368,8 +373,7 @@ def item_gradients(model: LanguageModel, vocab: Vocab, items: pd.DataFrame, *, b
     for batch in length_batches(lengths, batch_size, len(vocab)):
         width = int(lengths[batch].max())
         x = torch.as_tensor(ids[batch, :width])
-        logits, taps = forward_with_taps(model, x)
-        last = logits[torch.arange(len(batch)), torch.as_tensor(lengths[batch] - 1)]
+        last, taps = forward_with_taps(model, x, at=torch.as_tensor(lengths[batch] - 1))
         logp = torch.log_softmax(last, dim=-1)
         m = logp.gather(1, torch.as_tensor(good[batch])[:, None]) - logp.gather(1, torch.as_tensor(bad[batch])[:, None])
         ge, gh = torch.autograd.grad(m.sum(), [taps["emb"], taps[top]])

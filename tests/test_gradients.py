@@ -36,6 +36,8 @@ def test_step_by_step_forward_equals_the_model(kw):
     ref = a(ids).logits          # the model's own (fused) forward, float64
     assert torch.allclose(logits, ref, atol=1e-10)
     assert set(taps) == {"emb", (0, "h"), (1, "h")} and not any(t.abs().sum() for t in taps.values())
+    at = torch.tensor([8, 0, 4])
+    assert torch.equal(forward_with_taps(a, ids, at=at)[0], logits[torch.arange(3), at])
 
 
 def _loss_after(model, ids, target, p, h_p):
