@@ -25,8 +25,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .config import ProbeError, check_output_dir, config_to_dict, write_text_atomic
-from .gradients import (fmt_num, log_axis, markdown_table, one_thread, parse_variant, save_figure_atomic,
-                        write_csv_atomic)
+from .gradients import fmt_num, log_axis, one_thread, parse_variant, save_figure_atomic, write_csv_atomic
+from .report import markdown_table
 
 STEM = "clipping"
 

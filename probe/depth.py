@@ -27,8 +27,9 @@ from matplotlib.figure import Figure
 
 from .clipping import richest_corpus, working_corpus
 from .config import ProbeError, check_output_dir, config_to_dict, write_text_atomic
-from .gradients import (analysis_copy, decay_norms, fmt_num, log_axis, markdown_table, one_thread, parse_variant,
-                        sample_windows, save_figure_atomic, variant_name, write_csv_atomic)
+from .gradients import (analysis_copy, decay_norms, fmt_num, log_axis, one_thread, parse_variant, sample_windows,
+                        save_figure_atomic, variant_name, write_csv_atomic)
+from .report import markdown_table
 
 STEM = "depth"
 

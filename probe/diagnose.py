@@ -435,7 +435,8 @@ def run_diagnose_analysis(*, models: Sequence[dict], corpus_dirs: dict | None = 
 
     from .evaluate import check_model_path
     from .lexicon import load_lexicon
-    from .number import select_models, single_threaded, write_analysis_outputs
+    from .gradients import one_thread
+    from .number import select_models, write_analysis_outputs
 
     t0 = time.perf_counter()
     cfg = config or (SMALL_DIAGNOSE if small else DiagnoseConfig())
@@ -446,7 +447,7 @@ def run_diagnose_analysis(*, models: Sequence[dict], corpus_dirs: dict | None = 
     df = load_probe_items(items, cfg)
     lex = load_lexicon()
     diag, abl, facts = [], [], []
-    with single_threaded():
+    with one_thread():
         for m in tqdm(chosen, desc="diagnose", unit="model", disable=not progress):
             d, a, f = diagnose_model(m, df, cfg, lexicon=lex)
             diag += d

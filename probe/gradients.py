@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import io
 import json
 import math
 import os
@@ -46,6 +45,7 @@ from matplotlib.figure import Figure
 from .config import ProbeError, check_output_dir, config_to_dict, write_bytes_atomic, write_text_atomic
 from .corpus import Vocab, load_corpus
 from .models import RECURRENT, LanguageModel, ModelConfig, build_model, load_checkpoint
+from .report import markdown_table
 
 STEM = "gradients"
 # The issue's quick simulation (64 units, PyTorch init): gradient at distance 20, for comparison only.
@@ -209,13 +209,16 @@ def _run_layer(rnn: torch.nn.Module, cell: str, x: torch.Tensor, tap: torch.Tens
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """Torch on one thread inside the block, restored after: the analyses' tensors are small, and extra
-    intra-op threads only spin against each other (the depth sweep used 6x the CPU time with 2 threads on a
-    busy 2-core machine)."""
+    """Torch and BLAS (numpy, scikit-learn) on one thread inside the block, restored after: the analyses'
+    tensors and probes are small, and extra threads only spin against each other (the depth sweep used 6x
+    the CPU time with 2 threads on a busy 2-core machine; probes ran 5x slower)."""
+    from threadpoolctl import threadpool_limits
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        with threadpool_limits(1):
+            yield
     finally:
         torch.set_num_threads(before)
 
@@ -426,15 +429,15 @@ def save_figure_atomic(fig: Figure, folder: str | os.PathLike, stem: str,
 
     The layout is computed once and then frozen, so the second format does not pay for it again.
     """
+    from .plots import figure_bytes
+
     Path(folder).mkdir(parents=True, exist_ok=True)
     fig.draw_without_rendering()
     fig.set_layout_engine("none")
     paths = []
     for fmt in formats:
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
         path = Path(folder) / f"{stem}.{fmt}"
-        write_bytes_atomic(path, buf.getvalue())
+        write_bytes_atomic(path, figure_bytes(fig, fmt))
         paths.append(path)
     return paths
 
@@ -456,14 +459,6 @@ def fmt_num(x: float, digits: int = 2) -> str:
     if abs(x) >= 1000:
         return f"{x:.0f}"
     return f"{x:.{max(digits, 3)}g}"
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A pipe table from a small DataFrame (cells as already formatted strings)."""
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def log_axis(ax, axis: str = "y") -> None:

@@ -34,16 +34,14 @@ objective on the same test items (``number_prediction.csv``, ``figures/number_pr
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,6 +52,7 @@ import torch.nn.functional as F
 from .config import ProbeError, atomic_dir, config_from_dict, config_to_dict, resolve_device, save_config, \
     write_bytes_atomic, write_text_atomic
 from .corpus import EOS, UNK, Vocab
+from .gradients import one_thread
 from .evaluate import pad_right
 
 RECURRENT = ("srn", "gru", "lstm")
@@ -675,7 +674,7 @@ def run_number_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str
     corpus = matches[0]
     read_corpus_config(corpus)
     test = load_test_items(items, constructions=cfg.constructions)
-    with single_threaded():
+    with one_thread():
         rows, summaries, facts = _compare_objectives(chosen, corpus, test, cfg, out=Path(out), rate=rate,
                                                      progress=progress)
         table = pd.DataFrame(rows, columns=["objective", "arch", "seed", "attractor_rate", "n_attractors", "match",
@@ -740,31 +739,11 @@ def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.
 # Helpers shared with probe.diagnose
 
 
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Torch and BLAS (scikit-learn) on one thread, restored after: the analyses' tensors and probes are
-    small, and extra threads only contend with each other (5x slower probes measured on a busy 2-core box)."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
-
-def figure_bytes(fig, fmt: str) -> bytes:
-    """A matplotlib Figure rendered as ``fmt`` (150 dpi; PDFs without a creation date, so reruns are identical)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
-    return buf.getvalue()
-
 
 def write_analysis_outputs(out: Path, stem: str, table: pd.DataFrame, fig, info: dict | None) -> list[str]:
     """``out/<stem>.csv``, ``out/<stem>.json`` (when ``info``) and ``out/figures/<stem>.{png,pdf}``, each atomically."""
+    from .plots import figure_bytes
+
     payloads = {out / f"{stem}.csv": table.to_csv(index=False).encode("utf-8")}
     if info is not None:
         payloads[out / f"{stem}.json"] = (json.dumps(info, indent=1, sort_keys=True, default=str) + "\n").encode()

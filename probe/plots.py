@@ -424,3 +424,12 @@ def make_figures(results: str | os.PathLike, *, train_dirs: Sequence[str | os.Pa
             written += save_figure(plot_learning_curves(curves), tmp, "learning_curves", formats)
         names = [p.name for p in written]
     return [res / "figures" / n for n in names]
+
+
+def figure_bytes(fig, fmt: str) -> bytes:
+    """A matplotlib Figure rendered as ``fmt`` (150 dpi; PDFs without a creation date, so reruns are identical)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
+    return buf.getvalue()
