@@ -190,10 +190,18 @@ def _tokenizer_check(rep: ValidationReport, ids: list, goods: list, bads: list) 
     import spacy
 
     tok = spacy.blank("en").tokenizer
+    # The tokenizer splits on spaces first and treats each piece on its own (English has no special case
+    # spanning a space), so each distinct word is tokenized once; only sentences holding a word that
+    # splits (or an empty piece: doubled or edge spaces) are tokenized whole, for the exact report.
+    vocab = {w for sents in (goods, bads) for s in sents for w in s.split(" ")}
+    splits = {w for w in vocab if [t.text for t in tok(w)] != [w]}
     for iid, g, b in zip(ids, goods, bads):
         for sent in (g, b):
+            pieces = sent.split(" ")
+            if not any(w in splits for w in pieces):
+                continue
             words = [t.text for t in tok(sent)]
-            if words != sent.split(" "):
+            if words != pieces:
                 rep.fail("spaCy tokenizer agrees with the item tokens", iid, f"{sent!r} -> {words}")
                 break
 
