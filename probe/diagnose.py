@@ -109,7 +109,8 @@ def encode_prefixes(items: pd.DataFrame, vocab) -> tuple[np.ndarray, np.ndarray,
 def compute_states(model: nn.Module, ids: np.ndarray, lengths: np.ndarray, *, batch_size: int = 256) -> StateCache:
     """One batched forward pass per length-sorted batch with ``return_states=True`` -> StateCache.
 
-    ``model``: a causal LanguageModel (right padding cannot change earlier states). ids [N, T], lengths [N].
+    ``model``: a causal LanguageModel (right padding cannot change earlier states); only its encoder runs.
+    ids [N, T], lengths [N].
     """
     from .evaluate import length_batches
 
@@ -119,10 +120,13 @@ def compute_states(model: nn.Module, ids: np.ndarray, lengths: np.ndarray, *, ba
     states: dict = {}
     try:
         with torch.no_grad():
-            vocab_size = int(getattr(getattr(model, "config", None), "vocab_size", 1) or 1)
-            for b in length_batches(lengths, batch_size, vocab_size):
+            cfg = model.config
+            # the batch bound counts the floats held per token: every layer's h (and LSTM c)
+            per_token = cfg.hidden * cfg.layers * (2 if cfg.arch == "lstm" else 1)
+            for b in length_batches(lengths, batch_size, per_token):
                 width = int(lengths[b].max())
-                out = model(torch.as_tensor(ids[b, :width], device=device), return_states=True)
+                # the encoder alone: the states are all we read, the softmax layer's logits are not
+                out = model.encoder(torch.as_tensor(ids[b, :width], device=device), return_states=True)
                 for key, value in out.states.items():
                     if key not in states:
                         states[key] = np.zeros((len(ids), ids.shape[1], value.shape[-1]), dtype=np.float32)
