@@ -291,13 +291,14 @@ def _corpus_ids(corpus: str | os.PathLike, split: str) -> tuple[np.ndarray, Voca
     return np.asarray(c.splits[split]), c.vocab
 
 
-def train_baseline(cfg: BaselineConfig) -> NgramLM | UnigramLM:
-    """Train one baseline from ``cfg`` (in memory)."""
+def train_baseline(cfg: BaselineConfig, corpus_ids: tuple[np.ndarray, Vocab] | None = None) -> NgramLM | UnigramLM:
+    """Train one baseline from ``cfg`` (in memory); ``corpus_ids``: (ids, vocab) of ``cfg.corpus``'s split
+    when the caller has read them already."""
     if cfg.kind not in KINDS:
         raise ProbeError(f"unknown baseline kind {cfg.kind!r}; choose from {', '.join(KINDS)}")
     if cfg.kind == "ngram" and cfg.order < 1:
         raise ProbeError(f"--order must be at least 1, got {cfg.order}")
-    ids, vocab = _corpus_ids(cfg.corpus, cfg.split)
+    ids, vocab = corpus_ids or _corpus_ids(cfg.corpus, cfg.split)
     if cfg.kind == "unigram":
         return UnigramLM.train(ids, vocab, info={"model": "unigram", "arch": "unigram", "seed": 0,
                                                  "path": f"baseline:unigram:{cfg.corpus}"})
@@ -307,9 +308,11 @@ def train_baseline(cfg: BaselineConfig) -> NgramLM | UnigramLM:
 
 
 def train_baselines(corpus: str | os.PathLike, *, order: int = 3, split: str = "train") -> list:
-    """The n-gram of ``order`` and the unigram on one corpus (what ``evaluate --baseline-corpus`` scores)."""
-    return [train_baseline(BaselineConfig(corpus=str(corpus), kind="ngram", order=order, split=split)),
-            train_baseline(BaselineConfig(corpus=str(corpus), kind="unigram", split=split))]
+    """The n-gram of ``order`` and the unigram on one corpus (what ``evaluate --baseline-corpus`` scores),
+    from one read of the corpus."""
+    data = _corpus_ids(corpus, split)
+    return [train_baseline(BaselineConfig(corpus=str(corpus), kind=kind, order=order, split=split), data)
+            for kind in ("ngram", "unigram")]
 
 
 def build_baseline(cfg: BaselineConfig, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
