@@ -365,15 +365,33 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "-", text).strip("-")
 
 
+def read_seed_summary(results: str | os.PathLike) -> pd.DataFrame:
+    """``results/summary_seeds.csv`` (what figures and the report read), checked for its standard columns."""
+    f = Path(results) / "summary_seeds.csv"
+    if not f.is_file():
+        raise ProbeError(f"{results} has no summary_seeds.csv; write one with `probe evaluate --out {results}`")
+    seeds = pd.read_csv(f, keep_default_na=False, na_values=[""])
+    missing = [c for c in ("arch", "construction", "condition", "n_attractors", "level", "metric", "value",
+                           "ci_low", "ci_high", "n_seeds", "n_items") if c not in seeds.columns]
+    if missing:
+        raise ProbeError(f"{f} lacks the column(s) {', '.join(missing)}; regenerate it with `probe evaluate`")
+    return seeds
+
+
+def group_keys(seeds: pd.DataFrame, exclude: Sequence[str] = ()) -> list[str]:
+    """The columns that split a seed summary into groups: method, data and the run's label columns, those
+    with more than one value (minus ``exclude``)."""
+    keys = [c for c in ("method", "data") if c in seeds.columns] + [c for c in seeds.columns if c not in SEED_COLUMNS]
+    return [k for k in keys if k not in exclude and seeds[k].nunique(dropna=False) > 1]
+
+
 def figure_groups(seeds: pd.DataFrame, *, max_groups: int = 6) -> list[tuple[str, pd.DataFrame]]:
     """Split the seed summary by method, data and label columns other than attractor_rate.
 
     Returns (suffix, frame) pairs; the suffix is '' when there is one group. Beyond ``max_groups``
     only the last group (in sorted order) is drawn.
     """
-    keys = [c for c in ("method", "data") if c in seeds.columns] + \
-        [c for c in seeds.columns if c not in SEED_COLUMNS and c != "attractor_rate"]
-    keys = [k for k in keys if seeds[k].nunique(dropna=False) > 1]
+    keys = group_keys(seeds, exclude=("attractor_rate",))
     if not keys:
         return [("", seeds)]
     groups = [(("__" + "_".join(_safe(f"{k}={v}") for k, v in zip(keys, vals if isinstance(vals, tuple) else (vals,)))), g)
@@ -393,14 +411,7 @@ def make_figures(results: str | os.PathLike, *, train_dirs: Sequence[str | os.Pa
     if bad or not formats:
         raise ProbeError(f"figure format {bad[0] if bad else '(none)'!r} is not supported; choose from png, pdf, svg")
     res = Path(results)
-    f = res / "summary_seeds.csv"
-    if not f.is_file():
-        raise ProbeError(f"{res} has no summary_seeds.csv; write one with `probe evaluate --out {res}`")
-    seeds = pd.read_csv(f, keep_default_na=False, na_values=[""])
-    missing = [c for c in ("arch", "construction", "condition", "n_attractors", "level", "metric", "value",
-                           "ci_low", "ci_high", "n_seeds", "n_items") if c not in seeds.columns]
-    if missing:
-        raise ProbeError(f"{f} lacks the column(s) {', '.join(missing)}; regenerate it with `probe evaluate`")
+    seeds = read_seed_summary(res)
     if train_dirs is None:
         cfg_f = res / "config.json"
         cfg = json.loads(cfg_f.read_text(encoding="utf-8")) if cfg_f.is_file() else {}

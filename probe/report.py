@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import ProbeError, write_text_atomic
+from .config import write_text_atomic
 
 FIGURE_CAPTIONS = {
     "attractor_rate": "Syntactic choice rate (items whose nearest noun differs from the head) vs the corpus "
@@ -60,11 +60,9 @@ def _with_ci(frame: pd.DataFrame) -> pd.Series:
 
 
 def _group_keys(seeds: pd.DataFrame) -> list[str]:
-    from .plots import SEED_COLUMNS
+    from .plots import group_keys
 
-    keys = [c for c in ("method", "data") if c in seeds.columns]
-    keys += [c for c in seeds.columns if c not in SEED_COLUMNS]
-    return [k for k in keys if seeds[k].nunique(dropna=False) > 1]
+    return group_keys(seeds)
 
 
 def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1) -> pd.DataFrame:
@@ -194,10 +192,9 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
     were chosen. Figures are those in ``results_dir/figures`` (PNG shown, PDF linked).
     """
     res = Path(results_dir)
-    f = res / "summary_seeds.csv"
-    if not f.is_file():
-        raise ProbeError(f"{res} has no summary_seeds.csv; run `probe evaluate --out {res}` first")
-    seeds = pd.read_csv(f, keep_default_na=False, na_values=[""])
+    from .plots import read_seed_summary
+
+    seeds = read_seed_summary(res)
     summary_json = json.loads((res / "summary.json").read_text()) if (res / "summary.json").is_file() else {}
     config = json.loads((res / "config.json").read_text()) if (res / "config.json").is_file() else {}
     out = [f"# {title}", ""]
