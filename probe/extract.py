@@ -107,11 +107,12 @@ def _pl_to_sg(w: str) -> str:
     return w + "s"
 
 
-def other_verb_form(form: str, tag: str, *, pairs: dict | None = None, vocab: set | None = None,
-                    lemma: str = "") -> str:
+def other_verb_form(form: str, tag: str, *, pairs: dict | None = None, numbers: dict | None = None,
+                    vocab: set | None = None, lemma: str = "") -> str:
     """The other-number present form of ``form`` (tag VBZ or VBP), or '' when it cannot be made safely.
 
-    Order: the lexicon's ``verb_pair`` (``pairs``), the irregular table, then the regular rules. For a VBZ
+    Order: the lexicon's ``verb_pair`` (``pairs``; the form's number from the lexicon's ``verb_number``,
+    ``numbers``, when given, else guessed from spelling), the irregular table, then the regular rules. For a VBZ
     verb the rule result must round-trip to ``form`` and equal its ``lemma`` when one is given (spaCy's
     lemmatizer: 'focuses' -> 'focus', not 'focuse'); a VBP verb must not look like an -s form and must be
     its own lemma. With ``vocab``, the result must be in it.
@@ -122,8 +123,8 @@ def other_verb_form(form: str, tag: str, *, pairs: dict | None = None, vocab: se
     if pairs and w in pairs:
         other = pairs[w]
         # The pair must read in the tag's direction ('are' tagged VBZ is a tagging error).
-        number = (_IRREGULAR[w][1] if w in _IRREGULAR else SG if _pl_to_sg(other) == w
-                  else PL if _pl_to_sg(w) == other else _VERB_TAGS[tag])
+        number = (numbers[w] if numbers and w in numbers else _IRREGULAR[w][1] if w in _IRREGULAR
+                  else SG if _pl_to_sg(other) == w else PL if _pl_to_sg(w) == other else _VERB_TAGS[tag])
         if number != _VERB_TAGS[tag]:
             return ""
     elif w in _IRREGULAR:
@@ -198,8 +199,8 @@ def _verb_type(verb, gov) -> str:
     return "transitive" if any(c.dep_ in ("dobj", "obj") for c in gov.children) else "intransitive"
 
 
-def sentence_items(sent, *, verb_pairs: dict | None = None, vocab: set | None = None, max_words: int = 50,
-                   reasons: Counter | None = None) -> list[dict]:
+def sentence_items(sent, *, verb_pairs: dict | None = None, verb_numbers: dict | None = None,
+                   vocab: set | None = None, max_words: int = 50, reasons: Counter | None = None) -> list[dict]:
     """Items (ITEM_FEATURES rows) from one parsed sentence (a spaCy ``Span`` or ``Doc``).
 
     Applies the filters of the module docstring; each dropped candidate adds one to ``reasons[name]``.
@@ -238,7 +239,7 @@ def sentence_items(sent, *, verb_pairs: dict | None = None, vocab: set | None = 
             reasons["coordinated_subject"] += 1
             continue
         good = verb.lower_
-        bad = other_verb_form(good, verb.tag_, pairs=verb_pairs, lemma=verb.lemma_)
+        bad = other_verb_form(good, verb.tag_, pairs=verb_pairs, numbers=verb_numbers, lemma=verb.lemma_)
         if not bad:
             reasons["no_other_form"] += 1
             continue
@@ -352,7 +353,7 @@ def extract_items(cfg: ExtractConfig, nlp=None) -> tuple[list[dict], Counter]:
     if not cfg.texts and not cfg.hf:
         raise ProbeError("no input: give text files with --text FILE... or a dataset with --hf NAME")
     nlp = nlp or load_parser(cfg.model)
-    verb_pairs = load_lexicon(cfg.lexicon).verb_pair
+    lex = load_lexicon(cfg.lexicon)
     vocab = load_vocab(cfg.vocab) if cfg.vocab else None
     reasons: Counter = Counter()
     rows: list[dict] = []
@@ -360,8 +361,8 @@ def extract_items(cfg: ExtractConfig, nlp=None) -> tuple[list[dict], Counter]:
     docs = nlp.pipe(iter_texts(cfg), as_tuples=True, batch_size=cfg.batch_size, n_process=cfg.n_process)
     for doc, _origin in tqdm(docs, total=cfg.max_texts, unit="text", desc="parsing", mininterval=2.0):
         for sent in doc.sents:
-            for row in sentence_items(sent, verb_pairs=verb_pairs, vocab=vocab, max_words=cfg.max_words,
-                                      reasons=reasons):
+            for row in sentence_items(sent, verb_pairs=lex.verb_pair, verb_numbers=lex.verb_number, vocab=vocab,
+                                      max_words=cfg.max_words, reasons=reasons):
                 key = (row["sentence_good"], row["verb_index"])
                 if key in seen:
                     reasons["duplicate"] += 1

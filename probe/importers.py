@@ -794,7 +794,7 @@ def _read_linzen_simple(path: Path) -> list[dict]:
 _LINZEN_REQUIRED = ("verb_pos", "verb_index")
 
 
-def _read_linzen_full(path: Path, verb_pairs: dict) -> list[dict]:
+def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[dict]:
     from .extract import other_verb_form
 
     rows = []
@@ -831,7 +831,7 @@ def _read_linzen_full(path: Path, verb_pairs: dict) -> list[dict]:
             n_attr = (_field(rec, "n_diff_intervening", path, n, int) if rec.get("n_diff_intervening")
                       else len(between) if tags and h >= 0 else -1)
             verb = tokens[v]
-            bad = other_verb_form(verb, verb_pos, pairs=verb_pairs)
+            bad = other_verb_form(verb, verb_pos, pairs=verb_pairs, numbers=verb_numbers)
             near = nouns_before[-1] if nouns_before else -1
             rows.append(_row(
                 construction="linzen", condition=condition_code(hn, [_other(hn)] * max(n_attr, 0)),
@@ -847,7 +847,8 @@ def _read_linzen_full(path: Path, verb_pairs: dict) -> list[dict]:
 
 
 @_gc_paused()
-def read_linzen(paths: Iterable[str | os.PathLike], *, verb_pairs: dict | None = None) -> list[dict]:
+def read_linzen(paths: Iterable[str | os.PathLike], *, verb_pairs: dict | None = None,
+                verb_numbers: dict | None = None) -> list[dict]:
     """Linzen et al. (2016) number-prediction files -> item rows (folders: every file in them).
 
     Two layouts, told apart by the first line:
@@ -865,7 +866,7 @@ def read_linzen(paths: Iterable[str | os.PathLike], *, verb_pairs: dict | None =
     for path in _files(paths, ("numpred.*", "*.tsv", "*.tsv.gz"), "Linzen"):
         first = next(_lines(path), (0, ""))[1]
         if "verb_index" in first.split("\t"):
-            rows.extend(_read_linzen_full(path, verb_pairs or {}))
+            rows.extend(_read_linzen_full(path, verb_pairs or {}, verb_numbers or {}))
         else:
             rows.extend(_read_linzen_simple(path))
     return rows
@@ -981,7 +982,8 @@ def import_items(fmt: str, paths: Sequence[str | os.PathLike], *, lexicon: str |
     if fmt == "syntaxgym":
         return read_syntaxgym(paths)
     if fmt == "linzen":
-        return read_linzen(paths, verb_pairs=load_lexicon(lexicon).verb_pair)
+        lex = load_lexicon(lexicon)
+        return read_linzen(paths, verb_pairs=lex.verb_pair, verb_numbers=lex.verb_number)
     return read_gulordava(paths)
 
 

@@ -200,3 +200,11 @@ def test_missing_pipeline_names_the_download_command(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert PARSER_HINT in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_other_verb_form_takes_the_number_from_the_lexicon():
+    # a pair the spelling rules cannot read: only the lexicon's number catches a tag in the wrong direction
+    pairs, numbers = {"zorbs": "zarb", "zarb": "zorbs"}, {"zorbs": "sg", "zarb": "pl"}
+    assert other_verb_form("zorbs", "VBP", pairs=pairs) == "zarb"
+    assert other_verb_form("zorbs", "VBP", pairs=pairs, numbers=numbers) == ""
+    assert other_verb_form("zorbs", "VBZ", pairs=pairs, numbers=numbers) == "zarb"
