@@ -23,7 +23,7 @@ import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -219,18 +219,36 @@ def build_prefix_trie(ids: np.ndarray, lengths: np.ndarray) -> PrefixTrie:
     return PrefixTrie(tokens, parents, path, end_depth, path[np.arange(len(lengths)), end_depth])
 
 
-def sum_target_logprobs(logits: Any, ids: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Sentence scores from one batch's logits: logits [B, W-1, V] at positions 0..W-2 (position t-1
-    predicts ids[:, t]), ids int [B, W] right-padded, starts [B], lengths [B] -> float64 [B], the sum of
-    log P(ids[b, t]) over starts[b] <= t < lengths[b]."""
+def target_logprobs(logits: Any, ids: np.ndarray) -> np.ndarray:
+    """Token log-probs from one batch's logits: logits [B, W-1, V] at positions 0..W-2 (position t-1 predicts
+    ids[:, t]), ids int [B, W] right-padded -> float64 [B, W]: column t = log P(ids[b, t] | ids[b, :t]),
+    column 0 = 0. Columns past a row's length hold padding's scores: callers mask them."""
     import torch
 
-    dev = logits.device
-    x = torch.as_tensor(ids, device=dev)
+    x = torch.as_tensor(ids, device=logits.device)
     tok = logits.gather(-1, x[:, 1:].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-    t = torch.arange(1, x.shape[1], device=dev)[None, :]
-    keep = (t >= torch.as_tensor(starts, device=dev)[:, None]) & (t < torch.as_tensor(lengths, device=dev)[:, None])
-    return (tok.double() * keep).sum(dim=1).cpu().numpy()
+    out = np.zeros(ids.shape)
+    out[:, 1:] = tok.double().cpu().numpy()
+    return out
+
+
+def batched_token_logprobs(ids: np.ndarray, lengths: np.ndarray, batch_size: int, n_logits: int,
+                           logits_of: Callable[[np.ndarray, np.ndarray], Any]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """(rows [b], token log-probs float64 [b, W] as ``target_logprobs``) per length-sorted batch of the padded
+    sequences ids [N, T], lengths [N]; ``logits_of(ids [b, W-1], rows)`` -> logits [b, W-1, V]."""
+    for batch in length_batches(lengths, batch_size, n_logits):
+        width = int(lengths[batch].max())
+        if width < 2:
+            yield batch, np.zeros((len(batch), width))
+        else:
+            yield batch, target_logprobs(logits_of(ids[batch, : width - 1], batch), ids[batch, :width])
+
+
+def sum_token_logprobs(tok: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """tok [N, W] (column t = log P(token t)), starts [N], lengths [N] -> float64 [N]: the sum over
+    starts <= t < lengths."""
+    t = np.arange(tok.shape[1])[None, :]
+    return np.where((t >= starts[:, None]) & (t < lengths[:, None]), tok, 0.0).sum(axis=1)
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, vocab_size: int) -> Iterable[np.ndarray]:
@@ -246,7 +264,36 @@ def length_batches(lengths: np.ndarray, batch_size: int, vocab_size: int) -> Ite
         start = end
 
 
-class LMScorer:
+class TokenScorer:
+    """``sequence_logprobs`` and ``token_logprobs`` from a scorer's ``_token_batches(sequences)``, which
+    yields (rows [b], token log-probs float64 [b, W]: column t = log P(token t | tokens before), column 0
+    and columns past a row's end unused)."""
+
+    def _token_batches(self, sequences: Sequence[Sequence[int]]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        """What each scorer defines: its batches of token log-probs."""
+        raise NotImplementedError
+
+    def sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray) -> np.ndarray:
+        """See :class:`Scorer`: sum_{t >= starts[i]} log P(seq_i[t] | seq_i[:t]) -> float64 [N]."""
+        starts = np.asarray(starts, dtype=np.int64)
+        lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+        out = np.zeros(len(sequences))
+        if len(sequences):
+            for rows, tok in self._token_batches(sequences):
+                out[rows] = sum_token_logprobs(tok, starts[rows], lengths[rows])
+        return out
+
+    def token_logprobs(self, sequences: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """log P(seq_i[t] | seq_i[:t]) for t = 1 .. len-1 of each sequence -> list of float64 [len - 1]."""
+        out: list = [np.zeros(0)] * len(sequences)
+        if len(sequences):
+            for rows, tok in self._token_batches(sequences):
+                for r, row in zip(rows, tok):
+                    out[r] = row[1: len(sequences[r])]
+        return out
+
+
+class LMScorer(TokenScorer):
     """A neural LM (``LanguageModel``: ids [B, T] -> ``.logits`` [B, T, V], causal) behind the Scorer API.
 
     Sequences are right-padded: causal models never look right, so padding cannot change a score.
@@ -405,12 +452,11 @@ class LMScorer:
                         out[r] = pick_logprobs(logits, which[i:j] - s, candidates[r])
         return out
 
-    def _trie_sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray,
-                                out: np.ndarray) -> np.ndarray:
-        """sequence_logprobs for recurrent models: the sequences run as tries, so a good and a bad sentence
-        share the steps (and the softmax) before they differ. Each node's token is scored once from its
-        parent's outputs; leaves are never run, since nothing is predicted after them."""
-        starts = np.asarray(starts, dtype=np.int64)
+    def _trie_token_logprobs(self, sequences: Sequence[Sequence[int]]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        """(rows [n], token log-probs float64 [n, T] as ``target_logprobs``, 0 past each end) per trie, for
+        recurrent models: a good and a bad sentence share the steps (and the softmax) before they differ.
+        Each node's token is scored once from its parent's outputs; leaves are never run, since nothing is
+        predicted after them."""
         with self._inference():
             table = self._input_table(sequences)
             for chunk, trie in self._trie_chunks(sequences):
@@ -425,32 +471,21 @@ class LMScorer:
                         j = np.searchsorted(child_par, inner[d][s + len(logits) - 1], side="right")
                         slot = np.searchsorted(inner[d], child_par[i:j]) - s
                         logp_node[d + 1][i:j] = pick_logprobs(logits, slot, child_tok[i:j, None])[:, 0]
-                n_t = trie.end_depth + 1
-                first = starts[chunk]
-                total = np.zeros(len(chunk))
-                for t in range(1, trie.path.shape[1]):          # add each depth's token scores
-                    m = (first <= t) & (t < n_t)
-                    total[m] += logp_node[t][trie.path[m, t]]
-                out[chunk] = total
-        return out
+                tok = np.zeros(trie.path.shape)
+                for t in range(1, tok.shape[1]):                  # each depth's token scores, along the paths
+                    m = trie.path[:, t] >= 0
+                    tok[m, t] = logp_node[t][trie.path[m, t]]
+                yield chunk, tok
 
-    def sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray) -> np.ndarray:
-        """See :class:`Scorer`. Recurrent models (``carries_state``) run the sequences as a trie; other
-        models one forward pass per batch. The target at t is read from position t-1."""
-        starts = np.asarray(starts, dtype=np.int64)
-        out = np.zeros(len(sequences))
-        if not len(sequences):
-            return out
+    def _token_batches(self, sequences: Sequence[Sequence[int]]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        """(rows, token log-probs [b, W]) over ``sequences``: a trie for recurrent models, else batches."""
         if getattr(self.model, "carries_state", False):
-            return self._trie_sequence_logprobs(sequences, starts, out)
+            yield from self._trie_token_logprobs(sequences)
+            return
         ids, lengths = pad_right(sequences)
         with self._inference():
-            for batch in length_batches(lengths, self.batch_size, len(self.vocab)):
-                width = int(lengths[batch].max())
-                if width > 1:
-                    logits = self._forward(ids[batch, : width - 1])
-                    out[batch] = sum_target_logprobs(logits, ids[batch, :width], starts[batch], lengths[batch])
-        return out
+            yield from batched_token_logprobs(ids, lengths, self.batch_size, len(self.vocab),
+                                              lambda x, rows: self._forward(x))
 
 
 def model_name(path: str | os.PathLike) -> str:
@@ -908,10 +943,14 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
 def token_surprisals(scorer: Scorer, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
     """Per-token surprisal in nats, -log P(w_t | <eos> w_<t), of each sentence -> list of float64 [len].
 
-    Out-of-vocabulary words are read as ``<unk>``. Built from ``sequence_logprobs`` tail sums (one
-    batched call for all sentences), so it works for every Scorer: log P(w_t) = tail(t) - tail(t+1).
+    Out-of-vocabulary words are read as ``<unk>``. From the scorer's ``token_logprobs`` where it has one
+    (neural and Hugging Face models); otherwise from ``sequence_logprobs`` tail sums (one batched call for
+    all sentences), which works for every Scorer: log P(w_t) = tail(t) - tail(t+1).
     """
     vocab = scorer.vocab
+    if hasattr(scorer, "token_logprobs"):     # one pass per sentence instead of one per tail
+        seqs = [[vocab.eos_id] + vocab.encode(list(s)) for s in sentences]
+        return [-t for t in scorer.token_logprobs(seqs)]
     rows, starts = [], []
     for s in sentences:
         ids = [vocab.eos_id] + vocab.encode(list(s))

@@ -33,14 +33,14 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .config import ProbeError
-from .evaluate import (length_batches, pad_right, pick_logprobs, resolve_device, start_next_word,
-                       sum_target_logprobs)
+from .evaluate import (TokenScorer, batched_token_logprobs, length_batches, pad_right, pick_logprobs, resolve_device,
+                       start_next_word)
 
 INSTALL_HINT = "pip install probe[hf] (or pip install 'transformers>=4.36')"
 
@@ -65,7 +65,7 @@ def hf_model_name(name_or_path: str | os.PathLike) -> str:
     return p.resolve().name if p.exists() else str(name_or_path)
 
 
-class HFScorer:
+class HFScorer(TokenScorer):
     """A ``transformers`` causal LM and its tokenizer behind the Scorer API (see the module docstring).
 
     ``model``: ids [B, T] (+ attention_mask, position_ids) -> ``.logits`` [B, T, V].
@@ -262,23 +262,14 @@ class HFScorer:
                 out[rows] = pick_logprobs(last, where[prefix_of[rows]], candidates[rows])
         return out
 
-    def sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray) -> np.ndarray:
-        """sum_{t >= starts[i]} log P(seq_i[t] | seq_i[:t]) -> float64 [N]; ``starts`` >= 1, int [N]."""
+    def _token_batches(self, sequences: Sequence[Sequence[int]]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        """(rows, token log-probs [b, W]) per length-sorted batch (see ``TokenScorer``)."""
         import torch
 
-        starts = np.asarray(starts, dtype=np.int64)
-        out = np.zeros(len(sequences))
-        if not len(sequences):
-            return out
         ids, lengths = pad_right(sequences, self.pad)
         with torch.no_grad():
-            for batch in length_batches(lengths, self.batch_size, self.n_logits):
-                width = int(lengths[batch].max())
-                if width < 2:
-                    continue
-                logits = self._logits(ids[batch, : width - 1], np.minimum(lengths[batch], width - 1))
-                out[batch] = sum_target_logprobs(logits, ids[batch, :width], starts[batch], lengths[batch])
-        return out
+            yield from batched_token_logprobs(ids, lengths, self.batch_size, self.n_logits,
+                                              lambda x, rows: self._logits(x, np.minimum(lengths[rows], x.shape[1])))
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

@@ -454,3 +454,20 @@ def test_probe_suite_evaluates_the_suites_formulas(tmp_path, capsys):
         assert bool(preds.loc[preds["item"] == item, "result"].iloc[0]) == (s_good < s_bad)
     assert main(["suite", "--suite", str(suite), "--out", str(tmp_path / "o2")]) == 2
     assert not (tmp_path / "o2").exists()
+
+
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+def test_token_logprobs_equal_the_tail_sums_they_replace(arch):
+    vocab = Vocab(WORDS)
+    scorer = LMScorer(probe_model(arch, vocab), vocab, batch_size=4)
+    seqs = [vocab.encode(["<eos>", *r["sentence_good"].split()]) for r in random_items(30, seed=5)] + [[1]]
+    tok = scorer.token_logprobs(seqs)
+    assert [len(t) for t in tok] == [len(s) - 1 for s in seqs]
+    for start in (1, 3):
+        want = scorer.sequence_logprobs(seqs, np.full(len(seqs), start))
+        np.testing.assert_allclose([t[start - 1:].sum() for t in tok], want, atol=1e-9, rtol=0)
+    # and the whole-sentence sum is what one forward pass gives
+    with torch.no_grad():
+        ids = torch.tensor([seqs[0]])
+        lp = torch.log_softmax(scorer.model(ids).logits[0, :-1], -1)[torch.arange(len(seqs[0]) - 1), ids[0, 1:]]
+    np.testing.assert_allclose(tok[0], lp.double().numpy(), atol=1e-5, rtol=0)
