@@ -244,6 +244,30 @@ def batched_token_logprobs(ids: np.ndarray, lengths: np.ndarray, batch_size: int
             yield batch, target_logprobs(logits_of(ids[batch, : width - 1], batch), ids[batch, :width])
 
 
+def batched_next_word(padded: tuple[np.ndarray, np.ndarray], candidates: np.ndarray, prefix_of: np.ndarray,
+                      out: np.ndarray, batch_size: int, n_logits: int,
+                      last_logits: Callable[[np.ndarray, np.ndarray], Any]) -> np.ndarray:
+    """Fill ``out`` [N, K] with log P(candidates | prefix), one pass per length-sorted batch of the padded
+    prefixes (ids [P, T], lengths [P]); ``last_logits(ids [b, W], lengths [b])`` -> logits [b, V] after
+    each prefix. Candidate rows are visited grouped by the batch holding their prefix (sorted once)."""
+    ids, lengths = padded
+    batches = list(length_batches(lengths, batch_size, n_logits))
+    rank = np.empty(len(lengths), dtype=np.int64)
+    rank[np.concatenate(batches)] = np.arange(len(lengths))
+    row_rank = rank[prefix_of]
+    row_order = np.argsort(row_rank, kind="stable")
+    sorted_rank = row_rank[row_order]
+    first = 0
+    for batch in batches:
+        b_len = lengths[batch]
+        last = last_logits(ids[batch, : int(b_len.max())], b_len)
+        lo, hi = np.searchsorted(sorted_rank, [first, first + len(batch)])
+        rows = row_order[lo:hi]
+        out[rows] = pick_logprobs(last, row_rank[rows] - first, candidates[rows])
+        first += len(batch)
+    return out
+
+
 def sum_token_logprobs(tok: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """tok [N, W] (column t = log P(token t)), starts [N], lengths [N] -> float64 [N]: the sum over
     starts <= t < lengths."""
@@ -352,30 +376,16 @@ class LMScorer(TokenScorer):
             return out
         if getattr(self.model, "carries_state", False):
             return self._trie_next_word_logprobs(prefixes, candidates, prefix_of, out)
-        ids, lengths = pad_right(prefixes)
-        # visit the candidate rows grouped by the batch that holds their prefix
-        rank = np.empty(len(prefixes), dtype=np.int64)
-        batches = list(length_batches(lengths, self.batch_size, len(self.vocab)))
-        rank[np.concatenate(batches)] = np.arange(len(prefixes))
-        row_rank = rank[prefix_of]
-        row_order = np.argsort(row_rank, kind="stable")
-        sorted_rank = row_rank[row_order]
+        def last_logits(x: np.ndarray, b_len: np.ndarray) -> Any:
+            if hasattr(self.model, "logits_at"):  # only the prefix-final positions are needed
+                return self.model.logits_at(torch.as_tensor(x, dtype=torch.long, device=self.device),
+                                            torch.as_tensor(b_len - 1, device=self.device))
+            logits = self._forward(x)
+            return logits[torch.arange(len(x)), torch.as_tensor(b_len - 1, device=logits.device)]
+
         with self._inference():
-            first = 0
-            for batch in batches:
-                b_len = lengths[batch]
-                x = ids[batch, : int(b_len.max())]
-                if hasattr(self.model, "logits_at"):  # only the prefix-final positions are needed
-                    last = self.model.logits_at(torch.as_tensor(x, dtype=torch.long, device=self.device),
-                                                torch.as_tensor(b_len - 1, device=self.device)).float()
-                else:
-                    logits = self._forward(x)
-                    last = logits[torch.arange(len(batch)), torch.as_tensor(b_len - 1, device=logits.device)]
-                lo, hi = np.searchsorted(sorted_rank, [first, first + len(batch)])
-                rows = row_order[lo:hi]
-                out[rows] = pick_logprobs(last, row_rank[rows] - first, candidates[rows])
-                first += len(batch)
-        return out
+            return batched_next_word(pad_right(prefixes), candidates, prefix_of, out, self.batch_size,
+                                     len(self.vocab), last_logits)
 
     def _trie_chunks(self, seqs: Sequence[Sequence[int]]) -> Iterable[tuple[np.ndarray, PrefixTrie]]:
         """(sequence indices [n], their trie) over ``seqs`` sorted so that shared heads sit together. A trie

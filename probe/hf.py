@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ProbeError
-from .evaluate import (TokenScorer, batched_token_logprobs, length_batches, pad_right, pick_logprobs, resolve_device,
+from .evaluate import (TokenScorer, batched_next_word, batched_token_logprobs, pad_right, resolve_device,
                        start_next_word)
 
 INSTALL_HINT = "pip install probe[hf] (or pip install 'transformers>=4.36')"
@@ -250,17 +250,13 @@ class HFScorer(TokenScorer):
         prefixes, candidates, prefix_of, out = start_next_word(prefixes, candidates, prefix_of)
         if not len(candidates):
             return out
-        ids, lengths = pad_right(prefixes, self.pad)
+        def last_logits(x: np.ndarray, b_len: np.ndarray) -> Any:
+            logits = self._logits(x, b_len)
+            return logits[torch.arange(len(x)), torch.as_tensor(b_len - 1, device=logits.device)]
+
         with torch.no_grad():
-            for batch in length_batches(lengths, self.batch_size, self.n_logits):
-                b_len = lengths[batch]
-                logits = self._logits(ids[batch, : int(b_len.max())], b_len)
-                last = logits[torch.arange(len(batch)), torch.as_tensor(b_len - 1, device=logits.device)]
-                where = np.full(len(prefixes), -1, dtype=np.int64)
-                where[batch] = np.arange(len(batch))
-                rows = np.flatnonzero(where[prefix_of] >= 0)
-                out[rows] = pick_logprobs(last, where[prefix_of[rows]], candidates[rows])
-        return out
+            return batched_next_word(pad_right(prefixes, self.pad), candidates, prefix_of, out, self.batch_size,
+                                     self.n_logits, last_logits)
 
     def _token_batches(self, sequences: Sequence[Sequence[int]]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
         """(rows, token log-probs [b, W]) per length-sorted batch (see ``TokenScorer``)."""
