@@ -147,6 +147,10 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--match-rate", type=float, default=d.match_rate,
                    help="share of subjects with a modifier whose nouns all match the head's number "
                         "(default min(r, 1-r): a modifier is then no cue to the verb's number)")
+    g.add_argument("--modifier-rate", type=float, default=d.modifier_rate,
+                   help="share of subjects with a modifier, attracted or matched (sets the match rate to "
+                        "modifier rate - attractor rate: corpora of a sweep then differ only in the share of "
+                        "modifiers whose noun has the other number)")
     g.add_argument("--max-depth", type=int, default=d.max_depth,
                    help=f"deepest nesting of modifiers and complement clauses (default {d.max_depth})")
     g.add_argument("--seed", type=int, default=d.seed, help="random seed; same seed -> identical corpus")
@@ -193,6 +197,7 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
             raise ProbeError("give --out DIR for a corpus built from text")
         cfg = CorpusConfig(
             source=source, n_sentences=a.sentences, attractor_rate=a.attractor_rate, match_rate=a.match_rate,
+            modifier_rate=a.modifier_rate,
             max_depth=a.max_depth, lexicon=a.lexicon, seed=a.seed, valid_fraction=a.valid_fraction,
             test_fraction=a.test_fraction, text_files=tuple(a.text or ()), train_files=tuple(a.train or ()),
             valid_files=tuple(a.valid or ()), test_files=tuple(a.test or ()), hf_name=a.hf,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .config import ProbeError, atomic_dir, check_output_dir, save_config, write_text_atomic
-from .grammar import Grammar, GrammarProbs, check_grammar_options, measure_dependencies
+from .grammar import Grammar, GrammarProbs, check_grammar_options, entropy_floor, measure_dependencies
 
 UNK, EOS = "<unk>", "<eos>"
 SPLITS = ("train", "valid", "test")
@@ -138,6 +139,8 @@ class CorpusConfig:
     n_sentences: int = 100_000               # sentences in all splits together (after benchmark removal)
     attractor_rate: float = 0.05             # share of clause subjects whose modifier holds a noun of the other number
     match_rate: float | None = None          # share with a modifier whose nouns all match; None = min(r, 1 - r)
+    modifier_rate: float | None = None       # share of subjects with a modifier (attracted + matched); when set,
+                                             #   match rate = modifier rate - attractor rate (a sweep varies one thing)
     max_depth: int = 3                       # deepest nesting of modifiers / complement clauses (0 = none)
     grammar: GrammarProbs = field(default_factory=GrammarProbs)  # the grammar's other probabilities
     lexicon: str | None = None               # lexicon TSV; None = the shipped one
@@ -194,7 +197,7 @@ def check_corpus_config(cfg: CorpusConfig) -> None:
         if cfg.n_sentences < 1:
             raise ProbeError(f"n_sentences {cfg.n_sentences} must be positive")
         check_grammar_options(attractor_rate=cfg.attractor_rate, match_rate=cfg.match_rate,
-                              max_depth=cfg.max_depth, probs=cfg.grammar)
+                              max_depth=cfg.max_depth, probs=cfg.grammar, modifier_rate=cfg.modifier_rate)
         n_valid, n_test = _split_sizes(cfg.n_sentences, cfg)
         if cfg.n_sentences - n_valid - n_test < 1:
             raise ProbeError(f"{cfg.n_sentences} sentences leave none for train; raise --sentences")
@@ -407,7 +410,7 @@ def _synthetic_splits(cfg: CorpusConfig, exclude: set[str]) -> tuple[dict, dict,
 
     lex = load_lexicon(cfg.lexicon)
     grammar = Grammar(lex, attractor_rate=cfg.attractor_rate, match_rate=cfg.match_rate,
-                      max_depth=cfg.max_depth, probs=cfg.grammar)
+                      max_depth=cfg.max_depth, probs=cfg.grammar, modifier_rate=cfg.modifier_rate)
     n = cfg.n_sentences
     kept, removed, drawn, max_draws = [], 0, 0, 20 * n + 10_000
     with tqdm(total=n, desc="generating", unit="sent", leave=False) as bar:
@@ -430,16 +433,26 @@ def _synthetic_splits(cfg: CorpusConfig, exclude: set[str]) -> tuple[dict, dict,
     n_train = n - n_valid - n_test
     splits = {"train": lines[:n_train], "valid": lines[n_train:n_train + n_valid], "test": lines[n_train + n_valid:]}
     lengths = np.fromiter((len(s.tokens) for s in kept), dtype=np.int64, count=len(kept))
+    parts = {"train": kept[:n_train], "valid": kept[n_train:n_train + n_valid], "test": kept[n_train + n_valid:]}
+    log_keep = math.log1p(-removed / drawn) if drawn else 0.0
+    ambiguous = grammar.ambiguous_forms()
+    floor = {name: entropy_floor(part, log_keep=log_keep) for name, part in parts.items() if part}
     stats = {
         "attractor_rate_target": cfg.attractor_rate,
         "match_rate": grammar.match_rate,
+        "modifier_rate": grammar.attractor_rate + grammar.match_rate,
+        "entropy_floor": {**floor, "exact": not ambiguous, "ambiguous_forms": ambiguous,
+                          "note": "the grammar's own log-probability of each sentence and its <eos>; exact where every "
+                                  "sentence has one derivation, else an upper bound on the floor perplexity"},
         **measure_dependencies(kept, lex),
         "sentence_length_mean": float(lengths.mean()),
         "sentence_length_max": int(lengths.max()),
         "unique_sentences": len(set(lines)),
         "removed_benchmark_sentences": removed,
     }
-    resolved = dataclasses.replace(cfg, match_rate=grammar.match_rate, lexicon=lex.path)
+    # with a modifier rate the match rate follows from it (stats.json records it); giving both is an error
+    resolved = dataclasses.replace(cfg, lexicon=lex.path,
+                                   match_rate=grammar.match_rate if cfg.modifier_rate is None else None)
     return splits, stats, resolved, grammar.vocabulary
 
 

@@ -19,14 +19,23 @@ The knob, ``attractor_rate`` r: every clause subject (of a main or complement cl
 whose verbs agree) is drawn as
   - attracted (probability r): a modifier whose first noun has the other number, so the subject-verb
     dependency crosses a noun of the other number (later nouns in the modifier are free);
-  - matched (probability ``match_rate`` m, default min(r, 1 - r)): a modifier all of whose nouns
-    have the head's number;
+  - matched (probability m): a modifier all of whose nouns have the head's number;
   - bare (the rest): no post-modifier (an adjective at most).
-With m = r, a modifier is no cue to the verb's number: it is as if 2r of the subjects were modified
-and the first modifier noun's number drawn independently of the head's. In a coordination
+Attracted and matched modifiers are drawn alike (same kinds, same lengths, a noun in every one: a
+subject relative clause is then transitive); only their nouns' numbers differ. m is
+``modifier_rate - r`` when ``modifier_rate`` (the share of modified subjects) is given, which is how
+an attractor-rate sweep varies one thing: the share of modifiers whose noun has the other number,
+with the share of modified subjects, their kinds and the corpus length held fixed. Otherwise m is
+``match_rate``, by default min(r, 1 - r): with m = r a modifier is no cue to the verb's number. In a coordination
 ('the author likes the guards and laughs') the object of a non-final conjunct lies between the head
 and the next verb, so for non-attracted subjects its nouns take the head's number too: a clause
 subject's dependencies cross a noun of the other number exactly when it was drawn as attracted.
+
+Every sentence comes with the natural log-probability of its derivation (the sum of the logs of every
+random choice made). Each sentence of this grammar has exactly one derivation (a word form belongs to
+one category and one pool, and every structural choice leaves a visible trace: a modifier's kind and
+its first word, 'that'/'who', the optional words), so this is log P(sentence), and
+:func:`entropy_floor` turns it into the per-token entropy a perfect language model would reach.
 
 The generator records every agreement dependency as (controller index, verb index, kind): kind
 ``subject`` for clause subjects (the ones r controls), ``src`` for a subject relative clause's verb
@@ -36,6 +45,7 @@ clause's verb (controlled by the relative clause's own subject, which takes no p
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple, Sequence
 
@@ -75,24 +85,37 @@ class GrammarProbs:
 
 
 class Sentence(NamedTuple):
-    """One generated sentence and its agreement dependencies (controller index, verb index, kind)."""
+    """One generated sentence, its agreement dependencies (controller index, verb index, kind) and the
+    natural log-probability of its derivation (= of the sentence, see the module docstring)."""
 
     tokens: list[str]
     deps: list[tuple[int, int, str]]
+    logp: float = 0.0
 
 
-def resolve_match_rate(attractor_rate: float, match_rate: float | None) -> float:
-    """The share of matched-modifier subjects: ``match_rate``, or min(r, 1 - r) when None."""
+def resolve_match_rate(attractor_rate: float, match_rate: float | None, modifier_rate: float | None = None) -> float:
+    """The share of matched-modifier subjects: ``modifier_rate - attractor_rate`` when a modifier rate is
+    given, else ``match_rate``, else min(r, 1 - r)."""
+    if modifier_rate is not None:
+        return modifier_rate - attractor_rate
     return min(attractor_rate, 1.0 - attractor_rate) if match_rate is None else match_rate
 
 
 def check_grammar_options(*, attractor_rate: float, match_rate: float | None, max_depth: int,
-                          probs: GrammarProbs) -> None:
+                          probs: GrammarProbs, modifier_rate: float | None = None) -> None:
     """Reject impossible knobs with one-line errors (the grammar and ``probe corpus`` call this first)."""
-    r, m = attractor_rate, resolve_match_rate(attractor_rate, match_rate)
+    r = attractor_rate
     if not 0.0 <= r <= 1.0:
         raise ProbeError(f"attractor rate {r} is outside [0, 1]; give a share of subjects, e.g. 0.05")
-    if not 0.0 <= m <= 1.0 or r + m > 1.0 + 1e-12:
+    if modifier_rate is not None:
+        if match_rate is not None:
+            raise ProbeError("give either a modifier rate or a match rate, not both: the modifier rate sets the "
+                             "match rate to modifier rate - attractor rate")
+        if not r <= modifier_rate <= 1.0:
+            raise ProbeError(f"modifier rate {modifier_rate} must lie in [attractor rate, 1] = [{r:g}, 1]: "
+                             "attracted subjects are modified subjects")
+    m = resolve_match_rate(r, match_rate, modifier_rate)
+    if not -1e-12 <= m <= 1.0 or r + m > 1.0 + 1e-12:
         raise ProbeError(f"match rate {m} must lie in [0, 1 - attractor rate] = [0, {1 - r:g}]")
     if max_depth < 0:
         raise ProbeError(f"max depth {max_depth} is negative; give 0 (no modifiers) or more")
@@ -104,6 +127,11 @@ def check_grammar_options(*, attractor_rate: float, match_rate: float | None, ma
             raise ProbeError(f"grammar probability {name}={value} is outside [0, 1]; give a probability")
     if probs.pp + probs.src + probs.orc + probs.orc_bare <= 0:
         raise ProbeError("grammar modifier weights pp/src/orc/orc_bare are all 0; give one a positive weight")
+
+
+def _log(x: float) -> float:
+    """log x, with log 0 = -inf (a choice of probability 0 is never drawn, so it never adds this)."""
+    return math.log(x) if x > 0 else -math.inf
 
 
 def _forms(entry) -> tuple[str, str]:
@@ -119,10 +147,10 @@ class Grammar:
     """
 
     def __init__(self, lexicon: Lexicon, *, attractor_rate: float, match_rate: float | None = None,
-                 max_depth: int = 3, probs: GrammarProbs = GrammarProbs()):
+                 max_depth: int = 3, probs: GrammarProbs = GrammarProbs(), modifier_rate: float | None = None):
         check_grammar_options(attractor_rate=attractor_rate, match_rate=match_rate, max_depth=max_depth,
-                              probs=probs)
-        r, m = attractor_rate, resolve_match_rate(attractor_rate, match_rate)
+                              probs=probs, modifier_rate=modifier_rate)
+        r, m = attractor_rate, max(0.0, resolve_match_rate(attractor_rate, match_rate, modifier_rate))
         self.lexicon, self.attractor_rate, self.match_rate = lexicon, r, m
         self.max_depth, self.probs = max_depth, probs
         lex = lexicon
@@ -164,7 +192,13 @@ class Grammar:
         return tuple(sorted(words))
 
     def stream(self, seed: int) -> Iterator[Sentence]:
-        """Yield sentences forever; the same seed gives the same sequence."""
+        """Yield sentences forever; the same seed gives the same sequence.
+
+        Every random choice also adds the log of its probability to the sentence's ``logp``: a uniform
+        pick from a pool of k words adds -log k, a yes/no draw log p or log(1 - p), a modifier kind the
+        log of its normalised weight, the subject's attracted/matched/bare draw log r, log m or
+        log(1 - r - m). Choices with one possible outcome add nothing.
+        """
         rng = np.random.default_rng(seed)
 
         def blocks() -> Iterator[float]:
@@ -179,48 +213,60 @@ class Grammar:
         that, who, mod_cum = self._that, self._who, self._mod_cum
         p_pl, p_adj, p_mod, p_who, p_adv = p.plural, p.adjective, p.modifier, p.who, p.adverb
         p_tr_lex = p.transitive
+        mod_logw = [tuple(_log(b - a) for a, b in zip((0.0,) + cum[:-1], cum)) for cum in mod_cum]
+        subject_log = (_log(r), _log(self.match_rate), _log(1.0 - rm))
+        lp = [0.0]   # the current sentence's log-probability, added to by every draw
 
         def pick(seq: Sequence):
+            if len(seq) > 1:
+                lp[0] -= math.log(len(seq))
             return seq[int(u() * len(seq))]
 
+        def coin(prob: float) -> bool:
+            """True with probability ``prob`` (one uniform draw, as ``u() < prob``)."""
+            yes = u() < prob
+            lp[0] += _log(prob if yes else 1.0 - prob)
+            return yes
+
         def number(force: int | None) -> int:
-            return force if force is not None else int(u() < p_pl)
+            return force if force is not None else int(coin(p_pl))
 
         def vp_kind() -> int:
-            return _COP if u() < p.copula else (_TR if u() < p_tr_lex else _INTR)
+            return _COP if coin(p.copula) else (_TR if coin(p_tr_lex) else _INTR)
 
         def noun_phrase(toks: list, deps: list, num: int, animate: int, depth: int, force: int | None,
                         post: bool = True) -> int:
             # the [ADJ] NOUN [MOD]; returns the noun's index
             toks.append(pick(dets))
-            if u() < p_adj:
+            if coin(p_adj):
                 toks.append(pick(adjs[animate]))
             i = len(toks)
             toks.append(pick(nouns[animate])[num])
-            if post and depth < max_depth and u() < p_mod:
+            if post and depth < max_depth and coin(p_mod):
                 modifier(toks, deps, i, num, animate, depth + 1, force, None, False)
             return i
 
         def modifier(toks: list, deps: list, head: int, num: int, animate: int, depth: int,
                      force: int | None, key: int | None, need_noun: bool) -> None:
             # A post-modifier whose nouns are at ``depth``; ``key`` fixes the number of its first noun,
-            # ``force`` that of every noun in it, ``need_noun`` demands a noun (attracted subjects).
+            # ``force`` that of every noun in it, ``need_noun`` demands a noun (clause subjects).
             x, cum = u(), mod_cum[animate]
             kind = _PP if x < cum[0] else _SRC if x < cum[1] else _ORC if x < cum[2] else _ORC_BARE
+            lp[0] += mod_logw[animate][kind]
             if key is None:
                 key = number(force)
             if kind == _PP:
                 toks.append(pick(preps))
-                noun_phrase(toks, deps, key, int(u() < p.animate_pp), depth, force)
+                noun_phrase(toks, deps, key, int(coin(p.animate_pp)), depth, force)
             elif kind == _SRC:
-                toks.append(who if u() < p_who else that)
+                toks.append(who if coin(p_who) else that)
                 v = verb_phrase(toks, deps, _TR if need_noun else vp_kind(), num, animate, depth, force, key)
                 deps.append((head, v, SRC))
             else:
                 if kind == _ORC:
-                    toks.append(who if animate and u() < p_who else that)
+                    toks.append(who if animate and coin(p_who) else that)
                 s = noun_phrase(toks, deps, key, 1, depth, force, post=False)
-                if u() < p_adv:
+                if coin(p_adv):
                     toks.append(pick(advs))
                 deps.append((s, len(toks), ORC))
                 toks.append(pick(tr_obj[animate])[key])
@@ -236,7 +282,7 @@ class Grammar:
                     toks.append(BEEN)
                 toks.append(pick(adjs[animate]))
                 return i
-            if u() < p_adv:
+            if coin(p_adv):
                 toks.append(pick(advs))
             i = len(toks)
             if kind == _INTR:
@@ -244,35 +290,39 @@ class Grammar:
                 return i
             v = pick(tr)
             toks.append(v[num])
-            obj_anim = 1 if v[2] == "animate" else 0 if v[2] == "inanimate" else int(u() < p.animate_object)
+            obj_anim = 1 if v[2] == "animate" else 0 if v[2] == "inanimate" else int(coin(p.animate_object))
             noun_phrase(toks, deps, obj_num if obj_num is not None else number(force), obj_anim, depth, force)
             return i
 
         def clause(toks: list, deps: list, depth: int) -> None:
-            if depth + 2 <= max_depth and u() < p.complement:
+            if depth + 2 <= max_depth and coin(p.complement):
                 # the embedding verb is past tense (no agreement): its subject is a free noun phrase
                 noun_phrase(toks, deps, number(None), 1, depth, None)
                 toks.append(pick(cverbs))
-                if u() < p.complement_that:
+                if coin(p.complement_that):
                     toks.append(that)
                 clause(toks, deps, depth + 1)
                 return
             num = number(None)
             kinds = [vp_kind()]
-            if u() < p.coordination:
+            if coin(p.coordination):
                 kinds.append(vp_kind())
-            animate = 1 if any(k != _COP for k in kinds) else int(u() >= p.inanimate_subject)
+            animate = 1 if any(k != _COP for k in kinds) else int(not coin(p.inanimate_subject))
             toks.append(pick(dets))
-            if u() < p_adj:
+            if coin(p_adj):
                 toks.append(pick(adjs[animate]))
             head = len(toks)
             toks.append(pick(nouns[animate])[num])
             x = u()
             attracted = x < r
             if attracted:
+                lp[0] += subject_log[0]
                 modifier(toks, deps, head, num, animate, depth + 1, None, 1 - num, True)
             elif x < rm:
-                modifier(toks, deps, head, num, animate, depth + 1, num, num, False)
+                lp[0] += subject_log[1]
+                modifier(toks, deps, head, num, animate, depth + 1, num, num, True)
+            else:
+                lp[0] += subject_log[2]
             last = len(kinds) - 1
             for j, kind in enumerate(kinds):
                 if j:
@@ -283,13 +333,47 @@ class Grammar:
         while True:
             toks: list[str] = []
             deps: list[tuple[int, int, str]] = []
+            lp[0] = 0.0
             clause(toks, deps, 0)
-            yield Sentence(toks, deps)
+            yield Sentence(toks, deps, lp[0])
+
+    def ambiguous_forms(self) -> list[str]:
+        """Word forms the grammar can emit in two roles (two categories, or both animacy pools of nouns, or
+        both intransitive and transitive verbs). Empty for the shipped lexicon; where not empty, a sentence
+        may have two derivations and its derivation's logp is a lower bound on log P(sentence)."""
+        lex = self.lexicon
+        roles: dict[str, set] = {}
+        groups = {"animate noun": [f for n in lex.animate_nouns for f in (n.sg, n.pl)],
+                  "inanimate noun": [f for n in lex.inanimate_nouns for f in (n.sg, n.pl)],
+                  "intransitive verb": [f for v in lex.intransitive_verbs for f in (v.sg, v.pl)],
+                  "transitive verb": [f for v in lex.transitive_verbs for f in (v.sg, v.pl)],
+                  "copula": [f for c in lex.copulas for f in (c.sg, c.pl)],
+                  "adjective": [a.form for a in lex.adjectives], "cverb": list(lex.cverbs), "prep": list(lex.preps),
+                  "comp": list(lex.comps), "adv": list(lex.advs), "det": list(lex.dets), "grammar": [AND, BEEN]}
+        for role, forms in groups.items():
+            for f in set(forms):
+                roles.setdefault(f, set()).add(role)
+        return sorted(f for f, rs in roles.items() if len(rs) > 1)
 
     def generate(self, n: int, seed: int) -> list[Sentence]:
         """The first ``n`` sentences of ``stream(seed)``."""
         it = self.stream(seed)
         return [next(it) for _ in range(n)]
+
+
+def entropy_floor(sentences: Sequence[Sentence], *, log_keep: float = 0.0) -> dict:
+    """The entropy rate of the grammar on ``sentences``: what a perfect language model scores there.
+
+    Each sentence is predicted with its closing ``<eos>`` (as the corpora store it), from nothing before
+    it (sentences are drawn independently, so earlier ones carry no information). ``log_keep``: the log of
+    the share of drawn sentences that were kept (the corpus drops benchmark sentences, which raises the
+    probability of every kept one by that share). Returns ``nats_per_token`` and ``ppl`` = exp of it,
+    over ``tokens`` (words + one ``<eos>`` each).
+    """
+    tokens = sum(len(s.tokens) + 1 for s in sentences)
+    nats = -sum(s.logp for s in sentences) + len(sentences) * log_keep
+    per_token = nats / tokens if tokens else float("nan")
+    return {"nats_per_token": per_token, "ppl": math.exp(per_token) if tokens else float("nan"), "tokens": tokens}
 
 
 def measure_dependencies(sentences: Sequence[Sentence], lexicon: Lexicon) -> dict:

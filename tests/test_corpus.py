@@ -61,8 +61,32 @@ def test_synthetic_corpus_folder(tmp_path):
     assert saved.lexicon == load_lexicon().path
     # the decoded sentences are the grammar's, in order
     g = Grammar(load_lexicon(), attractor_rate=SMALL.attractor_rate, max_depth=SMALL.max_depth)
-    expect = [" ".join(s.tokens) for s in g.generate(1500, seed=SMALL.seed)]
+    sents = g.generate(1500, seed=SMALL.seed)
+    expect = [" ".join(s.tokens) for s in sents]
     assert _sentences(c, "train") + _sentences(c, "valid") + _sentences(c, "test") == expect
+    # the entropy floor: the grammar's own log-probabilities of each split's sentences and their <eos>
+    floor = stats["entropy_floor"]
+    assert floor["exact"] and floor["ambiguous_forms"] == []
+    valid = sents[1350:1425]
+    nats = -sum(s.logp for s in valid) / sum(len(s.tokens) + 1 for s in valid)
+    assert floor["valid"]["nats_per_token"] == pytest.approx(nats) and floor["valid"]["tokens"] == stats["tokens"]["valid"]
+    assert 1 < floor["valid"]["ppl"] < len(c.vocab)
+
+
+def test_modifier_rate_sweep_holds_length_and_modifiers_fixed(tmp_path):
+    """Two corpora of a sweep (modifier_rate fixed) differ in their attractor rate only: same sentences,
+    tokens within 1%, the same share of subjects crossing a noun (within 1 point), the match rate recorded."""
+    import dataclasses
+
+    stats = {r: build_corpus(dataclasses.replace(SMALL, n_sentences=12_000, attractor_rate=r, modifier_rate=0.6),
+                             tmp_path / f"r{r}") for r in (0.01, 0.3)}
+    a, b = stats[0.01], stats[0.3]
+    assert a["sentences"] == b["sentences"]
+    assert a["tokens"]["train"] == pytest.approx(b["tokens"]["train"], rel=0.01)
+    assert a["subject_noun_rate"] == pytest.approx(b["subject_noun_rate"], abs=0.01)
+    assert a["modifier_rate"] == b["modifier_rate"] == pytest.approx(0.6)
+    assert a["match_rate"] == pytest.approx(0.59) and b["match_rate"] == pytest.approx(0.3)
+    assert a["attractor_rate"] < 0.02 < 0.28 < b["attractor_rate"]
 
 
 def test_same_seed_same_bytes(tmp_path):

@@ -124,3 +124,74 @@ def test_same_seed_same_sentences(lex):
 def test_bad_knobs_are_probe_errors(lex, kwargs):
     with pytest.raises(ProbeError):
         Grammar(lex, **kwargs)
+
+
+TINY_LEXICON = """\
+noun\tauthor\tauthors\tanimate
+noun\tpilot\tpilots\tanimate
+noun\tbook\tbooks\tinanimate
+verb\tlaughs\tlaugh\tintransitive
+verb\tsees\tsee\ttransitive,obj=any
+verb\tcarries\tcarry\ttransitive,obj=inanimate
+copula\tis\tare\ttense=present
+copula\thas\thave\ttense=perfect
+cverb\tsaid\t-\t-
+adj\told\t-\tanimate
+adj\tnew\t-\tinanimate
+prep\tof\t-\t-
+comp\tthat\t-\t-
+comp\twho\t-\t-
+adv\toften\t-\t-
+det\tthe\t-\t-
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lex") / "tiny.tsv"
+    path.write_text(TINY_LEXICON)
+    return load_lexicon(path)
+
+
+def test_sentence_logp_is_the_sentence_probability(tiny):
+    """Sampled frequencies of the commonest sentences match exp(logp), and every occurrence of a sentence
+    gets the same logp (a second derivation with another probability would show up as a second value)."""
+    import collections
+    import math
+
+    g = Grammar(tiny, attractor_rate=0.2, modifier_rate=0.5, max_depth=2,
+                probs=GrammarProbs(modifier=0.3, complement=0.2, coordination=0.2, adverb=0.2))
+    sents = g.generate(60_000, seed=11)
+    logps = collections.defaultdict(set)
+    for s in sents:
+        logps[" ".join(s.tokens)].add(round(s.logp, 9))
+    assert all(len(v) == 1 for v in logps.values())
+    counts = collections.Counter(" ".join(s.tokens) for s in sents)
+    for text, k in counts.most_common(15):
+        p = math.exp(next(iter(logps[text])))
+        sd = math.sqrt(p * (1 - p) / len(sents))
+        assert abs(k / len(sents) - p) < 4 * sd, (text, k / len(sents), p)
+    # the sampled sentences carry most of the probability mass of what was sampled: no term is missing
+    assert sum(math.exp(next(iter(v))) for v in logps.values()) <= 1.0 + 1e-9
+
+
+def test_modifier_rate_holds_modified_subjects_fixed(lex):
+    """With a modifier rate, the sweep varies only the attracted share: subjects crossing any noun and
+    sentence lengths stay put, while the attractor rate moves."""
+    import numpy as np
+
+    out = {}
+    for rate in (0.01, 0.3):
+        sents = Grammar(lex, attractor_rate=rate, modifier_rate=0.6).generate(20_000, seed=12)
+        m = measure_dependencies(sents, lex)
+        out[rate] = (m["attractor_rate"], m["subject_noun_rate"], np.mean([len(s.tokens) for s in sents]))
+    assert out[0.01][0] < 0.02 and out[0.3][0] == pytest.approx(0.3, abs=0.02)
+    assert out[0.01][1] == pytest.approx(out[0.3][1], abs=0.015)
+    assert out[0.01][2] == pytest.approx(out[0.3][2], rel=0.01)
+
+
+@pytest.mark.parametrize("kwargs", [{"attractor_rate": 0.3, "modifier_rate": 0.2},
+                                    {"attractor_rate": 0.1, "modifier_rate": 0.5, "match_rate": 0.1}])
+def test_bad_modifier_rates(lex, kwargs):
+    with pytest.raises(ProbeError):
+        Grammar(lex, **kwargs)
