@@ -31,7 +31,7 @@ DEFAULT_LR = {"sgd": 20.0, "adam": 1e-3}
 # Options that may change when a run is resumed (how long and how chattily it runs); every other option
 # shapes the model or the update and must match the run being resumed.
 RESUMABLE = ("epochs", "max_steps", "log_every", "eval_every", "checkpoint_every", "max_nonfinite", "device",
-             "eval_batch_size")
+             "eval_batch_size", "stop_after")
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,9 @@ class TrainConfig:
     lr: float | None = None            # learning rate (None: 20 for sgd, 1e-3 for adam)
     lr_decay: float = 0.25             # lr *= lr_decay when validation perplexity stops improving
     patience: int = 0                  # evaluations without improvement tolerated before a decay
+    min_delta: float = 0.0             # relative drop in valid ppl that counts as an improvement (0.002 = 0.2%)
+    stop_after: int = 0                # stop (converged) after this many evaluations in a row without an
+                                       #   improvement; 0 = run every epoch (epochs and max_steps stay as caps)
     batch_size: int = 32               # parallel streams (split across DDP processes)
     bptt: int = 35                     # truncated-BPTT segment length (transformer: context length)
     epochs: int = 10                   # passes over the training split
@@ -93,7 +96,7 @@ def check_train_config(cfg: TrainConfig) -> None:
                  "eval_batch_size", "heads"):
         if getattr(cfg, name) <= 0:
             raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
-    for name in ("max_steps", "eval_every", "checkpoint_every", "patience"):
+    for name in ("max_steps", "eval_every", "checkpoint_every", "patience", "stop_after"):
         if getattr(cfg, name) < 0:
             raise ProbeError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(cfg, name)}")
     if cfg.optimizer not in OPTIMIZERS:
@@ -102,6 +105,8 @@ def check_train_config(cfg: TrainConfig) -> None:
         raise ProbeError(f"--lr must be a positive number, got {cfg.lr}")
     if not 0 < cfg.lr_decay <= 1:
         raise ProbeError(f"--lr-decay must be in (0, 1], got {cfg.lr_decay}")
+    if not 0 <= cfg.min_delta < 1:
+        raise ProbeError(f"--min-delta is a relative improvement in [0, 1), e.g. 0.002; got {cfg.min_delta}")
     if not (cfg.clip >= 0 and math.isfinite(cfg.clip)):
         raise ProbeError(f"--clip must be 0 (off) or a positive norm, got {cfg.clip}")
     if cfg.device not in DEVICES:
@@ -307,7 +312,8 @@ class _Progress:
     tokens: int = 0               # training tokens processed, all processes
     lr: float = 0.0
     plateau_best: float = math.inf  # best valid ppl seen by the lr schedule
-    bad_evals: int = 0            # evaluations since plateau_best improved
+    bad_evals: int = 0            # evaluations since plateau_best improved or the lr last decayed
+    stale: int = 0                # evaluations in a row without an improvement (early stopping)
     best_ppl: float = math.inf    # best valid ppl saved as model.pt
     last_ppl: float = math.nan
     eval_step: int = -1           # step of the latest validation
@@ -329,6 +335,16 @@ def _check_resume(data: dict, cfg: TrainConfig, vocab: Vocab, mcfg: ModelConfig,
     if data["model_config"] != config_to_dict(mcfg):
         raise ProbeError(f"the model config in {path} differs from the one these options describe; "
                          "resume with the same options or train into a new --out")
+
+
+def _stop_text(reason: str, cfg: TrainConfig) -> str:
+    """Why training stopped, in words (summary.json's ``stop_reason``)."""
+    if reason == "converged":
+        gain = f"by {cfg.min_delta:.2%} " if cfg.min_delta else ""
+        return f"converged: validation perplexity did not improve {gain}in {cfg.stop_after} evaluations in a row"
+    if reason == "max_steps":
+        return f"step cap: stopped at --max-steps {cfg.max_steps}" + (" before converging" if cfg.stop_after else "")
+    return f"epoch cap: ran all {cfg.epochs} epochs" + (" without converging" if cfg.stop_after else "")
 
 
 def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.PathLike, resume: bool = False,
@@ -481,9 +497,12 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
         row = {"kind": "eval", "step": prog.step, "epoch": epoch_now(), "valid_loss": valid_loss, "valid_ppl": ppl,
                "lr": prog.lr}
         if scheduled:
-            if ppl < prog.plateau_best:
-                prog.plateau_best, prog.bad_evals = ppl, 0
+            # an improvement must beat the best of the schedule by min_delta (relative), so that a long
+            # crawl of tiny gains still ends: they add up until one counts
+            if ppl < prog.plateau_best * (1 - cfg.min_delta):
+                prog.plateau_best, prog.bad_evals, prog.stale = ppl, 0, 0
             else:
+                prog.stale += 1
                 prog.bad_evals += 1
                 if prog.bad_evals > cfg.patience:
                     prog.lr *= cfg.lr_decay
@@ -508,10 +527,15 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
     started = time.perf_counter()
     window_start, window_tokens = started, 0
     stop_reason = "epochs"
+
+    def converged() -> bool:
+        """Validation has not improved (by min_delta) in ``stop_after`` evaluations in a row."""
+        return bool(cfg.stop_after) and prog.stale >= cfg.stop_after
+
     model.train()
     try:
-        while prog.epoch < cfg.epochs:
-            while prog.segment < steps_per_epoch:
+        while prog.epoch < cfg.epochs and not converged():
+            while prog.segment < steps_per_epoch and not converged():
                 if cfg.max_steps and prog.step >= cfg.max_steps:
                     stop_reason = "max_steps"
                     break
@@ -562,7 +586,7 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
                     (not cfg.checkpoint_every and eval_due)
                 if checkpoint_due and prog.streak == 0:   # during a non-finite streak, keep the last good one
                     save_last()
-            if prog.segment < steps_per_epoch:    # stopped by max_steps inside the epoch
+            if prog.segment < steps_per_epoch:    # stopped by max_steps or convergence inside the epoch
                 break
             prog.epoch += 1
             prog.segment = 0
@@ -573,6 +597,8 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
                 window_start = time.perf_counter()
                 if prog.streak == 0:
                     save_last()
+        if converged():
+            stop_reason = "converged"
         prog.train_seconds += time.perf_counter() - window_start
         window_start = time.perf_counter()
         if prog.eval_step != prog.step:
@@ -589,13 +615,22 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
                "best_valid_ppl": prog.best_ppl, "last_valid_ppl": prog.last_ppl, "nonfinite_steps": prog.nonfinite,
                "train_seconds": prog.train_seconds,
                "tokens_per_s": prog.tokens / prog.train_seconds if prog.train_seconds > 0 else None,
-               "parameters": count_parameters(model), "stopped": stop_reason, "world_size": world}
+               "parameters": count_parameters(model), "stopped": stop_reason, "world_size": world,
+               "converged": stop_reason == "converged", "stop_reason": _stop_text(stop_reason, cfg)}
+    floor = corpus.stats.get("entropy_floor") or {}
+    if isinstance(floor.get("valid"), dict):
+        # the best possible model's perplexity on the same sentences (synthetic corpora: probe.grammar)
+        summary["floor_valid_ppl"] = floor["valid"]["ppl"]
+        summary["valid_ppl_ratio"] = prog.best_ppl / floor["valid"]["ppl"]
     if is_main and "test" in corpus.splits and len(corpus.splits["test"]) >= 2 and (out / "model.pt").exists():
         from .models import load_checkpoint
 
         best = load_checkpoint(out, device=device).model
         summary["test_ppl"] = evaluate_perplexity(best, corpus.splits["test"], bptt=cfg.bptt,
                                                   batch_size=cfg.eval_batch_size, device=device)[1]
+        if isinstance(floor.get("test"), dict):
+            summary["floor_test_ppl"] = floor["test"]["ppl"]
+            summary["test_ppl_ratio"] = summary["test_ppl"] / floor["test"]["ppl"]
     if is_main:
         write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

@@ -265,3 +265,36 @@ def test_ddp_two_gloo_processes_match_one_process(corpus, tmp_path):
     mb = [r for r in read_metrics(ddp) if r["kind"] == "train"]
     assert [r["step"] for r in ma] == [r["step"] for r in mb]
     np.testing.assert_allclose([r["loss"] for r in ma], [r["loss"] for r in mb], rtol=1e-4)
+
+
+def test_early_stopping_marks_convergence_and_keeps_the_best(corpus, tmp_path):
+    """stop_after: training stops once validation has not improved (by min_delta) in that many evaluations
+    in a row; the summary says converged and why, model.pt holds the best evaluation, and a resumed
+    converged run does not train further. Without it the same budget runs to the epoch cap, unconverged."""
+    kw = dict(arch="lstm", epochs=60, eval_every=10, lr=1.0, patience=0, lr_decay=0.5, min_delta=0.01, stop_after=2)
+    out = tmp_path / "stop"
+    s = run(kw, corpus, out)
+    evals = [r for r in read_metrics(out) if r["kind"] == "eval"]
+    assert s["converged"] and s["stopped"] == "converged" and "did not improve by 1.00% in 2" in s["stop_reason"]
+    assert s["best_valid_ppl"] == min(r["valid_ppl"] for r in evals)
+    assert load_checkpoint(out).train_state["valid_ppl"] == s["best_valid_ppl"]
+    # the last two scheduled evaluations were not better than the best before them by 1%
+    best_before = min(r["valid_ppl"] for r in evals[:-2])
+    assert all(r["valid_ppl"] >= best_before * 0.99 for r in evals[-2:])
+    again = train(TrainConfig(**{**TINY, **kw}), corpus_dir=corpus, out=out, resume=True, progress=False)
+    assert again["steps"] == s["steps"] and again["converged"]
+    capped = run({**kw, "epochs": 1, "stop_after": 2}, corpus, tmp_path / "capped")
+    assert not capped["converged"] and capped["stop_reason"].startswith("epoch cap")
+    assert s["steps"] < 60 * capped["steps"]                       # stopped long before its own epoch cap
+
+
+def test_summary_compares_with_the_corpus_floor(corpus, tmp_path):
+    """A corpus whose stats.json holds the grammar's entropy floor gets ppl / floor ratios in the summary."""
+    import shutil
+
+    folder = tmp_path / "with_floor"
+    shutil.copytree(corpus, folder)
+    (folder / "stats.json").write_text(json.dumps({"entropy_floor": {"valid": {"ppl": 2.0}, "test": {"ppl": 4.0}}}))
+    s = run(dict(arch="srn"), folder, tmp_path / "run")
+    assert s["floor_valid_ppl"] == 2.0 and s["valid_ppl_ratio"] == pytest.approx(s["best_valid_ppl"] / 2.0)
+    assert s["test_ppl_ratio"] == pytest.approx(s["test_ppl"] / 4.0)
