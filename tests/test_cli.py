@@ -67,6 +67,32 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, 
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("name, text, message", [
+    ("sweep.json", '{"train": {"hidden": "big"}}', "train.hidden must be an integer, got 'big'"),
+    ("sweep.yaml", "train:\n  hidden: big\n", "train.hidden must be an integer, got 'big'"),
+    ("sweep.yml", "seeds: [0, true]\n", "seeds[1] must be an integer, got True"),
+    ("sweep.json", '{"corpus": {"grammar": {"pp": "half"}}}', "corpus.grammar.pp must be a number, got 'half'"),
+    ("sweep.json", '{"extra_data": [{"format": "blimp"}]}', "extra_data[0] lacks the required key(s) path"),
+])
+def test_run_config_of_wrong_type_is_one_line_exit_2(tmp_path, monkeypatch, capsys, name, text, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text(text)
+    assert main(["run", "--preset", "quick", "--config", name]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"probe run: error: {name}: {message}"]
+    assert [p.name for p in tmp_path.iterdir()] == [name]   # no results folder, nothing partial
+
+
+def test_resumed_training_config_of_wrong_type_is_one_line_exit_2(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"corpus": str(tmp_path / "corpus"), "train": {"hidden": "big"}}))
+    assert main(["train", "--out", str(run), "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("probe train: error: ") and "hidden must be an integer, got 'big'" in err[0]
+    assert [p.name for p in run.iterdir()] == ["config.json"]
+
+
 def test_existing_output_needs_overwrite(tmp_path, capsys):
     out = tmp_path / "agr"
     assert main(["build", "--out", str(out), "--per-condition", "1", "--constructions", "simple"]) == 0
