@@ -136,7 +136,8 @@ def check_items_jsonl(path: str | os.PathLike) -> int:
             for name, value in rec.items():
                 feature = ITEM_FEATURES.get(name)
                 if feature is not None:
-                    if (value is None and name in REQUIRED_COLUMNS) or (value is not None and not _fits(value, feature)):
+                    bad = name in REQUIRED_COLUMNS if value is None else not _fits(value, feature)
+                    if bad:
                         shown = "null" if value is None else repr(value)
                         shown = shown if len(shown) <= 60 else shown[:57] + "..."
                         raise ProbeError(f"{path} line {n}: field {name!r} must be {_feature_kind(feature)}, "

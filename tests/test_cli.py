@@ -89,7 +89,8 @@ def test_resumed_training_config_of_wrong_type_is_one_line_exit_2(tmp_path, caps
     (run / "config.json").write_text(json.dumps({"corpus": str(tmp_path / "corpus"), "train": {"hidden": "big"}}))
     assert main(["train", "--out", str(run), "--resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("probe train: error: ") and "hidden must be an integer, got 'big'" in err[0]
+    assert len(err) == 1 and err[0].startswith("probe train: error: ")
+    assert "hidden must be an integer, got 'big'" in err[0]
     assert [p.name for p in run.iterdir()] == ["config.json"]
 
 
