@@ -385,7 +385,9 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
         description="Regenerate DIR/figures/ (PNG and PDF) from a results folder's summary_seeds.csv (and the "
                     "training folders' metrics.jsonl for learning curves): accuracy vs number of attractors, "
                     "syntactic vs sequential choices per construction, the SP/PS asymmetry, learning curves, "
-                    "and accuracy vs corpus attractor rate when the results carry that column.")
+                    "and accuracy vs corpus attractor rate when the results carry that column. A figure in "
+                    "DIR/figures that cannot be redrawn (e.g. no training folders found) is kept, with a line "
+                    "saying why; other files there (the analyses' figures) are left alone.")
     p.add_argument("--results", required=True, metavar="DIR", help="results folder written by `probe evaluate`")
     p.add_argument("--train-dir", action="append", default=None, metavar="DIR",
                    help="training folder(s) for learning curves (default: the models listed in DIR/config.json)")
@@ -395,7 +397,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         from .plots import make_figures
 
-        written = make_figures(a.results, train_dirs=a.train_dir, formats=a.formats)
+        written = make_figures(a.results, train_dirs=a.train_dir, formats=a.formats, log=print)
         print(f"wrote {len(written)} figures to {a.results}/figures")
         return 0
 

@@ -911,7 +911,8 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
     summary.csv                     long format, one row per model x cell x metric (metrics.summarize)
     summary_seeds.csv               the same cells, mean and CI over training seeds (metrics.aggregate_seeds)
     summary.json                    both tables plus exclusion counts by reason
-    config.json                     the EvalConfig, the models' info, the scoring conventions, versions
+    config.json                     the EvalConfig, the models' info, the scoring conventions, versions, and
+                                    model_paths: each model also from the results folder and absolute
     """
     from .metrics import aggregate_seeds, exclusion_counts, summarize
 
@@ -941,7 +942,12 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
         if config.hf_models:
             conventions["hf_models"] = ("subword models: the start token replaces <eos> as context, nothing is OOV, "
                                         "a multi-token word sums its tokens; see models_info[].conventions")
-        save_config(config, tmp, extra={"models_info": models, "labels": dict(labels or {}),
+        # model paths as given are relative to the directory the command ran in; also store each one from the
+        # results folder and absolutely, so that readers (probe plot) still find the models after a move
+        home = Path(out).resolve()
+        model_paths = {m: {"absolute": str(Path(m).resolve()), "from_results": os.path.relpath(Path(m).resolve(), home)}
+                       for m in config.models}
+        save_config(config, tmp, extra={"models_info": models, "labels": dict(labels or {}), "model_paths": model_paths,
                                         "conventions": conventions, "environment": environment()})
     return Path(out)
 

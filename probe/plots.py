@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter
 
-from .config import ProbeError, atomic_dir
+from .config import ProbeError
 
 # arch -> (marker, line style, colour); unknown archs cycle through EXTRA_STYLES
 ARCH_STYLES = {
@@ -399,42 +401,133 @@ def figure_groups(seeds: pd.DataFrame, *, max_groups: int = 6) -> list[tuple[str
     return groups[-max_groups:]
 
 
+def resolve_model_path(given: str, results: str | os.PathLike, stored: dict | None = None) -> Path | None:
+    """Find a model path recorded in a results folder's config.json, wherever the command is run from.
+
+    Tried in order: ``given`` as written (relative paths: from the working directory), then the
+    folder-relative and absolute forms ``probe evaluate`` stores beside it (``stored``: its
+    ``model_paths`` entry), then -- for a relative ``given`` -- under each folder above the results
+    folder (the command that wrote them ran in one of those). Returns None when none exists.
+    """
+    res = Path(results)
+    candidates = [Path(given)]
+    if isinstance(stored, dict):
+        if stored.get("from_results"):
+            candidates.append(res / stored["from_results"])
+        if stored.get("absolute"):
+            candidates.append(Path(stored["absolute"]))
+    if not Path(given).is_absolute():
+        candidates += [parent / given for parent in res.resolve().parents]
+    return next((c for c in candidates if c.exists()), None)
+
+
+def recorded_train_dirs(results: str | os.PathLike) -> tuple[list[Path], list[str]]:
+    """The model paths a results folder's config.json lists, resolved -> (found, not found).
+
+    Reads ``models`` (written by ``probe evaluate``, with ``model_paths``) or, failing that, the paths
+    in ``models_info`` (a ``probe run`` folder); n-gram baselines trained on the fly are left out.
+    """
+    cfg_f = Path(results) / "config.json"
+    try:
+        cfg = json.loads(cfg_f.read_text(encoding="utf-8")) if cfg_f.is_file() else {}
+    except ValueError as exc:
+        raise ProbeError(f"{cfg_f} is not valid JSON ({exc}); pass the training folders with --train-dir") from exc
+    cfg = cfg if isinstance(cfg, dict) else {}
+    given = cfg["models"] if isinstance(cfg.get("models"), list) else \
+        [m.get("path") for m in cfg.get("models_info", []) if isinstance(m, dict)]
+    stored = cfg.get("model_paths") if isinstance(cfg.get("model_paths"), dict) else {}
+    found, missing = [], []
+    for m in given:
+        if not isinstance(m, str) or m.startswith("baseline:"):
+            continue
+        path = resolve_model_path(m, results, stored.get(m))
+        if path is None:
+            missing.append(m)
+        else:
+            found.append(path)
+    return found, missing
+
+
+# The figures make_figures draws: file stems by family (a group suffix '__...' may follow the first four).
+OWN_FIGURE = re.compile(r"^(?:(?:attractors|preference|asymmetry|attractor_rate)(?:__.+)?|learning_curves)"
+                        r"\.(?:png|pdf|svg)$")
+
+
 def make_figures(results: str | os.PathLike, *, train_dirs: Sequence[str | os.PathLike] | None = None,
-                 formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Draw every figure of a results folder into ``results/figures/`` (replaced as a whole); returns the paths.
+                 formats: Sequence[str] = ("png", "pdf"), log: Callable[[str], None] = print) -> list[Path]:
+    """Draw every figure of a results folder into ``results/figures/``; returns the paths written.
 
     attractors*.png (a), preference*.png (b), asymmetry*.png (c), learning_curves.png (d, when training
     folders with metrics.jsonl are found), attractor_rate*.png (e, when the summary has attractor_rate).
     When ``attractor_rate`` is present, (a)-(c) show its largest value. ``formats``: file types per figure.
+    ``train_dirs``: training folders for (d); default: the models the results' config.json lists (see
+    :func:`recorded_train_dirs`).
+
+    Every figure is drawn into a temporary folder first, then each replaces its old file; other files
+    in figures/ (an analysis' figures) are left alone. A figure of these kinds that exists but is not
+    redrawn (no training folders found, a group or format no longer drawn) is kept, and ``log`` gets one
+    line saying which and why: a figure is never deleted silently.
     """
     bad = [f for f in formats if f not in ("png", "pdf", "svg")]
     if bad or not formats:
         raise ProbeError(f"figure format {bad[0] if bad else '(none)'!r} is not supported; choose from png, pdf, svg")
     res = Path(results)
     seeds = read_seed_summary(res)
+    missing: list[str] = []
     if train_dirs is None:
-        cfg_f = res / "config.json"
-        cfg = json.loads(cfg_f.read_text(encoding="utf-8")) if cfg_f.is_file() else {}
-        train_dirs = [m for m in cfg.get("models", []) if not str(m).startswith("baseline:")]
+        train_dirs, missing = recorded_train_dirs(res)
     curves = load_learning_curves(train_dirs)
     import matplotlib
 
-    with matplotlib.rc_context({"font.size": 8}), atomic_dir(res / "figures", overwrite=True) as tmp:
+    figures = res / "figures"
+    if figures.exists() and not figures.is_dir():
+        raise ProbeError(f"{figures} exists and is not a folder; move it away to draw the figures")
+    tmp = Path(tempfile.mkdtemp(prefix=".figures.", suffix=".partial", dir=res))
+    try:
         written = []
-        for suffix, g in figure_groups(seeds):
-            top, note = g, ""
-            if "attractor_rate" in g.columns and g["attractor_rate"].notna().any():
-                rate = g["attractor_rate"].max()
-                keep = (g["attractor_rate"] == rate) | g["attractor_rate"].isna()
-                top, note = g[keep], f"corpus attractor rate {rate:g}"
-                written += save_figure(plot_attractor_rate(g), tmp, "attractor_rate" + suffix, formats)
-            written += save_figure(plot_attractors(top, note=note), tmp, "attractors" + suffix, formats)
-            written += save_figure(plot_preference(top, note=note), tmp, "preference" + suffix, formats)
-            written += save_figure(plot_asymmetry(top, note=note), tmp, "asymmetry" + suffix, formats)
-        if len(curves):
-            written += save_figure(plot_learning_curves(curves), tmp, "learning_curves", formats)
-        names = [p.name for p in written]
-    return [res / "figures" / n for n in names]
+        with matplotlib.rc_context({"font.size": 8}):
+            for suffix, g in figure_groups(seeds):
+                top, note = g, ""
+                if "attractor_rate" in g.columns and g["attractor_rate"].notna().any():
+                    rate = g["attractor_rate"].max()
+                    keep = (g["attractor_rate"] == rate) | g["attractor_rate"].isna()
+                    top, note = g[keep], f"corpus attractor rate {rate:g}"
+                    written += save_figure(plot_attractor_rate(g), tmp, "attractor_rate" + suffix, formats)
+                written += save_figure(plot_attractors(top, note=note), tmp, "attractors" + suffix, formats)
+                written += save_figure(plot_preference(top, note=note), tmp, "preference" + suffix, formats)
+                written += save_figure(plot_asymmetry(top, note=note), tmp, "asymmetry" + suffix, formats)
+            if len(curves):
+                written += save_figure(plot_learning_curves(curves), tmp, "learning_curves", formats)
+        figures.mkdir(exist_ok=True)
+        for path in written:
+            os.replace(path, figures / path.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    names = {p.name for p in written}
+    drawn_stems = {Path(n).stem for n in names}
+    kept: dict[str, list[str]] = {}
+    other_formats = []
+    for old in sorted(figures.iterdir()):
+        if OWN_FIGURE.match(old.name) and old.name not in names:
+            if old.stem in drawn_stems:
+                other_formats.append(old.name)
+            else:
+                kept.setdefault(old.stem, []).append(old.name)
+    for stem, files in kept.items():
+        if stem == "learning_curves":
+            why = ("no training folder with metrics.jsonl was found"
+                   + (f" ({len(missing)} listed in config.json do not exist, e.g. {missing[0]})" if missing else "")
+                   + "; give the training folders with --train-dir")
+        else:
+            why = "summary_seeds.csv no longer gives this figure (group or column gone); delete it if it is stale"
+        log(f"kept {', '.join(f'figures/{f}' for f in files)} as {'it was' if len(files) == 1 else 'they were'}: {why}")
+    if other_formats:
+        log(f"kept {len(other_formats)} figure file(s) in formats not drawn this time, now possibly out of date: "
+            f"{', '.join(other_formats)}")
+    if missing and len(curves):
+        log(f"learning curves drawn without {len(missing)} training folder(s) listed in config.json that do not "
+            f"exist, e.g. {missing[0]}; give them with --train-dir")
+    return [figures / p.name for p in written]
 
 
 def figure_bytes(fig, fmt: str) -> bytes:

@@ -67,6 +67,33 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, 
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("name, text, message", [
+    ("sweep.json", '{"train": {"hidden": "big"}}', "train.hidden must be an integer, got 'big'"),
+    ("sweep.yaml", "train:\n  hidden: big\n", "train.hidden must be an integer, got 'big'"),
+    ("sweep.yml", "seeds: [0, true]\n", "seeds[1] must be an integer, got True"),
+    ("sweep.json", '{"corpus": {"grammar": {"pp": "half"}}}', "corpus.grammar.pp must be a number, got 'half'"),
+    ("sweep.json", '{"extra_data": [{"format": "blimp"}]}', "extra_data[0] lacks the required key(s) path"),
+])
+def test_run_config_of_wrong_type_is_one_line_exit_2(tmp_path, monkeypatch, capsys, name, text, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text(text)
+    assert main(["run", "--preset", "quick", "--config", name]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"probe run: error: {name}: {message}"]
+    assert [p.name for p in tmp_path.iterdir()] == [name]   # no results folder, nothing partial
+
+
+def test_resumed_training_config_of_wrong_type_is_one_line_exit_2(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"corpus": str(tmp_path / "corpus"), "train": {"hidden": "big"}}))
+    assert main(["train", "--out", str(run), "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("probe train: error: ")
+    assert "hidden must be an integer, got 'big'" in err[0]
+    assert [p.name for p in run.iterdir()] == ["config.json"]
+
+
 def test_existing_output_needs_overwrite(tmp_path, capsys):
     out = tmp_path / "agr"
     assert main(["build", "--out", str(out), "--per-condition", "1", "--constructions", "simple"]) == 0
@@ -82,3 +109,58 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
 def test_console_entry_point_runs():
     res = subprocess.run([sys.executable, "-m", "probe", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "build" in res.stdout
+
+
+# --- damaged inputs given to the pipeline's commands: exit 2, one line, nothing at the output path -------
+
+def _one_error_line(capsys, command: str) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"probe {command}: error: "), err
+    return err[0]
+
+
+def _nothing_written(out) -> bool:
+    return not out.exists() and not list(out.parent.glob(f".{out.name}.*"))
+
+
+def test_truncated_checkpoint_given_to_evaluate(tmp_path, capsys):
+    import torch
+
+    from probe.corpus import Vocab
+    from probe.models import ModelConfig, build_model, save_checkpoint
+
+    assert main(["build", "--out", str(tmp_path / "agr"), "--per-condition", "1", "--constructions", "simple"]) == 0
+    vocab = Vocab(("<unk>", "<eos>", "the", "dog", "dogs", "runs", "run"))
+    cfg = ModelConfig(arch="lstm", vocab_size=len(vocab), emb=8, hidden=8, layers=1)
+    torch.manual_seed(0)
+    ckpt = tmp_path / "run" / "model.pt"
+    save_checkpoint(ckpt, model=build_model(cfg), model_config=cfg, vocab=vocab, train_config={}, train_state={})
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2])
+    capsys.readouterr()
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(tmp_path / "run"), "--data", str(tmp_path / "agr"), "--out", str(out),
+                 "--device", "cpu"]) == 2
+    assert str(ckpt) in _one_error_line(capsys, "evaluate")
+    assert _nothing_written(out)
+
+
+def test_corrupted_corpus_file_given_to_train(tmp_path, capsys):
+    from toy import write_toy_corpus
+
+    corpus = write_toy_corpus(tmp_path / "corpus", {"train": (200, 0), "valid": (20, 1)},
+                              words=("the", "dog", "dogs", "cat", "cats", "near", "run", "runs"))
+    (corpus / "train.npy").write_bytes(b"garbage!" * 64)
+    out = tmp_path / "run"
+    assert main(["train", "--corpus", str(corpus), "--out", str(out), "--hidden", "8", "--emb", "8", "--layers", "1",
+                 "--device", "cpu", "--no-progress"]) == 2
+    assert "train.npy is corrupted" in _one_error_line(capsys, "train")
+    assert _nothing_written(out)
+
+
+@pytest.mark.parametrize("rate", ["1.5", "-0.1"])
+def test_out_of_range_attractor_rate_given_to_corpus(tmp_path, capsys, rate):
+    out = tmp_path / "c"
+    assert main(["corpus", "--out", str(out), "--sentences", "100", "--no-exclude", "--attractor-rate", rate]) == 2
+    assert "attractor" in _one_error_line(capsys, "corpus")
+    assert _nothing_written(out)

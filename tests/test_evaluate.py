@@ -374,6 +374,34 @@ def test_cli_bad_inputs_exit_2_and_write_nothing(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".res")]
 
 
+@pytest.mark.parametrize("line, message", [
+    ('{"id": "x", ', "line 3: not valid JSON"),
+    ("[1, 2]", "line 3: expected a JSON object, got a list"),
+    (json.dumps({k: v for k, v in ITEMS[0].items() if k != "verb_bad"}), "line 3: the item lacks the column(s) verb_bad"),
+    (json.dumps({**ITEMS[0], "verb_bad": None}), "line 3: field 'verb_bad' must be a string, got null"),
+    (json.dumps({**ITEMS[0], "n_attractors": "two"}), "line 3: field 'n_attractors' must be an integer, got 'two'"),
+], ids=["not-json", "not-object", "missing-column", "null-column", "wrong-type"])
+def test_cli_malformed_items_line_is_named(tmp_path, capsys, line, message):
+    corpus, data = write_toy(tmp_path)
+    main(["baseline", "--corpus", str(corpus), "--out", str(tmp_path / "tri")])
+    capsys.readouterr()
+    rows = (data / "items.jsonl").read_text().splitlines()
+    (data / "items.jsonl").write_text("\n".join(rows[:2] + [line] + rows[2:]) + "\n")
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(tmp_path / "tri"), "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{data / 'items.jsonl'} {message}" in err[0]
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".res")]
+
+
+def test_empty_items_file_is_a_probe_error(tmp_path):
+    from probe.records import load_items
+
+    (tmp_path / "items.jsonl").write_text("\n\n")
+    with pytest.raises(ProbeError, match="holds no items"):
+        load_items(tmp_path)
+
+
 def test_labels_become_columns_and_names_stay_unique(tmp_path):
     corpus, data = write_toy(tmp_path)
     for sub in ("a", "b"):

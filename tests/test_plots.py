@@ -157,3 +157,88 @@ def test_plot_cli_rejects_a_folder_without_results(tmp_path, capsys):
     assert main(["plot", "--results", str(tmp_path)]) == 2
     assert "summary_seeds.csv" in capsys.readouterr().err
     assert not (tmp_path / "figures").exists()
+
+
+# --- model paths that survive a move, and figures that are never deleted silently ---------------------
+
+def _item(prefix, good, bad, condition, construction="pp"):
+    return {"id": f"{construction}.{condition}.{prefix}.{good}", "construction": construction, "condition": condition,
+            "prefix": prefix, "verb_good": good, "verb_bad": bad, "sentence_good": f"{prefix} {good}",
+            "sentence_bad": f"{prefix} {bad}", "head_number": "sg" if condition[0] == "S" else "pl",
+            "attractor_numbers": ["sg" if c == "S" else "pl" for c in condition[1:]],
+            "n_attractors": len(condition) - 1, "nearest_number": "sg" if condition[-1] == "S" else "pl",
+            "verb_type": "intransitive"}
+
+
+def _toy_tree(root, monkeypatch):
+    """root/models/lstm (a checkpoint with metrics.jsonl), root/data, and root/res written by `probe evaluate`
+    run from root/cli with paths relative to it, as a user would type them."""
+    import torch
+
+    from probe.corpus import Vocab
+    from probe.models import ModelConfig, build_model, save_checkpoint
+
+    write_train_dir(root / "models" / "lstm", "lstm", 0)
+    vocab = Vocab(("<unk>", "<eos>", "the", "dog", "dogs", "of", "cat", "cats", "runs", "run"))
+    cfg = ModelConfig(arch="lstm", vocab_size=len(vocab), emb=8, hidden=8, layers=1)
+    torch.manual_seed(0)
+    save_checkpoint(root / "models" / "lstm" / "model.pt", model=build_model(cfg), model_config=cfg, vocab=vocab,
+                    train_config={"seed": 0}, train_state={})
+    items = [_item("the dog", "runs", "run", "S", "simple"), _item("the dogs", "run", "runs", "P", "simple"),
+             _item("the dog of the cats", "runs", "run", "SP"), _item("the dogs of the cat", "run", "runs", "PS"),
+             _item("the dog of the cat", "runs", "run", "SS"), _item("the dogs of the cats", "run", "runs", "PP")]
+    (root / "data").mkdir()
+    (root / "data" / "items.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    (root / "cli").mkdir()
+    monkeypatch.chdir(root / "cli")
+    assert main(["evaluate", "--model", "../models/lstm", "--data", "../data", "--out", "../res", "--n-boot", "50",
+                 "--device", "cpu"]) == 0
+    return root / "res"
+
+
+def test_plot_finds_the_models_from_another_directory_and_after_a_move(tmp_path, monkeypatch, capsys):
+    res = _toy_tree(tmp_path / "tree", monkeypatch)
+    assert main(["plot", "--results", "../res", "--formats", "png"]) == 0   # where evaluate ran
+    assert (res / "figures" / "learning_curves.png").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    (res / "figures" / "learning_curves.png").unlink()
+    assert main(["plot", "--results", str(res), "--formats", "png"]) == 0
+    assert (res / "figures" / "learning_curves.png").is_file()
+    # the results folder copied away from the models: found through the absolute path
+    import shutil
+
+    shutil.copytree(res, tmp_path / "copy")
+    shutil.rmtree(tmp_path / "copy" / "figures")
+    assert main(["plot", "--results", str(tmp_path / "copy"), "--formats", "png"]) == 0
+    assert (tmp_path / "copy" / "figures" / "learning_curves.png").is_file()
+    # results and models moved together: found from the results folder
+    shutil.move(tmp_path / "tree", tmp_path / "moved")
+    shutil.rmtree(tmp_path / "moved" / "res" / "figures")
+    assert main(["plot", "--results", str(tmp_path / "moved" / "res"), "--formats", "png"]) == 0
+    assert (tmp_path / "moved" / "res" / "figures" / "learning_curves.png").is_file()
+    assert "kept" not in capsys.readouterr().out
+
+
+def test_a_figure_that_cannot_be_redrawn_is_kept_with_a_message(tmp_path, seeds_frame, capsys):
+    res = tmp_path / "res"
+    (res / "figures").mkdir(parents=True)
+    seeds_frame.to_csv(res / "summary_seeds.csv", index=False)
+    (res / "config.json").write_text(json.dumps({"models": ["gone/lstm-s0"]}))
+    (res / "figures" / "learning_curves.png").write_bytes(b"drawn before")
+    (res / "figures" / "gradients.png").write_bytes(b"an analysis' figure")
+    message = ("kept figures/learning_curves.png as it was: no training folder with metrics.jsonl was found "
+               "(1 listed in config.json do not exist, e.g. gone/lstm-s0); give the training folders with --train-dir")
+    assert main(["plot", "--results", str(res), "--formats", "png"]) == 0
+    assert capsys.readouterr().out.splitlines() == [message, f"wrote 3 figures to {res}/figures"]
+    assert (res / "figures" / "learning_curves.png").read_bytes() == b"drawn before"
+    assert (res / "figures" / "gradients.png").read_bytes() == b"an analysis' figure"
+    assert not [p for p in res.iterdir() if p.name.startswith(".figures")]
+    # the library reports the same line to its caller
+    from probe.plots import make_figures
+
+    lines = []
+    written = make_figures(res, formats=["png"], log=lines.append)
+    assert sorted(p.name for p in written) == ["asymmetry.png", "attractors.png", "preference.png"]
+    assert lines == [message]
