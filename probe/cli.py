@@ -332,8 +332,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline-corpus", metavar="DIR",
                    help="also train and score an n-gram and a unigram baseline on this corpus folder")
     p.add_argument("--ngram-order", type=_positive_int, default=3, help="order of that n-gram (default 3)")
-    p.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap resamples for CIs (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--ci-level", type=float, default=0.95,
+                   help="confidence level of every interval, over items and training seeds (default 0.95)")
+    p.add_argument("--no-figures", action="store_true", help="write report.md without drawing figures/")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
@@ -341,12 +342,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
         scores = evaluate(a.model, a.data, a.out, method=a.method, unk=a.unk, final_eos=not a.no_final_eos,
                           batch_size=a.batch_size, device=a.device, split=a.split, constructions=a.constructions,
-                          baseline_corpus=a.baseline_corpus, ngram_order=a.ngram_order, n_boot=a.n_boot,
-                          seed=a.seed, overwrite=a.overwrite, hf_models=a.hf_model)
-        kept = scores[~scores["excluded"]]
-        for model, acc in kept.groupby("model", sort=False)["correct"].mean().items():
-            print(f"{model}: accuracy {float(acc):.3f} on {int((kept['model'] == model).sum())} items")
-        print(f"{int(scores['excluded'].sum())} item scores excluded (see summary.csv n_excluded); wrote {a.out}")
+                          baseline_corpus=a.baseline_corpus, ngram_order=a.ngram_order, ci_level=a.ci_level,
+                          overwrite=a.overwrite, hf_models=a.hf_model)
+        from .report import report_evaluation
+
+        table = report_evaluation(a.out, command="probe " + " ".join(a.argv), figures=not a.no_figures)
+        print(table)
+        print(f"{int(scores['excluded'].sum())} item scores excluded (see summary.csv n_excluded); wrote {a.out} "
+              f"(report.md{'' if a.no_figures else ', figures/'})")
         return 0
 
     p.set_defaults(func=run)
@@ -775,6 +778,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first if first in names else None)
     args = parser.parse_args(argv)
+    args.argv = argv    # the command as typed, for reports
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -269,3 +269,16 @@ def resolve_device(device: str) -> str:
     if device == "cuda":
         raise ProbeError("--device cuda but no CUDA device is available; use --device cpu or auto")
     return "cpu"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else platform), for benchmark and report headers."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"

@@ -55,9 +55,7 @@ class EvalConfig:
     constructions: tuple[str, ...] = ()      # only these constructions (empty: all)
     baseline_corpus: str | None = None       # also train and score an n-gram and a unigram on this corpus
     ngram_order: int = 3                     # order of that n-gram baseline
-    n_boot: int = 1000                       # bootstrap resamples for the item CIs
-    ci_level: float = 0.95                   # confidence level of every interval
-    seed: int = 0                            # bootstrap seed
+    ci_level: float = 0.95                   # confidence level of every interval (items x seeds, metrics.py)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -526,26 +524,13 @@ _CODE = re.compile(r"^[SP]+$")
 _NUM = {"S": "sg", "P": "pl"}
 
 
-def match_class(code: str) -> str:
-    """How the attractors' numbers relate to the head's, from a condition code ('SPP' -> mismatched).
-
-    none (no attractor) | matched (all agree with the head) | mismatched (all differ) | mixed | unknown.
-    """
-    if not _CODE.match(code or ""):
-        return "unknown"
-    head, rest = code[0], code[1:]
-    if not rest:
-        return "none"
-    return "matched" if rest == head * len(rest) else "mismatched" if head not in rest else "mixed"
-
-
 def prepare_items(items: Any) -> pd.DataFrame:
     """Items (Dataset, DataFrame or list of dicts) -> DataFrame with every column scoring needs.
 
     Optional schema columns missing from user data are derived from the condition code where it is
     one ('SP'), else filled with neutral values ('' / 0 / False).
     """
-    from .records import REQUIRED_COLUMNS
+    from .records import REQUIRED_COLUMNS, item_classes
 
     if hasattr(items, "to_pandas"):
         df = items.to_pandas()
@@ -570,7 +555,6 @@ def prepare_items(items: Any) -> pd.DataFrame:
         code = cond.where(is_code, alt)
     else:
         code = cond.where(is_code, "")
-    df["match"] = code.map(match_class)
     valid = code.str.match(_CODE)
     if "head_number" not in df.columns:
         df["head_number"] = code.str[0].map(_NUM).where(valid, "")
@@ -586,7 +570,26 @@ def prepare_items(items: Any) -> pd.DataFrame:
     df["nearest_number"] = df["nearest_number"].fillna("").astype(str)
     df["head_number"] = df["head_number"].fillna("").astype(str)
     df["n_attractors"] = df["n_attractors"].fillna(0).astype(np.int64)
+    if "head_index" in df.columns and "attractor_indices" in df.columns:
+        df["nearest_number"] = _nearest_from_positions(df)
+    classes, mismatched = item_classes(df["head_number"], df["attractor_numbers"], df["nearest_number"])
+    df["match"], df["n_mismatched"] = classes, np.asarray(mismatched, dtype=np.int64)
     return df
+
+
+def _nearest_from_positions(df: pd.DataFrame) -> pd.Series:
+    """``nearest_number``, filled in where it is missing but the head's and attractors' positions are known
+    (the number of whichever of them stands last before the verb)."""
+    near = df["nearest_number"].tolist()
+    for i in np.flatnonzero(df["nearest_number"].to_numpy(str) == ""):
+        head_i, idx = df.at[i, "head_index"], df.at[i, "attractor_indices"]
+        nums = df.at[i, "attractor_numbers"]
+        if head_i is None or pd.isna(head_i) or head_i < 0 or idx is None or len(idx) != len(nums) \
+                or any(j < 0 for j in idx):
+            continue
+        positions = [(int(head_i), df.at[i, "head_number"]), *zip(map(int, idx), nums)]
+        near[i] = max(positions)[1]
+    return pd.Series(near, index=df.index, dtype=object)
 
 
 def read_items(path: str | os.PathLike, *, n: int = 0, seed: int = 0) -> pd.DataFrame:
@@ -717,6 +720,7 @@ def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", 
         "condition": items["condition"].astype(str).to_numpy(),
         "n_attractors": items["n_attractors"].to_numpy(np.int64),
         "match": items["match"].to_numpy(),
+        "n_mismatched": items["n_mismatched"].to_numpy(np.int64),
         "verb_type": items["verb_type"].astype(str).to_numpy(),
         "nonce": items["nonce"].astype(bool).to_numpy(),
         "head_number": items["head_number"].to_numpy(),
@@ -774,8 +778,6 @@ def check_config(cfg: EvalConfig) -> None:
         raise ProbeError(f"--ngram-order must be at least 1, got {cfg.ngram_order}")
     if not 0 < cfg.ci_level < 1:
         raise ProbeError(f"--ci-level must lie between 0 and 1, got {cfg.ci_level}")
-    if cfg.n_boot < 10:
-        raise ProbeError(f"--n-boot {cfg.n_boot} is too few resamples for an interval; use at least 10 (1000 is usual)")
 
 
 def _model_parts(path: str) -> tuple[str, ...]:
@@ -826,7 +828,7 @@ def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.P
              out: str | os.PathLike | None = None, *, method: str = "prefix", unk: bool = False,
              final_eos: bool = True, batch_size: int = 256, device: str = "auto", split: str | None = None,
              constructions: Sequence[str] = (), baseline_corpus: str | os.PathLike | None = None,
-             ngram_order: int = 3, n_boot: int = 1000, ci_level: float = 0.95, seed: int = 0,
+             ngram_order: int = 3, ci_level: float = 0.95,
              labels: Mapping[str, Mapping[str, Any]] | None = None, overwrite: bool = False,
              progress: bool = True, hf_models: Sequence[str | os.PathLike] = ()) -> pd.DataFrame:
     """Score every model on every dataset; write ``out`` (if given) and return the per-item scores.
@@ -842,7 +844,7 @@ def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.P
                      data=tuple(map(str, data)), method=method, unk=unk, final_eos=final_eos,
                      batch_size=batch_size, device=device, split=split, constructions=tuple(constructions),
                      baseline_corpus=str(baseline_corpus) if baseline_corpus else None,
-                     ngram_order=ngram_order, n_boot=n_boot, ci_level=ci_level, seed=seed)
+                     ngram_order=ngram_order, ci_level=ci_level)
     check_config(cfg)
     if out is not None:
         check_output_dir(out, overwrite)
@@ -916,8 +918,8 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
     """
     from .metrics import aggregate_seeds, exclusion_counts, summarize
 
-    summary = summarize(scores, n_boot=config.n_boot, level=config.ci_level, seed=config.seed)
-    seeds = aggregate_seeds(summary, level=config.ci_level)
+    summary = summarize(scores, level=config.ci_level)
+    seeds = aggregate_seeds(scores, level=config.ci_level)
     excl = exclusion_counts(scores)
     with atomic_dir(out, overwrite) as tmp:
         write_text_atomic(tmp / "scores.jsonl", scores.to_json(orient="records", lines=True))
@@ -926,7 +928,7 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
         write_text_atomic(tmp / "summary_seeds.csv", seeds.to_csv(index=False))
         write_text_atomic(tmp / "summary.json", json.dumps({
             "method": config.method, "final_eos": config.final_eos, "unk": config.unk,
-            "ci_level": config.ci_level, "n_boot": config.n_boot,
+            "ci_level": config.ci_level,
             "n_scores": int(len(scores)), "n_excluded": int(scores["excluded"].sum()),
             "excluded": _records(excl), "summary": _records(summary), "over_seeds": _records(seeds),
         }, indent=1) + "\n")

@@ -35,7 +35,7 @@ EXTRA_STYLES = [("v", (0, (3, 1, 1, 1)), "#66a61e"), ("x", (0, (5, 2)), "#444444
 HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
 ARCH_ORDER = ("srn", "gru", "lstm", "transformer")
 # The standard columns of summary_seeds.csv; anything else is a run's label column (e.g. attractor_rate).
-SEED_COLUMNS = ("arch", "method", "data", "construction", "condition", "n_attractors", "level", "metric", "value",
+SEED_COLUMNS = ("arch", "method", "data", "construction", "condition", "n_attractors", "distance", "level", "metric", "value",
                 "ci_low", "ci_high", "sd", "n_seeds", "n_items", "n_excluded", "accuracy", "ci_method")
 
 
@@ -62,15 +62,21 @@ def _select(frame: pd.DataFrame, **eq) -> pd.DataFrame:
 
 
 def _n_text(sub: pd.DataFrame) -> str:
-    """'n = 40-50 items per point, 3 seeds' from a selection of seed-summary rows."""
+    """'n = 40-50 items per point, 3 seeds' from a selection of seed-summary rows (n_items counts each
+    item once: items are paired across seeds)."""
     if not len(sub):
         return "n = 0"
-    per_seed = (sub["n_items"] / sub["n_seeds"].clip(lower=1)).round().astype(int)
-    lo, hi = int(per_seed.min()), int(per_seed.max())
+    lo, hi = int(sub["n_items"].min()), int(sub["n_items"].max())
     s_lo, s_hi = int(sub["n_seeds"].min()), int(sub["n_seeds"].max())
     items = f"{lo}" if lo == hi else f"{lo}-{hi}"
     seeds = f"{s_lo}" if s_lo == s_hi else f"{s_lo}-{s_hi}"
     return f"n = {items} items per point, {seeds} seed{'s' if s_hi > 1 else ''}"
+
+
+def _ci_note(sub: pd.DataFrame) -> str:
+    """What the bands show: seeds x items intervals, or item intervals where there is one seed."""
+    many = (sub["n_seeds"] > 1).any() if len(sub) else False
+    return "bands: 95% CI over seeds and items" if many else "bands: 95% CI over items"
 
 
 def _chance(ax, y: float = 0.5) -> None:
@@ -84,47 +90,59 @@ def _empty(fig: Figure, text: str) -> Figure:
     return fig
 
 
-def plot_attractors(seeds: pd.DataFrame, *, constructions: Sequence[str] | None = None, note: str = "") -> Figure:
-    """(a) The Linzen figure: accuracy vs number of attractors, one line per arch, CI bands.
+def _line(ax, x, d: pd.DataFrame, *, marker: str, ls, colour: str, label: str | None, fill: str | None = None,
+          band: bool = True, alpha: float = 0.18) -> None:
+    """One line with its interval band (the band is drawn under the line, in the line's colour)."""
+    ax.plot(x, d["value"], ls=ls, marker=marker, color=colour, mfc=fill or colour, mec=colour, label=label, lw=1.3,
+            ms=4)
+    if band:
+        ax.fill_between(x, d["ci_low"], d["ci_high"], color=colour, alpha=alpha, lw=0)
 
-    Mismatched items (every attractor differs from the head): solid lines, filled markers; matched:
-    dashed lines, open markers. One panel per construction with several attractor counts (pp), or
-    the given ``constructions``.
+
+def _panels(fig: Figure, n: int, *, ncols: int | None = None, sharey: bool = True) -> list:
+    ncols = ncols or min(n, 3)
+    nrows = (n + ncols - 1) // ncols
+    axes = fig.subplots(nrows, ncols, sharey=sharey, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    return list(axes[:n])
+
+
+def plot_attractors(seeds: pd.DataFrame, *, construction: str | None = None, note: str = "") -> Figure:
+    """(a) The Linzen figure, one panel per architecture: accuracy against the number of attractors.
+
+    Two lines per panel (level ``attractors``): items whose attractors all have the head's number
+    (matched: dashed, open markers) and items whose attractors all have the other number, the nearest
+    noun among them (conflict: solid, filled). ``construction``: default pp, else the first one with
+    more than one attractor count.
     """
-    acc = _select(seeds, metric="accuracy", level="match")
-    acc = acc[acc["condition"].isin(["matched", "mismatched"]) & (acc["n_attractors"] >= 1)]
-    if constructions is None:
+    acc = _select(seeds, metric="accuracy", level="attractors")
+    if construction is None:
         counts = acc.groupby("construction")["n_attractors"].nunique()
-        constructions = [c for c in counts.index if counts[c] > 1 and c != "all"] or \
-            ([c for c in counts.index if c != "all"][:1] or list(counts.index[:1]))
+        multi = [c for c in counts.index if counts[c] > 1 and c != "all"]
+        construction = "pp" if "pp" in multi else (multi[0] if multi else (counts.index[0] if len(counts) else ""))
+    acc = acc[acc["construction"] == construction]
     archs = arch_order(acc["arch"])
-    fig = Figure(figsize=(max(5.5, 4.2 * max(1, len(constructions)), 1.7 * len(archs)), 4.6), layout="constrained")
-    if not len(acc) or not constructions:
-        return _empty(fig, "no items with attractors")
-    axes = [fig.add_subplot(1, len(constructions), i + 1) for i in range(len(constructions))]
-    for ax, con in zip(axes, constructions):
-        sub = acc[acc["construction"] == con]
-        for arch in archs:
-            marker, _, colour = arch_style(arch, archs)
-            for cond, ls, fill in (("mismatched", "-", colour), ("matched", "--", "white")):
-                d = sub[(sub["arch"] == arch) & (sub["condition"] == cond)].sort_values("n_attractors")
-                if not len(d):
-                    continue
-                x = d["n_attractors"].to_numpy()
-                ax.plot(x, d["value"], ls=ls, marker=marker, color=colour, mfc=fill, mec=colour,
-                        label=f"{arch} {cond}")
-                ax.fill_between(x, d["ci_low"], d["ci_high"], color=colour, alpha=0.15 if cond == "mismatched" else 0.07,
-                                lw=0)
+    fig = Figure(figsize=(3.0 * min(len(archs), 3) + 0.6, 2.7 * ((len(archs) + 2) // 3) + 0.9), layout="constrained")
+    if not len(acc):
+        return _empty(fig, "no items whose attractors all share one number")
+    for ax, arch in zip(_panels(fig, len(archs)), archs):
+        marker, _, colour = arch_style(arch, archs)
+        for cond, ls, fill in (("conflict", "-", colour), ("matched", "--", "white")):
+            d = acc[(acc["arch"] == arch) & (acc["condition"] == cond)].sort_values("n_attractors")
+            if len(d):
+                _line(ax, d["n_attractors"].to_numpy(), d, marker=marker, ls=ls, colour=colour, fill=fill, label=cond,
+                      alpha=0.22 if cond == "conflict" else 0.1)
         _chance(ax)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xticks(sorted(acc["n_attractors"].unique()))
+        ax.set_title(arch, fontsize=9)
         ax.set_xlabel("number of attractors")
         ax.set_ylabel("accuracy (agrees with head)")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xticks(sorted(sub["n_attractors"].unique()))
-        ax.set_title(f"{con}\n({_n_text(sub)})", fontsize=9)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncol=len(archs), frameon=False)
-    fig.suptitle(f"Agreement accuracy vs number of attractors{' (' + note + ')' if note else ''}\n"
-                 "solid, filled: mismatched; dashed, open: matched; bands: 95% CI", fontsize=9)
+        ax.legend(fontsize=7, frameon=False, loc="lower left")
+    fig.suptitle(f"Agreement accuracy against the number of attractors ({construction}"
+                 f"{'; ' + note if note else ''})\nconflict: every attractor has the other number; matched: every "
+                 f"attractor has the head's; {_n_text(acc)}; {_ci_note(acc)}", fontsize=9)
     return fig
 
 
@@ -153,17 +171,17 @@ def _first_row(sub: pd.DataFrame):
 
 
 def plot_preference(seeds: pd.DataFrame, *, n_attractors: int = 1, note: str = "") -> Figure:
-    """(b) Syntactic vs sequential choices per construction, on mismatched items with ``n_attractors``.
+    """(b) Syntactic choice rate per construction, on conflict items with ``n_attractors`` attractor slots.
 
-    Only items whose nearest noun differs from the head in number (where the two choices conflict)
-    count: the bar is the syntactic rate, 1 - the sequential rate (metrics.syntactic_rates).
+    On conflict items the nearest noun differs from the head in number, so the accuracy there is the
+    syntactic choice rate (metrics.syntactic_rates) and its complement the sequential one.
     """
     from .metrics import syntactic_rates
 
-    acc = _select(syntactic_rates(seeds), level="match", condition="mismatched", n_attractors=n_attractors)
+    acc = _select(syntactic_rates(seeds), n_attractors=n_attractors)
     fig = Figure(figsize=(max(5.0, 1.1 * acc["construction"].nunique() + 2), 3.8), layout="constrained")
     if not len(acc):
-        return _empty(fig, "no mismatched items where head and nearest noun differ")
+        return _empty(fig, "no conflict items (nearest noun of the other number)")
     groups = sorted(c for c in acc["construction"].unique() if c != "all") + (["all"] if "all" in set(acc["construction"]) else [])
     archs = arch_order(acc["arch"])
     ax = fig.add_subplot(1, 1, 1)
@@ -172,13 +190,11 @@ def plot_preference(seeds: pd.DataFrame, *, n_attractors: int = 1, note: str = "
     _chance(ax)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("construction")
-    ax.set_ylabel("syntactic choice rate\n(1 - sequential choice rate)")
-    ax.text(0.01, 0.01, "items whose nearest noun differs from the head in number", transform=ax.transAxes,
-            fontsize=7, va="bottom")
-    ax.text(1.0, 1.0, "above 0.5: syntactic  ", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+    ax.set_ylabel("syntactic choice rate\n(below 0.5: follows the nearest noun)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    ax.set_title(f"Head vs nearest noun, mismatched items with {n_attractors} attractor(s)"
-                 f"{' (' + note + ')' if note else ''}\n({_n_text(acc)}, error bars: 95% CI)", fontsize=9)
+    ax.set_title(f"Head vs nearest noun on conflict items ({n_attractors} attractor slot(s)"
+                 f"{'; ' + note if note else ''})\n({_n_text(acc)}; error bars: "
+                 f"{_ci_note(acc).split(': ', 1)[1]})", fontsize=9)
     return fig
 
 
@@ -186,10 +202,12 @@ def plot_asymmetry(seeds: pd.DataFrame, *, construction: str | None = None, n_at
                    note: str = "") -> Figure:
     """(c) Markedness asymmetry: accuracy on SP vs PS items per arch, and the attraction effect per head number.
 
-    ``construction``: default 'all' (pooled) when present, else the only one.
+    ``construction``: default pp (its SP/PS items are all conflict items), else 'all'. The attraction
+    effects (matched - conflict) come from the item classes, so they never pool conflict items with
+    items whose nearest noun agrees with the head.
     """
     cons = set(seeds["construction"])
-    construction = construction or ("all" if "all" in cons else (sorted(cons)[0] if cons else ""))
+    construction = construction or ("pp" if "pp" in cons else "all" if "all" in cons else (sorted(cons)[0] if cons else ""))
     base = _select(seeds, construction=construction, n_attractors=n_attractors)
     acc = base[(base["metric"] == "accuracy") & (base["level"] == "condition") & base["condition"].isin(["SP", "PS"])]
     eff = base[(base["metric"] == "attraction_effect") & base["condition"].isin(["sg_head", "pl_head"])]
@@ -200,7 +218,7 @@ def plot_asymmetry(seeds: pd.DataFrame, *, construction: str | None = None, n_at
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for ax, frame, labels, ylabel in (
             (ax1, acc, ("SP", "PS"), "accuracy (agrees with head)"),
-            (ax2, eff, ("sg_head", "pl_head"), "attraction effect\nacc(matched) - acc(mismatched)")):
+            (ax2, eff, ("sg_head", "pl_head"), "attraction effect\nacc(matched) - acc(conflict)")):
         width = 0.38
         for k, (lab, hatch, colour) in enumerate(zip(labels, ("//", ""), ("white", "0.6"))):
             rows = [_first_row(frame[(frame["arch"] == a) & (frame["condition"] == lab)]) for a in archs]
@@ -223,7 +241,49 @@ def plot_asymmetry(seeds: pd.DataFrame, *, construction: str | None = None, n_at
     ax1.set_title(f"SP: sg head, pl attractor; PS: the reverse\n({_n_text(acc)})", fontsize=9)
     ax2.set_title(f"Attraction effect by head number\n({_n_text(eff)})", fontsize=9)
     fig.suptitle(f"Markedness asymmetry ({construction}, {n_attractors} attractor(s){'; ' + note if note else ''}; "
-                 "error bars: 95% CI)", fontsize=10)
+                 f"error bars: {_ci_note(acc).split(': ', 1)[1]})", fontsize=10)
+    return fig
+
+
+def plot_headline(seeds: pd.DataFrame, *, distance_construction: str = "control", attractor_construction: str = "pp",
+                  note: str = "") -> Figure:
+    """(f) The lecture's claim, one row per neural architecture: the syntactic choice rate against (a) the
+    distance between head and verb with no noun in between (level ``distance``) and (b) the number of
+    attractors, all of the other number (level ``attractors``, conflict items).
+
+    Where vanishing gradients limit a cell, (a) falls with distance; where attraction does, (b) falls with
+    the attractors while (a) stays up. Baselines are drawn in grey in every panel for reference.
+    """
+    dist = _select(seeds, metric="accuracy", level="distance", construction=distance_construction)
+    att = _select(seeds, metric="accuracy", level="attractors", construction=attractor_construction,
+                  condition="conflict")
+    archs = [a for a in arch_order(pd.concat([dist["arch"], att["arch"]])) if a in ARCH_STYLES and a != "unigram"]
+    refs = [a for a in arch_order(pd.concat([dist["arch"], att["arch"]])) if a not in archs]
+    fig = Figure(figsize=(7.4, 2.3 * max(1, len(archs)) + 0.9), layout="constrained")
+    if not archs:
+        return _empty(fig, "no neural models with distance or attractor items")
+    axes = fig.subplots(len(archs), 2, sharey=True, squeeze=False)
+    for row, arch in zip(axes, archs):
+        for ax, frame, xcol, xlabel in ((row[0], dist, "distance", "tokens between head and verb (no attractor)"),
+                                        (row[1], att, "n_attractors", "attractors, all of the other number")):
+            for ref in refs:
+                d = frame[frame["arch"] == ref].sort_values(xcol)
+                if len(d):
+                    ax.plot(d[xcol], d["value"], color="0.6", ls=(0, (2, 2)), lw=1, marker=".", label=ref)
+            marker, ls, colour = arch_style(arch, archs)
+            d = frame[frame["arch"] == arch].sort_values(xcol)
+            if len(d):
+                _line(ax, d[xcol].to_numpy(), d, marker=marker, ls="-", colour=colour, label=arch)
+                ax.set_xticks(d[xcol].to_numpy())
+            _chance(ax)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlabel(xlabel)
+            ax.legend(fontsize=7, frameon=False, loc="lower left")
+        row[0].set_ylabel(f"{arch}\nsyntactic choice rate")
+    sel = pd.concat([dist, att])
+    fig.suptitle(f"Distance alone (left, {distance_construction}) vs attractors of the other number (right, "
+                 f"{attractor_construction}){'; ' + note if note else ''}\n{_n_text(sel)}; {_ci_note(sel)}; "
+                 "grey: baselines", fontsize=9)
     return fig
 
 
@@ -237,11 +297,26 @@ PPL_NAMES = ("valid_ppl", "val_ppl", "valid_perplexity", "ppl")
 AGR_NAMES = ("agreement_accuracy", "agreement_acc", "agr_acc", "agreement")
 
 
-def load_learning_curves(train_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """Training folders -> long frame: run, arch, seed, x (step|tokens|epoch), x_name, valid_ppl, agreement.
+def _floor_ppl(cfg: dict) -> float:
+    """The valid-split entropy floor of the corpus a training folder's config.json names (NaN if none)."""
+    corpus = cfg.get("corpus") if isinstance(cfg, dict) else None
+    stats = Path(corpus) / "stats.json" if corpus else None
+    if stats is None or not stats.is_file():
+        return float("nan")
+    try:
+        floor = json.loads(stats.read_text(encoding="utf-8")).get("entropy_floor") or {}
+        return float(floor["valid"]["ppl"])
+    except (ValueError, KeyError, TypeError):
+        return float("nan")
 
-    Reads ``metrics.jsonl`` (one JSON object per evaluation) and ``config.json`` (arch, seed); folders
-    without metrics.jsonl are skipped.
+
+def load_learning_curves(train_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Training folders -> long frame: run, arch, seed, x (step|tokens|epoch), x_name, valid_ppl, agreement,
+    floor_ppl (the corpus' entropy floor on the valid split, NaN if unknown) and converged (1.0 / 0.0 from
+    summary.json; NaN while training or for other folders).
+
+    Reads ``metrics.jsonl`` (one JSON object per evaluation) and ``config.json`` (arch, seed, corpus);
+    folders without metrics.jsonl are skipped.
     """
     frames = []
     for d in train_dirs:
@@ -261,20 +336,29 @@ def load_learning_curves(train_dirs: Sequence[str | os.PathLike]) -> pd.DataFram
         model_cfg = cfg.get("model", cfg.get("model_config", {})) if isinstance(cfg, dict) else {}
         arch = (model_cfg.get("arch") if isinstance(model_cfg, dict) else None) or cfg.get("arch", "lm")
         seed = cfg.get("seed", cfg.get("train", {}).get("seed", 0) if isinstance(cfg.get("train"), dict) else 0)
+        converged = np.nan
+        if (d / "summary.json").is_file():
+            converged = float(bool(json.loads((d / "summary.json").read_text(encoding="utf-8")).get("converged")))
         out = pd.DataFrame({"run": d.name, "arch": arch, "seed": seed, "x_name": x, "x": df[x],
-                            "valid_ppl": df[ppl], "agreement": df[agr] if agr else np.nan})
+                            "valid_ppl": df[ppl], "agreement": df[agr] if agr else np.nan,
+                            "floor_ppl": _floor_ppl(cfg), "converged": converged})
         frames.append(out[out["valid_ppl"].notna() | out["agreement"].notna()])
-    cols = ["run", "arch", "seed", "x_name", "x", "valid_ppl", "agreement"]
+    cols = ["run", "arch", "seed", "x_name", "x", "valid_ppl", "agreement", "floor_ppl", "converged"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 
 def plot_learning_curves(curves: pd.DataFrame) -> Figure:
-    """(d) Validation perplexity (log scale) and agreement accuracy during training, one line per run."""
+    """(d) Validation perplexity and agreement accuracy during training, one line per run.
+
+    Where every run's corpus has an entropy floor, perplexity is shown as ppl / floor (1 = the best
+    possible model). A run that stopped without converging ends in a cross.
+    """
     fig = Figure(figsize=(9.0, 3.6), layout="constrained")
     if not len(curves):
         return _empty(fig, "no training metrics (metrics.jsonl) found")
     archs = arch_order(curves["arch"])
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    relative = bool(curves["floor_ppl"].notna().all()) if "floor_ppl" in curves.columns else False
     seen = set()
     for run, d in curves.groupby("run", sort=True):
         arch = d["arch"].iloc[0]
@@ -283,20 +367,28 @@ def plot_learning_curves(curves: pd.DataFrame) -> Figure:
         seen.add(arch)
         d = d.sort_values("x")
         p = d[d["valid_ppl"].notna()]
-        ax1.plot(p["x"], p["valid_ppl"], marker=marker, ls=ls, color=colour, ms=3, lw=1, label=label)
+        y = p["valid_ppl"] / p["floor_ppl"] if relative else p["valid_ppl"]
+        ax1.plot(p["x"], y, marker=marker, ls=ls, color=colour, ms=2.5, lw=0.9, label=label, alpha=0.85)
+        if "converged" in d.columns and d["converged"].iloc[0] == 0 and len(p):
+            ax1.plot(p["x"].iloc[-1], y.iloc[-1], marker="x", color="black", ms=7, mew=1.5)
         a = d[d["agreement"].notna()]
         if len(a):
-            ax2.plot(a["x"], a["agreement"], marker=marker, ls=ls, color=colour, ms=3, lw=1, label=label)
+            ax2.plot(a["x"], a["agreement"], marker=marker, ls=ls, color=colour, ms=2.5, lw=0.9, label=label, alpha=0.85)
     x_name = curves["x_name"].iloc[0]
     n_runs = curves["run"].nunique()
     ax1.set_yscale("log")
     ax1.yaxis.set_major_formatter(FormatStrFormatter("%g"))   # plain numbers, not 8.8x10^1
     ax1.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
     ax1.set_xlabel(f"training {x_name}")
-    ax1.set_ylabel("validation perplexity (log scale)")
-    ax1.set_title(f"Validation perplexity ({n_runs} runs)", fontsize=9)
+    if relative:
+        ax1.axhline(1.0, color="0.4", lw=0.8, ls=":")
+        ax1.set_ylabel("validation perplexity / entropy floor\n(log scale; 1 = the best possible model)")
+    else:
+        ax1.set_ylabel("validation perplexity (log scale)")
+    ax1.set_title(f"Validation perplexity, {n_runs} run{'s' if n_runs != 1 else ''}"
+                  + ("; x: stopped unconverged" if (curves.get("converged") == 0).any() else ""), fontsize=9)
     ax2.set_xlabel(f"training {x_name}")
-    ax2.set_ylabel("agreement accuracy")
+    ax2.set_ylabel("agreement accuracy (learning-curve items)")
     ax2.set_ylim(-0.02, 1.02)
     _chance(ax2)
     ax2.set_title("Agreement accuracy during training", fontsize=9)
@@ -306,48 +398,59 @@ def plot_learning_curves(curves: pd.DataFrame) -> Figure:
 
 
 def plot_attractor_rate(seeds: pd.DataFrame, *, x: str = "attractor_rate", construction: str | None = None,
-                        condition: str = "mismatched", n_attractors: int = 1) -> Figure:
-    """(e) Syntactic choice rate vs the corpus attractor rate, per arch, with 95% CI bands.
+                        n_attractors: int = 1) -> Figure:
+    """(e) Syntactic choice rate on conflict items against the corpus attractor rate, one panel per neural
+    architecture (baselines in grey in each), with interval bands and the turning-point verdict.
 
-    The rate counts items whose nearest noun differs from the head in number (metrics.syntactic_rates).
-
-    Below 0.5 the model follows the nearest noun (sequential), above it the head (syntactic); the
-    vertical tick marks, per arch, the rate from which the interval stays above chance.
+    Below 0.5 the model follows the nearest noun (sequential), above it the head (syntactic); filled
+    markers: the interval excludes chance. The x axis is logarithmic with a tick at every rate of the sweep.
     """
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     from .metrics import syntactic_onset, syntactic_rates
 
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
     if x not in seeds.columns:
         return _empty(fig, f"no {x} column in the results")
     cons = set(seeds["construction"])
     construction = construction or ("all" if "all" in cons else sorted(cons)[0])
-    sel = _select(syntactic_rates(seeds), level="match", condition=condition, construction=construction,
-                  n_attractors=n_attractors)
+    sel = _select(syntactic_rates(seeds), construction=construction, n_attractors=n_attractors)
+    sel = sel[sel[x].notna()]
     if not len(sel):
-        return _empty(fig, f"no {condition} items with {n_attractors} attractor(s)")
-    archs = arch_order(sel["arch"])
-    onset = syntactic_onset(seeds, x=x, construction=construction, condition=condition, n_attractors=n_attractors)
-    ax = fig.add_subplot(1, 1, 1)
-    for arch in archs:
-        marker, ls, colour = arch_style(arch, archs)
+        return _empty(fig, f"no conflict items with {n_attractors} attractor(s)")
+    all_archs = arch_order(sel["arch"])
+    archs = [a for a in all_archs if a in ARCH_STYLES and a != "unigram"] or all_archs
+    refs = [a for a in all_archs if a not in archs]
+    onset = syntactic_onset(seeds, x=x, construction=construction, n_attractors=n_attractors).set_index("arch")
+    rates = np.sort(sel[x].astype(float).unique())
+    log_x = (rates > 0).all() and rates.max() / rates.min() >= 10
+    for ax, arch in zip(_panels(fig, len(archs), ncols=len(archs)), archs):
+        for ref in refs:
+            d = sel[sel["arch"] == ref].groupby(x, sort=True)[["value"]].mean().reset_index()
+            ax.plot(d[x], d["value"], color="0.6", ls=(0, (2, 2)), lw=1, marker=".", label=ref)
+        marker, _, colour = arch_style(arch, archs)
         d = sel[sel["arch"] == arch].groupby(x, sort=True)[["value", "ci_low", "ci_high"]].mean().reset_index()
-        ax.plot(d[x], d["value"], marker=marker, ls=ls, color=colour, label=arch)
-        ax.fill_between(d[x], d["ci_low"], d["ci_high"], color=colour, alpha=0.15, lw=0)
-        o = onset[onset["arch"] == arch]
-        if len(o) and np.isfinite(o["syntactic_from"].iloc[0]):
-            ax.axvline(o["syntactic_from"].iloc[0], ymin=0, ymax=0.06, color=colour, lw=2)
-    xs = sel[x].astype(float)
-    if (xs > 0).all() and xs.max() / xs.min() >= 10:
-        ax.set_xscale("log")
-    _chance(ax)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel(x.replace("_", " ") + " in the training corpus")
-    ax.set_ylabel("syntactic choice rate\n(< 0.5 sequential, > 0.5 syntactic)")
-    ax.set_title(f"Where agreement turns syntactic ({construction}, {condition}, {n_attractors} attractor(s))\n"
-                 f"({_n_text(sel)}; bands: 95% CI)", fontsize=9)
-    ax.text(0.01, 0.01, "ticks on the x axis: CI above chance from this rate on", transform=ax.transAxes,
-            fontsize=7, va="bottom")
-    ax.legend(fontsize=7, frameon=False)
+        _line(ax, d[x].to_numpy(), d, marker=marker, ls="-", colour=colour, label=arch, fill="white")
+        decided = (d["ci_low"] > 0.5) | (d["ci_high"] < 0.5)
+        ax.plot(d[x][decided], d["value"][decided], ls="none", marker=marker, color=colour, ms=4)
+        if log_x:
+            ax.set_xscale("log")
+        ax.xaxis.set_major_locator(FixedLocator(rates))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{r:g}" for r in rates])
+        _chance(ax)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(x.replace("_", " ") + " of the training corpus")
+        verdict = onset.loc[arch, "verdict"] if arch in onset.index else ""
+        if verdict == "turns":
+            verdict = (f"turns syntactic between {onset.loc[arch, 'sequential_until']:g} and "
+                       f"{onset.loc[arch, 'syntactic_from']:g}")
+        ax.set_title(f"{arch}: {verdict}", fontsize=8.5)
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+    fig.axes[0].set_ylabel("syntactic choice rate, conflict items\n(< 0.5 sequential, > 0.5 syntactic)")
+    fig.suptitle(f"Where agreement turns syntactic ({construction} constructions, {n_attractors} attractor); "
+                 f"{_n_text(sel)}; {_ci_note(sel)}; filled markers: interval excludes 0.5; grey: baselines",
+                 fontsize=9)
     return fig
 
 
@@ -449,7 +552,7 @@ def recorded_train_dirs(results: str | os.PathLike) -> tuple[list[Path], list[st
 
 
 # The figures make_figures draws: file stems by family (a group suffix '__...' may follow the first four).
-OWN_FIGURE = re.compile(r"^(?:(?:attractors|preference|asymmetry|attractor_rate)(?:__.+)?|learning_curves)"
+OWN_FIGURE = re.compile(r"^(?:(?:attractors|headline|preference|asymmetry|attractor_rate)(?:__.+)?|learning_curves)"
                         r"\.(?:png|pdf|svg)$")
 
 
@@ -494,6 +597,7 @@ def make_figures(results: str | os.PathLike, *, train_dirs: Sequence[str | os.Pa
                     top, note = g[keep], f"corpus attractor rate {rate:g}"
                     written += save_figure(plot_attractor_rate(g), tmp, "attractor_rate" + suffix, formats)
                 written += save_figure(plot_attractors(top, note=note), tmp, "attractors" + suffix, formats)
+                written += save_figure(plot_headline(top, note=note), tmp, "headline" + suffix, formats)
                 written += save_figure(plot_preference(top, note=note), tmp, "preference" + suffix, formats)
                 written += save_figure(plot_asymmetry(top, note=note), tmp, "asymmetry" + suffix, formats)
             if len(curves):

@@ -7,6 +7,15 @@ Terms, defined once for the whole project:
               head, plural attractor)
   syntactic   a choice that agrees with the head (= correct)
   sequential  a choice that agrees with the nearest noun preceding the verb
+
+Item classes (``item_classes``; the ``match`` column of scores and summaries):
+  none                    no attractor
+  matched                 every attractor has the head's number
+  conflict                the nearest noun before the verb differs in number from the head: the only
+                          items on which a syntactic and a sequential choice differ
+  mismatched_no_conflict  an attractor has the other number, but the nearest noun agrees with the head
+                          (the attractor stands before the head, or a matching noun lies between)
+  unknown                 the numbers needed are missing (imported data)
 """
 from __future__ import annotations
 
@@ -51,6 +60,37 @@ ITEM_COLUMNS = tuple(ITEM_FEATURES)
 # The columns a scorer needs; other columns may be missing from user data and are then filled in.
 REQUIRED_COLUMNS = ("id", "construction", "condition", "prefix", "verb_good", "verb_bad",
                     "sentence_good", "sentence_bad")
+
+
+ITEM_CLASSES = ("none", "matched", "conflict", "mismatched_no_conflict", "unknown")
+
+
+def item_classes(head_number: Iterable[str], attractor_numbers: Iterable[Iterable[str]],
+                 nearest_number: Iterable[str]) -> tuple[list[str], list[int]]:
+    """Per item: its class (see the module docstring) and the number of attractors of the other number.
+
+    ``head_number``/``nearest_number``: 'sg' | 'pl' | '' (unknown); ``attractor_numbers``: one list per item.
+    The nearest noun is the head itself or one of the attractors, so an unknown ``nearest_number`` leaves
+    an item with attractors of both numbers unknown, while all-matching attractors still make it matched.
+    """
+    classes, mismatched = [], []
+    for head, atts, near in zip(head_number, attractor_numbers, nearest_number):
+        atts = list(atts) if atts is not None else []
+        other = sum(a != head for a in atts) if head in ("sg", "pl") else -1
+        mismatched.append(other)
+        if head not in ("sg", "pl"):
+            classes.append("unknown")
+        elif near in ("sg", "pl") and near != head:
+            classes.append("conflict")
+        elif not atts:
+            classes.append("none")
+        elif other == 0:
+            classes.append("matched")
+        elif near in ("sg", "pl"):
+            classes.append("mismatched_no_conflict")
+        else:
+            classes.append("unknown")
+    return classes, mismatched
 
 
 def item_id(construction: str, condition: str, verb_type: str, sentence_good: str, nonce: bool = False) -> str:
@@ -202,7 +242,8 @@ SCORE_FEATURES = Features({
     "construction": Value("string"),
     "condition": Value("string"),
     "n_attractors": Value("int32"),
-    "match": Value("string"),                 # none | matched | mismatched | mixed | unknown (attractors vs head)
+    "match": Value("string"),                 # item class: none | matched | conflict | mismatched_no_conflict | unknown
+    "n_mismatched": Value("int32"),           # attractors of the other number (-1: head number unknown)
     "verb_type": Value("string"),
     "nonce": Value("bool"),
     "head_number": Value("string"),

@@ -17,15 +17,19 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import write_text_atomic
+from .config import cpu_model, write_text_atomic
 
 FIGURE_CAPTIONS = {
-    "attractor_rate": "Syntactic choice rate (items whose nearest noun differs from the head) vs the corpus "
-                      "attractor rate, per architecture (95% CI bands).",
-    "attractors": "Accuracy vs number of attractors (solid: mismatched, dashed: matched; 95% CI bands).",
-    "preference": "Syntactic (head) vs sequential (nearest noun) choices per construction, mismatched items.",
+    "attractor_rate": "Syntactic choice rate on conflict items vs the corpus attractor rate, one panel per "
+                      "architecture (95% CI bands over seeds and items; grey: baselines).",
+    "attractors": "Accuracy vs number of attractors, one panel per architecture (solid: conflict, every attractor "
+                  "of the other number; dashed: matched).",
+    "headline": "Syntactic choice rate vs head-verb distance with no attractor (left) and vs the number of "
+                "attractors of the other number (right), one row per cell.",
+    "preference": "Syntactic choice rate per construction on conflict items (1 attractor).",
     "asymmetry": "Markedness asymmetry: SP vs PS accuracy and the attraction effect per head number.",
-    "learning_curves": "Validation perplexity and agreement accuracy during training.",
+    "learning_curves": "Validation perplexity (relative to the corpus' entropy floor where known) and agreement "
+                       "accuracy during training; x: a run that stopped without converging.",
 }
 
 
@@ -65,31 +69,43 @@ def _group_keys(seeds: pd.DataFrame) -> list[str]:
     return group_keys(seeds)
 
 
-def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1) -> pd.DataFrame:
-    """Per arch (x labels): accuracy on matched and mismatched items with n attractors, pooled constructions."""
+HEADLINE_CLASSES = (("matched", "matched accuracy"), ("conflict", "conflict: syntactic choice rate"),
+                    ("mismatched_no_conflict", "mismatched, no conflict: accuracy"))
+
+
+def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1, convergence: Mapping | None = None) -> pd.DataFrame:
+    """Per arch (x labels), all constructions pooled, items with ``n_attractors`` attractor slots: accuracy on
+    matched items, the syntactic choice rate on conflict items (= their accuracy), accuracy on mismatched
+    items whose nearest noun agrees with the head, and the attraction effect matched - conflict.
+
+    ``convergence``: {(arch, attractor rate or None): True when every model of that cell converged}; with
+    it, a column says so per row ('no: not interpreted' where any did not; '-' for models not trained
+    to convergence, such as the baselines). No conclusion should be drawn from unconverged rows.
+    """
     cons = set(seeds["construction"])
     construction = "all" if "all" in cons else sorted(cons)[0]
-    sel = seeds[(seeds["construction"] == construction) & (seeds["level"] == "match")
-                & (seeds["n_attractors"] == n_attractors) & (seeds["metric"] == "accuracy")]
+    here = seeds[(seeds["construction"] == construction) & (seeds["n_attractors"] == n_attractors)]
+    sel = here[(here["level"] == "match") & (here["metric"] == "accuracy")]
     keys = ["arch"] + _group_keys(seeds)
     rows = []
     for vals, g in sel.groupby(keys, sort=True, dropna=False):
         vals = vals if isinstance(vals, tuple) else (vals,)
         row = dict(zip(keys, vals))
-        for cond in ("matched", "mismatched"):
-            r = g[g["condition"] == cond]
-            row[f"{cond} accuracy [95% CI]"] = fmt_ci(*r[["value", "ci_low", "ci_high"]].iloc[0]) if len(r) else "-"
-        same = seeds[(seeds["construction"] == construction) & (seeds["n_attractors"] == n_attractors)]
+        for cls, title in HEADLINE_CLASSES:
+            r = g[g["condition"] == cls]
+            row[title] = fmt_ci(*r[["value", "ci_low", "ci_high"]].iloc[0]) if len(r) else "-"
+        same = here
         for k, v in zip(keys, vals):
             same = same[same[k] == v]
-        seq = same[(same["metric"] == "sequential_rate") & (same["level"] == "match")
-                   & (same["condition"] == "mismatched")]
-        row["sequential choice rate (mismatched)"] = fmt_ci(*seq[["value", "ci_low", "ci_high"]].iloc[0]) \
-            if len(seq) else "-"
         eff = same[(same["metric"] == "attraction_effect") & (same["condition"] == "all")]
-        row["attraction effect"] = fmt_ci(*eff[["value", "ci_low", "ci_high"]].iloc[0]) if len(eff) else "-"
+        row["attraction effect (matched - conflict)"] = fmt_ci(*eff[["value", "ci_low", "ci_high"]].iloc[0]) \
+            if len(eff) else "-"
+        conflict = g[g["condition"] == "conflict"]
         row["seeds"] = int(g["n_seeds"].max())
-        row["items (all seeds)"] = int(g["n_items"].sum())
+        row["conflict items"] = int(conflict["n_items"].iloc[0]) if len(conflict) else 0
+        if convergence is not None:
+            ok = convergence.get((row["arch"], row.get("attractor_rate")))
+            row["converged"] = "-" if ok is None else "yes" if ok else "no: not interpreted"
         rows.append(row)
     from .plots import arch_order
 
@@ -98,6 +114,23 @@ def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1) -> pd.DataFram
         rank = {a: i for i, a in enumerate(arch_order(out["arch"]))}
         out = out.sort_values(["arch"] + keys[1:], key=lambda c: c.map(rank) if c.name == "arch" else c, kind="stable")
     return out
+
+
+def class_table(seeds: pd.DataFrame, *, construction: str | None = None) -> pd.DataFrame:
+    """Accuracy [CI] per arch (x labels) x item class x attractor slots: the compact table ``probe evaluate``
+    prints. ``construction``: default 'all' (pooled) when present."""
+    cons = set(seeds["construction"])
+    construction = construction or ("all" if "all" in cons else sorted(cons)[0])
+    sel = seeds[(seeds["construction"] == construction) & (seeds["level"] == "match") & (seeds["metric"] == "accuracy")]
+    if not len(sel):
+        return pd.DataFrame()
+    keys = ["arch"] + _group_keys(seeds)
+    sel = sel.assign(cell=_with_ci(sel).where(sel["n_items"] > 0, "-"),
+                     column=sel["condition"] + " k=" + sel["n_attractors"].astype(str))
+    order = [f"{c} k={k}" for c in ("none", "matched", "conflict", "mismatched_no_conflict")
+             for k in sorted(sel["n_attractors"].unique())]
+    wide = sel.pivot_table(index=keys, columns="column", values="cell", aggfunc="first").reset_index()
+    return wide[keys + [c for c in order if c in wide.columns]]
 
 
 def condition_table(seeds: pd.DataFrame) -> pd.DataFrame:
@@ -115,6 +148,21 @@ def condition_table(seeds: pd.DataFrame) -> pd.DataFrame:
 
     archs = arch_order(sel["arch"])
     return wide[index + archs + ["items (all seeds, max per arch)"]]
+
+
+def no_conflict_table(seeds: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy [CI] on mismatched items without conflict, per construction (rows) x arch (columns)."""
+    sel = seeds[(seeds["level"] == "match") & (seeds["metric"] == "accuracy")
+                & (seeds["condition"] == "mismatched_no_conflict") & (seeds["construction"] != "all")]
+    if not len(sel):
+        return pd.DataFrame()
+    keys = _group_keys(seeds)
+    sel = sel.assign(cell=_with_ci(sel))
+    wide = sel.pivot_table(index=keys + ["construction", "n_attractors"], columns="arch", values="cell",
+                           aggfunc="first").reset_index()
+    from .plots import arch_order
+
+    return wide[keys + ["construction", "n_attractors"] + arch_order(sel["arch"])]
 
 
 def effect_table(seeds: pd.DataFrame, *, n_attractors: int = 1) -> pd.DataFrame:
@@ -162,14 +210,7 @@ def environment_facts() -> dict:
             facts[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             facts[pkg] = "not installed"
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     facts["cpu"] = f"{cpu} ({usable} usable cores)"
     try:
@@ -184,12 +225,14 @@ def environment_facts() -> dict:
 
 
 def write_report(results_dir: str | os.PathLike, *, title: str = "probe results", commands: Sequence[str] = (),
-                 sections: Mapping[str, str] | None = None, intro: str = "", n_attractors: int = 1) -> Path:
+                 sections: Mapping[str, str] | None = None, intro: str = "", n_attractors: int = 1,
+                 convergence: Mapping | None = None, closing: Mapping[str, str] | None = None) -> Path:
     """Write ``results_dir/report.md`` from its summary files and figures; returns the path.
 
     ``commands``: the exact commands that produced the folder (shown verbatim). ``sections``: extra
     markdown sections (heading -> text) placed after the headline table, e.g. why the default sizes
-    were chosen. Figures are those in ``results_dir/figures`` (PNG shown, PDF linked).
+    were chosen; ``closing``: sections placed at the end (before the environment). ``convergence``: see
+    :func:`headline_table`. Figures are those in ``results_dir/figures`` (PNG shown, PDF linked).
     """
     res = Path(results_dir)
     from .plots import read_seed_summary
@@ -204,33 +247,56 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
     out += [f"Scoring method: **{method}**"
             + (f" (final `<eos>` {'included' if summary_json.get('final_eos', True) else 'not included'})"
                if method == "sentence" else " (log P(verb | `<eos>` prefix))")
-            + f"; intervals: {int(100 * float(summary_json.get('ci_level', 0.95)))}% "
-            "(bootstrap over items within a model; t-interval over training seeds where there are several).", ""]
+            + f"; intervals: {int(100 * float(summary_json.get('ci_level', 0.95)))}% over items and training seeds "
+            "(a crossed seeds x items design: every seed scores the same items; `probe.metrics.crossed_interval`); "
+            "with one seed, over items.", ""]
     if commands:
         out += ["## Commands", "", "```sh", *commands, "```", ""]
     out += [f"## Headline: agreement with {n_attractors} attractor", "",
-            "Accuracy = share of items where the model prefers the verb agreeing with the head. Mismatched "
-            "items have attractors of the other number; there a sequential (nearest-noun) model scores below 0.5.",
-            "", markdown_table(headline_table(seeds, n_attractors=n_attractors))]
+            "Accuracy = share of items where the model prefers the verb agreeing with the head, all constructions "
+            "pooled. Three classes of items with an attractor, never pooled: *matched* (every attractor has the "
+            "head's number), *conflict* (the noun nearest the verb has the other number: there a syntactic "
+            "choice agrees with the head and a sequential one with that noun, so the accuracy is the syntactic "
+            "choice rate, below 0.5 for a sequential model) and *mismatched, no conflict* (an attractor of the "
+            "other number, but the nearest noun agrees with the head: interference without recency).",
+            "", markdown_table(headline_table(seeds, n_attractors=n_attractors, convergence=convergence))]
     for heading, text in (sections or {}).items():
         out += [f"## {heading}", "", text.strip(), ""]
     if "attractor_rate" in seeds.columns:
         from .metrics import syntactic_onset
 
         onset = syntactic_onset(seeds, n_attractors=n_attractors)
+        table = onset.drop(columns=["n_points"]).astype(object).where(onset.drop(columns=["n_points"]).notna(), "-")
         out += ["## Where agreement turns syntactic", "",
-                "Per architecture, on items whose nearest noun differs from the head in number (all "
-                f"constructions, {n_attractors} attractor): the largest corpus attractor rate at which the "
-                "syntactic choice rate is reliably below chance (sequential agreement), and the rate from which it "
-                "stays reliably above chance (syntactic agreement); '-' where that never happens in the sweep.", "",
-                markdown_table(onset.astype(object).where(onset.notna(), "-").rename(columns={"sequential_until": "sequential up to rate",
-                                                                 "syntactic_from": "syntactic from rate",
-                                                                 "n_points": "rates tried"}))]
+                "Per architecture, the syntactic choice rate on conflict items (all constructions, "
+                f"{n_attractors} attractor) at each corpus attractor rate: *sequential* where its interval lies "
+                "wholly below 0.5, *syntactic* wholly above, `~` otherwise. A cell *turns* syntactic only if every "
+                "lower rate is sequential and every higher rate syntactic (undecided rates may lie between); a "
+                "single point cannot make a turning point. The unigram, which cannot see any noun, is the rule's "
+                "false-positive check: it must not turn.", "",
+                markdown_table(table.rename(columns={"verdicts": "verdict per rate",
+                                                     "sequential_until": "last sequential rate",
+                                                     "syntactic_from": "first syntactic rate"}))]
+        unigram = onset[onset["arch"] == "unigram"]
+        if len(unigram):
+            ok = unigram["verdict"].iloc[0] != "turns"
+            out += [f"False-positive check: the unigram's verdict is *{unigram['verdict'].iloc[0]}*"
+                    + (" (as it must be)." if ok else ": the rule fires on a model that cannot see the nearest noun, so "
+                       "the turning points above cannot be trusted."), ""]
     out += ["## Attraction effects and markedness asymmetry", "",
-            "attraction_effect = accuracy(matched) - accuracy(mismatched); per head number (sg_head: SS vs SP; "
-            "pl_head: PP vs PS); markedness_asymmetry = effect(sg head) - effect(pl head), positive when plural "
-            "attractors disrupt singular heads more than the reverse (as in humans).", "",
+            "attraction_effect = accuracy(matched) - accuracy(conflict), per construction and attractor count; per "
+            "head number (sg_head: singular heads; pl_head: plural heads); markedness_asymmetry = effect(sg head) - "
+            "effect(pl head), positive when plural attractors disrupt singular heads more than the reverse (as in "
+            "humans).", "",
             markdown_table(effect_table(seeds, n_attractors=n_attractors)),
+            "## Accuracy per item class and attractor count", "",
+            "All constructions pooled; k = attractor slots. *none*: no attractor.", "",
+            markdown_table(class_table(seeds)),
+            "## Mismatched items without conflict, per construction", "",
+            "Items with an attractor of the other number whose nearest noun agrees with the head (the attractor "
+            "stands before the head: `within_orc*`, `sent_comp`), reported on their own: interference "
+            "without recency.", "",
+            markdown_table(no_conflict_table(seeds)),
             "## Accuracy per construction and condition", "",
             "Condition codes: S/P per noun, head first (SP = singular head, plural attractor).", "",
             markdown_table(condition_table(seeds))]
@@ -259,7 +325,25 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
     if models:
         out += ["## Models", "", markdown_table(pd.DataFrame(models)[[c for c in ("model", "arch", "seed", "vocab_size",
                                                                                   "path") if c in models[0]]])]
+    for heading, text in (closing or {}).items():
+        out += [f"## {heading}", "", text.strip(), ""]
     out += ["## Environment", "", *[f"- {k}: {v}" for k, v in environment_facts().items()], ""]
     path = res / "report.md"
     write_text_atomic(path, "\n".join(out).rstrip() + "\n")
     return path
+
+
+def report_evaluation(results_dir: str | os.PathLike, *, command: str = "", figures: bool = True) -> str:
+    """Figures (unless ``figures`` is False) and report.md for an evaluation folder written by ``probe
+    evaluate``; returns the compact table of accuracy per item class that the command prints."""
+    from .plots import make_figures, read_seed_summary
+
+    res = Path(results_dir)
+    if figures:
+        make_figures(res, formats=("png", "pdf"), log=lambda line: None)
+    write_report(res, title=f"probe evaluate: {res.name}", commands=[command] if command else [])
+    table = class_table(read_seed_summary(res))
+    if not len(table):
+        return "no items with a known item class"
+    return ("accuracy [95% CI] per item class and attractor slots k (all constructions pooled):\n"
+            + table.to_string(index=False))

@@ -59,7 +59,6 @@ class RunConfig:
         clip=1.0, dropout=0.0, log_every=100))
     ngram_order: int = 3                                    # the sequential-recency reference baseline
     workers: int = 0                                        # training processes (0: one per CPU core)
-    n_boot: int = 1000                                      # bootstrap resamples for item CIs
     analyses: tuple[str, ...] = tuple(ANALYSES)             # the lecture's analyses to run (see ANALYSES)
     analysis_scale: str = "small"                           # small | quick (each module's QUICK_* config)
     extra_data: tuple[ExtraData, ...] = ()                  # published sets to import and score too
@@ -76,7 +75,7 @@ PRESETS: dict[str, RunConfig] = {
         corpus=CorpusConfig(n_sentences=2_000),
         train=TrainConfig(layers=1, hidden=16, emb=16, optimizer="adam", lr=1e-2, batch_size=16, bptt=20,
                           epochs=1, clip=1.0, log_every=20),
-        n_boot=200, analysis_scale="quick"),
+        analysis_scale="quick"),
 }
 
 
@@ -287,8 +286,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
 
     # 5. evaluation of every model on the benchmark (prefix method)
     t0 = time.perf_counter()
-    evaluate([str(m) for m in model_dirs], [str(bench)], work / "eval", labels=labels, n_boot=cfg.n_boot,
-             overwrite=True, progress=True)
+    evaluate([str(m) for m in model_dirs], [str(bench)], work / "eval", labels=labels, overwrite=True,
+             progress=True)
     log(f"evaluation: {time.perf_counter() - t0:.1f} s")
     for name in ("summary.csv", "summary_seeds.csv", "summary.json"):
         shutil.copyfile(work / "eval" / name, root / name)
@@ -393,7 +392,7 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
         t0 = time.perf_counter()
         # one pass through <unk>; the fully-in-vocabulary regime is the subset without any <unk>
         scored = evaluate(models, [str(folder)], None, method=extra.method, unk=True, labels=labels,
-                          n_boot=cfg.n_boot, progress=False)
+                          progress=False)
         log(f"scored {extra.format}: {time.perf_counter() - t0:.1f} s")
         for regime, tag in (("fully in vocabulary", "full"), ("critical words in vocabulary", "critical")):
             scores = scored.copy()
@@ -407,8 +406,7 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
                 scores.loc[newly, col] = None
             if tag == "full":
                 scores["has_unk"] = False
-            ecfg = EvalConfig(models=tuple(models), data=(str(folder),), method=extra.method, unk=tag == "critical",
-                              n_boot=cfg.n_boot)
+            ecfg = EvalConfig(models=tuple(models), data=(str(folder),), method=extra.method, unk=tag == "critical")
             info = [{"model": m, **labels.get(m, {})} for m in models]
             write_results(scores, work / f"eval-{extra.format}-{tag}", config=ecfg, models=info, labels=labels,
                           overwrite=True)

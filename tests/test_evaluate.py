@@ -311,11 +311,17 @@ def test_cli_evaluate_writes_results(tmp_path, capsys):
     assert main(["baseline", "--corpus", str(corpus), "--order", "3", "--out", str(tmp_path / "tri")]) == 0
     out = tmp_path / "res"
     rc = main(["evaluate", "--model", str(tmp_path / "tri"), "--data", str(data), "--out", str(out),
-               "--baseline-corpus", str(corpus), "--n-boot", "200"])
+               "--baseline-corpus", str(corpus)])
     assert rc == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["config.json", "scores.jsonl", "scores.parquet", "summary.csv", "summary.json",
-                     "summary_seeds.csv"]
+    assert names == ["config.json", "figures", "report.md", "scores.jsonl", "scores.parquet", "summary.csv",
+                     "summary.json", "summary_seeds.csv"]
+    # the command prints accuracy per item class (not one number mixing them) and writes a report
+    printed = capsys.readouterr().out
+    assert "accuracy [95% CI] per item class" in printed and "matched k=1" in printed and "conflict k=1" in printed
+    report = (out / "report.md").read_text()
+    assert report.startswith("# probe evaluate: res") and "probe evaluate --model" in report
+    assert "(figures/attractors.png)" in report
     scores = pd.read_parquet(out / "scores.parquet")
     assert len(scores) == 3 * len(ITEMS)
     assert set(scores["arch"]) == {"3-gram", "unigram"}
@@ -345,7 +351,7 @@ def test_cli_evaluate_with_a_checkpoint(tmp_path):
                            train_config={"seed": 7}, train_state={})
     out = tmp_path / "res"
     assert main(["evaluate", "--model", str(tmp_path / "run"), "--data", str(data), "--out", str(out),
-                 "--method", "sentence", "--n-boot", "100"]) == 0
+                 "--method", "sentence"]) == 0
     scores = pd.read_parquet(out / "scores.parquet")
     assert set(scores["arch"]) == {"lstm"} and set(scores["seed"]) == {7} and set(scores["method"]) == {"sentence"}
 
@@ -410,7 +416,7 @@ def test_labels_become_columns_and_names_stay_unique(tmp_path):
     out = tmp_path / "res"
     scores = evaluate(paths, [str(data)], out, labels={paths[0]: {"attractor_rate": 0.1},
                                                        paths[1]: {"attractor_rate": 0.3}},
-                      n_boot=50, progress=False)
+                      progress=False)
     assert sorted(scores["model"].unique()) == ["a/tri", "b/tri"]
     assert scores.groupby("model")["attractor_rate"].first().to_dict() == {"a/tri": 0.1, "b/tri": 0.3}
     seeds = pd.read_csv(out / "summary_seeds.csv")

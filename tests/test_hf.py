@@ -171,7 +171,7 @@ def test_cli_scores_an_hf_model_like_any_other(tiny_gpt2, tmp_path, capsys):
     for method in ("prefix", "sentence"):
         out = tmp_path / f"eval-{method}"
         code = main(["evaluate", "--hf-model", str(tiny_gpt2), "--data", str(data), "--out", str(out),
-                     "--method", method, "--device", "cpu", "--n-boot", "20"])
+                     "--method", method, "--device", "cpu"])
         assert code == 0
         assert "tiny-gpt2: accuracy" in capsys.readouterr().out
         scores = pd.read_parquet(out / "scores.parquet")

@@ -12,15 +12,18 @@ import pandas as pd
 import pytest
 
 from probe.cli import main
-from probe.metrics import aggregate_seeds, summarize
-from probe.plots import (load_learning_curves, plot_asymmetry, plot_attractor_rate, plot_attractors,
+from probe.metrics import aggregate_seeds
+from probe.plots import (load_learning_curves, plot_asymmetry, plot_attractor_rate, plot_attractors, plot_headline,
                          plot_learning_curves, plot_preference, save_figure)
 
-CONDITIONS = {"pp": ["SS", "SP", "PS", "PP", "SSS", "SPP", "PSS", "PPP"], "src": ["SS", "SP", "PS", "PP"]}
+CONDITIONS = {"pp": ["SS", "SP", "PS", "PP", "SSS", "SPP", "PSS", "PPP"], "src": ["SS", "SP", "PS", "PP"],
+              "sent_comp": ["SP", "PS"], "control": ["S", "P"]}
 
 
 def fake_scores(archs=("lstm", "srn", "3-gram"), seeds=(0, 1), rates=None, n=20, seed=0):
-    """Per-item scores where an arch's accuracy on mismatched items is known in expectation."""
+    """Per-item scores where an arch's accuracy on conflict items is known in expectation."""
+    from probe.records import item_classes
+
     rng = np.random.default_rng(seed)
     frames = []
     for rate in rates or [None]:
@@ -28,16 +31,18 @@ def fake_scores(archs=("lstm", "srn", "3-gram"), seeds=(0, 1), rates=None, n=20,
             for s in seeds:
                 for con, conds in CONDITIONS.items():
                     for cond in conds:
-                        mism = cond[0] not in cond[1:]
-                        p = 0.95 if not mism else (0.2 if arch == "3-gram" else 0.4 + (rate or 0.4))
-                        correct = rng.random(n) < p
                         head = "sg" if cond[0] == "S" else "pl"
-                        nearest = "sg" if cond[-1] == "S" else "pl"
+                        atts = ["sg" if c == "S" else "pl" for c in cond[1:]]
+                        # sent_comp: the attractor comes first, the head is the nearest noun
+                        nearest = head if con == "sent_comp" or not atts else atts[-1]
+                        (match,), (n_mis,) = item_classes([head], [atts], [nearest])
+                        p = 0.95 if match != "conflict" else (0.2 if arch == "3-gram" else 0.4 + (rate or 0.4))
+                        correct = rng.random(n) < p
                         f = pd.DataFrame({
                             "id": [f"{con}{cond}{k}" for k in range(n)], "data": "d", "model": f"{arch}-s{s}-{rate}",
                             "arch": arch, "seed": s, "method": "prefix", "construction": con, "condition": cond,
-                            "n_attractors": len(cond) - 1, "match": "mismatched" if mism else "matched",
-                            "head_number": head, "nearest_number": nearest,
+                            "n_attractors": len(atts), "match": match, "n_mismatched": n_mis,
+                            "head_number": head, "nearest_number": nearest, "distance": 3 if con == "control" else -1,
                             "margin": np.where(correct, 1.0, -1.0), "correct": pd.array(correct, dtype="boolean"),
                             "choice_sequential": pd.array(correct if head == nearest else ~correct, dtype="boolean"),
                             "excluded": False, "exclude_reason": ""})
@@ -49,37 +54,40 @@ def fake_scores(archs=("lstm", "srn", "3-gram"), seeds=(0, 1), rates=None, n=20,
 
 @pytest.fixture(scope="module")
 def seeds_frame():
-    return aggregate_seeds(summarize(fake_scores(), n_boot=100))
+    return aggregate_seeds(fake_scores())
+
+
+def pick(seeds, **eq):
+    sel = seeds
+    for k, v in eq.items():
+        sel = sel[sel[k] == v]
+    return sel
 
 
 def test_attractor_figure_plots_the_summary(seeds_frame):
     fig = plot_attractors(seeds_frame)
-    ax = fig.axes[0]
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["srn", "lstm", "3-gram"]   # one panel per cell, neural first
+    ax = panels[1]
     assert ax.get_xlabel() == "number of attractors" and "accuracy" in ax.get_ylabel()
-    assert "pp" in ax.get_title() and "n = 40 items per point, 2 seeds" in ax.get_title()  # SP + PS
-    line = next(l for l in ax.lines if l.get_label() == "lstm mismatched")
-    want = seeds_frame[(seeds_frame["arch"] == "lstm") & (seeds_frame["construction"] == "pp")
-                       & (seeds_frame["condition"] == "mismatched") & (seeds_frame["metric"] == "accuracy")
-                       & (seeds_frame["level"] == "match")].sort_values("n_attractors")
+    assert "pp" in fig._suptitle.get_text() and "n = 40 items per point, 2 seeds" in fig._suptitle.get_text()
+    line = next(l for l in ax.lines if l.get_label() == "conflict")
+    want = pick(seeds_frame, arch="lstm", construction="pp", condition="conflict", metric="accuracy",
+                level="attractors").sort_values("n_attractors")
     np.testing.assert_allclose(line.get_xdata(), [1, 2])
     np.testing.assert_allclose(line.get_ydata(), want["value"])
-    labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert {"lstm mismatched", "lstm matched", "srn mismatched", "3-gram matched"} <= set(labels)
-    # archs differ by marker (black-and-white readable), conditions by line style
-    markers = {l.get_label().split()[0]: l.get_marker() for l in ax.lines if l.get_label().endswith("mismatched")}
-    assert len(set(markers.values())) == 3
-    styles = {l.get_label().split()[1]: l.get_linestyle() for l in ax.lines if l.get_label().startswith("lstm")}
-    assert styles["matched"] != styles["mismatched"]
+    styles = {l.get_label(): l.get_linestyle() for l in ax.lines}
+    assert styles["matched"] != styles["conflict"]
 
 
 def test_preference_figure_bars_are_syntactic_rates(seeds_frame):
     fig = plot_preference(seeds_frame)
     ax = fig.axes[0]
+    # sent_comp has no conflict items (its nearest noun is the head): it is not among the bars
     assert [t.get_text() for t in ax.get_xticklabels()] == ["pp", "src", "all"]
     assert "syntactic" in ax.get_ylabel() and ax.get_xlabel() == "construction"
-    want = 1 - seeds_frame[(seeds_frame["arch"] == "3-gram") & (seeds_frame["condition"] == "mismatched")
-                           & (seeds_frame["metric"] == "sequential_rate") & (seeds_frame["n_attractors"] == 1)
-                           & (seeds_frame["level"] == "match")].set_index("construction")["value"]
+    want = pick(seeds_frame, arch="3-gram", condition="conflict", metric="accuracy", n_attractors=1,
+                level="match").set_index("construction")["value"]
     gram = next(c for c in ax.containers if c.get_label() == "3-gram")
     heights = [p.get_height() for p in gram.patches]
     np.testing.assert_allclose(heights, [want["pp"], want["src"], want["all"]])
@@ -91,24 +99,54 @@ def test_asymmetry_figure(seeds_frame):
     ax1, ax2 = fig.axes
     assert [t.get_text() for t in ax1.get_xticklabels()] == ["srn", "lstm", "3-gram"]  # neural archs first
     sp = next(c for c in ax1.containers if c.get_label() == "SP")
-    want = seeds_frame[(seeds_frame["construction"] == "all") & (seeds_frame["condition"] == "SP")
-                       & (seeds_frame["metric"] == "accuracy") & (seeds_frame["level"] == "condition")
-                       & (seeds_frame["n_attractors"] == 1)].set_index("arch")["value"]
+    want = pick(seeds_frame, construction="pp", condition="SP", metric="accuracy", level="condition",
+                n_attractors=1).set_index("arch")["value"]
     np.testing.assert_allclose([p.get_height() for p in sp.patches], want[["srn", "lstm", "3-gram"]])
     assert "attraction effect" in ax2.get_ylabel()
 
 
+def test_headline_figure_distance_and_attractors(seeds_frame):
+    fig = plot_headline(seeds_frame)
+    axes = [ax for ax in fig.axes if ax.get_xlabel()]
+    assert len(axes) == 4          # srn and lstm rows; the 3-gram is a grey reference line
+    right = axes[3]
+    line = next(l for l in right.lines if l.get_label() == "lstm")
+    want = pick(seeds_frame, arch="lstm", construction="pp", condition="conflict", metric="accuracy",
+                level="attractors").sort_values("n_attractors")
+    np.testing.assert_allclose(line.get_ydata(), want["value"])
+    left = next(l for l in axes[2].lines if l.get_label() == "lstm")
+    dist = pick(seeds_frame, arch="lstm", construction="control", level="distance", metric="accuracy")
+    np.testing.assert_allclose(left.get_xdata(), [3]) and np.testing.assert_allclose(left.get_ydata(), dist["value"])
+    assert any(l.get_label() == "3-gram" for l in right.lines)
+
+
 def test_attractor_rate_figure():
-    seeds = aggregate_seeds(summarize(fake_scores(archs=("lstm", "srn"), rates=[0.0, 0.2, 0.5], n=40), n_boot=100))
+    seeds = aggregate_seeds(fake_scores(archs=("lstm", "srn", "unigram"), rates=[0.01, 0.1, 0.5], n=40))
     fig = plot_attractor_rate(seeds)
-    ax = fig.axes[0]
-    assert "attractor rate" in ax.get_xlabel() and "syntactic" in ax.get_ylabel()
+    ax = next(a for a in fig.axes if a.get_title().startswith("lstm"))
+    assert "attractor rate" in ax.get_xlabel() and "syntactic" in fig.axes[0].get_ylabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.01", "0.1", "0.5"]   # the sweep's rates
     line = next(l for l in ax.lines if l.get_label() == "lstm")
-    np.testing.assert_allclose(line.get_xdata(), [0.0, 0.2, 0.5])
-    want = seeds[(seeds["arch"] == "lstm") & (seeds["construction"] == "all") & (seeds["condition"] == "mismatched")
-                 & (seeds["metric"] == "sequential_rate") & (seeds["n_attractors"] == 1) & (seeds["level"] == "match")]
-    np.testing.assert_allclose(line.get_ydata(), 1 - want.sort_values("attractor_rate")["value"])
+    np.testing.assert_allclose(line.get_xdata(), [0.01, 0.1, 0.5])
+    want = pick(seeds, arch="lstm", construction="all", condition="conflict", metric="accuracy", n_attractors=1,
+                level="match")
+    np.testing.assert_allclose(line.get_ydata(), want.sort_values("attractor_rate")["value"])
+    assert any(l.get_label() == "unigram" for l in ax.lines)    # the baseline as a grey reference
     assert "no attractor_rate" in plot_attractor_rate(seeds.drop(columns="attractor_rate")).axes[0].texts[0].get_text()
+
+
+def test_table_and_figure_read_the_same_number(tmp_path):
+    """A tiny item set through summaries, the report's headline table and the attractor-rate figure: the
+    conflict syntactic rate in the table is the number the figure plots (it once was not)."""
+    from probe.report import headline_table
+
+    seeds = aggregate_seeds(fake_scores(archs=("gru",), seeds=(0, 1, 2), rates=[0.01, 0.3], n=12))
+    table = headline_table(seeds)
+    fig = plot_attractor_rate(seeds)
+    line = next(l for l in fig.axes[0].lines if l.get_label() == "gru")
+    for rate, y in zip(line.get_xdata(), line.get_ydata()):
+        cell = table[table["attractor_rate"] == rate]["conflict: syntactic choice rate"].iloc[0]
+        assert cell.startswith(f"{y:.3f}")
 
 
 def write_train_dir(path, arch, seed, steps=(100, 200, 300)):
@@ -143,14 +181,14 @@ def test_save_figure_and_make_figures(tmp_path, seeds_frame):
     assert [p.name for p in paths] == ["a.png", "a.pdf"] and all(p.stat().st_size > 1000 for p in paths)
     res = tmp_path / "res"
     res.mkdir()
-    seeds = aggregate_seeds(summarize(fake_scores(archs=("lstm", "3-gram"), seeds=(0,), rates=[0.1, 0.4]), n_boot=50))
+    seeds = aggregate_seeds(fake_scores(archs=("lstm", "3-gram"), seeds=(0,), rates=[0.1, 0.4]))
     seeds.to_csv(res / "summary_seeds.csv", index=False)
     write_train_dir(tmp_path / "run", "lstm", 0)
     (res / "config.json").write_text(json.dumps({"models": [str(tmp_path / "run")]}))
     assert main(["plot", "--results", str(res), "--formats", "png"]) == 0
     names = sorted(p.name for p in (res / "figures").iterdir())
-    assert names == sorted(f"{s}.png" for s in ("attractor_rate", "attractors", "preference", "asymmetry",
-                                                 "learning_curves"))
+    assert names == sorted(f"{s}.png" for s in ("attractor_rate", "attractors", "headline", "preference",
+                                                 "asymmetry", "learning_curves"))
 
 
 def test_plot_cli_rejects_a_folder_without_results(tmp_path, capsys):
@@ -191,7 +229,7 @@ def _toy_tree(root, monkeypatch):
     (root / "data" / "items.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
     (root / "cli").mkdir()
     monkeypatch.chdir(root / "cli")
-    assert main(["evaluate", "--model", "../models/lstm", "--data", "../data", "--out", "../res", "--n-boot", "50",
+    assert main(["evaluate", "--model", "../models/lstm", "--data", "../data", "--out", "../res",
                  "--device", "cpu"]) == 0
     return root / "res"
 
@@ -231,7 +269,7 @@ def test_a_figure_that_cannot_be_redrawn_is_kept_with_a_message(tmp_path, seeds_
     message = ("kept figures/learning_curves.png as it was: no training folder with metrics.jsonl was found "
                "(1 listed in config.json do not exist, e.g. gone/lstm-s0); give the training folders with --train-dir")
     assert main(["plot", "--results", str(res), "--formats", "png"]) == 0
-    assert capsys.readouterr().out.splitlines() == [message, f"wrote 3 figures to {res}/figures"]
+    assert capsys.readouterr().out.splitlines() == [message, f"wrote 4 figures to {res}/figures"]
     assert (res / "figures" / "learning_curves.png").read_bytes() == b"drawn before"
     assert (res / "figures" / "gradients.png").read_bytes() == b"an analysis' figure"
     assert not [p for p in res.iterdir() if p.name.startswith(".figures")]
@@ -240,5 +278,5 @@ def test_a_figure_that_cannot_be_redrawn_is_kept_with_a_message(tmp_path, seeds_
 
     lines = []
     written = make_figures(res, formats=["png"], log=lines.append)
-    assert sorted(p.name for p in written) == ["asymmetry.png", "attractors.png", "preference.png"]
+    assert sorted(p.name for p in written) == ["asymmetry.png", "attractors.png", "headline.png", "preference.png"]
     assert lines == [message]

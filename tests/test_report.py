@@ -20,7 +20,7 @@ from test_plots import fake_scores  # noqa: E402  (tests/ is on sys.path under p
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("r") / "res"
     scores = fake_scores(archs=("lstm", "3-gram"), rates=[0.1, 0.5], n=20)
-    write_results(scores, out, config=EvalConfig(models=("a",), data=("d",), n_boot=100),
+    write_results(scores, out, config=EvalConfig(models=("a",), data=("d",)),
                   models=[{"model": "lstm-s0-0.1", "arch": "lstm", "seed": 0, "path": "runs/x", "vocab_size": 10}])
     make_figures(out, formats=("png",))
     return out
@@ -34,19 +34,26 @@ def test_report_has_tables_figures_commands_environment(results):
     assert "```sh\nprobe run --preset quick\n```" in text
     assert "## Why these sizes\n\nMeasured: 12 s per model." in text
     for heading in ("## Headline", "## Where agreement turns syntactic", "## Attraction effects",
+                    "## Accuracy per item class", "## Mismatched items without conflict",
                     "## Accuracy per construction and condition", "## Figures", "## Environment",
                     "## Scoring conventions", "## Models"):
         assert heading in text, heading
-    for fig in ("attractors.png", "preference.png", "asymmetry.png", "attractor_rate.png"):
+    for fig in ("attractors.png", "headline.png", "preference.png", "asymmetry.png", "attractor_rate.png"):
         assert f"(figures/{fig})" in text
     for key in ("python:", "torch:", "datasets:", "spacy:", "cpu:", "gpu:", "torch threads:", "date:", "git commit:"):
         assert f"- {key}" in text
     # the headline numbers are the summary's, formatted
     seeds = pd.read_csv(results / "summary_seeds.csv")
     row = seeds[(seeds["arch"] == "3-gram") & (seeds["construction"] == "all") & (seeds["level"] == "match")
-                & (seeds["condition"] == "mismatched") & (seeds["n_attractors"] == 1) & (seeds["metric"] == "accuracy")
+                & (seeds["condition"] == "conflict") & (seeds["n_attractors"] == 1) & (seeds["metric"] == "accuracy")
                 & (seeds["attractor_rate"] == 0.5)].iloc[0]
     assert fmt_ci(row["value"], row["ci_low"], row["ci_high"]) in text
+    # the third class has its own line and never enters the conflict number
+    no_conflict = seeds[(seeds["arch"] == "lstm") & (seeds["construction"] == "sent_comp")
+                        & (seeds["condition"] == "mismatched_no_conflict") & (seeds["metric"] == "accuracy")
+                        & (seeds["attractor_rate"] == 0.5)].iloc[0]
+    assert fmt_ci(no_conflict["value"], no_conflict["ci_low"], no_conflict["ci_high"]) in text
+    assert "False-positive check" not in text or "as it must be" in text
     assert "None: all" in text  # no exclusions in this run
 
 
@@ -55,7 +62,7 @@ def test_report_lists_exclusions(tmp_path):
     scores.loc[:2, "excluded"] = True
     scores.loc[:2, "exclude_reason"] = "oov"
     scores.loc[:2, "correct"] = pd.NA
-    write_results(scores, tmp_path / "res", config=EvalConfig(models=("a",), data=("d",), n_boot=50), models=[])
+    write_results(scores, tmp_path / "res", config=EvalConfig(models=("a",), data=("d",)), models=[])
     text = write_report(tmp_path / "res").read_text()
     assert "| d | pp | SS | oov | 3 |" in text
 
