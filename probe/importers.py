@@ -19,7 +19,9 @@ the same scorer, metrics and plots apply. Conventions shared by all formats:
 - Unknown facts are ``''`` (strings), ``-1`` (integers, including ``n_attractors`` when the number of
   attractors is unknown) and ``[]`` (lists); every imported item is in split ``test``.
 - ``n_attractors`` for natural-text sets (Linzen, Gulordava) follows Linzen et al. (2016): intervening
-  nouns of the other number than the head.
+  nouns of the other number than the head. Linzen's full TSV items that also have an intervening noun
+  of the head's number are not clean k-attractor items (Linzen et al. left them out of their per-k
+  curves): they get construction ``linzen_mixed`` instead of ``linzen``.
 """
 from __future__ import annotations
 
@@ -794,6 +796,23 @@ def _read_linzen_simple(path: Path) -> list[dict]:
 _LINZEN_REQUIRED = ("verb_pos", "verb_index")
 
 
+def _linzen_nearest(tags: list[str], v: int, h: int, hn: str, last_intervening: str) -> tuple[int, str]:
+    """(index, number) of the common noun nearest before the verb; (-1, '') where it cannot be known.
+
+    From the POS tags when the file has them; else from Linzen's ``last_intervening`` column (the tag of
+    the last NN/NNS between subject and verb, 'na' when there is none: then the head is the nearest),
+    which gives the number but not the position.
+    """
+    if tags:
+        nouns = [i for i in range(max(h, 0), v) if tags[i] in _NOUN_TAGS]
+        return (nouns[-1], _NOUN_TAGS[tags[nouns[-1]]]) if nouns else (-1, "")
+    if last_intervening in _NOUN_TAGS:
+        return -1, _NOUN_TAGS[last_intervening]
+    if last_intervening == "na":
+        return h, hn
+    return -1, ""
+
+
 def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[dict]:
     from .extract import other_verb_form
 
@@ -826,19 +845,32 @@ def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[
             if tags and len(tags) != len(tokens):
                 raise ProbeError(f"{path} line {n}: field 'pos_sentence' has {len(tags)} tags for "
                                  f"{len(tokens)} words")
-            between = [i for i in range(h + 1, v) if tags and _NOUN_TAGS.get(tags[i]) == _other(hn)] if h >= 0 else []
-            nouns_before = [i for i in range(v) if tags and tags[i] in _NOUN_TAGS]
-            n_attr = (_field(rec, "n_diff_intervening", path, n, int) if rec.get("n_diff_intervening")
-                      else len(between) if tags and h >= 0 else -1)
+            # Interveners: common nouns strictly between subject and verb, as Linzen et al. counted them.
+            inter = [(i, _NOUN_TAGS[tags[i]]) for i in range(h + 1, v) if tags[i] in _NOUN_TAGS] \
+                if tags and h >= 0 else None
+            between = [i for i, num in inter or () if num != hn]
+            n_int = _field(rec, "n_intervening", path, n, int) if rec.get("n_intervening") else \
+                len(inter) if inter is not None else None
+            n_attr = _field(rec, "n_diff_intervening", path, n, int) if rec.get("n_diff_intervening") else \
+                len(between) if inter is not None else None
+            if inter is not None and (n_int, n_attr) != (len(inter), len(between)):
+                raise ProbeError(f"{path} line {n}: fields 'n_intervening'/'n_diff_intervening' ({n_int}/{n_attr}) "
+                                 f"disagree with the NN/NNS tags between subj_index and verb_index "
+                                 f"({len(inter)}/{len(between)}); give the file's own pos_sentence")
+            # A clean k-attractor item has no intervener of the head's number (Linzen et al.'s curves);
+            # the others go to their own construction, so per-k results never mix the two.
+            clean = n_int is not None and n_int == n_attr
+            near, near_number = _linzen_nearest(tags, v, h, hn, rec.get("last_intervening", ""))
             verb = tokens[v]
             bad = other_verb_form(verb, verb_pos, pairs=verb_pairs, numbers=verb_numbers)
-            near = nouns_before[-1] if nouns_before else -1
+            attractor_numbers = [_other(hn)] * (n_attr or 0)
             rows.append(_row(
-                construction="linzen", condition=condition_code(hn, [_other(hn)] * max(n_attr, 0)),
-                n_attractors=n_attr, head=tokens[h] if h >= 0 else "", head_number=hn, head_index=h,
-                attractors=[tokens[i] for i in between], attractor_numbers=[_other(hn)] * len(between),
+                construction="linzen" if clean else "linzen_mixed",
+                condition=condition_code(hn, attractor_numbers) if n_attr is not None else "",
+                n_attractors=-1 if n_attr is None else n_attr, head=tokens[h] if h >= 0 else "", head_number=hn,
+                head_index=h, attractors=[tokens[i] for i in between], attractor_numbers=attractor_numbers,
                 attractor_indices=between, nearest_noun=tokens[near] if near >= 0 else "",
-                nearest_number=_NOUN_TAGS[tags[near]] if near >= 0 else "", prefix=" ".join(tokens[:v]),
+                nearest_number=near_number, prefix=" ".join(tokens[:v]),
                 verb_good=verb if bad else "", verb_bad=bad, verb_index=v,
                 verb_type="copula" if verb in _COPULAS else "other", sentence_good=" ".join(tokens),
                 sentence_bad=" ".join(tokens[:v] + [bad] + tokens[v + 1:]) if bad else "",
@@ -858,9 +890,18 @@ def read_linzen(paths: Iterable[str | os.PathLike], *, verb_pairs: dict | None =
       classifier, not LM scoring). ``n_attractors`` comes from a trailing number in the file name
       (``numpred.test.3`` -> 3), else -1.
     - full (``agr_50_mostcommon_10K.tsv``): a header with ``sentence``, ``orig_sentence``, ``pos_sentence``,
-      ``subj``, ``verb``, ``verb_pos``, ``subj_index``, ``verb_index`` (1-based), ``n_diff_intervening``, ...
-      Uses the original words; ``verb_bad`` is the verb's other-number form (lexicon pairs, irregular
-      table, regular rules) or '' when it cannot be made.
+      ``subj``, ``verb``, ``verb_pos``, ``subj_index``, ``verb_index`` (1-based), ``n_intervening``,
+      ``last_intervening``, ``n_diff_intervening``, ... Uses the original words; ``verb_bad`` is the verb's
+      other-number form (lexicon pairs, irregular table, regular rules) or '' when it cannot be made.
+      Interveners are the common nouns (NN/NNS) strictly between subject and verb, as Linzen et al.
+      counted them; the attractors are those of the other number (``n_diff_intervening``), and the
+      condition is the head's letter and one letter per attractor. An item is a clean k-attractor item
+      (construction ``linzen``) only when every intervener is an attractor (``n_intervening ==
+      n_diff_intervening``); the others are ``linzen_mixed`` (e.g. 'the keys to the cabinet in the rooms
+      are': one attractor, and the nearest noun agrees with the head). ``nearest_noun``/``nearest_number``:
+      the last NN/NNS before the verb from ``pos_sentence``; without tags the number comes from
+      ``last_intervening`` ('na': the head), the noun stays ''. Counts that disagree with the tags are
+      a ProbeError.
     """
     rows: list[dict] = []
     for path in _files(paths, ("numpred.*", "*.tsv", "*.tsv.gz"), "Linzen"):

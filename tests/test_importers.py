@@ -297,7 +297,7 @@ LINZEN_FULL_HEADER = ("sentence\torig_sentence\tpos_sentence\tsubj\tverb\tsubj_p
 def test_linzen_full_tsv(tmp_path):
     words = "the keys to the cabinet in the rooms are here"
     tags = "DT NNS TO DT NN IN DT NNS VBP RB"
-    row = [words, words, tags, "keys", "are", "NNS", "False", "False", "VBP", "2", "9", "3", "NNS", "1", "7", "1",
+    row = [words, words, tags, "keys", "are", "NNS", "False", "False", "VBP", "2", "9", "2", "NNS", "1", "7", "1",
            "keys cabinet rooms", "keys cabinet rooms"]
     path = tmp_path / "agr_50_mostcommon_10K.tsv"
     path.write_text(LINZEN_FULL_HEADER + "\n" + "\t".join(row) + "\n")
@@ -307,6 +307,68 @@ def test_linzen_full_tsv(tmp_path):
     assert (r["attractors"], r["attractor_indices"], r["n_attractors"], r["condition"]) == (["cabinet"], [4], 1, "PS")
     assert (r["nearest_noun"], r["nearest_number"], r["distance"]) == ("rooms", "pl", 6)
     assert r["sentence_bad"] == "the keys to the cabinet in the rooms is here"
+    assert r["construction"] == "linzen_mixed"  # 'rooms' intervenes with the head's number
+
+
+def _linzen_row(orig, tags, subj_i, verb_i, n_int, last, n_diff, sentence=None):
+    """A line of agr_50_mostcommon_10K.tsv as Linzen et al.'s collect_agreement writes it (1-based indices;
+    ``sentence`` has the words outside the 10K vocabulary replaced by their tags)."""
+    words, pos = orig.split(), tags.split()
+    nouns = [w for w, t in zip(words, pos) if t in ("NN", "NNS")]
+    up_to_verb = [w for i, (w, t) in enumerate(zip(words, pos), 1) if t in ("NN", "NNS") and i < verb_i]
+    return "\t".join([sentence or orig, orig, tags, words[subj_i - 1], words[verb_i - 1], pos[subj_i - 1], "False",
+                      "False", pos[verb_i - 1], str(subj_i), str(verb_i), str(n_int), last, str(n_diff),
+                      str(verb_i - subj_i), "1" if n_int else "0", " ".join(nouns), " ".join(up_to_verb)])
+
+
+LINZEN_ROWS = [
+    # clean: every intervener has the other number
+    _linzen_row("the keys to the cabinet are on the table", "DT NNS TO DT NN VBP IN DT NN", 2, 6, 1, "NN", 1),
+    # a same-number intervener is the nearest noun: one attractor, no conflict, not a clean 1-attractor item
+    _linzen_row("the keys to the cabinet in the rooms are here", "DT NNS TO DT NN IN DT NNS VBP RB", 2, 9, 2, "NNS", 1),
+    # a same-number intervener before the attractor, which is the nearest noun: conflict, not clean
+    _linzen_row("the price of the company 's shares is low", "DT NN IN DT NN POS NNS VBZ JJ", 2, 8, 2, "NNS", 1),
+    # only same-number interveners: no attractor (Linzen's definition), still not a clean 0-attractor item
+    _linzen_row("the author of the book is here", "DT NN IN DT NN VBZ RB", 2, 6, 1, "NN", 0),
+    # nothing between subject and verb
+    _linzen_row("the dogs bark at the mailman", "DT NNS VBP IN DT NN", 2, 3, 0, "na", 0, "the dogs bark at the NN"),
+]
+
+
+def test_linzen_full_tsv_separates_same_number_interveners(tmp_path):
+    path = tmp_path / "agr_50_mostcommon_10K.tsv"
+    path.write_text(LINZEN_FULL_HEADER + "\n" + "\n".join(LINZEN_ROWS) + "\n")
+    rows = read_linzen([path], verb_pairs=LEX.verb_pair)
+    got = [(r["construction"], r["condition"], r["n_attractors"], r["attractors"], r["nearest_noun"], r["nearest_number"])
+           for r in rows]
+    assert got == [
+        ("linzen", "PS", 1, ["cabinet"], "cabinet", "sg"),
+        ("linzen_mixed", "PS", 1, ["cabinet"], "rooms", "pl"),
+        ("linzen_mixed", "SP", 1, ["shares"], "shares", "pl"),
+        ("linzen_mixed", "S", 0, [], "book", "sg"),
+        ("linzen", "P", 0, [], "dogs", "pl"),
+    ]
+    assert rows[2]["attractor_indices"] == [6] and rows[4]["sentence_good"] == "the dogs bark at the mailman"
+
+
+def test_linzen_full_tsv_without_tags_takes_the_nearest_number_from_last_intervening(tmp_path):
+    cols = LINZEN_FULL_HEADER.split("\t")
+    keep = [i for i, c in enumerate(cols) if c != "pos_sentence"]
+    path = tmp_path / "agr.tsv"
+    path.write_text("\n".join("\t".join(line.split("\t")[i] for i in keep)
+                              for line in [LINZEN_FULL_HEADER, *LINZEN_ROWS]) + "\n")
+    rows = read_linzen([path], verb_pairs=LEX.verb_pair)
+    assert [(r["construction"], r["condition"], r["nearest_number"], r["attractor_numbers"]) for r in rows] == [
+        ("linzen", "PS", "sg", ["sg"]), ("linzen_mixed", "PS", "pl", ["sg"]), ("linzen_mixed", "SP", "pl", ["pl"]),
+        ("linzen_mixed", "S", "sg", []), ("linzen", "P", "pl", [])]
+    assert rows[4]["nearest_noun"] == "dogs" and rows[1]["nearest_noun"] == ""
+
+
+def test_linzen_full_tsv_counts_must_match_the_tags(tmp_path):
+    path = tmp_path / "agr.tsv"
+    path.write_text(LINZEN_FULL_HEADER + "\n" + LINZEN_ROWS[1].replace("\t2\tNNS\t1\t", "\t3\tNNS\t1\t") + "\n")
+    with pytest.raises(ProbeError, match="line 2: fields 'n_intervening'/'n_diff_intervening'"):
+        read_linzen([path], verb_pairs=LEX.verb_pair)
 
 
 # --------------------------------------------------------------------------- Gulordava et al. 2018
