@@ -929,7 +929,10 @@ def read_gulordava(paths: Iterable[str | os.PathLike]) -> list[dict]:
     len_context, len_prefix, sent. The two rows of a pair are adjacent and share pattern, constr_id,
     sent_id and prefix. The target sits at token ``len_prefix``; its controller (the head: a noun, or
     the first verb of a VP coordination) at ``len_prefix - len_context``. ``sent`` keeps the original
-    word at the target, so sentences are rebuilt as prefix + form + the rest. ``nonce`` = generated.
+    word at the target, so sentences are rebuilt as prefix + form + the rest; the prefix is the first
+    ``len_prefix`` words of ``sent``, not the ``prefix`` column, which has the source's out-of-vocabulary
+    words replaced by ``<unk>`` ('<unk> I do n't begin ...' for 'Whie I do n't begin ...'), so that
+    probe's own vocabulary decides what is unknown. ``nonce`` = generated.
     """
     rows: list[dict] = []
     for path in _files(paths, ("*.tab",), "Gulordava .tab"):
@@ -972,14 +975,20 @@ def _gulordava_row(path: Path, n: int, good: dict, bad: dict, pattern_col: str) 
     n_attr = _field(good, "n_attr", path, n, int)
     len_prefix = _field(good, "len_prefix", path, n, int)
     len_context = _field(good, "len_context", path, n, int)
-    prefix = good["prefix"].lower().split()
-    if len(prefix) != len_prefix:
-        raise ProbeError(f"{path} line {n}: field 'len_prefix' is {len_prefix} but the prefix has {len(prefix)} words")
+    given = good["prefix"].lower().split()
+    if len(given) != len_prefix:
+        raise ProbeError(f"{path} line {n}: field 'len_prefix' is {len_prefix} but the prefix has {len(given)} words")
     if not 0 < len_context <= len_prefix:
         raise ProbeError(f"{path} line {n}: field 'len_context' ({len_context}) must be 1..len_prefix")
     sent = good["sent"].lower().split()
     if sent and sent[-1] == "<eos>":
         sent.pop()
+    # The prefix column has the source model's out-of-vocabulary words replaced by <unk>: the prefix is
+    # rebuilt from the sentence's own words, so probe's vocabulary checks see (and can exclude) them.
+    prefix = sent[:len_prefix]
+    if len(sent) <= len_prefix or any(g != w and g != "<unk>" for g, w in zip(given, prefix)):
+        raise ProbeError(f"{path} line {n}: field 'sent' does not start with the words of field 'prefix' "
+                         "(<unk> standing for any word)")
     verb_good, verb_bad = good["form"].lower().strip(), bad["form"].lower().strip()
     if not verb_good or not verb_bad or " " in verb_good or " " in verb_bad:
         raise ProbeError(f"{path} line {n}: field 'form' must be one word in both rows")

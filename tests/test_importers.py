@@ -8,7 +8,7 @@ import pytest
 
 from probe.cli import main
 from probe.config import ProbeError
-from probe.importers import (FORMATS, decode_ml_condition, evaluate_predictions, read_blimp,
+from probe.importers import (FORMATS, decode_ml_condition, evaluate_predictions, read_blimp, read_gulordava,
                              read_linzen, read_marvin_linzen, read_syntaxgym, region_surprisals,
                              stored_region_surprisals, suite_formulas, tokenize)
 from probe.lexicon import load_lexicon
@@ -400,6 +400,38 @@ def test_gulordava_round_trip(tmp_path, capsys):
     r = rows[1]  # csv-quoted sentence with doubled quotes
     assert r["sentence_bad"] == 'an internal atmosphere offered in two provide " mosques " .'
     assert (r["head"], r["nonce"], r["source_id"]) == ("atmosphere", False, "L__NOUN_VERB_VERB/1/4")
+
+
+# Two rows of Gulordava et al.'s English generated.tab: the prefix column has the model's
+# out-of-vocabulary word 'Whie' replaced by <unk>; the sent column keeps it.
+GULORDAVA_UNK = (
+    GULORDAVA.splitlines()[0] + "\n"
+    "L__NOUN_VERB_VERB\t2\t6\tplur\tfind\tcorrect\tgenerated\t<unk> I do n't begin to the balcony that the clergy "
+    "we seek or spend to\t1\tFalse\t10202\t6\t16\tWhie I do n't begin to the balcony that the clergy we seek or spend "
+    "to seek no aluminum on our class ( which I respond is regularly permanent ) , it does merge me why technologies "
+    "manage out a wholesale stream of trees to convince the merchant on . <eos>\n"
+    "L__NOUN_VERB_VERB\t2\t6\tplur\tfinds\twrong\tgenerated\t<unk> I do n't begin to the balcony that the clergy "
+    "we seek or spend to\t1\tFalse\t3408\t6\t16\tWhie I do n't begin to the balcony that the clergy we seek or spend "
+    "to seek no aluminum on our class ( which I respond is regularly permanent ) , it does merge me why technologies "
+    "manage out a wholesale stream of trees to convince the merchant on . <eos>\n"
+)
+
+
+def test_gulordava_prefix_keeps_the_sentence_words_not_unk(tmp_path):
+    path = tmp_path / "generated.tab"
+    path.write_text(GULORDAVA_UNK)
+    (r,) = read_gulordava([path])
+    assert r["prefix"] == "whie i do n't begin to the balcony that the clergy we seek or spend to"
+    assert r["sentence_good"].startswith(r["prefix"] + " find no aluminum")  # the form replaces sent's "seek"
+    assert "<unk>" not in r["sentence_good"] + r["sentence_bad"]
+    assert (r["head"], r["head_index"], r["verb_index"], r["verb_bad"]) == ("clergy", 10, 16, "finds")
+
+
+def test_gulordava_prefix_must_match_the_sentence(tmp_path):
+    path = tmp_path / "generated.tab"
+    path.write_text(GULORDAVA_UNK.replace("<unk> I do", "<unk> We do"))
+    with pytest.raises(ProbeError, match="line 2: field 'sent' does not start with the words of field 'prefix'"):
+        read_gulordava([path])
 
 
 # --------------------------------------------------------------------------- malformed input
