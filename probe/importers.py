@@ -212,8 +212,8 @@ def _gc_paused() -> Iterator[None]:
 
 # --------------------------------------------------------------------------- BLiMP
 
-# Agreement paradigms with no noun between the agreeing words (n_attractors = 0). Other paradigms
-# (distractor_agreement_*, and non-agreement ones) get -1: BLiMP does not mark the distractor's number.
+# Agreement paradigms with no noun between the agreeing words (n_attractors = 0). The distractor
+# paradigms get theirs from _blimp_attractor_fields; other paradigms get -1.
 _BLIMP_NO_ATTRACTOR = {
     "regular_plural_subject_verb_agreement_1", "regular_plural_subject_verb_agreement_2",
     "irregular_plural_subject_verb_agreement_1", "irregular_plural_subject_verb_agreement_2",
@@ -224,8 +224,14 @@ _BLIMP_NO_ATTRACTOR = {
 }
 
 
-def _blimp_head_number(rec: dict, good: list[str], bad: list[str], i: int, lex_numbers: dict) -> str:
-    """Best-effort number of the controller (subject / determiner / antecedent) in the good sentence."""
+def _blimp_head_number(rec: dict, good: list[str], bad: list[str], i: int, noun_numbers: Mapping,
+                       verb_numbers: Mapping) -> str:
+    """Best-effort number of the controller (subject / determiner / antecedent) in the good sentence.
+
+    The differing word is looked up in the word class it belongs to: one-prefix subject-verb pairs differ
+    at the verb, two-prefix pairs at the subject noun. (One merged noun+verb table read the verb pair
+    judge/judges as the noun's sg/pl and gave 'The sisters of Timothy judge Randolf' a singular head.)
+    """
     if i < 0:
         return ""
     g, b = good[i], bad[i]
@@ -235,27 +241,67 @@ def _blimp_head_number(rec: dict, good: list[str], bad: list[str], i: int, lex_n
     if term == "determiner_noun_agreement":
         dets = [t for t in good[:i] if t in _CLOSED_NUMBER]
         return _CLOSED_NUMBER[dets[-1]] if dets else ""
-    if g in lex_numbers and b in lex_numbers:
-        return lex_numbers[g]
-    s = _s_form(g, b)
-    if s is None or term != "subject_verb_agreement":
+    if term != "subject_verb_agreement":
         return ""
-    # One-prefix pairs differ at the verb (-s form = singular); two-prefix pairs at the subject noun.
-    if rec.get("one_prefix_method"):
-        return SG if s else PL
-    return PL if s else SG
+    at_verb = bool(rec.get("one_prefix_method"))
+    numbers = verb_numbers if at_verb else noun_numbers
+    if g in numbers and b in numbers:
+        return numbers[g]
+    s = _s_form(g, b)
+    if s is None:
+        return ""
+    # the -s form is the singular of a verb and the plural of a noun
+    return (SG if s else PL) if at_verb else (PL if s else SG)
+
+
+# Distractor paradigms: where the head is, given the tokens and the verb's index v (-1: no fit). BLiMP's
+# generators (github.com/alexwarstadt/data_generation, generation_projects/blimp/distractor_agreement_
+# relational_noun.py and distractor_agreement_rc.py) write 'D N (of|about) DP V ...' and 'DP (who|that)
+# [AUX] V_emb DP V ...': the head is the noun before the first of/about resp. who/that (compound nouns
+# such as 'newspaper article' end there), the distractor DP ends right before the verb, and its noun is
+# always drawn from the nouns of the other number than the head's ('if subj["pl"] == "1": ... from
+# all_singular_nouns else ... all_plural_nouns').
+_BLIMP_DISTRACTOR_HEAD: dict[str, Callable[[Sequence[str], int], int]] = {
+    "distractor_agreement_relational_noun":
+        lambda t, v: next((i - 1 for i in range(2, v) if t[i] in ("of", "about")), -1),
+    "distractor_agreement_relative_clause":
+        lambda t, v: next((i - 1 for i in range(1, v) if t[i] in ("who", "that")), -1),
+}
+
+
+def _blimp_attractor_fields(uid: str, good: list[str], v: int, head_number: str) -> dict:
+    """Head, attractor and nearest-noun fields of a distractor-paradigm item ({} where they are unknown)."""
+    locate = _BLIMP_DISTRACTOR_HEAD.get(uid)
+    if locate is None or v < 0 or not head_number:
+        return {}
+    h, a = locate(good, v), v - 1
+    if not 0 <= h < a - 1:
+        return {}
+    attractor_number = _other(head_number)
+    return {"head": good[h], "head_index": h, "attractors": [good[a]], "attractor_numbers": [attractor_number],
+            "attractor_indices": [a], "nearest_noun": good[a], "nearest_number": attractor_number,
+            "condition": condition_code(head_number, [attractor_number]), "n_attractors": 1,
+            "distance": v - h - 1}
 
 
 @_gc_paused()
-def read_blimp(paths: Iterable[str | os.PathLike], *, lex_numbers: dict | None = None) -> list[dict]:
+def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | None = None,
+               verb_numbers: Mapping | None = None) -> list[dict]:
     """BLiMP paradigm files (JSON lines; folders: every ``*.jsonl`` except ``*summary.jsonl``) -> item rows.
 
     Prefix-scorable when BLiMP's ``one_prefix_method`` is true and the tokenized sentences differ in one
     token (``hasn't``/``haven't`` -> ``has``/``have``; ``grocery store``/``grocery stores`` -> ``store``/
     ``stores``). Two-prefix paradigms (the difference is decided by a later word) are sentence-only.
-    ``lex_numbers``: extra word -> 'sg'|'pl' look-ups (probe's lexicon) for the head-number guess.
+    ``noun_numbers``/``verb_numbers``: extra word -> 'sg'|'pl' look-ups (probe's lexicon) for the
+    head-number guess, each used only where the differing word is of that class.
+
+    The distractor paradigms (``distractor_agreement_relational_noun``: 'a niece of most senators
+    has'; ``distractor_agreement_relative_clause``: 'this customer who had visited most children has')
+    get the head, its one attractor (the distractor, always of the other number: see
+    ``_BLIMP_DISTRACTOR_HEAD``), which is also the nearest noun, the condition code and n_attractors = 1.
+    Where the head number cannot be told, these stay unknown ('' / [] / -1).
     """
-    lex_numbers = lex_numbers or {}
+    noun_numbers, verb_numbers = noun_numbers or {}, verb_numbers or {}
     rows: list[dict] = []
     for path in _files(paths, ("*.jsonl",), "BLiMP .jsonl"):
         if path.name.endswith("summary.jsonl"):
@@ -272,11 +318,12 @@ def read_blimp(paths: Iterable[str | os.PathLike], *, lex_numbers: dict | None =
                 raise ProbeError(f"{path} line {n}: field 'sentence_good'/'sentence_bad' has no words")
             i = _single_diff(good, bad)
             prefix_ok = i >= 0 and bool(rec.get("one_prefix_method", True))
-            head_number = _blimp_head_number(rec, good, bad, i, lex_numbers)
+            head_number = _blimp_head_number(rec, good, bad, i, noun_numbers, verb_numbers)
             n_attr = 0 if uid in _BLIMP_NO_ATTRACTOR else -1
+            fields = {"condition": _code(head_number, []) if n_attr == 0 else "", "n_attractors": n_attr,
+                      **_blimp_attractor_fields(uid, good, i if prefix_ok else -1, head_number)}
             rows.append(_row(
-                construction=uid, condition=_code(head_number, []) if n_attr == 0 else "",
-                n_attractors=n_attr, head_number=head_number,
+                construction=uid, head_number=head_number, **fields,
                 prefix=" ".join(good[:i]) if prefix_ok else "",
                 verb_good=good[i] if prefix_ok else "", verb_bad=bad[i] if prefix_ok else "",
                 verb_index=i if prefix_ok else -1,
@@ -1026,7 +1073,7 @@ def import_items(fmt: str, paths: Sequence[str | os.PathLike], *, lexicon: str |
         raise ProbeError(f"unknown import format {fmt!r}; choose from {', '.join(FORMATS)}")
     if fmt == "blimp":
         lex = load_lexicon(lexicon)
-        return read_blimp(paths, lex_numbers={**lex.noun_number, **lex.verb_number})
+        return read_blimp(paths, noun_numbers=lex.noun_number, verb_numbers=lex.verb_number)
     if fmt == "marvin-linzen":
         return read_marvin_linzen(paths)
     if fmt == "syntaxgym":

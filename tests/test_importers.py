@@ -8,8 +8,8 @@ import pytest
 
 from probe.cli import main
 from probe.config import ProbeError
-from probe.importers import (FORMATS, decode_ml_condition, evaluate_predictions, read_blimp, read_gulordava,
-                             read_linzen, read_marvin_linzen, read_syntaxgym, region_surprisals,
+from probe.importers import (FORMATS, decode_ml_condition, evaluate_predictions, import_items, read_blimp,
+                             read_gulordava, read_linzen, read_marvin_linzen, read_syntaxgym, region_surprisals,
                              stored_region_surprisals, suite_formulas, tokenize)
 from probe.lexicon import load_lexicon
 from probe.records import ITEM_COLUMNS, ITEM_FEATURES, load_items
@@ -82,7 +82,7 @@ def test_blimp_round_trip(tmp_path, capsys):
     assert (r["prefix"], r["verb_good"], r["verb_bad"], r["verb_index"]) == \
         ("a niece of most senators", "has", "have", 5)
     assert r["sentence_good"] == "a niece of most senators has n't descended most slopes"
-    assert (r["head_number"], r["n_attractors"], r["source"], r["split"]) == ("sg", -1, "blimp", "test")
+    assert (r["head_number"], r["n_attractors"], r["source"], r["split"]) == ("sg", 1, "blimp", "test")
     r = by_src["determiner_noun_agreement_1/1"]  # a two-word critical phrase still differs in one token
     assert (r["prefix"], r["verb_good"], r["verb_bad"], r["condition"]) == \
         ("craig explored that grocery", "store", "stores", "S")
@@ -102,6 +102,65 @@ def test_blimp_shared_files(external):
     assert (rows[0]["verb_good"], rows[0]["verb_bad"]) == ("has", "have")
     rows = read_blimp([folder])  # a folder: every paradigm, models_summary.jsonl skipped
     assert len(rows) == 1000 * len([p for p in folder.glob("*.jsonl") if not p.name.endswith("summary.jsonl")])
+
+
+def _real_line(external, relpath, lineno, tmp_path):
+    """Line ``lineno`` (1-based) of a shared external file, written alone to a file in ``tmp_path``."""
+    path = external / relpath
+    if not path.is_file():
+        pytest.skip(f"no {relpath}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out = tmp_path / path.name
+    out.write_text(lines[lineno - 1] + "\n", encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize("paradigm, line, head_number", [
+    ("distractor_agreement_relational_noun", 12, "pl"),   # The sisters of Timothy judge/*judges Randolf to weep.
+    ("distractor_agreement_relative_clause", 439, "sg"),  # A school that does annoy a lot of customers judges ...
+    ("distractor_agreement_relative_clause", 506, "sg"),  # Some committee that has known the adults judges ...
+    ("distractor_agreement_relative_clause", 649, "pl"),  # These organizations that should boast about Rhonda judge ...
+    ("distractor_agreement_relative_clause", 961, "sg"),  # That waiter who isn't talking about these men judges ...
+])
+def test_blimp_verb_judge_is_not_read_as_the_noun(external, tmp_path, paradigm, line, head_number):
+    # the lexicon's noun judge/judges must not decide the number of the verb judges/judge
+    (r,) = import_items("blimp", [_real_line(external, f"blimp/{paradigm}.jsonl", line, tmp_path)])
+    assert r["verb_good"] in ("judge", "judges") and r["head_number"] == head_number
+    assert r["condition"] == ("SP" if head_number == "sg" else "PS") and r["nearest_number"] != head_number
+
+
+@pytest.mark.parametrize("paradigm, line, fields", [
+    ("distractor_agreement_relational_noun", 1,   # A niece of most senators hasn't descended most slopes.
+     ("niece", 1, ["senators"], ["pl"], [4], "senators", "pl", "SP", 1, 3)),
+    ("distractor_agreement_relational_noun", 3,   # A newspaper article about the Borgias has disagreed with Marcus.
+     ("article", 2, ["borgias"], ["pl"], [5], "borgias", "pl", "SP", 1, 3)),
+    ("distractor_agreement_relative_clause", 1,   # This customer who had visited most children has worn some shoes.
+     ("customer", 1, ["children"], ["pl"], [6], "children", "pl", "SP", 1, 5)),
+    ("distractor_agreement_relative_clause", 3,   # Boys that aren't disturbing Natalie suffer.
+     ("boys", 0, ["natalie"], ["sg"], [5], "natalie", "sg", "PS", 1, 5)),
+])
+def test_blimp_distractor_items_carry_their_attractor(external, tmp_path, paradigm, line, fields):
+    (r,) = import_items("blimp", [_real_line(external, f"blimp/{paradigm}.jsonl", line, tmp_path)])
+    keys = ("head", "head_index", "attractors", "attractor_numbers", "attractor_indices", "nearest_noun",
+            "nearest_number", "condition", "n_attractors", "distance")
+    assert tuple(r[k] for k in keys) == fields
+    assert r["sentence_good"].split()[r["verb_index"]] == r["verb_good"]
+
+
+def test_blimp_distractor_files_are_all_conflict_items(external):
+    folder = external / "blimp"
+    if not folder.is_dir():
+        pytest.skip("no BLiMP files")
+    rows = import_items("blimp", [folder / "distractor_agreement_relational_noun.jsonl",
+                                  folder / "distractor_agreement_relative_clause.jsonl"])
+    # BLiMP's generators always draw the distractor with the other number; the one pair whose bad
+    # sentence has no agreeing verb ('All patients that hurts Steven sing/singing') stays unknown
+    unknown = [r["source_id"] for r in rows if not r["head_number"]]
+    assert unknown == ["distractor_agreement_relative_clause/821"]
+    known = [r for r in rows if r["head_number"]]
+    assert all(r["condition"] in ("SP", "PS") and r["n_attractors"] == 1 for r in known)
+    assert all(r["nearest_number"] == r["attractor_numbers"][0] != r["head_number"] for r in known)
+    assert all(r["head_index"] < r["attractor_indices"][0] == r["verb_index"] - 1 for r in known)
 
 
 # --------------------------------------------------------------------------- Marvin & Linzen
