@@ -563,15 +563,69 @@ def _region_tokens(condition: dict) -> list[tuple[int, list[str]]]:
     return out
 
 
+def _number_partner(condition_name: str) -> str:
+    """The condition with the other head number: match_sing <-> match_plural."""
+    if "sing" in condition_name:
+        return condition_name.replace("sing", "plural")
+    return condition_name.replace("plural", "sing").replace("plur", "sing")
+
+
+def _suite_nouns(region_meta: Mapping, regions: list, critical: int, partner: list | None, head_number: str,
+                 noun_numbers: Mapping) -> dict:
+    """Head, attractor and nearest-noun fields of one SyntaxGym pair; the unknown defaults where not found.
+
+    Regions are told by ``region_meta`` names: the head is the last word of the first region named
+    ``np*`` (number_orc/number_prep: 'np_sing'), the attractors the last words of regions named
+    ``*_np`` ('embed_np', 'prep_np') before the critical region. A noun's number comes from the same
+    region in the condition with the other head number (``partner``: 'senators' in match_sing vs
+    'senator' in match_plural; the -s form is the plural), else from ``noun_numbers``; when one
+    attractor's number cannot be told, the attractor fields stay unknown rather than guessed.
+    """
+    names = {int(k): str(v) for k, v in region_meta.items() if str(k).isdigit()}
+    other = {num: ts for num, ts in partner} if partner else {}
+    starts, pos = [], 0
+    for _, ts in regions:
+        starts.append(pos)
+        pos += len(ts)
+    heads = [k for k, (num, ts) in enumerate(regions[:critical]) if ts and names.get(num, "").startswith("np")]
+    attrs = [k for k, (num, ts) in enumerate(regions[:critical])
+             if ts and names.get(num, "").endswith("_np") and heads and k > heads[0]]
+    if not heads or not head_number:
+        return {"condition": "", "n_attractors": -1}
+    h = starts[heads[0]] + len(regions[heads[0]][1]) - 1
+    v = starts[critical]
+    fields = {"head": regions[heads[0]][1][-1], "head_index": h, "distance": v - h - 1,
+              "condition": _code(head_number, []), "n_attractors": 0, "nearest_noun": regions[heads[0]][1][-1],
+              "nearest_number": head_number}
+    numbers = []
+    for k in attrs:
+        word, num = regions[k][1][-1], regions[k][0]
+        there = other.get(num, [])
+        s = _s_form(word, there[-1]) if there and there[-1] != word else None
+        numbers.append(PL if s else SG if s is False else noun_numbers.get(word, ""))
+    if "" in numbers:
+        return {**fields, "condition": "", "n_attractors": -1, "nearest_noun": "", "nearest_number": ""}
+    idx = [starts[k] + len(regions[k][1]) - 1 for k in attrs]
+    fields.update(attractors=[regions[k][1][-1] for k in attrs], attractor_numbers=numbers, attractor_indices=idx,
+                  condition=_code(head_number, numbers), n_attractors=len(attrs))
+    if idx and idx[-1] > h:
+        fields.update(nearest_noun=regions[attrs[-1]][1][-1], nearest_number=numbers[-1])
+    return fields
+
+
 @_gc_paused()
-def read_syntaxgym(paths: Iterable[str | os.PathLike]) -> list[dict]:
+def read_syntaxgym(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | None = None) -> list[dict]:
     """Number-agreement SyntaxGym suites (conditions ``match_X``/``mismatch_X``) -> item rows.
 
     Each item gives one pair per X: good = match_X, bad = mismatch_X. The critical region is the one
     region whose content differs; when its content is one token in both conditions the pair supports
     prefix scoring (prefix = the tokens of the regions before it). ``head_number`` comes from X
-    ('sing'/'plural'); attractors are not marked in the format (``n_attractors = -1``).
+    ('sing'/'plural'); head, attractors and nearest noun from the regions (see ``_suite_nouns``):
+    'The author that the senators hurt is good' (number_orc, match_sing) -> head author, attractor
+    senators (pl), condition SP. ``noun_numbers``: extra noun -> 'sg'|'pl' look-ups (probe's lexicon)
+    for nouns whose number the other condition does not show.
     """
+    noun_numbers = noun_numbers or {}
     rows: list[dict] = []
     for path in _files(paths, ("*.json",), "SyntaxGym suite .json"):
         suite = load_suite(path)
@@ -598,9 +652,12 @@ def read_syntaxgym(paths: Iterable[str | os.PathLike]) -> list[dict]:
                 v = sum(len(ts) for _, ts in good_r[:k]) if prefix_ok else -1
                 suffix = m.group(2).lower()
                 head_number = SG if "sing" in suffix else PL if "plur" in suffix else ""
+                partner = conds.get(_number_partner(good_name))
+                nouns = _suite_nouns(suite["region_meta"], good_r, differing[0],
+                                     _region_tokens(partner) if partner else None, head_number, noun_numbers)
                 rows.append(_row(
-                    construction=name, condition=_code(head_number, []), n_attractors=-1,
-                    head_number=head_number, prefix=" ".join(good[:v]) if prefix_ok else "",
+                    construction=name, head_number=head_number, **nouns,
+                    prefix=" ".join(good[:v]) if prefix_ok else "",
                     verb_good=good[v] if prefix_ok else "", verb_bad=bad[v] if prefix_ok else "",
                     verb_index=v, verb_type="copula" if prefix_ok and good[v] in _COPULAS else "other",
                     sentence_good=" ".join(good), sentence_bad=" ".join(bad), source="syntaxgym",
@@ -1077,7 +1134,7 @@ def import_items(fmt: str, paths: Sequence[str | os.PathLike], *, lexicon: str |
     if fmt == "marvin-linzen":
         return read_marvin_linzen(paths)
     if fmt == "syntaxgym":
-        return read_syntaxgym(paths)
+        return read_syntaxgym(paths, noun_numbers=load_lexicon(lexicon).noun_number)
     if fmt == "linzen":
         lex = load_lexicon(lexicon)
         return read_linzen(paths, verb_pairs=lex.verb_pair, verb_numbers=lex.verb_number)

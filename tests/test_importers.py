@@ -275,9 +275,44 @@ def test_syntaxgym_round_trip(tmp_path, capsys):
     assert (r["prefix"], r["verb_good"], r["verb_bad"], r["verb_index"]) == \
         ("the author next to the senators", "is", "are", 6)
     assert (r["sentence_good"], r["head_number"], r["condition"], r["construction"]) == \
-        ("the author next to the senators is good", "sg", "S", "number_prep")
+        ("the author next to the senators is good", "sg", "SP", "number_prep")
     r = next(r for r in rows if r["source_id"] == "number_prep/2/match_plural")
     assert (r["verb_good"], r["verb_bad"], r["head_number"]) == ("bring", "brings", "pl")
+
+
+@pytest.mark.parametrize("suite, a, v, noun_regions", [
+    ("number_orc", 4, 6, ("np_sing", "embed_np")),    # The author that the senators hurt is good
+    ("number_prep", 5, 6, ("np_sing", "prep_np")),    # The author next to the senators is good
+])
+def test_syntaxgym_shared_suites_carry_head_and_attractor(external, suite, a, v, noun_regions):
+    path = external / "syntaxgym" / f"{suite}.json"
+    if not path.is_file():
+        pytest.skip(f"no {suite}.json")
+    assert tuple(json.loads(path.read_text())["region_meta"][k] for k in ("2", "5")) == noun_regions
+    rows = {r["source_id"]: r for r in import_items("syntaxgym", [path])}
+    assert len(rows) == 38
+    sing, plur = rows[f"{suite}/1/match_sing"], rows[f"{suite}/1/match_plural"]
+    keys = ("head", "head_index", "attractors", "attractor_numbers", "attractor_indices", "nearest_noun",
+            "nearest_number", "condition", "n_attractors", "distance", "verb_index")
+    assert tuple(sing[k] for k in keys) == ("author", 1, ["senators"], ["pl"], [a], "senators", "pl", "SP", 1,
+                                            v - 2, v)
+    assert tuple(plur[k] for k in keys) == ("authors", 1, ["senator"], ["sg"], [a], "senator", "sg", "PS", 1,
+                                            v - 2, v)
+    # every item: one attractor of the other number, and it is the nearest noun (a conflict item)
+    assert all(r["condition"] in ("SP", "PS") and r["nearest_number"] != r["head_number"] for r in rows.values())
+
+
+def test_syntaxgym_attractor_number_unknown_is_left_empty(tmp_path):
+    suite = _suite()
+    for c in suite["items"][0]["conditions"]:
+        c["regions"][4]["content"] = "sheep"  # the same form in both head numbers: not told by the other condition
+    path = tmp_path / "number_prep.json"
+    path.write_text(json.dumps(suite))
+    r = next(r for r in read_syntaxgym([path]) if r["source_id"] == "number_prep/1/match_sing")
+    assert (r["head"], r["condition"], r["n_attractors"], r["attractor_numbers"], r["nearest_number"]) == \
+        ("author", "", -1, [], "")
+    r = next(r for r in read_syntaxgym([path], noun_numbers={"sheep": "pl"}) if r["source_id"] == "number_prep/1/match_sing")
+    assert (r["condition"], r["attractors"], r["nearest_number"]) == ("SP", ["sheep"], "pl")
 
 
 def test_syntaxgym_predictions_from_stored_and_computed_surprisals():
