@@ -372,6 +372,14 @@ _ML_NOUNS: dict[str, Callable[[Sequence[str], int], tuple[int, int | None]]] = {
     "obj_rel_no_comp_within_inanim": lambda t, v: (v - 1, _second_the(t) - 1),
 }
 ML_TESTS = tuple(_ML_NOUNS)
+# long_vp_coord ('the author knows many different foreign languages and likes ...') tests the second
+# verb; the first VP, one of five fixed phrases in the template, puts its nouns between head and verb.
+# Their numbers are fixed by the template (they do not follow the head's): 'knows many different
+# foreign languages', 'likes to watch television shows' ('television' is a compound modifier, as
+# 'security' in 'security guards'), 'is twenty three years old', 'enjoys playing tennis with
+# colleagues', 'writes in a journal every day'.
+_ML_LONG_VP_NOUNS = {"languages": PL, "shows": PL, "years": PL, "tennis": SG, "colleagues": PL, "journal": SG,
+                     "day": SG}
 
 
 def decode_ml_condition(test: str, condition: str) -> tuple[str, str | None]:
@@ -440,6 +448,9 @@ def read_marvin_linzen(paths: Iterable[str | os.PathLike]) -> list[dict]:
 
     Every pair differs in the tested verb only, so every item supports prefix scoring. Head and other noun
     are located from the test's template (see ``_ML_NOUNS``); their numbers from the condition code.
+    long_vp_coord's attractors are the nouns of its first verb phrase (``_ML_LONG_VP_NOUNS``): in 'the
+    author knows many different foreign languages and likes ...' the plural 'languages' is the nearest
+    noun to the tested verb (condition SP).
     Reflexive and NPI tests in the input are skipped. A plain loop over pairs with per-(test, condition)
     facts cached: 126,260 pairs take a few seconds.
     """
@@ -479,16 +490,26 @@ def read_marvin_linzen(paths: Iterable[str | os.PathLike]) -> list[dict]:
             nxt = good[v + 1] if v + 1 < size else None
             verb_type = ("copula" if verb in _COPULAS else "transitive" if within
                          else "intransitive" if nxt in (None, "and") else "other")
-            near = a if a is not None and h < a < v else h
+            if test == "long_vp_coord":
+                att_idx = [i for i in range(h + 1, v) if good[i] in _ML_LONG_VP_NOUNS]
+                if not att_idx:
+                    raise ProbeError(f"{path} line {n}: field 'sentence_good' does not fit the template of test "
+                                     f"{test!r}: no noun of a known first verb phrase before the verb")
+                att_num = [_ML_LONG_VP_NOUNS[good[i]] for i in att_idx]
+                row_code = condition_code(hn, att_num)
+            else:
+                att_idx, att_num, row_code = ([], [], code) if a is None else ([a], [on], code)
+            near = max((i for i in att_idx if h < i < v), default=h)
             sentence = " ".join(good)
             source_id = f"{test}/{cond}/{index}"
             rows.append({
-                "id": item_id(test, code, verb_type, f"{sentence}\t{source_id}"),
-                "construction": test, "condition": code, "n_attractors": 0 if a is None else 1,
+                "id": item_id(test, row_code, verb_type, f"{sentence}\t{source_id}"),
+                "construction": test, "condition": row_code, "n_attractors": len(att_idx),
                 "head": good[h], "head_number": hn, "head_index": h,
-                "attractors": [] if a is None else [good[a]], "attractor_numbers": [] if a is None else [on],
-                "attractor_indices": [] if a is None else [a], "nearest_noun": good[near],
-                "nearest_number": hn if near == h else on, "prefix": " ".join(good[:v]), "verb_good": verb,
+                "attractors": [good[i] for i in att_idx], "attractor_numbers": att_num,
+                "attractor_indices": att_idx, "nearest_noun": good[near],
+                "nearest_number": hn if near == h else att_num[att_idx.index(near)], "prefix": " ".join(good[:v]),
+                "verb_good": verb,
                 "verb_bad": bad[v], "verb_index": v, "verb_type": verb_type, "sentence_good": sentence,
                 "sentence_bad": " ".join(bad), "distance": v - h - 1, "nonce": False, "split": "test",
                 "source": "marvin-linzen", "source_id": source_id})

@@ -226,13 +226,38 @@ def test_marvin_linzen_shared_file(external):
         pytest.skip("no Marvin & Linzen file")
     rows = read_marvin_linzen([path])
     assert len(rows) == 126260 and all(r["verb_good"] for r in rows)
-    # The located nouns carry the decoded numbers (every plural noun in these templates ends in -s).
+    # The located nouns carry the decoded numbers (every plural noun in these templates ends in -s; the
+    # one singular that does is long_vp_coord's mass noun 'tennis').
     assert all(r["head"].endswith("s") == (r["head_number"] == "pl") for r in rows)
-    assert all(a.endswith("s") == (n == "pl") for r in rows for a, n in zip(r["attractors"], r["attractor_numbers"]))
+    assert all(a.endswith("s") == (n == "pl") or a == "tennis"
+               for r in rows for a, n in zip(r["attractors"], r["attractor_numbers"]))
     counts = Counter(r["construction"] for r in rows)
     assert counts["prep_anim"] == 16800 and counts["simple_agrmt"] == 140
     sample = read_marvin_linzen([path.parent / "sample_sents.txt"])  # the repository's TSV; NPI rows skipped
     assert sample and {r["construction"] for r in sample} <= set(counts)
+
+
+@pytest.mark.parametrize("line, fields", [
+    # the author knows many different foreign languages and likes ...: the plural object is the nearest noun
+    (1, ("SP", 1, ["languages"], ["pl"], [6], "languages", "pl")),
+    # the authors enjoy playing tennis with colleagues and know ...: 'tennis' differs, the nearest agrees
+    (213, ("PSP", 2, ["tennis", "colleagues"], ["sg", "pl"], [4, 6], "colleagues", "pl")),
+    # the authors write in a journal every day and know ...
+    (217, ("PSS", 2, ["journal", "day"], ["sg", "sg"], [5, 7], "day", "sg")),
+])
+def test_marvin_linzen_long_vp_coord_records_the_first_vp_nouns(external, tmp_path, line, fields):
+    path = external / "marvin_linzen_2018" / "marvin_linzen_agreement.jsonl.gz"
+    if not path.is_file():
+        pytest.skip("no Marvin & Linzen file")
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        record = next(x for k, x in enumerate(fh, 1) if k == line)
+    one = tmp_path / "one.jsonl"
+    one.write_text(record, encoding="utf-8")
+    (r,) = read_marvin_linzen([one])
+    assert r["construction"] == "long_vp_coord" and r["head_index"] == 1
+    keys = ("condition", "n_attractors", "attractors", "attractor_numbers", "attractor_indices", "nearest_noun",
+            "nearest_number")
+    assert tuple(r[k] for k in keys) == fields
 
 
 # --------------------------------------------------------------------------- SyntaxGym
