@@ -1139,7 +1139,8 @@ _INTROS = {
     "syntaxgym": "SyntaxGym number-agreement suites: match_X (good) vs mismatch_X (bad) at the critical region; "
                  "source_id = suite/item/condition.",
     "linzen": "Linzen, Dupoux & Goldberg (2016) number-prediction dependencies; n_attractors = intervening "
-              "nouns of the other number; source_id = file:line.",
+              "nouns of the other number; items that also have an intervening noun of the head's number are "
+              "construction linzen_mixed (not clean k-attractor items); source_id = file:line.",
     "gulordava": "Gulordava et al. (2018) agreement pairs (original and generated 'colorless green' "
                  "sentences; nonce = generated); construction = pattern, source_id = pattern/constr_id/sent_id.",
 }
