@@ -80,8 +80,9 @@ class Sampler:
         transitive verb for nonce items). Object relative clauses need it: their head is the verb's object."""
         pool = self.transitive if self.nonce else self.transitive_for[obj.animate]
         if not pool:
-            raise ProbeError(f"the lexicon has no transitive verb taking an {'animate' if obj.animate else 'inanimate'} "
-                             "object (obj=any or obj=animate|inanimate); add one for the object relative clauses")
+            kind = "animate" if obj.animate else "inanimate"
+            raise ProbeError(f"the lexicon has no transitive verb taking an {kind} object (obj=any or obj={kind}); "
+                             "add one for the object relative clauses")
         return self.choice(pool)
 
     def choice(self, pool: tuple):

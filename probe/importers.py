@@ -1025,8 +1025,9 @@ def read_linzen(paths: Iterable[str | os.PathLike], *, verb_pairs: dict | None =
       n_diff_intervening``); the others are ``linzen_mixed`` (e.g. 'the keys to the cabinet in the rooms
       are': one attractor, and the nearest noun agrees with the head). ``nearest_noun``/``nearest_number``:
       the last NN/NNS before the verb from ``pos_sentence``; without tags the number comes from
-      ``last_intervening`` ('na': the head), the noun stays ''. Counts that disagree with the tags are
-      a ProbeError.
+      ``last_intervening`` ('na': the head), the noun stays '', and so do the attractor nouns and
+      indices ([]) while their numbers (all the other number) are kept. Counts that disagree with the
+      tags are a ProbeError.
     """
     rows: list[dict] = []
     for path in _files(paths, ("numpred.*", "*.tsv", "*.tsv.gz"), "Linzen"):

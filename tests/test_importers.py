@@ -336,7 +336,8 @@ def test_syntaxgym_attractor_number_unknown_is_left_empty(tmp_path):
     r = next(r for r in read_syntaxgym([path]) if r["source_id"] == "number_prep/1/match_sing")
     assert (r["head"], r["condition"], r["n_attractors"], r["attractor_numbers"], r["nearest_number"]) == \
         ("author", "", -1, [], "")
-    r = next(r for r in read_syntaxgym([path], noun_numbers={"sheep": "pl"}) if r["source_id"] == "number_prep/1/match_sing")
+    rows = read_syntaxgym([path], noun_numbers={"sheep": "pl"})
+    r = next(r for r in rows if r["source_id"] == "number_prep/1/match_sing")
     assert (r["condition"], r["attractors"], r["nearest_number"]) == ("SP", ["sheep"], "pl")
 
 
@@ -458,8 +459,8 @@ def test_linzen_full_tsv_separates_same_number_interveners(tmp_path):
     path = tmp_path / "agr_50_mostcommon_10K.tsv"
     path.write_text(LINZEN_FULL_HEADER + "\n" + "\n".join(LINZEN_ROWS) + "\n")
     rows = read_linzen([path], verb_pairs=LEX.verb_pair)
-    got = [(r["construction"], r["condition"], r["n_attractors"], r["attractors"], r["nearest_noun"], r["nearest_number"])
-           for r in rows]
+    keys = ("construction", "condition", "n_attractors", "attractors", "nearest_noun", "nearest_number")
+    got = [tuple(r[k] for k in keys) for r in rows]
     assert got == [
         ("linzen", "PS", 1, ["cabinet"], "cabinet", "sg"),
         ("linzen_mixed", "PS", 1, ["cabinet"], "rooms", "pl"),

@@ -51,7 +51,8 @@ def _past_tense_bad_verb(rows):
     v = r["verb_index"]
     good, bad = r["sentence_good"].split(" "), r["sentence_bad"].split(" ")
     good[v], bad[v] = "reads", "read"
-    r["sentence_good"], r["sentence_bad"], r["verb_good"], r["verb_bad"] = " ".join(good), " ".join(bad), "reads", "read"
+    r["sentence_good"], r["sentence_bad"] = " ".join(good), " ".join(bad)
+    r["verb_good"], r["verb_bad"] = "reads", "read"
 
 
 def _bare_complement_cverb(rows):
