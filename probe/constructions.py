@@ -49,6 +49,10 @@ class Sampler:
         self.comp = "that" if "that" in lex.comps else lex.comps[0]
         self.verbs_by_type = {"copula": lex.copulas, "intransitive": self.intransitive,
                               "transitive": self.transitive}
+        # transitive verbs that take an inanimate (False) / animate (True) object, as the grammar's _tr_obj
+        self.transitive_for = {animate: tuple(v for v in self.transitive
+                                              if v.obj in ("any", "animate" if animate else "inanimate"))
+                               for animate in (False, True)}
 
     def noun(self, animate: bool | None, avoid: list[Noun]) -> Noun:
         """A noun of the given animacy (None: any; nonce: any) not already used in the sentence."""
@@ -70,6 +74,16 @@ class Sampler:
         """A plausible object of ``verb`` (its obj feature), or any noun for nonce items."""
         want = None if verb.obj == "any" else verb.obj == "animate"
         return self.noun(want, avoid)
+
+    def verb_taking(self, obj: Noun) -> Verb:
+        """A transitive verb whose object may be ``obj`` (its obj feature admits obj's animacy; any
+        transitive verb for nonce items). Object relative clauses need it: their head is the verb's object."""
+        pool = self.transitive if self.nonce else self.transitive_for[obj.animate]
+        if not pool:
+            kind = "animate" if obj.animate else "inanimate"
+            raise ProbeError(f"the lexicon has no transitive verb taking an {kind} object (obj=any or obj={kind}); "
+                             "add one for the object relative clauses")
+        return self.choice(pool)
 
     def choice(self, pool: tuple):
         """A uniform draw from ``pool``; faster than random.choice, which dominated build time."""
@@ -171,7 +185,9 @@ def _orc(s: Sampler, numbers: tuple[str, ...], verb_type: str, with_that: bool) 
     if with_that:
         out.append(s.comp)
     a = _np(s, s.subject(avoid), numbers[1], out)
-    out.append(_transitive_form(s, numbers[1])[1])
+    # the head is the object of the relative clause's verb: the verb must take it ('the salesman that
+    # the prisoner carries' is out: carries takes inanimate objects)
+    out.append(s.verb_taking(head).form(numbers[1]))
     vi, good, bad = _verb_phrase(s, verb_type, head, numbers[0], out, avoid)
     return Parts(tuple(out), vi, good, bad, h, (a,))
 
@@ -197,7 +213,7 @@ def _within_orc(s: Sampler, numbers: tuple[str, ...], verb_type: str, with_that:
         out.append(s.comp)
     head = s.subject(avoid)
     h = _np(s, head, numbers[0], out)
-    v = s.choice(s.transitive)
+    v = s.verb_taking(main)  # the main subject is the relative clause verb's object
     good, bad = v.form(numbers[0]), v.form(PL if numbers[0] == SG else SG)
     vi = len(out)
     out.append(good)

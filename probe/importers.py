@@ -19,7 +19,9 @@ the same scorer, metrics and plots apply. Conventions shared by all formats:
 - Unknown facts are ``''`` (strings), ``-1`` (integers, including ``n_attractors`` when the number of
   attractors is unknown) and ``[]`` (lists); every imported item is in split ``test``.
 - ``n_attractors`` for natural-text sets (Linzen, Gulordava) follows Linzen et al. (2016): intervening
-  nouns of the other number than the head.
+  nouns of the other number than the head. Linzen's full TSV items that also have an intervening noun
+  of the head's number are not clean k-attractor items (Linzen et al. left them out of their per-k
+  curves): they get construction ``linzen_mixed`` instead of ``linzen``.
 """
 from __future__ import annotations
 
@@ -210,8 +212,8 @@ def _gc_paused() -> Iterator[None]:
 
 # --------------------------------------------------------------------------- BLiMP
 
-# Agreement paradigms with no noun between the agreeing words (n_attractors = 0). Other paradigms
-# (distractor_agreement_*, and non-agreement ones) get -1: BLiMP does not mark the distractor's number.
+# Agreement paradigms with no noun between the agreeing words (n_attractors = 0). The distractor
+# paradigms get theirs from _blimp_attractor_fields; other paradigms get -1.
 _BLIMP_NO_ATTRACTOR = {
     "regular_plural_subject_verb_agreement_1", "regular_plural_subject_verb_agreement_2",
     "irregular_plural_subject_verb_agreement_1", "irregular_plural_subject_verb_agreement_2",
@@ -222,8 +224,14 @@ _BLIMP_NO_ATTRACTOR = {
 }
 
 
-def _blimp_head_number(rec: dict, good: list[str], bad: list[str], i: int, lex_numbers: dict) -> str:
-    """Best-effort number of the controller (subject / determiner / antecedent) in the good sentence."""
+def _blimp_head_number(rec: dict, good: list[str], bad: list[str], i: int, noun_numbers: Mapping,
+                       verb_numbers: Mapping) -> str:
+    """Best-effort number of the controller (subject / determiner / antecedent) in the good sentence.
+
+    The differing word is looked up in the word class it belongs to: one-prefix subject-verb pairs differ
+    at the verb, two-prefix pairs at the subject noun. (One merged noun+verb table read the verb pair
+    judge/judges as the noun's sg/pl and gave 'The sisters of Timothy judge Randolf' a singular head.)
+    """
     if i < 0:
         return ""
     g, b = good[i], bad[i]
@@ -233,27 +241,67 @@ def _blimp_head_number(rec: dict, good: list[str], bad: list[str], i: int, lex_n
     if term == "determiner_noun_agreement":
         dets = [t for t in good[:i] if t in _CLOSED_NUMBER]
         return _CLOSED_NUMBER[dets[-1]] if dets else ""
-    if g in lex_numbers and b in lex_numbers:
-        return lex_numbers[g]
-    s = _s_form(g, b)
-    if s is None or term != "subject_verb_agreement":
+    if term != "subject_verb_agreement":
         return ""
-    # One-prefix pairs differ at the verb (-s form = singular); two-prefix pairs at the subject noun.
-    if rec.get("one_prefix_method"):
-        return SG if s else PL
-    return PL if s else SG
+    at_verb = bool(rec.get("one_prefix_method"))
+    numbers = verb_numbers if at_verb else noun_numbers
+    if g in numbers and b in numbers:
+        return numbers[g]
+    s = _s_form(g, b)
+    if s is None:
+        return ""
+    # the -s form is the singular of a verb and the plural of a noun
+    return (SG if s else PL) if at_verb else (PL if s else SG)
+
+
+# Distractor paradigms: where the head is, given the tokens and the verb's index v (-1: no fit). BLiMP's
+# generators (github.com/alexwarstadt/data_generation, generation_projects/blimp/distractor_agreement_
+# relational_noun.py and distractor_agreement_rc.py) write 'D N (of|about) DP V ...' and 'DP (who|that)
+# [AUX] V_emb DP V ...': the head is the noun before the first of/about resp. who/that (compound nouns
+# such as 'newspaper article' end there), the distractor DP ends right before the verb, and its noun is
+# always drawn from the nouns of the other number than the head's ('if subj["pl"] == "1": ... from
+# all_singular_nouns else ... all_plural_nouns').
+_BLIMP_DISTRACTOR_HEAD: dict[str, Callable[[Sequence[str], int], int]] = {
+    "distractor_agreement_relational_noun":
+        lambda t, v: next((i - 1 for i in range(2, v) if t[i] in ("of", "about")), -1),
+    "distractor_agreement_relative_clause":
+        lambda t, v: next((i - 1 for i in range(1, v) if t[i] in ("who", "that")), -1),
+}
+
+
+def _blimp_attractor_fields(uid: str, good: list[str], v: int, head_number: str) -> dict:
+    """Head, attractor and nearest-noun fields of a distractor-paradigm item ({} where they are unknown)."""
+    locate = _BLIMP_DISTRACTOR_HEAD.get(uid)
+    if locate is None or v < 0 or not head_number:
+        return {}
+    h, a = locate(good, v), v - 1
+    if not 0 <= h < a - 1:
+        return {}
+    attractor_number = _other(head_number)
+    return {"head": good[h], "head_index": h, "attractors": [good[a]], "attractor_numbers": [attractor_number],
+            "attractor_indices": [a], "nearest_noun": good[a], "nearest_number": attractor_number,
+            "condition": condition_code(head_number, [attractor_number]), "n_attractors": 1,
+            "distance": v - h - 1}
 
 
 @_gc_paused()
-def read_blimp(paths: Iterable[str | os.PathLike], *, lex_numbers: dict | None = None) -> list[dict]:
+def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | None = None,
+               verb_numbers: Mapping | None = None) -> list[dict]:
     """BLiMP paradigm files (JSON lines; folders: every ``*.jsonl`` except ``*summary.jsonl``) -> item rows.
 
     Prefix-scorable when BLiMP's ``one_prefix_method`` is true and the tokenized sentences differ in one
     token (``hasn't``/``haven't`` -> ``has``/``have``; ``grocery store``/``grocery stores`` -> ``store``/
     ``stores``). Two-prefix paradigms (the difference is decided by a later word) are sentence-only.
-    ``lex_numbers``: extra word -> 'sg'|'pl' look-ups (probe's lexicon) for the head-number guess.
+    ``noun_numbers``/``verb_numbers``: extra word -> 'sg'|'pl' look-ups (probe's lexicon) for the
+    head-number guess, each used only where the differing word is of that class.
+
+    The distractor paradigms (``distractor_agreement_relational_noun``: 'a niece of most senators
+    has'; ``distractor_agreement_relative_clause``: 'this customer who had visited most children has')
+    get the head, its one attractor (the distractor, always of the other number: see
+    ``_BLIMP_DISTRACTOR_HEAD``), which is also the nearest noun, the condition code and n_attractors = 1.
+    Where the head number cannot be told, these stay unknown ('' / [] / -1).
     """
-    lex_numbers = lex_numbers or {}
+    noun_numbers, verb_numbers = noun_numbers or {}, verb_numbers or {}
     rows: list[dict] = []
     for path in _files(paths, ("*.jsonl",), "BLiMP .jsonl"):
         if path.name.endswith("summary.jsonl"):
@@ -270,11 +318,12 @@ def read_blimp(paths: Iterable[str | os.PathLike], *, lex_numbers: dict | None =
                 raise ProbeError(f"{path} line {n}: field 'sentence_good'/'sentence_bad' has no words")
             i = _single_diff(good, bad)
             prefix_ok = i >= 0 and bool(rec.get("one_prefix_method", True))
-            head_number = _blimp_head_number(rec, good, bad, i, lex_numbers)
+            head_number = _blimp_head_number(rec, good, bad, i, noun_numbers, verb_numbers)
             n_attr = 0 if uid in _BLIMP_NO_ATTRACTOR else -1
+            fields = {"condition": _code(head_number, []) if n_attr == 0 else "", "n_attractors": n_attr,
+                      **_blimp_attractor_fields(uid, good, i if prefix_ok else -1, head_number)}
             rows.append(_row(
-                construction=uid, condition=_code(head_number, []) if n_attr == 0 else "",
-                n_attractors=n_attr, head_number=head_number,
+                construction=uid, head_number=head_number, **fields,
                 prefix=" ".join(good[:i]) if prefix_ok else "",
                 verb_good=good[i] if prefix_ok else "", verb_bad=bad[i] if prefix_ok else "",
                 verb_index=i if prefix_ok else -1,
@@ -323,6 +372,14 @@ _ML_NOUNS: dict[str, Callable[[Sequence[str], int], tuple[int, int | None]]] = {
     "obj_rel_no_comp_within_inanim": lambda t, v: (v - 1, _second_the(t) - 1),
 }
 ML_TESTS = tuple(_ML_NOUNS)
+# long_vp_coord ('the author knows many different foreign languages and likes ...') tests the second
+# verb; the first VP, one of five fixed phrases in the template, puts its nouns between head and verb.
+# Their numbers are fixed by the template (they do not follow the head's): 'knows many different
+# foreign languages', 'likes to watch television shows' ('television' is a compound modifier, as
+# 'security' in 'security guards'), 'is twenty three years old', 'enjoys playing tennis with
+# colleagues', 'writes in a journal every day'.
+_ML_LONG_VP_NOUNS = {"languages": PL, "shows": PL, "years": PL, "tennis": SG, "colleagues": PL, "journal": SG,
+                     "day": SG}
 
 
 def decode_ml_condition(test: str, condition: str) -> tuple[str, str | None]:
@@ -391,6 +448,9 @@ def read_marvin_linzen(paths: Iterable[str | os.PathLike]) -> list[dict]:
 
     Every pair differs in the tested verb only, so every item supports prefix scoring. Head and other noun
     are located from the test's template (see ``_ML_NOUNS``); their numbers from the condition code.
+    long_vp_coord's attractors are the nouns of its first verb phrase (``_ML_LONG_VP_NOUNS``): in 'the
+    author knows many different foreign languages and likes ...' the plural 'languages' is the nearest
+    noun to the tested verb (condition SP).
     Reflexive and NPI tests in the input are skipped. A plain loop over pairs with per-(test, condition)
     facts cached: 126,260 pairs take a few seconds.
     """
@@ -430,16 +490,26 @@ def read_marvin_linzen(paths: Iterable[str | os.PathLike]) -> list[dict]:
             nxt = good[v + 1] if v + 1 < size else None
             verb_type = ("copula" if verb in _COPULAS else "transitive" if within
                          else "intransitive" if nxt in (None, "and") else "other")
-            near = a if a is not None and h < a < v else h
+            if test == "long_vp_coord":
+                att_idx = [i for i in range(h + 1, v) if good[i] in _ML_LONG_VP_NOUNS]
+                if not att_idx:
+                    raise ProbeError(f"{path} line {n}: field 'sentence_good' does not fit the template of test "
+                                     f"{test!r}: no noun of a known first verb phrase before the verb")
+                att_num = [_ML_LONG_VP_NOUNS[good[i]] for i in att_idx]
+                row_code = condition_code(hn, att_num)
+            else:
+                att_idx, att_num, row_code = ([], [], code) if a is None else ([a], [on], code)
+            near = max((i for i in att_idx if h < i < v), default=h)
             sentence = " ".join(good)
             source_id = f"{test}/{cond}/{index}"
             rows.append({
-                "id": item_id(test, code, verb_type, f"{sentence}\t{source_id}"),
-                "construction": test, "condition": code, "n_attractors": 0 if a is None else 1,
+                "id": item_id(test, row_code, verb_type, f"{sentence}\t{source_id}"),
+                "construction": test, "condition": row_code, "n_attractors": len(att_idx),
                 "head": good[h], "head_number": hn, "head_index": h,
-                "attractors": [] if a is None else [good[a]], "attractor_numbers": [] if a is None else [on],
-                "attractor_indices": [] if a is None else [a], "nearest_noun": good[near],
-                "nearest_number": hn if near == h else on, "prefix": " ".join(good[:v]), "verb_good": verb,
+                "attractors": [good[i] for i in att_idx], "attractor_numbers": att_num,
+                "attractor_indices": att_idx, "nearest_noun": good[near],
+                "nearest_number": hn if near == h else att_num[att_idx.index(near)], "prefix": " ".join(good[:v]),
+                "verb_good": verb,
                 "verb_bad": bad[v], "verb_index": v, "verb_type": verb_type, "sentence_good": sentence,
                 "sentence_bad": " ".join(bad), "distance": v - h - 1, "nonce": False, "split": "test",
                 "source": "marvin-linzen", "source_id": source_id})
@@ -514,15 +584,69 @@ def _region_tokens(condition: dict) -> list[tuple[int, list[str]]]:
     return out
 
 
+def _number_partner(condition_name: str) -> str:
+    """The condition with the other head number: match_sing <-> match_plural."""
+    if "sing" in condition_name:
+        return condition_name.replace("sing", "plural")
+    return condition_name.replace("plural", "sing").replace("plur", "sing")
+
+
+def _suite_nouns(region_meta: Mapping, regions: list, critical: int, partner: list | None, head_number: str,
+                 noun_numbers: Mapping) -> dict:
+    """Head, attractor and nearest-noun fields of one SyntaxGym pair; the unknown defaults where not found.
+
+    Regions are told by ``region_meta`` names: the head is the last word of the first region named
+    ``np*`` (number_orc/number_prep: 'np_sing'), the attractors the last words of regions named
+    ``*_np`` ('embed_np', 'prep_np') before the critical region. A noun's number comes from the same
+    region in the condition with the other head number (``partner``: 'senators' in match_sing vs
+    'senator' in match_plural; the -s form is the plural), else from ``noun_numbers``; when one
+    attractor's number cannot be told, the attractor fields stay unknown rather than guessed.
+    """
+    names = {int(k): str(v) for k, v in region_meta.items() if str(k).isdigit()}
+    other = {num: ts for num, ts in partner} if partner else {}
+    starts, pos = [], 0
+    for _, ts in regions:
+        starts.append(pos)
+        pos += len(ts)
+    heads = [k for k, (num, ts) in enumerate(regions[:critical]) if ts and names.get(num, "").startswith("np")]
+    attrs = [k for k, (num, ts) in enumerate(regions[:critical])
+             if ts and names.get(num, "").endswith("_np") and heads and k > heads[0]]
+    if not heads or not head_number:
+        return {"condition": "", "n_attractors": -1}
+    h = starts[heads[0]] + len(regions[heads[0]][1]) - 1
+    v = starts[critical]
+    fields = {"head": regions[heads[0]][1][-1], "head_index": h, "distance": v - h - 1,
+              "condition": _code(head_number, []), "n_attractors": 0, "nearest_noun": regions[heads[0]][1][-1],
+              "nearest_number": head_number}
+    numbers = []
+    for k in attrs:
+        word, num = regions[k][1][-1], regions[k][0]
+        there = other.get(num, [])
+        s = _s_form(word, there[-1]) if there and there[-1] != word else None
+        numbers.append(PL if s else SG if s is False else noun_numbers.get(word, ""))
+    if "" in numbers:
+        return {**fields, "condition": "", "n_attractors": -1, "nearest_noun": "", "nearest_number": ""}
+    idx = [starts[k] + len(regions[k][1]) - 1 for k in attrs]
+    fields.update(attractors=[regions[k][1][-1] for k in attrs], attractor_numbers=numbers, attractor_indices=idx,
+                  condition=_code(head_number, numbers), n_attractors=len(attrs))
+    if idx and idx[-1] > h:
+        fields.update(nearest_noun=regions[attrs[-1]][1][-1], nearest_number=numbers[-1])
+    return fields
+
+
 @_gc_paused()
-def read_syntaxgym(paths: Iterable[str | os.PathLike]) -> list[dict]:
+def read_syntaxgym(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | None = None) -> list[dict]:
     """Number-agreement SyntaxGym suites (conditions ``match_X``/``mismatch_X``) -> item rows.
 
     Each item gives one pair per X: good = match_X, bad = mismatch_X. The critical region is the one
     region whose content differs; when its content is one token in both conditions the pair supports
     prefix scoring (prefix = the tokens of the regions before it). ``head_number`` comes from X
-    ('sing'/'plural'); attractors are not marked in the format (``n_attractors = -1``).
+    ('sing'/'plural'); head, attractors and nearest noun from the regions (see ``_suite_nouns``):
+    'The author that the senators hurt is good' (number_orc, match_sing) -> head author, attractor
+    senators (pl), condition SP. ``noun_numbers``: extra noun -> 'sg'|'pl' look-ups (probe's lexicon)
+    for nouns whose number the other condition does not show.
     """
+    noun_numbers = noun_numbers or {}
     rows: list[dict] = []
     for path in _files(paths, ("*.json",), "SyntaxGym suite .json"):
         suite = load_suite(path)
@@ -549,9 +673,12 @@ def read_syntaxgym(paths: Iterable[str | os.PathLike]) -> list[dict]:
                 v = sum(len(ts) for _, ts in good_r[:k]) if prefix_ok else -1
                 suffix = m.group(2).lower()
                 head_number = SG if "sing" in suffix else PL if "plur" in suffix else ""
+                partner = conds.get(_number_partner(good_name))
+                nouns = _suite_nouns(suite["region_meta"], good_r, differing[0],
+                                     _region_tokens(partner) if partner else None, head_number, noun_numbers)
                 rows.append(_row(
-                    construction=name, condition=_code(head_number, []), n_attractors=-1,
-                    head_number=head_number, prefix=" ".join(good[:v]) if prefix_ok else "",
+                    construction=name, head_number=head_number, **nouns,
+                    prefix=" ".join(good[:v]) if prefix_ok else "",
                     verb_good=good[v] if prefix_ok else "", verb_bad=bad[v] if prefix_ok else "",
                     verb_index=v, verb_type="copula" if prefix_ok and good[v] in _COPULAS else "other",
                     sentence_good=" ".join(good), sentence_bad=" ".join(bad), source="syntaxgym",
@@ -794,6 +921,23 @@ def _read_linzen_simple(path: Path) -> list[dict]:
 _LINZEN_REQUIRED = ("verb_pos", "verb_index")
 
 
+def _linzen_nearest(tags: list[str], v: int, h: int, hn: str, last_intervening: str) -> tuple[int, str]:
+    """(index, number) of the common noun nearest before the verb; (-1, '') where it cannot be known.
+
+    From the POS tags when the file has them; else from Linzen's ``last_intervening`` column (the tag of
+    the last NN/NNS between subject and verb, 'na' when there is none: then the head is the nearest),
+    which gives the number but not the position.
+    """
+    if tags:
+        nouns = [i for i in range(max(h, 0), v) if tags[i] in _NOUN_TAGS]
+        return (nouns[-1], _NOUN_TAGS[tags[nouns[-1]]]) if nouns else (-1, "")
+    if last_intervening in _NOUN_TAGS:
+        return -1, _NOUN_TAGS[last_intervening]
+    if last_intervening == "na":
+        return h, hn
+    return -1, ""
+
+
 def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[dict]:
     from .extract import other_verb_form
 
@@ -826,19 +970,32 @@ def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[
             if tags and len(tags) != len(tokens):
                 raise ProbeError(f"{path} line {n}: field 'pos_sentence' has {len(tags)} tags for "
                                  f"{len(tokens)} words")
-            between = [i for i in range(h + 1, v) if tags and _NOUN_TAGS.get(tags[i]) == _other(hn)] if h >= 0 else []
-            nouns_before = [i for i in range(v) if tags and tags[i] in _NOUN_TAGS]
-            n_attr = (_field(rec, "n_diff_intervening", path, n, int) if rec.get("n_diff_intervening")
-                      else len(between) if tags and h >= 0 else -1)
+            # Interveners: common nouns strictly between subject and verb, as Linzen et al. counted them.
+            inter = [(i, _NOUN_TAGS[tags[i]]) for i in range(h + 1, v) if tags[i] in _NOUN_TAGS] \
+                if tags and h >= 0 else None
+            between = [i for i, num in inter or () if num != hn]
+            n_int = _field(rec, "n_intervening", path, n, int) if rec.get("n_intervening") else \
+                len(inter) if inter is not None else None
+            n_attr = _field(rec, "n_diff_intervening", path, n, int) if rec.get("n_diff_intervening") else \
+                len(between) if inter is not None else None
+            if inter is not None and (n_int, n_attr) != (len(inter), len(between)):
+                raise ProbeError(f"{path} line {n}: fields 'n_intervening'/'n_diff_intervening' ({n_int}/{n_attr}) "
+                                 f"disagree with the NN/NNS tags between subj_index and verb_index "
+                                 f"({len(inter)}/{len(between)}); give the file's own pos_sentence")
+            # A clean k-attractor item has no intervener of the head's number (Linzen et al.'s curves);
+            # the others go to their own construction, so per-k results never mix the two.
+            clean = n_int is not None and n_int == n_attr
+            near, near_number = _linzen_nearest(tags, v, h, hn, rec.get("last_intervening", ""))
             verb = tokens[v]
             bad = other_verb_form(verb, verb_pos, pairs=verb_pairs, numbers=verb_numbers)
-            near = nouns_before[-1] if nouns_before else -1
+            attractor_numbers = [_other(hn)] * (n_attr or 0)
             rows.append(_row(
-                construction="linzen", condition=condition_code(hn, [_other(hn)] * max(n_attr, 0)),
-                n_attractors=n_attr, head=tokens[h] if h >= 0 else "", head_number=hn, head_index=h,
-                attractors=[tokens[i] for i in between], attractor_numbers=[_other(hn)] * len(between),
+                construction="linzen" if clean else "linzen_mixed",
+                condition=condition_code(hn, attractor_numbers) if n_attr is not None else "",
+                n_attractors=-1 if n_attr is None else n_attr, head=tokens[h] if h >= 0 else "", head_number=hn,
+                head_index=h, attractors=[tokens[i] for i in between], attractor_numbers=attractor_numbers,
                 attractor_indices=between, nearest_noun=tokens[near] if near >= 0 else "",
-                nearest_number=_NOUN_TAGS[tags[near]] if near >= 0 else "", prefix=" ".join(tokens[:v]),
+                nearest_number=near_number, prefix=" ".join(tokens[:v]),
                 verb_good=verb if bad else "", verb_bad=bad, verb_index=v,
                 verb_type="copula" if verb in _COPULAS else "other", sentence_good=" ".join(tokens),
                 sentence_bad=" ".join(tokens[:v] + [bad] + tokens[v + 1:]) if bad else "",
@@ -858,9 +1015,19 @@ def read_linzen(paths: Iterable[str | os.PathLike], *, verb_pairs: dict | None =
       classifier, not LM scoring). ``n_attractors`` comes from a trailing number in the file name
       (``numpred.test.3`` -> 3), else -1.
     - full (``agr_50_mostcommon_10K.tsv``): a header with ``sentence``, ``orig_sentence``, ``pos_sentence``,
-      ``subj``, ``verb``, ``verb_pos``, ``subj_index``, ``verb_index`` (1-based), ``n_diff_intervening``, ...
-      Uses the original words; ``verb_bad`` is the verb's other-number form (lexicon pairs, irregular
-      table, regular rules) or '' when it cannot be made.
+      ``subj``, ``verb``, ``verb_pos``, ``subj_index``, ``verb_index`` (1-based), ``n_intervening``,
+      ``last_intervening``, ``n_diff_intervening``, ... Uses the original words; ``verb_bad`` is the verb's
+      other-number form (lexicon pairs, irregular table, regular rules) or '' when it cannot be made.
+      Interveners are the common nouns (NN/NNS) strictly between subject and verb, as Linzen et al.
+      counted them; the attractors are those of the other number (``n_diff_intervening``), and the
+      condition is the head's letter and one letter per attractor. An item is a clean k-attractor item
+      (construction ``linzen``) only when every intervener is an attractor (``n_intervening ==
+      n_diff_intervening``); the others are ``linzen_mixed`` (e.g. 'the keys to the cabinet in the rooms
+      are': one attractor, and the nearest noun agrees with the head). ``nearest_noun``/``nearest_number``:
+      the last NN/NNS before the verb from ``pos_sentence``; without tags the number comes from
+      ``last_intervening`` ('na': the head), the noun stays '', and so do the attractor nouns and
+      indices ([]) while their numbers (all the other number) are kept. Counts that disagree with the
+      tags are a ProbeError.
     """
     rows: list[dict] = []
     for path in _files(paths, ("numpred.*", "*.tsv", "*.tsv.gz"), "Linzen"):
@@ -888,7 +1055,10 @@ def read_gulordava(paths: Iterable[str | os.PathLike]) -> list[dict]:
     len_context, len_prefix, sent. The two rows of a pair are adjacent and share pattern, constr_id,
     sent_id and prefix. The target sits at token ``len_prefix``; its controller (the head: a noun, or
     the first verb of a VP coordination) at ``len_prefix - len_context``. ``sent`` keeps the original
-    word at the target, so sentences are rebuilt as prefix + form + the rest. ``nonce`` = generated.
+    word at the target, so sentences are rebuilt as prefix + form + the rest; the prefix is the first
+    ``len_prefix`` words of ``sent``, not the ``prefix`` column, which has the source's out-of-vocabulary
+    words replaced by ``<unk>`` ('<unk> I do n't begin ...' for 'Whie I do n't begin ...'), so that
+    probe's own vocabulary decides what is unknown. ``nonce`` = generated.
     """
     rows: list[dict] = []
     for path in _files(paths, ("*.tab",), "Gulordava .tab"):
@@ -931,14 +1101,20 @@ def _gulordava_row(path: Path, n: int, good: dict, bad: dict, pattern_col: str) 
     n_attr = _field(good, "n_attr", path, n, int)
     len_prefix = _field(good, "len_prefix", path, n, int)
     len_context = _field(good, "len_context", path, n, int)
-    prefix = good["prefix"].lower().split()
-    if len(prefix) != len_prefix:
-        raise ProbeError(f"{path} line {n}: field 'len_prefix' is {len_prefix} but the prefix has {len(prefix)} words")
+    given = good["prefix"].lower().split()
+    if len(given) != len_prefix:
+        raise ProbeError(f"{path} line {n}: field 'len_prefix' is {len_prefix} but the prefix has {len(given)} words")
     if not 0 < len_context <= len_prefix:
         raise ProbeError(f"{path} line {n}: field 'len_context' ({len_context}) must be 1..len_prefix")
     sent = good["sent"].lower().split()
     if sent and sent[-1] == "<eos>":
         sent.pop()
+    # The prefix column has the source model's out-of-vocabulary words replaced by <unk>: the prefix is
+    # rebuilt from the sentence's own words, so probe's vocabulary checks see (and can exclude) them.
+    prefix = sent[:len_prefix]
+    if len(sent) <= len_prefix or any(g != w and g != "<unk>" for g, w in zip(given, prefix)):
+        raise ProbeError(f"{path} line {n}: field 'sent' does not start with the words of field 'prefix' "
+                         "(<unk> standing for any word)")
     verb_good, verb_bad = good["form"].lower().strip(), bad["form"].lower().strip()
     if not verb_good or not verb_bad or " " in verb_good or " " in verb_bad:
         raise ProbeError(f"{path} line {n}: field 'form' must be one word in both rows")
@@ -964,7 +1140,8 @@ _INTROS = {
     "syntaxgym": "SyntaxGym number-agreement suites: match_X (good) vs mismatch_X (bad) at the critical region; "
                  "source_id = suite/item/condition.",
     "linzen": "Linzen, Dupoux & Goldberg (2016) number-prediction dependencies; n_attractors = intervening "
-              "nouns of the other number; source_id = file:line.",
+              "nouns of the other number; items that also have an intervening noun of the head's number are "
+              "construction linzen_mixed (not clean k-attractor items); source_id = file:line.",
     "gulordava": "Gulordava et al. (2018) agreement pairs (original and generated 'colorless green' "
                  "sentences; nonce = generated); construction = pattern, source_id = pattern/constr_id/sent_id.",
 }
@@ -976,11 +1153,11 @@ def import_items(fmt: str, paths: Sequence[str | os.PathLike], *, lexicon: str |
         raise ProbeError(f"unknown import format {fmt!r}; choose from {', '.join(FORMATS)}")
     if fmt == "blimp":
         lex = load_lexicon(lexicon)
-        return read_blimp(paths, lex_numbers={**lex.noun_number, **lex.verb_number})
+        return read_blimp(paths, noun_numbers=lex.noun_number, verb_numbers=lex.verb_number)
     if fmt == "marvin-linzen":
         return read_marvin_linzen(paths)
     if fmt == "syntaxgym":
-        return read_syntaxgym(paths)
+        return read_syntaxgym(paths, noun_numbers=load_lexicon(lexicon).noun_number)
     if fmt == "linzen":
         lex = load_lexicon(lexicon)
         return read_linzen(paths, verb_pairs=lex.verb_pair, verb_numbers=lex.verb_number)

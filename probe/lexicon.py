@@ -29,6 +29,88 @@ _FEATURES = {
 }
 _TWO_FORMS = {"noun", "verb", "copula"}
 
+# A sent_comp item is 'the A1 CVERB the HEAD VERB ...' and its bad sentence swaps VERB for the other
+# number. That is only ungrammatical when CVERB takes nothing but a finite clause. Three classes of
+# English verbs also take a clause whose verb shows no agreement, so the bad sentence is grammatical:
+# perception verbs (bare infinitive: 'the mechanic heard the author laugh'), causatives ('made the
+# author laugh') and mandative verbs (present subjunctive: 'the customer suggested the cousin smile').
+# Past-tense forms, as cverbs are written (Quirk et al. 1985, 16.52-53 and 14.25; Huddleston &
+# Pullum 2002, ch. 14).
+BARE_COMPLEMENT_VERBS = {
+    "perception": frozenset({"saw", "heard", "watched", "felt", "noticed", "observed", "overheard",
+                             "witnessed", "sensed", "spotted", "glimpsed", "perceived"}),
+    "causative": frozenset({"made", "let", "had", "helped", "bade", "bid"}),
+    "mandative": frozenset({"suggested", "demanded", "insisted", "required", "requested", "recommended",
+                            "proposed", "ordered", "urged", "asked", "advised", "commanded", "stipulated",
+                            "desired", "decreed", "directed", "mandated", "specified", "preferred"}),
+}
+# English verbs whose simple past is their base form, i.e. the plural present form: a singular head
+# with such a form ('the teacher read') is grammatical past tense, not an agreement error. This is the
+# closed class of invariant irregular verbs (Quirk et al. 1985, 3.16-17 class 7) with common prefixed
+# forms; it is what the default install checks. With spacy-lookups-data installed,
+# ``past_tense_reason`` also consults spaCy's lemma tables (see there).
+INVARIANT_PAST_VERBS = frozenset({
+    "beat", "bet", "bid", "broadcast", "burst", "bust", "cast", "cost", "cut", "fit", "forecast", "hit",
+    "hurt", "knit", "let", "put", "quit", "read", "rid", "set", "shed", "shut", "slit", "spit", "split",
+    "spread", "sweat", "thrust", "upset", "wed", "wet",
+    "input", "output", "offset", "reset", "preset", "typeset", "outbid", "overbid", "undercut", "recast",
+    "miscast", "telecast", "misread", "reread", "proofread", "lipread", "sublet", "mishit", "overspread",
+})
+
+
+def bare_complement_class(form: str) -> str | None:
+    """The class ('perception', 'causative', 'mandative') of a verb form that takes a complement clause
+    without agreement, or None: such a verb must not be a cverb."""
+    return next((cls for cls, forms in BARE_COMPLEMENT_VERBS.items() if form in forms), None)
+
+
+def verb_tables() -> tuple[dict, dict] | None:
+    """spaCy's English ``lemma_lookup`` (form -> lemma) and verb ``lemma_exc`` (irregular form -> lemmas)
+    tables from spacy-lookups-data, or None when that package is not installed (spaCy ships no English
+    lemma data of its own)."""
+    try:
+        from spacy.util import load_language_data, registry
+
+        if "en" not in registry.lookups:
+            return None
+        data = registry.lookups.get("en")
+        # The raw files, not spacy.lookups.Table: a Table keys its entries by string hash, so its
+        # items() cannot be looked up by word.
+        lookup = load_language_data(data["lemma_lookup"])
+        verb_exc = load_language_data(data["lemma_exc"]).get("verb", {})
+    except (ImportError, ValueError, OSError, KeyError):
+        return None
+    return lookup, verb_exc
+
+
+def past_tense_reason(singular: str, plural: str, tables: tuple[dict, dict] | None = None) -> str | None:
+    """Why the plural present form ``plural`` (of ``singular``, e.g. reads/read) is also a past tense,
+    or None when it is not known to be one.
+
+    Always checked: membership of INVARIANT_PAST_VERBS (the closed class of verbs whose past is the base
+    form). With ``tables`` (:func:`verb_tables`, needs spacy-lookups-data) also: ``plural`` is listed as
+    an irregular inflected form of a verb (found -> find, fell -> fall, saw -> see); or the tables know
+    the verb (``singular`` -> ``plural``) but list no past form of it other than the base form ('read':
+    only 'reads' and 'reading'), i.e. its past is the base form.
+    """
+    if plural in INVARIANT_PAST_VERBS:
+        return f"its past tense is also {plural!r}"
+    if tables is None:
+        return None
+    lookup, verb_exc = tables
+    lemmas = [lemma for lemma in verb_exc.get(plural, ()) if lemma != plural]
+    if lemmas:
+        return f"{plural!r} is also a past form of {lemmas[0]!r}"
+    if plural in verb_exc.get(plural, ()):
+        return f"its past tense is also {plural!r}"
+    if lookup.get(singular) != plural:
+        return None  # the tables do not know the verb: no evidence either way
+    forms = {f for f, lemma in lookup.items() if lemma == plural} | \
+        {f for f, lemmas in verb_exc.items() if plural in lemmas}
+    if not forms - {singular, plural} - {f for f in forms if f.endswith("ing")}:
+        return f"its past tense is also {plural!r} (spaCy's tables list no other past form)"
+    return None
+
 
 @dataclass(frozen=True, eq=False)  # identity equality: entries are unique, and == is on the hot path
 class Noun:
@@ -124,7 +206,10 @@ def load_lexicon(path: str | os.PathLike | None = None) -> Lexicon:
     """Parse and check a lexicon TSV file (default: the shipped one).
 
     Raises ProbeError naming the file and line for: a wrong column count, an unknown category or
-    feature, a missing plural, a duplicate entry, or a word form used both as noun and verb.
+    feature, a missing plural, a duplicate entry, a word form used both as noun and verb, and two
+    entries whose bad sentences would be grammatical: a cverb of a class that takes a non-agreeing
+    complement (``BARE_COMPLEMENT_VERBS``), and a verb whose plural is also a past tense
+    (``INVARIANT_PAST_VERBS``; ``probe validate`` adds spaCy's lemma tables where installed).
     """
     p = Path(path) if path is not None else default_lexicon_path()
     try:
@@ -191,6 +276,11 @@ def load_lexicon(path: str | os.PathLike | None = None) -> Lexicon:
                 fail(lineno, f"transitive verb {f1!r} needs one obj=animate|inanimate|any feature")
             if "intransitive" in trans and objs:
                 fail(lineno, f"intransitive verb {f1!r} cannot take an obj= feature")
+            past = past_tense_reason(f1, f2)
+            if past:
+                fail(lineno, f"verb {f1!r}/{f2!r}: the plural {f2!r} is also a past tense ({past}), so a singular "
+                             f"head with it ('the teacher {f2}') is grammatical and the bad sentence would be too; "
+                             "drop the line or use a verb whose past tense differs from its plural")
             verbs.append(Verb(f1, f2, transitive="transitive" in trans, obj=objs[0] if objs else "any"))
         elif cat == "copula":
             tenses = [f.split("=", 1)[1] for f in feats if f.startswith("tense=")]
@@ -202,6 +292,11 @@ def load_lexicon(path: str | os.PathLike | None = None) -> Lexicon:
                 fail(lineno, f"adjective {f1!r} needs exactly one of animate, inanimate, any")
             adjs.append(Adjective(f1, next(iter(feats))))
         else:
+            cls = bare_complement_class(f1) if cat == "cverb" else None
+            if cls:
+                fail(lineno, f"cverb {f1!r} is a {cls} verb: it also takes a complement whose verb does not agree "
+                             f"('the mechanic {f1} the author laugh' is grammatical), so a sent_comp bad sentence "
+                             "would be grammatical; drop the line or use a verb taking only a finite clause ('said')")
             singles[cat].append(f1)
 
     lex = Lexicon(

@@ -6,13 +6,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .config import ProbeError
-from .lexicon import PL, SG, load_lexicon
+from .lexicon import PL, SG, bare_complement_class, load_lexicon, past_tense_reason, verb_tables
 from .records import condition_code, load_items
 
 # Constructions whose attractor precedes the head by design (the main subject of a sentence whose
 # verb is inside an object relative clause, the matrix subject of a sentential complement).
 ATTRACTOR_BEFORE_HEAD = {"within_orc", "within_orc_nothat", "sent_comp"}
 MAX_EXAMPLES = 5
+# Copula forms: was/were are both past tenses by design, and is/are, has/have share no lemma in spaCy's table.
+_COPULA_FORMS = {"is", "are", "was", "were", "has", "have"}
 
 
 @dataclass
@@ -51,16 +53,6 @@ class ValidationReport:
                          f"{self.parse_checked} parsed items ({share:.1%})")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
-
-
-def _spacy_lemmas() -> dict | None:
-    """spaCy's English lemma lookup table (from spacy-lookups-data), or None when not installed."""
-    try:
-        from spacy.lookups import load_lookups
-
-        return dict(load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup").items())
-    except (ImportError, ValueError, OSError):
-        return None
 
 
 def _load_parser(parser: str):
@@ -104,7 +96,11 @@ def validate_dataset(path: str | os.PathLike, *, lexicon: str | None = None, par
     """Check every item of the dataset at ``path``; returns a report (``report.ok`` is False on any invalid item).
 
     Checks: exactly one token differs between the sentences, right after the prefix; the good verb agrees
-    with the head and the bad verb does not (lexicon; spaCy's lemma table where installed); the head and
+    with the head and the bad verb does not (lexicon; spaCy's lemma table where installed); the bad
+    sentence is not grammatical for another reason: a singular head's bad verb is not also a past tense
+    ('the teacher read'; the closed class of invariant pasts, plus spaCy's lemma tables where
+    spacy-lookups-data is installed) and a sent_comp item's embedding verb does not take a non-agreeing
+    complement ('heard the author laugh', 'suggested the cousin smile'); the head and
     attractors are nouns of the stated numbers; attractors lie before the verb (and after the head,
     except where the construction puts them first); condition, distance and nearest-noun fields are
     consistent; ids and pairs are unique. With a parser: how often the head parses as the verb's subject.
@@ -123,7 +119,9 @@ def validate_dataset(path: str | os.PathLike, *, lexicon: str | None = None, par
     conds, cons, dists = cols["condition"], cols["construction"], get("distance", -1)
     nearest_num = get("nearest_number", "")
     nn, vn = lex.noun_number, lex.verb_number
-    lemmas = _spacy_lemmas()
+    tables = verb_tables()
+    lemmas = tables[0] if tables is not None else None
+    past_reasons: dict = {}  # (good, bad) -> reason or None; one table scan per distinct verb pair
     if lemmas is None:
         rep.notes.append("spaCy lemma tables not installed (pip install spacy-lookups-data); "
                          "verb forms checked against the lexicon only")
@@ -158,8 +156,19 @@ def validate_dataset(path: str | os.PathLike, *, lexicon: str | None = None, par
                 or lex.verb_pair.get(vgood[i]) != vbad[i]:
             rep.fail("good verb agrees with the head", iid, f"head {heads[i]} ({hnum[i]}), verbs {vgood[i]}/{vbad[i]}")
         elif lemmas is not None and lemmas.get(vgood[i], vgood[i]) != lemmas.get(vbad[i], vbad[i]) \
-                and vgood[i] not in ("is", "are", "was", "were", "has", "have"):
+                and vgood[i] not in _COPULA_FORMS:
             rep.fail("verbs share a lemma (spaCy)", iid, f"{vgood[i]}/{vbad[i]}")
+        if hnum[i] == SG and vgood[i] not in _COPULA_FORMS:
+            key = (vgood[i], vbad[i])
+            if key not in past_reasons:
+                past_reasons[key] = past_tense_reason(vgood[i], vbad[i], tables)
+            if past_reasons[key]:
+                rep.fail("bad verb is not also a past tense", iid, f"'{heads[i]} {vbad[i]}': {past_reasons[key]}")
+        if cons[i] == "sent_comp" and hidx[i] >= 2 and bare_complement_class(g[hidx[i] - 2]):
+            cverb = g[hidx[i] - 2]
+            rep.fail("embedding verb takes only an agreeing clause", iid,
+                     f"{cverb!r} is a {bare_complement_class(cverb)} verb: '{' '.join(b[hidx[i] - 2:vi + 1])}' "
+                     "is grammatical")
         if condition_code(hnum[i], anum[i]) != conds[i]:
             rep.fail("condition code", iid, f"{conds[i]} vs head {hnum[i]}, attractors {anum[i]}")
         if dists[i] >= 0 and hidx[i] >= 0 and dists[i] != vi - hidx[i] - 1:

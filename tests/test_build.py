@@ -7,10 +7,11 @@ import pytest
 from probe.build import BuildConfig, build_dataset, build_items, cells_for, jsonl_lines
 from probe.config import ProbeError
 from probe.constructions import CONSTRUCTIONS
-from probe.lexicon import load_lexicon
+from probe.lexicon import default_lexicon_path, load_lexicon
 from probe.records import ITEM_COLUMNS
 
 LEX = load_lexicon()
+LEX_LINES = default_lexicon_path().read_text().splitlines()
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +185,37 @@ def test_build_dataset_refuses_non_empty_folder(tmp_path):
     with pytest.raises(ProbeError, match="--overwrite"):
         build_dataset(BuildConfig(per_condition=1), out=tmp_path / "out")
     assert (tmp_path / "out" / "keep.txt").read_text() == "x"
+
+
+# Which noun is the object of the relative clause's verb, from each construction's slot diagram:
+# orc 'the HEAD (that) the A1 VT(A1) VERB': VT is the token before the target and its object is the head;
+# within_orc 'the A1 (that) the HEAD VT(HEAD)': VT is the target and its object is the main subject (A1).
+ORC_VERB_AND_OBJECT = {
+    "orc": lambda r: (r["verb_index"] - 1, r["head"]),
+    "orc_nothat": lambda r: (r["verb_index"] - 1, r["head"]),
+    "within_orc": lambda r: (r["verb_index"], r["attractors"][0]),
+    "within_orc_nothat": lambda r: (r["verb_index"], r["attractors"][0]),
+}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_object_relative_verbs_select_their_object(seed):
+    # 'the salesman that the prisoner carries' is out: carries takes inanimate objects (obj=inanimate)
+    verb_of = {f: v for v in LEX.transitive_verbs for f in (v.sg, v.pl)}
+    noun_of = {f: n for n in LEX.nouns for f in (n.sg, n.pl)}
+    rows = build_items(BuildConfig(per_condition=8, seed=seed, constructions=tuple(ORC_VERB_AND_OBJECT)))
+    assert {r["construction"] for r in rows} == set(ORC_VERB_AND_OBJECT)
+    for r in rows:
+        i, obj = ORC_VERB_AND_OBJECT[r["construction"]](r)
+        verb, noun = verb_of[r["sentence_good"].split()[i]], noun_of[obj]
+        assert verb.obj in ("any", "animate" if noun.animate else "inanimate"), r["sentence_good"]
+
+
+def test_object_relative_needs_a_verb_taking_the_head(tmp_path):
+    text = "".join(line + "\n" for line in LEX_LINES if not line.startswith("verb\t")
+                   or "intransitive" in line or "obj=inanimate" in line)
+    p = tmp_path / "lex.tsv"
+    p.write_text(text)
+    with pytest.raises(ProbeError, match="no transitive verb taking an animate object"):
+        build_items(BuildConfig(per_condition=1, constructions=("orc",)), lexicon=load_lexicon(p))
+    build_items(BuildConfig(per_condition=1, constructions=("src",)), lexicon=load_lexicon(p))

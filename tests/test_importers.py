@@ -8,8 +8,8 @@ import pytest
 
 from probe.cli import main
 from probe.config import ProbeError
-from probe.importers import (FORMATS, decode_ml_condition, evaluate_predictions, read_blimp,
-                             read_linzen, read_marvin_linzen, read_syntaxgym, region_surprisals,
+from probe.importers import (FORMATS, decode_ml_condition, evaluate_predictions, import_items, read_blimp,
+                             read_gulordava, read_linzen, read_marvin_linzen, read_syntaxgym, region_surprisals,
                              stored_region_surprisals, suite_formulas, tokenize)
 from probe.lexicon import load_lexicon
 from probe.records import ITEM_COLUMNS, ITEM_FEATURES, load_items
@@ -82,7 +82,7 @@ def test_blimp_round_trip(tmp_path, capsys):
     assert (r["prefix"], r["verb_good"], r["verb_bad"], r["verb_index"]) == \
         ("a niece of most senators", "has", "have", 5)
     assert r["sentence_good"] == "a niece of most senators has n't descended most slopes"
-    assert (r["head_number"], r["n_attractors"], r["source"], r["split"]) == ("sg", -1, "blimp", "test")
+    assert (r["head_number"], r["n_attractors"], r["source"], r["split"]) == ("sg", 1, "blimp", "test")
     r = by_src["determiner_noun_agreement_1/1"]  # a two-word critical phrase still differs in one token
     assert (r["prefix"], r["verb_good"], r["verb_bad"], r["condition"]) == \
         ("craig explored that grocery", "store", "stores", "S")
@@ -102,6 +102,65 @@ def test_blimp_shared_files(external):
     assert (rows[0]["verb_good"], rows[0]["verb_bad"]) == ("has", "have")
     rows = read_blimp([folder])  # a folder: every paradigm, models_summary.jsonl skipped
     assert len(rows) == 1000 * len([p for p in folder.glob("*.jsonl") if not p.name.endswith("summary.jsonl")])
+
+
+def _real_line(external, relpath, lineno, tmp_path):
+    """Line ``lineno`` (1-based) of a shared external file, written alone to a file in ``tmp_path``."""
+    path = external / relpath
+    if not path.is_file():
+        pytest.skip(f"no {relpath}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out = tmp_path / path.name
+    out.write_text(lines[lineno - 1] + "\n", encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize("paradigm, line, head_number", [
+    ("distractor_agreement_relational_noun", 12, "pl"),   # The sisters of Timothy judge/*judges Randolf to weep.
+    ("distractor_agreement_relative_clause", 439, "sg"),  # A school that does annoy a lot of customers judges ...
+    ("distractor_agreement_relative_clause", 506, "sg"),  # Some committee that has known the adults judges ...
+    ("distractor_agreement_relative_clause", 649, "pl"),  # These organizations that should boast about Rhonda judge ...
+    ("distractor_agreement_relative_clause", 961, "sg"),  # That waiter who isn't talking about these men judges ...
+])
+def test_blimp_verb_judge_is_not_read_as_the_noun(external, tmp_path, paradigm, line, head_number):
+    # the lexicon's noun judge/judges must not decide the number of the verb judges/judge
+    (r,) = import_items("blimp", [_real_line(external, f"blimp/{paradigm}.jsonl", line, tmp_path)])
+    assert r["verb_good"] in ("judge", "judges") and r["head_number"] == head_number
+    assert r["condition"] == ("SP" if head_number == "sg" else "PS") and r["nearest_number"] != head_number
+
+
+@pytest.mark.parametrize("paradigm, line, fields", [
+    ("distractor_agreement_relational_noun", 1,   # A niece of most senators hasn't descended most slopes.
+     ("niece", 1, ["senators"], ["pl"], [4], "senators", "pl", "SP", 1, 3)),
+    ("distractor_agreement_relational_noun", 3,   # A newspaper article about the Borgias has disagreed with Marcus.
+     ("article", 2, ["borgias"], ["pl"], [5], "borgias", "pl", "SP", 1, 3)),
+    ("distractor_agreement_relative_clause", 1,   # This customer who had visited most children has worn some shoes.
+     ("customer", 1, ["children"], ["pl"], [6], "children", "pl", "SP", 1, 5)),
+    ("distractor_agreement_relative_clause", 3,   # Boys that aren't disturbing Natalie suffer.
+     ("boys", 0, ["natalie"], ["sg"], [5], "natalie", "sg", "PS", 1, 5)),
+])
+def test_blimp_distractor_items_carry_their_attractor(external, tmp_path, paradigm, line, fields):
+    (r,) = import_items("blimp", [_real_line(external, f"blimp/{paradigm}.jsonl", line, tmp_path)])
+    keys = ("head", "head_index", "attractors", "attractor_numbers", "attractor_indices", "nearest_noun",
+            "nearest_number", "condition", "n_attractors", "distance")
+    assert tuple(r[k] for k in keys) == fields
+    assert r["sentence_good"].split()[r["verb_index"]] == r["verb_good"]
+
+
+def test_blimp_distractor_files_are_all_conflict_items(external):
+    folder = external / "blimp"
+    if not folder.is_dir():
+        pytest.skip("no BLiMP files")
+    rows = import_items("blimp", [folder / "distractor_agreement_relational_noun.jsonl",
+                                  folder / "distractor_agreement_relative_clause.jsonl"])
+    # BLiMP's generators always draw the distractor with the other number; the one pair whose bad
+    # sentence has no agreeing verb ('All patients that hurts Steven sing/singing') stays unknown
+    unknown = [r["source_id"] for r in rows if not r["head_number"]]
+    assert unknown == ["distractor_agreement_relative_clause/821"]
+    known = [r for r in rows if r["head_number"]]
+    assert all(r["condition"] in ("SP", "PS") and r["n_attractors"] == 1 for r in known)
+    assert all(r["nearest_number"] == r["attractor_numbers"][0] != r["head_number"] for r in known)
+    assert all(r["head_index"] < r["attractor_indices"][0] == r["verb_index"] - 1 for r in known)
 
 
 # --------------------------------------------------------------------------- Marvin & Linzen
@@ -167,13 +226,38 @@ def test_marvin_linzen_shared_file(external):
         pytest.skip("no Marvin & Linzen file")
     rows = read_marvin_linzen([path])
     assert len(rows) == 126260 and all(r["verb_good"] for r in rows)
-    # The located nouns carry the decoded numbers (every plural noun in these templates ends in -s).
+    # The located nouns carry the decoded numbers (every plural noun in these templates ends in -s; the
+    # one singular that does is long_vp_coord's mass noun 'tennis').
     assert all(r["head"].endswith("s") == (r["head_number"] == "pl") for r in rows)
-    assert all(a.endswith("s") == (n == "pl") for r in rows for a, n in zip(r["attractors"], r["attractor_numbers"]))
+    assert all(a.endswith("s") == (n == "pl") or a == "tennis"
+               for r in rows for a, n in zip(r["attractors"], r["attractor_numbers"]))
     counts = Counter(r["construction"] for r in rows)
     assert counts["prep_anim"] == 16800 and counts["simple_agrmt"] == 140
     sample = read_marvin_linzen([path.parent / "sample_sents.txt"])  # the repository's TSV; NPI rows skipped
     assert sample and {r["construction"] for r in sample} <= set(counts)
+
+
+@pytest.mark.parametrize("line, fields", [
+    # the author knows many different foreign languages and likes ...: the plural object is the nearest noun
+    (1, ("SP", 1, ["languages"], ["pl"], [6], "languages", "pl")),
+    # the authors enjoy playing tennis with colleagues and know ...: 'tennis' differs, the nearest agrees
+    (213, ("PSP", 2, ["tennis", "colleagues"], ["sg", "pl"], [4, 6], "colleagues", "pl")),
+    # the authors write in a journal every day and know ...
+    (217, ("PSS", 2, ["journal", "day"], ["sg", "sg"], [5, 7], "day", "sg")),
+])
+def test_marvin_linzen_long_vp_coord_records_the_first_vp_nouns(external, tmp_path, line, fields):
+    path = external / "marvin_linzen_2018" / "marvin_linzen_agreement.jsonl.gz"
+    if not path.is_file():
+        pytest.skip("no Marvin & Linzen file")
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        record = next(x for k, x in enumerate(fh, 1) if k == line)
+    one = tmp_path / "one.jsonl"
+    one.write_text(record, encoding="utf-8")
+    (r,) = read_marvin_linzen([one])
+    assert r["construction"] == "long_vp_coord" and r["head_index"] == 1
+    keys = ("condition", "n_attractors", "attractors", "attractor_numbers", "attractor_indices", "nearest_noun",
+            "nearest_number")
+    assert tuple(r[k] for k in keys) == fields
 
 
 # --------------------------------------------------------------------------- SyntaxGym
@@ -216,9 +300,45 @@ def test_syntaxgym_round_trip(tmp_path, capsys):
     assert (r["prefix"], r["verb_good"], r["verb_bad"], r["verb_index"]) == \
         ("the author next to the senators", "is", "are", 6)
     assert (r["sentence_good"], r["head_number"], r["condition"], r["construction"]) == \
-        ("the author next to the senators is good", "sg", "S", "number_prep")
+        ("the author next to the senators is good", "sg", "SP", "number_prep")
     r = next(r for r in rows if r["source_id"] == "number_prep/2/match_plural")
     assert (r["verb_good"], r["verb_bad"], r["head_number"]) == ("bring", "brings", "pl")
+
+
+@pytest.mark.parametrize("suite, a, v, noun_regions", [
+    ("number_orc", 4, 6, ("np_sing", "embed_np")),    # The author that the senators hurt is good
+    ("number_prep", 5, 6, ("np_sing", "prep_np")),    # The author next to the senators is good
+])
+def test_syntaxgym_shared_suites_carry_head_and_attractor(external, suite, a, v, noun_regions):
+    path = external / "syntaxgym" / f"{suite}.json"
+    if not path.is_file():
+        pytest.skip(f"no {suite}.json")
+    assert tuple(json.loads(path.read_text())["region_meta"][k] for k in ("2", "5")) == noun_regions
+    rows = {r["source_id"]: r for r in import_items("syntaxgym", [path])}
+    assert len(rows) == 38
+    sing, plur = rows[f"{suite}/1/match_sing"], rows[f"{suite}/1/match_plural"]
+    keys = ("head", "head_index", "attractors", "attractor_numbers", "attractor_indices", "nearest_noun",
+            "nearest_number", "condition", "n_attractors", "distance", "verb_index")
+    assert tuple(sing[k] for k in keys) == ("author", 1, ["senators"], ["pl"], [a], "senators", "pl", "SP", 1,
+                                            v - 2, v)
+    assert tuple(plur[k] for k in keys) == ("authors", 1, ["senator"], ["sg"], [a], "senator", "sg", "PS", 1,
+                                            v - 2, v)
+    # every item: one attractor of the other number, and it is the nearest noun (a conflict item)
+    assert all(r["condition"] in ("SP", "PS") and r["nearest_number"] != r["head_number"] for r in rows.values())
+
+
+def test_syntaxgym_attractor_number_unknown_is_left_empty(tmp_path):
+    suite = _suite()
+    for c in suite["items"][0]["conditions"]:
+        c["regions"][4]["content"] = "sheep"  # the same form in both head numbers: not told by the other condition
+    path = tmp_path / "number_prep.json"
+    path.write_text(json.dumps(suite))
+    r = next(r for r in read_syntaxgym([path]) if r["source_id"] == "number_prep/1/match_sing")
+    assert (r["head"], r["condition"], r["n_attractors"], r["attractor_numbers"], r["nearest_number"]) == \
+        ("author", "", -1, [], "")
+    rows = read_syntaxgym([path], noun_numbers={"sheep": "pl"})
+    r = next(r for r in rows if r["source_id"] == "number_prep/1/match_sing")
+    assert (r["condition"], r["attractors"], r["nearest_number"]) == ("SP", ["sheep"], "pl")
 
 
 def test_syntaxgym_predictions_from_stored_and_computed_surprisals():
@@ -297,7 +417,7 @@ LINZEN_FULL_HEADER = ("sentence\torig_sentence\tpos_sentence\tsubj\tverb\tsubj_p
 def test_linzen_full_tsv(tmp_path):
     words = "the keys to the cabinet in the rooms are here"
     tags = "DT NNS TO DT NN IN DT NNS VBP RB"
-    row = [words, words, tags, "keys", "are", "NNS", "False", "False", "VBP", "2", "9", "3", "NNS", "1", "7", "1",
+    row = [words, words, tags, "keys", "are", "NNS", "False", "False", "VBP", "2", "9", "2", "NNS", "1", "7", "1",
            "keys cabinet rooms", "keys cabinet rooms"]
     path = tmp_path / "agr_50_mostcommon_10K.tsv"
     path.write_text(LINZEN_FULL_HEADER + "\n" + "\t".join(row) + "\n")
@@ -307,6 +427,68 @@ def test_linzen_full_tsv(tmp_path):
     assert (r["attractors"], r["attractor_indices"], r["n_attractors"], r["condition"]) == (["cabinet"], [4], 1, "PS")
     assert (r["nearest_noun"], r["nearest_number"], r["distance"]) == ("rooms", "pl", 6)
     assert r["sentence_bad"] == "the keys to the cabinet in the rooms is here"
+    assert r["construction"] == "linzen_mixed"  # 'rooms' intervenes with the head's number
+
+
+def _linzen_row(orig, tags, subj_i, verb_i, n_int, last, n_diff, sentence=None):
+    """A line of agr_50_mostcommon_10K.tsv as Linzen et al.'s collect_agreement writes it (1-based indices;
+    ``sentence`` has the words outside the 10K vocabulary replaced by their tags)."""
+    words, pos = orig.split(), tags.split()
+    nouns = [w for w, t in zip(words, pos) if t in ("NN", "NNS")]
+    up_to_verb = [w for i, (w, t) in enumerate(zip(words, pos), 1) if t in ("NN", "NNS") and i < verb_i]
+    return "\t".join([sentence or orig, orig, tags, words[subj_i - 1], words[verb_i - 1], pos[subj_i - 1], "False",
+                      "False", pos[verb_i - 1], str(subj_i), str(verb_i), str(n_int), last, str(n_diff),
+                      str(verb_i - subj_i), "1" if n_int else "0", " ".join(nouns), " ".join(up_to_verb)])
+
+
+LINZEN_ROWS = [
+    # clean: every intervener has the other number
+    _linzen_row("the keys to the cabinet are on the table", "DT NNS TO DT NN VBP IN DT NN", 2, 6, 1, "NN", 1),
+    # a same-number intervener is the nearest noun: one attractor, no conflict, not a clean 1-attractor item
+    _linzen_row("the keys to the cabinet in the rooms are here", "DT NNS TO DT NN IN DT NNS VBP RB", 2, 9, 2, "NNS", 1),
+    # a same-number intervener before the attractor, which is the nearest noun: conflict, not clean
+    _linzen_row("the price of the company 's shares is low", "DT NN IN DT NN POS NNS VBZ JJ", 2, 8, 2, "NNS", 1),
+    # only same-number interveners: no attractor (Linzen's definition), still not a clean 0-attractor item
+    _linzen_row("the author of the book is here", "DT NN IN DT NN VBZ RB", 2, 6, 1, "NN", 0),
+    # nothing between subject and verb
+    _linzen_row("the dogs bark at the mailman", "DT NNS VBP IN DT NN", 2, 3, 0, "na", 0, "the dogs bark at the NN"),
+]
+
+
+def test_linzen_full_tsv_separates_same_number_interveners(tmp_path):
+    path = tmp_path / "agr_50_mostcommon_10K.tsv"
+    path.write_text(LINZEN_FULL_HEADER + "\n" + "\n".join(LINZEN_ROWS) + "\n")
+    rows = read_linzen([path], verb_pairs=LEX.verb_pair)
+    keys = ("construction", "condition", "n_attractors", "attractors", "nearest_noun", "nearest_number")
+    got = [tuple(r[k] for k in keys) for r in rows]
+    assert got == [
+        ("linzen", "PS", 1, ["cabinet"], "cabinet", "sg"),
+        ("linzen_mixed", "PS", 1, ["cabinet"], "rooms", "pl"),
+        ("linzen_mixed", "SP", 1, ["shares"], "shares", "pl"),
+        ("linzen_mixed", "S", 0, [], "book", "sg"),
+        ("linzen", "P", 0, [], "dogs", "pl"),
+    ]
+    assert rows[2]["attractor_indices"] == [6] and rows[4]["sentence_good"] == "the dogs bark at the mailman"
+
+
+def test_linzen_full_tsv_without_tags_takes_the_nearest_number_from_last_intervening(tmp_path):
+    cols = LINZEN_FULL_HEADER.split("\t")
+    keep = [i for i, c in enumerate(cols) if c != "pos_sentence"]
+    path = tmp_path / "agr.tsv"
+    path.write_text("\n".join("\t".join(line.split("\t")[i] for i in keep)
+                              for line in [LINZEN_FULL_HEADER, *LINZEN_ROWS]) + "\n")
+    rows = read_linzen([path], verb_pairs=LEX.verb_pair)
+    assert [(r["construction"], r["condition"], r["nearest_number"], r["attractor_numbers"]) for r in rows] == [
+        ("linzen", "PS", "sg", ["sg"]), ("linzen_mixed", "PS", "pl", ["sg"]), ("linzen_mixed", "SP", "pl", ["pl"]),
+        ("linzen_mixed", "S", "sg", []), ("linzen", "P", "pl", [])]
+    assert rows[4]["nearest_noun"] == "dogs" and rows[1]["nearest_noun"] == ""
+
+
+def test_linzen_full_tsv_counts_must_match_the_tags(tmp_path):
+    path = tmp_path / "agr.tsv"
+    path.write_text(LINZEN_FULL_HEADER + "\n" + LINZEN_ROWS[1].replace("\t2\tNNS\t1\t", "\t3\tNNS\t1\t") + "\n")
+    with pytest.raises(ProbeError, match="line 2: fields 'n_intervening'/'n_diff_intervening'"):
+        read_linzen([path], verb_pairs=LEX.verb_pair)
 
 
 # --------------------------------------------------------------------------- Gulordava et al. 2018
@@ -338,6 +520,38 @@ def test_gulordava_round_trip(tmp_path, capsys):
     r = rows[1]  # csv-quoted sentence with doubled quotes
     assert r["sentence_bad"] == 'an internal atmosphere offered in two provide " mosques " .'
     assert (r["head"], r["nonce"], r["source_id"]) == ("atmosphere", False, "L__NOUN_VERB_VERB/1/4")
+
+
+# Two rows of Gulordava et al.'s English generated.tab: the prefix column has the model's
+# out-of-vocabulary word 'Whie' replaced by <unk>; the sent column keeps it.
+GULORDAVA_UNK = (
+    GULORDAVA.splitlines()[0] + "\n"
+    "L__NOUN_VERB_VERB\t2\t6\tplur\tfind\tcorrect\tgenerated\t<unk> I do n't begin to the balcony that the clergy "
+    "we seek or spend to\t1\tFalse\t10202\t6\t16\tWhie I do n't begin to the balcony that the clergy we seek or spend "
+    "to seek no aluminum on our class ( which I respond is regularly permanent ) , it does merge me why technologies "
+    "manage out a wholesale stream of trees to convince the merchant on . <eos>\n"
+    "L__NOUN_VERB_VERB\t2\t6\tplur\tfinds\twrong\tgenerated\t<unk> I do n't begin to the balcony that the clergy "
+    "we seek or spend to\t1\tFalse\t3408\t6\t16\tWhie I do n't begin to the balcony that the clergy we seek or spend "
+    "to seek no aluminum on our class ( which I respond is regularly permanent ) , it does merge me why technologies "
+    "manage out a wholesale stream of trees to convince the merchant on . <eos>\n"
+)
+
+
+def test_gulordava_prefix_keeps_the_sentence_words_not_unk(tmp_path):
+    path = tmp_path / "generated.tab"
+    path.write_text(GULORDAVA_UNK)
+    (r,) = read_gulordava([path])
+    assert r["prefix"] == "whie i do n't begin to the balcony that the clergy we seek or spend to"
+    assert r["sentence_good"].startswith(r["prefix"] + " find no aluminum")  # the form replaces sent's "seek"
+    assert "<unk>" not in r["sentence_good"] + r["sentence_bad"]
+    assert (r["head"], r["head_index"], r["verb_index"], r["verb_bad"]) == ("clergy", 10, 16, "finds")
+
+
+def test_gulordava_prefix_must_match_the_sentence(tmp_path):
+    path = tmp_path / "generated.tab"
+    path.write_text(GULORDAVA_UNK.replace("<unk> I do", "<unk> We do"))
+    with pytest.raises(ProbeError, match="line 2: field 'sent' does not start with the words of field 'prefix'"):
+        read_gulordava([path])
 
 
 # --------------------------------------------------------------------------- malformed input

@@ -45,10 +45,32 @@ def _attractor_after_verb(rows):
     r["attractor_indices"][0] = r["verb_index"] + 1
 
 
+def _past_tense_bad_verb(rows):
+    # what the old lexicon's reads/read built: 'the teacher read' is a grammatical past tense
+    r = next(r for r in rows if r["head_number"] == "sg" and r["verb_type"] == "intransitive")
+    v = r["verb_index"]
+    good, bad = r["sentence_good"].split(" "), r["sentence_bad"].split(" ")
+    good[v], bad[v] = "reads", "read"
+    r["sentence_good"], r["sentence_bad"] = " ".join(good), " ".join(bad)
+    r["verb_good"], r["verb_bad"] = "reads", "read"
+
+
+def _bare_complement_cverb(rows):
+    # what the old lexicon's 'heard' built: 'the mechanic heard the author laugh' is grammatical
+    r = next(r for r in rows if r["construction"] == "sent_comp")
+    c = r["head_index"] - 2
+    for key in ("sentence_good", "sentence_bad", "prefix"):
+        words = r[key].split(" ")
+        words[c] = "heard"
+        r[key] = " ".join(words)
+
+
 @pytest.mark.parametrize("edit, check", [
     (_swap_verbs, "good verb agrees with the head"),
     (_two_diffs, "one differing token"),
     (_attractor_after_verb, "attractors are nouns before the verb"),
+    (_past_tense_bad_verb, "bad verb is not also a past tense"),
+    (_bare_complement_cverb, "embedding verb takes only an agreeing clause"),
 ])
 def test_planted_bad_item_is_caught(folder, tmp_path, edit, check):
     rep = validate_dataset(_plant(folder, tmp_path, edit), parser="none")
