@@ -32,6 +32,9 @@ setup(
         # of torch and datasets, pip added 141 MB in 55 s (transformers 129 MB, tokenizers, safetensors)
         "test": ["pytest>=7", "transformers>=4.36"],
         "hf": ["transformers>=4.36"],
+        # spaCy's lemma tables: probe validate then also checks that the two verb forms share a lemma and
+        # that a singular head's bad verb is no past tense of another verb (lexicon checks use them too)
+        "validate": ["spacy-lookups-data>=1.0"],
     },
     entry_points={"console_scripts": ["probe=probe.cli:main"]},
 )

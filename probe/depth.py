@@ -121,7 +121,7 @@ def accuracies(model, vocab, items: pd.DataFrame) -> dict:
     kept = scores[~scores["excluded"]]
     out = {"accuracy": float(kept["correct"].astype(float).mean()) if len(kept) else float("nan"),
            "n_items": int(len(kept))}
-    for match in ("mismatched", "matched"):
+    for match in ("conflict", "matched"):
         sel = kept[(kept["match"] == match) & (kept["n_attractors"] >= 1)]
         out[f"acc_{match}"] = float(sel["correct"].astype(float).mean()) if len(sel) else float("nan")
         out[f"n_{match}"] = int(len(sel))
@@ -219,8 +219,8 @@ def plot_depth(table: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(10.0, 7.2), layout="constrained")
     archs = arch_order(table["arch"])
     k = int(table["distance"].iloc[0]) if len(table) else 0
-    mism = "acc_mismatched" in table.columns and table["acc_mismatched"].notna().any()
-    acc_col = "acc_mismatched" if mism else ("accuracy" if "accuracy" in table.columns else None)
+    mism = "acc_conflict" in table.columns and table["acc_conflict"].notna().any()
+    acc_col = "acc_conflict" if mism else ("accuracy" if "accuracy" in table.columns else None)
     panels = [("trained", acc_col, "agreement accuracy" + ("\n(mismatched, 1+ attractors)" if mism else ""),
                "agreement accuracy after training", "accuracy"),
               ("trained", "valid_ppl", "validation perplexity", "perplexity after training", "linear"),
@@ -239,7 +239,7 @@ def plot_depth(table: pd.DataFrame) -> Figure:
                     continue
                 d = mine[(mine["residual"] == residual) | (mine["layers"] == 1)].sort_values("layers")
                 y = d[col].where(d[col] > 0) if scale == "log" else d[col]
-                n = f", n={int(d['n_mismatched'].max())}" if col == "acc_mismatched" else ""
+                n = f", n={int(d['n_conflict'].max())}" if col == "acc_conflict" else ""
                 ax.plot(d["layers"], y, ls=ls, marker=marker, color=colour, mfc=fill, mec=colour, ms=5,
                         label=f"{arch}{' residual' if residual else ''}{n}")
         ax.set_xlabel("layers")
@@ -265,7 +265,7 @@ def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
         "cell": tr["arch"] + " (" + tr["variant"] + ")", "layers": tr["layers"],
         "residual": tr["residual"].map({True: "yes", False: "no"}),
         "valid ppl": tr["valid_ppl"].map(lambda v: fmt_num(v, 4)),
-        "acc mismatched": tr["acc_mismatched"].map(lambda v: fmt_num(v, 3)) if "acc_mismatched" in tr else "n/a",
+        "acc conflict": tr["acc_conflict"].map(lambda v: fmt_num(v, 3)) if "acc_conflict" in tr else "n/a",
         "acc matched": tr["acc_matched"].map(lambda v: fmt_num(v, 3)) if "acc_matched" in tr else "n/a",
         "emb grad d0 (init)": init["grad_emb_d0"].map(fmt_num),
         f"emb grad d{cfg.distance} (init)": init["grad_emb_dk"].map(fmt_num),

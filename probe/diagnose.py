@@ -403,7 +403,7 @@ def diagnose_model(model_info: dict, items: pd.DataFrame, cfg: DiagnoseConfig, *
             sets.append(("random", d + 1, draw))
         for name, draw, units in sets:
             res = ablation_accuracy(ckpt.model, ckpt.vocab, test, units, batch_size=cfg.batch_size)
-            for match, g in [("all", res), *((m, res[res["match"] == m]) for m in ("none", "matched", "mismatched"))]:
+            for match, g in [("all", res), *((m, res[res["match"] == m]) for m in ("none", "matched", "conflict"))]:
                 if not len(g):
                     continue
                 v = g["correct"].to_numpy(dtype=float)
@@ -478,7 +478,7 @@ def _headline(diag: pd.DataFrame) -> dict:
             for (a, layer, k), r in g.iterrows()}
 
 
-def _ablation_summary(abl: pd.DataFrame, match: str = "mismatched") -> pd.DataFrame:
+def _ablation_summary(abl: pd.DataFrame, match: str = "conflict") -> pd.DataFrame:
     """Per arch: intact, number-unit and random-unit accuracy (mean over seeds; random: mean and the 2.5-97.5%
     range over draws and seeds) on ``match`` items."""
     cols = ["arch", "match", "intact", "number_units", "random_mean", "random_low", "random_high", "n_items", "units"]
@@ -578,7 +578,7 @@ def plot_ablation(abl: pd.DataFrame):
 
     with matplotlib.rc_context({"font.size": 8}):
         fig = Figure(figsize=(8.0, 3.6), layout="constrained")
-        matches = [m for m in ("all", "mismatched") if m in set(abl["match"])]
+        matches = [m for m in ("all", "conflict") if m in set(abl["match"])]
         styles = {"intact": ("white", ""), "number_units": ("0.3", "//"), "random": ("0.75", "..")}
         for i, match in enumerate(matches):
             ax = fig.add_subplot(1, len(matches), i + 1)

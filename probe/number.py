@@ -244,7 +244,7 @@ def item_examples(items: pd.DataFrame, vocab: Vocab) -> tuple[NumberData, np.nda
     if not np.isin(heads, LABELS).all():
         raise ProbeError("some items have no head number (sg/pl); number prediction needs the head_number column")
     labels = (heads == "pl").astype(np.int64)
-    attracted = (items["match"].isin(["mismatched", "mixed"])).to_numpy() if "match" in items.columns else \
+    attracted = (items["match"].isin(["conflict", "mismatched_no_conflict"])).to_numpy() if "match" in items.columns else \
         np.zeros(len(items), dtype=bool)
     return NumberData(ids[codes], lengths[codes], labels, attracted), ~oov[codes]
 
@@ -481,7 +481,7 @@ def train_number(cfg: NumberConfig, *, out: str | os.PathLike, corpus: str | os.
         summary["test_items"] = int(len(res))
         summary["test_accuracy"] = float(res["correct"].mean()) if len(res) else float("nan")
         summary["test_accuracy_by_attractors"] = {
-            int(k): float(v) for k, v in res[res["match"].isin(["none", "mismatched"])]
+            int(k): float(v) for k, v in res[res["match"].isin(["none", "conflict"])]
             .groupby("n_attractors")["correct"].mean().items()}
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     mcfg = classifier_config_for(cfg, len(vocab))
@@ -686,7 +686,7 @@ def run_number_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str
                            {"config": config_to_dict(cfg), "attractor_rate": rate, "corpus": str(corpus),
                             "items": str(items), "training_data": facts, "classifiers": summaries,
                             "published_linzen_2016_supervised": LINZEN_2016_SUPERVISED, "seconds": seconds})
-    headline = (table[table["match"].isin(["none", "mismatched"])]
+    headline = (table[table["match"].isin(["none", "conflict"])]
                 .groupby(["objective", "arch", "n_attractors"])["accuracy"].mean())
     return {"files": files, "markdown": md, "seconds": seconds,
             "accuracy": {f"{o}/{a}/{k}": float(v) for (o, a, k), v in headline.items()}}
@@ -777,7 +777,7 @@ def plot_number_prediction(table: pd.DataFrame):
         agg = table.groupby(["objective", "arch", "n_attractors", "match"], as_index=False).agg(
             accuracy=("accuracy", "mean"), n_items=("n_items", "sum"), n_seeds=("seed", "nunique"))
         archs = arch_order(agg["arch"])
-        for i, match in enumerate(("mismatched", "matched")):
+        for i, match in enumerate(("conflict", "matched")):
             ax = fig.add_subplot(1, 2, i + 1)
             sub = agg[agg["match"].isin(["none", match])]
             for obj in ("number-bi", "number-uni", "lm"):
@@ -788,7 +788,7 @@ def plot_number_prediction(table: pd.DataFrame):
                     marker, _, colour = arch_style(arch, archs)
                     ax.plot(d["n_attractors"], d["accuracy"], ls=OBJECTIVE_STYLES.get(obj, "-"), marker=marker,
                             color=colour, mfc="white" if obj == "lm" else colour, label=f"{obj} {arch}")
-            if match == "mismatched":
+            if match == "conflict":
                 ks = sorted(LINZEN_2016_SUPERVISED)
                 ax.plot(ks, [LINZEN_2016_SUPERVISED[k] for k in ks], color="black", lw=0.8, ls=(0, (1, 1)),
                         marker="x", label="Linzen+ 2016 supervised LSTM\n(published, Wikipedia)")
@@ -811,7 +811,7 @@ def number_markdown(table: pd.DataFrame, *, facts: dict, config: NumberAnalysisC
     """The report section: accuracy by attractors (mismatched) per objective x arch, Linzen's numbers beside."""
     from .report import markdown_table
 
-    sub = table[table["match"].isin(["none", "mismatched"])]
+    sub = table[table["match"].isin(["none", "conflict"])]
     if not len(sub):
         return "No test items with 0 or mismatched attractors.\n"
     agg = sub.groupby(["objective", "arch", "n_attractors"]).agg(acc=("accuracy", "mean"), n=("n_items", "sum"))

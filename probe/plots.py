@@ -278,7 +278,8 @@ def plot_headline(seeds: pd.DataFrame, *, distance_construction: str = "control"
             _chance(ax)
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel(xlabel)
-            ax.legend(fontsize=7, frameon=False, loc="lower left")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, frameon=False, loc="lower left")
         row[0].set_ylabel(f"{arch}\nsyntactic choice rate")
     sel = pd.concat([dist, att])
     fig.suptitle(f"Distance alone (left, {distance_construction}) vs attractors of the other number (right, "

@@ -22,9 +22,10 @@ def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("depth")
     write_toy_corpus(root / "corpus", {"train": (150, 0), "valid": (40, 1)}, words=WORDS, verbs=("run",))
     rows = [{"id": "a", "construction": "pp", "condition": "SP", "prefix": "the dog near the cats", "verb_good": "runs",
-             "verb_bad": "run", "sentence_good": "", "sentence_bad": "", "n_attractors": 1},
+             "verb_bad": "run", "sentence_good": "", "sentence_bad": "", "n_attractors": 1, "nearest_number": "pl"},
             {"id": "b", "construction": "pp", "condition": "PP", "prefix": "the dogs near the cats", "verb_good": "run",
-             "verb_bad": "runs", "sentence_good": "", "sentence_bad": "", "n_attractors": 1}]
+             "verb_bad": "runs", "sentence_good": "", "sentence_bad": "", "n_attractors": 1,
+             "nearest_number": "pl"}]
     (root / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
 
@@ -63,9 +64,9 @@ def test_tiny_sweep_end_to_end_and_bad_input(data, capsys):
     assert list(zip(table["layers"], table["residual"], table["state"])) == [
         (2, False, "init"), (2, False, "trained"), (2, True, "init"), (2, True, "trained")]
     trained = table[table["state"] == "trained"]
-    assert trained["acc_mismatched"].between(0, 1).all() and (trained["n_mismatched"] == 1).all()
+    assert trained["acc_conflict"].between(0, 1).all() and (trained["n_conflict"] == 1).all()
     assert (trained["steps"] == 2).all() and table["grad_emb_d0"].gt(0).all()
-    assert table.loc[table["state"] == "init", "acc_mismatched"].isna().all()
+    assert table.loc[table["state"] == "init", "acc_conflict"].isna().all()
     assert (out / "figures" / "depth.png").is_file() and (out / "figures" / "depth.pdf").is_file()
     assert "| gru (default) | 2 | yes |" in res["markdown"]
     bad = data / "bad"

@@ -173,7 +173,7 @@ def test_cli_scores_an_hf_model_like_any_other(tiny_gpt2, tmp_path, capsys):
         code = main(["evaluate", "--hf-model", str(tiny_gpt2), "--data", str(data), "--out", str(out),
                      "--method", method, "--device", "cpu"])
         assert code == 0
-        assert "tiny-gpt2: accuracy" in capsys.readouterr().out
+        assert "hf:gpt2" in capsys.readouterr().out           # the per-class table, one row per arch
         scores = pd.read_parquet(out / "scores.parquet")
         assert len(scores) == len(ITEMS) and not scores["excluded"].any()
         assert set(scores["arch"]) == {"hf:gpt2"} and set(scores["seed"]) == {0}

@@ -230,7 +230,7 @@ def _toy_tree(root, monkeypatch):
     (root / "cli").mkdir()
     monkeypatch.chdir(root / "cli")
     assert main(["evaluate", "--model", "../models/lstm", "--data", "../data", "--out", "../res",
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", "--no-figures"]) == 0
     return root / "res"
 
 
