@@ -117,6 +117,8 @@ def working_corpus(corpus: str | os.PathLike, folder: str | os.PathLike, *, vali
         shutil.copyfile(src.path / "train.npy", folder / "train.npy")
     valid = np.asarray(src.splits["valid"])
     write_ids(folder / "valid.npy", valid[:valid_tokens] if valid_tokens else valid)
+    if not valid_tokens and (src.path / "stats.json").is_file():     # its entropy floor is the whole split's
+        shutil.copyfile(src.path / "stats.json", folder / "stats.json")
     return folder
 
 
@@ -336,8 +338,10 @@ def _markdown(runs: pd.DataFrame, cfg: ClippingConfig, corpus) -> str:
 
 
 def run_clipping_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str | os.PathLike | None,
-                          out: str | os.PathLike, small: bool = True, config: ClippingConfig | None = None) -> dict:
-    """``probe run``'s entry: train the clipping runs on the corpus with the largest attractor rate.
+                          out: str | os.PathLike, small: bool = True, config: ClippingConfig | None = None,
+                          workers: int = 1) -> dict:
+    """``probe run``'s entry: train the clipping runs on the corpus with the largest attractor rate
+    (``workers`` is accepted for the common entry signature; these runs are short and run in order).
 
     ``models`` is not used (the runs are trained here); ``config`` default: ``preset("small")`` when
     ``small`` else the full defaults (pass ``preset("quick")`` for the quick preset).

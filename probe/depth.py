@@ -1,10 +1,11 @@
-"""Stacked and skip-connected models: agreement accuracy and gradient decay by depth, with and without residuals.
+"""Stacked and skip-connected models: agreement accuracy and gradient decay by depth, for each way to connect layers.
 
-For each recurrent cell x number of layers x residual connections (from the second layer on; one layer
-has none), a model is trained on one corpus (``probe.train.train`` into a temporary folder) and then,
-at initialisation (the same seed's initial weights) and after training, measured by
+For each recurrent cell x number of layers x skip connection (``probe.models.SKIPS``: none, residual,
+dense, highway; one layer has none), a model is trained to convergence on one corpus (``probe.train.train``
+with early stopping, into a temporary folder) and then, at initialisation (the same seed's initial
+weights) and after training, measured by
   * after training, agreement accuracy on benchmark items (prefix method, ``probe.evaluate``): all scored
-    items, and items with 1+ attractors whose attractors all mismatch / all match the head;
+    items, conflict items (nearest noun of the other number) and matched items with 1+ attractors;
   * gradient norms from ``probe.gradients.decay_norms`` (windows of the corpus' valid split, J = the
     cross-entropy at the final position, one backward pass per batch): ||dJ(t)/d x(t - l)|| for the
     embedding x at l = 0 (the path up through every layer) and l = ``distance`` (up and back in time),
@@ -39,16 +40,19 @@ class DepthConfig:
     """Options of ``probe depth`` (defaults: the full size; ``preset`` has smaller ones)."""
 
     archs: tuple[str, ...] = ("srn", "gru", "lstm")   # cells, as arch[:option=value]
-    layers: tuple[int, ...] = (1, 2, 3, 4)            # depths to sweep
-    residual: tuple[bool, ...] = (False, True)        # with / without residual connections (depth >= 2)
+    layers: tuple[int, ...] = (1, 2, 4, 6)            # depths to sweep
+    skips: tuple[str, ...] = ("none", "residual", "dense", "highway")   # how layers connect (depth >= 2)
     hidden: int = 64                   # units per layer
     emb: int = 64                      # embedding size
     optimizer: str = "adam"
-    lr: float = 3e-3
+    lr: float = 5e-3
     clip: float = 1.0
-    batch_size: int = 32
+    batch_size: int = 64
     bptt: int = 35
-    max_steps: int = 600               # updates per model
+    epochs: int = 30                   # cap; training stops earlier once validation stops improving
+    min_delta: float = 0.005           # relative improvement that counts (early stopping, lr decay)
+    stop_after: int = 2                # validations without one before stopping (0: run max_steps / epochs)
+    max_steps: int = 0                 # cap on updates per model (0: none)
     valid_tokens: int = 0              # validate on the first N tokens of the valid split (0: all of it)
     distance: int = 10                 # l for the gradient norms back in time
     burn_in: int = 10                  # tokens read before the measured positions
@@ -61,10 +65,10 @@ def preset(name: str) -> DepthConfig:
     """'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run)."""
     presets = {
         "full": DepthConfig(),
-        "small": DepthConfig(layers=(1, 2, 4), hidden=32, emb=32, bptt=25, max_steps=50, valid_tokens=3000,
-                             n_sequences=32, n_items=200),
-        "quick": DepthConfig(archs=("srn", "lstm"), layers=(1, 2), hidden=8, emb=8, batch_size=8, bptt=10, max_steps=3,
-                             valid_tokens=300, n_sequences=8, n_items=30),
+        "small": DepthConfig(archs=("srn", "lstm"), layers=(1, 4), hidden=32, emb=32, n_sequences=32, n_items=600),
+        "quick": DepthConfig(archs=("srn", "lstm"), layers=(1, 2), skips=("none", "highway"), hidden=8, emb=8,
+                             batch_size=8, bptt=10, stop_after=0, max_steps=3, valid_tokens=300, n_sequences=8,
+                             n_items=30),
     }
     if name not in presets:
         raise ProbeError(f"unknown analysis size {name!r}; choose from {', '.join(presets)}")
@@ -75,11 +79,18 @@ def check_config(cfg: DepthConfig) -> None:
     """One-line ProbeErrors for impossible options (before anything is trained or written)."""
     from .train import check_train_config
 
-    if not cfg.archs or not cfg.layers or not cfg.residual:
-        raise ProbeError("give at least one cell (--archs), one depth (--layers) and one residual setting")
+    from .models import SKIPS
+
+    if not cfg.archs or not cfg.layers or not cfg.skips:
+        raise ProbeError("give at least one cell (--archs), one depth (--layers) and one skip connection (--skips)")
+    bad = [k for k in cfg.skips if k not in SKIPS]
+    if bad:
+        raise ProbeError(f"unknown skip connection {bad[0]!r}: choose from {', '.join(SKIPS)}")
     if any(int(n) <= 0 for n in cfg.layers):
         raise ProbeError(f"--layers must be positive integers, got {list(cfg.layers)}")
-    for name in ("distance", "n_sequences", "max_steps"):
+    if not cfg.stop_after and not cfg.max_steps:
+        raise ProbeError("give --stop-after (train to convergence) or --max-steps (a fixed budget), or both")
+    for name in ("distance", "n_sequences", "epochs"):
         if getattr(cfg, name) <= 0:
             raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
     if cfg.burn_in < 0 or cfg.n_items < 0 or cfg.valid_tokens < 0:
@@ -88,29 +99,28 @@ def check_config(cfg: DepthConfig) -> None:
         raise ProbeError(f"valid_tokens {cfg.valid_tokens} is too few to validate; use 0 (all) or at least "
                          f"{2 * cfg.bptt}")
     for spec in cfg.archs:
-        check_train_config(_train_config(cfg, spec, 1, False))
+        check_train_config(_train_config(cfg, spec, 1, "none"))
 
 
-def models_to_train(cfg: DepthConfig) -> list[tuple[str, int, bool]]:
-    """(cell spec, layers, residual) for every model: one-layer models have no residual variant."""
+def models_to_train(cfg: DepthConfig) -> list[tuple[str, int, str]]:
+    """(cell spec, layers, skip) for every model: a one-layer model has no skip connection, so it is trained once."""
     jobs = []
     for spec in cfg.archs:
         for n in sorted(set(int(x) for x in cfg.layers)):
-            for res in dict.fromkeys(bool(r) for r in cfg.residual):
-                if n == 1 and res and (False in cfg.residual):
-                    continue        # identical to the plain one-layer model
-                jobs.append((spec, n, res and n > 1))
+            for skip in (("none",) if n == 1 else dict.fromkeys(cfg.skips)):
+                jobs.append((spec, n, skip))
     return jobs
 
 
-def _train_config(cfg: DepthConfig, spec: str, layers: int, residual: bool):
+def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str):
     from .train import TrainConfig
 
     v = parse_variant(spec)
     return TrainConfig(arch=v["arch"], nonlinearity=v.get("nonlinearity", "tanh"), forget_bias=v.get("forget_bias"),
-                       layers=layers, residual=residual, hidden=cfg.hidden, emb=cfg.emb, optimizer=cfg.optimizer,
-                       lr=cfg.lr, clip=cfg.clip, batch_size=cfg.batch_size, bptt=cfg.bptt, epochs=10**6,
-                       max_steps=cfg.max_steps, seed=cfg.seed, log_every=max(1, cfg.max_steps), device="cpu")
+                       layers=layers, skip=skip, hidden=cfg.hidden, emb=cfg.emb, optimizer=cfg.optimizer,
+                       lr=cfg.lr, clip=cfg.clip, batch_size=cfg.batch_size, bptt=cfg.bptt, epochs=cfg.epochs,
+                       max_steps=cfg.max_steps, min_delta=cfg.min_delta, stop_after=cfg.stop_after, patience=0,
+                       lr_decay=0.25, seed=cfg.seed, log_every=10**6, device="cpu")
 
 
 def accuracies(model, vocab, items: pd.DataFrame) -> dict:
@@ -141,19 +151,32 @@ def depth_gradients(model, windows: np.ndarray, *, distance: int, batch_size: in
 
 
 def depth_analysis(*, corpus: str | os.PathLike, items: str | os.PathLike | None, out: str | os.PathLike,
-                   config: DepthConfig | None = None, progress: bool = False) -> dict:
-    """Train and measure every (cell, layers, residual) model; write depth.csv, depth.json, figures/depth.*.
+                   config: DepthConfig | None = None, progress: bool = False, workers: int = 1) -> dict:
+    """Train and measure every (cell, layers, skip) model; write depth.csv, depth.json, figures/depth.*.
 
-    Returns {"files", "markdown", "seconds", "rows": [...]}.
+    ``workers``: training processes (one thread each; the results do not depend on it). Returns {"files",
+    "markdown", "seconds", "rows": [...]}.
     """
     with one_thread():
-        return _depth_analysis(corpus=corpus, items=items, out=out, config=config, progress=progress)
+        return _depth_analysis(corpus=corpus, items=items, out=out, config=config, progress=progress,
+                               workers=workers)
 
 
-def _depth_analysis(*, corpus, items, out, config, progress) -> dict:
+def _train_one(args: tuple) -> dict:
+    """Worker: one depth model (config as a dict, corpus folder, output folder), on one thread."""
+    from .config import config_from_dict
+    from .train import TrainConfig, train
+
+    cfg_dict, corpus, folder = args
+    torch.set_num_threads(1)
+    return train(config_from_dict(TrainConfig, cfg_dict), corpus_dir=corpus, out=folder, overwrite=True,
+                 progress=False)
+
+
+def _depth_analysis(*, corpus, items, out, config, progress, workers) -> dict:
     from .corpus import load_corpus
     from .models import build_model, load_checkpoint
-    from .train import model_config_for, train
+    from .train import model_config_for
 
     cfg = config or DepthConfig()
     check_config(cfg)
@@ -175,19 +198,37 @@ def _depth_analysis(*, corpus, items, out, config, progress) -> dict:
     jobs = models_to_train(cfg)
     with tempfile.TemporaryDirectory(prefix="probe-depth-") as work:
         work_corpus = working_corpus(corpus, Path(work) / "corpus", valid_tokens=cfg.valid_tokens)
-        for spec, n_layers, residual in tqdm(jobs, desc="depth", unit="model", disable=not progress):
-            tcfg = _train_config(cfg, spec, n_layers, residual)
-            t0 = time.perf_counter()
-            folder = Path(work) / f"{spec.replace(':', '-').replace('=', '')}-L{n_layers}{'-res' if residual else ''}"
-            summary = train(tcfg, corpus_dir=work_corpus, out=folder, overwrite=True, progress=False)
-            train_seconds = time.perf_counter() - t0
+        folders = [Path(work) / f"{spec.replace(':', '-').replace('=', '')}-L{n}-{skip}" for spec, n, skip in jobs]
+        args = [(config_to_dict(_train_config(cfg, *job)), str(work_corpus), str(f)) for job, f in zip(jobs, folders)]
+        bar = tqdm(total=len(jobs), desc="depth", unit="model", disable=not progress)
+        if workers > 1 and len(jobs) > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+                summaries = []
+                for summary in pool.map(_train_one, args):
+                    summaries.append(summary)
+                    bar.update()
+        else:
+            summaries = []
+            for a in args:
+                summaries.append(_train_one(a))
+                bar.update()
+        bar.close()
+        for (spec, n_layers, skip), folder, summary in zip(jobs, folders, summaries):
+            tcfg = _train_config(cfg, spec, n_layers, skip)
+            train_seconds = summary["train_seconds"]
             torch.manual_seed(cfg.seed)        # the initial weights the run started from (train seeds the same way)
             mcfg = model_config_for(tcfg, len(corp.vocab))
             states = {"init": build_model(mcfg).eval(), "trained": load_checkpoint(folder / "model.pt").model}
             for state, model in states.items():
                 row = {"arch": parse_variant(spec)["arch"], "variant": variant_name(mcfg), "layers": n_layers,
-                       "residual": residual, "state": state, "hidden": cfg.hidden, "steps": summary["steps"],
+                       "skip": skip, "state": state, "hidden": cfg.hidden, "steps": summary["steps"],
+                       "epochs": summary["epochs"], "converged": bool(summary.get("converged")),
                        "valid_ppl": summary["best_valid_ppl"] if state == "trained" else float("nan"),
+                       "valid_ppl_ratio": summary.get("valid_ppl_ratio", float("nan")) if state == "trained"
+                       else float("nan"),
                        "train_seconds": train_seconds if state == "trained" else 0.0, "distance": cfg.distance,
                        "n_sequences": cfg.n_sequences}
                 if item_df is not None and state == "trained":     # at init: chance, not worth the time
@@ -211,50 +252,56 @@ def _depth_analysis(*, corpus, items, out, config, progress) -> dict:
             "rows": json.loads(table.to_json(orient="records"))}
 
 
-def plot_depth(table: pd.DataFrame) -> Figure:
-    """Four panels vs number of layers: accuracy and perplexity after training, the gradient from J(t) to
-    the input at t (init) and ``distance`` steps back (trained). Residual stacks dashed with open markers."""
-    from .plots import arch_order, arch_style
+SKIP_STYLES = {"none": ("-", "o"), "residual": ("--", "s"), "dense": (":", "^"), "highway": ("-.", "D")}
 
-    fig = Figure(figsize=(10.0, 7.2), layout="constrained")
+
+def plot_depth(table: pd.DataFrame) -> Figure:
+    """One row per cell, side by side: conflict accuracy after training, the input gradient through depth at
+    initialisation (||dJ(t)/d emb(t)||) and ``distance`` steps back after training, against the number of
+    layers, one line per skip connection (all start from the same one-layer model)."""
+    fig = Figure(figsize=(10.0, 2.9 * max(1, table["arch"].nunique()) + 0.8), layout="constrained")
+    from .plots import arch_order
+
     archs = arch_order(table["arch"])
     k = int(table["distance"].iloc[0]) if len(table) else 0
-    mism = "acc_conflict" in table.columns and table["acc_conflict"].notna().any()
-    acc_col = "acc_conflict" if mism else ("accuracy" if "accuracy" in table.columns else None)
-    panels = [("trained", acc_col, "agreement accuracy" + ("\n(mismatched, 1+ attractors)" if mism else ""),
-               "agreement accuracy after training", "accuracy"),
-              ("trained", "valid_ppl", "validation perplexity", "perplexity after training", "linear"),
-              ("init", "grad_emb_d0", "mean ||dJ(t)/d emb(t)|| (log)", "gradient down to the input, at init", "log"),
-              ("trained", "grad_emb_dk", f"mean ||dJ(t)/d emb(t-{k})|| (log)",
-               f"gradient to the input {k} steps back, trained", "log")]
-    panels = [p for p in panels if p[1] is not None and p[1] in table.columns]
-    for i, (state, col, ylabel, title, scale) in enumerate(panels):
-        ax = fig.add_subplot(2, 2, i + 1)
-        sub = table[table["state"] == state]
-        for arch in archs:
-            marker, _, colour = arch_style(arch, archs)
-            mine = sub[sub["arch"] == arch]
-            for residual, ls, fill in ((False, "-", colour), (True, "--", "white")):
-                if not (mine["residual"] == residual).any():
+    acc_col = "acc_conflict" if "acc_conflict" in table.columns and table["acc_conflict"].notna().any() else None
+    panels = [p for p in (("trained", acc_col, "conflict accuracy\n(nearest noun of the other number)",
+                           "agreement after training", "accuracy"),
+                          ("init", "grad_emb_d0", "mean ||dJ(t)/d emb(t)||", "gradient down through the layers, init",
+                           "log"),
+                          ("trained", "grad_emb_dk", f"mean ||dJ(t)/d emb(t-{k})||",
+                           f"gradient to the input {k} steps back, trained", "log")) if p[1] is not None]
+    if not len(table):
+        return fig
+    axes = fig.subplots(len(archs), len(panels), squeeze=False)
+    for row, arch in zip(axes, archs):
+        for ax, (state, col, ylabel, title, scale) in zip(row, panels):
+            sub = table[(table["state"] == state) & (table["arch"] == arch)]
+            one = sub[sub["layers"] == 1]
+            for skip in [k_ for k_ in SKIP_STYLES if k_ in set(sub["skip"]) and k_ != "none"] + ["none"]:
+                d = pd.concat([one, sub[(sub["skip"] == skip) & (sub["layers"] > 1)]]).sort_values("layers")
+                if len(d) < 2 and skip != "none":
                     continue
-                d = mine[(mine["residual"] == residual) | (mine["layers"] == 1)].sort_values("layers")
+                ls, marker = SKIP_STYLES[skip]
                 y = d[col].where(d[col] > 0) if scale == "log" else d[col]
-                n = f", n={int(d['n_conflict'].max())}" if col == "acc_conflict" else ""
-                ax.plot(d["layers"], y, ls=ls, marker=marker, color=colour, mfc=fill, mec=colour, ms=5,
-                        label=f"{arch}{' residual' if residual else ''}{n}")
-        ax.set_xlabel("layers")
-        ax.set_xticks(sorted(table["layers"].unique()))
-        if scale == "log":
-            log_axis(ax)
-        elif scale == "accuracy":
-            ax.set_ylim(-0.02, 1.02)
-            ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=6.5, frameon=False)
-    n_seq = int(table["n_sequences"].iloc[0]) if len(table) else 0
-    fig.suptitle("Depth: solid, filled: plain stacks; dashed, open: residual connections (they start from the "
-                 f"one-layer model); gradients: mean over n = {n_seq} windows", fontsize=9)
+                unconverged = d[(d["state"] == "trained") & ~d["converged"].astype(bool)] if state == "trained" else d[:0]
+                ax.plot(d["layers"], y, ls=ls, marker=marker, color="black" if skip == "none" else None, ms=5,
+                        label="plain" if skip == "none" else skip)
+                if len(unconverged):
+                    ax.plot(unconverged["layers"], unconverged[col], ls="none", marker="x", color="red", ms=8)
+            ax.set_xticks(sorted(table["layers"].unique()))
+            ax.set_xlabel("layers")
+            if scale == "log":
+                log_axis(ax)
+            else:
+                ax.set_ylim(-0.02, 1.02)
+                ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
+            ax.set_ylabel(ylabel)
+            ax.set_title(f"{arch}: {title}", fontsize=8.5)
+            ax.legend(fontsize=6.5, frameon=False)
+    n_seq = int(table["n_sequences"].iloc[0])
+    fig.suptitle("Depth and skip connections (lines start from the one-layer model); gradients: mean over "
+                 f"n = {n_seq} windows; red x: not converged", fontsize=9)
     return fig
 
 
@@ -262,9 +309,10 @@ def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
     tr = table[table["state"] == "trained"].reset_index(drop=True)
     init = table[table["state"] == "init"].reset_index(drop=True)
     t = pd.DataFrame({
-        "cell": tr["arch"] + " (" + tr["variant"] + ")", "layers": tr["layers"],
-        "residual": tr["residual"].map({True: "yes", False: "no"}),
+        "cell": tr["arch"] + " (" + tr["variant"] + ")", "layers": tr["layers"], "skip": tr["skip"],
+        "converged": tr["converged"].map({True: "yes", False: "no"}), "epochs": tr["epochs"],
         "valid ppl": tr["valid_ppl"].map(lambda v: fmt_num(v, 4)),
+        "ppl / floor": tr["valid_ppl_ratio"].map(lambda v: fmt_num(v, 4)),
         "acc conflict": tr["acc_conflict"].map(lambda v: fmt_num(v, 3)) if "acc_conflict" in tr else "n/a",
         "acc matched": tr["acc_matched"].map(lambda v: fmt_num(v, 3)) if "acc_matched" in tr else "n/a",
         "emb grad d0 (init)": init["grad_emb_d0"].map(fmt_num),
@@ -273,24 +321,33 @@ def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
         f"top grad d{cfg.distance} (trained)": tr["grad_top_dk"].map(fmt_num),
     })
     n_items = int(tr["n_items"].max()) if "n_items" in tr and len(tr) else 0
+    budget = (f"until validation perplexity stopped improving by {cfg.min_delta:.1%} in {cfg.stop_after} "
+              f"evaluations in a row (lr x 0.25 at each plateau; at most {cfg.epochs} epochs"
+              + (f", {cfg.max_steps} steps" if cfg.max_steps else "") + ")") if cfg.stop_after else \
+        f"for {cfg.max_steps} steps each (not to convergence)"
     return "\n".join([
-        "## Depth and residual connections", "",
-        f"{cfg.hidden}-unit stacks trained with {cfg.optimizer} lr {cfg.lr:g} for {cfg.max_steps} steps each "
-        f"(batch {cfg.batch_size}, BPTT {cfg.bptt}) on `{Path(str(corpus)).name}`; valid ppl on "
-        f"{f'the first {cfg.valid_tokens} tokens of' if cfg.valid_tokens else 'all of'} the valid split. "
-        f"Accuracy: prefix method on {n_items} benchmark items (mismatched / matched: "
-        f"items with 1+ attractors). `emb grad dL`: mean ||dJ(t)/d emb(t-L)||, J = cross-entropy at the final "
-        f"position of {cfg.n_sequences} valid-split windows (L = 0: straight up through every layer); "
-        "`top grad`: the same for the top layer's hidden state.", "",
+        "## Depth and skip connections", "",
+        f"{cfg.hidden}-unit stacks trained with {cfg.optimizer} lr {cfg.lr:g} {budget} (batch {cfg.batch_size}, "
+        f"BPTT {cfg.bptt}) on `{Path(str(corpus)).name}`; valid ppl on "
+        f"{f'the first {cfg.valid_tokens} tokens of' if cfg.valid_tokens else 'all of'} the valid split "
+        "(ppl / floor: relative to the grammar's entropy floor). Skip connections: *residual* adds a layer's input "
+        "to its output, *dense* feeds every layer all earlier outputs (the embedding included), *highway* mixes "
+        "output and input through a learned gate (bias -1: carry at first); one layer has none. "
+        f"Accuracy: prefix method on {n_items} benchmark items (conflict: nearest noun of the other number; "
+        f"matched: 1+ attractors, all of the head's number). `emb grad dL`: mean ||dJ(t)/d emb(t-L)||, J = "
+        f"cross-entropy at the final position of {cfg.n_sequences} valid-split windows (L = 0: straight up "
+        "through every layer); `top grad`: the same for the top layer's hidden state.", "",
         markdown_table(t), "", "![depth](figures/depth.png)", ""])
 
 
 def run_depth_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str | os.PathLike | None,
-                       out: str | os.PathLike, small: bool = True, config: DepthConfig | None = None) -> dict:
+                       out: str | os.PathLike, small: bool = True, config: DepthConfig | None = None,
+                       workers: int = 1) -> dict:
     """``probe run``'s entry: train the depth sweep on the corpus with the largest attractor rate.
 
     ``models`` is not used (the sweep trains its own); ``config`` default: ``preset("small")`` when
     ``small`` else the full defaults (pass ``preset("quick")`` for the quick preset).
     """
     cfg = config or preset("small" if small else "full")
-    return depth_analysis(corpus=richest_corpus(corpus_dirs, "depth"), items=items, out=out, config=cfg)
+    return depth_analysis(corpus=richest_corpus(corpus_dirs, "depth"), items=items, out=out, config=cfg,
+                          workers=workers)

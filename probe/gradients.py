@@ -167,12 +167,13 @@ def forward_with_taps(model: LanguageModel, ids: torch.Tensor,
         raise ProbeError(f"gradients by distance need a recurrent model (srn, gru, lstm), not {cfg.arch}")
     emb = enc.embedding(ids)
     taps: dict = {"emb": torch.zeros_like(emb, requires_grad=True)}
-    x = emb + taps["emb"]
+    stack = [emb + taps["emb"]]
     for i, layer in enumerate(enc.layers):
+        x = enc.layer_input(i, stack)
         tap = x.new_zeros(x.shape[0], x.shape[1], cfg.hidden, requires_grad=True)
         taps[(i, "h")] = tap
-        out = _run_layer(layer.rnn, cfg.arch, x, tap)
-        x = out + x if (cfg.residual and i > 0) else out
+        stack.append(enc.combine(i, _run_layer(layer.rnn, cfg.arch, x, tap), x))
+    x = stack[-1]
     if at is not None:
         x = x[torch.arange(x.shape[0]), at]
     h = x if model.proj is None else model.proj(x)      # no dropout, whatever the model's mode
@@ -586,7 +587,7 @@ def _windows_for(m: _Model, cfg: GradientsConfig, cache: dict) -> tuple[np.ndarr
 
 def _fresh_model(spec: dict, *, vocab: Vocab, like: ModelConfig | None, cfg: GradientsConfig, seed: int) -> _Model:
     base = dict(emb=cfg.emb, hidden=cfg.hidden, layers=cfg.layers) if like is None else \
-        dict(emb=like.emb, hidden=like.hidden, layers=like.layers, residual=like.residual, tied=like.tied)
+        dict(emb=like.emb, hidden=like.hidden, layers=like.layers, skip=like.skip, tied=like.tied)
     mcfg = ModelConfig(**{**base, **spec, "vocab_size": len(vocab)})
     torch.manual_seed(seed)
     model = build_model(mcfg)
@@ -836,7 +837,8 @@ def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, 
 
 
 def run_gradients_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str | os.PathLike | None,
-                           out: str | os.PathLike, small: bool = True, config: GradientsConfig | None = None) -> dict:
+                           out: str | os.PathLike, small: bool = True, config: GradientsConfig | None = None,
+                           workers: int = 1) -> dict:
     """``probe run``'s entry: gradient decay of the run's trained models (largest attractor rate) and fresh ones.
 
     ``models``: [{"path", "arch", "attractor_rate", "seed"}]; ``corpus_dirs``: {rate: corpus folder}.

@@ -20,6 +20,14 @@ from .corpus import Vocab
 
 ARCHS = ("srn", "gru", "lstm", "transformer")
 RECURRENT = ("srn", "gru", "lstm")
+# How stacked recurrent layers connect (from the second layer on, where sizes allow):
+#   none      x_{l+1} = f_l(x_l)
+#   residual  x_{l+1} = f_l(x_l) + x_l                       (ResNet, He et al. 2016)
+#   dense     layer l reads [embedding, h_1, ..., h_{l-1}]    (DenseNet, Huang et al. 2017: every earlier output)
+#   highway   x_{l+1} = g * f_l(x_l) + (1 - g) * x_l, g = sigmoid(W x_l + b), b = -1 at init: a gate decides how
+#             much of the input to carry (Srivastava et al. 2015)
+SKIPS = ("none", "residual", "dense", "highway")
+HIGHWAY_BIAS = -1.0
 KERNELS = ("auto", "torch")
 CHECKPOINT_FORMAT = "probe-checkpoint-1"
 
@@ -38,7 +46,7 @@ class ModelConfig:
     layers: int = 2                   # stacked recurrent layers / transformer blocks
     dropout: float = 0.0              # on embeddings, between layers and before the output layer
     tied: bool = False                # output weights = input embedding (hidden -> emb projection if sizes differ)
-    residual: bool = False            # recurrent: add a layer's input to its output, from the second layer on
+    skip: str = "none"                # recurrent stacks: none | residual | dense | highway (see SKIPS)
     nonlinearity: str = "tanh"        # srn only: tanh | relu
     forget_bias: float | None = None  # lstm only: initial forget-gate bias (None: PyTorch's default init)
     bidirectional: bool = False       # encoders of a classifier only; a language model must read left to right
@@ -75,6 +83,10 @@ def check_model_config(cfg: ModelConfig, *, language_model: bool = True) -> None
         raise ProbeError(f"--forget-bias applies to the lstm only, not to {cfg.arch}")
     if cfg.forget_bias is not None and not math.isfinite(cfg.forget_bias):
         raise ProbeError(f"--forget-bias must be a finite number, got {cfg.forget_bias}")
+    if cfg.skip not in SKIPS:
+        raise ProbeError(f"unknown --skip {cfg.skip!r}: choose from {', '.join(SKIPS)}")
+    if cfg.skip != "none" and cfg.arch == "transformer":
+        raise ProbeError("--skip applies to recurrent stacks; the transformer's blocks are residual already")
     if cfg.kernel not in KERNELS:
         raise ProbeError(f"unknown kernel {cfg.kernel!r}: choose from {', '.join(KERNELS)}")
     if cfg.arch == "transformer":
@@ -362,7 +374,11 @@ class RecurrentLayer(nn.Module):
 
 
 class RecurrentEncoder(nn.Module):
-    """Embedding + stacked one-layer recurrent modules (dropout between them, optional residuals)."""
+    """Embedding + stacked one-layer recurrent modules (dropout between them) joined by ``cfg.skip``.
+
+    ``layer_input`` and ``combine`` are the stacking rule, used by ``forward``, ``step`` and the gradient
+    taps (``probe.gradients``) alike, so a skip connection is written once.
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -370,14 +386,41 @@ class RecurrentEncoder(nn.Module):
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb)
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(
-            RecurrentLayer(cfg.arch, cfg.emb if i == 0 else cfg.hidden, cfg.hidden, nonlinearity=cfg.nonlinearity,
+            RecurrentLayer(cfg.arch, self.input_size(i), cfg.hidden, nonlinearity=cfg.nonlinearity,
                            forget_bias=cfg.forget_bias, kernel=cfg.kernel)
             for i in range(cfg.layers))
+        # highway transform gates of layers 1.. (layer 0 changes the size, so it carries nothing)
+        self.gates = nn.ModuleList(nn.Linear(cfg.hidden, cfg.hidden) for _ in range(cfg.layers - 1)) \
+            if cfg.skip == "highway" else None
+        if self.gates is not None:
+            for g in self.gates:
+                nn.init.constant_(g.bias, HIGHWAY_BIAS)
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
 
     @property
     def out_size(self) -> int:
         return self.config.hidden
+
+    def input_size(self, i: int) -> int:
+        """Features layer ``i`` reads: the embedding (layer 0), all earlier outputs (dense) or the layer below."""
+        cfg = self.config
+        if i == 0:
+            return cfg.emb
+        return cfg.emb + i * cfg.hidden if cfg.skip == "dense" else cfg.hidden
+
+    def layer_input(self, i: int, stack: list) -> torch.Tensor:
+        """Layer ``i``'s input from ``stack`` = [embedding, x_1, ..., x_i] ([..., features] each, any layout)."""
+        return torch.cat(stack, dim=-1) if self.config.skip == "dense" and i > 0 else stack[-1]
+
+    def combine(self, i: int, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The stack's value after layer ``i``: its output ``out`` joined with its input ``x`` by the skip rule."""
+        skip = self.config.skip
+        if i == 0 or skip in ("none", "dense"):
+            return out
+        if skip == "residual":
+            return out + x
+        g = torch.sigmoid(self.gates[i - 1](x))
+        return torch.lerp(x, out, g)             # g * out + (1 - g) * x
 
     def forward(self, ids: torch.Tensor, state: Any = None, return_states: bool = False,
                 layer_runs: Mapping[int, Callable] | None = None) -> EncoderOutput:
@@ -385,7 +428,7 @@ class RecurrentEncoder(nn.Module):
 
         ``layer_runs``: {i: fn}, where fn(layer, x [T, B, I], state) -> (out [T, B, H], final state, LSTM
         cell states [T, B, H] or None) runs layer i instead of the layer itself (interventions such as
-        unit ablation); everything around it (dropout, residuals, the states returned) stays the same.
+        unit ablation); everything around it (dropout, skip connections, the states returned) stays the same.
         """
         layer_runs = layer_runs or {}
         ids_t = ids.t()                         # the recurrences run time-major: [T, B]
@@ -397,12 +440,13 @@ class RecurrentEncoder(nn.Module):
             # Without embedding dropout, emb[ids] W^T + b = (emb W^T + b)[ids]: project the vocabulary
             # once and look rows up, instead of projecting all T * B tokens (exact, and cheaper when V < T*B).
             xw = F.embedding(ids_t, first.project(weight))
-        else:
+        if xw is None or self.config.skip == "dense":   # dense stacks read the embedding again higher up
             x = self.drop(self.embedding(ids_t))    # [T, B, E]
+        stack = [x]
         new_state, states = [], ({} if return_states else None)
         for i, layer in enumerate(self.layers):
             if i > 0:
-                x = self.drop(x)
+                x = self.drop(self.layer_input(i, stack))
             st_in = None if state is None else state[i]
             if i in layer_runs:
                 out, st, c_all = layer_runs[i](layer, x, st_in)
@@ -413,9 +457,8 @@ class RecurrentEncoder(nn.Module):
                 states[(i, "h")] = out.transpose(0, 1).contiguous()
                 if c_all is not None:
                     states[(i, "c")] = c_all.transpose(0, 1).contiguous()
-            x = out + x if (self.config.residual and i > 0) else out
-        return EncoderOutput(x.transpose(0, 1).contiguous(), tuple(new_state), states)
-
+            stack.append(self.combine(i, out, x))
+        return EncoderOutput(stack[-1].transpose(0, 1).contiguous(), tuple(new_state), states)
 
     def input_table(self) -> torch.Tensor:
         """The first layer's input projection of every vocabulary entry [V, gates * H], for ``step``."""
@@ -427,14 +470,19 @@ class RecurrentEncoder(nn.Module):
         Equals ``forward(tokens[:, None], state)`` in eval mode. ``table`` (``input_table()``) replaces
         the first layer's input matmul by a row lookup when a caller runs many steps.
         """
-        xw = table[tokens] if table is not None else self.layers[0].project(self.embedding(tokens))
-        x, new_state = None, []
+        emb = self.embedding(tokens) if table is None or self.config.skip == "dense" else None
+        stack, new_state = [emb], []
         for i, layer in enumerate(self.layers):
-            st = layer.step(xw if i == 0 else layer.project(x), None if state is None else state[i])
+            if i == 0:
+                x = emb
+                xw = table[tokens] if table is not None else layer.project(emb)
+            else:
+                x = self.layer_input(i, stack)
+                xw = layer.project(x)
+            st = layer.step(xw, None if state is None else state[i])
             new_state.append(st)
-            out = st[0] if isinstance(st, tuple) else st
-            x = out + x if (self.config.residual and i > 0) else out
-        return x, tuple(new_state)
+            stack.append(self.combine(i, st[0] if isinstance(st, tuple) else st, x))
+        return stack[-1], tuple(new_state)
 
 
 class TransformerEncoder(nn.Module):
@@ -608,6 +656,15 @@ def read_checkpoint(path_or_dir: str | os.PathLike) -> dict:
     return data
 
 
+def upgrade_model_config(data: dict) -> dict:
+    """A saved model config in today's keys: checkpoints before skip connections had ``residual: bool``."""
+    if isinstance(data, dict) and "residual" in data and "skip" not in data:
+        residual = bool(data["residual"])
+        data = {k: v for k, v in data.items() if k != "residual"}
+        data["skip"] = "residual" if residual else "none"
+    return data
+
+
 def load_checkpoint(path_or_dir: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint file (or ``DIR/model.pt``) into a model in eval mode on ``device``.
 
@@ -616,7 +673,7 @@ def load_checkpoint(path_or_dir: str | os.PathLike, device: str | torch.device =
     """
     data = read_checkpoint(path_or_dir)
     p = data["path"]
-    cfg = config_from_dict(ModelConfig, data["model_config"], where=f"{p}: model_config")
+    cfg = config_from_dict(ModelConfig, upgrade_model_config(data["model_config"]), where=f"{p}: model_config")
     try:
         vocab = Vocab(tuple(data["vocab"]))
     except (ValueError, TypeError) as exc:

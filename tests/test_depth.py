@@ -30,12 +30,13 @@ def data(tmp_path_factory) -> Path:
     return root
 
 
-def test_models_to_train_skips_the_one_layer_residual_duplicate():
+def test_models_to_train_trains_one_layer_once():
     jobs = models_to_train(DepthConfig(archs=("srn", "lstm"), layers=(2, 1, 4)))
-    assert jobs[:5] == [("srn", 1, False), ("srn", 2, False), ("srn", 2, True), ("srn", 4, False), ("srn", 4, True)]
-    assert len(jobs) == 10
-    assert models_to_train(DepthConfig(archs=("gru",), layers=(1, 3), residual=(True,))) == \
-        [("gru", 1, False), ("gru", 3, True)]
+    assert jobs[:5] == [("srn", 1, "none"), ("srn", 2, "none"), ("srn", 2, "residual"), ("srn", 2, "dense"),
+                        ("srn", 2, "highway")]
+    assert len(jobs) == 2 * (1 + 4 + 4)
+    assert models_to_train(DepthConfig(archs=("gru",), layers=(1, 3), skips=("highway",))) == \
+        [("gru", 1, "none"), ("gru", 3, "highway")]
 
 
 def test_gradients_vanish_through_depth_and_residuals_keep_them():
@@ -43,7 +44,8 @@ def test_gradients_vanish_through_depth_and_residuals_keep_them():
 
     def grads(residual):
         torch.manual_seed(0)
-        m = build_model(ModelConfig(arch="lstm", vocab_size=10, emb=16, hidden=16, layers=6, residual=residual))
+        m = build_model(ModelConfig(arch="lstm", vocab_size=10, emb=16, hidden=16, layers=6,
+                                    skip="residual" if residual else "none"))
         return depth_gradients(m, ids, distance=5)
 
     plain, res = grads(False), grads(True)
@@ -56,19 +58,19 @@ def test_gradients_vanish_through_depth_and_residuals_keep_them():
 
 def test_tiny_sweep_end_to_end_and_bad_input(data, capsys):
     out = data / "results"
-    cfg = DepthConfig(archs=("gru",), layers=(2,), hidden=4, emb=4, batch_size=4, bptt=5, max_steps=2, distance=3,
-                      burn_in=1, n_sequences=4, n_items=0)
+    cfg = DepthConfig(archs=("gru",), layers=(2,), skips=("none", "residual"), hidden=4, emb=4, batch_size=4, bptt=5,
+                      max_steps=2, stop_after=0, distance=3, burn_in=1, n_sequences=4, n_items=0)
     res = run_depth_analysis(models=[], corpus_dirs={0.0: str(data / "corpus")}, items=str(data / "items.jsonl"),
-                             out=out, config=cfg)
+                             out=out, config=cfg, workers=2)
     table = pd.read_csv(out / "depth.csv")
-    assert list(zip(table["layers"], table["residual"], table["state"])) == [
-        (2, False, "init"), (2, False, "trained"), (2, True, "init"), (2, True, "trained")]
+    assert list(zip(table["layers"], table["skip"], table["state"])) == [
+        (2, "none", "init"), (2, "none", "trained"), (2, "residual", "init"), (2, "residual", "trained")]
     trained = table[table["state"] == "trained"]
     assert trained["acc_conflict"].between(0, 1).all() and (trained["n_conflict"] == 1).all()
     assert (trained["steps"] == 2).all() and table["grad_emb_d0"].gt(0).all()
     assert table.loc[table["state"] == "init", "acc_conflict"].isna().all()
     assert (out / "figures" / "depth.png").is_file() and (out / "figures" / "depth.pdf").is_file()
-    assert "| gru (default) | 2 | yes |" in res["markdown"]
+    assert "| gru (default) | 2 | residual | no |" in res["markdown"]      # 2 steps: not converged, and says so
     bad = data / "bad"
     with pytest.raises(SystemExit):           # argparse rejects it: usage line + error, exit 2
         main(["depth", "--corpus", str(data / "corpus"), "--layers", "0", "--out", str(bad)])

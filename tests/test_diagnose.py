@@ -68,7 +68,7 @@ def _cell(arch, rnn):
 @pytest.mark.parametrize("residual", [False, True])
 def test_ablation_zeroes_exactly_the_chosen_units(arch, residual):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(arch=arch, vocab_size=13, emb=6, hidden=6, layers=2, residual=residual)).eval()
+    model = build_model(ModelConfig(arch=arch, vocab_size=13, emb=6, hidden=6, layers=2, skip="residual" if residual else "none")).eval()
     ids = torch.randint(13, (3, 9))
     intact = model(ids, return_states=True)
     with torch.no_grad():

@@ -21,15 +21,16 @@ CELLS = [dict(arch="srn"), dict(arch="srn", nonlinearity="relu"), dict(arch="gru
          dict(arch="lstm", forget_bias=1.0)]
 
 
-def tiny(layers=1, residual=False, **kw):
+def tiny(layers=1, skip="none", **kw):
     torch.manual_seed(0)
-    cfg = ModelConfig(**{"vocab_size": 7, "emb": 5, "hidden": 4, "layers": layers, "residual": residual, **kw})
+    cfg = ModelConfig(**{"vocab_size": 7, "emb": 5, "hidden": 4, "layers": layers, "skip": skip, **kw})
     return build_model(cfg)
 
 
+@pytest.mark.parametrize("skip", ["residual", "dense", "highway"])
 @pytest.mark.parametrize("kw", CELLS, ids=lambda k: "-".join(map(str, k.values())))
-def test_step_by_step_forward_equals_the_model(kw):
-    model = tiny(layers=2, residual=True, tied=True, **kw).eval()
+def test_step_by_step_forward_equals_the_model(kw, skip):
+    model = tiny(layers=2, skip=skip, tied=True, **kw).eval()
     ids = torch.randint(0, 7, (3, 9), generator=torch.Generator().manual_seed(1))
     a = analysis_copy(model)
     logits, taps = forward_with_taps(a, ids)

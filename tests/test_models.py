@@ -53,8 +53,9 @@ def test_state_continues_a_sequence(arch):
 
 
 @pytest.mark.parametrize("arch,extra", [("srn", {}), ("srn", {"nonlinearity": "relu"}), ("gru", {}),
-                                        ("lstm", {}), ("lstm", {"residual": True, "forget_bias": 1.0}),
-                                        ("gru", {"residual": True, "layers": 3})])
+                                        ("lstm", {}), ("lstm", {"skip": "residual", "forget_bias": 1.0}),
+                                        ("gru", {"skip": "residual", "layers": 3}), ("srn", {"skip": "dense", "layers": 3}),
+                                        ("lstm", {"skip": "highway", "layers": 3}), ("gru", {"skip": "dense", "layers": 2})])
 @pytest.mark.parametrize("use_table", [False, True])
 def test_step_equals_forward_one_token_at_a_time(arch, extra, use_table):
     model = make(arch, **extra).eval()
@@ -100,8 +101,8 @@ def test_lstm_cell_states_match_a_step_by_step_cell():
 @pytest.mark.parametrize("batch", [2, 16])   # 16 x 9 tokens > V: the layer-0 projection becomes a table lookup
 def test_fused_kernels_equal_torch_modules(arch, nonlinearity, batch):
     """probe's fused CPU recurrence vs nn.RNN/nn.GRU with the same weights: outputs, states and gradients."""
-    fused = make(arch, nonlinearity=nonlinearity, residual=True, layers=2)
-    ref = make(arch, nonlinearity=nonlinearity, residual=True, layers=2, kernel="torch")
+    fused = make(arch, nonlinearity=nonlinearity, skip="residual", layers=2)
+    ref = make(arch, nonlinearity=nonlinearity, skip="residual", layers=2, kernel="torch")
     ref.load_state_dict(fused.state_dict())
     assert fused.encoder.layers[0].uses_fused(torch.zeros(1)) and not ref.encoder.layers[0].uses_fused(torch.zeros(1))
     ids = torch.randint(V, (batch, 9))
@@ -151,7 +152,7 @@ def test_tied_projection_residual_and_forget_bias():
     assert torch.all(rnn.bias_ih_l0[8:16] + rnn.bias_hh_l0[8:16] == 1.0)
     assert make("gru", tied=True).proj is None
     ids = torch.randint(V, (2, 5))
-    plain, residual = make("gru").eval(), make("gru", residual=True).eval()
+    plain, residual = make("gru").eval(), make("gru", skip="residual").eval()
     assert not torch.allclose(plain(ids).logits, residual(ids).logits)
 
 
@@ -238,3 +239,49 @@ def test_kernel_choice_does_not_change_the_state_dict():
     a, b = make("gru"), make("gru", kernel="torch")
     assert list(a.state_dict()) == list(b.state_dict())
     assert dataclasses.replace(a.config, kernel="torch") == b.config
+
+
+@pytest.mark.parametrize("skip", ["none", "residual", "dense", "highway"])
+def test_skip_connections_are_what_they_say(skip):
+    """Each stacking rule, checked against its definition on a 3-layer model built from the same layers."""
+    torch.manual_seed(0)
+    model = make("gru", skip=skip, layers=3).eval()
+    enc = model.encoder
+    ids = torch.randint(V, (2, 5))
+    with torch.no_grad():
+        x0 = enc.embedding(ids.t())
+        h1 = enc.layers[0](x0)[0]
+        if skip == "dense":
+            assert enc.layers[1].rnn.input_size == enc.config.emb + enc.config.hidden
+            h2 = enc.layers[1](torch.cat([x0, h1], -1))[0]
+            top = enc.layers[2](torch.cat([x0, h1, h2], -1))[0]
+        else:
+            h2 = enc.layers[1](h1)[0]
+            if skip == "residual":
+                x2 = h2 + h1
+                top = enc.layers[2](x2)[0] + x2
+            elif skip == "highway":
+                g1 = torch.sigmoid(enc.gates[0](h1))
+                x2 = g1 * h2 + (1 - g1) * h1
+                g2 = torch.sigmoid(enc.gates[1](x2))
+                top = g2 * enc.layers[2](x2)[0] + (1 - g2) * x2
+                assert torch.all(enc.gates[0].bias == -1.0)      # carry-biased at initialisation
+            else:
+                top = enc.layers[2](h2)[0]
+        torch.testing.assert_close(enc(ids).hidden, top.transpose(0, 1), atol=1e-6, rtol=1e-5)
+
+
+def test_old_checkpoints_with_residual_load(tmp_path):
+    """Checkpoints written before skip connections (model_config with residual: bool) still load."""
+    from probe.corpus import Vocab
+    from probe.models import load_checkpoint, save_checkpoint
+
+    model = make("srn", skip="residual", layers=2)
+    vocab = Vocab(("<unk>", "<eos>", *[f"w{i}" for i in range(V - 2)]))
+    save_checkpoint(tmp_path / "model.pt", model=model, model_config=model.config, vocab=vocab, train_config={},
+                    train_state={})
+    data = torch.load(tmp_path / "model.pt", weights_only=True)
+    old = {k: v for k, v in data["model_config"].items() if k != "skip"}
+    data["model_config"] = {**old, "residual": True}
+    torch.save(data, tmp_path / "model.pt")
+    assert load_checkpoint(tmp_path).model_config.skip == "residual"
