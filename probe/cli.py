@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -54,7 +55,7 @@ SUMMARIES = {
     "diagnose": "diagnostic classifiers for the head's number in hidden states; number-unit ablation",
     "gradients": "vanishing gradients by distance per cell, at init and trained",
     "clipping": "exploding gradients: train at a large learning rate, clipping off and on",
-    "depth": "stacked and residual models: accuracy and gradient decay by depth",
+    "depth": "stacked models with and without skip connections: accuracy and gradient decay by depth",
     "suite": "evaluate SyntaxGym suites' own prediction formulas with models",
 }
 
@@ -242,7 +243,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--emb", type=int, help=f"embedding size (default {d.emb})")
     m.add_argument("--dropout", type=float, help=f"dropout probability (default {d.dropout})")
     m.add_argument("--tied", action="store_const", const=True, help="tie input and output embeddings")
-    m.add_argument("--residual", action="store_const", const=True, help="residual connections between layers")
+    m.add_argument("--skip", help="how stacked layers connect: none | residual | dense (each layer reads every "
+                                  "earlier output) | highway (a gate decides how much to carry) (default none)")
     m.add_argument("--nonlinearity", help=f"srn: tanh | relu (default {d.nonlinearity})")
     m.add_argument("--forget-bias", type=float, help="lstm: initial forget-gate bias (default: PyTorch's init)")
     m.add_argument("--objective", choices=("lm", "number"), default="lm",
@@ -259,6 +261,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                                             "(default 20 for sgd, 0.001 for adam)")
     o.add_argument("--lr-decay", type=float, help=f"factor applied at a plateau (default {d.lr_decay})")
     o.add_argument("--patience", type=int, help=f"validations without improvement before a decay (default {d.patience})")
+    o.add_argument("--min-delta", type=float,
+                   help="relative drop in validation perplexity that counts as an improvement, e.g. 0.002 "
+                        f"(default {d.min_delta})")
+    o.add_argument("--stop-after", type=int,
+                   help="stop, converged, after this many validations in a row without an improvement; --epochs "
+                        "and --max-steps remain caps (default 0 = run every epoch)")
     o.add_argument("--batch-size", type=int, help=f"parallel streams (default {d.batch_size})")
     o.add_argument("--bptt", type=int, help=f"truncated-BPTT length (default {d.bptt})")
     o.add_argument("--epochs", type=int, help=f"passes over the training split (default {d.epochs})")
@@ -477,13 +485,17 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help=SUMMARIES["run"],
         description="Build the benchmark, build synthetic corpora over a sweep of attractor rates, train SRN, GRU "
-                    "and LSTM language models (several seeds each) and n-gram/unigram baselines, evaluate them, "
-                    "draw the figures and write results/<name>/report.md. With no options: the default run "
-                    "(results/default). Finished stages are not redone when a run is restarted.")
+                    "and LSTM language models (several seeds each, until validation stops improving) and "
+                    "n-gram/unigram baselines, evaluate them, run the lecture's analyses, draw the figures and "
+                    "write runs/<name>/report.md, ending with a reproducibility verdict against the committed "
+                    "reference results/<name> when there is one. With no options: the default run "
+                    "(runs/default). Finished stages are not redone when a run is restarted; progress goes to "
+                    "stdout, one line per finished model when it is not a terminal.")
     p.add_argument("--preset", default="default", help="default | quick (toy size, for smoke tests)")
     p.add_argument("--config", metavar="FILE", help="JSON or YAML file overriding any RunConfig key (nested)")
-    p.add_argument("--name", help="run name: results/NAME (default: the preset's)")
-    p.add_argument("--results-dir", help="parent folder of the run (default: results)")
+    p.add_argument("--name", help="run name: RESULTS_DIR/NAME (default: the preset's)")
+    p.add_argument("--results-dir", help="parent folder of the run (default: runs, which git ignores; "
+                                         "`--results-dir results` rewrites the committed reference)")
     p.add_argument("--workers", type=_nonneg_int, help="training processes (0 = one per CPU core)")
 
     def run(a: argparse.Namespace) -> int:
@@ -492,7 +504,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         overrides = {k: v for k, v in (("name", a.name), ("results_dir", a.results_dir), ("workers", a.workers))
                      if v is not None}
         cfg = load_run_config(preset=a.preset, config_file=a.config, overrides=overrides)
-        run_benchmark(cfg, argv=sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "run" else None)
+        run_benchmark(cfg, argv=a.argv[1:])
         return 0
 
     p.set_defaults(func=run)
@@ -684,20 +696,23 @@ def _add_clipping(sub: argparse._SubParsersAction) -> None:
 def _add_depth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "depth", help=SUMMARIES["depth"],
-        description="Train one model per cell x --layers x residual connections (with and without; a single "
-                    "layer has none) on a corpus, then report agreement accuracy (mismatched vs matched items "
-                    "with 1+ attractors) and gradient norms from J(t) to the input and the first layer, at "
-                    "distance 0 and --distance, at initialisation and after training. Writes OUT/depth.csv, "
-                    "depth.json and OUT/figures/depth.png/pdf.")
+        description="Train one model per cell x --layers x skip connection (none, residual, dense, highway; a "
+                    "single layer has none) on a corpus until validation stops improving, then report agreement "
+                    "accuracy (conflict vs matched items with 1+ attractors) and gradient norms from J(t) to the "
+                    "input and the first layer, at distance 0 and --distance, at initialisation and after "
+                    "training. Writes OUT/depth.csv, depth.json and OUT/figures/depth.png/pdf.")
     p.add_argument("--corpus", required=True, metavar="DIR", help="corpus folder written by `probe corpus`")
     p.add_argument("--items", metavar="DIR", help="agreement items for the accuracies (default: none)")
     p.add_argument("--out", required=True, metavar="DIR", help="results folder")
     p.add_argument("--size", choices=("full", "small", "quick"), default="full",
                    help="analysis size preset (default full); the options below override it")
     p.add_argument("--archs", nargs="+", metavar="SPEC", help="cells (default: srn gru lstm)")
-    p.add_argument("--layers", nargs="+", type=_positive_int, metavar="N", help="depths (default 1 2 3 4)")
-    p.add_argument("--no-residual", action="store_true", help="plain stacks only")
-    p.add_argument("--steps", type=_positive_int, help="updates per model (default 600)")
+    p.add_argument("--layers", nargs="+", type=_positive_int, metavar="N", help="depths (default 1 2 4 6)")
+    p.add_argument("--skips", nargs="+", choices=("none", "residual", "dense", "highway"),
+                   help="skip connections to compare (default: all four)")
+    p.add_argument("--steps", type=_positive_int,
+                   help="a fixed number of updates per model instead of training to convergence")
+    p.add_argument("--workers", type=_positive_int, default=1, help="training processes (default 1)")
     p.add_argument("--hidden", type=_positive_int, help="units (and embedding size) per layer (default 64)")
     p.add_argument("--distance", type=_positive_int, help="distance for the gradient norms (default 10)")
     p.add_argument("--seed", type=int, help="seed (default 0)")
@@ -708,10 +723,12 @@ def _add_depth(sub: argparse._SubParsersAction) -> None:
         from .depth import depth_analysis, preset
 
         given = {"archs": tuple(a.archs) if a.archs else None, "layers": tuple(a.layers) if a.layers else None,
-                 "residual": (False,) if a.no_residual else None, "max_steps": a.steps, "hidden": a.hidden,
-                 "emb": a.hidden, "distance": a.distance, "seed": a.seed}
+                 "skips": tuple(a.skips) if a.skips else None, "max_steps": a.steps,
+                 "stop_after": 0 if a.steps else None, "hidden": a.hidden, "emb": a.hidden, "distance": a.distance,
+                 "seed": a.seed}
         cfg = dataclasses.replace(preset(a.size), **{k: v for k, v in given.items() if v is not None})
-        result = depth_analysis(corpus=a.corpus, items=a.items, out=a.out, config=cfg, progress=True)
+        result = depth_analysis(corpus=a.corpus, items=a.items, out=a.out, config=cfg, progress=True,
+                                workers=a.workers)
         print(result["markdown"])
         print(f"wrote {len(result['files'])} files to {a.out} in {result['seconds']:.1f} s")
         return 0
@@ -774,6 +791,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn ProbeError into a one-line message with exit code 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not sys.stderr.isatty():
+        # in a log, Hugging Face datasets' bars are carriage-return noise (read when datasets is imported)
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     names = {add.__name__[len("_add_"):] for add in COMMANDS}
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first if first in names else None)

@@ -351,7 +351,7 @@ def _tokenize(splits: dict[str, list[str]], cfg: CorpusConfig, *, tokenizer: str
     codes = {}
     for name in SPLITS:
         lines = splits[name]
-        with tqdm(total=len(lines), desc=f"tokenizing {name}", unit="line", leave=False) as bar:
+        with tqdm(total=len(lines), desc=f"tokenizing {name}", unit="line", leave=False, disable=None) as bar:
             if tokenizer == "whitespace":
                 codes[name] = _tokenize_whitespace(lines, table, cfg.lowercase, bar)
             else:
@@ -413,7 +413,7 @@ def _synthetic_splits(cfg: CorpusConfig, exclude: set[str]) -> tuple[dict, dict,
                       max_depth=cfg.max_depth, probs=cfg.grammar, modifier_rate=cfg.modifier_rate)
     n = cfg.n_sentences
     kept, removed, drawn, max_draws = [], 0, 0, 20 * n + 10_000
-    with tqdm(total=n, desc="generating", unit="sent", leave=False) as bar:
+    with tqdm(total=n, desc="generating", unit="sent", leave=False, disable=None) as bar:
         for sent in grammar.stream(cfg.seed):
             drawn += 1
             if exclude and " ".join(sent.tokens) in exclude:

@@ -427,7 +427,7 @@ ABL_COLUMNS = ["arch", "seed", "attractor_rate", "ablation", "draw", "units", "k
 
 def run_diagnose_analysis(*, models: Sequence[dict], corpus_dirs: dict | None = None, items: str | os.PathLike,
                           out: str | os.PathLike, small: bool = True, config: DiagnoseConfig | None = None,
-                          progress: bool = False) -> dict:
+                          progress: bool = False, workers: int = 1) -> dict:
     """Probe the head's number in every layer's states, with control task and selectivity; ablate number units.
 
     ``models``: [{"path", "arch", "attractor_rate", "seed"}] (training folders); ``items``: an item

@@ -359,7 +359,8 @@ def extract_items(cfg: ExtractConfig, nlp=None) -> tuple[list[dict], Counter]:
     rows: list[dict] = []
     seen: set[tuple[str, int]] = set()
     docs = nlp.pipe(iter_texts(cfg), as_tuples=True, batch_size=cfg.batch_size, n_process=cfg.n_process)
-    for doc, _origin in tqdm(docs, total=cfg.max_texts, unit="text", desc="parsing", mininterval=2.0):
+    for doc, _origin in tqdm(docs, total=cfg.max_texts, unit="text", desc="parsing", mininterval=2.0,
+                            disable=None):
         for sent in doc.sents:
             for row in sentence_items(sent, verb_pairs=lex.verb_pair, verb_numbers=lex.verb_number, vocab=vocab,
                                       max_words=cfg.max_words, reasons=reasons):

@@ -378,7 +378,7 @@ def fit_classifier(cfg: NumberConfig, vocab: Vocab, train: NumberData, valid: Nu
     best, best_state, step = None, None, 0
     ids_all, labels_all = torch.as_tensor(train.ids), torch.as_tensor(train.labels)
     bar = tqdm(total=cfg.epochs, desc=f"number {cfg.arch}{'-bi' if cfg.bidirectional else ''}", unit="epoch",
-               disable=not progress)
+               disable=None if progress else True)
     for epoch in range(cfg.epochs):
         model.train()
         total, count = 0.0, 0
@@ -531,7 +531,7 @@ def number_config_from_train_options(options: dict) -> NumberConfig:
 
     Options that only make sense for a language model are refused with a one-line error.
     """
-    lm_only = ("tied", "residual", "forget_bias", "heads", "kernel", "lr_decay", "patience", "bptt", "max_steps",
+    lm_only = ("tied", "skip", "forget_bias", "heads", "kernel", "lr_decay", "patience", "bptt", "max_steps",
                "log_every", "eval_every", "checkpoint_every", "max_nonfinite", "eval_batch_size")
     given = {k: v for k, v in options.items() if v is not None}
     bad = [k for k in lm_only if k in given]
@@ -651,7 +651,7 @@ def _accuracy_rows(res: pd.DataFrame, keys: dict, *, n_boot: int, seed: int) -> 
 
 def run_number_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str | os.PathLike,
                         out: str | os.PathLike, small: bool = True, config: NumberAnalysisConfig | None = None,
-                        progress: bool = False) -> dict:
+                        progress: bool = False, workers: int = 1) -> dict:
     """Train uni-/bidirectional number classifiers and compare them with the LMs, by number of attractors.
 
     ``models``: [{"path", "arch", "attractor_rate", "seed"}] (training folders); ``corpus_dirs``:

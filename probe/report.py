@@ -199,8 +199,9 @@ def git_commit(path: str | os.PathLike | None = None) -> str:
     return sha + (" (uncommitted changes)" if dirty else "")
 
 
-def environment_facts() -> dict:
-    """Versions, CPU/GPU, threads, date and git commit of the machine writing the report."""
+def environment_facts(commit: str | None = None) -> dict:
+    """Versions, CPU/GPU, threads, date and git commit of the machine writing the report (``commit``: the
+    state read when the work started, before its outputs existed; default: read now)."""
     import importlib.metadata as md
 
     facts = {"date": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -220,13 +221,14 @@ def environment_facts() -> dict:
         facts["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     except ImportError:
         facts["gpu"] = "unknown"
-    facts["git commit"] = git_commit()
+    facts["git commit"] = commit or git_commit()
     return facts
 
 
 def write_report(results_dir: str | os.PathLike, *, title: str = "probe results", commands: Sequence[str] = (),
                  sections: Mapping[str, str] | None = None, intro: str = "", n_attractors: int = 1,
-                 convergence: Mapping | None = None, closing: Mapping[str, str] | None = None) -> Path:
+                 convergence: Mapping | None = None, closing: Mapping[str, str] | None = None,
+                 commit: str | None = None) -> Path:
     """Write ``results_dir/report.md`` from its summary files and figures; returns the path.
 
     ``commands``: the exact commands that produced the folder (shown verbatim). ``sections``: extra
@@ -327,7 +329,7 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
                                                                                   "path") if c in models[0]]])]
     for heading, text in (closing or {}).items():
         out += [f"## {heading}", "", text.strip(), ""]
-    out += ["## Environment", "", *[f"- {k}: {v}" for k, v in environment_facts().items()], ""]
+    out += ["## Environment", "", *[f"- {k}: {v}" for k, v in environment_facts(commit).items()], ""]
     path = res / "report.md"
     write_text_atomic(path, "\n".join(out).rstrip() + "\n")
     return path

@@ -41,22 +41,28 @@ class ExtraData:
 class RunConfig:
     """Everything ``probe run`` does, in one place; ``--config FILE`` overrides any of it (nested keys)."""
 
-    name: str = "default"                                   # results/<name>/
-    results_dir: str = "results"                            # parent of the run folder
+    name: str = "default"                                   # <results_dir>/<name>/
+    results_dir: str = "runs"                               # parent of the run folder (git ignores runs/; the
+                                                            #   committed reference runs live in results/)
+    reference: str = "auto"                                 # a committed run to compare the headline with:
+                                                            #   'auto' = results/<name> when it exists, '' = none
     archs: tuple[str, ...] = ("srn", "gru", "lstm")         # recurrent cells to compare
     seeds: tuple[int, ...] = (0, 1, 2)                      # training seeds per cell and rate
-    # corpus sweep: share of subjects whose modifier holds a noun of the other number; from rates where
-    # every cell stays sequential to rates where every cell turns syntactic (chosen from a pilot sweep)
-    attractor_rates: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
+    # corpus sweep: share of subjects whose modifier holds a noun of the other number, with the share of
+    # modified subjects held at corpus.modifier_rate: 1.7%, 8% and 50% of the modifiers attract
+    attractor_rates: tuple[float, ...] = (0.01, 0.05, 0.3)
     benchmark: BuildConfig = field(default_factory=lambda: BuildConfig(per_condition=40))
     dev_items: BuildConfig = field(default_factory=lambda: BuildConfig(
         per_condition=25, seed=1, constructions=("simple", "pp"), max_attractors=2))  # learning-curve items
-    corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig(n_sentences=40_000))
-    # 64-unit single-layer cells: big enough to learn agreement on unmodified subjects, small enough
-    # that their choice between syntactic and sequential cues depends on the evidence in the corpus
+    corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig(n_sentences=40_000, modifier_rate=0.6))
+    # 64-unit single-layer cells, trained until validation perplexity stops improving by 0.5% over two
+    # half-epoch validations (lr x 0.25 at each plateau); a pilot reached 1.03-1.045 x the grammar's
+    # entropy floor in 6-7 epochs (README: "Why these sizes")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        layers=1, hidden=64, emb=64, optimizer="adam", lr=3e-3, batch_size=32, bptt=35, epochs=3,
-        clip=1.0, dropout=0.0, log_every=100))
+        layers=1, hidden=64, emb=64, optimizer="adam", lr=1e-2, batch_size=64, bptt=35, epochs=30,
+        clip=1.0, dropout=0.0, log_every=100, evals_per_epoch=2, patience=0, lr_decay=0.25, min_delta=0.005,
+        stop_after=2))
+    floor_ratio: float = 1.05                               # a converged model should reach ppl <= this x floor
     ngram_order: int = 3                                    # the sequential-recency reference baseline
     workers: int = 0                                        # training processes (0: one per CPU core)
     analyses: tuple[str, ...] = tuple(ANALYSES)             # the lecture's analyses to run (see ANALYSES)
@@ -72,7 +78,7 @@ PRESETS: dict[str, RunConfig] = {
         name="quick", seeds=(0,), attractor_rates=(0.0, 0.1),
         benchmark=BuildConfig(per_condition=4, max_attractors=2),
         dev_items=BuildConfig(per_condition=3, seed=1, constructions=("pp",), max_attractors=1),
-        corpus=CorpusConfig(n_sentences=2_000),
+        corpus=CorpusConfig(n_sentences=2_000, modifier_rate=0.3),
         train=TrainConfig(layers=1, hidden=16, emb=16, optimizer="adam", lr=1e-2, batch_size=16, bptt=20,
                           epochs=1, clip=1.0, log_every=20),
         analysis_scale="quick"),
@@ -209,15 +215,16 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     figures/ and report.md. Restarting after an interruption skips finished stages and resumes
     interrupted trainings from their last checkpoint.
     """
-    from tqdm.auto import tqdm
-
     from .baselines import BaselineConfig, build_baseline
     from .corpus import build_corpus
     from .evaluate import evaluate
+    from .progress import Progress
+    from .report import git_commit
 
     check_run_config(cfg)
     t_start = time.perf_counter()
     root = Path(cfg.results_dir) / cfg.name
+    commit = git_commit()      # before this run writes anything (its folder is ignored by git anyway)
     work = root / "work"
     work.mkdir(parents=True, exist_ok=True)
     save_config(cfg, root, extra={"stage": "run"})
@@ -253,24 +260,27 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                     jobs.append((config_to_dict(tcfg), str(corpora[rate]), str(out), str(dev)))
                 else:
                     reused += 1
+    workers = cfg.workers or os.cpu_count() or 1
     if jobs:
-        workers = cfg.workers or min(os.cpu_count() or 1, len(jobs))
-        threads = 1 if workers > 1 else 0
+        n_proc = min(workers, len(jobs))
+        threads = 1 if n_proc > 1 else 0
         t0 = time.perf_counter()
-        bar = tqdm(total=len(jobs), desc="train", unit="model", disable=None)
-        if workers == 1:
-            for job in jobs:
-                _train_job(job[:4] + (threads,))
-                bar.update()
-        else:
-            import multiprocessing as mp
+        with Progress("training", len(jobs), unit="models", log=log) as bar:
+            if n_proc == 1:
+                for job in jobs:
+                    s = _train_job(job[:4] + (threads,))
+                    bar.update(Path(job[2]).name, s["train_seconds"])
+            else:
+                import multiprocessing as mp
+                from concurrent.futures import as_completed
 
-            ctx = mp.get_context("spawn")  # torch and fork do not mix safely
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                for _ in pool.map(_train_job, [j + (threads,) for j in jobs]):
-                    bar.update()
-        bar.close()
-        log(f"training: {len(jobs)} models in {time.perf_counter() - t0:.1f} s ({workers} processes)")
+                ctx = mp.get_context("spawn")  # torch and fork do not mix safely
+                with ProcessPoolExecutor(max_workers=n_proc, mp_context=ctx) as pool:
+                    futures = {pool.submit(_train_job, j + (threads,)): j for j in jobs}
+                    for fut in as_completed(futures):
+                        s = fut.result()
+                        bar.update(Path(futures[fut][2]).name, s["train_seconds"])
+        log(f"training: {len(jobs)} models in {time.perf_counter() - t0:.1f} s ({n_proc} processes)")
     else:
         log("training: all models done already")
 
@@ -302,35 +312,44 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     make_figures(root, train_dirs=[m for m in model_dirs if "baselines" not in m.parts])
 
     # 7. the lecture's analyses, at small size, on this run's models and corpora
-    analysis_sections = run_analyses(cfg, root=root, work=work, corpora=corpora, bench=bench, log=log)
+    analysis_sections = run_analyses(cfg, root=root, work=work, corpora=corpora, bench=bench, log=log,
+                                     workers=workers)
     elapsed = time.perf_counter() - t_start
     command = "probe run" + (" " + " ".join(argv) if argv else "")
     eval_cfg = json.loads((work / "eval" / "config.json").read_text())
     save_config(cfg, root, extra={"stage": "run", "conventions": eval_cfg.get("conventions", {}),
                                   "models_info": eval_cfg.get("models_info", []),
                                   "environment": eval_cfg.get("environment", {}),
-                                  "wall_seconds": round(elapsed, 1)})
-    write_report(root, title=f"probe run: {cfg.name}", commands=[command],
-                 intro=_intro(cfg, elapsed, reused),
-                 sections={**_sections(cfg, work), **extra_sections, **analysis_sections})
+                                  "wall_seconds": round(elapsed, 1), "git_commit": commit})
+    trained = training_summaries(work)
+    convergence = {}
+    for t in trained:
+        key = (t["arch"], t.get("attractor_rate"))
+        convergence[key] = convergence.get(key, True) and bool(t.get("converged"))
+    verdict = reproducibility(cfg, root, log=log)
+    write_report(root, title=f"probe run: {cfg.name}", commands=[command], intro=_intro(cfg, elapsed, reused),
+                 sections={**_sections(cfg, work, trained), **extra_sections, **analysis_sections},
+                 convergence=convergence, commit=commit,
+                 closing={"Reproducibility": verdict} if verdict else None)
     log(f"probe run {cfg.name}: finished in {elapsed:.0f} s; report at {root / 'report.md'}")
     return root
 
 
 def critical_in_vocab(items, vocab) -> Any:
-    """Per item: True if every word that differs between sentence_good and sentence_bad is in ``vocab``.
-
-    These are the words whose probabilities decide the pair (the verbs, for agreement pairs); a pair
-    whose critical words are ``<unk>`` carries no evidence either way, whatever the rest of the sentence.
-    """
+    """Per item: True if the words that decide the pair are in ``vocab``: every word that differs between
+    sentence_good and sentence_bad (the verbs, for agreement pairs) and the head noun, when the item names
+    one. A pair whose verbs are ``<unk>`` carries no evidence either way, and one whose head is ``<unk>``
+    tests no agreement with that head: the model cannot know the head's number."""
     import numpy as np
 
+    heads = items["head"].fillna("").astype(str).tolist() if "head" in items.columns else [""] * len(items)
     out = np.zeros(len(items), dtype=bool)
     for i, (g, b) in enumerate(zip(items["sentence_good"], items["sentence_bad"])):
         gt, bt = str(g).split(), str(b).split()
         diff = ({x for x, y in zip(gt, bt) if x != y} | {y for x, y in zip(gt, bt) if x != y}) \
             if len(gt) == len(bt) else set(gt) ^ set(bt)
-        out[i] = bool(diff) and all(w in vocab for w in diff)
+        head = {w for w in heads[i].split() if w}
+        out[i] = bool(diff) and all(w in vocab for w in diff | head)
     return out
 
 
@@ -365,8 +384,9 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
     """Import each ``cfg.extra_data`` set, score it in two regimes, and return report sections.
 
     fully in-vocabulary: pairs with any out-of-vocabulary word are excluded (probe's default);
-    critical words in vocabulary: other words are read as ``<unk>``, pairs whose differing words are
-    out of vocabulary are excluded (they would tie or compare ``<unk>`` with a word).
+    critical words in vocabulary: other words are read as ``<unk>``, pairs whose differing words or head
+    noun are out of vocabulary are excluded (they would tie, compare ``<unk>`` with a word, or ask for
+    agreement with a head the model cannot see).
     """
     import pandas as pd
 
@@ -450,7 +470,7 @@ def _extra_markdown(cfg: RunConfig, table) -> str:
 
 
 def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench: Path,
-                 log: Callable[[str], None] = print) -> dict:
+                 log: Callable[[str], None] = print, workers: int = 1) -> dict:
     """Run each analysis named in ``cfg.analyses`` into the run folder; return report sections by heading."""
     import importlib
 
@@ -466,7 +486,7 @@ def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench
         if cfg.analysis_scale == "quick":  # modules expose preset("quick") or a QUICK_<NAME> config
             config = mod.preset("quick") if hasattr(mod, "preset") else getattr(mod, f"QUICK_{name.upper()}", None)
         result = getattr(mod, fn_name)(models=models, corpus_dirs={r: str(p) for r, p in corpora.items()},
-                                       items=str(bench), out=root, small=True, config=config)
+                                       items=str(bench), out=root, small=True, config=config, workers=workers)
         secs = time.perf_counter() - t0
         log(f"analysis {name}: {secs:.1f} s")
         text = (result.get("markdown") or "").strip()
@@ -513,39 +533,140 @@ def _r(x: Any, digits: int = 4) -> Any:
     return float(f"{x:.{digits}g}") if isinstance(x, float) else x
 
 
-def _sections(cfg: RunConfig, work: Path) -> dict:
-    """Report sections read from the run's own outputs (corpus stats, training summaries)."""
+def training_summaries(work: Path) -> list[dict]:
+    """Every trained language model's summary.json (``work/models/*``), with its name and attractor rate."""
+    rows = []
+    for d in sorted((work / "models").glob("*")) if (work / "models").is_dir() else []:
+        f = d / "summary.json"
+        if not f.is_file():
+            continue
+        summary = json.loads(f.read_text(encoding="utf-8"))
+        cfg_f = d / "config.json"
+        corpus = json.loads(cfg_f.read_text(encoding="utf-8")).get("corpus", "") if cfg_f.is_file() else ""
+        stats_f = Path(corpus) / "config.json" if corpus else None
+        rate = None
+        if stats_f is not None and stats_f.is_file():
+            ccfg = json.loads(stats_f.read_text(encoding="utf-8"))
+            rate = ccfg.get("attractor_rate") if ccfg.get("source", "synthetic") == "synthetic" else None
+        rows.append({"model": d.name, "attractor_rate": rate, **summary})
+    return rows
+
+
+def _sections(cfg: RunConfig, work: Path, trained: list[dict]) -> dict:
+    """Report sections read from the run's own outputs: what each corpus holds, how each model trained."""
     import pandas as pd
+
+    from .report import markdown_table
 
     rows = []
     for rate in _rates(cfg):
         f = work / "corpora" / _rate_tag(rate) / "stats.json"
-        if f.is_file():
-            s = json.loads(f.read_text())
-            if rate is None:  # real text: what the corpus is, not what the grammar was asked for
-                rows.append({"corpus": _rate_tag(rate), "train tokens": s.get("tokens", {}).get("train"),
-                             "vocabulary": s.get("vocab_size") or s.get("types"),
-                             "<unk> rate (valid)": _r(s.get("unk_rate", {}).get("valid")),
-                             "OOV rate (valid)": _r(s.get("oov_rate", {}).get("valid"))})
-                continue
-            rows.append({"attractor_rate (asked)": rate, "measured on subjects": _r(s.get("attractor_rate")),
-                         "all dependencies": _r(s.get("dependency_attractor_rate")),
-                         "subjects crossing any noun": _r(s.get("subject_noun_rate")),
-                         "train tokens": s.get("tokens", {}).get("train"),
-                         "benchmark sentences removed": s.get("removed_benchmark_sentences")})
-    from .report import markdown_table
-
+        if not f.is_file():
+            continue
+        s = json.loads(f.read_text())
+        if rate is None:  # real text: what the corpus is, not what the grammar was asked for
+            rows.append({"corpus": _rate_tag(rate), "train tokens": s.get("tokens", {}).get("train"),
+                         "vocabulary": s.get("vocab_size") or s.get("types"),
+                         "<unk> rate (valid)": _r(s.get("unk_rate", {}).get("valid")),
+                         "OOV rate (valid)": _r(s.get("oov_rate", {}).get("valid"))})
+            continue
+        floor = (s.get("entropy_floor") or {}).get("valid") or {}
+        modified = s.get("modifier_rate")
+        rows.append({"attractor_rate (asked)": rate, "sentences": sum(s.get("sentences", {}).values()),
+                     "train tokens": s.get("tokens", {}).get("train"),
+                     "modified subjects (asked)": _r(modified),
+                     "subjects crossing any noun": _r(s.get("subject_noun_rate")),
+                     "attracted subjects (measured)": _r(s.get("attractor_rate")),
+                     "modifiers with the other number": _r(rate / modified) if modified else None,
+                     "entropy floor (valid ppl)": _r(floor.get("ppl")),
+                     "benchmark sentences removed": s.get("removed_benchmark_sentences")})
     sections = {}
     if rows:
-        sections["Corpora"] = ("Measured on each generated corpus (stats.json of `probe corpus`):\n\n"
-                               + markdown_table(pd.DataFrame(rows)))
-    trows = []
-    for d in sorted((work / "models").glob("*")) if (work / "models").is_dir() else []:
-        f = d / "summary.json"
-        if f.is_file():
-            s = json.loads(f.read_text())
-            trows.append({"model": d.name, **{k: _r(s.get(k)) for k in ("best_valid_ppl", "test_ppl", "steps",
-                                                                        "nonfinite_steps", "train_seconds", "tokens_per_s") if k in s}})
-    if trows:
-        sections["Training"] = "Per model (summary.json of `probe train`):\n\n" + markdown_table(pd.DataFrame(trows))
+        what = ("Measured on each generated corpus (stats.json of `probe corpus`). The corpora of the sweep hold the "
+                "share of modified subjects, the modifier kinds and the length fixed and vary only the share of "
+                "modifiers whose noun has the other number; the entropy floor is the grammar's own per-token "
+                "entropy on the valid split, the perplexity of the best possible model."
+                if cfg.attractor_rates else "The corpus (stats.json of `probe corpus`):")
+        sections["Corpora"] = what + "\n\n" + markdown_table(pd.DataFrame(rows))
+    if trained:
+        t = cfg.train
+        rule = (f"until validation perplexity stopped improving by {t.min_delta:.1%} in {t.stop_after} validations in "
+                f"a row ({t.evals_per_epoch} per epoch; lr x {t.lr_decay} at each plateau; at most {t.epochs} epochs)"
+                if t.stop_after else f"for {t.epochs} epochs (no early stopping)")
+        table = pd.DataFrame([{
+            "model": r["model"], "converged": "yes" if r.get("converged") else "no",
+            "stop reason": r.get("stop_reason", r.get("stopped")), "epochs": _r(r.get("epochs")),
+            "best valid ppl": _r(r.get("best_valid_ppl")), "ppl / floor": _r(r.get("valid_ppl_ratio")),
+            "test ppl": _r(r.get("test_ppl")), "train seconds": _r(r.get("train_seconds"), 3),
+            "tokens/s": _r(r.get("tokens_per_s"), 3)} for r in trained])
+        ratios = [r["valid_ppl_ratio"] for r in trained if r.get("valid_ppl_ratio")]
+        n_conv = sum(bool(r.get("converged")) for r in trained)
+        close = sum(x <= cfg.floor_ratio for x in ratios)
+        summary = (f"{n_conv} of {len(trained)} models converged"
+                   + (f"; {close} of {len(ratios)} reached {cfg.floor_ratio} x the entropy floor or better "
+                      f"(valid ppl / floor {min(ratios):.3f}-{max(ratios):.3f})" if ratios else "")
+                   + ". Rows of the headline from cells with an unconverged model are marked and not interpreted.")
+        sections["Training"] = (f"Each language model trained {rule}; the checkpoint with the best validation "
+                                f"perplexity is scored. {summary} Learning curves (the speed of learning, itself a "
+                                "result) are in `figures/learning_curves.png`.\n\n" + markdown_table(table))
     return sections
+
+
+HEADLINE_METRICS = (("matched", "matched accuracy"), ("conflict", "conflict syntactic rate"),
+                    ("mismatched_no_conflict", "no-conflict accuracy"))
+
+
+def headline_rows(seeds) -> "Any":
+    """The rows a reproducibility check compares: per arch x attractor rate (all constructions, one attractor
+    slot), accuracy on matched, conflict and mismatched-without-conflict items, with their intervals."""
+    sel = seeds[(seeds["construction"] == "all") & (seeds["level"] == "match") & (seeds["metric"] == "accuracy")
+                & (seeds["n_attractors"] == 1) & seeds["condition"].isin([c for c, _ in HEADLINE_METRICS])]
+    keys = ["arch", "condition"] + (["attractor_rate"] if "attractor_rate" in seeds.columns else [])
+    return sel[keys + ["value", "ci_low", "ci_high"]].reset_index(drop=True)
+
+
+def resolve_reference(cfg: RunConfig, root: Path) -> Path | None:
+    """The committed run to compare with: ``cfg.reference``, or results/<name> for 'auto' (None if absent,
+    or if it is this run's own folder)."""
+    if not cfg.reference:
+        return None
+    ref = Path("results") / cfg.name if cfg.reference == "auto" else Path(cfg.reference)
+    if not (ref / "summary_seeds.csv").is_file() or ref.resolve() == root.resolve():
+        return None
+    return ref
+
+
+def reproducibility(cfg: RunConfig, root: Path, *, log: Callable[[str], None] = print) -> str:
+    """Compare this run's headline rows with the reference run's: a row reproduces when the new value lies in
+    the reference's interval. Returns the report section (and logs the verdict); '' without a reference."""
+    import pandas as pd
+
+    from .plots import read_seed_summary
+    from .report import markdown_table
+
+    ref = resolve_reference(cfg, root)
+    if ref is None:
+        return ""
+    new, old = headline_rows(read_seed_summary(root)), headline_rows(read_seed_summary(ref))
+    keys = [k for k in ("arch", "condition", "attractor_rate") if k in new.columns and k in old.columns]
+    both = new.merge(old, on=keys, suffixes=("", "_ref"))
+    if not len(both):
+        text = f"The reference {ref} has no headline rows comparable with this run's (another design or config)."
+        log(f"reproducibility: {text}")
+        return text
+    inside = (both["value"] >= both["ci_low_ref"] - 1e-12) & (both["value"] <= both["ci_high_ref"] + 1e-12)
+    verdict = f"reproduces the reference {ref}: {int(inside.sum())}/{len(both)} headline rows within their intervals"
+    log(f"reproducibility: {verdict}")
+    text = (f"Headline rows (all constructions, one attractor slot: matched, conflict and mismatched-without-"
+            f"conflict accuracy per cell and rate) compared with the committed reference `{ref}`: a row "
+            f"reproduces when this run's value lies inside the reference's 95% interval. **{verdict}.**")
+    if not inside.all():
+        diff = both[~inside].assign(**{"this run": lambda d: d["value"].round(3),
+                                       "reference [95% CI]": lambda d: [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in
+                                                                       zip(d["value_ref"], d["ci_low_ref"],
+                                                                           d["ci_high_ref"])]})
+        text += "\n\nRows that differ:\n\n" + markdown_table(diff[keys + ["this run", "reference [95% CI]"]])
+    missing = len(old) - len(both)
+    if missing:
+        text += f"\n\n{missing} reference rows have no counterpart in this run."
+    return text

@@ -31,7 +31,7 @@ DEFAULT_LR = {"sgd": 20.0, "adam": 1e-3}
 # Options that may change when a run is resumed (how long and how chattily it runs); every other option
 # shapes the model or the update and must match the run being resumed.
 RESUMABLE = ("epochs", "max_steps", "log_every", "eval_every", "checkpoint_every", "max_nonfinite", "device",
-             "eval_batch_size", "stop_after")
+             "eval_batch_size", "stop_after", "evals_per_epoch")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class TrainConfig:
     emb: int = 200                     # embedding size
     dropout: float = 0.0               # on embeddings, between layers, before the output layer
     tied: bool = False                 # tie input embedding and output weights
-    residual: bool = False             # residual connections between stacked recurrent layers
+    skip: str = "none"                 # how stacked recurrent layers connect: none | residual | dense | highway
     nonlinearity: str = "tanh"         # srn: tanh | relu
     forget_bias: float | None = None   # lstm: initial forget-gate bias (None: PyTorch's init)
     bidirectional: bool = False        # refused: a language model cannot read the word it predicts
@@ -65,7 +65,8 @@ class TrainConfig:
     seed: int = 0                      # seeds initialisation and dropout
     device: str = "auto"               # auto (CUDA when present) | cpu | cuda
     log_every: int = 50                # steps between metrics.jsonl training lines
-    eval_every: int = 0                # steps between validations (0 = at the end of each epoch)
+    eval_every: int = 0                # steps between validations (0 = evals_per_epoch times per epoch)
+    evals_per_epoch: int = 1           # validations per epoch, evenly spaced, when eval_every is 0
     checkpoint_every: int = 0          # steps between last.pt saves (0 = at each validation)
     max_nonfinite: int = 20            # consecutive non-finite steps before the run stops
     eval_batch_size: int = 10          # streams for validation/test perplexity
@@ -93,7 +94,7 @@ def resolve_train_config(cfg: TrainConfig) -> TrainConfig:
 def check_train_config(cfg: TrainConfig) -> None:
     """One-line ProbeErrors for impossible options (before anything is loaded or written)."""
     for name in ("layers", "hidden", "emb", "batch_size", "bptt", "epochs", "log_every", "max_nonfinite",
-                 "eval_batch_size", "heads"):
+                 "eval_batch_size", "heads", "evals_per_epoch"):
         if getattr(cfg, name) <= 0:
             raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
     for name in ("max_steps", "eval_every", "checkpoint_every", "patience", "stop_after"):
@@ -117,7 +118,7 @@ def check_train_config(cfg: TrainConfig) -> None:
 def model_config_for(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
     """The ModelConfig a training config describes, for a vocabulary of ``vocab_size`` types."""
     return ModelConfig(arch=cfg.arch, vocab_size=vocab_size, emb=cfg.emb, hidden=cfg.hidden, layers=cfg.layers,
-                       dropout=cfg.dropout, tied=cfg.tied, residual=cfg.residual, nonlinearity=cfg.nonlinearity,
+                       dropout=cfg.dropout, tied=cfg.tied, skip=cfg.skip, nonlinearity=cfg.nonlinearity,
                        forget_bias=cfg.forget_bias, bidirectional=cfg.bidirectional, heads=cfg.heads,
                        max_len=max(512, cfg.bptt), kernel=cfg.kernel)
 
@@ -444,6 +445,9 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
     valid_ids = corpus.splits["valid"]
     starts = segment_starts(train_data.shape[1], cfg.bptt)
     steps_per_epoch = len(starts)
+    # validations inside an epoch (the one at its end is separate): evals_per_epoch - 1 evenly spaced segments
+    inner_evals = set() if cfg.eval_every else \
+        {round(k * steps_per_epoch / cfg.evals_per_epoch) for k in range(1, cfg.evals_per_epoch)} - {0, steps_per_epoch}
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
@@ -523,7 +527,7 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
         write_metrics(row)
 
     bar = tqdm(total=total_steps, initial=min(prog.step, total_steps), desc=f"train {cfg.arch}", unit="step",
-               disable=not (progress and is_main), dynamic_ncols=True)
+               disable=None if (progress and is_main) else True, dynamic_ncols=True)   # None: off when not a tty
     started = time.perf_counter()
     window_start, window_tokens = started, 0
     stop_reason = "epochs"
@@ -577,7 +581,7 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
                                    "tokens_per_s": tps, "nonfinite": prog.nonfinite})
                     bar.set_postfix(loss=f"{res.loss:.3f}", ppl=f"{math.exp(min(res.loss, 50)):.1f}",
                                     tok_s=f"{tps:,.0f}", refresh=False)
-                eval_due = cfg.eval_every and prog.step % cfg.eval_every == 0
+                eval_due = (cfg.eval_every and prog.step % cfg.eval_every == 0) or prog.segment in inner_evals
                 if eval_due:
                     prog.train_seconds += time.perf_counter() - window_start
                     validate(scheduled=True)

@@ -74,3 +74,18 @@ def test_bad_run_options_exit_2(tmp_path, monkeypatch, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "results").exists()
+
+
+def test_critical_words_include_the_head():
+    """The 'critical words in vocabulary' regime needs the head as well as the two verbs: a pair whose head
+    is <unk> tests no agreement with it (it used to be kept: 5-30% of the kept Marvin & Linzen pairs)."""
+    import pandas as pd
+
+    from probe.run import critical_in_vocab
+
+    items = pd.DataFrame({"sentence_good": ["the zorblat laughs", "the author laughs", "the author laughs"],
+                          "sentence_bad": ["the zorblat laugh", "the author laugh", "the author laughz"],
+                          "head": ["zorblat", "author", "author"]})
+    vocab = {"the", "author", "laughs", "laugh"}
+    assert critical_in_vocab(items, vocab).tolist() == [False, True, False]
+    assert critical_in_vocab(items.drop(columns="head"), vocab).tolist() == [True, True, False]

@@ -298,3 +298,10 @@ def test_summary_compares_with_the_corpus_floor(corpus, tmp_path):
     s = run(dict(arch="srn"), folder, tmp_path / "run")
     assert s["floor_valid_ppl"] == 2.0 and s["valid_ppl_ratio"] == pytest.approx(s["best_valid_ppl"] / 2.0)
     assert s["test_ppl_ratio"] == pytest.approx(s["test_ppl"] / 4.0)
+
+
+def test_evals_per_epoch_spaces_validations_evenly(corpus, tmp_path):
+    out = tmp_path / "half"
+    run(dict(arch="srn", epochs=2, evals_per_epoch=2), corpus, out)
+    epochs = [r["epoch"] for r in read_metrics(out) if r["kind"] == "eval"]
+    assert epochs == pytest.approx([0.5, 1.0, 1.5, 2.0], abs=0.03)   # 23 segments an epoch: 12/23 is the middle

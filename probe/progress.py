@@ -1,0 +1,69 @@
+"""Progress on long work: a bar on a terminal, one line per finished unit (with time left) in a log."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, TextIO
+
+
+def _duration(seconds: float) -> str:
+    """'42 s', '3 min 05 s', '1 h 02 min'."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+class Progress:
+    """Counts finished units of a stage (models, datasets) and reports them.
+
+    On a terminal (``stream.isatty()``, stderr by default) it draws a tqdm bar there; otherwise (a log file,
+    CI, a pipe) it writes one plain line per finished unit through ``log`` (default: print to ``stream``):
+    ``training: 5/27 models (gru-r0.1-s1 in 41 s); 3 min 12 s elapsed, about 8 min 40 s left``, with no
+    carriage returns.
+    The estimate of what remains is the mean time per finished unit times the units left (units run in
+    parallel finish in bursts, so it is rough; it is labelled 'about').
+    """
+
+    def __init__(self, what: str, total: int, *, unit: str = "models", stream: TextIO | None = None,
+                 log: Callable[[str], None] | None = None, disable: bool = False):
+        self.what, self.total, self.unit = what, total, unit
+        self.done = 0
+        self.started = time.perf_counter()
+        stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.disable = disable
+        self._log = log or (lambda line: print(line, file=stream, flush=True))
+        self.bar = None
+        if self.tty and not disable:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=what, unit=unit.rstrip("s") or unit, file=stream, dynamic_ncols=True,
+                            disable=False)    # this class decided already: a terminal gets a bar
+
+    def update(self, name: str = "", seconds: float | None = None) -> None:
+        """One unit finished: ``name`` and its own time are shown in the line when given."""
+        self.done += 1
+        if self.disable:
+            return
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        elapsed = time.perf_counter() - self.started
+        left = self.total - self.done
+        rest = f", about {_duration(elapsed / self.done * left)} left" if left > 0 else ""
+        own = f" in {_duration(seconds)}" if seconds is not None else ""
+        label = f" ({name}{own})" if name else ""
+        self._log(f"{self.what}: {self.done}/{self.total} {self.unit}{label}; {_duration(elapsed)} elapsed{rest}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
