@@ -322,10 +322,13 @@ class LMScorer(TokenScorer):
     """
 
     def __init__(self, model: Any, vocab: Vocab, *, batch_size: int = 256, device: str | None = None,
-                 info: dict | None = None):
+                 info: dict | None = None, start_state: Any = None):
         import torch
 
         self.model, self.vocab, self.batch_size = model, vocab, int(batch_size)
+        # the recurrent state every sequence starts from (one row, nesting as the model's state); None:
+        # zeros, probe's convention (see ``conventions`` in config.json and bench/warm_state.py)
+        self.start_state = start_state
         params = list(model.parameters()) if hasattr(model, "parameters") else []
         # the model's own device wins: moving a model that training still holds would break training
         self.device = params[0].device if params else torch.device(resolve_device(device or "cpu"))
@@ -359,6 +362,8 @@ class LMScorer(TokenScorer):
     def _forward(self, ids: np.ndarray):
         import torch
 
+        if self.start_state is not None:
+            raise ProbeError("a start state needs a recurrent model (scored as a trie); this model carries none")
         x = torch.as_tensor(ids, dtype=torch.long, device=self.device)
         return self.model(x).logits.float()
 
@@ -424,6 +429,8 @@ class LMScorer(TokenScorer):
                 return
             if d:
                 state = select_state(state, torch.as_tensor(par, device=dev))
+            elif self.start_state is not None:
+                state = select_state(self.start_state, torch.zeros(len(tok), dtype=torch.long, device=dev))
             hidden, state = self.model.encoder.step(torch.as_tensor(tok, device=dev), state, table)
             yield d, hidden
 
@@ -494,6 +501,21 @@ class LMScorer(TokenScorer):
         with self._inference():
             yield from batched_token_logprobs(ids, lengths, self.batch_size, len(self.vocab),
                                               lambda x, rows: self._forward(x))
+
+
+def warm_state(model: Any, ids: Sequence[int], *, device: Any = None) -> Any:
+    """The recurrent state after reading ``ids`` (a 1-D token-id sequence, e.g. corpus text ending in
+    ``<eos>``) from zeros: one row (state tensors [1, H]), for ``LMScorer(start_state=...)``."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = torch.as_tensor(np.asarray(ids, dtype=np.int64)[None, :], device=device)
+            return model(x).state
+    finally:
+        model.train(was_training)
 
 
 def model_name(path: str | os.PathLike) -> str:

@@ -505,3 +505,28 @@ def test_token_logprobs_equal_the_tail_sums_they_replace(arch):
         ids = torch.tensor([seqs[0]])
         lp = torch.log_softmax(scorer.model(ids).logits[0, :-1], -1)[torch.arange(len(seqs[0]) - 1), ids[0, 1:]]
     np.testing.assert_allclose(tok[0], lp.double().numpy(), atol=1e-5, rtol=0)
+
+
+def test_scores_start_from_a_zero_state_unless_a_start_state_is_given():
+    """probe's convention: every prefix is read from a zero state after <eos> (conventions in config.json).
+    A warmed start state (the state after preceding corpus text) gives what the model says after that text."""
+    import torch
+
+    from probe.evaluate import LMScorer, warm_state
+    from probe.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="lstm", vocab_size=9, emb=6, hidden=6, layers=2)).eval()
+    vocab = Vocab(("<unk>", "<eos>", *"abcdefg"))
+    prefixes, cand = [[1, 2, 3], [1, 2, 4, 5]], np.array([[6, 7], [6, 8]])
+    cold = LMScorer(model, vocab).next_word_logprobs(prefixes, cand)
+    with torch.no_grad():
+        ref = [torch.log_softmax(model(torch.tensor([p])).logits[0, -1], -1)[c].numpy() for p, c in zip(prefixes, cand)]
+    np.testing.assert_allclose(cold, np.stack(ref), atol=1e-5)
+    context = [1, 3, 3, 2, 1]
+    warm = LMScorer(model, vocab, start_state=warm_state(model, context)).next_word_logprobs(prefixes, cand)
+    with torch.no_grad():
+        ref = [torch.log_softmax(model(torch.tensor([context + p])).logits[0, -1], -1)[c].numpy()
+               for p, c in zip(prefixes, cand)]
+    np.testing.assert_allclose(warm, np.stack(ref), atol=1e-5)
+    assert np.abs(warm - cold).max() > 1e-4
