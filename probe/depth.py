@@ -31,6 +31,7 @@ from .config import ProbeError, check_output_dir, config_to_dict, write_text_ato
 from .gradients import (analysis_copy, decay_norms, fmt_num, log_axis, one_thread, parse_variant, sample_windows,
                         save_figure_atomic, variant_name, write_csv_atomic)
 from .report import markdown_table
+from .train import STALL_RATIO
 
 STEM = "depth"
 
@@ -51,6 +52,7 @@ class DepthConfig:
     bptt: int = 35
     epochs: int = 30                   # cap; training stops earlier once validation stops improving
     min_delta: float = 0.005           # relative improvement that counts (early stopping, lr decay)
+    evals_per_epoch: int = 2           # validations per epoch (early stopping decides at each)
     stop_after: int = 2                # validations without one before stopping (0: run max_steps / epochs)
     max_steps: int = 0                 # cap on updates per model (0: none)
     valid_tokens: int = 0              # validate on the first N tokens of the valid split (0: all of it)
@@ -65,7 +67,10 @@ def preset(name: str) -> DepthConfig:
     """'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run)."""
     presets = {
         "full": DepthConfig(),
-        "small": DepthConfig(archs=("srn", "lstm"), layers=(1, 4), hidden=32, emb=32, n_sequences=32, n_items=600),
+        # one cell keeps probe run within its budget (all ten models took 290 s on 2 cores); `--size full`
+        # runs srn, gru and lstm at 1, 2, 4 and 6 layers
+        "small": DepthConfig(archs=("lstm",), layers=(1, 4), hidden=32, emb=32, lr=1e-2, n_sequences=32,
+                             n_items=600),
         "quick": DepthConfig(archs=("srn", "lstm"), layers=(1, 2), skips=("none", "highway"), hidden=8, emb=8,
                              batch_size=8, bptt=10, stop_after=0, max_steps=3, valid_tokens=300, n_sequences=8,
                              n_items=30),
@@ -120,6 +125,7 @@ def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str):
                        layers=layers, skip=skip, hidden=cfg.hidden, emb=cfg.emb, optimizer=cfg.optimizer,
                        lr=cfg.lr, clip=cfg.clip, batch_size=cfg.batch_size, bptt=cfg.bptt, epochs=cfg.epochs,
                        max_steps=cfg.max_steps, min_delta=cfg.min_delta, stop_after=cfg.stop_after, patience=0,
+                       evals_per_epoch=cfg.evals_per_epoch,
                        lr_decay=0.25, seed=cfg.seed, log_every=10**6, device="cpu")
 
 
@@ -226,6 +232,7 @@ def _depth_analysis(*, corpus, items, out, config, progress, workers) -> dict:
                 row = {"arch": parse_variant(spec)["arch"], "variant": variant_name(mcfg), "layers": n_layers,
                        "skip": skip, "state": state, "hidden": cfg.hidden, "steps": summary["steps"],
                        "epochs": summary["epochs"], "converged": bool(summary.get("converged")),
+                       "status": summary.get("status", ""),
                        "valid_ppl": summary["best_valid_ppl"] if state == "trained" else float("nan"),
                        "valid_ppl_ratio": summary.get("valid_ppl_ratio", float("nan")) if state == "trained"
                        else float("nan"),
@@ -284,7 +291,7 @@ def plot_depth(table: pd.DataFrame) -> Figure:
                     continue
                 ls, marker = SKIP_STYLES[skip]
                 y = d[col].where(d[col] > 0) if scale == "log" else d[col]
-                unconverged = d[(d["state"] == "trained") & ~d["converged"].astype(bool)] if state == "trained" else d[:0]
+                unconverged = d[(d["state"] == "trained") & (d["status"] != "converged")] if state == "trained" else d[:0]
                 ax.plot(d["layers"], y, ls=ls, marker=marker, color="black" if skip == "none" else None, ms=5,
                         label="plain" if skip == "none" else skip)
                 if len(unconverged):
@@ -301,7 +308,7 @@ def plot_depth(table: pd.DataFrame) -> Figure:
             ax.legend(fontsize=6.5, frameon=False)
     n_seq = int(table["n_sequences"].iloc[0])
     fig.suptitle("Depth and skip connections (lines start from the one-layer model); gradients: mean over "
-                 f"n = {n_seq} windows; red x: not converged", fontsize=9)
+                 f"n = {n_seq} windows; red x: stalled (stopped improving far from the floor) or not converged", fontsize=9)
     return fig
 
 
@@ -310,7 +317,7 @@ def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
     init = table[table["state"] == "init"].reset_index(drop=True)
     t = pd.DataFrame({
         "cell": tr["arch"] + " (" + tr["variant"] + ")", "layers": tr["layers"], "skip": tr["skip"],
-        "converged": tr["converged"].map({True: "yes", False: "no"}), "epochs": tr["epochs"],
+        "status": tr["status"], "epochs": tr["epochs"],
         "valid ppl": tr["valid_ppl"].map(lambda v: fmt_num(v, 4)),
         "ppl / floor": tr["valid_ppl_ratio"].map(lambda v: fmt_num(v, 4)),
         "acc conflict": tr["acc_conflict"].map(lambda v: fmt_num(v, 3)) if "acc_conflict" in tr else "n/a",
@@ -330,7 +337,8 @@ def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
         f"{cfg.hidden}-unit stacks trained with {cfg.optimizer} lr {cfg.lr:g} {budget} (batch {cfg.batch_size}, "
         f"BPTT {cfg.bptt}) on `{Path(str(corpus)).name}`; valid ppl on "
         f"{f'the first {cfg.valid_tokens} tokens of' if cfg.valid_tokens else 'all of'} the valid split "
-        "(ppl / floor: relative to the grammar's entropy floor). Skip connections: *residual* adds a layer's input "
+        "(ppl / floor: relative to the grammar's entropy floor; *stalled*: stopped improving above "
+        f"{STALL_RATIO} x the floor, i.e. the model did not learn). Skip connections: *residual* adds a layer's input "
         "to its output, *dense* feeds every layer all earlier outputs (the embedding included), *highway* mixes "
         "output and input through a learned gate (bias -1: carry at first); one layer has none. "
         f"Accuracy: prefix method on {n_items} benchmark items (conflict: nearest noun of the other number; "

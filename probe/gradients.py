@@ -462,6 +462,14 @@ def fmt_num(x: float, digits: int = 2) -> str:
     return f"{x:.{max(digits, 3)}g}"
 
 
+def log_label(v: float) -> str:
+    """One style for every log-axis tick: '0.01', '1', '1000' from 1e-3 to 1e4, else '1e8', '1e-6', '3e20'."""
+    if 1e-3 <= v <= 1e4:
+        return f"{v:g}"
+    mantissa, exponent = f"{v:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def log_axis(ax, axis: str = "y") -> None:
     """A log-scale axis with plain labels ('1e-06'): mathtext tick labels cost seconds per figure here."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -469,8 +477,7 @@ def log_axis(ax, axis: str = "y") -> None:
     target = ax.yaxis if axis == "y" else ax.xaxis
     (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
     target.set_major_locator(LogLocator(numticks=9))
-    target.set_major_formatter(FuncFormatter(
-        lambda v, _: f"{v:g}" if 1e-3 <= v <= 1e4 else f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")))
+    target.set_major_formatter(FuncFormatter(lambda v, _: log_label(v)))
     target.set_minor_formatter(NullFormatter())
 
 

@@ -150,6 +150,14 @@ def _estimate(blocks: Sequence[np.ndarray], weights: Sequence[float], level: flo
         if n < 2:
             return value, nan, nan, sd
         item_means = b.mean(axis=0)
+        if b.min() == b.max() and b.flat[0] in (0.0, 1.0):
+            # every seed right (or wrong) on every item: no variance to estimate, yet 80 items are no proof of
+            # a rate of exactly 1; the Agresti-Coull variance of x = n (or 0) out of n items stands in
+            z2 = NormalDist().inv_cdf(p) ** 2
+            adjusted = (b.flat[0] * n + z2 / 2) / (n + z2)
+            parts.append(w * w * adjusted * (1 - adjusted) / (n + z2))
+            quantiles.append(_t(p, n - 1))
+            continue
         item_var = float(item_means.var(ddof=1))
         if S > 1:
             resid = b - b.mean(axis=1, keepdims=True) - item_means[None, :] + b.mean()
@@ -380,28 +388,32 @@ def rate_verdicts(values: np.ndarray, lows: np.ndarray, highs: np.ndarray, chanc
 def turning_point(xs: Sequence[float], verdicts: Sequence[str]) -> tuple[str, float, float]:
     """Where a sweep turns from sequential to syntactic, by a rule a single noisy point cannot fake.
 
-    Returns (verdict, last sequential x, first syntactic x): 'turns' when every point up to some x is
-    sequential, every point from a later x on is syntactic, and only undecided points lie between (at
-    least one of each); else 'syntactic throughout', 'sequential throughout', 'undecided throughout' or
-    'no clean transition' (e.g. a lone sequential point among undecided ones), with NaN positions.
+    The verdicts must read: sequential points, then undecided ones, then syntactic ones (each part possibly
+    empty). Returns (verdict, last sequential x, first syntactic x), the verdict one of: 'turns' (both
+    sequential and syntactic points), 'syntactic from x' (undecided below), 'sequential up to x'
+    (undecided above), 'syntactic throughout', 'sequential throughout', 'undecided throughout', or 'no
+    clean transition' (any other order, e.g. a lone sequential point among undecided ones), NaN where a
+    position does not exist.
     """
     v = list(verdicts)
     nan = float("nan")
-    if v and all(x == "syntactic" for x in v):
-        return "syntactic throughout", nan, float(xs[0])
-    if v and all(x == "sequential" for x in v):
-        return "sequential throughout", float(xs[-1]), nan
-    if all(x == "undecided" for x in v):
-        return "undecided throughout", nan, nan
     k = 0
     while k < len(v) and v[k] == "sequential":
         k += 1
     j = len(v)
-    while j > 0 and v[j - 1] == "syntactic":
+    while j > k and v[j - 1] == "syntactic":
         j -= 1
-    if 0 < k <= j < len(v) and all(x == "undecided" for x in v[k:j]):
-        return "turns", float(xs[k - 1]), float(xs[j])
-    return "no clean transition", nan, nan
+    if not all(x == "undecided" for x in v[k:j]):
+        return "no clean transition", nan, nan
+    last_seq = float(xs[k - 1]) if k else nan
+    first_syn = float(xs[j]) if j < len(v) else nan
+    if k and j < len(v):
+        return "turns", last_seq, first_syn
+    if j < len(v):
+        return ("syntactic throughout" if j == 0 else f"syntactic from {xs[j]:g}"), last_seq, first_syn
+    if k:
+        return ("sequential throughout" if k == len(v) else f"sequential up to {xs[k - 1]:g}"), last_seq, first_syn
+    return "undecided throughout", nan, nan
 
 
 def syntactic_onset(seed_summary: pd.DataFrame, *, x: str = "attractor_rate", construction: str = "all",

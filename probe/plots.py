@@ -108,13 +108,43 @@ def _panels(fig: Figure, n: int, *, ncols: int | None = None, sharey: bool = Tru
     return list(axes[:n])
 
 
+def _title(fig: Figure, *lines: str, width: int = 115, fontsize: float = 9) -> None:
+    """A figure title wrapped to ``width`` characters per line (long ones were cut at the figure's edge)."""
+    import textwrap
+
+    fig.suptitle("\n".join(w for line in lines if line for w in textwrap.wrap(line, width)), fontsize=fontsize)
+
+
+def _rate_lines(frame: pd.DataFrame, x: str = "attractor_rate") -> list[tuple[float | None, pd.DataFrame, float]]:
+    """(rate, rows, shade) per attractor rate of ``frame``, lowest rate first; shade runs from light (0.35) to
+    full colour (1.0). One (None, frame, 1.0) when the frame has no rates."""
+    if x not in frame.columns or frame[x].isna().all():
+        return [(None, frame, 1.0)]
+    rates = sorted(frame[x].dropna().unique())
+    shades = np.linspace(0.35, 1.0, len(rates)) if len(rates) > 1 else [1.0]
+    return [(float(r), frame[frame[x] == r], float(a)) for r, a in zip(rates, shades)]
+
+
+def _shade(colour: str, amount: float) -> tuple:
+    """``colour`` mixed with white: amount 1 = the colour itself, smaller = lighter."""
+    from matplotlib.colors import to_rgb
+
+    return tuple(1 - amount * (1 - c) for c in to_rgb(colour))
+
+
+def _n_neural(sub: pd.DataFrame) -> str:
+    """_n_text for the neural cells only (baselines have one 'seed' and would widen the range)."""
+    neural = sub[sub["arch"].isin(ARCH_STYLES) & (sub["arch"] != "unigram")] if len(sub) else sub
+    return _n_text(neural if len(neural) else sub)
+
+
 def plot_attractors(seeds: pd.DataFrame, *, construction: str | None = None, note: str = "") -> Figure:
     """(a) The Linzen figure, one panel per architecture: accuracy against the number of attractors.
 
-    Two lines per panel (level ``attractors``): items whose attractors all have the head's number
-    (matched: dashed, open markers) and items whose attractors all have the other number, the nearest
-    noun among them (conflict: solid, filled). ``construction``: default pp, else the first one with
-    more than one attractor count.
+    Per panel (level ``attractors``): items whose attractors all have the other number, the nearest noun
+    among them (conflict: solid lines, one per corpus attractor rate, darker for higher rates), and items
+    whose attractors all have the head's number (matched: dashed, at the highest rate). ``construction``:
+    default pp, else the first one with more than one attractor count.
     """
     acc = _select(seeds, metric="accuracy", level="attractors")
     if construction is None:
@@ -123,26 +153,34 @@ def plot_attractors(seeds: pd.DataFrame, *, construction: str | None = None, not
         construction = "pp" if "pp" in multi else (multi[0] if multi else (counts.index[0] if len(counts) else ""))
     acc = acc[acc["construction"] == construction]
     archs = arch_order(acc["arch"])
-    fig = Figure(figsize=(3.0 * min(len(archs), 3) + 0.6, 2.7 * ((len(archs) + 2) // 3) + 0.9), layout="constrained")
+    fig = Figure(figsize=(3.2 * min(len(archs), 3) + 0.6, 2.8 * ((len(archs) + 2) // 3) + 1.0), layout="constrained")
     if not len(acc):
         return _empty(fig, "no items whose attractors all share one number")
     for ax, arch in zip(_panels(fig, len(archs)), archs):
         marker, _, colour = arch_style(arch, archs)
-        for cond, ls, fill in (("conflict", "-", colour), ("matched", "--", "white")):
-            d = acc[(acc["arch"] == arch) & (acc["condition"] == cond)].sort_values("n_attractors")
+        mine = acc[acc["arch"] == arch]
+        lines = _rate_lines(mine)
+        for rate, rows, shade in lines:
+            d = rows[rows["condition"] == "conflict"].sort_values("n_attractors")
             if len(d):
-                _line(ax, d["n_attractors"].to_numpy(), d, marker=marker, ls=ls, colour=colour, fill=fill, label=cond,
-                      alpha=0.22 if cond == "conflict" else 0.1)
+                label = "conflict" + (f", rate {rate:g}" if rate is not None else "")
+                _line(ax, d["n_attractors"].to_numpy(), d, marker=marker, ls="-", colour=_shade(colour, shade),
+                      label=label, alpha=0.15)
+        rate, rows, _ = lines[-1]
+        d = rows[rows["condition"] == "matched"].sort_values("n_attractors")
+        if len(d):
+            _line(ax, d["n_attractors"].to_numpy(), d, marker=marker, ls="--", colour=colour, fill="white",
+                  label="matched" + (f", rate {rate:g}" if rate is not None else ""), band=False)
         _chance(ax)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xticks(sorted(acc["n_attractors"].unique()))
         ax.set_title(arch, fontsize=9)
         ax.set_xlabel("number of attractors")
         ax.set_ylabel("accuracy (agrees with head)")
-        ax.legend(fontsize=7, frameon=False, loc="lower left")
-    fig.suptitle(f"Agreement accuracy against the number of attractors ({construction}"
-                 f"{'; ' + note if note else ''})\nconflict: every attractor has the other number; matched: every "
-                 f"attractor has the head's; {_n_text(acc)}; {_ci_note(acc)}", fontsize=9)
+        ax.legend(fontsize=6.5, frameon=False, loc="lower left")
+    _title(fig, f"Agreement accuracy against the number of attractors ({construction}{'; ' + note if note else ''})",
+           "conflict: every attractor has the other number (one line per corpus attractor rate, darker = higher); "
+           f"matched: every attractor has the head's number; {_n_neural(acc)}; {_ci_note(acc)}")
     return fig
 
 
@@ -249,42 +287,47 @@ def plot_headline(seeds: pd.DataFrame, *, distance_construction: str = "control"
                   note: str = "") -> Figure:
     """(f) The lecture's claim, one row per neural architecture: the syntactic choice rate against (a) the
     distance between head and verb with no noun in between (level ``distance``) and (b) the number of
-    attractors, all of the other number (level ``attractors``, conflict items).
+    attractors, all of the other number (level ``attractors``, conflict items); one line per corpus
+    attractor rate (darker = higher).
 
     Where vanishing gradients limit a cell, (a) falls with distance; where attraction does, (b) falls with
-    the attractors while (a) stays up. Baselines are drawn in grey in every panel for reference.
+    the attractors while (a) stays up. The baselines (at the highest rate) are drawn in grey for reference.
     """
     dist = _select(seeds, metric="accuracy", level="distance", construction=distance_construction)
     att = _select(seeds, metric="accuracy", level="attractors", construction=attractor_construction,
                   condition="conflict")
-    archs = [a for a in arch_order(pd.concat([dist["arch"], att["arch"]])) if a in ARCH_STYLES and a != "unigram"]
-    refs = [a for a in arch_order(pd.concat([dist["arch"], att["arch"]])) if a not in archs]
-    fig = Figure(figsize=(7.4, 2.3 * max(1, len(archs)) + 0.9), layout="constrained")
+    both = pd.concat([dist, att])
+    archs = [a for a in arch_order(both["arch"]) if a in ARCH_STYLES and a != "unigram"]
+    refs = [a for a in arch_order(both["arch"]) if a not in archs]
+    fig = Figure(figsize=(7.6, 2.4 * max(1, len(archs)) + 1.0), layout="constrained")
     if not archs:
         return _empty(fig, "no neural models with distance or attractor items")
     axes = fig.subplots(len(archs), 2, sharey=True, squeeze=False)
     for row, arch in zip(axes, archs):
+        marker, _, colour = arch_style(arch, archs)
         for ax, frame, xcol, xlabel in ((row[0], dist, "distance", "tokens between head and verb (no attractor)"),
                                         (row[1], att, "n_attractors", "attractors, all of the other number")):
             for ref in refs:
-                d = frame[frame["arch"] == ref].sort_values(xcol)
+                rows = _rate_lines(frame[frame["arch"] == ref])[-1][1].sort_values(xcol)
+                if len(rows):
+                    ax.plot(rows[xcol], rows["value"], color="0.65", ls=(0, (2, 2)), lw=0.9, marker=".", label=ref)
+            for rate, rows, shade in _rate_lines(frame[frame["arch"] == arch]):
+                d = rows.sort_values(xcol)
                 if len(d):
-                    ax.plot(d[xcol], d["value"], color="0.6", ls=(0, (2, 2)), lw=1, marker=".", label=ref)
-            marker, ls, colour = arch_style(arch, archs)
-            d = frame[frame["arch"] == arch].sort_values(xcol)
-            if len(d):
-                _line(ax, d[xcol].to_numpy(), d, marker=marker, ls="-", colour=colour, label=arch)
-                ax.set_xticks(d[xcol].to_numpy())
+                    _line(ax, d[xcol].to_numpy(), d, marker=marker, ls="-", colour=_shade(colour, shade), alpha=0.12,
+                          label=f"{arch}" + (f", rate {rate:g}" if rate is not None else ""))
+                    ax.set_xticks(d[xcol].to_numpy())
             _chance(ax)
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel(xlabel)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=7, frameon=False, loc="lower left")
         row[0].set_ylabel(f"{arch}\nsyntactic choice rate")
-    sel = pd.concat([dist, att])
-    fig.suptitle(f"Distance alone (left, {distance_construction}) vs attractors of the other number (right, "
-                 f"{attractor_construction}){'; ' + note if note else ''}\n{_n_text(sel)}; {_ci_note(sel)}; "
-                 "grey: baselines", fontsize=9)
+        handles, labels = row[1].get_legend_handles_labels()
+        if handles:
+            row[1].legend(handles, labels, fontsize=6.5, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _title(fig, f"Distance alone (left, {distance_construction}: adverbs between head and verb) vs attractors of the "
+                f"other number (right, {attractor_construction}){'; ' + note if note else ''}",
+           f"{_n_neural(both)}; {_ci_note(both)}; one line per corpus attractor rate (darker = higher); grey: "
+           "baselines at the highest rate", width=100)
     return fig
 
 
@@ -449,9 +492,8 @@ def plot_attractor_rate(seeds: pd.DataFrame, *, x: str = "attractor_rate", const
         ax.set_title(f"{arch}: {verdict}", fontsize=8.5)
         ax.legend(fontsize=7, frameon=False, loc="lower right")
     fig.axes[0].set_ylabel("syntactic choice rate, conflict items\n(< 0.5 sequential, > 0.5 syntactic)")
-    fig.suptitle(f"Where agreement turns syntactic ({construction} constructions, {n_attractors} attractor); "
-                 f"{_n_text(sel)}; {_ci_note(sel)}; filled markers: interval excludes 0.5; grey: baselines",
-                 fontsize=9)
+    _title(fig, f"Where agreement turns syntactic ({construction} constructions, {n_attractors} attractor slot)",
+           f"{_n_neural(sel)}; {_ci_note(sel)}; filled markers: the interval excludes 0.5; grey: baselines")
     return fig
 
 
@@ -597,8 +639,8 @@ def make_figures(results: str | os.PathLike, *, train_dirs: Sequence[str | os.Pa
                     keep = (g["attractor_rate"] == rate) | g["attractor_rate"].isna()
                     top, note = g[keep], f"corpus attractor rate {rate:g}"
                     written += save_figure(plot_attractor_rate(g), tmp, "attractor_rate" + suffix, formats)
-                written += save_figure(plot_attractors(top, note=note), tmp, "attractors" + suffix, formats)
-                written += save_figure(plot_headline(top, note=note), tmp, "headline" + suffix, formats)
+                written += save_figure(plot_attractors(g), tmp, "attractors" + suffix, formats)
+                written += save_figure(plot_headline(g), tmp, "headline" + suffix, formats)
                 written += save_figure(plot_preference(top, note=note), tmp, "preference" + suffix, formats)
                 written += save_figure(plot_asymmetry(top, note=note), tmp, "asymmetry" + suffix, formats)
             if len(curves):

@@ -325,7 +325,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     convergence = {}
     for t in trained:
         key = (t["arch"], t.get("attractor_rate"))
-        convergence[key] = convergence.get(key, True) and bool(t.get("converged"))
+        convergence[key] = convergence.get(key, True) and t.get("status", "converged" if t.get("converged")
+                                                               else "not converged") == "converged"
     verdict = reproducibility(cfg, root, log=log)
     write_report(root, title=f"probe run: {cfg.name}", commands=[command], intro=_intro(cfg, elapsed, reused),
                  sections={**_sections(cfg, work, trained), **extra_sections, **analysis_sections},
@@ -594,18 +595,19 @@ def _sections(cfg: RunConfig, work: Path, trained: list[dict]) -> dict:
                 f"a row ({t.evals_per_epoch} per epoch; lr x {t.lr_decay} at each plateau; at most {t.epochs} epochs)"
                 if t.stop_after else f"for {t.epochs} epochs (no early stopping)")
         table = pd.DataFrame([{
-            "model": r["model"], "converged": "yes" if r.get("converged") else "no",
+            "model": r["model"], "status": r.get("status", "converged" if r.get("converged") else "not converged"),
             "stop reason": r.get("stop_reason", r.get("stopped")), "epochs": _r(r.get("epochs")),
             "best valid ppl": _r(r.get("best_valid_ppl")), "ppl / floor": _r(r.get("valid_ppl_ratio")),
             "test ppl": _r(r.get("test_ppl")), "train seconds": _r(r.get("train_seconds"), 3),
             "tokens/s": _r(r.get("tokens_per_s"), 3)} for r in trained])
         ratios = [r["valid_ppl_ratio"] for r in trained if r.get("valid_ppl_ratio")]
-        n_conv = sum(bool(r.get("converged")) for r in trained)
+        n_conv = sum(r.get("status") == "converged" for r in trained)
         close = sum(x <= cfg.floor_ratio for x in ratios)
         summary = (f"{n_conv} of {len(trained)} models converged"
                    + (f"; {close} of {len(ratios)} reached {cfg.floor_ratio} x the entropy floor or better "
                       f"(valid ppl / floor {min(ratios):.3f}-{max(ratios):.3f})" if ratios else "")
-                   + ". Rows of the headline from cells with an unconverged model are marked and not interpreted.")
+                   + ". Rows of the headline from cells with a model that did not converge (or stalled: stopped "
+                     "improving far from the floor) are marked and not interpreted.")
         sections["Training"] = (f"Each language model trained {rule}; the checkpoint with the best validation "
                                 f"perplexity is scored. {summary} Learning curves (the speed of learning, itself a "
                                 "result) are in `figures/learning_curves.png`.\n\n" + markdown_table(table))

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_LR = {"sgd": 20.0, "adam": 1e-3}
+# A model that stops improving above this multiple of the corpus' entropy floor did not learn: it has stalled
+# (plain 4-layer stacks stop near 5.7x the floor, at the unigram distribution; every model that learns the
+# grammar ends within 1.2x). Only corpora with a floor (the synthetic ones) can tell.
+STALL_RATIO = 1.5
 # Options that may change when a run is resumed (how long and how chattily it runs); every other option
 # shapes the model or the update and must match the run being resumed.
 RESUMABLE = ("epochs", "max_steps", "log_every", "eval_every", "checkpoint_every", "max_nonfinite", "device",
@@ -338,6 +342,15 @@ def _check_resume(data: dict, cfg: TrainConfig, vocab: Vocab, mcfg: ModelConfig,
                          "resume with the same options or train into a new --out")
 
 
+def training_status(summary: dict) -> str:
+    """'converged' (validation stopped improving), 'stalled' (it stopped improving above STALL_RATIO x the
+    entropy floor: the model did not learn) or 'not converged' (stopped by a cap while still improving)."""
+    if not summary.get("converged"):
+        return "not converged"
+    ratio = summary.get("valid_ppl_ratio")
+    return "stalled" if ratio is not None and ratio > STALL_RATIO else "converged"
+
+
 def _stop_text(reason: str, cfg: TrainConfig) -> str:
     """Why training stopped, in words (summary.json's ``stop_reason``)."""
     if reason == "converged":
@@ -626,6 +639,7 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
         # the best possible model's perplexity on the same sentences (synthetic corpora: probe.grammar)
         summary["floor_valid_ppl"] = floor["valid"]["ppl"]
         summary["valid_ppl_ratio"] = prog.best_ppl / floor["valid"]["ppl"]
+    summary["status"] = training_status(summary)
     if is_main and "test" in corpus.splits and len(corpus.splits["test"]) >= 2 and (out / "model.pt").exists():
         from .models import load_checkpoint
 

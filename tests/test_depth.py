@@ -70,7 +70,7 @@ def test_tiny_sweep_end_to_end_and_bad_input(data, capsys):
     assert (trained["steps"] == 2).all() and table["grad_emb_d0"].gt(0).all()
     assert table.loc[table["state"] == "init", "acc_conflict"].isna().all()
     assert (out / "figures" / "depth.png").is_file() and (out / "figures" / "depth.pdf").is_file()
-    assert "| gru (default) | 2 | residual | no |" in res["markdown"]      # 2 steps: not converged, and says so
+    assert "| gru (default) | 2 | residual | not converged |" in res["markdown"]    # 2 steps, and it says so
     bad = data / "bad"
     with pytest.raises(SystemExit):           # argparse rejects it: usage line + error, exit 2
         main(["depth", "--corpus", str(data / "corpus"), "--layers", "0", "--out", str(bad)])

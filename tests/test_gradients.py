@@ -203,3 +203,10 @@ def test_analysis_end_to_end_and_cli_errors(trained, capsys):
     with pytest.raises(ProbeError, match="fewer than one window"):
         gradients_analysis(corpus=trained / "corpus", out=bad, config=GradientsConfig(max_distance=5000))
     assert not bad.exists()
+
+
+def test_log_axis_labels_share_one_style():
+    from probe.gradients import log_label
+
+    assert [log_label(v) for v in (1e20, 1e8, 1e5, 1e4, 100, 1, 0.001, 1e-6)] == \
+        ["1e20", "1e8", "1e5", "10000", "100", "1", "0.001", "1e-6"]

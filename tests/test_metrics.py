@@ -73,7 +73,8 @@ def test_crossed_interval_of_a_difference_covers():
 
 
 def test_crossed_interval_edge_cases():
-    assert crossed_interval([np.ones((3, 10))], [1.0]) == (1.0, 1.0, 1.0)       # no variance at all
+    v, lo, hi = crossed_interval([np.ones((3, 80))], [1.0])      # all right: not proof of exactly 1
+    assert v == 1.0 and 0.95 < lo < 0.98 and hi > 1.0
     v, lo, hi = crossed_interval([np.array([[1.0, 0.0, 1.0, 1.0]])], [1.0])     # one seed: t over items
     half = t_quantile(0.975, 3) * np.std([1, 0, 1, 1], ddof=1) / 2
     assert (v, lo, hi) == pytest.approx((0.75, 0.75 - half, 0.75 + half))
@@ -242,6 +243,10 @@ def test_turning_point_rule():
     assert turning_point([0.01, 0.1], ["syntactic", "sequential"])[0] == "no clean transition"
     assert turning_point([0.01, 0.1], ["syntactic", "syntactic"])[0] == "syntactic throughout"
     assert turning_point([0.01, 0.1], ["undecided", "undecided"])[0] == "undecided throughout"
+    verdict, last_seq, first_syn = turning_point([0.01, 0.05, 0.3], ["undecided", "syntactic", "syntactic"])
+    assert verdict == "syntactic from 0.05" and np.isnan(last_seq) and first_syn == 0.05
+    assert turning_point([0.01, 0.05, 0.3], ["sequential", "undecided", "undecided"])[0] == "sequential up to 0.01"
+    assert turning_point([0.01, 0.05], ["sequential", "sequential"])[0] == "sequential throughout"
 
 
 def test_syntactic_onset_reads_conflict_items():
