@@ -1,6 +1,7 @@
 """Training tokens/s of `probe train`'s step vs a plain hand-written nn.RNN/nn.GRU/nn.LSTM LM loop, one run.
 
     python bench/train_speed.py [--sizes 1x64 2x200] [--vocab 120 10000] [--threads 1] [--device cpu]
+    python bench/train_speed.py --adaptive [--adaptive-tokens 200000]   # the V=10k adaptive-softmax case only
 
 Both sides train the same shape (embedding = hidden size, LAYERSxHIDDEN, batch 64, BPTT 35, plain SGD,
 gradient clipping at 0.25, hidden state carried and detached across segments) on the same random token
@@ -13,17 +14,25 @@ cost of a step without any recurrence (so recurrence ms = step ms - shared ms, a
 bounds what any faster SRN/GRU recurrence could reach), and per-call costs of the ops a step is made of.
 On CPU with one thread the clock is this process's CPU time (time.process_time), so other processes
 sharing the cores slow a round without shortening its measured throughput; otherwise wall time.
+
+With a vocabulary of 10,000 or more (and with --adaptive) it also times probe with the adaptive softmax
+(``--softmax adaptive``, cutoffs 1,000 / 4,000 as chosen for PTB) against the plain full-softmax nn.LSTM
+loop at 2x200, and, where ../shared/external/ptb_mikolov exists, trains probe's full and adaptive LSTMs on
+the same PTB tokens from the same initial encoder (SGD lr 20, batch 20, BPTT 35, clip 0.25) and prints
+both validation perplexities after --adaptive-tokens training tokens.
 """
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from probe.config import cpu_model
 from probe.models import ModelConfig, build_model, detach_state
 from probe.train import TrainConfig, batchify, build_optimizer, get_batch, segment_starts, train_step
 
@@ -66,9 +75,10 @@ def plain_stepper(cell, vocab, hidden, layers, device, clip, lr):
     return step
 
 
-def probe_stepper(cell, vocab, hidden, layers, device, clip, lr, kernel="auto"):
+def probe_stepper(cell, vocab, hidden, layers, device, clip, lr, kernel="auto", softmax="full"):
+    cutoffs = (1000, 4000) if softmax == "adaptive" else ()
     model = build_model(ModelConfig(arch=cell, vocab_size=vocab, emb=hidden, hidden=hidden, layers=layers,
-                                    kernel=kernel)).to(device)
+                                    kernel=kernel, softmax=softmax, cutoffs=cutoffs)).to(device)
     opt = build_optimizer(TrainConfig(optimizer="sgd", lr=lr), model)
     box = {"h": None}
 
@@ -126,6 +136,77 @@ def op_costs(batch: int, hidden: int, clock, reps: int = 2000) -> dict:
     return best
 
 
+PTB = Path(__file__).resolve().parents[1].parent / "shared" / "external" / "ptb_mikolov"
+
+
+def ptb_quality(tokens: int, *, seed: int = 0) -> dict | None:
+    """Valid perplexity of probe's 2x200 LSTM after ``tokens`` PTB training tokens, full vs adaptive softmax
+    (same initial encoder weights, same batches; SGD lr 20, clip 0.25). None without the PTB files."""
+    import gzip
+
+    if not (PTB / "ptb.train.txt.gz").is_file():
+        return None
+    from probe.corpus import Vocab
+    from probe.train import evaluate_perplexity
+
+    def words(split):
+        with gzip.open(PTB / f"ptb.{split}.txt.gz", "rt", encoding="utf-8") as fh:
+            return [w for line in fh for w in line.split() + ["<eos>"]]
+
+    from collections import Counter
+
+    train_w, valid_w = words("train"), words("valid")
+    counts = Counter(train_w)
+    # frequency-sorted, as `probe corpus` builds it: the adaptive softmax's head holds the lowest ids
+    vocab = Vocab(("<unk>", "<eos>", *sorted((w for w in counts if w not in ("<unk>", "<eos>")),
+                                              key=lambda w: (-counts[w], w))))
+    train_ids = np.asarray(vocab.encode(train_w))
+    valid_ids = np.asarray(vocab.encode(valid_w))[:20_000]
+    out = {}
+    for softmax in ("full", "adaptive"):
+        torch.manual_seed(seed)
+        cutoffs = (1000, 4000) if softmax == "adaptive" else ()
+        model = build_model(ModelConfig(arch="lstm", vocab_size=len(vocab), emb=200, hidden=200, layers=2,
+                                        softmax=softmax, cutoffs=cutoffs))
+        opt = build_optimizer(TrainConfig(optimizer="sgd", lr=20.0), model)
+        data = batchify(train_ids, 20)
+        state, seen, t0 = None, 0, time.process_time()
+        for start in segment_starts(data.shape[1], 35):
+            x, y = get_batch(data, start, 35, torch.device("cpu"))
+            state = train_step(model, opt, x, y, state, clip=0.25).state
+            seen += y.numel()
+            if seen >= tokens:
+                break
+        out[softmax] = {"valid_ppl": evaluate_perplexity(model, valid_ids, bptt=35, batch_size=10)[1],
+                        "tokens": seen, "cpu_seconds": time.process_time() - t0}
+    return out
+
+
+def adaptive_case(a, device, clock, sync, rng) -> None:
+    """The V=10k adaptive-softmax rows: tokens/s against the plain full-softmax nn.LSTM loop, and quality."""
+    vocab, hidden, layers = 10_000, 200, 2
+    torch.manual_seed(a.seed)
+    data = batchify(rng.integers(0, vocab, size=a.batch_size * (a.bptt * 40 + 1)), a.batch_size)
+    batches = [get_batch(data, s, a.bptt, device) for s in segment_starts(data.shape[1], a.bptt)]
+    variants = {"plain nn.LSTM, full softmax": plain_stepper("lstm", vocab, hidden, layers, device, 0.25, 1.0),
+                "probe lstm, full softmax": probe_stepper("lstm", vocab, hidden, layers, device, 0.25, 1.0),
+                "probe lstm, adaptive softmax": probe_stepper("lstm", vocab, hidden, layers, device, 0.25, 1.0,
+                                                              softmax="adaptive")}
+    best = best_rates(variants, batches, rounds=a.rounds, min_time=a.min_time, budget=a.budget, clock=clock, sync=sync)
+    base = best["plain nn.LSTM, full softmax"]
+    print(f"\n2x200 LSTM, vocabulary 10,000, batch {a.batch_size}: tokens/s against the plain full-softmax loop")
+    for k, v in best.items():
+        print(f"  {k:30s} {v:10,.0f} tok/s  {v / base:5.2f}x")
+    quality = ptb_quality(a.adaptive_tokens, seed=a.seed)
+    if quality is None:
+        print("  (PTB not found at ../shared/external/ptb_mikolov: quality comparison skipped)")
+        return
+    full, adap = quality["full"], quality["adaptive"]
+    print(f"  PTB valid ppl after {full['tokens']:,} training tokens (first 20,000 valid tokens): full softmax "
+          f"{full['valid_ppl']:.1f} ({full['cpu_seconds']:.0f} s), adaptive {adap['valid_ppl']:.1f} "
+          f"({adap['cpu_seconds']:.0f} s): adaptive / full = {adap['valid_ppl'] / full['valid_ppl']:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", nargs="+", default=["srn", "gru", "lstm"])
@@ -144,6 +225,9 @@ def main() -> None:
     ap.add_argument("--torch-kernel", action="store_true",
                     help="also time probe with --kernel torch (its model on nn.RNN/nn.GRU/nn.LSTM)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--adaptive", action="store_true", help="only the V=10k adaptive-softmax case")
+    ap.add_argument("--adaptive-tokens", type=int, default=200_000,
+                    help="PTB training tokens before the full/adaptive perplexities are compared (default 200,000)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     device = torch.device(a.device)
@@ -155,7 +239,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, {name}; batch {a.batch_size}, bptt {a.bptt}, SGD, clip 0.25, "
           f"best of up to {a.rounds} rounds of >= {a.min_time}s (budget {a.budget:.0f}s per configuration)"
           f"{', bf16 autocast' if a.amp else ''}; "
-          f"clock: {'process CPU time' if cpu_clock else 'wall time'}")
+          f"clock: {'process CPU time' if cpu_clock else 'wall time'}; cpu: {cpu_model()}")
+    if a.adaptive:
+        adaptive_case(a, device, clock, sync, rng)
+        return
     for size in a.sizes:
         layers, hidden = (int(v) for v in size.split("x"))
         if device.type == "cpu":
@@ -195,6 +282,8 @@ def main() -> None:
                     print(f"  {cell} / lstm tokens/s: probe {best[(cell, 'probe')] / best[('lstm', 'probe')]:.2f}x, "
                           f"plain {best[(cell, 'plain')] / best[('lstm', 'plain')]:.2f}x "
                           f"(ceiling if its recurrence cost nothing: {ms[('lstm', 'probe')] / shared:.2f}x)")
+    if max(a.vocab) >= 10_000:
+        adaptive_case(a, device, clock, sync, rng)
 
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ def forward_with_taps(model: LanguageModel, ids: torch.Tensor,
     if at is not None:
         x = x[torch.arange(x.shape[0]), at]
     h = x if model.proj is None else model.proj(x)      # no dropout, whatever the model's mode
-    return model.decoder(h), taps
+    return model.output(h), taps
 
 
 def _run_layer(rnn: torch.nn.Module, cell: str, x: torch.Tensor, tap: torch.Tensor) -> torch.Tensor:

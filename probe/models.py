@@ -27,6 +27,7 @@ RECURRENT = ("srn", "gru", "lstm")
 #   highway   x_{l+1} = g * f_l(x_l) + (1 - g) * x_l, g = sigmoid(W x_l + b), b = -1 at init: a gate decides how
 #             much of the input to carry (Srivastava et al. 2015)
 SKIPS = ("none", "residual", "dense", "highway")
+SOFTMAXES = ("full", "adaptive")
 HIGHWAY_BIAS = -1.0
 KERNELS = ("auto", "torch")
 CHECKPOINT_FORMAT = "probe-checkpoint-1"
@@ -54,6 +55,10 @@ class ModelConfig:
     ff: int = 0                       # transformer: feed-forward width (0 = 4 * hidden)
     max_len: int = 512                # transformer: longest input (learned positions)
     kernel: str = "auto"              # recurrent: auto = fastest kernel with the same numbers; torch = nn.RNN/GRU/LSTM
+    softmax: str = "full"             # full | adaptive (Grave et al. 2017: frequent words in a head, rare ones in
+                                      #   clusters; exact normalised log-probabilities, far cheaper for big vocabularies)
+    cutoffs: tuple[int, ...] = ()     # adaptive: ids where the head and each tail cluster end (ids frequency-sorted)
+    div_value: float = 4.0            # adaptive: each tail cluster's projection is div_value times narrower
 
 
 def check_model_config(cfg: ModelConfig, *, language_model: bool = True) -> None:
@@ -83,6 +88,20 @@ def check_model_config(cfg: ModelConfig, *, language_model: bool = True) -> None
         raise ProbeError(f"--forget-bias applies to the lstm only, not to {cfg.arch}")
     if cfg.forget_bias is not None and not math.isfinite(cfg.forget_bias):
         raise ProbeError(f"--forget-bias must be a finite number, got {cfg.forget_bias}")
+    if cfg.softmax not in SOFTMAXES:
+        raise ProbeError(f"unknown --softmax {cfg.softmax!r}: choose from {', '.join(SOFTMAXES)}")
+    if cfg.softmax == "adaptive":
+        cuts = list(cfg.cutoffs)
+        if not cuts or cuts != sorted(set(cuts)) or cuts[0] <= 0 or cuts[-1] >= cfg.vocab_size:
+            raise ProbeError(f"adaptive softmax cutoffs {cuts} must be increasing ids between 1 and the vocabulary "
+                             f"size {cfg.vocab_size} - 1; leave them empty to have them chosen from the corpus")
+        if cfg.tied:
+            raise ProbeError("--tied cannot be combined with the adaptive softmax (its clusters have their own "
+                             "projections); drop one of them")
+        if not cfg.div_value > 1:
+            raise ProbeError(f"--div-value must be above 1, got {cfg.div_value}")
+    elif cfg.cutoffs:
+        raise ProbeError("cutoffs apply to the adaptive softmax only; add --softmax adaptive or drop them")
     if cfg.skip not in SKIPS:
         raise ProbeError(f"unknown --skip {cfg.skip!r}: choose from {', '.join(SKIPS)}")
     if cfg.skip != "none" and cfg.arch == "transformer":
@@ -99,9 +118,11 @@ def check_model_config(cfg: ModelConfig, *, language_model: bool = True) -> None
 class ModelOutput(NamedTuple):
     """What ``LanguageModel.forward`` returns (a NamedTuple, so DistributedDataParallel can walk it)."""
 
-    logits: torch.Tensor          # [B, T, V] next-token scores (unnormalised)
+    logits: torch.Tensor | None   # [B, T, V] next-token scores (full softmax: unnormalised; adaptive: log-probs);
+                                  #   None when ``forward`` was given targets
     state: Any                    # recurrent: tuple per layer of h [B, H] (lstm: (h, c)); transformer: None
     states: dict | None           # {(layer, "h"|"c"): [B, T, H]} when asked for, else None
+    loss: torch.Tensor | None = None   # mean token cross-entropy, when ``forward`` was given targets
 
 
 class EncoderOutput(NamedTuple):
@@ -544,6 +565,10 @@ class LanguageModel(nn.Module):
         if cfg.tied and cfg.emb != out_size:
             self.proj = nn.Linear(out_size, cfg.emb, bias=False)
             out_size = cfg.emb
+        if cfg.softmax == "adaptive":
+            self.decoder = nn.AdaptiveLogSoftmaxWithLoss(out_size, cfg.vocab_size, list(cfg.cutoffs),
+                                                         div_value=cfg.div_value)
+            return
         self.decoder = nn.Linear(out_size, cfg.vocab_size)
         nn.init.zeros_(self.decoder.bias)
         if cfg.tied:
@@ -551,21 +576,45 @@ class LanguageModel(nn.Module):
         else:
             nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
 
-    def forward(self, ids: torch.Tensor, state: Any = None, return_states: bool = False) -> ModelOutput:
+    def forward(self, ids: torch.Tensor, state: Any = None, return_states: bool = False,
+                targets: torch.Tensor | None = None) -> ModelOutput:
         """ids [B, T] (LongTensor) -> ModelOutput(logits [B, T, V], state, states).
 
         Causal: the logits at position t depend on ids[:, :t+1] (and ``state``) only, so right padding
-        never changes earlier scores. ``state`` continues a previous call (recurrent archs).
+        never changes earlier scores. ``state`` continues a previous call (recurrent archs). With
+        ``targets`` [B, T] the output holds the mean token cross-entropy instead of the logits: training
+        never needs the full distribution, which the adaptive softmax then never computes.
         """
         enc = self.encoder(ids, state, return_states)
+        if targets is not None:
+            return ModelOutput(None, enc.state, enc.states, self.nll(enc.hidden, targets))
         return ModelOutput(self.head(enc.hidden), enc.state, enc.states)
+
+    def features(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs [..., H] -> what the softmax layer reads (dropout, projection when tied)."""
+        h = self.drop(hidden)
+        return self.proj(h) if self.proj is not None else h
+
+    def output(self, h: torch.Tensor) -> torch.Tensor:
+        """The softmax layer: features [..., F] -> logits [..., V]. The adaptive softmax returns its exact
+        log-probabilities, which serve as logits: log_softmax leaves them as they are."""
+        if self.config.softmax == "adaptive":
+            return self.decoder.log_prob(h.reshape(-1, h.shape[-1])).reshape(*h.shape[:-1], self.config.vocab_size)
+        return self.decoder(h)
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         """Encoder outputs [..., H] -> logits [..., V] (dropout, projection when tied, softmax layer)."""
-        h = self.drop(hidden)
-        if self.proj is not None:
-            h = self.proj(h)
-        return self.decoder(h)
+        return self.output(self.features(hidden))
+
+    def nll(self, hidden: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """Token cross-entropy of ``targets`` [B, T] after encoder outputs ``hidden`` [B, T, H] ('mean' or 'sum')."""
+        h = self.features(hidden)
+        flat = targets.reshape(-1)
+        if self.config.softmax == "adaptive":
+            loss = self.decoder(h.reshape(-1, h.shape[-1]), flat).loss
+            return loss * flat.numel() if reduction == "sum" else loss
+        logits = self.decoder(h)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), flat, reduction=reduction)
 
     @property
     def carries_state(self) -> bool:
@@ -579,6 +628,23 @@ class LanguageModel(nn.Module):
         layer at those positions alone skips most of the output layer's work.
         """
         return self.head(self.encoder(ids).hidden[torch.arange(ids.shape[0], device=ids.device), positions])
+
+
+def choose_cutoffs(counts: "np.ndarray", coverage: tuple[float, ...] = (0.8, 0.95), step: int = 100) -> tuple[int, ...]:
+    """Adaptive-softmax cutoffs from the training counts of a frequency-sorted vocabulary ([V], id order):
+    the head holds the words that cover ``coverage[0]`` of the tokens, each tail cluster the next share;
+    ids rounded up to multiples of ``step`` (Grave et al.'s clusters of frequent-to-rare words)."""
+    import numpy as np
+
+    counts = np.asarray(counts, dtype=np.float64)
+    share = np.cumsum(counts) / max(counts.sum(), 1.0)
+    V = len(counts)
+    cuts = []
+    for c in coverage:
+        cut = int(np.ceil((np.searchsorted(share, c) + 1) / step) * step)
+        if cut < V and (not cuts or cut > cuts[-1]):
+            cuts.append(cut)
+    return tuple(cuts) or ((V // 2,) if V > 2 else ())
 
 
 def build_model(cfg: ModelConfig) -> LanguageModel:

@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import __version__
 from .config import (ProbeError, check_output_dir, config_from_dict, config_to_dict, resolve_device, save_config,
@@ -54,6 +53,10 @@ class TrainConfig:
     bidirectional: bool = False        # refused: a language model cannot read the word it predicts
     heads: int = 4                     # transformer attention heads
     kernel: str = "auto"               # auto: fastest kernel with equal numbers; torch: plain nn.RNN/GRU/LSTM
+    softmax: str = "full"              # full | adaptive (large vocabularies: exact log-probs, a fraction of the cost)
+    cutoffs: tuple[int, ...] = ()      # adaptive softmax clusters (ids); empty: chosen from the corpus' counts,
+                                       #   the head covering 80% of training tokens and the next cluster 95%
+    div_value: float = 4.0             # adaptive softmax: how much narrower each tail cluster's projection is
     optimizer: str = "sgd"             # sgd | adam
     lr: float | None = None            # learning rate (None: 20 for sgd, 1e-3 for adam)
     lr_decay: float = 0.25             # lr *= lr_decay when validation perplexity stops improving
@@ -116,7 +119,9 @@ def check_train_config(cfg: TrainConfig) -> None:
         raise ProbeError(f"--clip must be 0 (off) or a positive norm, got {cfg.clip}")
     if cfg.device not in DEVICES:
         raise ProbeError(f"unknown --device {cfg.device!r}: choose from {', '.join(DEVICES)}")
-    check_model_config(model_config_for(cfg, vocab_size=2))
+    # the model's own checks; adaptive-softmax cutoffs are checked against the vocabulary once the corpus is read
+    shape_only = dataclasses.replace(cfg, cutoffs=(1,)) if cfg.softmax == "adaptive" else cfg
+    check_model_config(model_config_for(shape_only, vocab_size=2))
 
 
 def model_config_for(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
@@ -124,7 +129,8 @@ def model_config_for(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
     return ModelConfig(arch=cfg.arch, vocab_size=vocab_size, emb=cfg.emb, hidden=cfg.hidden, layers=cfg.layers,
                        dropout=cfg.dropout, tied=cfg.tied, skip=cfg.skip, nonlinearity=cfg.nonlinearity,
                        forget_bias=cfg.forget_bias, bidirectional=cfg.bidirectional, heads=cfg.heads,
-                       max_len=max(512, cfg.bptt), kernel=cfg.kernel)
+                       max_len=max(512, cfg.bptt), kernel=cfg.kernel, softmax=cfg.softmax, cutoffs=tuple(cfg.cutoffs),
+                       div_value=cfg.div_value)
 
 
 def train_config_from_options(options: dict, *, resume_dir: str | os.PathLike | None = None) -> TrainConfig:
@@ -134,6 +140,20 @@ def train_config_from_options(options: dict, *, resume_dir: str | os.PathLike | 
     if resume_dir is not None:
         base = read_run_config(resume_dir)["train"]
     return config_from_dict(TrainConfig, {**base, **given}, where="train options")
+
+
+def adaptive_cutoffs(corpus) -> tuple[int, ...]:
+    """Cutoffs for the adaptive softmax from the training split's counts (``models.choose_cutoffs``); the
+    vocabulary must be frequency-sorted, as ``probe corpus`` builds it (ids after <unk>, <eos> by count)."""
+    from .models import choose_cutoffs
+
+    counts = np.bincount(np.asarray(corpus.splits["train"], dtype=np.int64), minlength=len(corpus.vocab))
+    words = counts[2:]
+    if len(words) > 1 and (np.diff(words) > 0).any():
+        raise ProbeError(f"the vocabulary of {corpus.path} is not sorted by frequency, which the adaptive softmax "
+                         "needs (its head holds the lowest ids); rebuild the corpus with `probe corpus` or give "
+                         "--cutoffs")
+    return choose_cutoffs(counts)
 
 
 def read_run_config(out: str | os.PathLike) -> dict:
@@ -185,9 +205,9 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opt
     return torch.optim.SGD(model.parameters(), lr=lr)
 
 
-def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean token cross-entropy; logits [B, L, V], targets [B, L]."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+def _loss(out) -> torch.Tensor:
+    """The step's loss from the model's output (the mean token cross-entropy; a seam tests wrap)."""
+    return out.loss
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
@@ -197,8 +217,8 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     x, y: LongTensors [B, L]. A non-finite loss or gradient norm skips the update (the decision is the
     same on every DDP process: the loss is averaged across them before anyone calls backward).
     """
-    out = model(x, state)
-    loss = _loss(out.logits, y)
+    out = model(x, state, targets=y)
+    loss = _loss(out)
     loss_value = loss.detach().float()
     if world_size > 1:
         torch.distributed.all_reduce(loss_value)
@@ -234,11 +254,10 @@ def evaluate_perplexity(model: torch.nn.Module, ids: np.ndarray, *, bptt: int = 
         with torch.no_grad():
             for start in segment_starts(data.shape[1], bptt):
                 x, y = get_batch(data, start, bptt, torch.device(device))
-                out = model(x, state)
-                logits = out.logits.float()
-                total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"))
+                enc = model.encoder(x, state)
+                total += float(model.nll(enc.hidden, y, reduction="sum"))
                 count += y.numel()
-                state = out.state
+                state = enc.state
     finally:
         model.train(was_training)
     loss = total / count
@@ -383,6 +402,8 @@ def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.Path
     if len(corpus.splits["valid"]) < 2:
         raise ProbeError(f"the validation split of {corpus.path} is empty; rebuild the corpus with a valid split")
     vocab = corpus.vocab
+    if cfg.softmax == "adaptive" and not cfg.cutoffs:
+        cfg = dataclasses.replace(cfg, cutoffs=adaptive_cutoffs(corpus))
     mcfg = model_config_for(cfg, len(vocab))
     check_model_config(mcfg)
     out = Path(out)

@@ -146,11 +146,11 @@ def random_items(n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
-def probe_model(arch: str, vocab: Vocab, seed: int = 0):
+def probe_model(arch: str, vocab: Vocab, seed: int = 0, **kw):
     """A small random probe.models LM (skips the test while models.py is missing)."""
     models = pytest.importorskip("probe.models")
     torch.manual_seed(seed)
-    cfg = models.ModelConfig(arch=arch, vocab_size=len(vocab), emb=16, hidden=16, layers=2, heads=2)
+    cfg = models.ModelConfig(arch=arch, vocab_size=len(vocab), emb=16, hidden=16, layers=2, heads=2, **kw)
     return models.build_model(cfg).eval()
 
 
@@ -202,11 +202,12 @@ def test_prefix_trie_merges_shared_heads():
         build_prefix_trie(*pad_right([[1], []]))
 
 
-@pytest.mark.parametrize("arch", ["srn", "gru", "lstm"])
-def test_trie_scoring_equals_full_forward_passes(arch, monkeypatch):
+@pytest.mark.parametrize("arch,kw", [("srn", {}), ("gru", {}), ("lstm", {}),
+                                     ("lstm", {"softmax": "adaptive", "cutoffs": (6, 12)})])
+def test_trie_scoring_equals_full_forward_passes(arch, kw, monkeypatch):
     torch.set_num_threads(1)
     vocab = Vocab(WORDS)
-    model = probe_model(arch, vocab)
+    model = probe_model(arch, vocab, **kw)
     prefixes = [vocab.encode(["<eos>", *r["prefix"].split()]) for r in random_items(120, seed=3)]
     candidates = np.array([[vocab.stoi["is"], vocab.stoi["are"]]] * len(prefixes))
     with torch.no_grad():

@@ -1,6 +1,7 @@
 """Models: shapes and states per arch, fused kernels equal to nn.RNN/nn.GRU, causality, overfitting, checkpoints."""
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -285,3 +286,31 @@ def test_old_checkpoints_with_residual_load(tmp_path):
     data["model_config"] = {**old, "residual": True}
     torch.save(data, tmp_path / "model.pt")
     assert load_checkpoint(tmp_path).model_config.skip == "residual"
+
+
+def test_adaptive_softmax_is_a_normalised_distribution_and_trains():
+    """The adaptive softmax's outputs are exact log-probabilities (exp sums to 1 over the vocabulary), the
+    loss from forward(targets=...) is their cross-entropy, and gradients reach the encoder."""
+    from probe.models import choose_cutoffs
+
+    torch.manual_seed(0)
+    model = make("lstm", vocab_size=40, softmax="adaptive", cutoffs=(10, 25)).eval()
+    ids = torch.randint(40, (3, 7))
+    logp = model(ids).logits
+    torch.testing.assert_close(logp.exp().sum(-1), torch.ones(3, 7), atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.log_softmax(logp, -1), logp, atol=1e-5, rtol=0)   # log_softmax leaves them
+    targets = torch.randint(40, (3, 7))
+    out = model(ids, targets=targets)
+    assert out.logits is None
+    want = -logp.gather(-1, targets.unsqueeze(-1)).mean()
+    torch.testing.assert_close(out.loss, want, atol=1e-5, rtol=0)
+    model.train()
+    model(ids, targets=targets).loss.backward()
+    assert model.encoder.embedding.weight.grad.abs().sum() > 0
+    # cutoffs from counts: the head covers 80% of the tokens, the first cluster 95%, in steps of `step`
+    counts = np.array([50, 30, 10, 5, 3, 1, 1, 0, 0, 0])
+    assert choose_cutoffs(counts, step=1) == (2, 4)
+    with pytest.raises(ProbeError, match="cutoffs"):
+        make("lstm", vocab_size=40, softmax="adaptive", cutoffs=(30, 20))
+    with pytest.raises(ProbeError, match="tied"):
+        make("lstm", vocab_size=40, softmax="adaptive", cutoffs=(10,), tied=True)

@@ -96,11 +96,11 @@ def test_interrupted_and_resumed_equals_uninterrupted(corpus, tmp_path, monkeypa
     calls = {"n": 0}
     real_loss = train_mod._loss
 
-    def interrupting_loss(logits, targets):
+    def interrupting_loss(out):
         calls["n"] += 1
         if calls["n"] == 23:             # mid-epoch, between checkpoints (saved at step 21)
             raise KeyboardInterrupt
-        return real_loss(logits, targets)
+        return real_loss(out)
 
     monkeypatch.setattr(train_mod, "_loss", interrupting_loss)
     with pytest.raises(KeyboardInterrupt):
@@ -128,9 +128,9 @@ def test_max_steps_then_resume_continues_the_same_run(corpus, tmp_path):
 def test_nonfinite_steps_are_skipped_and_counted(corpus, tmp_path, monkeypatch):
     real_loss, calls = train_mod._loss, {"n": 0}
 
-    def sometimes_nan(logits, targets):
+    def sometimes_nan(out):
         calls["n"] += 1
-        loss = real_loss(logits, targets)
+        loss = real_loss(out)
         return loss * float("nan") if calls["n"] in (4, 5) else loss
 
     monkeypatch.setattr(train_mod, "_loss", sometimes_nan)
@@ -145,9 +145,9 @@ def test_nonfinite_steps_are_skipped_and_counted(corpus, tmp_path, monkeypatch):
 def test_repeated_nonfinite_steps_stop_the_run_keeping_the_last_checkpoint(corpus, tmp_path, monkeypatch):
     real_loss, calls = train_mod._loss, {"n": 0}
 
-    def nan_from_step_7(logits, targets):
+    def nan_from_step_7(out):
         calls["n"] += 1
-        loss = real_loss(logits, targets)
+        loss = real_loss(out)
         return loss * float("inf") if calls["n"] >= 7 else loss
 
     monkeypatch.setattr(train_mod, "_loss", nan_from_step_7)
@@ -305,3 +305,28 @@ def test_evals_per_epoch_spaces_validations_evenly(corpus, tmp_path):
     run(dict(arch="srn", epochs=2, evals_per_epoch=2), corpus, out)
     epochs = [r["epoch"] for r in read_metrics(out) if r["kind"] == "eval"]
     assert epochs == pytest.approx([0.5, 1.0, 1.5, 2.0], abs=0.03)   # 23 segments an epoch: 12/23 is the middle
+
+
+def test_adaptive_softmax_trains_with_cutoffs_from_the_corpus(corpus, tmp_path):
+    """--softmax adaptive: cutoffs are chosen from the training counts and recorded in config.json and the
+    checkpoint; the trained model scores normalised log-probabilities."""
+    from probe.corpus import CorpusConfig, build_corpus
+
+    with pytest.raises(ProbeError, match="not sorted by frequency"):     # the toy corpus' vocabulary is not
+        run(dict(arch="lstm", softmax="adaptive"), corpus, tmp_path / "unsorted")
+    ids = np.load(corpus / "train.npy")
+    text = tmp_path / "train.txt"
+    text.write_text(" ".join(WORDS[i - 2] if i >= 2 else "\n" for i in ids.tolist()).replace(" \n ", "\n"))
+    sorted_corpus = tmp_path / "text-corpus"
+    build_corpus(CorpusConfig(source="text", text_files=(str(text),), tokenizer="whitespace", exclude_benchmark=False),
+                 sorted_corpus)
+    out = tmp_path / "adaptive"
+    s = run(dict(arch="lstm", softmax="adaptive", epochs=2), sorted_corpus, out)
+    config = json.loads((out / "config.json").read_text())
+    cutoffs = config["train"]["cutoffs"]
+    assert cutoffs and cutoffs == config["model"]["cutoffs"] and config["model"]["softmax"] == "adaptive"
+    assert 1 < s["best_valid_ppl"] < 12
+    model = load_checkpoint(out).model
+    with torch.no_grad():
+        logp = model(torch.tensor([[1, 2, 3]])).logits
+    assert torch.allclose(logp.exp().sum(-1), torch.ones(1, 3), atol=1e-5)
