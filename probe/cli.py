@@ -282,7 +282,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--device", help=f"{' | '.join(DEVICES)} (default {d.device}: CUDA when present)")
     b = p.add_argument_group("bookkeeping")
     b.add_argument("--log-every", type=int, help=f"steps between metrics lines (default {d.log_every})")
-    b.add_argument("--eval-every", type=int, help="steps between validations (default 0 = each epoch)")
+    b.add_argument("--eval-every", type=int, help="steps between validations (default 0 = --evals-per-epoch per epoch)")
+    b.add_argument("--evals-per-epoch", type=int, help=f"validations per epoch, evenly spaced (default {d.evals_per_epoch})")
     b.add_argument("--checkpoint-every", type=int, help="steps between last.pt saves (default 0 = each validation)")
     b.add_argument("--max-nonfinite", type=int,
                    help=f"consecutive non-finite steps before the run stops (default {d.max_nonfinite})")

@@ -934,7 +934,7 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
     scores.jsonl / scores.parquet   one row per item x model (records.SCORE_FEATURES + label columns)
     summary.csv                     long format, one row per model x cell x metric (metrics.summarize)
     summary_seeds.csv               the same cells, mean and CI over training seeds (metrics.aggregate_seeds)
-    summary.json                    both tables plus exclusion counts by reason
+    summary.json                    the scoring options, counts, exclusion counts by reason (the tables are the CSVs)
     config.json                     the EvalConfig, the models' info, the scoring conventions, versions, and
                                     model_paths: each model also from the results folder and absolute
     """
@@ -952,11 +952,14 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
             "method": config.method, "final_eos": config.final_eos, "unk": config.unk,
             "ci_level": config.ci_level,
             "n_scores": int(len(scores)), "n_excluded": int(scores["excluded"].sum()),
-            "excluded": _records(excl), "summary": _records(summary), "over_seeds": _records(seeds),
+            "excluded": _records(excl), "tables": {"summary": "summary.csv", "over_seeds": "summary_seeds.csv"},
         }, indent=1) + "\n")
         conventions = {
             "logprob": "natural log",
             "context": "<eos> followed by the prefix tokens",
+            "initial_state": "recurrent models start every item from a zero state (as the published evaluations score "
+                             "sentences on their own), although training carries the state across sentences; "
+                             "bench/warm_state.py measures what a state warmed on preceding text changes",
             "prefix_method": "log P(verb | <eos> prefix) for verb_good and verb_bad, one forward pass",
             "sentence_method": "sum of log P(w_t | <eos> w_<t) over the sentence"
                                + (" and the final <eos>" if config.final_eos else " (final <eos> not included)"),

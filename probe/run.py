@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .build import BuildConfig, build_dataset
-from .config import ProbeError, config_from_dict, config_to_dict, read_config_file, save_config, write_text_atomic
+from .config import (ProbeError, config_from_dict, config_to_dict, cpu_model, read_config_file, save_config,
+                     write_text_atomic)
 from .corpus import CorpusConfig
 from .train import TrainConfig
 
@@ -62,7 +63,9 @@ class RunConfig:
         layers=1, hidden=64, emb=64, optimizer="adam", lr=1e-2, batch_size=64, bptt=35, epochs=30,
         clip=1.0, dropout=0.0, log_every=100, evals_per_epoch=2, patience=0, lr_decay=0.25, min_delta=0.005,
         stop_after=2))
-    floor_ratio: float = 1.05                               # a converged model should reach ppl <= this x floor
+    floor_ratio: float = 1.07                               # a converged model should reach ppl <= this x floor
+    arch_train: dict[str, dict] = field(default_factory=dict)   # per-cell changes to `train`, e.g.
+                                                            #   {"srn": {"lr": 1.0}}: each cell its own learning rate
     ngram_order: int = 3                                    # the sequential-recency reference baseline
     workers: int = 0                                        # training processes (0: one per CPU core)
     analyses: tuple[str, ...] = tuple(ANALYSES)             # the lecture's analyses to run (see ANALYSES)
@@ -99,13 +102,34 @@ def load_run_config(*, preset: str = "default", config_file: str | os.PathLike |
     return cfg
 
 
-def _merge(base: dict, upd: dict, *, where: str) -> dict:
+def _merge(base: dict, upd: dict, *, where: str, cls: type = None) -> dict:
+    """``upd`` over ``base`` (both dicts of dataclass ``cls``): nested configs merge key by key, so a file only
+    lists what it changes; other values (mappings such as ``arch_train`` included) are replaced whole."""
+    import dataclasses
+    import typing
+
+    cls = cls or RunConfig
+    hints = typing.get_type_hints(cls)
     out = dict(base)
     for k, v in upd.items():
         if k not in base:
             raise ProbeError(f"{where}: unknown key {k!r}; valid keys: {', '.join(sorted(base))}")
-        out[k] = _merge(base[k], v, where=f"{where}.{k}") if isinstance(base[k], dict) and isinstance(v, dict) else v
+        nested = hints.get(k)
+        if dataclasses.is_dataclass(nested) and isinstance(base[k], dict) and isinstance(v, dict):
+            out[k] = _merge(base[k], v, where=f"{where}.{k}", cls=nested)
+        else:
+            out[k] = v
     return out
+
+
+def train_config(cfg: RunConfig, arch: str, seed: int) -> TrainConfig:
+    """The training config of one model: ``cfg.train`` with its arch and seed, and ``cfg.arch_train[arch]``'s
+    changes (checked like any config: an unknown key or a wrong type is a one-line ProbeError)."""
+    changes = cfg.arch_train.get(arch, {})
+    if not isinstance(changes, dict):
+        raise ProbeError(f"arch_train.{arch} must be a mapping of train options, e.g. {{\"lr\": 1.0}}")
+    base = {**config_to_dict(cfg.train), "arch": arch, "seed": seed}
+    return config_from_dict(TrainConfig, {**base, **changes}, where="run config", key=f"arch_train.{arch}")
 
 
 def check_run_config(cfg: RunConfig) -> None:
@@ -116,6 +140,9 @@ def check_run_config(cfg: RunConfig) -> None:
 
     if not cfg.archs or not cfg.seeds:
         raise ProbeError("archs and seeds must each list at least one value")
+    stray = [a for a in cfg.arch_train if a not in cfg.archs]
+    if stray:
+        raise ProbeError(f"arch_train names the cell {stray[0]!r}, which archs does not list ({', '.join(cfg.archs)})")
     if cfg.corpus.source != "synthetic" and cfg.attractor_rates:
         raise ProbeError("attractor_rates sweep the synthetic corpus only; set attractor_rates to [] for real text")
     if cfg.corpus.source == "synthetic" and not cfg.attractor_rates:
@@ -146,7 +173,7 @@ def check_run_config(cfg: RunConfig) -> None:
         check_corpus_config(replace(cfg.corpus, attractor_rate=rate, exclude_items=None) if rate is not None
                             else replace(cfg.corpus, exclude_items=None))
     for arch in cfg.archs:
-        check_train_config(resolve_train_config(replace(cfg.train, arch=arch)))
+        check_train_config(resolve_train_config(train_config(cfg, arch, cfg.seeds[0])))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -251,7 +278,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     for rate in _rates(cfg):
         for arch in cfg.archs:
             for seed in cfg.seeds:
-                tcfg = replace(cfg.train, arch=arch, seed=seed)
+                tcfg = train_config(cfg, arch, seed)
                 out = work / "models" / f"{arch}-{_rate_tag(rate)}-s{seed}"
                 model_dirs.append(out)
                 labels[str(out)] = _labels(rate)
@@ -511,9 +538,11 @@ def _intro(cfg: RunConfig, elapsed: float, reused: int = 0) -> str:
     """The report's opening paragraph; ``reused``: models trained by an earlier invocation and kept."""
     t = cfg.train
     if cfg.attractor_rates:
-        data = (f"{len(cfg.attractor_rates)} synthetic corpora of {cfg.corpus.n_sentences:,} sentences differing only "
-                f"in their attractor rate ({', '.join(f'{r:g}' for r in cfg.attractor_rates)}: the share of subjects "
-                "whose modifier puts a noun of the other number between head and verb)")
+        held = (f"; {cfg.corpus.modifier_rate:g} of the subjects carry a modifier in every corpus, so only the share "
+                "of modifiers whose noun has the other number varies" if cfg.corpus.modifier_rate is not None else "")
+        data = (f"{len(cfg.attractor_rates)} synthetic corpora of {cfg.corpus.n_sentences:,} sentences differing in "
+                f"their attractor rate ({', '.join(f'{r:g}' for r in cfg.attractor_rates)}: the share of subjects "
+                f"whose modifier puts a noun of the other number between head and verb{held})")
     else:
         files = cfg.corpus.train_files or cfg.corpus.text_files or (cfg.corpus.hf_name,)
         data = f"the real-text corpus {', '.join(map(str, files))} (tokenizer: {cfg.corpus.tokenizer})"
@@ -521,10 +550,14 @@ def _intro(cfg: RunConfig, elapsed: float, reused: int = 0) -> str:
         f"{len(cfg.archs)} recurrent cells ({', '.join(cfg.archs)}) x {len(cfg.seeds)} training seeds, trained on "
         f"{data}, plus a {cfg.ngram_order}-gram Kneser-Ney and a unigram baseline per corpus. "
         f"Models: {t.layers}x{t.hidden} units, embeddings {t.emb}, {t.optimizer} lr {t.lr}, batch {t.batch_size}, "
-        f"BPTT {t.bptt}, dropout {t.dropout}, {t.epochs} epochs"
+        f"BPTT {t.bptt}, dropout {t.dropout}, "
+        + (f"trained until validation stops improving (at most {t.epochs} epochs)" if t.stop_after else
+           f"{t.epochs} epochs")
         + (f" (at most {t.max_steps} steps)" if t.max_steps else "")
-        + (f". The whole run took {elapsed:.0f} s on {os.cpu_count()} CPU cores." if not reused else
-           f". This invocation took {elapsed:.0f} s on {os.cpu_count()} CPU cores; {reused} of the "
+        + ("; per cell: " + "; ".join(f"{a}: " + ", ".join(f"{k} {v}" for k, v in ch.items())
+                                      for a, ch in cfg.arch_train.items()) if cfg.arch_train else "")
+        + (f". The whole run took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()})." if not reused else
+           f". This invocation took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()}); {reused} of the "
            f"{len(cfg.archs) * len(cfg.seeds) * len(_rates(cfg))} language models were finished by an earlier "
            "invocation of the same command and reused (their training times are in the Training table)."))
 
@@ -594,16 +627,19 @@ def _sections(cfg: RunConfig, work: Path, trained: list[dict]) -> dict:
         rule = (f"until validation perplexity stopped improving by {t.min_delta:.1%} in {t.stop_after} validations in "
                 f"a row ({t.evals_per_epoch} per epoch; lr x {t.lr_decay} at each plateau; at most {t.epochs} epochs)"
                 if t.stop_after else f"for {t.epochs} epochs (no early stopping)")
+        def status(r: dict) -> str:
+            s = r.get("status", "converged" if r.get("converged") else "not converged")
+            return s if s == "converged" else f"{s}: {r.get('stop_reason', r.get('stopped'))}"
+
         table = pd.DataFrame([{
-            "model": r["model"], "status": r.get("status", "converged" if r.get("converged") else "not converged"),
-            "stop reason": r.get("stop_reason", r.get("stopped")), "epochs": _r(r.get("epochs")),
+            "model": r["model"], "status": status(r), "epochs": _r(r.get("epochs")),
             "best valid ppl": _r(r.get("best_valid_ppl")), "ppl / floor": _r(r.get("valid_ppl_ratio")),
             "test ppl": _r(r.get("test_ppl")), "train seconds": _r(r.get("train_seconds"), 3),
             "tokens/s": _r(r.get("tokens_per_s"), 3)} for r in trained])
         ratios = [r["valid_ppl_ratio"] for r in trained if r.get("valid_ppl_ratio")]
         n_conv = sum(r.get("status") == "converged" for r in trained)
         close = sum(x <= cfg.floor_ratio for x in ratios)
-        summary = (f"{n_conv} of {len(trained)} models converged"
+        summary = (f"{n_conv} of {len(trained)} models converged (validation stopped improving)"
                    + (f"; {close} of {len(ratios)} reached {cfg.floor_ratio} x the entropy floor or better "
                       f"(valid ppl / floor {min(ratios):.3f}-{max(ratios):.3f})" if ratios else "")
                    + ". Rows of the headline from cells with a model that did not converge (or stalled: stopped "
