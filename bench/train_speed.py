@@ -16,7 +16,7 @@ On CPU with one thread the clock is this process's CPU time (time.process_time),
 sharing the cores slow a round without shortening its measured throughput; otherwise wall time.
 
 With a vocabulary of 10,000 or more (and with --adaptive) it also times probe with the adaptive softmax
-(``--softmax adaptive``, cutoffs 1,000 / 4,000 as chosen for PTB) against the plain full-softmax nn.LSTM
+(``--softmax adaptive``, the cutoffs probe train chooses from PTB's counts) against the plain full-softmax nn.LSTM
 loop at 2x200, and, where ../shared/external/ptb_mikolov exists, trains probe's full and adaptive LSTMs on
 the same PTB tokens from the same initial encoder (SGD lr 20, batch 20, BPTT 35, clip 0.25) and prints
 both validation perplexities after --adaptive-tokens training tokens.
@@ -75,8 +75,7 @@ def plain_stepper(cell, vocab, hidden, layers, device, clip, lr):
     return step
 
 
-def probe_stepper(cell, vocab, hidden, layers, device, clip, lr, kernel="auto", softmax="full"):
-    cutoffs = (1000, 4000) if softmax == "adaptive" else ()
+def probe_stepper(cell, vocab, hidden, layers, device, clip, lr, kernel="auto", softmax="full", cutoffs=()):
     model = build_model(ModelConfig(arch=cell, vocab_size=vocab, emb=hidden, hidden=hidden, layers=layers,
                                     kernel=kernel, softmax=softmax, cutoffs=cutoffs)).to(device)
     opt = build_optimizer(TrainConfig(optimizer="sgd", lr=lr), model)
@@ -139,15 +138,14 @@ def op_costs(batch: int, hidden: int, clock, reps: int = 2000) -> dict:
 PTB = Path(__file__).resolve().parents[1].parent / "shared" / "external" / "ptb_mikolov"
 
 
-def ptb_quality(tokens: int, *, seed: int = 0) -> dict | None:
-    """Valid perplexity of probe's 2x200 LSTM after ``tokens`` PTB training tokens, full vs adaptive softmax
-    (same initial encoder weights, same batches; SGD lr 20, clip 0.25). None without the PTB files."""
+def ptb_ids() -> tuple | None:
+    """(train ids, valid ids) of PTB with a frequency-sorted vocabulary, as `probe corpus` builds it (the
+    adaptive softmax's head holds the lowest ids); None without the PTB files."""
     import gzip
 
     if not (PTB / "ptb.train.txt.gz").is_file():
         return None
     from probe.corpus import Vocab
-    from probe.train import evaluate_perplexity
 
     def words(split):
         with gzip.open(PTB / f"ptb.{split}.txt.gz", "rt", encoding="utf-8") as fh:
@@ -160,13 +158,28 @@ def ptb_quality(tokens: int, *, seed: int = 0) -> dict | None:
     # frequency-sorted, as `probe corpus` builds it: the adaptive softmax's head holds the lowest ids
     vocab = Vocab(("<unk>", "<eos>", *sorted((w for w in counts if w not in ("<unk>", "<eos>")),
                                               key=lambda w: (-counts[w], w))))
-    train_ids = np.asarray(vocab.encode(train_w))
-    valid_ids = np.asarray(vocab.encode(valid_w))[:20_000]
+    return np.asarray(vocab.encode(train_w)), np.asarray(vocab.encode(valid_w))
+
+
+def ptb_cutoffs(train_ids: np.ndarray, vocab: int) -> tuple[int, ...]:
+    """The adaptive-softmax cutoffs probe train chooses for PTB (models.choose_cutoffs on the train counts)."""
+    from probe.models import choose_cutoffs
+
+    return choose_cutoffs(np.bincount(train_ids, minlength=vocab))
+
+
+def ptb_quality(tokens: int, ids: tuple, *, seed: int = 0) -> dict:
+    """Valid perplexity of probe's 2x200 LSTM after ``tokens`` PTB training tokens, full vs adaptive softmax
+    (same initial encoder weights, same batches; SGD lr 20, clip 0.25, batch 20)."""
+    from probe.train import evaluate_perplexity
+
+    train_ids, valid_ids = ids[0], ids[1][:20_000]
+    V = int(max(train_ids.max(), valid_ids.max())) + 1
     out = {}
     for softmax in ("full", "adaptive"):
         torch.manual_seed(seed)
-        cutoffs = (1000, 4000) if softmax == "adaptive" else ()
-        model = build_model(ModelConfig(arch="lstm", vocab_size=len(vocab), emb=200, hidden=200, layers=2,
+        cutoffs = ptb_cutoffs(train_ids, V) if softmax == "adaptive" else ()
+        model = build_model(ModelConfig(arch="lstm", vocab_size=V, emb=200, hidden=200, layers=2,
                                         softmax=softmax, cutoffs=cutoffs))
         opt = build_optimizer(TrainConfig(optimizer="sgd", lr=20.0), model)
         data = batchify(train_ids, 20)
@@ -183,24 +196,34 @@ def ptb_quality(tokens: int, *, seed: int = 0) -> dict | None:
 
 
 def adaptive_case(a, device, clock, sync, rng) -> None:
-    """The V=10k adaptive-softmax rows: tokens/s against the plain full-softmax nn.LSTM loop, and quality."""
+    """The V=10k adaptive-softmax rows: tokens/s against the plain full-softmax nn.LSTM loop, and quality.
+
+    The batches are PTB text (Zipfian: most targets fall in the softmax's head, which is the point of it);
+    without PTB, Zipf-distributed random ids (exponent 1.1) stand in. Uniform random ids, as the other
+    rows use, would put 90% of the targets in the tail clusters and misstate the adaptive softmax's cost.
+    """
     vocab, hidden, layers = 10_000, 200, 2
     torch.manual_seed(a.seed)
-    data = batchify(rng.integers(0, vocab, size=a.batch_size * (a.bptt * 40 + 1)), a.batch_size)
+    ids = ptb_ids()
+    n = a.batch_size * (a.bptt * 40 + 1)
+    stream = ids[0][:n] if ids is not None else np.minimum(rng.zipf(1.1, size=n) - 1, vocab - 1)
+    cutoffs = ptb_cutoffs(ids[0] if ids is not None else stream, vocab)
+    data = batchify(stream, a.batch_size)
     batches = [get_batch(data, s, a.bptt, device) for s in segment_starts(data.shape[1], a.bptt)]
     variants = {"plain nn.LSTM, full softmax": plain_stepper("lstm", vocab, hidden, layers, device, 0.25, 1.0),
                 "probe lstm, full softmax": probe_stepper("lstm", vocab, hidden, layers, device, 0.25, 1.0),
                 "probe lstm, adaptive softmax": probe_stepper("lstm", vocab, hidden, layers, device, 0.25, 1.0,
-                                                              softmax="adaptive")}
+                                                              softmax="adaptive", cutoffs=cutoffs)}
     best = best_rates(variants, batches, rounds=a.rounds, min_time=a.min_time, budget=a.budget, clock=clock, sync=sync)
     base = best["plain nn.LSTM, full softmax"]
-    print(f"\n2x200 LSTM, vocabulary 10,000, batch {a.batch_size}: tokens/s against the plain full-softmax loop")
+    print(f"\n2x200 LSTM, vocabulary 10,000, batch {a.batch_size}, {'PTB text' if ids is not None else 'Zipfian ids'}, "
+          f"adaptive cutoffs {', '.join(map(str, cutoffs))}: tokens/s against the plain full-softmax loop")
     for k, v in best.items():
         print(f"  {k:30s} {v:10,.0f} tok/s  {v / base:5.2f}x")
-    quality = ptb_quality(a.adaptive_tokens, seed=a.seed)
-    if quality is None:
+    if ids is None:
         print("  (PTB not found at ../shared/external/ptb_mikolov: quality comparison skipped)")
         return
+    quality = ptb_quality(a.adaptive_tokens, ids, seed=a.seed)
     full, adap = quality["full"], quality["adaptive"]
     print(f"  PTB valid ppl after {full['tokens']:,} training tokens (first 20,000 valid tokens): full softmax "
           f"{full['valid_ppl']:.1f} ({full['cpu_seconds']:.0f} s), adaptive {adap['valid_ppl']:.1f} "

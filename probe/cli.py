@@ -256,8 +256,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--softmax", help="full | adaptive: frequent words in a head, rare ones in smaller clusters; exact "
                                      "log-probabilities at a fraction of the cost for big vocabularies (default full)")
     m.add_argument("--cutoffs", type=int, nargs="+", metavar="ID",
-                   help="adaptive softmax cluster boundaries (default: from the corpus, the head covering 80%% of "
-                        "the training tokens and the first cluster 95%%)")
+                   help="adaptive softmax cluster boundaries (default: from the corpus, the head covering 60%% of "
+                        "the training tokens, the clusters 80%% and 95%%)")
     m.add_argument("--div-value", type=float, help=f"adaptive softmax: narrowing per tail cluster (default {d.div_value})")
     m.add_argument("--kernel", help="auto: fastest kernel with the same numbers; torch: plain nn.RNN/GRU/LSTM "
                                     f"(default {d.kernel})")

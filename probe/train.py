@@ -55,7 +55,7 @@ class TrainConfig:
     kernel: str = "auto"               # auto: fastest kernel with equal numbers; torch: plain nn.RNN/GRU/LSTM
     softmax: str = "full"              # full | adaptive (large vocabularies: exact log-probs, a fraction of the cost)
     cutoffs: tuple[int, ...] = ()      # adaptive softmax clusters (ids); empty: chosen from the corpus' counts,
-                                       #   the head covering 80% of training tokens and the next cluster 95%
+                                       #   the head covering 60% of training tokens, then 80% and 95%
     div_value: float = 4.0             # adaptive softmax: how much narrower each tail cluster's projection is
     optimizer: str = "sgd"             # sgd | adam
     lr: float | None = None            # learning rate (None: 20 for sgd, 1e-3 for adam)
