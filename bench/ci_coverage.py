@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from probe.config import cpu_model
+from probe.core.environment import cpu_model
 from probe.metrics import crossed_interval, t_quantile
 
 

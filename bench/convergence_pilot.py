@@ -17,7 +17,8 @@ import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from probe.config import config_to_dict, cpu_model
+from probe.core.config import config_to_dict
+from probe.core.environment import cpu_model
 
 SCHEDULES = {  # name -> (Adam learning rate, min_delta)
     "adam 5e-3, 0.2%": (5e-3, 0.002),
@@ -28,7 +29,7 @@ SCHEDULES = {  # name -> (Adam learning rate, min_delta)
 def _train(args: tuple) -> dict:
     import torch
 
-    from probe.config import config_from_dict
+    from probe.core.config import config_from_dict
     from probe.train import TrainConfig, train
 
     torch.set_num_threads(1)
@@ -45,7 +46,7 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/probe-pilot")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
-    from probe.build import BuildConfig, build_dataset
+    from probe.build import build_dataset
     from probe.corpus import CorpusConfig, build_corpus
     from probe.run import PRESETS
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from probe.config import cpu_model
+from probe.core.environment import cpu_model
 from probe.models import ModelConfig, build_model, detach_state
 from probe.train import TrainConfig, batchify, build_optimizer, get_batch, segment_starts, train_step
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from probe.config import cpu_model
+from probe.core.environment import cpu_model
 from probe.corpus import load_corpus
 from probe.evaluate import LMScorer, read_items, score_items, warm_state
 from probe.models import load_checkpoint

@@ -18,7 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import ProbeError, atomic_dir, save_config, write_bytes_atomic, write_text_atomic
+from probe.core.errors import ProbeError
+from probe.core.io import atomic_dir, save_config, write_bytes_atomic, write_text_atomic
 from .corpus import Vocab, load_corpus
 
 FORMAT = "probe-baseline-1"
@@ -179,7 +180,7 @@ class NgramLM:
         return p
 
     def _contexts_of(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
-        from .evaluate import pad_right
+        from probe.evaluate import pad_right
 
         k = self.order - 1
         ids, lengths = pad_right([list(p)[-k:] if k else [] for p in prefixes], pad=-1)
@@ -205,7 +206,7 @@ class NgramLM:
         """See evaluate.Scorer: sum of log P(seq[t] | seq[:t]) for t >= start -> [N]."""
         from numpy.lib.stride_tricks import sliding_window_view
 
-        from .evaluate import pad_right
+        from probe.evaluate import pad_right
 
         ids, lengths = pad_right(sequences, pad=-1)
         n, T = ids.shape
@@ -256,7 +257,7 @@ class UnigramLM:
 
     def sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray) -> np.ndarray:
         """See evaluate.Scorer: [N]."""
-        from .evaluate import pad_right
+        from probe.evaluate import pad_right
 
         ids, lengths = pad_right(sequences, pad=0)
         t = np.arange(ids.shape[1])[None, :]
@@ -317,7 +318,7 @@ def train_baselines(corpus: str | os.PathLike, *, order: int = 3, split: str = "
 
 def build_baseline(cfg: BaselineConfig, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Train a baseline and write its folder (what ``probe baseline`` does)."""
-    from .config import check_output_dir
+    from probe.core.io import check_output_dir
 
     check_output_dir(out, overwrite)
     model = train_baseline(cfg)

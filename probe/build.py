@@ -11,7 +11,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ProbeError, atomic_dir, check_output_dir, config_to_dict, save_config
+from probe.core.errors import ProbeError
+from probe.core.io import atomic_dir, check_output_dir, save_config
+from probe.core.config import config_to_dict
 from .constructions import CONSTRUCTIONS, CONTROL_DISTANCES, Construction, Sampler
 from . import __version__
 from .lexicon import PL, SG, Lexicon, lexicon_digest, load_lexicon

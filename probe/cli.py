@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from .config import ProbeError
+from probe.core.errors import ProbeError
 
 # Each subcommand is registered by one small `_add_<name>` function that declares its options and
 # sets `func`, the thin wrapper that turns the parsed options into a call of a library function.
@@ -353,13 +353,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
-        from .evaluate import evaluate
+        from probe.evaluate import evaluate
 
         scores = evaluate(a.model, a.data, a.out, method=a.method, unk=a.unk, final_eos=not a.no_final_eos,
                           batch_size=a.batch_size, device=a.device, split=a.split, constructions=a.constructions,
                           baseline_corpus=a.baseline_corpus, ngram_order=a.ngram_order, ci_level=a.ci_level,
                           overwrite=a.overwrite, hf_models=a.hf_model)
-        from .report import report_evaluation
+        from probe.report import report_evaluation
 
         table = report_evaluation(a.out, command="probe " + " ".join(a.argv), figures=not a.no_figures)
         print(table)
@@ -413,7 +413,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
                    help="file types per figure (default: png pdf)")
 
     def run(a: argparse.Namespace) -> int:
-        from .plots import make_figures
+        from probe.plots import make_figures
 
         written = make_figures(a.results, train_dirs=a.train_dir, formats=a.formats, log=print)
         print(f"wrote {len(written)} figures to {a.results}/figures")
@@ -643,7 +643,7 @@ def _add_gradients(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         import dataclasses
 
-        from .gradients import gradients_analysis, preset
+        from probe.gradients import gradients_analysis, preset
 
         given = {"max_distance": a.max_distance, "n_sequences": a.sequences, "n_items": a.n_items, "seed": a.seed,
                  "variants": tuple(a.variants) if a.variants else None}
@@ -759,7 +759,7 @@ def _add_suite(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
-        from .evaluate import evaluate_suite
+        from probe.evaluate import evaluate_suite
 
         summary = evaluate_suite(a.model, a.suite, a.out, batch_size=a.batch_size, device=a.device,
                                  overwrite=a.overwrite)

@@ -24,9 +24,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .config import ProbeError, check_output_dir, config_to_dict, write_text_atomic
-from .gradients import fmt_num, log_axis, one_thread, parse_variant, save_figure_atomic, write_csv_atomic
-from .report import markdown_table
+from probe.core.errors import ProbeError
+from probe.core.io import check_output_dir, write_text_atomic
+from probe.core.config import config_to_dict
+from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
+from probe.gradients import one_thread, parse_variant
+from probe.core.tables import markdown_table
 
 STEM = "clipping"
 
@@ -185,7 +188,7 @@ def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_di
            "best_valid_ppl": float(summary.get("best_valid_ppl", float("nan"))),
            "agreement_accuracy": float("nan"), "n_items": 0}
     if status == "completed" and items is not None and len(items):
-        from .evaluate import agreement_accuracy
+        from probe.evaluate import agreement_accuracy
 
         ck = load_checkpoint(out / "last.pt")
         row["agreement_accuracy"] = agreement_accuracy(ck.model, ck.vocab, items)
@@ -198,7 +201,7 @@ def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_di
 
 
 def _variant(v: dict) -> str:
-    from .gradients import variant_name
+    from probe.gradients import variant_name
     from .models import ModelConfig
 
     return variant_name(ModelConfig(**{**v, "vocab_size": 2}))
@@ -282,7 +285,7 @@ def _clipping_analysis(*, corpus, items, out, config, progress) -> dict:
                          f"{2 * cfg.bptt}")
     item_df = None
     if items is not None:
-        from .evaluate import read_items
+        from probe.evaluate import read_items
 
         item_df = read_items(items, n=cfg.n_items, seed=cfg.seed)
     rows, traces = [], []
@@ -302,7 +305,7 @@ def _clipping_analysis(*, corpus, items, out, config, progress) -> dict:
     import matplotlib
 
     with matplotlib.rc_context({"font.size": 8}):
-        files += save_figure_atomic(plot_clipping(trace_table, runs), out / "figures", STEM)
+        files += save_figure(plot_clipping(trace_table, runs), out / "figures", STEM)
     markdown = _markdown(runs, cfg, corpus)
     seconds = time.perf_counter() - started
     info = {"config": config_to_dict(cfg), "corpus": str(corpus), "items": str(items) if items else None,

@@ -5,7 +5,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from .config import ProbeError
+from probe.core.errors import ProbeError
 from .lexicon import PL, SG, Lexicon, Noun, Verb
 
 VERB_TYPES = ("copula", "intransitive", "transitive")

@@ -12,7 +12,8 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .config import ProbeError, atomic_dir, check_output_dir, save_config, write_text_atomic
+from probe.core.errors import ProbeError
+from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_atomic
 from .grammar import Grammar, GrammarProbs, check_grammar_options, entropy_floor, measure_dependencies
 
 UNK, EOS = "<unk>", "<eos>"

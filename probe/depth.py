@@ -27,10 +27,12 @@ import torch
 from matplotlib.figure import Figure
 
 from .clipping import richest_corpus, working_corpus
-from .config import ProbeError, check_output_dir, config_to_dict, write_text_atomic
-from .gradients import (analysis_copy, decay_norms, fmt_num, log_axis, one_thread, parse_variant, sample_windows,
-                        save_figure_atomic, variant_name, write_csv_atomic)
-from .report import markdown_table
+from probe.core.errors import ProbeError
+from probe.core.io import check_output_dir, write_text_atomic
+from probe.core.config import config_to_dict
+from probe.gradients import analysis_copy, decay_norms, one_thread, parse_variant, sample_windows, variant_name
+from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
+from probe.core.tables import markdown_table
 from .train import STALL_RATIO
 
 STEM = "depth"
@@ -131,7 +133,7 @@ def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str):
 
 def accuracies(model, vocab, items: pd.DataFrame) -> dict:
     """Agreement accuracy (prefix method) overall and on 1+-attractor items, mismatched vs matched."""
-    from .evaluate import LMScorer, score_items
+    from probe.evaluate import LMScorer, score_items
 
     scores = score_items(LMScorer(model, vocab), items, method="prefix")
     kept = scores[~scores["excluded"]]
@@ -170,7 +172,7 @@ def depth_analysis(*, corpus: str | os.PathLike, items: str | os.PathLike | None
 
 def _train_one(args: tuple) -> dict:
     """Worker: one depth model (config as a dict, corpus folder, output folder), on one thread."""
-    from .config import config_from_dict
+    from probe.core.config import config_from_dict
     from .train import TrainConfig, train
 
     cfg_dict, corpus, folder = args
@@ -195,7 +197,7 @@ def _depth_analysis(*, corpus, items, out, config, progress, workers) -> dict:
                              seed=cfg.seed)
     item_df = None
     if items is not None:
-        from .evaluate import read_items
+        from probe.evaluate import read_items
 
         item_df = read_items(items, n=cfg.n_items, seed=cfg.seed)
     rows = []
@@ -248,7 +250,7 @@ def _depth_analysis(*, corpus, items, out, config, progress, workers) -> dict:
     import matplotlib
 
     with matplotlib.rc_context({"font.size": 8}):
-        files += save_figure_atomic(plot_depth(table), out / "figures", STEM)
+        files += save_figure(plot_depth(table), out / "figures", STEM)
     markdown = _markdown(table, cfg, corpus)
     seconds = time.perf_counter() - started
     info = {"config": config_to_dict(cfg), "corpus": str(corpus), "items": str(items) if items else None,
@@ -267,7 +269,7 @@ def plot_depth(table: pd.DataFrame) -> Figure:
     initialisation (||dJ(t)/d emb(t)||) and ``distance`` steps back after training, against the number of
     layers, one line per skip connection (all start from the same one-layer model)."""
     fig = Figure(figsize=(10.0, 2.9 * max(1, table["arch"].nunique()) + 0.8), layout="constrained")
-    from .plots import arch_order
+    from probe.core.style import arch_order
 
     archs = arch_order(table["arch"])
     k = int(table["distance"].iloc[0]) if len(table) else 0

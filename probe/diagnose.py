@@ -41,7 +41,8 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .config import ProbeError, config_to_dict
+from probe.core.errors import ProbeError
+from probe.core.config import config_to_dict
 
 ARCHS = ("srn", "gru", "lstm", "transformer")
 ABLATABLE = ("srn", "gru", "lstm")
@@ -112,7 +113,7 @@ def compute_states(model: nn.Module, ids: np.ndarray, lengths: np.ndarray, *, ba
     ``model``: a causal LanguageModel (right padding cannot change earlier states); only its encoder runs.
     ids [N, T], lengths [N].
     """
-    from .evaluate import length_batches
+    from probe.evaluate import length_batches
 
     device = next(model.parameters()).device
     was = model.training
@@ -327,7 +328,7 @@ def _units_text(units: dict[int, list[int]]) -> str:
 def ablation_accuracy(model: nn.Module, vocab, items: pd.DataFrame, units: dict[int, list[int]], *,
                       batch_size: int = 256) -> pd.DataFrame:
     """Per-item agreement correctness (prefix method) with ``units`` zeroed -> frame (match, correct), scored items."""
-    from .evaluate import LMScorer, score_items
+    from probe.evaluate import LMScorer, score_items
 
     wrapped = AblatedLM(model, units).eval() if units else model
     scores = score_items(LMScorer(wrapped, vocab, batch_size=batch_size), items)
@@ -342,7 +343,7 @@ def ablation_accuracy(model: nn.Module, vocab, items: pd.DataFrame, units: dict[
 
 def load_probe_items(items: str | os.PathLike, cfg: DiagnoseConfig) -> pd.DataFrame:
     """The items probed: the configured constructions, head position known, a seeded sample of max_items."""
-    from .evaluate import prepare_items
+    from probe.evaluate import prepare_items
     from .records import load_items
 
     df = prepare_items(load_items(items))
@@ -437,9 +438,9 @@ def run_diagnose_analysis(*, models: Sequence[dict], corpus_dirs: dict | None = 
     """
     from tqdm.auto import tqdm
 
-    from .evaluate import check_model_path
+    from probe.evaluate import check_model_path
     from .lexicon import load_lexicon
-    from .gradients import one_thread
+    from probe.gradients import one_thread
     from .number import select_models, write_analysis_outputs
 
     t0 = time.perf_counter()
@@ -518,7 +519,7 @@ def plot_diagnose(diag: pd.DataFrame):
     import matplotlib
     from matplotlib.figure import Figure
 
-    from .plots import arch_order
+    from probe.core.style import arch_order
 
     with matplotlib.rc_context({"font.size": 8}):
         archs = arch_order(diag["arch"]) if len(diag) else []
@@ -574,7 +575,7 @@ def plot_ablation(abl: pd.DataFrame):
     import matplotlib
     from matplotlib.figure import Figure
 
-    from .plots import arch_order
+    from probe.core.style import arch_order
 
     with matplotlib.rc_context({"font.size": 8}):
         fig = Figure(figsize=(8.0, 3.6), layout="constrained")
@@ -614,7 +615,7 @@ def plot_ablation(abl: pd.DataFrame):
 
 def diagnose_markdown(diag: pd.DataFrame, abl: pd.DataFrame, *, cfg: DiagnoseConfig, rate: Any, n_items: int) -> str:
     """The report section: probe accuracy / selectivity per position, and the ablation result."""
-    from .report import markdown_table
+    from probe.core.tables import markdown_table
 
     if not len(diag):
         return "No probes could be fitted (too few items).\n"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,11 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequenc
 import numpy as np
 import pandas as pd
 
-from .config import ProbeError, atomic_dir, check_output_dir, resolve_device, save_config, write_text_atomic
+from probe.core.errors import ProbeError
+from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_atomic
+from probe.core.device import resolve_device
 from .corpus import EOS, Vocab
+from probe.core.environment import environment
 
 METHODS = ("prefix", "sentence")
 # Bound on batch x time x vocabulary logits held at once (float32: 4 bytes each), so that the sentence
@@ -907,19 +909,6 @@ def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.P
     if out is not None:
         write_results(scores, out, config=cfg, models=infos, labels=labels, overwrite=overwrite)
     return scores
-
-
-def environment() -> dict:
-    """Versions and machine facts recorded beside every result."""
-    import importlib.metadata as md
-
-    env = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("torch", "numpy", "pandas", "datasets", "spacy", "matplotlib"):
-        try:
-            env[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            env[pkg] = None
-    return env
 
 
 def _records(df: pd.DataFrame) -> list[dict]:

@@ -48,7 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .config import ProbeError, config_to_dict
+from probe.core.errors import ProbeError
+from probe.core.config import config_to_dict
 from .lexicon import PL, SG, load_lexicon
 from .records import condition_code, item_id
 
@@ -379,7 +380,7 @@ def extract_dataset(cfg: ExtractConfig, out: str | os.PathLike, *, overwrite: bo
     ``nlp``: an already loaded pipeline (default: ``cfg.model`` through :func:`load_parser`).
     """
     from .build import write_item_folder
-    from .config import check_output_dir
+    from probe.core.io import check_output_dir
 
     check_output_dir(out, overwrite)
     t0 = time.perf_counter()

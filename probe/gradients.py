@@ -42,10 +42,13 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from .config import ProbeError, check_output_dir, config_to_dict, write_bytes_atomic, write_text_atomic
+from probe.core.errors import ProbeError
+from probe.core.io import check_output_dir, write_text_atomic
+from probe.core.config import config_to_dict
 from .corpus import Vocab, load_corpus
 from .models import RECURRENT, LanguageModel, ModelConfig, build_model, load_checkpoint
-from .report import markdown_table
+from probe.core.tables import markdown_table
+from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
 
 STEM = "gradients"
 # The issue's quick simulation (64 units, PyTorch init): gradient at distance 20, for comparison only.
@@ -353,7 +356,7 @@ def item_gradients(model: LanguageModel, vocab: Vocab, items: pd.DataFrame, *, b
     Columns: item, condition, n_attractors, match, role (head|attractor), rank (0 head, 1.. attractors in
     order), noun_number, distance (verb position - noun position), grad_emb, grad_h, margin.
     """
-    from .evaluate import length_batches, pad_right, prepare_items
+    from probe.evaluate import length_batches, pad_right, prepare_items
 
     df = prepare_items(items) if "match" not in items.columns else items
     toks = df["prefix"].astype(str).str.split()
@@ -424,66 +427,9 @@ def summarize_items(rows: pd.DataFrame) -> pd.DataFrame:
 # Output helpers (shared by the clipping and depth analyses)
 
 
-def save_figure_atomic(fig: Figure, folder: str | os.PathLike, stem: str,
-                       formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Write ``folder/stem.<fmt>`` for each format, each file atomically (other stages share the folder).
-
-    The layout is computed once and then frozen, so the second format does not pay for it again.
-    """
-    from .plots import figure_bytes
-
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    fig.draw_without_rendering()
-    fig.set_layout_engine("none")
-    paths = []
-    for fmt in formats:
-        path = Path(folder) / f"{stem}.{fmt}"
-        write_bytes_atomic(path, figure_bytes(fig, fmt))
-        paths.append(path)
-    return paths
-
-
-def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """``frame`` as CSV (no index), written atomically."""
-    write_text_atomic(path, frame.to_csv(index=False))
-    return Path(path)
-
-
-def fmt_num(x: float, digits: int = 2) -> str:
-    """A number for the report: scientific below 1e-3 or above 1e5, else fixed; 'n/a' for NaN."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if x == 0:
-        return "0"
-    if abs(x) < 1e-3 or abs(x) >= 1e6:
-        return f"{x:.{digits - 1}e}"
-    if abs(x) >= 1000:
-        return f"{x:.0f}"
-    return f"{x:.{max(digits, 3)}g}"
-
-
-def log_label(v: float) -> str:
-    """One style for every log-axis tick: '0.01', '1', '1000' from 1e-3 to 1e4, else '1e8', '1e-6', '3e20'."""
-    if 1e-3 <= v <= 1e4:
-        return f"{v:g}"
-    mantissa, exponent = f"{v:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
-
-
-def log_axis(ax, axis: str = "y") -> None:
-    """A log-scale axis with plain labels ('1e-06'): mathtext tick labels cost seconds per figure here."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    target = ax.yaxis if axis == "y" else ax.xaxis
-    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
-    target.set_major_locator(LogLocator(numticks=9))
-    target.set_major_formatter(FuncFormatter(lambda v, _: log_label(v)))
-    target.set_minor_formatter(NullFormatter())
-
-
 def line_style(arch: str, variant: str, archs: Sequence[str]) -> dict:
     """matplotlib kwargs for an (arch, variant): the arch's marker/line/colour; other variants open, dotted."""
-    from .plots import arch_style
+    from probe.core.style import arch_style
 
     marker, ls, colour = arch_style(arch, archs)
     default = variant in ("default", "tanh")
@@ -504,7 +450,7 @@ def plot_gradients(table: pd.DataFrame) -> Figure:
         ax.text(0.5, 0.5, "no gradient measurements", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    from .plots import arch_order
+    from probe.core.style import arch_order
 
     archs = arch_order(table["arch"])
     axes = [fig.add_subplot(1, len(states), i + 1) for i in range(len(states))]
@@ -536,7 +482,7 @@ def plot_item_gradients(summary: pd.DataFrame) -> Figure:
         ax.text(0.5, 0.5, "no scorable agreement items", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    from .plots import arch_order, arch_style
+    from probe.core.style import arch_order, arch_style
 
     archs = arch_order(summary["arch"])
     axes = [fig.add_subplot(1, 2, i + 1) for i in range(2)]
@@ -663,7 +609,7 @@ def _gradients_analysis(*, model_dirs, labels, corpus, items, out, config, corpu
             fresh.append(f)
     item_df = None
     if items is not None and trained and cfg.n_items:
-        from .evaluate import read_items
+        from probe.evaluate import read_items
 
         item_df = read_items(items, n=cfg.n_items, seed=cfg.seed)
     # --- measure
@@ -725,10 +671,10 @@ def _gradients_analysis(*, model_dirs, labels, corpus, items, out, config, corpu
     import matplotlib
 
     with matplotlib.rc_context({"font.size": 8}):
-        files += save_figure_atomic(plot_gradients(table), out / "figures", STEM)
+        files += save_figure(plot_gradients(table), out / "figures", STEM)
         if item_summary is not None:
             files.append(write_csv_atomic(item_summary, out / f"{STEM}_items.csv"))
-            files += save_figure_atomic(plot_item_gradients(item_summary), out / "figures", f"{STEM}_items")
+            files += save_figure(plot_item_gradients(item_summary), out / "figures", f"{STEM}_items")
     markdown = _markdown(table, fit_table, item_rows, cfg)
     info = {"config": config_to_dict(cfg), "estimator": __doc__.split("Agreement items")[0].strip(),
             "models": [{"name": m.name, "arch": m.cfg.arch, "variant": variant_name(m.cfg), "state": m.state,

@@ -51,7 +51,7 @@ from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from .config import ProbeError
+from probe.core.errors import ProbeError
 from .lexicon import PL, SG, Lexicon
 
 SUBJECT, SRC, ORC = "subject", "src", "orc"  # kinds of agreement dependency

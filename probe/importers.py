@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from .config import ProbeError, config_to_dict
+from probe.core.errors import ProbeError
+from probe.core.config import config_to_dict
 from .lexicon import PL, SG, load_lexicon
 from .records import condition_code, item_id
 
@@ -1171,7 +1172,7 @@ def import_dataset(cfg: ImportConfig, out: str | os.PathLike, *, overwrite: bool
     with counts per construction x condition) and ``config.json``; nothing is written on error.
     """
     from .build import write_item_folder
-    from .config import check_output_dir
+    from probe.core.io import check_output_dir
 
     check_output_dir(out, overwrite)
     t0 = time.perf_counter()

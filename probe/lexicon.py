@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .config import ProbeError
+from probe.core.errors import ProbeError
 
 SG, PL = "sg", "pl"
 # A word form: lower case, no spaces, quotes, backslashes or control characters (items are written

@@ -9,13 +9,14 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import ProbeError, config_from_dict, config_to_dict
+from probe.core.errors import ProbeError
+from probe.core.config import config_from_dict, config_to_dict
 from .corpus import Vocab
 
 ARCHS = ("srn", "gru", "lstm", "transformer")
@@ -630,7 +631,7 @@ class LanguageModel(nn.Module):
         return self.head(self.encoder(ids).hidden[torch.arange(ids.shape[0], device=ids.device), positions])
 
 
-def choose_cutoffs(counts: "np.ndarray", coverage: tuple[float, ...] = (0.6, 0.8, 0.95),
+def choose_cutoffs(counts: Sequence[int], coverage: tuple[float, ...] = (0.6, 0.8, 0.95),
                    step: int = 100) -> tuple[int, ...]:
     """Adaptive-softmax cutoffs from the training counts of a frequency-sorted vocabulary ([V], id order):
     the head holds the words that cover ``coverage[0]`` of the tokens, each tail cluster the next share;

@@ -49,11 +49,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import ProbeError, atomic_dir, config_from_dict, config_to_dict, resolve_device, save_config, \
-    write_bytes_atomic, write_text_atomic
+from probe.core.errors import ProbeError
+from probe.core.io import atomic_dir, save_config, write_bytes_atomic, write_text_atomic
+from probe.core.config import config_from_dict, config_to_dict
+from probe.core.device import resolve_device
 from .corpus import EOS, UNK, Vocab
-from .gradients import one_thread
-from .evaluate import pad_right
+from probe.gradients import one_thread
+from probe.evaluate import pad_right
 
 RECURRENT = ("srn", "gru", "lstm")
 POOLINGS = ("final", "mean")
@@ -421,7 +423,7 @@ def _test_rows(model: NumberClassifier, test: pd.DataFrame, data: NumberData) ->
 
 def load_test_items(items: str | os.PathLike, *, constructions: Sequence[str] = ()) -> pd.DataFrame:
     """An item dataset's test items (its ``test`` split, or all items if it has none), prepared for scoring."""
-    from .evaluate import prepare_items
+    from probe.evaluate import prepare_items
     from .records import load_items
 
     df = prepare_items(load_items(items))
@@ -447,7 +449,7 @@ def train_number(cfg: NumberConfig, *, out: str | os.PathLike, corpus: str | os.
     ``items``: item data: the test set (its ``test`` split), and with ``data='items'`` also train/valid.
     ``examples``/``vocab``: precomputed (train, valid, facts) and vocabulary (analyses share them).
     """
-    from .config import check_output_dir
+    from probe.core.io import check_output_dir
     from .corpus import load_corpus
     from .models import save_checkpoint
 
@@ -508,7 +510,7 @@ def _items_vocab(items: str | os.PathLike) -> Vocab:
 
 def _item_training_examples(items: str | os.PathLike | None, vocab: Vocab) -> tuple[NumberData, NumberData, dict]:
     """The train and valid splits of an item dataset as examples."""
-    from .evaluate import prepare_items
+    from probe.evaluate import prepare_items
     from .records import load_items
 
     if items is None:
@@ -695,7 +697,7 @@ def run_number_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str
 def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.DataFrame, cfg: NumberAnalysisConfig,
                         *, out: Path, rate: float, progress: bool) -> tuple[list[dict], list[dict], dict]:
     """Score each LM on the test items and train + test its uni/bi classifiers -> (rows, summaries, data facts)."""
-    from .evaluate import LMScorer, score_items
+    from probe.evaluate import LMScorer, score_items
     from .models import load_checkpoint
 
     rows: list[dict] = []
@@ -742,7 +744,7 @@ def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.
 
 def write_analysis_outputs(out: Path, stem: str, table: pd.DataFrame, fig, info: dict | None) -> list[str]:
     """``out/<stem>.csv``, ``out/<stem>.json`` (when ``info``) and ``out/figures/<stem>.{png,pdf}``, each atomically."""
-    from .plots import figure_bytes
+    from probe.core.style import figure_bytes
 
     payloads = {out / f"{stem}.csv": table.to_csv(index=False).encode("utf-8")}
     if info is not None:
@@ -765,7 +767,7 @@ def plot_number_prediction(table: pd.DataFrame):
     import matplotlib
     from matplotlib.figure import Figure
 
-    from .plots import arch_order, arch_style
+    from probe.core.style import arch_order, arch_style
 
     with matplotlib.rc_context({"font.size": 8}):
         fig = Figure(figsize=(9.0, 4.0), layout="constrained")
@@ -809,7 +811,7 @@ def plot_number_prediction(table: pd.DataFrame):
 
 def number_markdown(table: pd.DataFrame, *, facts: dict, config: NumberAnalysisConfig, rate: float) -> str:
     """The report section: accuracy by attractors (mismatched) per objective x arch, Linzen's numbers beside."""
-    from .report import markdown_table
+    from probe.core.tables import markdown_table
 
     sub = table[table["match"].isin(["none", "conflict"])]
     if not len(sub):

@@ -20,38 +20,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter
 
-from .config import ProbeError
+from probe.core.errors import ProbeError
+from probe.core.style import ARCH_STYLES, HATCHES, arch_order, arch_style, save_figure
 
-# arch -> (marker, line style, colour); unknown archs cycle through EXTRA_STYLES
-ARCH_STYLES = {
-    "srn": ("o", "-", "#1b9e77"),
-    "gru": ("s", "--", "#d95f02"),
-    "lstm": ("^", "-.", "#7570b3"),
-    "transformer": ("D", ":", "#e7298a"),
-    "unigram": ("+", (0, (1, 1)), "#666666"),
-}
-EXTRA_STYLES = [("v", (0, (3, 1, 1, 1)), "#66a61e"), ("x", (0, (5, 2)), "#444444"),
-                ("P", (0, (1, 2)), "#a6761d"), ("*", (0, (4, 1, 1, 1, 1, 1)), "#e6ab02")]
-HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
-ARCH_ORDER = ("srn", "gru", "lstm", "transformer")
 # The standard columns of summary_seeds.csv; anything else is a run's label column (e.g. attractor_rate).
 SEED_COLUMNS = ("arch", "method", "data", "construction", "condition", "n_attractors", "distance", "level", "metric", "value",
                 "ci_low", "ci_high", "sd", "n_seeds", "n_items", "n_excluded", "accuracy", "ci_method")
-
-
-def arch_order(archs: Iterable[str]) -> list[str]:
-    """Neural archs in the usual order first, then baselines and others alphabetically."""
-    archs = list(dict.fromkeys(archs))
-    return [a for a in ARCH_ORDER if a in archs] + sorted(a for a in archs if a not in ARCH_ORDER)
-
-
-def arch_style(arch: str, archs: Sequence[str] = ()) -> tuple:
-    """(marker, linestyle, colour) for ``arch``; n-grams and others get a stable extra style."""
-    if arch in ARCH_STYLES:
-        return ARCH_STYLES[arch]
-    others = [a for a in arch_order(archs or [arch]) if a not in ARCH_STYLES]
-    k = others.index(arch) if arch in others else 0
-    return EXTRA_STYLES[k % len(EXTRA_STYLES)]
 
 
 def _select(frame: pd.DataFrame, **eq) -> pd.DataFrame:
@@ -497,18 +471,6 @@ def plot_attractor_rate(seeds: pd.DataFrame, *, x: str = "attractor_rate", const
     return fig
 
 
-def save_figure(fig: Figure, folder: str | os.PathLike, stem: str, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Write ``folder/stem.png`` and ``.pdf`` (150 dpi PNG); returns the paths."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in formats:
-        path = folder / f"{stem}.{fmt}"
-        fig.savefig(path, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
-        paths.append(path)
-    return paths
-
-
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "-", text).strip("-")
 
@@ -677,10 +639,3 @@ def make_figures(results: str | os.PathLike, *, train_dirs: Sequence[str | os.Pa
     return [figures / p.name for p in written]
 
 
-def figure_bytes(fig, fmt: str) -> bytes:
-    """A matplotlib Figure rendered as ``fmt`` (150 dpi; PDFs without a creation date, so reruns are identical)."""
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
-    return buf.getvalue()

@@ -28,7 +28,7 @@ from typing import Iterable
 import datasets
 from datasets import Features, Sequence, Value
 
-from .config import ProbeError
+from probe.core.errors import ProbeError
 
 ITEM_FEATURES = Features({
     "id": Value("string"),                    # stable: construction.condition.verb_type.content-hash

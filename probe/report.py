@@ -5,19 +5,16 @@ config.json); nothing is computed from scores here or typed by hand.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import platform
-import re
-import subprocess
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
-from .config import cpu_model, write_text_atomic
+from probe.core.io import write_text_atomic
+from probe.core.environment import environment_facts
+from probe.core.tables import _code_tokens, fmt_ci, markdown_table
 
 FIGURE_CAPTIONS = {
     "attractor_rate": "Syntactic choice rate on conflict items vs the corpus attractor rate, one panel per "
@@ -33,38 +30,13 @@ FIGURE_CAPTIONS = {
 }
 
 
-def fmt_ci(value: float, lo: float, hi: float, digits: int = 3) -> str:
-    """'0.812 [0.780, 0.840]' ('-' for a missing value, no interval when it is missing)."""
-    if value is None or not np.isfinite(value):
-        return "-"
-    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
-def _code_tokens(text: str) -> str:
-    """Wrap special tokens such as <eos> in backticks, so markdown does not read them as HTML tags."""
-    return re.sub(r"(?<!`)(<\w+>)(?!`)", r"`\1`", str(text))
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A pipe table (no dependency on tabulate); numbers as they are formatted in the frame."""
-    if not len(frame):
-        return "_(no rows)_\n"
-    cols = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join("" if (isinstance(v, float) and np.isnan(v)) else str(v) for v in row) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def _with_ci(frame: pd.DataFrame) -> pd.Series:
     return pd.Series([fmt_ci(v, lo, hi) for v, lo, hi in zip(frame["value"], frame["ci_low"], frame["ci_high"])],
                      index=frame.index, dtype=object)
 
 
 def _group_keys(seeds: pd.DataFrame) -> list[str]:
-    from .plots import group_keys
+    from probe.plots import group_keys
 
     return group_keys(seeds)
 
@@ -107,7 +79,7 @@ def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1, convergence: M
             ok = convergence.get((row["arch"], row.get("attractor_rate")))
             row["converged"] = "-" if ok is None else "yes" if ok else "no: not interpreted"
         rows.append(row)
-    from .plots import arch_order
+    from probe.core.style import arch_order
 
     out = pd.DataFrame(rows)
     if len(out):
@@ -126,7 +98,7 @@ def distance_vs_attraction(seeds: pd.DataFrame, *, distance_construction: str = 
                  & (seeds["construction"] == distance_construction)]
     att = seeds[(seeds["level"] == "attractors") & (seeds["metric"] == "accuracy") & (seeds["condition"] == "conflict")
                 & (seeds["construction"] == attractor_construction)]
-    from .plots import ARCH_STYLES, arch_order
+    from probe.core.style import ARCH_STYLES, arch_order
 
     rows = []
     for vals, d in dist.groupby(keys, sort=True, dropna=False):
@@ -184,7 +156,7 @@ def condition_table(seeds: pd.DataFrame) -> pd.DataFrame:
     wide = sel.pivot_table(index=index, columns="arch", values="cell", aggfunc="first")
     n = sel.groupby(index)["n_items"].max().rename("items (all seeds, max per arch)")
     wide = wide.join(n).reset_index()
-    from .plots import arch_order
+    from probe.core.style import arch_order
 
     archs = arch_order(sel["arch"])
     return wide[index + archs + ["items (all seeds, max per arch)"]]
@@ -200,7 +172,7 @@ def no_conflict_table(seeds: pd.DataFrame) -> pd.DataFrame:
     sel = sel.assign(cell=_with_ci(sel))
     wide = sel.pivot_table(index=keys + ["construction", "n_attractors"], columns="arch", values="cell",
                            aggfunc="first").reset_index()
-    from .plots import arch_order
+    from probe.core.style import arch_order
 
     return wide[keys + ["construction", "n_attractors"] + arch_order(sel["arch"])]
 
@@ -226,45 +198,6 @@ def exclusion_table(summary_json: dict) -> pd.DataFrame:
     return exc.groupby(["data", "construction", "condition", "reason"], sort=True)["n"].sum().reset_index()
 
 
-def git_commit(path: str | os.PathLike | None = None) -> str:
-    """'<sha>' or '<sha> (uncommitted changes)' for the repository holding ``path``; 'unknown' outside git."""
-    cwd = str(path or Path(__file__).resolve().parents[1])
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return sha + (" (uncommitted changes)" if dirty else "")
-
-
-def environment_facts(commit: str | None = None) -> dict:
-    """Versions, CPU/GPU, threads, date and git commit of the machine writing the report (``commit``: the
-    state read when the work started, before its outputs existed; default: read now)."""
-    import importlib.metadata as md
-
-    facts = {"date": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-             "python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("torch", "datasets", "spacy", "numpy", "pandas", "matplotlib"):
-        try:
-            facts[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            facts[pkg] = "not installed"
-    cpu = cpu_model()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    facts["cpu"] = f"{cpu} ({usable} usable cores)"
-    try:
-        import torch
-
-        facts["torch threads"] = str(torch.get_num_threads())
-        facts["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    except ImportError:
-        facts["gpu"] = "unknown"
-    facts["git commit"] = commit or git_commit()
-    return facts
-
-
 def write_report(results_dir: str | os.PathLike, *, title: str = "probe results", commands: Sequence[str] = (),
                  sections: Mapping[str, str] | None = None, intro: str = "", n_attractors: int = 1,
                  convergence: Mapping | None = None, closing: Mapping[str, str] | None = None,
@@ -277,7 +210,7 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
     :func:`headline_table`. Figures are those in ``results_dir/figures`` (PNG shown, PDF linked).
     """
     res = Path(results_dir)
-    from .plots import read_seed_summary
+    from probe.plots import read_seed_summary
 
     seeds = read_seed_summary(res)
     summary_json = json.loads((res / "summary.json").read_text()) if (res / "summary.json").is_file() else {}
@@ -390,7 +323,7 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
 def report_evaluation(results_dir: str | os.PathLike, *, command: str = "", figures: bool = True) -> str:
     """Figures (unless ``figures`` is False) and report.md for an evaluation folder written by ``probe
     evaluate``; returns the compact table of accuracy per item class that the command prints."""
-    from .plots import make_figures, read_seed_summary
+    from probe.plots import make_figures, read_seed_summary
 
     res = Path(results_dir)
     if figures:

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .build import BuildConfig, build_dataset
-from .config import (ProbeError, config_from_dict, config_to_dict, cpu_model, read_config_file, save_config,
-                     write_text_atomic)
+from probe.core.errors import ProbeError
+from probe.core.config import config_from_dict, config_to_dict, read_config_file
+from probe.core.environment import cpu_model
+from probe.core.io import save_config, write_text_atomic
 from .corpus import CorpusConfig
 from .train import TrainConfig
+from probe.core.config import merge_config
 
 
 # name -> (module, entry function, report heading); each entry follows the same contract:
@@ -96,30 +99,10 @@ def load_run_config(*, preset: str = "default", config_file: str | os.PathLike |
     data = config_to_dict(PRESETS[preset])
     for source, upd in (("config file", read_config_file(config_file) if config_file else {}),
                         ("options", overrides or {})):
-        data = _merge(data, upd, where=source)
+        data = merge_config(data, upd, cls=RunConfig, where=source)
     cfg = config_from_dict(RunConfig, data, where=str(config_file or "run config"))
     check_run_config(cfg)
     return cfg
-
-
-def _merge(base: dict, upd: dict, *, where: str, cls: type = None) -> dict:
-    """``upd`` over ``base`` (both dicts of dataclass ``cls``): nested configs merge key by key, so a file only
-    lists what it changes; other values (mappings such as ``arch_train`` included) are replaced whole."""
-    import dataclasses
-    import typing
-
-    cls = cls or RunConfig
-    hints = typing.get_type_hints(cls)
-    out = dict(base)
-    for k, v in upd.items():
-        if k not in base:
-            raise ProbeError(f"{where}: unknown key {k!r}; valid keys: {', '.join(sorted(base))}")
-        nested = hints.get(k)
-        if dataclasses.is_dataclass(nested) and isinstance(base[k], dict) and isinstance(v, dict):
-            out[k] = _merge(base[k], v, where=f"{where}.{k}", cls=nested)
-        else:
-            out[k] = v
-    return out
 
 
 def train_config(cfg: RunConfig, arch: str, seed: int) -> TrainConfig:
@@ -244,9 +227,9 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     """
     from .baselines import BaselineConfig, build_baseline
     from .corpus import build_corpus
-    from .evaluate import evaluate
-    from .progress import Progress
-    from .report import git_commit
+    from probe.evaluate import evaluate
+    from probe.core.progress import Progress
+    from probe.core.environment import git_commit
 
     check_run_config(cfg)
     t_start = time.perf_counter()
@@ -333,8 +316,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     extra_sections = score_extra_data(cfg, work=work, model_dirs=model_dirs, labels=labels, log=log)
 
     # 6. figures and report
-    from .plots import make_figures
-    from .report import write_report
+    from probe.plots import make_figures
+    from probe.report import write_report
 
     make_figures(root, train_dirs=[m for m in model_dirs if "baselines" not in m.parts])
 
@@ -419,7 +402,7 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
     import pandas as pd
 
     from .corpus import Vocab
-    from .evaluate import EvalConfig, evaluate, write_results
+    from probe.evaluate import EvalConfig, evaluate, write_results
     from .importers import ImportConfig, import_dataset
     from .records import load_items
 
@@ -476,7 +459,7 @@ def _extra_markdown(cfg: RunConfig, table) -> str:
     """The report section for imported sets, with BLiMP's published accuracies where given."""
     import pandas as pd
 
-    from .report import markdown_table
+    from probe.core.tables import markdown_table
 
     wide = table.pivot_table(index=["data", "paradigm", "regime", "pairs", "kept", "coverage"], columns="arch",
                              values="accuracy", aggfunc="first").reset_index()
@@ -590,7 +573,7 @@ def _sections(cfg: RunConfig, work: Path, trained: list[dict]) -> dict:
     """Report sections read from the run's own outputs: what each corpus holds, how each model trained."""
     import pandas as pd
 
-    from .report import markdown_table
+    from probe.core.tables import markdown_table
 
     rows = []
     for rate in _rates(cfg):
@@ -677,10 +660,9 @@ def resolve_reference(cfg: RunConfig, root: Path) -> Path | None:
 def reproducibility(cfg: RunConfig, root: Path, *, log: Callable[[str], None] = print) -> str:
     """Compare this run's headline rows with the reference run's: a row reproduces when the new value lies in
     the reference's interval. Returns the report section (and logs the verdict); '' without a reference."""
-    import pandas as pd
 
-    from .plots import read_seed_summary
-    from .report import markdown_table
+    from probe.plots import read_seed_summary
+    from probe.core.tables import markdown_table
 
     ref = resolve_reference(cfg, root)
     if ref is None:

@@ -16,8 +16,10 @@ import numpy as np
 import torch
 
 from . import __version__
-from .config import (ProbeError, check_output_dir, config_from_dict, config_to_dict, resolve_device, save_config,
-                     write_text_atomic)
+from probe.core.errors import ProbeError
+from probe.core.io import check_output_dir, save_config, write_text_atomic
+from probe.core.config import config_from_dict, config_to_dict
+from probe.core.device import resolve_device
 from .corpus import Vocab, load_corpus
 from .models import (ModelConfig, build_model, check_model_config, count_parameters, detach_state, read_checkpoint,
                      save_checkpoint)
@@ -417,7 +419,7 @@ def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.Path
         check_output_dir(out, overwrite)
     items_data, accuracy_fn = None, None
     if items is not None:
-        from .evaluate import agreement_accuracy, read_items
+        from probe.evaluate import agreement_accuracy, read_items
 
         items_data, accuracy_fn = read_items(items), agreement_accuracy
 

@@ -5,7 +5,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .config import ProbeError
+from probe.core.errors import ProbeError
 from .lexicon import PL, SG, bare_complement_class, load_lexicon, past_tense_reason, verb_tables
 from .records import condition_code, load_items
 

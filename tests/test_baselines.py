@@ -8,7 +8,7 @@ import pytest
 
 from probe.baselines import (BaselineConfig, NgramLM, UnigramLM, build_baseline, kn_discounts, load_baseline,
                              train_baselines)
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.corpus import Vocab, write_ids
 from probe.evaluate import prepare_items, score_items
 

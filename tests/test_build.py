@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from probe.build import BuildConfig, build_dataset, build_items, cells_for, jsonl_lines
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.constructions import CONSTRUCTIONS
 from probe.lexicon import default_lexicon_path, load_lexicon
 from probe.records import ITEM_COLUMNS

@@ -10,7 +10,7 @@ import torch
 from probe.cli import main
 from probe.clipping import (ClippingConfig, clipping_analysis, read_trace, run_clipping_analysis, trace_counts,
                             train_clipping_run, working_corpus)
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.corpus import load_corpus
 from toy import write_toy_corpus
 

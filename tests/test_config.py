@@ -1,10 +1,12 @@
-"""probe.config: device resolution, and the type checks that turn a config file's mistakes into one line."""
+"""probe.core.config: device resolution, and the type checks that turn a config file's mistakes into one line."""
 from dataclasses import dataclass, field
 
 import pytest
 import torch
 
-from probe.config import ProbeError, config_from_dict, config_to_dict, resolve_device
+from probe.core.errors import ProbeError
+from probe.core.config import config_from_dict, config_to_dict
+from probe.core.device import resolve_device
 from probe.run import PRESETS, RunConfig
 
 

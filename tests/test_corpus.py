@@ -11,7 +11,8 @@ import pytest
 
 import probe.corpus
 from probe.cli import main
-from probe.config import ProbeError, config_from_dict
+from probe.core.errors import ProbeError
+from probe.core.config import config_from_dict
 from probe.corpus import EOS, UNK, CorpusConfig, build_corpus, build_vocab, load_corpus
 from probe.grammar import Grammar
 from probe.lexicon import load_lexicon

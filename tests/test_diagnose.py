@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from probe.build import BuildConfig, build_dataset
 from probe.cli import main
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.corpus import CorpusConfig, build_corpus
 from probe.diagnose import (AblatedLM, DiagnoseConfig, StateCache, control_labels, position_indices, probe_accuracy,
                             probe_states, run_diagnose_analysis, unit_accuracies)

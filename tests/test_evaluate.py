@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from probe.cli import main
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.corpus import Vocab, write_ids
 from probe.evaluate import (LMScorer, agreement_accuracy, build_prefix_trie, evaluate, pad_right, prepare_items,
                             score_continuations, score_items, select_items)

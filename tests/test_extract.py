@@ -8,7 +8,7 @@ import spacy
 from spacy.tokens import Doc
 
 from probe.cli import main
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.extract import (PARSER_HINT, ExtractConfig, extract_dataset, extract_items, iter_texts, load_parser,
                            other_verb_form, sentence_items)
 from probe.lexicon import load_lexicon

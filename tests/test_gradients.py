@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from probe.cli import main
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.gradients import (GradientsConfig, analysis_copy, cell_jacobian_norms, decay_norms, fit_decay,
                              forward_with_taps, gradients_analysis, item_gradients, parse_variant,
                              run_gradients_analysis, variant_name)
@@ -206,7 +206,7 @@ def test_analysis_end_to_end_and_cli_errors(trained, capsys):
 
 
 def test_log_axis_labels_share_one_style():
-    from probe.gradients import log_label
+    from probe.core.style import log_label
 
     assert [log_label(v) for v in (1e20, 1e8, 1e5, 1e4, 100, 1, 0.001, 1e-6)] == \
         ["1e20", "1e8", "1e5", "10000", "100", "1", "0.001", "1e-6"]

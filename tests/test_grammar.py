@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.grammar import ORC, SRC, SUBJECT, Grammar, GrammarProbs, measure_dependencies
 from probe.lexicon import load_lexicon
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from probe.cli import main
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.evaluate import prepare_items, score_continuations, score_items
 from probe.hf import HFScorer
 

@@ -7,7 +7,7 @@ import datasets
 import pytest
 
 from probe.cli import main
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.importers import (FORMATS, decode_ml_condition, evaluate_predictions, import_items, read_blimp,
                              read_gulordava, read_linzen, read_marvin_linzen, read_syntaxgym, region_surprisals,
                              stored_region_surprisals, suite_formulas, tokenize)

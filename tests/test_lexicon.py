@@ -1,7 +1,7 @@
 """Lexicon loading and its one-line errors."""
 import pytest
 
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.lexicon import (PL, SG, bare_complement_class, default_lexicon_path, load_lexicon, past_tense_reason,
                            verb_tables)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.corpus import Vocab
 from probe.models import (ARCHS, LanguageModel, ModelConfig, build_model, load_checkpoint, read_checkpoint,
                           save_checkpoint)

@@ -9,7 +9,7 @@ import torch
 
 from probe.build import BuildConfig, build_dataset
 from probe.cli import main
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.corpus import CorpusConfig, build_corpus, load_corpus
 from probe.lexicon import load_lexicon
 from probe.models import ModelConfig, build_model, load_checkpoint

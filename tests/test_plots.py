@@ -13,8 +13,9 @@ import pytest
 
 from probe.cli import main
 from probe.metrics import aggregate_seeds
-from probe.plots import (load_learning_curves, plot_asymmetry, plot_attractor_rate, plot_attractors, plot_headline,
-                         plot_learning_curves, plot_preference, save_figure)
+from probe.plots import (load_learning_curves, plot_asymmetry, plot_attractor_rate, plot_attractors,
+                         plot_headline, plot_learning_curves, plot_preference)
+from probe.core.style import save_figure
 
 CONDITIONS = {"pp": ["SS", "SP", "PS", "PP", "SSS", "SPP", "PSS", "PPP"], "src": ["SS", "SP", "PS", "PP"],
               "sent_comp": ["SP", "PS"], "control": ["S", "P"]}

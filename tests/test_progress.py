@@ -1,7 +1,7 @@
 """Progress: plain lines with time left when not on a terminal, a bar (and no lines) on one."""
 import io
 
-from probe.progress import Progress
+from probe.core.progress import Progress
 
 
 class FakeTerminal(io.StringIO):

@@ -8,10 +8,11 @@ matplotlib.use("Agg")
 import pandas as pd
 import pytest
 
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.evaluate import EvalConfig, write_results
 from probe.plots import make_figures
-from probe.report import fmt_ci, markdown_table, write_report
+from probe.core.tables import fmt_ci, markdown_table
+from probe.report import write_report
 
 from test_plots import fake_scores  # noqa: E402  (tests/ is on sys.path under pytest)
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from probe.cli import main
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.run import PRESETS, load_run_config, run_benchmark
 
 

@@ -11,7 +11,7 @@ import torch
 
 import probe.train as train_mod
 from probe.cli import main
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.corpus import Vocab, write_ids
 from probe.models import ARCHS, load_checkpoint, read_checkpoint
 from probe.train import TrainConfig, train

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from probe.build import BuildConfig, build_dataset
-from probe.config import ProbeError
+from probe.core.errors import ProbeError
 from probe.validate import validate_dataset
 
 

@@ -1,0 +1,1 @@
+"""The bottom layer: errors, config files, atomic output, device, environment, progress, shared styles."""

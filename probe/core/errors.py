@@ -1,0 +1,9 @@
+"""The one exception user input raises: the CLI prints it on one line and exits with code 2."""
+
+
+class ProbeError(Exception):
+    """A problem with the user's input: the CLI prints it on one line and exits with code 2.
+
+    The message should name the problem and the fix, e.g.
+    ``"unknown construction 'foo': choose from simple, pp, ..."``.
+    """
