@@ -21,7 +21,7 @@ from pathlib import Path
 
 def plain_baseline(n: int) -> float:
     """Seconds for a straightforward generator of n 'pp'-style items with json.dumps, written to a file."""
-    from probe.lexicon import load_lexicon
+    from probe.data.lexicon import load_lexicon
 
     lex = load_lexicon()
     rng = random.Random(0)

@@ -46,8 +46,8 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/probe-pilot")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
-    from probe.build import build_dataset
-    from probe.corpus import CorpusConfig, build_corpus
+    from probe.data.build import build_dataset
+    from probe.data.corpus import CorpusConfig, build_corpus
     from probe.run import PRESETS
 
     out = Path(a.out)

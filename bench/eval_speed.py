@@ -17,9 +17,10 @@ import time
 import numpy as np
 import torch
 
-from probe.build import BuildConfig, build_items
-from probe.corpus import EOS, UNK, Vocab
-from probe.evaluate import LMScorer, build_prefix_trie, pad_right, prepare_items, score_items
+from probe.data.build import BuildConfig, build_items
+from probe.data.corpus import EOS, UNK, Vocab
+from probe.evaluate import LMScorer, build_prefix_trie, pad_right, score_items
+from probe.data.items import prepare_items
 from probe.models import ModelConfig, build_model
 
 

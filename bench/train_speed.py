@@ -145,7 +145,7 @@ def ptb_ids() -> tuple | None:
 
     if not (PTB / "ptb.train.txt.gz").is_file():
         return None
-    from probe.corpus import Vocab
+    from probe.data.corpus import Vocab
 
     def words(split):
         with gzip.open(PTB / f"ptb.{split}.txt.gz", "rt", encoding="utf-8") as fh:

@@ -21,8 +21,9 @@ import pandas as pd
 import torch
 
 from probe.core.environment import cpu_model
-from probe.corpus import load_corpus
-from probe.evaluate import LMScorer, read_items, score_items, warm_state
+from probe.data.corpus import load_corpus
+from probe.evaluate import LMScorer, score_items, warm_state
+from probe.data.items import read_items
 from probe.models import load_checkpoint
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, save_config, write_bytes_atomic, write_text_atomic
-from .corpus import Vocab, load_corpus
+from probe.data.corpus import Vocab, load_corpus
 
 FORMAT = "probe-baseline-1"
 KINDS = ("ngram", "unigram")

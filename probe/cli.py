@@ -62,7 +62,7 @@ SUMMARIES = {
 
 @command
 def _add_build(sub: argparse._SubParsersAction) -> None:
-    from .constructions import CONSTRUCTIONS  # light: registering commands must not import datasets/torch
+    from probe.data.constructions import CONSTRUCTIONS
 
     p = sub.add_parser(
         "build", help=SUMMARIES["build"],
@@ -85,7 +85,7 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
-        from .build import DEFAULT_OUT, BuildConfig, build_dataset
+        from probe.data.build import DEFAULT_OUT, BuildConfig, build_dataset
 
         cfg = BuildConfig(
             seed=a.seed, per_condition=a.per_condition, size=a.size,
@@ -116,7 +116,7 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
                    help="items to parse for the subject check (0 = all; default 500)")
 
     def run(a: argparse.Namespace) -> int:
-        from .validate import validate_dataset
+        from probe.data.validate import validate_dataset
 
         report = validate_dataset(a.data, lexicon=a.lexicon, parser=a.parser, parse_sample=a.parse_sample)
         print(report.render())
@@ -127,7 +127,7 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_corpus(sub: argparse._SubParsersAction) -> None:
-    from .corpus import DEFAULT_OUT, CorpusConfig
+    from probe.data.corpus import DEFAULT_OUT, CorpusConfig
 
     d = CorpusConfig()
     p = sub.add_parser(
@@ -189,7 +189,7 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         import time
 
-        from .corpus import build_corpus
+        from probe.data.corpus import build_corpus
 
         source = "hf" if a.hf else "text" if (a.text or a.train or a.valid or a.test) else "synthetic"
         if a.hf and (a.text or a.train or a.valid or a.test):
@@ -220,8 +220,8 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from .models import ARCHS
-    from .train import DEVICES, OPTIMIZERS, TrainConfig
+    from probe.models import ARCHS
+    from probe.train import DEVICES, OPTIMIZERS, TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser(
@@ -293,11 +293,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         import dataclasses
         import json
 
-        from .train import read_run_config, train, train_config_from_options
+        from probe.train import read_run_config, train, train_config_from_options
 
         options = {f.name: getattr(a, f.name, None) for f in dataclasses.fields(TrainConfig)}
         if a.objective == "number":
-            from .number import train_number_from_options
+            from probe.number import train_number_from_options
 
             print(json.dumps(train_number_from_options(options, out=a.out, corpus=a.corpus, items=a.items,
                                                        resume=a.resume, overwrite=a.overwrite,
@@ -386,7 +386,7 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
-        from .baselines import BaselineConfig, build_baseline
+        from probe.baselines import BaselineConfig, build_baseline
 
         out = build_baseline(BaselineConfig(corpus=a.corpus, kind=a.kind, order=a.order, split=a.split),
                              a.out, overwrite=a.overwrite)
@@ -424,7 +424,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_import(sub: argparse._SubParsersAction) -> None:
-    from .importers import FORMATS
+    from probe.data.importers import formats
 
     p = sub.add_parser(
         "import", help=SUMMARIES["import"],
@@ -433,14 +433,14 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
                     "probe's item schema (source labels and ids kept in construction/source_id). Writes DIR "
                     "like `probe build`: HF dataset, items.jsonl, README.md, config.json. Malformed input: "
                     "a one-line error naming file, line and field, and no output.")
-    p.add_argument("format", choices=FORMATS, help="input format")
+    p.add_argument("format", choices=formats(), help="input format")
     p.add_argument("paths", nargs="+", metavar="PATH", help="input file(s), or folder(s) of them")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--lexicon", help="lexicon TSV for verb forms and number look-ups (default: the shipped one)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
-        from .importers import ImportConfig, import_dataset
+        from probe.data.importers import ImportConfig, import_dataset
 
         cfg = ImportConfig(format=a.format, paths=tuple(a.paths), lexicon=a.lexicon)
         print(import_dataset(cfg, a.out, overwrite=a.overwrite))
@@ -475,7 +475,7 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
-        from .extract import ExtractConfig, extract_dataset
+        from probe.data.extract import ExtractConfig, extract_dataset
 
         cfg = ExtractConfig(texts=tuple(a.text or ()), hf=a.hf, hf_config=a.hf_config, hf_split=a.hf_split,
                             hf_column=a.hf_column, model=a.model, max_words=a.max_words, vocab=a.vocab,
@@ -506,7 +506,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=_nonneg_int, help="training processes (0 = one per CPU core)")
 
     def run(a: argparse.Namespace) -> int:
-        from .run import load_run_config, run_benchmark
+        from probe.run import load_run_config, run_benchmark
 
         overrides = {k: v for k, v in (("name", a.name), ("results_dir", a.results_dir), ("workers", a.workers))
                      if v is not None}
@@ -519,7 +519,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_number(sub: argparse._SubParsersAction) -> None:
-    from .number import NumberAnalysisConfig
+    from probe.number import NumberAnalysisConfig
 
     d = NumberAnalysisConfig()
     p = sub.add_parser(
@@ -548,7 +548,7 @@ def _add_number(sub: argparse._SubParsersAction) -> None:
         import dataclasses
         import math
 
-        from .number import describe_models, read_corpus_config, run_number_analysis
+        from probe.number import describe_models, read_corpus_config, run_number_analysis
 
         rate = float(read_corpus_config(a.corpus).get("attractor_rate", math.nan))
         models = describe_models(a.model, attractor_rate=rate)
@@ -566,7 +566,7 @@ def _add_number(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_diagnose(sub: argparse._SubParsersAction) -> None:
-    from .diagnose import DiagnoseConfig
+    from probe.diagnose import DiagnoseConfig
 
     d = DiagnoseConfig()
     p = sub.add_parser(
@@ -598,8 +598,8 @@ def _add_diagnose(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         import dataclasses
 
-        from .diagnose import check_diagnose_config, run_diagnose_analysis
-        from .number import describe_models
+        from probe.diagnose import check_diagnose_config, run_diagnose_analysis
+        from probe.number import describe_models
 
         cfg = dataclasses.replace(d, max_seeds=len(a.model), ablate=a.ablate, random_draws=a.random_draws,
                                   max_items=a.max_items, folds=a.folds, constructions=tuple(a.constructions),
@@ -685,7 +685,7 @@ def _add_clipping(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         import dataclasses
 
-        from .clipping import clipping_analysis, preset
+        from probe.clipping import clipping_analysis, preset
 
         given = {"archs": tuple(a.archs) if a.archs else None, "clips": tuple(a.clips) if a.clips else None,
                  "lr": a.lr, "optimizer": a.optimizer, "max_steps": a.steps, "hidden": a.hidden,
@@ -727,7 +727,7 @@ def _add_depth(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         import dataclasses
 
-        from .depth import depth_analysis, preset
+        from probe.depth import depth_analysis, preset
 
         given = {"archs": tuple(a.archs) if a.archs else None, "layers": tuple(a.layers) if a.layers else None,
                  "skips": tuple(a.skips) if a.skips else None, "max_steps": a.steps,
@@ -777,7 +777,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     shows). ``only=NAME``: that command with all its options. Registering a command's options imports
     its module's constants (some import torch or datasets), so neither pays for the other commands.
     """
-    from . import __version__
+    from probe import __version__
 
     parser = argparse.ArgumentParser(
         prog="probe",

@@ -84,14 +84,14 @@ def check_config(cfg: ClippingConfig) -> None:
             raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
     if cfg.n_items < 0 or cfg.valid_tokens < 0:
         raise ProbeError(f"--n-items and valid_tokens must be 0 or more, got {cfg.n_items}, {cfg.valid_tokens}")
-    from .train import check_train_config
+    from probe.train import check_train_config
 
     for spec in cfg.archs:
         check_train_config(_train_config(cfg, spec, cfg.clips[0]))
 
 
 def _train_config(cfg: ClippingConfig, spec: str, clip: float):
-    from .train import TrainConfig
+    from probe.train import TrainConfig
 
     v = parse_variant(spec)
     return TrainConfig(arch=v["arch"], nonlinearity=v.get("nonlinearity", "tanh"), forget_bias=v.get("forget_bias"),
@@ -106,7 +106,7 @@ def working_corpus(corpus: str | os.PathLike, folder: str | os.PathLike, *, vali
     the first ``valid_tokens`` tokens of the valid split (0: all of it) and no test split (so training does
     not spend time on a test perplexity nobody reads). Returns ``folder``.
     """
-    from .corpus import load_corpus, write_ids
+    from probe.data.corpus import load_corpus, write_ids
 
     src = load_corpus(corpus)
     if "valid" not in src.splits or len(src.splits["valid"]) < 2:
@@ -166,8 +166,8 @@ def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_di
 
     ``items``: prepared items (DataFrame) for the agreement accuracy of the final weights, or None.
     """
-    from .models import load_checkpoint
-    from .train import train
+    from probe.models import load_checkpoint
+    from probe.train import train
 
     v = parse_variant(spec)
     out = Path(workdir) / f"{spec.replace(':', '-').replace('=', '')}-clip{clip:g}"
@@ -202,7 +202,7 @@ def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_di
 
 def _variant(v: dict) -> str:
     from probe.gradients import variant_name
-    from .models import ModelConfig
+    from probe.models import ModelConfig
 
     return variant_name(ModelConfig(**{**v, "vocab_size": 2}))
 
@@ -273,7 +273,7 @@ def clipping_analysis(*, corpus: str | os.PathLike, items: str | os.PathLike | N
 
 
 def _clipping_analysis(*, corpus, items, out, config, progress) -> dict:
-    from .corpus import load_corpus
+    from probe.data.corpus import load_corpus
 
     cfg = config or ClippingConfig()
     check_config(cfg)
@@ -285,7 +285,7 @@ def _clipping_analysis(*, corpus, items, out, config, progress) -> dict:
                          f"{2 * cfg.bptt}")
     item_df = None
     if items is not None:
-        from probe.evaluate import read_items
+        from probe.data.items import read_items
 
         item_df = read_items(items, n=cfg.n_items, seed=cfg.seed)
     rows, traces = [], []

@@ -26,14 +26,14 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from .clipping import richest_corpus, working_corpus
+from probe.clipping import richest_corpus, working_corpus
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir, write_text_atomic
 from probe.core.config import config_to_dict
 from probe.gradients import analysis_copy, decay_norms, one_thread, parse_variant, sample_windows, variant_name
 from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
 from probe.core.tables import markdown_table
-from .train import STALL_RATIO
+from probe.train import STALL_RATIO
 
 STEM = "depth"
 
@@ -84,9 +84,9 @@ def preset(name: str) -> DepthConfig:
 
 def check_config(cfg: DepthConfig) -> None:
     """One-line ProbeErrors for impossible options (before anything is trained or written)."""
-    from .train import check_train_config
+    from probe.train import check_train_config
 
-    from .models import SKIPS
+    from probe.models import SKIPS
 
     if not cfg.archs or not cfg.layers or not cfg.skips:
         raise ProbeError("give at least one cell (--archs), one depth (--layers) and one skip connection (--skips)")
@@ -120,7 +120,7 @@ def models_to_train(cfg: DepthConfig) -> list[tuple[str, int, str]]:
 
 
 def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str):
-    from .train import TrainConfig
+    from probe.train import TrainConfig
 
     v = parse_variant(spec)
     return TrainConfig(arch=v["arch"], nonlinearity=v.get("nonlinearity", "tanh"), forget_bias=v.get("forget_bias"),
@@ -173,7 +173,7 @@ def depth_analysis(*, corpus: str | os.PathLike, items: str | os.PathLike | None
 def _train_one(args: tuple) -> dict:
     """Worker: one depth model (config as a dict, corpus folder, output folder), on one thread."""
     from probe.core.config import config_from_dict
-    from .train import TrainConfig, train
+    from probe.train import TrainConfig, train
 
     cfg_dict, corpus, folder = args
     torch.set_num_threads(1)
@@ -182,9 +182,9 @@ def _train_one(args: tuple) -> dict:
 
 
 def _depth_analysis(*, corpus, items, out, config, progress, workers) -> dict:
-    from .corpus import load_corpus
-    from .models import build_model, load_checkpoint
-    from .train import model_config_for
+    from probe.data.corpus import load_corpus
+    from probe.models import build_model, load_checkpoint
+    from probe.train import model_config_for
 
     cfg = config or DepthConfig()
     check_config(cfg)
@@ -197,7 +197,7 @@ def _depth_analysis(*, corpus, items, out, config, progress, workers) -> dict:
                              seed=cfg.seed)
     item_df = None
     if items is not None:
-        from probe.evaluate import read_items
+        from probe.data.items import read_items
 
         item_df = read_items(items, n=cfg.n_items, seed=cfg.seed)
     rows = []

@@ -101,7 +101,7 @@ class StateCache(NamedTuple):
 
 def encode_prefixes(items: pd.DataFrame, vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Items -> (ids int64 [N, T_max] = <eos> + prefix, right-padded; lengths [N]; in-vocabulary mask [N])."""
-    from .number import item_examples
+    from probe.number import item_examples
 
     data, in_vocab = item_examples(items, vocab)
     return data.ids, data.lengths, in_vocab
@@ -165,7 +165,7 @@ def position_indices(items: pd.DataFrame, *, along: bool = False, max_offset: in
 
 def control_labels(items: pd.DataFrame, *, seed: int = 0, lexicon=None) -> np.ndarray:
     """Hewitt & Liang's control task: a random but fixed bit per head lemma (seeded hash) -> int64 [N]."""
-    from .lexicon import load_lexicon
+    from probe.data.lexicon import load_lexicon
 
     lex = lexicon or load_lexicon()
     lemma = {n.pl: n.sg for n in lex.nouns} | {n.sg: n.sg for n in lex.nouns}
@@ -258,7 +258,7 @@ class AblatedLM(nn.Module):
 
     def __init__(self, model: nn.Module, units: dict[int, Sequence[int]]):
         super().__init__()
-        from .models import RecurrentEncoder
+        from probe.models import RecurrentEncoder
 
         if not isinstance(getattr(model, "encoder", None), RecurrentEncoder):
             raise ProbeError("unit ablation needs a recurrent model (srn, gru, lstm), not a transformer")
@@ -293,7 +293,7 @@ class AblatedLM(nn.Module):
 
     def forward(self, ids: torch.Tensor, state: Any = None, return_states: bool = False):
         """ids [B, T] -> ModelOutput(logits [B, T, V], state, states {(layer, kind): [B, T, H]} or None)."""
-        from .models import ModelOutput
+        from probe.models import ModelOutput
 
         runs = {i: functools.partial(self._stepwise, keep=getattr(self, f"keep{i}")) for i in self.units}
         enc = self.model.encoder(ids, state, return_states, layer_runs=runs)
@@ -343,8 +343,8 @@ def ablation_accuracy(model: nn.Module, vocab, items: pd.DataFrame, units: dict[
 
 def load_probe_items(items: str | os.PathLike, cfg: DiagnoseConfig) -> pd.DataFrame:
     """The items probed: the configured constructions, head position known, a seeded sample of max_items."""
-    from probe.evaluate import prepare_items
-    from .records import load_items
+    from probe.data.items import prepare_items
+    from probe.data.items import load_items
 
     df = prepare_items(load_items(items))
     if cfg.constructions:
@@ -363,8 +363,8 @@ def load_probe_items(items: str | os.PathLike, cfg: DiagnoseConfig) -> pd.DataFr
 
 def diagnose_model(model_info: dict, items: pd.DataFrame, cfg: DiagnoseConfig, *, lexicon=None) -> tuple[list, list, dict]:
     """Probe (and ablate) one model -> (diagnose rows, ablation rows, facts)."""
-    from .metrics import bootstrap_ci
-    from .models import load_checkpoint
+    from probe.metrics import bootstrap_ci
+    from probe.models import load_checkpoint
 
     ckpt = load_checkpoint(model_info["path"])
     arch, seed = ckpt.model_config.arch, int(model_info.get("seed", 0) or 0)
@@ -439,9 +439,9 @@ def run_diagnose_analysis(*, models: Sequence[dict], corpus_dirs: dict | None = 
     from tqdm.auto import tqdm
 
     from probe.evaluate import check_model_path
-    from .lexicon import load_lexicon
+    from probe.data.lexicon import load_lexicon
     from probe.gradients import one_thread
-    from .number import select_models, write_analysis_outputs
+    from probe.number import select_models, write_analysis_outputs
 
     t0 = time.perf_counter()
     cfg = config or (SMALL_DIAGNOSE if small else DiagnoseConfig())

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
@@ -30,8 +29,9 @@ import pandas as pd
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_atomic
 from probe.core.device import resolve_device
-from .corpus import EOS, Vocab
+from probe.data.corpus import EOS, Vocab
 from probe.core.environment import environment
+from probe.data.items import load_data, prepare_items
 
 METHODS = ("prefix", "sentence")
 # Bound on batch x time x vocabulary logits held at once (float32: 4 bytes each), so that the sentence
@@ -340,7 +340,7 @@ class LMScorer(TokenScorer):
     def from_checkpoint(cls, path: str | os.PathLike, *, batch_size: int = 256, device: str = "auto",
                         name: str | None = None) -> "LMScorer":
         """Load ``path`` (a ``model.pt`` file or a training folder) with ``models.load_checkpoint``."""
-        from .models import load_checkpoint
+        from probe.models import load_checkpoint
 
         ckpt = load_checkpoint(path, device=resolve_device(device))
         seed = ckpt.train_config.get("seed", 0) if isinstance(ckpt.train_config, dict) else 0
@@ -419,7 +419,7 @@ class LMScorer(TokenScorer):
         """
         import torch
 
-        from .models import select_state
+        from probe.models import select_state
 
         dev, state = self.device, None
         for d, (tok, par) in enumerate(zip(trie.tokens, trie.parents)):
@@ -530,7 +530,7 @@ def load_scorer(path: str | os.PathLike, *, batch_size: int = 256, device: str =
     """Open any model folder: a checkpoint (``model.pt``, file or folder) or a baseline (``baseline.json``)."""
     p = Path(path)
     if p.is_dir() and (p / "baseline.json").is_file():
-        from .baselines import load_baseline
+        from probe.baselines import load_baseline
 
         scorer = load_baseline(p)
         scorer.info["model"] = name or model_name(p)
@@ -544,103 +544,6 @@ def load_scorer(path: str | os.PathLike, *, batch_size: int = 256, device: str =
 # ---------------------------------------------------------------------------------------------------
 # Items -> scores
 
-_CODE = re.compile(r"^[SP]+$")
-_NUM = {"S": "sg", "P": "pl"}
-
-
-def prepare_items(items: Any) -> pd.DataFrame:
-    """Items (Dataset, DataFrame or list of dicts) -> DataFrame with every column scoring needs.
-
-    Optional schema columns missing from user data are derived from the condition code where it is
-    one ('SP'), else filled with neutral values ('' / 0 / False).
-    """
-    from .records import REQUIRED_COLUMNS, item_classes
-
-    if hasattr(items, "to_pandas"):
-        df = items.to_pandas()
-    elif isinstance(items, pd.DataFrame):
-        df = items.copy()
-    else:
-        df = pd.DataFrame(list(items))
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing and len(df):
-        raise ProbeError(f"items lack the column(s) {', '.join(missing)}; items need at least "
-                         f"{', '.join(REQUIRED_COLUMNS)}")
-    for c in REQUIRED_COLUMNS:
-        if c not in df.columns:
-            df[c] = pd.Series(dtype=object)
-    df = df.reset_index(drop=True)
-    cond = df["condition"].astype(str)
-    is_code = cond.str.match(_CODE)
-    if "head_number" in df.columns and "attractor_numbers" in df.columns:
-        # imported items may name conditions their own way: rebuild the code from the numbers
-        alt = df["head_number"].map({"sg": "S", "pl": "P"}).fillna("?") + df["attractor_numbers"].map(
-            lambda ns: "".join({"sg": "S", "pl": "P"}.get(n, "?") for n in (ns if ns is not None else ())))
-        code = cond.where(is_code, alt)
-    else:
-        code = cond.where(is_code, "")
-    valid = code.str.match(_CODE)
-    if "head_number" not in df.columns:
-        df["head_number"] = code.str[0].map(_NUM).where(valid, "")
-    if "attractor_numbers" not in df.columns:
-        df["attractor_numbers"] = code.map(lambda c: [_NUM[x] for x in c[1:]] if _CODE.match(c) else [])
-    df["attractor_numbers"] = df["attractor_numbers"].map(lambda ns: [str(n) for n in ns] if ns is not None else [])
-    if "n_attractors" not in df.columns:
-        df["n_attractors"] = code.str.len().sub(1).where(valid, 0)
-    defaults = {"verb_type": "other", "nonce": False, "nearest_number": "", "distance": -1, "split": "test"}
-    for col, value in defaults.items():
-        if col not in df.columns:
-            df[col] = value
-    df["nearest_number"] = df["nearest_number"].fillna("").astype(str)
-    df["head_number"] = df["head_number"].fillna("").astype(str)
-    df["n_attractors"] = df["n_attractors"].fillna(0).astype(np.int64)
-    if "head_index" in df.columns and "attractor_indices" in df.columns:
-        df["nearest_number"] = _nearest_from_positions(df)
-    classes, mismatched = item_classes(df["head_number"], df["attractor_numbers"], df["nearest_number"])
-    df["match"], df["n_mismatched"] = classes, np.asarray(mismatched, dtype=np.int64)
-    return df
-
-
-def _nearest_from_positions(df: pd.DataFrame) -> pd.Series:
-    """``nearest_number``, filled in where it is missing but the head's and attractors' positions are known
-    (the number of whichever of them stands last before the verb)."""
-    near = df["nearest_number"].tolist()
-    for i in np.flatnonzero(df["nearest_number"].to_numpy(str) == ""):
-        head_i, idx = df.at[i, "head_index"], df.at[i, "attractor_indices"]
-        nums = df.at[i, "attractor_numbers"]
-        if head_i is None or pd.isna(head_i) or head_i < 0 or idx is None or len(idx) != len(nums) \
-                or any(j < 0 for j in idx):
-            continue
-        positions = [(int(head_i), df.at[i, "head_number"]), *zip(map(int, idx), nums)]
-        near[i] = max(positions)[1]
-    return pd.Series(near, index=df.index, dtype=object)
-
-
-def read_items(path: str | os.PathLike, *, n: int = 0, seed: int = 0) -> pd.DataFrame:
-    """An item folder or JSONL file, prepared for scoring; a seeded sample of ``n`` items (0: all)."""
-    from .records import load_items
-
-    df = prepare_items(load_items(path))
-    if n and len(df) > n:
-        df = df.sample(n=n, random_state=seed).reset_index(drop=True)
-    return df
-
-
-def select_items(df: pd.DataFrame, *, split: str | None, constructions: Sequence[str], where: str) -> pd.DataFrame:
-    """Keep one split and some constructions; an empty result is a ProbeError naming what is there."""
-    keep = np.ones(len(df), dtype=bool)
-    if split:
-        keep &= (df["split"] == split).to_numpy()
-    if constructions:
-        keep &= df["construction"].isin(constructions).to_numpy()
-    out = df[keep].reset_index(drop=True)
-    if not len(out):
-        have_s = ", ".join(sorted(map(str, df["split"].unique()))) if len(df) else "none"
-        have_c = ", ".join(sorted(map(str, df["construction"].unique()))) if len(df) else "none"
-        raise ProbeError(f"{where}: no items selected (split={split or 'all'}, constructions="
-                         f"{','.join(constructions) or 'all'}); the data has splits {have_s} and "
-                         f"constructions {have_c}")
-    return out
 
 
 def _encode_column(values: pd.Series, vocab: Vocab, prepend_eos: bool) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
@@ -832,22 +735,6 @@ def check_model_path(path: str | os.PathLike) -> None:
                          "and no baseline.json (make one with `probe baseline --out DIR`)")
 
 
-def load_data(paths: Sequence[str], *, split: str | None, constructions: Sequence[str]) -> pd.DataFrame:
-    """Load, check and select every dataset; adds a ``data`` column naming each one."""
-    from .records import load_items
-
-    frames = []
-    names = [Path(p).stem if Path(p).is_file() else Path(p).name for p in paths]
-    if len(set(names)) < len(names):
-        names = [f"{n}#{i}" for i, n in enumerate(names)]
-    for path, name in zip(paths, names):
-        df = prepare_items(load_items(path))
-        df = select_items(df, split=split, constructions=constructions, where=str(path))
-        df["data"] = name
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
-
-
 def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.PathLike] = (),
              out: str | os.PathLike | None = None, *, method: str = "prefix", unk: bool = False,
              final_eos: bool = True, batch_size: int = 256, device: str = "auto", split: str | None = None,
@@ -883,13 +770,13 @@ def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.P
         scorers.append((path, lambda p=path, nm=name: load_scorer(p, batch_size=cfg.batch_size, device=cfg.device,
                                                                    name=nm)))
     if cfg.hf_models:
-        from .hf import HFScorer
+        from probe.hf import HFScorer
 
         for path, name in zip(cfg.hf_models, names[len(cfg.models):]):
             scorers.append((path, lambda p=path, nm=name: HFScorer.from_pretrained(
                 p, device=cfg.device, batch_size=cfg.batch_size, name=nm)))
     if cfg.baseline_corpus:
-        from .baselines import train_baselines
+        from probe.baselines import train_baselines
 
         for scorer in train_baselines(cfg.baseline_corpus, order=cfg.ngram_order):
             scorers.append((scorer.info["path"], lambda s=scorer: s))
@@ -927,7 +814,7 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
     config.json                     the EvalConfig, the models' info, the scoring conventions, versions, and
                                     model_paths: each model also from the results folder and absolute
     """
-    from .metrics import aggregate_seeds, exclusion_counts, summarize
+    from probe.metrics import aggregate_seeds, exclusion_counts, summarize
 
     summary = summarize(scores, level=config.ci_level)
     seeds = aggregate_seeds(scores, level=config.ci_level)
@@ -1007,7 +894,8 @@ def evaluate_suite(models: Sequence[str | os.PathLike], suites: Sequence[str | o
     ``out/summary.csv`` (share of items meeting each prediction) and ``out/config.json``. Surprisals are
     in nats, summed over each region's tokens (formulas compare sums, so the unit does not matter).
     """
-    from .importers import evaluate_predictions, load_suite, region_surprisals, suite_formulas
+    from probe.scoring.suites import evaluate_predictions, region_surprisals, suite_formulas
+    from probe.data.importers.syntaxgym import load_suite
 
     if not models:
         raise ProbeError("no models given; pass --model DIR (a checkpoint or baseline folder)")

@@ -45,8 +45,8 @@ from matplotlib.figure import Figure
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir, write_text_atomic
 from probe.core.config import config_to_dict
-from .corpus import Vocab, load_corpus
-from .models import RECURRENT, LanguageModel, ModelConfig, build_model, load_checkpoint
+from probe.data.corpus import Vocab, load_corpus
+from probe.models import RECURRENT, LanguageModel, ModelConfig, build_model, load_checkpoint
 from probe.core.tables import markdown_table
 from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
 
@@ -356,7 +356,8 @@ def item_gradients(model: LanguageModel, vocab: Vocab, items: pd.DataFrame, *, b
     Columns: item, condition, n_attractors, match, role (head|attractor), rank (0 head, 1.. attractors in
     order), noun_number, distance (verb position - noun position), grad_emb, grad_h, margin.
     """
-    from probe.evaluate import length_batches, pad_right, prepare_items
+    from probe.evaluate import length_batches, pad_right
+    from probe.data.items import prepare_items
 
     df = prepare_items(items) if "match" not in items.columns else items
     toks = df["prefix"].astype(str).str.split()
@@ -609,7 +610,7 @@ def _gradients_analysis(*, model_dirs, labels, corpus, items, out, config, corpu
             fresh.append(f)
     item_df = None
     if items is not None and trained and cfg.n_items:
-        from probe.evaluate import read_items
+        from probe.data.items import read_items
 
         item_df = read_items(items, n=cfg.n_items, seed=cfg.seed)
     # --- measure

@@ -182,7 +182,7 @@ def label_columns(frame: pd.DataFrame, known: Sequence[str]) -> list[str]:
 
 
 def _label_keys(scores: pd.DataFrame) -> list[str]:
-    from .records import SCORE_COLUMNS
+    from probe.data.records import SCORE_COLUMNS
 
     return label_columns(scores, SCORE_COLUMNS)
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from probe.core.errors import ProbeError
 from probe.core.config import config_from_dict, config_to_dict
-from .corpus import Vocab
+from probe.data.corpus import Vocab
 
 ARCHS = ("srn", "gru", "lstm", "transformer")
 RECURRENT = ("srn", "gru", "lstm")

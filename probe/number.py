@@ -53,7 +53,7 @@ from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, save_config, write_bytes_atomic, write_text_atomic
 from probe.core.config import config_from_dict, config_to_dict
 from probe.core.device import resolve_device
-from .corpus import EOS, UNK, Vocab
+from probe.data.corpus import EOS, UNK, Vocab
 from probe.gradients import one_thread
 from probe.evaluate import pad_right
 
@@ -209,7 +209,7 @@ def classifier_config_for(cfg: NumberConfig, vocab_size: int) -> ClassifierConfi
 
 def load_number_checkpoint(path_or_dir: str | os.PathLike, device: str = "cpu") -> NumberCheckpoint:
     """Load a classifier written by :func:`train_number` (file or ``DIR/model.pt``), in eval mode."""
-    from .models import read_checkpoint
+    from probe.models import read_checkpoint
 
     data = read_checkpoint(path_or_dir)
     if data["train_state"].get("objective") != OBJECTIVE:
@@ -278,8 +278,8 @@ def grammar_examples(corpus_dir: str | os.PathLike, vocab: Vocab, *, n_sentences
     equals one of ``exclude_prefixes`` (the test items') is left out. The valid examples come from a
     seeded ``valid_fraction`` of the sentences. Returns NumberData rows of <eos> + prefix ids.
     """
-    from .grammar import Grammar, GrammarProbs
-    from .lexicon import load_lexicon
+    from probe.data.grammar import Grammar, GrammarProbs
+    from probe.data.lexicon import load_lexicon
 
     ccfg = read_corpus_config(corpus_dir)
     lex = load_lexicon(ccfg.get("lexicon"))
@@ -423,8 +423,8 @@ def _test_rows(model: NumberClassifier, test: pd.DataFrame, data: NumberData) ->
 
 def load_test_items(items: str | os.PathLike, *, constructions: Sequence[str] = ()) -> pd.DataFrame:
     """An item dataset's test items (its ``test`` split, or all items if it has none), prepared for scoring."""
-    from probe.evaluate import prepare_items
-    from .records import load_items
+    from probe.data.items import prepare_items
+    from probe.data.items import load_items
 
     df = prepare_items(load_items(items))
     if constructions:
@@ -450,8 +450,8 @@ def train_number(cfg: NumberConfig, *, out: str | os.PathLike, corpus: str | os.
     ``examples``/``vocab``: precomputed (train, valid, facts) and vocabulary (analyses share them).
     """
     from probe.core.io import check_output_dir
-    from .corpus import load_corpus
-    from .models import save_checkpoint
+    from probe.data.corpus import load_corpus
+    from probe.models import save_checkpoint
 
     check_number_config(cfg)
     check_output_dir(out, overwrite)
@@ -501,7 +501,7 @@ def train_number(cfg: NumberConfig, *, out: str | os.PathLike, corpus: str | os.
 
 
 def _items_vocab(items: str | os.PathLike) -> Vocab:
-    from .records import load_items
+    from probe.data.items import load_items
 
     ds = load_items(items)
     words = sorted({w for p in ds["prefix"] for w in str(p).split()} - {UNK, EOS})
@@ -510,8 +510,8 @@ def _items_vocab(items: str | os.PathLike) -> Vocab:
 
 def _item_training_examples(items: str | os.PathLike | None, vocab: Vocab) -> tuple[NumberData, NumberData, dict]:
     """The train and valid splits of an item dataset as examples."""
-    from probe.evaluate import prepare_items
-    from .records import load_items
+    from probe.data.items import prepare_items
+    from probe.data.items import load_items
 
     if items is None:
         raise ProbeError("number training on items needs --items DIR with train/valid splits")
@@ -625,7 +625,7 @@ def select_models(models: Sequence[dict], rate: float | None, *, archs: Sequence
 def describe_models(paths: Sequence[str | os.PathLike], *, attractor_rate: float | None = None) -> list[dict]:
     """Language-model checkpoints (files or training folders) -> [{"path", "arch", "attractor_rate", "seed"}]
     as the analyses take them (arch and seed read from each checkpoint)."""
-    from .models import read_checkpoint
+    from probe.models import read_checkpoint
 
     out = []
     for path in paths:
@@ -640,7 +640,7 @@ def describe_models(paths: Sequence[str | os.PathLike], *, attractor_rate: float
 
 def _accuracy_rows(res: pd.DataFrame, keys: dict, *, n_boot: int, seed: int) -> list[dict]:
     """Accuracy with a bootstrap CI per (n_attractors, match) cell of per-item correctness ``res``."""
-    from .metrics import bootstrap_ci
+    from probe.metrics import bootstrap_ci
 
     rows = []
     for (k, match), g in res.groupby(["n_attractors", "match"], sort=True):
@@ -698,7 +698,7 @@ def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.
                         *, out: Path, rate: float, progress: bool) -> tuple[list[dict], list[dict], dict]:
     """Score each LM on the test items and train + test its uni/bi classifiers -> (rows, summaries, data facts)."""
     from probe.evaluate import LMScorer, score_items
-    from .models import load_checkpoint
+    from probe.models import load_checkpoint
 
     rows: list[dict] = []
     summaries: list[dict] = []

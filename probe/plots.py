@@ -188,7 +188,7 @@ def plot_preference(seeds: pd.DataFrame, *, n_attractors: int = 1, note: str = "
     On conflict items the nearest noun differs from the head in number, so the accuracy there is the
     syntactic choice rate (metrics.syntactic_rates) and its complement the sequential one.
     """
-    from .metrics import syntactic_rates
+    from probe.metrics import syntactic_rates
 
     acc = _select(syntactic_rates(seeds), n_attractors=n_attractors)
     fig = Figure(figsize=(max(5.0, 1.1 * acc["construction"].nunique() + 2), 3.8), layout="constrained")
@@ -425,7 +425,7 @@ def plot_attractor_rate(seeds: pd.DataFrame, *, x: str = "attractor_rate", const
     """
     from matplotlib.ticker import FixedLocator, NullLocator
 
-    from .metrics import syntactic_onset, syntactic_rates
+    from probe.metrics import syntactic_onset, syntactic_rates
 
     fig = Figure(figsize=(9.0, 3.4), layout="constrained")
     if x not in seeds.columns:

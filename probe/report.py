@@ -250,7 +250,7 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
     for heading, text in (sections or {}).items():
         out += [f"## {heading}", "", text.strip(), ""]
     if "attractor_rate" in seeds.columns:
-        from .metrics import syntactic_onset
+        from probe.metrics import syntactic_onset
 
         onset = syntactic_onset(seeds, n_attractors=n_attractors)
         table = onset.drop(columns=["n_points"]).astype(object).where(onset.drop(columns=["n_points"]).notna(), "-")

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .build import BuildConfig, build_dataset
+from probe.data.build import BuildConfig, build_dataset
 from probe.core.errors import ProbeError
 from probe.core.config import config_from_dict, config_to_dict, read_config_file
 from probe.core.environment import cpu_model
 from probe.core.io import save_config, write_text_atomic
-from .corpus import CorpusConfig
-from .train import TrainConfig
+from probe.data.corpus import CorpusConfig
+from probe.train import TrainConfig
 from probe.core.config import merge_config
 
 
@@ -117,9 +117,9 @@ def train_config(cfg: RunConfig, arch: str, seed: int) -> TrainConfig:
 
 def check_run_config(cfg: RunConfig) -> None:
     """Reject a config that cannot run, before anything is written."""
-    from .build import check_config
-    from .corpus import check_corpus_config
-    from .train import check_train_config, resolve_train_config
+    from probe.data.build import check_config
+    from probe.data.corpus import check_corpus_config
+    from probe.train import check_train_config, resolve_train_config
 
     if not cfg.archs or not cfg.seeds:
         raise ProbeError("archs and seeds must each list at least one value")
@@ -130,11 +130,11 @@ def check_run_config(cfg: RunConfig) -> None:
         raise ProbeError("attractor_rates sweep the synthetic corpus only; set attractor_rates to [] for real text")
     if cfg.corpus.source == "synthetic" and not cfg.attractor_rates:
         raise ProbeError("a synthetic run needs at least one value in attractor_rates")
-    from .importers import FORMATS
+    from probe.data.importers import formats
 
     for extra in cfg.extra_data:
-        if extra.format not in FORMATS:
-            raise ProbeError(f"extra_data: unknown format {extra.format!r}; choose from {', '.join(FORMATS)}")
+        if extra.format not in formats():
+            raise ProbeError(f"extra_data: unknown format {extra.format!r}; choose from {', '.join(formats())}")
         if not Path(extra.path).exists():
             raise ProbeError(f"extra_data: {extra.path} does not exist; give the path of the {extra.format} data")
         if extra.method not in ("prefix", "sentence"):
@@ -205,7 +205,7 @@ def _train_job(args: tuple) -> dict:
     cfg_dict, corpus_dir, out, items, threads = args
     import torch
 
-    from .train import train
+    from probe.train import train
 
     if threads:
         torch.set_num_threads(threads)
@@ -225,8 +225,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     figures/ and report.md. Restarting after an interruption skips finished stages and resumes
     interrupted trainings from their last checkpoint.
     """
-    from .baselines import BaselineConfig, build_baseline
-    from .corpus import build_corpus
+    from probe.baselines import BaselineConfig, build_baseline
+    from probe.data.corpus import build_corpus
     from probe.evaluate import evaluate
     from probe.core.progress import Progress
     from probe.core.environment import git_commit
@@ -368,8 +368,8 @@ def _sample_items(folder: Path, k: int, log: Callable[[str], None]) -> Path:
     """At most ``k`` items per construction, the ones with the smallest id hashes (stable, seed-free)."""
     import hashlib
 
-    from .build import write_item_folder
-    from .records import load_items
+    from probe.data.items import write_item_folder
+    from probe.data.items import load_items
 
     out = folder.with_name(folder.name + f"-{k}")
     if (out / "items.jsonl").is_file():
@@ -401,10 +401,10 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
     """
     import pandas as pd
 
-    from .corpus import Vocab
+    from probe.data.corpus import Vocab
     from probe.evaluate import EvalConfig, evaluate, write_results
-    from .importers import ImportConfig, import_dataset
-    from .records import load_items
+    from probe.data.importers import ImportConfig, import_dataset
+    from probe.data.items import load_items
 
     if not cfg.extra_data:
         return {}

@@ -15,13 +15,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from . import __version__
+from probe import __version__
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir, save_config, write_text_atomic
 from probe.core.config import config_from_dict, config_to_dict
 from probe.core.device import resolve_device
-from .corpus import Vocab, load_corpus
-from .models import (ModelConfig, build_model, check_model_config, count_parameters, detach_state, read_checkpoint,
+from probe.data.corpus import Vocab, load_corpus
+from probe.models import (ModelConfig, build_model, check_model_config, count_parameters, detach_state, read_checkpoint,
                      save_checkpoint)
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def train_config_from_options(options: dict, *, resume_dir: str | os.PathLike | 
 def adaptive_cutoffs(corpus) -> tuple[int, ...]:
     """Cutoffs for the adaptive softmax from the training split's counts (``models.choose_cutoffs``); the
     vocabulary must be frequency-sorted, as ``probe corpus`` builds it (ids after <unk>, <eos> by count)."""
-    from .models import choose_cutoffs
+    from probe.models import choose_cutoffs
 
     counts = np.bincount(np.asarray(corpus.splits["train"], dtype=np.int64), minlength=len(corpus.vocab))
     words = counts[2:]
@@ -419,7 +419,8 @@ def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.Path
         check_output_dir(out, overwrite)
     items_data, accuracy_fn = None, None
     if items is not None:
-        from probe.evaluate import agreement_accuracy, read_items
+        from probe.evaluate import agreement_accuracy
+        from probe.data.items import read_items
 
         items_data, accuracy_fn = read_items(items), agreement_accuracy
 
@@ -664,7 +665,7 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
         summary["valid_ppl_ratio"] = prog.best_ppl / floor["valid"]["ppl"]
     summary["status"] = training_status(summary)
     if is_main and "test" in corpus.splits and len(corpus.splits["test"]) >= 2 and (out / "model.pt").exists():
-        from .models import load_checkpoint
+        from probe.models import load_checkpoint
 
         best = load_checkpoint(out, device=device).model
         summary["test_ppl"] = evaluate_perplexity(best, corpus.splits["test"], bptt=cfg.bptt,

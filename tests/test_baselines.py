@@ -9,8 +9,9 @@ import pytest
 from probe.baselines import (BaselineConfig, NgramLM, UnigramLM, build_baseline, kn_discounts, load_baseline,
                              train_baselines)
 from probe.core.errors import ProbeError
-from probe.corpus import Vocab, write_ids
-from probe.evaluate import prepare_items, score_items
+from probe.data.corpus import Vocab, write_ids
+from probe.data.items import prepare_items
+from probe.evaluate import score_items
 
 TOY = [
     "the dog runs", "the dogs run", "the dog runs", "the cats run", "the cat runs",

@@ -4,11 +4,12 @@ from collections import Counter
 
 import pytest
 
-from probe.build import BuildConfig, build_dataset, build_items, cells_for, jsonl_lines
+from probe.data.build import BuildConfig, build_dataset, build_items, cells_for
+from probe.data.items import jsonl_lines
 from probe.core.errors import ProbeError
-from probe.constructions import CONSTRUCTIONS
-from probe.lexicon import default_lexicon_path, load_lexicon
-from probe.records import ITEM_COLUMNS
+from probe.data.constructions import CONSTRUCTIONS
+from probe.data.lexicon import default_lexicon_path, load_lexicon
+from probe.data.records import ITEM_COLUMNS
 
 LEX = load_lexicon()
 LEX_LINES = default_lexicon_path().read_text().splitlines()

@@ -126,7 +126,7 @@ def _nothing_written(out) -> bool:
 def test_truncated_checkpoint_given_to_evaluate(tmp_path, capsys):
     import torch
 
-    from probe.corpus import Vocab
+    from probe.data.corpus import Vocab
     from probe.models import ModelConfig, build_model, save_checkpoint
 
     assert main(["build", "--out", str(tmp_path / "agr"), "--per-condition", "1", "--constructions", "simple"]) == 0

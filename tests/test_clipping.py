@@ -11,7 +11,7 @@ from probe.cli import main
 from probe.clipping import (ClippingConfig, clipping_analysis, read_trace, run_clipping_analysis, trace_counts,
                             train_clipping_run, working_corpus)
 from probe.core.errors import ProbeError
-from probe.corpus import load_corpus
+from probe.data.corpus import load_corpus
 from toy import write_toy_corpus
 
 torch.set_num_threads(1)

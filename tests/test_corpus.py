@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import probe.corpus
+import probe.data.corpus
 from probe.cli import main
 from probe.core.errors import ProbeError
 from probe.core.config import config_from_dict
-from probe.corpus import EOS, UNK, CorpusConfig, build_corpus, build_vocab, load_corpus
-from probe.grammar import Grammar
-from probe.lexicon import load_lexicon
+from probe.data.corpus import EOS, UNK, CorpusConfig, build_corpus, build_vocab, load_corpus
+from probe.data.grammar import Grammar
+from probe.data.lexicon import load_lexicon
 
 EXTERNAL = Path(__file__).resolve().parents[1].parent / "shared" / "external"
 SMALL = CorpusConfig(n_sentences=1500, exclude_benchmark=False)
@@ -131,7 +131,7 @@ def test_benchmark_items_are_removed(tmp_path):
 
 
 def test_default_exclusion_builds_the_benchmark_in_memory(tmp_path, monkeypatch):
-    import probe.build
+    import probe.data.build
 
     g = Grammar(load_lexicon(), attractor_rate=SMALL.attractor_rate, max_depth=SMALL.max_depth)
     first = " ".join(g.generate(1, seed=SMALL.seed)[0].tokens)
@@ -141,9 +141,9 @@ def test_default_exclusion_builds_the_benchmark_in_memory(tmp_path, monkeypatch)
         calls.append(cfg)
         return [{"sentence_good": first, "sentence_bad": "x"}]
 
-    monkeypatch.setattr(probe.build, "build_items", fake_build_items)
+    monkeypatch.setattr(probe.data.build, "build_items", fake_build_items)
     stats = build_corpus(dataclasses.replace(SMALL, exclude_benchmark=True), tmp_path / "c")
-    assert calls == [probe.build.BuildConfig()]
+    assert calls == [probe.data.build.BuildConfig()]
     assert stats["removed_benchmark_sentences"] >= 1
     assert first not in _sentences(load_corpus(tmp_path / "c"), "train")
 
@@ -192,7 +192,7 @@ def test_text_through_spacy_with_max_vocab_and_gz(tmp_path, monkeypatch):
     assert _sentences(c, "test") == _sentences(c, "train")
     assert stats["oov_rate"]["test"] == 0.0 and stats["unk_rate"]["test"] == pytest.approx(1 / 13)
     # several processes (one chunk of lines each) give the same corpus
-    monkeypatch.setattr(probe.corpus, "_CHUNK_LINES", 1)
+    monkeypatch.setattr(probe.data.corpus, "_CHUNK_LINES", 1)
     build_corpus(dataclasses.replace(cfg, n_process=2), tmp_path / "p")
     for name in ("train.npy", "test.npy", "vocab.json", "stats.json"):
         assert (tmp_path / "p" / name).read_bytes() == (tmp_path / "c" / name).read_bytes()

@@ -6,15 +6,15 @@ import pytest
 import torch
 import torch.nn as nn
 
-from probe.build import BuildConfig, build_dataset
+from probe.data.build import BuildConfig, build_dataset
 from probe.cli import main
 from probe.core.errors import ProbeError
-from probe.corpus import CorpusConfig, build_corpus
+from probe.data.corpus import CorpusConfig, build_corpus
 from probe.diagnose import (AblatedLM, DiagnoseConfig, StateCache, control_labels, position_indices, probe_accuracy,
                             probe_states, run_diagnose_analysis, unit_accuracies)
-from probe.evaluate import prepare_items
+from probe.data.items import prepare_items
 from probe.models import ModelConfig, build_model
-from probe.records import load_items
+from probe.data.items import load_items
 from probe.train import TrainConfig, train
 
 torch.set_num_threads(1)

@@ -12,9 +12,10 @@ import torch
 
 from probe.cli import main
 from probe.core.errors import ProbeError
-from probe.corpus import Vocab, write_ids
-from probe.evaluate import (LMScorer, agreement_accuracy, build_prefix_trie, evaluate, pad_right, prepare_items,
-                            score_continuations, score_items, select_items)
+from probe.data.corpus import Vocab, write_ids
+from probe.evaluate import (LMScorer, agreement_accuracy, build_prefix_trie, evaluate, pad_right,
+                            score_continuations, score_items)
+from probe.data.items import prepare_items, select_items
 
 WORDS = ("<unk>", "<eos>", "the", "dog", "dogs", "of", "cat", "cats", "runs", "run", "is", "are", "near")
 
@@ -402,7 +403,7 @@ def test_cli_malformed_items_line_is_named(tmp_path, capsys, line, message):
 
 
 def test_empty_items_file_is_a_probe_error(tmp_path):
-    from probe.records import load_items
+    from probe.data.items import load_items
 
     (tmp_path / "items.jsonl").write_text("\n\n")
     with pytest.raises(ProbeError, match="holds no items"):
@@ -429,7 +430,7 @@ def test_labels_become_columns_and_names_stay_unique(tmp_path):
 def _tiny_lm(tmp_path, words):
     import torch
 
-    from probe.corpus import Vocab
+    from probe.data.corpus import Vocab
     from probe.models import ModelConfig, build_model, save_checkpoint
 
     vocab = Vocab(("<unk>", "<eos>", *sorted(set(words))))

@@ -9,10 +9,11 @@ from spacy.tokens import Doc
 
 from probe.cli import main
 from probe.core.errors import ProbeError
-from probe.extract import (PARSER_HINT, ExtractConfig, extract_dataset, extract_items, iter_texts, load_parser,
-                           other_verb_form, sentence_items)
-from probe.lexicon import load_lexicon
-from probe.records import ITEM_COLUMNS, load_items
+from probe.data.extract import (PARSER_HINT, ExtractConfig, extract_dataset, extract_items, iter_texts,
+                                load_parser, other_verb_form, sentence_items)
+from probe.data.lexicon import load_lexicon
+from probe.data.records import ITEM_COLUMNS
+from probe.data.items import load_items
 
 NLP = spacy.blank("en")
 PAIRS = load_lexicon().verb_pair

@@ -112,7 +112,7 @@ def test_variant_specs():
 
 
 def test_item_gradients_are_per_item_whatever_the_batch():
-    from probe.corpus import Vocab
+    from probe.data.corpus import Vocab
 
     vocab = Vocab(("<unk>", "<eos>", "the", "dog", "dogs", "near", "cat", "cats", "runs", "run"))
     model = analysis_copy(build_model(ModelConfig(arch="lstm", vocab_size=len(vocab), emb=6, hidden=5)))
@@ -144,7 +144,7 @@ WORDS = ("the", "dog", "dogs", "near", "cat", "cats", "runs", "run")
 def trained(tmp_path_factory):
     """A tiny corpus, items over its vocabulary and a saved SRN checkpoint (weights as initialised: the
     analysis only needs a checkpoint, not a good model)."""
-    from probe.corpus import Vocab, write_ids
+    from probe.data.corpus import Vocab, write_ids
     from probe.models import save_checkpoint
 
     root = tmp_path_factory.mktemp("grad")

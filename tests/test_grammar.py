@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from probe.core.errors import ProbeError
-from probe.grammar import ORC, SRC, SUBJECT, Grammar, GrammarProbs, measure_dependencies
-from probe.lexicon import load_lexicon
+from probe.data.grammar import ORC, SRC, SUBJECT, Grammar, GrammarProbs, measure_dependencies
+from probe.data.lexicon import load_lexicon
 
 
 @pytest.fixture(scope="module")

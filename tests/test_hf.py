@@ -11,7 +11,8 @@ import torch
 
 from probe.cli import main
 from probe.core.errors import ProbeError
-from probe.evaluate import prepare_items, score_continuations, score_items
+from probe.data.items import prepare_items
+from probe.evaluate import score_continuations, score_items
 from probe.hf import HFScorer
 
 torch.set_num_threads(1)

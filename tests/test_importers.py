@@ -8,11 +8,17 @@ import pytest
 
 from probe.cli import main
 from probe.core.errors import ProbeError
-from probe.importers import (FORMATS, decode_ml_condition, evaluate_predictions, import_items, read_blimp,
-                             read_gulordava, read_linzen, read_marvin_linzen, read_syntaxgym, region_surprisals,
-                             stored_region_surprisals, suite_formulas, tokenize)
-from probe.lexicon import load_lexicon
-from probe.records import ITEM_COLUMNS, ITEM_FEATURES, load_items
+from probe.data.importers import formats, import_items
+from probe.data.importers.marvin_linzen import decode_ml_condition, read_marvin_linzen
+from probe.scoring.suites import evaluate_predictions, region_surprisals, stored_region_surprisals, suite_formulas
+from probe.data.importers.blimp import read_blimp
+from probe.data.importers.gulordava import read_gulordava
+from probe.data.importers.linzen import read_linzen
+from probe.data.importers.syntaxgym import read_syntaxgym
+from probe.data.importers.common import tokenize
+from probe.data.lexicon import load_lexicon
+from probe.data.records import ITEM_COLUMNS, ITEM_FEATURES
+from probe.data.items import load_items
 
 LEX = load_lexicon()
 
@@ -579,7 +585,7 @@ def _bad_files(tmp_path):
     }
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", formats())
 def test_malformed_file_is_one_line_exit_2_and_no_output(fmt, tmp_path, capsys):
     path, line, field = _bad_files(tmp_path)[fmt]
     out = tmp_path / "out"

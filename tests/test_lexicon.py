@@ -2,8 +2,8 @@
 import pytest
 
 from probe.core.errors import ProbeError
-from probe.lexicon import (PL, SG, bare_complement_class, default_lexicon_path, load_lexicon, past_tense_reason,
-                           verb_tables)
+from probe.data.lexicon import (PL, SG, bare_complement_class, default_lexicon_path, load_lexicon,
+                                past_tense_reason, verb_tables)
 
 
 def test_shipped_lexicon_meets_the_minimums():

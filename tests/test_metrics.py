@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from probe.metrics import (aggregate_seeds, bootstrap_ci, bootstrap_means, crossed_interval, exclusion_counts,
                            summarize, syntactic_onset, syntactic_rates, t_quantile, turning_point)
-from probe.records import item_classes
+from probe.data.records import item_classes
 
 
 def test_bootstrap_ci_on_bernoulli_has_the_normal_width():

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from probe.core.errors import ProbeError
-from probe.corpus import Vocab
+from probe.data.corpus import Vocab
 from probe.models import (ARCHS, LanguageModel, ModelConfig, build_model, load_checkpoint, read_checkpoint,
                           save_checkpoint)
 from probe.models import _GRUFunction, _SRNFunction  # noqa: F401  (the fused kernels under test)
@@ -274,7 +274,7 @@ def test_skip_connections_are_what_they_say(skip):
 
 def test_old_checkpoints_with_residual_load(tmp_path):
     """Checkpoints written before skip connections (model_config with residual: bool) still load."""
-    from probe.corpus import Vocab
+    from probe.data.corpus import Vocab
     from probe.models import load_checkpoint, save_checkpoint
 
     model = make("srn", skip="residual", layers=2)

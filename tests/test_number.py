@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from probe.build import BuildConfig, build_dataset
+from probe.data.build import BuildConfig, build_dataset
 from probe.cli import main
 from probe.core.errors import ProbeError
-from probe.corpus import CorpusConfig, build_corpus, load_corpus
-from probe.lexicon import load_lexicon
+from probe.data.corpus import CorpusConfig, build_corpus, load_corpus
+from probe.data.lexicon import load_lexicon
 from probe.models import ModelConfig, build_model, load_checkpoint
 from probe.number import (ClassifierConfig, NumberAnalysisConfig, NumberClassifier, NumberConfig, grammar_examples,
                           load_number_checkpoint, load_test_items, run_number_analysis, train_number)

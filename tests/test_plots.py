@@ -23,7 +23,7 @@ CONDITIONS = {"pp": ["SS", "SP", "PS", "PP", "SSS", "SPP", "PSS", "PPP"], "src":
 
 def fake_scores(archs=("lstm", "srn", "3-gram"), seeds=(0, 1), rates=None, n=20, seed=0):
     """Per-item scores where an arch's accuracy on conflict items is known in expectation."""
-    from probe.records import item_classes
+    from probe.data.records import item_classes
 
     rng = np.random.default_rng(seed)
     frames = []
@@ -214,7 +214,7 @@ def _toy_tree(root, monkeypatch):
     run from root/cli with paths relative to it, as a user would type them."""
     import torch
 
-    from probe.corpus import Vocab
+    from probe.data.corpus import Vocab
     from probe.models import ModelConfig, build_model, save_checkpoint
 
     write_train_dir(root / "models" / "lstm", "lstm", 0)

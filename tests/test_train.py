@@ -12,7 +12,7 @@ import torch
 import probe.train as train_mod
 from probe.cli import main
 from probe.core.errors import ProbeError
-from probe.corpus import Vocab, write_ids
+from probe.data.corpus import Vocab, write_ids
 from probe.models import ARCHS, load_checkpoint, read_checkpoint
 from probe.train import TrainConfig, train
 from toy import agreement_stream
@@ -310,7 +310,7 @@ def test_evals_per_epoch_spaces_validations_evenly(corpus, tmp_path):
 def test_adaptive_softmax_trains_with_cutoffs_from_the_corpus(corpus, tmp_path):
     """--softmax adaptive: cutoffs are chosen from the training counts and recorded in config.json and the
     checkpoint; the trained model scores normalised log-probabilities."""
-    from probe.corpus import CorpusConfig, build_corpus
+    from probe.data.corpus import CorpusConfig, build_corpus
 
     with pytest.raises(ProbeError, match="not sorted by frequency"):     # the toy corpus' vocabulary is not
         run(dict(arch="lstm", softmax="adaptive"), corpus, tmp_path / "unsorted")

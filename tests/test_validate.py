@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from probe.build import BuildConfig, build_dataset
+from probe.data.build import BuildConfig, build_dataset
 from probe.core.errors import ProbeError
-from probe.validate import validate_dataset
+from probe.data.validate import validate_dataset
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_head_is_subject_on_gold_parse():
     spacy = pytest.importorskip("spacy")
     from spacy.tokens import Doc
 
-    from probe.validate import _head_is_subject
+    from probe.data.validate import _head_is_subject
 
     nlp = spacy.blank("en")
     words = "the author of the books is happy".split()

@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from probe.corpus import Vocab, write_ids
+from probe.data.corpus import Vocab, write_ids
 
 
 def agreement_stream(n_sentences: int, seed: int, *, words: Sequence[str], verbs: Sequence[str] = ("run", "sleep"),

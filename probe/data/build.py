@@ -3,21 +3,19 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import os
 import random
 import time
-from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, check_output_dir, save_config
 from probe.core.config import config_to_dict
-from .constructions import CONSTRUCTIONS, CONTROL_DISTANCES, Construction, Sampler
-from . import __version__
-from .lexicon import PL, SG, Lexicon, lexicon_digest, load_lexicon
-from .records import ITEM_COLUMNS, ITEM_FEATURES, condition_code, item_id
+from probe.data.constructions import CONSTRUCTIONS, CONTROL_DISTANCES, Construction, Sampler
+from probe import __version__
+from probe.data.lexicon import PL, SG, Lexicon, lexicon_digest, load_lexicon
+from probe.data.records import ITEM_COLUMNS, condition_code, item_id
+from probe.data.items import _arrow_table, dataset_card, jsonl_lines
 
 DEFAULT_OUT = "data/agreement"
 DEFAULT_PER_CONDITION = 100
@@ -171,37 +169,6 @@ def build_items(cfg: BuildConfig = BuildConfig(), lexicon: Lexicon | None = None
     return rows
 
 
-def _q(s: str) -> str:
-    return f'"{s}"'
-
-
-def jsonl_lines(rows: list[tuple]) -> str:
-    """Item tuples -> JSON lines, keys in schema order; the same bytes as ``json.dumps`` of each row.
-
-    Hand-formatted because json.dumps dominated million-item builds; safe because lexicon forms are
-    checked to need no JSON escaping (``lexicon.SAFE_FORM``) and every other string is built here.
-    """
-    b = {True: "true", False: "false"}
-    return "".join(
-        f'{{"id": "{r[0]}", "construction": "{r[1]}", "condition": "{r[2]}", "n_attractors": {r[3]}, '
-        f'"head": "{r[4]}", "head_number": "{r[5]}", "head_index": {r[6]}, '
-        f'"attractors": [{", ".join(map(_q, r[7]))}], "attractor_numbers": [{", ".join(map(_q, r[8]))}], '
-        f'"attractor_indices": [{", ".join(map(str, r[9]))}], "nearest_noun": "{r[10]}", '
-        f'"nearest_number": "{r[11]}", "prefix": "{r[12]}", "verb_good": "{r[13]}", "verb_bad": "{r[14]}", '
-        f'"verb_index": {r[15]}, "verb_type": "{r[16]}", "sentence_good": "{r[17]}", '
-        f'"sentence_bad": "{r[18]}", "distance": {r[19]}, "nonce": {b[r[20]]}, "split": "{r[21]}", '
-        f'"source": "{r[22]}", "source_id": "{r[23]}"}}\n'
-        for r in rows)
-
-
-def _arrow_table(rows: list[tuple]):
-    import pyarrow as pa
-
-    columns = list(zip(*rows)) if rows else [[] for _ in ITEM_COLUMNS]
-    return pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in
-                                 zip(columns, ITEM_FEATURES.arrow_schema)], schema=ITEM_FEATURES.arrow_schema)
-
-
 def _build_chunk(args: tuple) -> tuple[bytes, object, int]:
     """Worker: build a run of cells, return (JSON lines as bytes, Arrow table, item count)."""
     cfg, lex_path, jobs = args
@@ -224,58 +191,6 @@ def _chunks(jobs: list, k: int) -> list[list]:
             cur = []
     out.append(cur)
     return [c for c in out if c]
-
-
-def write_item_folder(rows: list[dict], out: str | os.PathLike, *, config: object, card_title: str,
-                      card_intro: str = "", overwrite: bool = False) -> Path:
-    """Write an item dataset folder atomically: HF dataset (``load_from_disk``), items.jsonl, README.md, config.json.
-
-    Shared by the importers and the extractor, so every item folder looks the same as ``probe build``'s.
-    """
-    import datasets
-
-    if not rows:
-        raise ProbeError("no items to write; check the selection")
-    import pyarrow as pa
-
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        columns = {k: [r[k] for r in rows] for k in ITEM_COLUMNS}
-        # an Arrow table with the schema's types: several times faster than Dataset.from_dict(features=...)
-        table = pa.Table.from_arrays([pa.array(columns[k], type=f.type) for k, f in
-                                      zip(ITEM_COLUMNS, ITEM_FEATURES.arrow_schema)], schema=ITEM_FEATURES.arrow_schema)
-        datasets.Dataset(table).save_to_disk(str(tmp), max_shard_size="500MB")
-        dumps = json.JSONEncoder(ensure_ascii=False).encode
-        with open(tmp / "items.jsonl", "w", encoding="utf-8") as fh:
-            fh.writelines(dumps({k: r[k] for k in ITEM_COLUMNS}) + "\n" for r in rows)
-        (tmp / "README.md").write_text(dataset_card(columns, title=card_title, intro=card_intro), encoding="utf-8")
-        save_config(config, tmp)
-    return Path(out)
-
-
-def dataset_card(columns: dict, *, title: str, intro: str = "") -> str:
-    """A markdown dataset card from item columns: schema, and counts per construction x condition."""
-    # control items are balanced per distance too, so their cells show it: 'S@d3'
-    dist = columns.get("distance") or [0] * len(columns["id"])
-    by_cell = Counter((k, f"{c}@d{d}" if k == "control" else c)
-                      for k, c, d in zip(columns["construction"], columns["condition"], dist))
-    by_con = Counter(columns["construction"])
-    by_type = Counter(columns["verb_type"])
-    by_split = Counter(columns["split"])
-    n = len(columns["id"])
-    lines = [f"# {title}", "", intro, "",
-             f"{n} minimal pairs. Load with `datasets.load_from_disk(DIR)` or read `items.jsonl` (one JSON "
-             "object per pair).", "",
-             "Splits: " + ", ".join(f"{k} {v}" for k, v in sorted(by_split.items())) + ".  ",
-             "Target verb types: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())) + ".", "",
-             "Condition codes: one letter per noun, head first, then attractors in sentence order "
-             "(S = singular, P = plural): `SP` = singular head, plural attractor. The schema is "
-             "`probe.records.ITEM_FEATURES`; the project README describes each field.", "",
-             "## Items per construction x condition", "",
-             "| construction | items | per condition |", "|---|---:|---|"]
-    for con in by_con:
-        conds = sorted((c for (k, c) in by_cell if k == con), key=lambda c: (len(c.split("@")[0]), len(c), c))
-        lines.append(f"| {con} | {by_con[con]} | " + ", ".join(f"{c} {by_cell[(con, c)]}" for c in conds) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def build_dataset(cfg: BuildConfig = BuildConfig(), out: str | os.PathLike = DEFAULT_OUT,

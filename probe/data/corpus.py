@@ -14,7 +14,7 @@ import numpy as np
 
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_atomic
-from .grammar import Grammar, GrammarProbs, check_grammar_options, entropy_floor, measure_dependencies
+from probe.data.grammar import Grammar, GrammarProbs, check_grammar_options, entropy_floor, measure_dependencies
 
 UNK, EOS = "<unk>", "<eos>"
 SPLITS = ("train", "valid", "test")
@@ -229,11 +229,11 @@ def _benchmark_sentences(cfg: CorpusConfig) -> set[str]:
     if not cfg.exclude_benchmark:
         return set()
     if cfg.exclude_items:
-        from .records import load_items
+        from probe.data.items import load_items
 
         ds = load_items(cfg.exclude_items)
         return set(ds["sentence_good"]) | set(ds["sentence_bad"])
-    from .build import BuildConfig, build_items
+    from probe.data.build import BuildConfig, build_items
 
     rows = build_items(BuildConfig())
     return {r["sentence_good"] for r in rows} | {r["sentence_bad"] for r in rows}
@@ -407,7 +407,7 @@ def _synthetic_splits(cfg: CorpusConfig, exclude: set[str]) -> tuple[dict, dict,
     """Generate the grammar's sentences; return (lines per split, stats, resolved config, vocabulary)."""
     from tqdm.auto import tqdm
 
-    from .lexicon import load_lexicon
+    from probe.data.lexicon import load_lexicon
 
     lex = load_lexicon(cfg.lexicon)
     grammar = Grammar(lex, attractor_rate=cfg.attractor_rate, match_rate=cfg.match_rate,

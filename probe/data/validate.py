@@ -6,8 +6,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from probe.core.errors import ProbeError
-from .lexicon import PL, SG, bare_complement_class, load_lexicon, past_tense_reason, verb_tables
-from .records import condition_code, load_items
+from probe.data.lexicon import PL, SG, bare_complement_class, load_lexicon, past_tense_reason, verb_tables
+from probe.data.records import condition_code
+from probe.data.items import load_items
 
 # Constructions whose attractor precedes the head by design (the main subject of a sentence whose
 # verb is inside an object relative clause, the matrix subject of a sentential complement).

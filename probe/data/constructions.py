@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from probe.core.errors import ProbeError
-from .lexicon import PL, SG, Lexicon, Noun, Verb
+from probe.data.lexicon import PL, SG, Lexicon, Noun, Verb
 
 VERB_TYPES = ("copula", "intransitive", "transitive")
 

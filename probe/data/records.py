@@ -20,15 +20,10 @@ Item classes (``item_classes``; the ``match`` column of scores and summaries):
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-from pathlib import Path
 from typing import Iterable
 
-import datasets
 from datasets import Features, Sequence, Value
 
-from probe.core.errors import ProbeError
 
 ITEM_FEATURES = Features({
     "id": Value("string"),                    # stable: construction.condition.verb_type.content-hash
@@ -102,132 +97,6 @@ def item_id(construction: str, condition: str, verb_type: str, sentence_good: st
 def condition_code(head_number: str, attractor_numbers: Iterable[str]) -> str:
     """'sg', ['pl', 'sg'] -> 'SPS'."""
     return "".join("S" if n == "sg" else "P" for n in (head_number, *attractor_numbers))
-
-
-def _kind(value) -> str | None:
-    """The JSON kind of ``value`` as error messages name it (None for null)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else "an object"
-
-
-def _feature_kind(feature) -> str:
-    """The JSON kind an ``ITEM_FEATURES`` column holds ('a list of strings' for a Sequence)."""
-    if isinstance(feature, Sequence):
-        return f"a list of {_feature_kind(feature.feature)[2:]}s"
-    dtype = feature.dtype
-    if dtype == "string":
-        return "a string"
-    if dtype == "bool":
-        return "true or false"
-    return "an integer" if dtype.startswith("int") else "a number"
-
-
-def _fits(value, feature) -> bool:
-    """``value`` (not null) is what the ``ITEM_FEATURES`` column ``feature`` holds."""
-    if isinstance(feature, Sequence):
-        return isinstance(value, list) and all(v is None or _fits(v, feature.feature) for v in value)
-    kind = _feature_kind(feature)
-    if kind == "an integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "a number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return _kind(value) == kind
-
-
-def check_items_jsonl(path: str | os.PathLike) -> int:
-    """Check an items JSONL file line by line and return its number of items.
-
-    ``datasets`` reports a malformed line as "An error occurred while generating the dataset", so the
-    file is read here first (one ``json.loads`` per line) and the first problem is a one-line
-    ProbeError naming the file, the line and what is wrong: not UTF-8, not JSON, not an object, a
-    required column missing or null, a schema column of the wrong type, or a column whose type
-    changes from one line to another (Arrow needs one type per column).
-    """
-    path = Path(path)
-    n_items = 0
-    seen: dict[str, tuple[str, int]] = {}  # extra column -> (its kind, first line holding it)
-    with open(path, "rb") as fh:
-        for n, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ProbeError(f"{path} line {n}: not UTF-8 text; save the file as UTF-8") from None
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError as exc:
-                raise ProbeError(f"{path} line {n}: not valid JSON ({str(exc).split(':')[0]}); "
-                                 "each line must be one JSON object") from None
-            if not isinstance(rec, dict):
-                raise ProbeError(f"{path} line {n}: expected a JSON object, got {_kind(rec) or 'null'}; "
-                                 "each line must be one item")
-            missing = [c for c in REQUIRED_COLUMNS if c not in rec]
-            if missing:
-                raise ProbeError(f"{path} line {n}: the item lacks the column(s) {', '.join(missing)}; "
-                                 f"items need at least {', '.join(REQUIRED_COLUMNS)}")
-            for name, value in rec.items():
-                feature = ITEM_FEATURES.get(name)
-                if feature is not None:
-                    bad = name in REQUIRED_COLUMNS if value is None else not _fits(value, feature)
-                    if bad:
-                        shown = "null" if value is None else repr(value)
-                        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-                        raise ProbeError(f"{path} line {n}: field {name!r} must be {_feature_kind(feature)}, "
-                                         f"got {shown}")
-                    continue
-                kind = _kind(value)
-                if kind is None:
-                    continue
-                first = seen.setdefault(name, (kind, n))
-                if first[0] != kind:
-                    raise ProbeError(f"{path} line {n}: field {name!r} is {kind} but {first[0]} on line {first[1]}; "
-                                     "give a column one type on every line")
-            n_items += 1
-    if not n_items:
-        raise ProbeError(f"{path} holds no items; build some with `probe build --out DIR`")
-    return n_items
-
-
-def load_items(path: str | os.PathLike) -> datasets.Dataset:
-    """Load items from a dataset folder (``save_to_disk``), an ``items.jsonl`` file or a folder holding one.
-
-    Raises ProbeError if the path is not a dataset or lacks a required column; a JSONL file is
-    checked first (:func:`check_items_jsonl`), so a malformed line is named with its line number.
-    """
-    p = Path(path)
-    try:
-        if p.is_dir() and ((p / "dataset_info.json").is_file() or (p / "state.json").is_file()):
-            ds = datasets.load_from_disk(str(p))
-        elif p.is_dir() and (p / "items.jsonl").is_file():
-            check_items_jsonl(p / "items.jsonl")
-            ds = datasets.Dataset.from_json(str(p / "items.jsonl"))
-        elif p.is_file() and p.suffix in (".jsonl", ".json"):
-            if p.suffix == ".jsonl":
-                check_items_jsonl(p)
-            ds = datasets.Dataset.from_json(str(p))
-        else:
-            raise ProbeError(f"{p} is not an item dataset (no dataset_info.json or items.jsonl); "
-                             "build one with `probe build --out DIR`")
-    except (OSError, ValueError, datasets.exceptions.DatasetGenerationError) as exc:
-        # datasets wraps the real reason ("JSON parse error ... in row 2") in a generic message
-        cause = exc.__cause__ if isinstance(exc, datasets.exceptions.DatasetGenerationError) and exc.__cause__ else exc
-        text = str(cause).strip().splitlines()
-        raise ProbeError(f"cannot read item dataset {p}: {text[0] if text else type(cause).__name__}") from exc
-    if isinstance(ds, datasets.DatasetDict):
-        raise ProbeError(f"{p} holds several splits; point at one split's folder")
-    missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
-    if missing:
-        raise ProbeError(f"item dataset {p} lacks the column(s) {', '.join(missing)}; "
-                         f"items need at least {', '.join(REQUIRED_COLUMNS)}")
-    return ds
 
 
 # The per-item score schema written by `probe evaluate` (scores.jsonl / scores.parquet), one row per

@@ -50,8 +50,8 @@ from typing import Iterable, Iterator
 
 from probe.core.errors import ProbeError
 from probe.core.config import config_to_dict
-from .lexicon import PL, SG, load_lexicon
-from .records import condition_code, item_id
+from probe.data.lexicon import PL, SG, load_lexicon
+from probe.data.records import condition_code, item_id
 
 PARSER_HINT = "python -m spacy download en_core_web_sm"
 _HEAD_TAGS = {"NN": SG, "NNS": PL}
@@ -379,7 +379,7 @@ def extract_dataset(cfg: ExtractConfig, out: str | os.PathLike, *, overwrite: bo
 
     ``nlp``: an already loaded pipeline (default: ``cfg.model`` through :func:`load_parser`).
     """
-    from .build import write_item_folder
+    from probe.data.items import write_item_folder
     from probe.core.io import check_output_dir
 
     check_output_dir(out, overwrite)

@@ -52,7 +52,7 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from probe.core.errors import ProbeError
-from .lexicon import PL, SG, Lexicon
+from probe.data.lexicon import PL, SG, Lexicon
 
 SUBJECT, SRC, ORC = "subject", "src", "orc"  # kinds of agreement dependency
 DEP_KINDS = (SUBJECT, SRC, ORC)

@@ -1,0 +1,343 @@
+"""Item folders: load and check them, prepare items for scoring, write them (built, imported or extracted)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import datasets
+import numpy as np
+import pandas as pd
+
+from probe.core.errors import ProbeError
+from probe.core.io import atomic_dir, save_config
+from probe.data.records import ITEM_COLUMNS, ITEM_FEATURES, REQUIRED_COLUMNS
+
+
+def _kind(value) -> str | None:
+    """The JSON kind of ``value`` as error messages name it (None for null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _feature_kind(feature) -> str:
+    """The JSON kind an ``ITEM_FEATURES`` column holds ('a list of strings' for a Sequence)."""
+    if isinstance(feature, datasets.Sequence):
+        return f"a list of {_feature_kind(feature.feature)[2:]}s"
+    dtype = feature.dtype
+    if dtype == "string":
+        return "a string"
+    if dtype == "bool":
+        return "true or false"
+    return "an integer" if dtype.startswith("int") else "a number"
+
+
+def _fits(value, feature) -> bool:
+    """``value`` (not null) is what the ``ITEM_FEATURES`` column ``feature`` holds."""
+    if isinstance(feature, datasets.Sequence):
+        return isinstance(value, list) and all(v is None or _fits(v, feature.feature) for v in value)
+    kind = _feature_kind(feature)
+    if kind == "an integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "a number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return _kind(value) == kind
+
+
+def check_items_jsonl(path: str | os.PathLike) -> int:
+    """Check an items JSONL file line by line and return its number of items.
+
+    ``datasets`` reports a malformed line as "An error occurred while generating the dataset", so the
+    file is read here first (one ``json.loads`` per line) and the first problem is a one-line
+    ProbeError naming the file, the line and what is wrong: not UTF-8, not JSON, not an object, a
+    required column missing or null, a schema column of the wrong type, or a column whose type
+    changes from one line to another (Arrow needs one type per column).
+    """
+    path = Path(path)
+    n_items = 0
+    seen: dict[str, tuple[str, int]] = {}  # extra column -> (its kind, first line holding it)
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProbeError(f"{path} line {n}: not UTF-8 text; save the file as UTF-8") from None
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                raise ProbeError(f"{path} line {n}: not valid JSON ({str(exc).split(':')[0]}); "
+                                 "each line must be one JSON object") from None
+            if not isinstance(rec, dict):
+                raise ProbeError(f"{path} line {n}: expected a JSON object, got {_kind(rec) or 'null'}; "
+                                 "each line must be one item")
+            missing = [c for c in REQUIRED_COLUMNS if c not in rec]
+            if missing:
+                raise ProbeError(f"{path} line {n}: the item lacks the column(s) {', '.join(missing)}; "
+                                 f"items need at least {', '.join(REQUIRED_COLUMNS)}")
+            for name, value in rec.items():
+                feature = ITEM_FEATURES.get(name)
+                if feature is not None:
+                    bad = name in REQUIRED_COLUMNS if value is None else not _fits(value, feature)
+                    if bad:
+                        shown = "null" if value is None else repr(value)
+                        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+                        raise ProbeError(f"{path} line {n}: field {name!r} must be {_feature_kind(feature)}, "
+                                         f"got {shown}")
+                    continue
+                kind = _kind(value)
+                if kind is None:
+                    continue
+                first = seen.setdefault(name, (kind, n))
+                if first[0] != kind:
+                    raise ProbeError(f"{path} line {n}: field {name!r} is {kind} but {first[0]} on line {first[1]}; "
+                                     "give a column one type on every line")
+            n_items += 1
+    if not n_items:
+        raise ProbeError(f"{path} holds no items; build some with `probe build --out DIR`")
+    return n_items
+
+
+def load_items(path: str | os.PathLike) -> datasets.Dataset:
+    """Load items from a dataset folder (``save_to_disk``), an ``items.jsonl`` file or a folder holding one.
+
+    Raises ProbeError if the path is not a dataset or lacks a required column; a JSONL file is
+    checked first (:func:`check_items_jsonl`), so a malformed line is named with its line number.
+    """
+    p = Path(path)
+    try:
+        if p.is_dir() and ((p / "dataset_info.json").is_file() or (p / "state.json").is_file()):
+            ds = datasets.load_from_disk(str(p))
+        elif p.is_dir() and (p / "items.jsonl").is_file():
+            check_items_jsonl(p / "items.jsonl")
+            ds = datasets.Dataset.from_json(str(p / "items.jsonl"))
+        elif p.is_file() and p.suffix in (".jsonl", ".json"):
+            if p.suffix == ".jsonl":
+                check_items_jsonl(p)
+            ds = datasets.Dataset.from_json(str(p))
+        else:
+            raise ProbeError(f"{p} is not an item dataset (no dataset_info.json or items.jsonl); "
+                             "build one with `probe build --out DIR`")
+    except (OSError, ValueError, datasets.exceptions.DatasetGenerationError) as exc:
+        # datasets wraps the real reason ("JSON parse error ... in row 2") in a generic message
+        cause = exc.__cause__ if isinstance(exc, datasets.exceptions.DatasetGenerationError) and exc.__cause__ else exc
+        text = str(cause).strip().splitlines()
+        raise ProbeError(f"cannot read item dataset {p}: {text[0] if text else type(cause).__name__}") from exc
+    if isinstance(ds, datasets.DatasetDict):
+        raise ProbeError(f"{p} holds several splits; point at one split's folder")
+    missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
+    if missing:
+        raise ProbeError(f"item dataset {p} lacks the column(s) {', '.join(missing)}; "
+                         f"items need at least {', '.join(REQUIRED_COLUMNS)}")
+    return ds
+
+
+def _q(s: str) -> str:
+    return f'"{s}"'
+
+
+def jsonl_lines(rows: list[tuple]) -> str:
+    """Item tuples -> JSON lines, keys in schema order; the same bytes as ``json.dumps`` of each row.
+
+    Hand-formatted because json.dumps dominated million-item builds; safe because lexicon forms are
+    checked to need no JSON escaping (``lexicon.SAFE_FORM``) and every other string is built here.
+    """
+    b = {True: "true", False: "false"}
+    return "".join(
+        f'{{"id": "{r[0]}", "construction": "{r[1]}", "condition": "{r[2]}", "n_attractors": {r[3]}, '
+        f'"head": "{r[4]}", "head_number": "{r[5]}", "head_index": {r[6]}, '
+        f'"attractors": [{", ".join(map(_q, r[7]))}], "attractor_numbers": [{", ".join(map(_q, r[8]))}], '
+        f'"attractor_indices": [{", ".join(map(str, r[9]))}], "nearest_noun": "{r[10]}", '
+        f'"nearest_number": "{r[11]}", "prefix": "{r[12]}", "verb_good": "{r[13]}", "verb_bad": "{r[14]}", '
+        f'"verb_index": {r[15]}, "verb_type": "{r[16]}", "sentence_good": "{r[17]}", '
+        f'"sentence_bad": "{r[18]}", "distance": {r[19]}, "nonce": {b[r[20]]}, "split": "{r[21]}", '
+        f'"source": "{r[22]}", "source_id": "{r[23]}"}}\n'
+        for r in rows)
+
+
+def _arrow_table(rows: list[tuple]):
+    import pyarrow as pa
+
+    columns = list(zip(*rows)) if rows else [[] for _ in ITEM_COLUMNS]
+    return pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in
+                                 zip(columns, ITEM_FEATURES.arrow_schema)], schema=ITEM_FEATURES.arrow_schema)
+
+
+def write_item_folder(rows: list[dict], out: str | os.PathLike, *, config: object, card_title: str,
+                      card_intro: str = "", overwrite: bool = False) -> Path:
+    """Write an item dataset folder atomically: HF dataset (``load_from_disk``), items.jsonl, README.md, config.json.
+
+    Shared by the importers and the extractor, so every item folder looks the same as ``probe build``'s.
+    """
+    import datasets
+
+    if not rows:
+        raise ProbeError("no items to write; check the selection")
+    import pyarrow as pa
+
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        columns = {k: [r[k] for r in rows] for k in ITEM_COLUMNS}
+        # an Arrow table with the schema's types: several times faster than Dataset.from_dict(features=...)
+        table = pa.Table.from_arrays([pa.array(columns[k], type=f.type) for k, f in
+                                      zip(ITEM_COLUMNS, ITEM_FEATURES.arrow_schema)], schema=ITEM_FEATURES.arrow_schema)
+        datasets.Dataset(table).save_to_disk(str(tmp), max_shard_size="500MB")
+        dumps = json.JSONEncoder(ensure_ascii=False).encode
+        with open(tmp / "items.jsonl", "w", encoding="utf-8") as fh:
+            fh.writelines(dumps({k: r[k] for k in ITEM_COLUMNS}) + "\n" for r in rows)
+        (tmp / "README.md").write_text(dataset_card(columns, title=card_title, intro=card_intro), encoding="utf-8")
+        save_config(config, tmp)
+    return Path(out)
+
+
+def dataset_card(columns: dict, *, title: str, intro: str = "") -> str:
+    """A markdown dataset card from item columns: schema, and counts per construction x condition."""
+    # control items are balanced per distance too, so their cells show it: 'S@d3'
+    dist = columns.get("distance") or [0] * len(columns["id"])
+    by_cell = Counter((k, f"{c}@d{d}" if k == "control" else c)
+                      for k, c, d in zip(columns["construction"], columns["condition"], dist))
+    by_con = Counter(columns["construction"])
+    by_type = Counter(columns["verb_type"])
+    by_split = Counter(columns["split"])
+    n = len(columns["id"])
+    lines = [f"# {title}", "", intro, "",
+             f"{n} minimal pairs. Load with `datasets.load_from_disk(DIR)` or read `items.jsonl` (one JSON "
+             "object per pair).", "",
+             "Splits: " + ", ".join(f"{k} {v}" for k, v in sorted(by_split.items())) + ".  ",
+             "Target verb types: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())) + ".", "",
+             "Condition codes: one letter per noun, head first, then attractors in sentence order "
+             "(S = singular, P = plural): `SP` = singular head, plural attractor. The schema is "
+             "`probe.records.ITEM_FEATURES`; the project README describes each field.", "",
+             "## Items per construction x condition", "",
+             "| construction | items | per condition |", "|---|---:|---|"]
+    for con in by_con:
+        conds = sorted((c for (k, c) in by_cell if k == con), key=lambda c: (len(c.split("@")[0]), len(c), c))
+        lines.append(f"| {con} | {by_con[con]} | " + ", ".join(f"{c} {by_cell[(con, c)]}" for c in conds) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_CODE = re.compile(r"^[SP]+$")
+
+
+_NUM = {"S": "sg", "P": "pl"}
+
+
+def prepare_items(items: Any) -> pd.DataFrame:
+    """Items (Dataset, DataFrame or list of dicts) -> DataFrame with every column scoring needs.
+
+    Optional schema columns missing from user data are derived from the condition code where it is
+    one ('SP'), else filled with neutral values ('' / 0 / False).
+    """
+    from probe.data.records import REQUIRED_COLUMNS, item_classes
+
+    if hasattr(items, "to_pandas"):
+        df = items.to_pandas()
+    elif isinstance(items, pd.DataFrame):
+        df = items.copy()
+    else:
+        df = pd.DataFrame(list(items))
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing and len(df):
+        raise ProbeError(f"items lack the column(s) {', '.join(missing)}; items need at least "
+                         f"{', '.join(REQUIRED_COLUMNS)}")
+    for c in REQUIRED_COLUMNS:
+        if c not in df.columns:
+            df[c] = pd.Series(dtype=object)
+    df = df.reset_index(drop=True)
+    cond = df["condition"].astype(str)
+    is_code = cond.str.match(_CODE)
+    if "head_number" in df.columns and "attractor_numbers" in df.columns:
+        # imported items may name conditions their own way: rebuild the code from the numbers
+        alt = df["head_number"].map({"sg": "S", "pl": "P"}).fillna("?") + df["attractor_numbers"].map(
+            lambda ns: "".join({"sg": "S", "pl": "P"}.get(n, "?") for n in (ns if ns is not None else ())))
+        code = cond.where(is_code, alt)
+    else:
+        code = cond.where(is_code, "")
+    valid = code.str.match(_CODE)
+    if "head_number" not in df.columns:
+        df["head_number"] = code.str[0].map(_NUM).where(valid, "")
+    if "attractor_numbers" not in df.columns:
+        df["attractor_numbers"] = code.map(lambda c: [_NUM[x] for x in c[1:]] if _CODE.match(c) else [])
+    df["attractor_numbers"] = df["attractor_numbers"].map(lambda ns: [str(n) for n in ns] if ns is not None else [])
+    if "n_attractors" not in df.columns:
+        df["n_attractors"] = code.str.len().sub(1).where(valid, 0)
+    defaults = {"verb_type": "other", "nonce": False, "nearest_number": "", "distance": -1, "split": "test"}
+    for col, value in defaults.items():
+        if col not in df.columns:
+            df[col] = value
+    df["nearest_number"] = df["nearest_number"].fillna("").astype(str)
+    df["head_number"] = df["head_number"].fillna("").astype(str)
+    df["n_attractors"] = df["n_attractors"].fillna(0).astype(np.int64)
+    if "head_index" in df.columns and "attractor_indices" in df.columns:
+        df["nearest_number"] = _nearest_from_positions(df)
+    classes, mismatched = item_classes(df["head_number"], df["attractor_numbers"], df["nearest_number"])
+    df["match"], df["n_mismatched"] = classes, np.asarray(mismatched, dtype=np.int64)
+    return df
+
+
+def _nearest_from_positions(df: pd.DataFrame) -> pd.Series:
+    """``nearest_number``, filled in where it is missing but the head's and attractors' positions are known
+    (the number of whichever of them stands last before the verb)."""
+    near = df["nearest_number"].tolist()
+    for i in np.flatnonzero(df["nearest_number"].to_numpy(str) == ""):
+        head_i, idx = df.at[i, "head_index"], df.at[i, "attractor_indices"]
+        nums = df.at[i, "attractor_numbers"]
+        if head_i is None or pd.isna(head_i) or head_i < 0 or idx is None or len(idx) != len(nums) \
+                or any(j < 0 for j in idx):
+            continue
+        positions = [(int(head_i), df.at[i, "head_number"]), *zip(map(int, idx), nums)]
+        near[i] = max(positions)[1]
+    return pd.Series(near, index=df.index, dtype=object)
+
+
+def read_items(path: str | os.PathLike, *, n: int = 0, seed: int = 0) -> pd.DataFrame:
+    """An item folder or JSONL file, prepared for scoring; a seeded sample of ``n`` items (0: all)."""
+    from probe.data.items import load_items
+
+    df = prepare_items(load_items(path))
+    if n and len(df) > n:
+        df = df.sample(n=n, random_state=seed).reset_index(drop=True)
+    return df
+
+
+def select_items(df: pd.DataFrame, *, split: str | None, constructions: Sequence[str], where: str) -> pd.DataFrame:
+    """Keep one split and some constructions; an empty result is a ProbeError naming what is there."""
+    keep = np.ones(len(df), dtype=bool)
+    if split:
+        keep &= (df["split"] == split).to_numpy()
+    if constructions:
+        keep &= df["construction"].isin(constructions).to_numpy()
+    out = df[keep].reset_index(drop=True)
+    if not len(out):
+        have_s = ", ".join(sorted(map(str, df["split"].unique()))) if len(df) else "none"
+        have_c = ", ".join(sorted(map(str, df["construction"].unique()))) if len(df) else "none"
+        raise ProbeError(f"{where}: no items selected (split={split or 'all'}, constructions="
+                         f"{','.join(constructions) or 'all'}); the data has splits {have_s} and "
+                         f"constructions {have_c}")
+    return out
+
+
+def load_data(paths: Sequence[str], *, split: str | None, constructions: Sequence[str]) -> pd.DataFrame:
+    """Load, check and select every dataset; adds a ``data`` column naming each one."""
+    from probe.data.items import load_items
+
+    frames = []
+    names = [Path(p).stem if Path(p).is_file() else Path(p).name for p in paths]
+    if len(set(names)) < len(names):
+        names = [f"{n}#{i}" for i, n in enumerate(names)]
+    for path, name in zip(paths, names):
+        df = prepare_items(load_items(path))
+        df = select_items(df, split=split, constructions=constructions, where=str(path))
+        df["data"] = name
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,194 @@
+"""SyntaxGym suites scored by any model: region surprisals and the suites' own prediction formulas."""
+from __future__ import annotations
+
+import re
+from typing import Callable, Mapping, Sequence
+
+
+from probe.core.errors import ProbeError
+from probe.data.importers.syntaxgym import _region_tokens
+
+
+# SyntaxGym prediction formulas: region references '(R;%condition%)' (R a region number or '*' = all
+# regions), numbers, + - (left to right), comparisons < > = (= within rtol 1e-5 / atol 1e-3, as
+# syntaxgym does), & and | ; '(...)' and '[...]' group. Standard precedence: + - above comparisons above
+# & above |.
+_FORMULA_TOKEN = re.compile(r"\s*(?:\(\s*(\d+|\*)\s*;\s*%([^%]+)%\s*\)|(\d+(?:\.\d*)?|\.\d+)|([-+<>=&|()\[\]]))")
+
+
+def _parse_formula(formula: str) -> Callable[[Callable[[str, int | str], float]], object]:
+    """Compile a formula into a function of ``lookup(condition, region) -> summed surprisal``."""
+    tokens: list[tuple] = []
+    pos = 0
+    while pos < len(formula):
+        m = _FORMULA_TOKEN.match(formula, pos)
+        if not m:
+            if formula[pos:].strip() == "":
+                break
+            raise ProbeError(f"cannot parse prediction formula {formula!r} at character {pos + 1}")
+        if m.group(1):
+            region = m.group(1)
+            tokens.append(("ref", m.group(2), region if region == "*" else int(region)))
+        elif m.group(3):
+            tokens.append(("num", float(m.group(3))))
+        else:
+            tokens.append(("op", m.group(4)))
+        pos = m.end()
+    k = 0
+
+    def peek():
+        return tokens[k] if k < len(tokens) else ("end",)
+
+    def take(*ops):
+        nonlocal k
+        t = peek()
+        if t[0] == "op" and t[1] in ops:
+            k += 1
+            return t[1]
+        return None
+
+    def fail(what):
+        raise ProbeError(f"cannot parse prediction formula {formula!r}: {what}")
+
+    def atom():
+        nonlocal k
+        t = peek()
+        if t[0] == "ref":
+            k += 1
+            return lambda f, c=t[1], r=t[2]: f(c, r)
+        if t[0] == "num":
+            k += 1
+            return lambda f, x=t[1]: x
+        if take("-"):
+            inner = atom()
+            return lambda f: -inner(f)
+        for open_, close in (("(", ")"), ("[", "]")):
+            if take(open_):
+                inner = or_expr()
+                if not take(close):
+                    fail(f"missing {close!r}")
+                return inner
+        fail(f"unexpected {t[1] if len(t) > 1 else 'end'!r}")
+
+    def add_expr():
+        left = atom()
+        while (op := take("+", "-")):
+            right = atom()
+            left = (lambda f, a=left, b=right: a(f) + b(f)) if op == "+" else (lambda f, a=left, b=right: a(f) - b(f))
+        return left
+
+    def cmp_expr():
+        left = add_expr()
+        op = take("<", ">", "=")
+        if not op:
+            return left
+        right = add_expr()
+        if op == "<":
+            return lambda f: left(f) < right(f)
+        if op == ">":
+            return lambda f: left(f) > right(f)
+        return lambda f: abs(left(f) - right(f)) <= 1e-3 + 1e-5 * abs(right(f))
+
+    def and_expr():
+        left = cmp_expr()
+        while take("&"):
+            right = cmp_expr()
+            left = (lambda f, a=left, b=right: bool(a(f)) and bool(b(f)))
+        return left
+
+    def or_expr():
+        left = and_expr()
+        while take("|"):
+            right = and_expr()
+            left = (lambda f, a=left, b=right: bool(a(f)) or bool(b(f)))
+        return left
+
+    expr = or_expr()
+    if k != len(tokens):
+        fail(f"unexpected {tokens[k][-1]!r} after a complete expression")
+    return expr
+
+
+def suite_formulas(suite: dict) -> list[str]:
+    """The suite's prediction formulas: ``predictions`` (``{"type": "formula", "formula": ...}``, or the
+    older ``{"relation", "region_number", "l_operand", "r_operand"}``), else ``meta.string_predictions``."""
+    out = []
+    for p in suite.get("predictions") or []:
+        if isinstance(p, dict) and p.get("type", "formula") == "formula" and "formula" in p:
+            out.append(p["formula"])
+        elif isinstance(p, dict) and "relation" in p:
+            op = {"greaterthan": ">", "lessthan": "<", "equal": "="}.get(p["relation"])
+            if op is None:
+                raise ProbeError(f"unknown SyntaxGym prediction relation {p['relation']!r}")
+            r = p["region_number"]
+            out.append(f"({r};%{p['l_operand']}%) {op} ({r};%{p['r_operand']}%)")
+        else:
+            raise ProbeError(f"unsupported SyntaxGym prediction {p!r}; expected a formula")
+    if not out:
+        out = list(suite.get("meta", {}).get("string_predictions") or [])
+    return out
+
+
+def evaluate_predictions(suite: dict, region_surprisals: Mapping[tuple, float]) -> dict:
+    """Evaluate the suite's own prediction formulas on summed region surprisals.
+
+    ``region_surprisals``: (item_number, condition_name, region_number) -> summed surprisal (bits or nats,
+    as long as they are consistent), e.g. from :func:`region_surprisals` or :func:`stored_region_surprisals`.
+    Returns {item_number: [bool per prediction, in the suite's order]}. A formula naming a condition or
+    region the item lacks is a ProbeError.
+    """
+    compiled = [(f, _parse_formula(f)) for f in suite_formulas(suite)]
+    if not compiled:
+        raise ProbeError(f"suite {suite.get('meta', {}).get('name', '?')!r} has no predictions to evaluate")
+    results: dict = {}
+    for item in suite["items"]:
+        num = item["item_number"]
+        regions = {c["condition_name"]: [r["region_number"] for r in c["regions"]] for c in item["conditions"]}
+
+        def lookup(cond: str, region, num=num, regions=regions) -> float:
+            if cond not in regions:
+                raise ProbeError(f"item {num}: the prediction names condition {cond!r}, which the item lacks")
+            if region == "*":
+                return sum(region_surprisals[(num, cond, r)] for r in regions[cond])
+            try:
+                return float(region_surprisals[(num, cond, region)])
+            except KeyError:
+                raise ProbeError(f"item {num}: no surprisal for condition {cond!r} region {region}") from None
+
+        results[num] = [bool(fn(lookup)) for _, fn in compiled]
+    return results
+
+
+def region_surprisals(suite: dict, surprisal: Callable[[list[str]], Sequence[float]], *,
+                      tokenize_fn: Callable[[str], list[str]] | None = None) -> dict:
+    """Summed surprisal per (item_number, condition_name, region_number), from a token scorer.
+
+    ``surprisal(tokens) -> per-token surprisals`` (length len(tokens)) is called once per item x condition
+    on the whole sentence (tokens as :func:`tokenize` makes them, or ``tokenize_fn`` applied per region);
+    each region sums its own tokens' values; an empty region sums to 0.
+    """
+    out: dict = {}
+    for item in suite["items"]:
+        for cond in item["conditions"]:
+            if tokenize_fn is None:
+                regs = _region_tokens(cond)
+            else:
+                regs = [(r["region_number"], tokenize_fn(r["content"]))
+                        for r in sorted(cond["regions"], key=lambda r: r["region_number"])]
+            tokens = [t for _, ts in regs for t in ts]
+            values = list(surprisal(tokens))
+            if len(values) != len(tokens):
+                raise ValueError(f"surprisal() returned {len(values)} values for {len(tokens)} tokens")
+            k = 0
+            for num, ts in regs:
+                out[(item["item_number"], cond["condition_name"], num)] = float(sum(values[k:k + len(ts)]))
+                k += len(ts)
+    return out
+
+
+def stored_region_surprisals(suite: dict, metric: str = "sum") -> dict:
+    """The region values a suite file already carries (``regions[].metric_value[metric]``), same keys as
+    :func:`region_surprisals`; regions without a value are left out."""
+    return {(item["item_number"], c["condition_name"], r["region_number"]): float(r["metric_value"][metric])
+            for item in suite["items"] for c in item["conditions"] for r in c["regions"]
+            if isinstance(r.get("metric_value"), dict) and metric in r["metric_value"]}
