@@ -19,7 +19,9 @@ import torch
 
 from probe.data.build import BuildConfig, build_items
 from probe.data.corpus import EOS, UNK, Vocab
-from probe.evaluate import LMScorer, build_prefix_trie, pad_right, score_items
+from probe.scoring.neural import LMScorer
+from probe.scoring.base import build_prefix_trie, pad_right
+from probe.scoring.items import score_items
 from probe.data.items import prepare_items
 from probe.models import ModelConfig, build_model
 

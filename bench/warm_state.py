@@ -22,7 +22,8 @@ import torch
 
 from probe.core.environment import cpu_model
 from probe.data.corpus import load_corpus
-from probe.evaluate import LMScorer, score_items, warm_state
+from probe.scoring.neural import LMScorer, warm_state
+from probe.scoring.items import score_items
 from probe.data.items import read_items
 from probe.models import load_checkpoint
 

@@ -308,7 +308,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         if corpus is None:
             raise ProbeError("give --corpus DIR (a folder written by `probe corpus`)")
         items = a.items or (read_run_config(a.out).get("items") if a.resume else None)
-        summary = train(cfg, corpus_dir=corpus, out=a.out, resume=a.resume, items=items, overwrite=a.overwrite,
+        from probe.scoring.items import AgreementCurve
+
+        summary = train(cfg, corpus_dir=corpus, out=a.out, resume=a.resume,
+                        on_eval=AgreementCurve(items) if items else None, overwrite=a.overwrite,
                         progress=not a.no_progress)
         if summary.get("rank", 0) == 0:
             print(json.dumps(summary, sort_keys=True))
@@ -386,7 +389,7 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
-        from probe.baselines import BaselineConfig, build_baseline
+        from probe.scoring.ngram import BaselineConfig, build_baseline
 
         out = build_baseline(BaselineConfig(corpus=a.corpus, kind=a.kind, order=a.order, split=a.split),
                              a.out, overwrite=a.overwrite)

@@ -188,7 +188,7 @@ def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_di
            "best_valid_ppl": float(summary.get("best_valid_ppl", float("nan"))),
            "agreement_accuracy": float("nan"), "n_items": 0}
     if status == "completed" and items is not None and len(items):
-        from probe.evaluate import agreement_accuracy
+        from probe.scoring.items import agreement_accuracy
 
         ck = load_checkpoint(out / "last.pt")
         row["agreement_accuracy"] = agreement_accuracy(ck.model, ck.vocab, items)

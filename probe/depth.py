@@ -133,7 +133,8 @@ def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str):
 
 def accuracies(model, vocab, items: pd.DataFrame) -> dict:
     """Agreement accuracy (prefix method) overall and on 1+-attractor items, mismatched vs matched."""
-    from probe.evaluate import LMScorer, score_items
+    from probe.scoring.neural import LMScorer
+    from probe.scoring.items import score_items
 
     scores = score_items(LMScorer(model, vocab), items, method="prefix")
     kept = scores[~scores["excluded"]]

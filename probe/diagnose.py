@@ -113,7 +113,7 @@ def compute_states(model: nn.Module, ids: np.ndarray, lengths: np.ndarray, *, ba
     ``model``: a causal LanguageModel (right padding cannot change earlier states); only its encoder runs.
     ids [N, T], lengths [N].
     """
-    from probe.evaluate import length_batches
+    from probe.scoring.base import length_batches
 
     device = next(model.parameters()).device
     was = model.training
@@ -328,7 +328,8 @@ def _units_text(units: dict[int, list[int]]) -> str:
 def ablation_accuracy(model: nn.Module, vocab, items: pd.DataFrame, units: dict[int, list[int]], *,
                       batch_size: int = 256) -> pd.DataFrame:
     """Per-item agreement correctness (prefix method) with ``units`` zeroed -> frame (match, correct), scored items."""
-    from probe.evaluate import LMScorer, score_items
+    from probe.scoring.neural import LMScorer
+    from probe.scoring.items import score_items
 
     wrapped = AblatedLM(model, units).eval() if units else model
     scores = score_items(LMScorer(wrapped, vocab, batch_size=batch_size), items)
@@ -438,7 +439,7 @@ def run_diagnose_analysis(*, models: Sequence[dict], corpus_dirs: dict | None = 
     """
     from tqdm.auto import tqdm
 
-    from probe.evaluate import check_model_path
+    from probe.scoring.registry import check_model_path
     from probe.data.lexicon import load_lexicon
     from probe.gradients import one_thread
     from probe.number import select_models, write_analysis_outputs

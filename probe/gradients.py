@@ -356,7 +356,7 @@ def item_gradients(model: LanguageModel, vocab: Vocab, items: pd.DataFrame, *, b
     Columns: item, condition, n_attractors, match, role (head|attractor), rank (0 head, 1.. attractors in
     order), noun_number, distance (verb position - noun position), grad_emb, grad_h, margin.
     """
-    from probe.evaluate import length_batches, pad_right
+    from probe.scoring.base import length_batches, pad_right
     from probe.data.items import prepare_items
 
     df = prepare_items(items) if "match" not in items.columns else items

@@ -55,7 +55,7 @@ from probe.core.config import config_from_dict, config_to_dict
 from probe.core.device import resolve_device
 from probe.data.corpus import EOS, UNK, Vocab
 from probe.gradients import one_thread
-from probe.evaluate import pad_right
+from probe.scoring.base import pad_right
 
 RECURRENT = ("srn", "gru", "lstm")
 POOLINGS = ("final", "mean")
@@ -697,7 +697,8 @@ def run_number_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str
 def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.DataFrame, cfg: NumberAnalysisConfig,
                         *, out: Path, rate: float, progress: bool) -> tuple[list[dict], list[dict], dict]:
     """Score each LM on the test items and train + test its uni/bi classifiers -> (rows, summaries, data facts)."""
-    from probe.evaluate import LMScorer, score_items
+    from probe.scoring.neural import LMScorer
+    from probe.scoring.items import score_items
     from probe.models import load_checkpoint
 
     rows: list[dict] = []

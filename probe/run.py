@@ -214,7 +214,10 @@ def _train_job(args: tuple) -> dict:
     resume = (out / "last.pt").is_file() and not (out / "summary.json").is_file()
     if out.exists() and not resume:
         shutil.rmtree(out)
-    return train(cfg, corpus_dir=corpus_dir, out=out, resume=resume, items=items, progress=False)
+    from probe.scoring.items import AgreementCurve
+
+    return train(cfg, corpus_dir=corpus_dir, out=out, resume=resume, on_eval=AgreementCurve(items) if items else None,
+                 progress=False)
 
 
 def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None) -> Path:
@@ -225,7 +228,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     figures/ and report.md. Restarting after an interruption skips finished stages and resumes
     interrupted trainings from their last checkpoint.
     """
-    from probe.baselines import BaselineConfig, build_baseline
+    from probe.scoring.ngram import BaselineConfig, build_baseline
     from probe.data.corpus import build_corpus
     from probe.evaluate import evaluate
     from probe.core.progress import Progress

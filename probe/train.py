@@ -10,7 +10,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -383,13 +383,16 @@ def _stop_text(reason: str, cfg: TrainConfig) -> str:
 
 
 def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.PathLike, resume: bool = False,
-          items: str | os.PathLike | None = None, overwrite: bool = False, progress: bool = True) -> dict:
+          on_eval: Callable[[torch.nn.Module, Vocab, torch.device], dict] | None = None, overwrite: bool = False,
+          progress: bool = True) -> dict:
     """Train a language model on ``corpus_dir`` into ``out`` and return a summary dict.
 
     ``out`` gets model.pt (best validation perplexity), last.pt (for ``resume``), config.json and
     metrics.jsonl. Every option and input is checked before ``out`` is created or touched. Under
     ``torchrun`` the batch's streams are split across processes (DistributedDataParallel); only rank 0
-    writes. ``items``: an item dataset for agreement-accuracy learning curves at each validation.
+    writes. ``on_eval(model, vocab, device) -> dict``: called at each validation on rank 0, its values
+    join that row of metrics.jsonl (learning curves; e.g. ``probe.scoring.items.AgreementCurve``, whose
+    ``source`` is recorded). A callback, so that the training loop needs no scorer.
     """
     cfg = resolve_train_config(cfg)
     check_train_config(cfg)
@@ -417,13 +420,6 @@ def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.Path
         _check_resume(resume_data, cfg, vocab, mcfg, out / "last.pt")
     else:
         check_output_dir(out, overwrite)
-    items_data, accuracy_fn = None, None
-    if items is not None:
-        from probe.evaluate import agreement_accuracy
-        from probe.data.items import read_items
-
-        items_data, accuracy_fn = read_items(items), agreement_accuracy
-
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if cfg.batch_size % world:
         raise ProbeError(f"--batch-size {cfg.batch_size} must be divisible by the {world} DDP processes")
@@ -431,14 +427,14 @@ def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.Path
     if dist_info.local_rank and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
     try:
-        return _run(cfg, mcfg, corpus, out, resume_data, items, items_data, accuracy_fn, device, dist_info,
+        return _run(cfg, mcfg, corpus, out, resume_data, on_eval, device, dist_info,
                     overwrite=overwrite, progress=progress)
     finally:
         if dist_info.initialised_here:
             torch.distributed.destroy_process_group()
 
 
-def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_fn, device, dist_info,
+def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
          *, overwrite: bool, progress: bool) -> dict:
     from tqdm.auto import tqdm
 
@@ -491,7 +487,7 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
 
     metrics_path = out / "metrics.jsonl"
     run_info = {"train": config_to_dict(cfg), "model": config_to_dict(mcfg), "corpus": str(corpus.path.resolve()),
-                "items": str(Path(items).resolve()) if items is not None else None, "world_size": world,
+                "items": getattr(on_eval, "source", None), "world_size": world,
                 "parameters": count_parameters(model), "probe": __version__, "torch": torch.__version__}
     if is_main:
         if resume_data is None:
@@ -559,8 +555,8 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, items, items_data, accuracy_
                                 train_state={"step": prog.step, "epoch": epoch_now(), "valid_ppl": ppl,
                                              "tokens": prog.tokens})
         row["best"] = best
-        if accuracy_fn is not None and is_main:
-            row["agreement_accuracy"] = accuracy_fn(model, vocab, items_data, device=str(device))
+        if on_eval is not None and is_main:
+            row.update(on_eval(model, vocab, device))
         write_metrics(row)
 
     bar = tqdm(total=total_steps, initial=min(prog.step, total_steps), desc=f"train {cfg.arch}", unit="step",

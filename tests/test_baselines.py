@@ -1,4 +1,4 @@
-"""Tests for probe.baselines: Kneser-Ney against a plain-Python reference, normalisation, sequential behaviour."""
+"""Tests for probe.scoring.ngram: Kneser-Ney against a plain-Python reference, normalisation, sequential behaviour."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -6,12 +6,12 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from probe.baselines import (BaselineConfig, NgramLM, UnigramLM, build_baseline, kn_discounts, load_baseline,
-                             train_baselines)
+from probe.scoring.ngram import (BaselineConfig, NgramLM, UnigramLM, build_baseline, kn_discounts, load_baseline,
+                                 train_baselines)
 from probe.core.errors import ProbeError
 from probe.data.corpus import Vocab, write_ids
 from probe.data.items import prepare_items
-from probe.evaluate import score_items
+from probe.scoring.items import score_items
 
 TOY = [
     "the dog runs", "the dogs run", "the dog runs", "the cats run", "the cat runs",

@@ -13,8 +13,10 @@ import torch
 from probe.cli import main
 from probe.core.errors import ProbeError
 from probe.data.corpus import Vocab, write_ids
-from probe.evaluate import (LMScorer, agreement_accuracy, build_prefix_trie, evaluate, pad_right,
-                            score_continuations, score_items)
+from probe.scoring.neural import LMScorer
+from probe.scoring.items import agreement_accuracy, score_items
+from probe.scoring.base import build_prefix_trie, pad_right, score_continuations
+from probe.evaluate import evaluate
 from probe.data.items import prepare_items, select_items
 
 WORDS = ("<unk>", "<eos>", "the", "dog", "dogs", "of", "cat", "cats", "runs", "run", "is", "are", "near")
@@ -224,7 +226,7 @@ def test_trie_scoring_equals_full_forward_passes(arch, kw, monkeypatch):
                         for t in range(st, len(s))) for s, st in zip(seqs, starts)]
     np.testing.assert_allclose(LMScorer(model, vocab).sequence_logprobs(seqs, starts), want_seq, atol=1e-4, rtol=0)
     # many small tries (a tiny state budget) and one-node softmax batches give the same numbers
-    monkeypatch.setattr("probe.evaluate.MAX_TRIE_FLOATS", 1)
+    monkeypatch.setattr("probe.scoring.neural.MAX_TRIE_FLOATS", 1)
     small = LMScorer(model, vocab, batch_size=1)
     np.testing.assert_allclose(small.next_word_logprobs(prefixes, candidates), want, atol=1e-5, rtol=0)
     np.testing.assert_allclose(small.sequence_logprobs(seqs, starts), want_seq, atol=1e-4, rtol=0)
@@ -457,7 +459,8 @@ def _mini_suite():
 def test_token_surprisals_match_a_direct_forward_pass(tmp_path):
     import torch
 
-    from probe.evaluate import LMScorer, token_surprisals
+    from probe.scoring.neural import LMScorer
+    from probe.scoring.suites import token_surprisals
 
     words = "the author authors near senators is are happy".split()
     _, model, vocab = _tiny_lm(tmp_path, words)
@@ -474,7 +477,8 @@ def test_probe_suite_evaluates_the_suites_formulas(tmp_path, capsys):
     import pandas as pd
 
     from probe.cli import main
-    from probe.evaluate import LMScorer, token_surprisals
+    from probe.scoring.neural import LMScorer
+    from probe.scoring.suites import token_surprisals
 
     words = "the author authors near senators is are happy".split()
     lm, model, vocab = _tiny_lm(tmp_path, words)
@@ -514,7 +518,7 @@ def test_scores_start_from_a_zero_state_unless_a_start_state_is_given():
     A warmed start state (the state after preceding corpus text) gives what the model says after that text."""
     import torch
 
-    from probe.evaluate import LMScorer, warm_state
+    from probe.scoring.neural import LMScorer, warm_state
     from probe.models import ModelConfig, build_model
 
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Tests for probe.hf: a tiny random GPT-2 and a hand-made byte-level BPE tokenizer, built offline."""
+"""Tests for probe.scoring.hf: a tiny random GPT-2 and a hand-made byte-level BPE tokenizer, built offline."""
 from __future__ import annotations
 
 import json
@@ -12,8 +12,9 @@ import torch
 from probe.cli import main
 from probe.core.errors import ProbeError
 from probe.data.items import prepare_items
-from probe.evaluate import score_continuations, score_items
-from probe.hf import HFScorer
+from probe.scoring.base import score_continuations
+from probe.scoring.items import score_items
+from probe.scoring.hf import HFScorer
 
 torch.set_num_threads(1)
 

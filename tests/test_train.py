@@ -237,9 +237,24 @@ def test_agreement_learning_curve_with_items(corpus, tmp_path):
                      "prefix": f"the {head}", "verb_good": verb, "verb_bad": other,
                      "sentence_good": f"the {head} {verb}", "sentence_bad": f"the {head} {other}"})
     items.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    run(dict(arch="lstm", eval_every=10), corpus, tmp_path / "run", items=items)
+    from probe.scoring.items import AgreementCurve
+
+    run(dict(arch="lstm", eval_every=10), corpus, tmp_path / "run", on_eval=AgreementCurve(items))
     evals = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "eval"]
     assert evals and all(0.0 <= r["agreement_accuracy"] <= 1.0 for r in evals)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["items"] == str(items.resolve())
+
+
+def test_training_calls_its_callback_at_each_validation(corpus, tmp_path):
+    seen = []
+
+    def on_eval(model, vocab, device):
+        seen.append(model.training)
+        return {"probe_calls": len(seen)}
+
+    run(dict(arch="gru", eval_every=10), corpus, tmp_path / "run", on_eval=on_eval)
+    evals = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "eval"]
+    assert [r["probe_calls"] for r in evals] == list(range(1, len(evals) + 1))
 
 
 def test_ddp_two_gloo_processes_match_one_process(corpus, tmp_path):

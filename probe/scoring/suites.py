@@ -4,9 +4,11 @@ from __future__ import annotations
 import re
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
 
 from probe.core.errors import ProbeError
 from probe.data.importers.syntaxgym import _region_tokens
+from probe.scoring.base import Scorer
 
 
 # SyntaxGym prediction formulas: region references '(R;%condition%)' (R a region number or '*' = all
@@ -192,3 +194,29 @@ def stored_region_surprisals(suite: dict, metric: str = "sum") -> dict:
     return {(item["item_number"], c["condition_name"], r["region_number"]): float(r["metric_value"][metric])
             for item in suite["items"] for c in item["conditions"] for r in c["regions"]
             if isinstance(r.get("metric_value"), dict) and metric in r["metric_value"]}
+
+
+def token_surprisals(scorer: Scorer, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """Per-token surprisal in nats, -log P(w_t | <eos> w_<t), of each sentence -> list of float64 [len].
+
+    Out-of-vocabulary words are read as ``<unk>``. From the scorer's ``token_logprobs`` where it has one
+    (neural and Hugging Face models); otherwise from ``sequence_logprobs`` tail sums (one batched call for
+    all sentences), which works for every Scorer: log P(w_t) = tail(t) - tail(t+1).
+    """
+    vocab = scorer.vocab
+    if hasattr(scorer, "token_logprobs"):     # one pass per sentence instead of one per tail
+        seqs = [[vocab.eos_id] + vocab.encode(list(s)) for s in sentences]
+        return [-t for t in scorer.token_logprobs(seqs)]
+    rows, starts = [], []
+    for s in sentences:
+        ids = [vocab.eos_id] + vocab.encode(list(s))
+        for t in range(1, len(ids) + 1):  # the last start is past the end: an empty tail, 0
+            rows.append(ids)
+            starts.append(t)
+    tail = scorer.sequence_logprobs(rows, np.asarray(starts, dtype=np.int64)) if rows else np.zeros(0)
+    out, k = [], 0
+    for s in sentences:
+        sums = tail[k:k + len(s) + 1]
+        k += len(s) + 1
+        out.append(-(sums[:-1] - sums[1:]))
+    return out

@@ -38,9 +38,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from probe.core.device import resolve_device
 from probe.core.errors import ProbeError
-from probe.evaluate import (TokenScorer, batched_next_word, batched_token_logprobs, pad_right, resolve_device,
-                            start_next_word)
+from probe.scoring.base import TokenScorer, batched_next_word, batched_token_logprobs, pad_right, start_next_word
+
 
 INSTALL_HINT = "pip install probe[hf] (or pip install 'transformers>=4.36')"
 

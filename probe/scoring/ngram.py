@@ -10,9 +10,9 @@ and saved as small folders: ``baseline.json`` (kind, order, discounts), ``vocab.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +21,7 @@ import numpy as np
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, save_config, write_bytes_atomic, write_text_atomic
 from probe.data.corpus import Vocab, load_corpus
+
 
 FORMAT = "probe-baseline-1"
 KINDS = ("ngram", "unigram")
@@ -180,7 +181,7 @@ class NgramLM:
         return p
 
     def _contexts_of(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
-        from probe.evaluate import pad_right
+        from probe.scoring.base import pad_right
 
         k = self.order - 1
         ids, lengths = pad_right([list(p)[-k:] if k else [] for p in prefixes], pad=-1)
@@ -206,7 +207,7 @@ class NgramLM:
         """See evaluate.Scorer: sum of log P(seq[t] | seq[:t]) for t >= start -> [N]."""
         from numpy.lib.stride_tricks import sliding_window_view
 
-        from probe.evaluate import pad_right
+        from probe.scoring.base import pad_right
 
         ids, lengths = pad_right(sequences, pad=-1)
         n, T = ids.shape
@@ -257,7 +258,7 @@ class UnigramLM:
 
     def sequence_logprobs(self, sequences: Sequence[Sequence[int]], starts: np.ndarray) -> np.ndarray:
         """See evaluate.Scorer: [N]."""
-        from probe.evaluate import pad_right
+        from probe.scoring.base import pad_right
 
         ids, lengths = pad_right(sequences, pad=0)
         t = np.arange(ids.shape[1])[None, :]

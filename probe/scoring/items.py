@@ -1,0 +1,182 @@
+"""Items -> scores: compare the two members of each minimal pair with any scorer, count what is out of vocabulary.
+
+Two methods compare the two members of a minimal pair:
+
+``prefix`` (Linzen et al. 2016, Gulordava et al. 2018; the default)
+    log P(verb_good | <eos> prefix) vs log P(verb_bad | <eos> prefix), both read from one forward pass
+    over the prefix. Only the verb is compared: what follows it plays no part.
+``sentence`` (BLiMP, Marvin & Linzen 2018)
+    the total log-probability of each whole sentence, log P(w_1 .. w_n <eos> | <eos>). The final
+    ``<eos>`` is included by default (``final_eos=True``) so that a sentence's probability is that of a
+    complete sentence, as the corpora end every sentence with ``<eos>``; ``final_eos=False`` compares
+    prefix probabilities instead. The choice is recorded in ``config.json``.
+
+The leading ``<eos>`` is the beginning-of-sentence context (sentences in the corpora are separated by
+``<eos>``). All log-probabilities are natural logs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from probe.core.errors import ProbeError
+from probe.data.corpus import EOS, Vocab
+from probe.data.items import prepare_items
+from probe.scoring.base import METHODS, Scorer, WordScorer
+from probe.scoring.neural import LMScorer
+
+
+def _encode_column(values: pd.Series, vocab: Vocab, prepend_eos: bool) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+    """Space-separated strings -> (unique id lists, index per row [N], any-OOV flag per unique [U])."""
+    codes, uniques = pd.factorize(values.astype(str), sort=False)
+    stoi = vocab.stoi
+    head = [vocab.eos_id] if prepend_eos else []
+    toks = [u.split() for u in uniques]
+    ids = [head + [stoi.get(t, 0) for t in ts] for ts in toks]
+    oov = np.fromiter((any(t not in stoi for t in ts) for ts in toks), dtype=bool, count=len(toks))
+    return ids, codes.astype(np.int64), oov
+
+
+def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", unk: bool = False,
+                final_eos: bool = True) -> pd.DataFrame:
+    """Score prepared items (see :func:`prepare_items`) with one model -> per-item score rows.
+
+    Returns the SCORE_FEATURES columns (records.py); excluded items keep a row with NaN scores,
+    ``excluded=True`` and an ``exclude_reason``, so that every exclusion is counted.
+    """
+    if method not in METHODS:
+        raise ProbeError(f"unknown scoring method {method!r}; choose from {', '.join(METHODS)}")
+    vocab = scorer.vocab
+    n = len(items)
+    reason = np.array([""] * n, dtype=object)
+    good_s, bad_s = items["verb_good"].astype(str), items["verb_bad"].astype(str)
+    words = isinstance(scorer, WordScorer)
+    if words:
+        # subword models tokenize the words themselves: nothing is out of vocabulary, and a word of
+        # several tokens (or several words) is scored as the sum of its tokens
+        ctx = items["prefix"].astype(str) if method == "prefix" else pd.Series([""] * n, dtype=object)
+        w_good, w_bad = (good_s, bad_s) if method == "prefix" else \
+            (items["sentence_good"].astype(str), items["sentence_bad"].astype(str))
+        oov = multi = np.zeros(n, dtype=bool)
+        tie = (w_good.str.strip() == w_bad.str.strip()).to_numpy()
+        if not scorer.scores_first_word:
+            # no start token: a text's first word is context only, so a pair differing there is not comparable
+            first_differs = (w_good.str.split().str[0] != w_bad.str.split().str[0]).to_numpy()
+            reason[(ctx.str.strip() == "").to_numpy() & first_differs] = "first_word"
+    elif method == "prefix":
+        p_ids, p_of, p_oov = _encode_column(items["prefix"], vocab, prepend_eos=True)
+        multi = (good_s.str.contains(r"\s") | bad_s.str.contains(r"\s")).to_numpy()
+        g_id = good_s.map(lambda w: vocab.stoi.get(w, 0)).to_numpy(np.int64)
+        b_id = bad_s.map(lambda w: vocab.stoi.get(w, 0)).to_numpy(np.int64)
+        oov = p_oov[p_of] | ~good_s.isin(vocab.stoi).to_numpy() | ~bad_s.isin(vocab.stoi).to_numpy()
+        tie = g_id == b_id
+        reason[multi] = "multi_token"
+    else:
+        suffix = f" {EOS}" if final_eos else ""
+        g_ids, g_of, g_oov = _encode_column(items["sentence_good"] + suffix, vocab, prepend_eos=True)
+        b_ids, b_of, b_oov = _encode_column(items["sentence_bad"] + suffix, vocab, prepend_eos=True)
+        oov = g_oov[g_of] | b_oov[b_of]
+        tie = np.fromiter((g_ids[i] == b_ids[j] for i, j in zip(g_of, b_of)), dtype=bool, count=n)
+        multi = np.zeros(n, dtype=bool)
+    same_words = (good_s == bad_s).to_numpy() if method == "prefix" else \
+        (items["sentence_good"].astype(str) == items["sentence_bad"].astype(str)).to_numpy()
+    free = reason == ""
+    if unk:
+        # through <unk>: still scorable unless the two members become the same ids (a forced tie)
+        reason[free & tie & ~same_words] = "unk_tie"
+    else:
+        reason[free & oov] = "oov"
+    reason[(reason == "") & tie] = "tie"
+    scored = reason == ""
+    logp = np.full((n, 2), np.nan)
+    if scored.any():
+        if words:
+            rows = np.flatnonzero(scored)
+            c = ctx.to_numpy()[rows]
+            vals = scorer.word_logprobs(np.concatenate([c, c]),
+                                        np.concatenate([w_good.to_numpy()[rows], w_bad.to_numpy()[rows]]),
+                                        final_eos=final_eos and method == "sentence")
+            logp[rows, 0], logp[rows, 1] = vals[: len(rows)], vals[len(rows):]
+        elif method == "prefix":
+            rows = np.flatnonzero(scored)
+            logp[rows] = scorer.next_word_logprobs(p_ids, np.stack([g_id[rows], b_id[rows]], axis=1), p_of[rows])
+        else:
+            seqs = g_ids + b_ids
+            which = np.concatenate([g_of[scored], b_of[scored] + len(g_ids)])
+            uniq_used, inv = np.unique(which, return_inverse=True)
+            sub = [seqs[i] for i in uniq_used]
+            vals = scorer.sequence_logprobs(sub, np.ones(len(sub), dtype=np.int64))[inv]
+            k = int(scored.sum())
+            logp[scored, 0], logp[scored, 1] = vals[:k], vals[k:]
+    margin = logp[:, 0] - logp[:, 1]
+    correct = pd.array(np.where(scored, margin > 0, False), dtype="boolean")
+    correct[~scored] = pd.NA
+    known = items["nearest_number"].isin(["sg", "pl"]) & items["head_number"].isin(["sg", "pl"])
+    same_as_head = (items["nearest_number"] == items["head_number"]).to_numpy()
+    seq = pd.array(np.where(same_as_head, correct.fillna(False), ~correct.fillna(False)), dtype="boolean")
+    seq[~(scored & known.to_numpy())] = pd.NA
+    info = scorer.info
+    out = pd.DataFrame({
+        "id": items["id"].astype(str).to_numpy(),
+        "data": items["data"].to_numpy() if "data" in items.columns else "",
+        "model": info.get("model", ""),
+        "arch": info.get("arch", ""),
+        "seed": int(info.get("seed", 0) or 0),
+        "method": method,
+        "construction": items["construction"].astype(str).to_numpy(),
+        "condition": items["condition"].astype(str).to_numpy(),
+        "n_attractors": items["n_attractors"].to_numpy(np.int64),
+        "match": items["match"].to_numpy(),
+        "n_mismatched": items["n_mismatched"].to_numpy(np.int64),
+        "verb_type": items["verb_type"].astype(str).to_numpy(),
+        "nonce": items["nonce"].astype(bool).to_numpy(),
+        "head_number": items["head_number"].to_numpy(),
+        "attractor_numbers": items["attractor_numbers"].to_numpy(),
+        "nearest_number": items["nearest_number"].to_numpy(),
+        "distance": items["distance"].fillna(-1).astype(np.int64).to_numpy(),
+        "verb_good": good_s.to_numpy(),
+        "verb_bad": bad_s.to_numpy(),
+        "logp_good": logp[:, 0],
+        "logp_bad": logp[:, 1],
+        "margin": margin,
+        "correct": correct,
+        "choice_syntactic": correct.copy(),
+        "choice_sequential": seq,
+        "excluded": ~scored,
+        "exclude_reason": reason.astype(str),
+        "has_unk": scored & oov,
+    })
+    return out
+
+
+def agreement_accuracy(model: Any, vocab: Vocab, items: Any, *, batch_size: int = 256, device: str = "cpu") -> float:
+    """Share of in-vocabulary items where log P(verb_good | <eos> prefix) > log P(verb_bad | <eos> prefix).
+
+    ``model``: a LanguageModel (ids [B, T] -> logits [B, T, V]); its training mode is restored after.
+    ``items``: a Dataset, DataFrame or list of item dicts. NaN when no item is in the vocabulary.
+    Runs on the model's own device (``device`` is used only for a model without parameters).
+    """
+    df = items if isinstance(items, pd.DataFrame) and "match" in items.columns else prepare_items(items)
+    scorer = LMScorer(model, vocab, batch_size=batch_size, device=device)
+    scores = score_items(scorer, df, method="prefix")
+    kept = scores.loc[~scores["excluded"], "correct"]
+    return float(kept.astype(float).mean()) if len(kept) else float("nan")
+
+
+class AgreementCurve:
+    """A training callback (``train(on_eval=...)``): agreement accuracy on an item set at each validation."""
+
+    def __init__(self, items: str | os.PathLike):
+        from probe.data.items import read_items
+
+        self.source = str(Path(items).resolve())      # recorded in the training run's config.json
+        self.items = prepare_items(read_items(items))
+
+    def __call__(self, model: Any, vocab: Vocab, device: Any) -> dict:
+        """-> {"agreement_accuracy": share of in-vocabulary items answered right, prefix method}."""
+        return {"agreement_accuracy": agreement_accuracy(model, vocab, self.items, device=str(device))}
