@@ -23,7 +23,8 @@ from probe.scoring.neural import LMScorer
 from probe.scoring.base import build_prefix_trie, pad_right
 from probe.scoring.items import score_items
 from probe.data.items import prepare_items
-from probe.models import ModelConfig, build_model
+from probe.models.config import ModelConfig
+from probe.models.lm import build_model
 
 
 def one_at_a_time(model, vocab: Vocab, items) -> np.ndarray:

@@ -33,7 +33,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from probe.core.environment import cpu_model
-from probe.models import ModelConfig, build_model, detach_state
+from probe.models.config import ModelConfig
+from probe.models.lm import build_model
+from probe.models.recurrent import detach_state
 from probe.train import TrainConfig, batchify, build_optimizer, get_batch, segment_starts, train_step
 
 PLAIN = {"srn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -163,7 +165,7 @@ def ptb_ids() -> tuple | None:
 
 def ptb_cutoffs(train_ids: np.ndarray, vocab: int) -> tuple[int, ...]:
     """The adaptive-softmax cutoffs probe train chooses for PTB (models.choose_cutoffs on the train counts)."""
-    from probe.models import choose_cutoffs
+    from probe.models.lm import choose_cutoffs
 
     return choose_cutoffs(np.bincount(train_ids, minlength=vocab))
 

@@ -25,7 +25,7 @@ from probe.data.corpus import load_corpus
 from probe.scoring.neural import LMScorer, warm_state
 from probe.scoring.items import score_items
 from probe.data.items import read_items
-from probe.models import load_checkpoint
+from probe.models.checkpoint import load_checkpoint
 
 
 def contexts(valid: np.ndarray, eos: int, n: int, length: int) -> list[np.ndarray]:

@@ -220,7 +220,7 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from probe.models import ARCHS
+    from probe.models.config import archs
     from probe.train import DEVICES, OPTIMIZERS, TrainConfig
 
     d = TrainConfig()
@@ -237,7 +237,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--items", metavar="DIR", help="item dataset: agreement accuracy at each validation")
     m = p.add_argument_group("model")
-    m.add_argument("--arch", help=f"{' | '.join(ARCHS)} (default {d.arch})")
+    m.add_argument("--arch", help=f"{' | '.join(archs())} (default {d.arch})")
     m.add_argument("--layers", type=int, help=f"stacked layers (default {d.layers})")
     m.add_argument("--hidden", type=int, help=f"hidden units per layer (default {d.hidden})")
     m.add_argument("--emb", type=int, help=f"embedding size (default {d.emb})")

@@ -166,7 +166,7 @@ def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_di
 
     ``items``: prepared items (DataFrame) for the agreement accuracy of the final weights, or None.
     """
-    from probe.models import load_checkpoint
+    from probe.models.checkpoint import load_checkpoint
     from probe.train import train
 
     v = parse_variant(spec)
@@ -202,7 +202,7 @@ def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_di
 
 def _variant(v: dict) -> str:
     from probe.gradients import variant_name
-    from probe.models import ModelConfig
+    from probe.models.config import ModelConfig
 
     return variant_name(ModelConfig(**{**v, "vocab_size": 2}))
 

@@ -86,7 +86,7 @@ def check_config(cfg: DepthConfig) -> None:
     """One-line ProbeErrors for impossible options (before anything is trained or written)."""
     from probe.train import check_train_config
 
-    from probe.models import SKIPS
+    from probe.models.config import SKIPS
 
     if not cfg.archs or not cfg.layers or not cfg.skips:
         raise ProbeError("give at least one cell (--archs), one depth (--layers) and one skip connection (--skips)")
@@ -184,7 +184,8 @@ def _train_one(args: tuple) -> dict:
 
 def _depth_analysis(*, corpus, items, out, config, progress, workers) -> dict:
     from probe.data.corpus import load_corpus
-    from probe.models import build_model, load_checkpoint
+    from probe.models.lm import build_model
+    from probe.models.checkpoint import load_checkpoint
     from probe.train import model_config_for
 
     cfg = config or DepthConfig()

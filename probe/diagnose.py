@@ -43,9 +43,10 @@ import torch.nn as nn
 
 from probe.core.errors import ProbeError
 from probe.core.config import config_to_dict
+from probe.models.config import archs
+from probe.models.cells import as_tuple, from_tuple, get_cell
+from probe.models.cells import recurrent_cells
 
-ARCHS = ("srn", "gru", "lstm", "transformer")
-ABLATABLE = ("srn", "gru", "lstm")
 MAX_ATTRACTORS = 4
 ABLATIONS = ("none", "number", "random")
 
@@ -123,7 +124,7 @@ def compute_states(model: nn.Module, ids: np.ndarray, lengths: np.ndarray, *, ba
         with torch.no_grad():
             cfg = model.config
             # the batch bound counts the floats held per token: every layer's h (and LSTM c)
-            per_token = cfg.hidden * cfg.layers * (2 if cfg.arch == "lstm" else 1)
+            per_token = cfg.hidden * cfg.layers * get_cell(cfg.arch).state_size
             for b in length_batches(lengths, batch_size, per_token):
                 width = int(lengths[b].max())
                 # the encoder alone: the states are all we read, the softmax layer's logits are not
@@ -258,7 +259,7 @@ class AblatedLM(nn.Module):
 
     def __init__(self, model: nn.Module, units: dict[int, Sequence[int]]):
         super().__init__()
-        from probe.models import RecurrentEncoder
+        from probe.models.recurrent import RecurrentEncoder
 
         if not isinstance(getattr(model, "encoder", None), RecurrentEncoder):
             raise ProbeError("unit ablation needs a recurrent model (srn, gru, lstm), not a transformer")
@@ -280,20 +281,19 @@ class AblatedLM(nn.Module):
 
         One input matmul for all steps, then the layer's own one-step recurrence (``RecurrentLayer.step``).
         """
-        lstm = layer.cell == "lstm"
-        st = None if state is None else (tuple(s * keep for s in state) if lstm else state * keep)
-        hs, cs = [], []
+        spec = layer.spec
+        memory = spec.state.index(spec.memory)
+        st = None if state is None else from_tuple(spec, tuple(s * keep for s in as_tuple(state)))
+        hs, ms = [], []
         for xw_t in layer.project(x).unbind(0):
-            st = layer.step(xw_t, st)
-            st = tuple(s * keep for s in st) if lstm else st * keep
-            hs.append(st[0] if lstm else st)
-            if lstm:
-                cs.append(st[1])
-        return torch.stack(hs), st, (torch.stack(cs) if lstm else None)
+            st = from_tuple(spec, tuple(s * keep for s in as_tuple(layer.step(xw_t, st))))
+            hs.append(as_tuple(st)[0])
+            ms.append(as_tuple(st)[memory])
+        return torch.stack(hs), st, (torch.stack(ms) if memory else None)
 
     def forward(self, ids: torch.Tensor, state: Any = None, return_states: bool = False):
         """ids [B, T] -> ModelOutput(logits [B, T, V], state, states {(layer, kind): [B, T, H]} or None)."""
-        from probe.models import ModelOutput
+        from probe.models.config import ModelOutput
 
         runs = {i: functools.partial(self._stepwise, keep=getattr(self, f"keep{i}")) for i in self.units}
         enc = self.model.encoder(ids, state, return_states, layer_runs=runs)
@@ -303,7 +303,7 @@ class AblatedLM(nn.Module):
 def rank_units(cache: StateCache, before_verb: np.ndarray, labels: np.ndarray, rows: np.ndarray, arch: str) -> list[tuple]:
     """(layer, unit, single-unit accuracy) for every unit, best first, from the states at the word before the
     verb on ``rows`` (LSTM: cell state; else h)."""
-    kind = "c" if arch == "lstm" else "h"
+    kind = get_cell(arch).memory
     ranked = []
     for (layer, k), states in cache.states.items():
         if k != kind or not len(rows):
@@ -365,7 +365,7 @@ def load_probe_items(items: str | os.PathLike, cfg: DiagnoseConfig) -> pd.DataFr
 def diagnose_model(model_info: dict, items: pd.DataFrame, cfg: DiagnoseConfig, *, lexicon=None) -> tuple[list, list, dict]:
     """Probe (and ablate) one model -> (diagnose rows, ablation rows, facts)."""
     from probe.metrics import bootstrap_ci
-    from probe.models import load_checkpoint
+    from probe.models.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(model_info["path"])
     arch, seed = ckpt.model_config.arch, int(model_info.get("seed", 0) or 0)
@@ -384,7 +384,7 @@ def diagnose_model(model_info: dict, items: pd.DataFrame, cfg: DiagnoseConfig, *
     facts = {"model": str(model_info["path"]), **key, "items": int(len(items)), "states_seconds": round(t_states, 3),
              "probe_seconds": round(t_probes, 3)}
     abl: list[dict] = []
-    if cfg.ablate and arch in ABLATABLE:
+    if cfg.ablate and arch in recurrent_cells():
         t1 = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, seed, 17])
         half = rng.permutation(len(items)) < len(items) // 2      # True: unit selection, False: measurement
@@ -447,7 +447,7 @@ def run_diagnose_analysis(*, models: Sequence[dict], corpus_dirs: dict | None = 
     t0 = time.perf_counter()
     cfg = config or (SMALL_DIAGNOSE if small else DiagnoseConfig())
     check_diagnose_config(cfg)
-    rate, chosen = select_models(models, cfg.attractor_rate, archs=ARCHS, max_seeds=cfg.max_seeds)
+    rate, chosen = select_models(models, cfg.attractor_rate, archs=archs(), max_seeds=cfg.max_seeds)
     for m in chosen:
         check_model_path(m["path"])
     df = load_probe_items(items, cfg)

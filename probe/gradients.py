@@ -46,7 +46,10 @@ from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir, write_text_atomic
 from probe.core.config import config_to_dict
 from probe.data.corpus import Vocab, load_corpus
-from probe.models import RECURRENT, LanguageModel, ModelConfig, build_model, load_checkpoint
+from probe.models.cells import get_cell, recurrent_cells
+from probe.models.lm import LanguageModel, build_model
+from probe.models.config import ModelConfig
+from probe.models.checkpoint import load_checkpoint
 from probe.core.tables import markdown_table
 from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
 
@@ -121,8 +124,8 @@ def check_config(cfg: GradientsConfig) -> None:
 def parse_variant(spec: str) -> dict:
     """'lstm:forget_bias=1' -> {'arch': 'lstm', 'forget_bias': 1.0}; keys: nonlinearity (srn), forget_bias (lstm)."""
     arch, _, rest = str(spec).partition(":")
-    if arch not in RECURRENT:
-        raise ProbeError(f"unknown cell {arch!r} in variant {spec!r}: choose from {', '.join(RECURRENT)}")
+    if arch not in recurrent_cells():
+        raise ProbeError(f"unknown cell {arch!r} in variant {spec!r}: choose from {', '.join(recurrent_cells())}")
     out: dict = {"arch": arch}
     for part in filter(None, rest.split(",")):
         key, eq, value = part.partition("=")
@@ -133,18 +136,20 @@ def parse_variant(spec: str) -> dict:
             out[key] = _VARIANT_KEYS[key](value)
         except ValueError:
             raise ProbeError(f"bad value {value!r} for {key} in variant {spec!r}") from None
-    if "nonlinearity" in out and (arch != "srn" or out["nonlinearity"] not in ("tanh", "relu")):
-        raise ProbeError(f"variant {spec!r}: nonlinearity=tanh|relu applies to the srn only")
-    if "forget_bias" in out and (arch != "lstm" or not math.isfinite(out["forget_bias"])):
-        raise ProbeError(f"variant {spec!r}: forget_bias=NUMBER applies to the lstm only")
+    options = get_cell(arch).options
+    if "nonlinearity" in out and ("nonlinearity" not in options or out["nonlinearity"] not in ("tanh", "relu")):
+        raise ProbeError(f"variant {spec!r}: nonlinearity=tanh|relu applies to cells with that option (srn)")
+    if "forget_bias" in out and ("forget_bias" not in options or not math.isfinite(out["forget_bias"])):
+        raise ProbeError(f"variant {spec!r}: forget_bias=NUMBER applies to cells with that option (lstm)")
     return out
 
 
 def variant_name(cfg: ModelConfig) -> str:
     """The variant column: srn -> its nonlinearity; lstm -> forget_bias=default|VALUE; others -> default."""
-    if cfg.arch == "srn":
+    options = get_cell(cfg.arch).options
+    if "nonlinearity" in options:
         return cfg.nonlinearity
-    if cfg.arch == "lstm" and cfg.forget_bias is not None:
+    if "forget_bias" in options and cfg.forget_bias is not None:
         return f"forget_bias={cfg.forget_bias:g}"
     return "default"
 
@@ -166,7 +171,7 @@ def forward_with_taps(model: LanguageModel, ids: torch.Tensor,
     """
     enc = model.encoder
     cfg = model.config
-    if cfg.arch not in RECURRENT:
+    if cfg.arch not in recurrent_cells():
         raise ProbeError(f"gradients by distance need a recurrent model (srn, gru, lstm), not {cfg.arch}")
     emb = enc.embedding(ids)
     taps: dict = {"emb": torch.zeros_like(emb, requires_grad=True)}
@@ -175,7 +180,7 @@ def forward_with_taps(model: LanguageModel, ids: torch.Tensor,
         x = enc.layer_input(i, stack)
         tap = x.new_zeros(x.shape[0], x.shape[1], cfg.hidden, requires_grad=True)
         taps[(i, "h")] = tap
-        stack.append(enc.combine(i, _run_layer(layer.rnn, cfg.arch, x, tap), x))
+        stack.append(enc.combine(i, _run_layer(layer, x, tap), x))
     x = stack[-1]
     if at is not None:
         x = x[torch.arange(x.shape[0]), at]
@@ -183,31 +188,18 @@ def forward_with_taps(model: LanguageModel, ids: torch.Tensor,
     return model.output(h), taps
 
 
-def _run_layer(rnn: torch.nn.Module, cell: str, x: torch.Tensor, tap: torch.Tensor) -> torch.Tensor:
-    """One nn.RNN/GRU/LSTM layer (PyTorch's formulas and weights), step by step: x [B, T, I] -> h [B, T, H]."""
+def _run_layer(layer: torch.nn.Module, x: torch.Tensor, tap: torch.Tensor) -> torch.Tensor:
+    """One recurrent layer stepped by its cell's reference formula (the table in ``probe.models.cells``,
+    the layer's own weights): x [B, T, I] -> h [B, T, H], with ``tap[:, t]`` added to h at every step."""
+    spec, rnn = layer.spec, layer.rnn
     B, T, _ = x.shape
-    H = tap.shape[-1]
     xw = F.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0)     # every step's input projection at once
-    w_hh, b_hh = rnn.weight_hh_l0, rnn.bias_hh_l0
-    h = x.new_zeros(B, H)
-    c = x.new_zeros(B, H)
+    st = tuple(x.new_zeros(B, tap.shape[-1]) for _ in spec.state)
     outs = []
     for t in range(T):
-        gh = F.linear(h, w_hh, b_hh)
-        if cell == "srn":
-            pre = xw[:, t] + gh
-            h = torch.relu(pre) if rnn.nonlinearity == "relu" else torch.tanh(pre)
-        elif cell == "gru":
-            r = torch.sigmoid(xw[:, t, :H] + gh[:, :H])
-            z = torch.sigmoid(xw[:, t, H:2 * H] + gh[:, H:2 * H])
-            n = torch.tanh(xw[:, t, 2 * H:] + r * gh[:, 2 * H:])
-            h = (1 - z) * n + z * h
-        else:
-            i, f, g, o = (xw[:, t] + gh).chunk(4, dim=-1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-        h = h + tap[:, t]
-        outs.append(h)
+        st = spec.reference(rnn, xw[:, t], st)
+        st = (st[0] + tap[:, t],) + tuple(st[1:])
+        outs.append(st[0])
     return torch.stack(outs, dim=1)
 
 
@@ -328,15 +320,15 @@ def cell_jacobian_norms(spec: dict, *, hidden: int = 64, input_scale: float = 1.
     """
     torch.manual_seed(seed)
     mcfg = ModelConfig(**{**spec, "vocab_size": 2, "emb": hidden, "hidden": hidden, "layers": 1})
-    rnn = build_model(mcfg).encoder.layers[0].rnn.to(torch.float64)
-    for p in rnn.parameters():
+    layer = build_model(mcfg).encoder.layers[0].to(torch.float64)
+    for p in layer.parameters():
         p.requires_grad_(False)
     T, H = max_distance + 1, hidden
     gen = torch.Generator().manual_seed(10_000 + seed)   # inputs: a stream apart from the weights
     x = torch.randn(n_sequences, T, H, generator=gen, dtype=torch.float64) * input_scale
     x = x.repeat_interleave(H, 0)                                  # [n * H, T, H]
     tap = torch.zeros(n_sequences * H, T, H, dtype=torch.float64, requires_grad=True)
-    h = _run_layer(rnn, spec["arch"], x, tap)
+    h = _run_layer(layer, x, tap)
     onehot = torch.eye(H, dtype=torch.float64).repeat(n_sequences, 1)
     (grad,) = torch.autograd.grad((h[:, -1] * onehot).sum(), tap)
     jac = grad.reshape(n_sequences, H, T, H)                        # [n, output unit, step, input unit]
@@ -578,7 +570,7 @@ def _gradients_analysis(*, model_dirs, labels, corpus, items, out, config, corpu
     trained: list[_Model] = []
     for i, d in enumerate(model_dirs):
         ck = load_checkpoint(d)
-        if ck.model_config.arch not in RECURRENT:
+        if ck.model_config.arch not in recurrent_cells():
             raise ProbeError(f"{d}: gradients by distance need a recurrent model (srn, gru, lstm), not "
                              f"{ck.model_config.arch}")
         c = (corpus_of[i] if corpus_of is not None else None) or corpus or _training_corpus(d)

@@ -46,7 +46,6 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from probe.core.errors import ProbeError
@@ -56,32 +55,14 @@ from probe.core.device import resolve_device
 from probe.data.corpus import EOS, UNK, Vocab
 from probe.gradients import one_thread
 from probe.scoring.base import pad_right
+from probe.models.cells import recurrent_cells
+from probe.models.classifier import ClassifierConfig, LABELS, NumberClassifier, OBJECTIVE, POOLINGS
 
-RECURRENT = ("srn", "gru", "lstm")
-POOLINGS = ("final", "mean")
 DATA_SOURCES = ("grammar", "items")
 OPTIMIZERS = ("adam", "sgd")
-LABELS = ("sg", "pl")              # class 0, class 1
-OBJECTIVE = "number"               # written into every classifier checkpoint's train_state
 # Linzen, Dupoux & Goldberg (2016), supervised number prediction with an LSTM on Wikipedia: accuracy with
 # 0-4 attractors (as quoted in the issue that asked for this analysis). Published numbers, not ours.
 LINZEN_2016_SUPERVISED = {0: 0.993, 1: 0.953, 2: 0.902, 3: 0.843, 4: 0.786}
-
-
-@dataclass(frozen=True)
-class ClassifierConfig:
-    """What rebuilds a number classifier (saved as ``model_config`` in its checkpoint)."""
-
-    arch: str = "lstm"            # srn | gru | lstm
-    vocab_size: int = 0           # from the vocabulary (ids 0 <unk>, 1 <eos>)
-    emb: int = 64                 # embedding size
-    hidden: int = 64              # units per layer and direction
-    layers: int = 1               # stacked layers
-    dropout: float = 0.0          # on embeddings, between layers and before the softmax
-    nonlinearity: str = "tanh"    # srn only: tanh | relu
-    bidirectional: bool = False   # also read the prefix right to left
-    pooling: str = "final"        # final | mean (see the module docstring)
-    objective: str = OBJECTIVE    # marks the checkpoint as a number classifier, not a language model
 
 
 @dataclass(frozen=True)
@@ -131,8 +112,8 @@ class NumberCheckpoint(NamedTuple):
 
 def check_number_config(cfg: NumberConfig) -> None:
     """One-line ProbeErrors for impossible options (before anything is read or written)."""
-    if cfg.arch not in RECURRENT:
-        raise ProbeError(f"--arch {cfg.arch!r} has no number classifier; choose from {', '.join(RECURRENT)}")
+    if cfg.arch not in recurrent_cells():
+        raise ProbeError(f"--arch {cfg.arch!r} has no number classifier; choose from {', '.join(recurrent_cells())}")
     for name in ("layers", "hidden", "emb", "batch_size", "epochs", "n_sentences"):
         if getattr(cfg, name) <= 0:
             raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
@@ -158,49 +139,6 @@ def check_number_config(cfg: NumberConfig) -> None:
         raise ProbeError(f"unknown --device {cfg.device!r}: choose from auto, cpu, cuda")
 
 
-class NumberClassifier(nn.Module):
-    """Embedding + (bi)directional nn.RNN/GRU/LSTM + linear layer over {sg, pl}."""
-
-    def __init__(self, cfg: ClassifierConfig):
-        super().__init__()
-        self.config = cfg
-        self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb)
-        rnn_kw = dict(num_layers=cfg.layers, batch_first=True, bidirectional=cfg.bidirectional,
-                      dropout=cfg.dropout if cfg.layers > 1 else 0.0)
-        if cfg.arch == "srn":
-            self.rnn = nn.RNN(cfg.emb, cfg.hidden, nonlinearity=cfg.nonlinearity, **rnn_kw)
-        elif cfg.arch == "gru":
-            self.rnn = nn.GRU(cfg.emb, cfg.hidden, **rnn_kw)
-        else:
-            self.rnn = nn.LSTM(cfg.emb, cfg.hidden, **rnn_kw)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.directions = 2 if cfg.bidirectional else 1
-        self.out = nn.Linear(self.directions * cfg.hidden, len(LABELS))
-        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
-
-    def features(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """ids [B, T] (right-padded; ``lengths`` [B] on CPU, None = no padding) -> features [B, dirs * H]."""
-        x = self.drop(self.embedding(ids))
-        padded = lengths is not None and bool((lengths != ids.shape[1]).any())
-        if padded:
-            # packing keeps padding out of the backward direction (and out of the final states)
-            x = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, h_n = self.rnn(x)
-        if self.config.pooling == "final":
-            h_n = h_n[0] if isinstance(h_n, tuple) else h_n            # lstm: (h_n, c_n)
-            # h_n [layers * dirs, B, H]: the top layer's forward (and backward) final states
-            return torch.cat(list(h_n[-self.directions:]), dim=-1)
-        if padded:
-            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.shape[1])
-            mask = (torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths.to(ids.device)[:, None])
-            return (out * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
-        return out.mean(1)
-
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """ids [B, T] -> logits [B, 2] (class 0 sg, class 1 pl)."""
-        return self.out(self.drop(self.features(ids, lengths)))
-
-
 def classifier_config_for(cfg: NumberConfig, vocab_size: int) -> ClassifierConfig:
     return ClassifierConfig(arch=cfg.arch, vocab_size=vocab_size, emb=cfg.emb, hidden=cfg.hidden, layers=cfg.layers,
                             dropout=cfg.dropout, nonlinearity=cfg.nonlinearity, bidirectional=cfg.bidirectional,
@@ -209,7 +147,7 @@ def classifier_config_for(cfg: NumberConfig, vocab_size: int) -> ClassifierConfi
 
 def load_number_checkpoint(path_or_dir: str | os.PathLike, device: str = "cpu") -> NumberCheckpoint:
     """Load a classifier written by :func:`train_number` (file or ``DIR/model.pt``), in eval mode."""
-    from probe.models import read_checkpoint
+    from probe.models.checkpoint import read_checkpoint
 
     data = read_checkpoint(path_or_dir)
     if data["train_state"].get("objective") != OBJECTIVE:
@@ -451,7 +389,7 @@ def train_number(cfg: NumberConfig, *, out: str | os.PathLike, corpus: str | os.
     """
     from probe.core.io import check_output_dir
     from probe.data.corpus import load_corpus
-    from probe.models import save_checkpoint
+    from probe.models.checkpoint import save_checkpoint
 
     check_number_config(cfg)
     check_output_dir(out, overwrite)
@@ -596,10 +534,11 @@ def _rate_of(model: dict) -> float:
     return float("nan") if rate is None else float(rate)
 
 
-def select_models(models: Sequence[dict], rate: float | None, *, archs: Sequence[str] = RECURRENT,
+def select_models(models: Sequence[dict], rate: float | None, *, archs: Sequence[str] | None = None,
                   max_seeds: int | None = None) -> tuple[float, list[dict]]:
     """The models of ``archs`` trained at attractor rate ``rate`` (None: the largest; models without a rate
     form one group), the first ``max_seeds`` seeds per arch, sorted by (arch, seed) -> (rate, models)."""
+    archs = recurrent_cells() if archs is None else archs
     rec = [m for m in models if m.get("arch") in archs]
     if not rec:
         raise ProbeError(f"this analysis needs models of arch {', '.join(archs)}; none were given")
@@ -625,7 +564,7 @@ def select_models(models: Sequence[dict], rate: float | None, *, archs: Sequence
 def describe_models(paths: Sequence[str | os.PathLike], *, attractor_rate: float | None = None) -> list[dict]:
     """Language-model checkpoints (files or training folders) -> [{"path", "arch", "attractor_rate", "seed"}]
     as the analyses take them (arch and seed read from each checkpoint)."""
-    from probe.models import read_checkpoint
+    from probe.models.checkpoint import read_checkpoint
 
     out = []
     for path in paths:
@@ -699,7 +638,7 @@ def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.
     """Score each LM on the test items and train + test its uni/bi classifiers -> (rows, summaries, data facts)."""
     from probe.scoring.neural import LMScorer
     from probe.scoring.items import score_items
-    from probe.models import load_checkpoint
+    from probe.models.checkpoint import load_checkpoint
 
     rows: list[dict] = []
     summaries: list[dict] = []

@@ -21,8 +21,10 @@ from probe.core.io import check_output_dir, save_config, write_text_atomic
 from probe.core.config import config_from_dict, config_to_dict
 from probe.core.device import resolve_device
 from probe.data.corpus import Vocab, load_corpus
-from probe.models import (ModelConfig, build_model, check_model_config, count_parameters, detach_state, read_checkpoint,
-                     save_checkpoint)
+from probe.models.config import ModelConfig, check_model_config
+from probe.models.lm import build_model, count_parameters
+from probe.models.recurrent import detach_state
+from probe.models.checkpoint import read_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +149,7 @@ def train_config_from_options(options: dict, *, resume_dir: str | os.PathLike | 
 def adaptive_cutoffs(corpus) -> tuple[int, ...]:
     """Cutoffs for the adaptive softmax from the training split's counts (``models.choose_cutoffs``); the
     vocabulary must be frequency-sorted, as ``probe corpus`` builds it (ids after <unk>, <eos> by count)."""
-    from probe.models import choose_cutoffs
+    from probe.models.lm import choose_cutoffs
 
     counts = np.bincount(np.asarray(corpus.splits["train"], dtype=np.int64), minlength=len(corpus.vocab))
     words = counts[2:]
@@ -661,7 +663,7 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
         summary["valid_ppl_ratio"] = prog.best_ppl / floor["valid"]["ppl"]
     summary["status"] = training_status(summary)
     if is_main and "test" in corpus.splits and len(corpus.splits["test"]) >= 2 and (out / "model.pt").exists():
-        from probe.models import load_checkpoint
+        from probe.models.checkpoint import load_checkpoint
 
         best = load_checkpoint(out, device=device).model
         summary["test_ppl"] = evaluate_perplexity(best, corpus.splits["test"], bptt=cfg.bptt,

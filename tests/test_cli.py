@@ -127,7 +127,9 @@ def test_truncated_checkpoint_given_to_evaluate(tmp_path, capsys):
     import torch
 
     from probe.data.corpus import Vocab
-    from probe.models import ModelConfig, build_model, save_checkpoint
+    from probe.models.config import ModelConfig
+    from probe.models.lm import build_model
+    from probe.models.checkpoint import save_checkpoint
 
     assert main(["build", "--out", str(tmp_path / "agr"), "--per-condition", "1", "--constructions", "simple"]) == 0
     vocab = Vocab(("<unk>", "<eos>", "the", "dog", "dogs", "runs", "run"))

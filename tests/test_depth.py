@@ -9,7 +9,8 @@ import torch
 
 from probe.cli import main
 from probe.depth import DepthConfig, depth_gradients, models_to_train, run_depth_analysis
-from probe.models import ModelConfig, build_model
+from probe.models.config import ModelConfig
+from probe.models.lm import build_model
 from toy import write_toy_corpus
 
 torch.set_num_threads(1)

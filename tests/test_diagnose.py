@@ -13,7 +13,8 @@ from probe.data.corpus import CorpusConfig, build_corpus
 from probe.diagnose import (AblatedLM, DiagnoseConfig, StateCache, control_labels, position_indices, probe_accuracy,
                             probe_states, run_diagnose_analysis, unit_accuracies)
 from probe.data.items import prepare_items
-from probe.models import ModelConfig, build_model
+from probe.models.config import ModelConfig
+from probe.models.lm import build_model
 from probe.data.items import load_items
 from probe.train import TrainConfig, train
 

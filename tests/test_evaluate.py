@@ -433,7 +433,9 @@ def _tiny_lm(tmp_path, words):
     import torch
 
     from probe.data.corpus import Vocab
-    from probe.models import ModelConfig, build_model, save_checkpoint
+    from probe.models.config import ModelConfig
+    from probe.models.lm import build_model
+    from probe.models.checkpoint import save_checkpoint
 
     vocab = Vocab(("<unk>", "<eos>", *sorted(set(words))))
     torch.manual_seed(0)
@@ -519,7 +521,8 @@ def test_scores_start_from_a_zero_state_unless_a_start_state_is_given():
     import torch
 
     from probe.scoring.neural import LMScorer, warm_state
-    from probe.models import ModelConfig, build_model
+    from probe.models.config import ModelConfig
+    from probe.models.lm import build_model
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(arch="lstm", vocab_size=9, emb=6, hidden=6, layers=2)).eval()

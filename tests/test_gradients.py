@@ -13,7 +13,8 @@ from probe.core.errors import ProbeError
 from probe.gradients import (GradientsConfig, analysis_copy, cell_jacobian_norms, decay_norms, fit_decay,
                              forward_with_taps, gradients_analysis, item_gradients, parse_variant,
                              run_gradients_analysis, variant_name)
-from probe.models import ModelConfig, build_model
+from probe.models.config import ModelConfig
+from probe.models.lm import build_model
 
 torch.set_num_threads(1)
 
@@ -145,7 +146,7 @@ def trained(tmp_path_factory):
     """A tiny corpus, items over its vocabulary and a saved SRN checkpoint (weights as initialised: the
     analysis only needs a checkpoint, not a good model)."""
     from probe.data.corpus import Vocab, write_ids
-    from probe.models import save_checkpoint
+    from probe.models.checkpoint import save_checkpoint
 
     root = tmp_path_factory.mktemp("grad")
     vocab = Vocab(("<unk>", "<eos>", *WORDS))

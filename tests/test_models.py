@@ -8,9 +8,11 @@ import torch.nn as nn
 
 from probe.core.errors import ProbeError
 from probe.data.corpus import Vocab
-from probe.models import (ARCHS, LanguageModel, ModelConfig, build_model, load_checkpoint, read_checkpoint,
-                          save_checkpoint)
-from probe.models import _GRUFunction, _SRNFunction  # noqa: F401  (the fused kernels under test)
+from probe.models.config import archs
+from probe.models.lm import LanguageModel, build_model
+from probe.models.config import ModelConfig
+from probe.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from probe.models.cells import _GRUFunction, _SRNFunction
 
 torch.set_num_threads(1)
 
@@ -23,7 +25,7 @@ def make(arch, **kw):
     return build_model(ModelConfig(**{**base, **kw}))
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", archs())
 def test_shapes_and_states(arch):
     model = make(arch).eval()
     ids = torch.randint(V, (3, 7))
@@ -74,7 +76,7 @@ def test_step_equals_forward_one_token_at_a_time(arch, extra, use_table):
     assert model.carries_state and not make("transformer").carries_state
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", archs())
 def test_causal_right_padding_never_changes_earlier_scores(arch):
     model = make(arch, dropout=0.3).eval()
     ids = torch.randint(V, (2, 6))
@@ -172,7 +174,7 @@ def test_bad_model_configs(change, words):
         build_model(ModelConfig(**{**dict(arch="srn", vocab_size=V, emb=8, hidden=8), **change}))
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", archs())
 def test_each_arch_overfits_a_tiny_batch(arch):
     torch.manual_seed(0)
     model = make(arch, hidden=32, emb=32, layers=1)
@@ -275,7 +277,7 @@ def test_skip_connections_are_what_they_say(skip):
 def test_old_checkpoints_with_residual_load(tmp_path):
     """Checkpoints written before skip connections (model_config with residual: bool) still load."""
     from probe.data.corpus import Vocab
-    from probe.models import load_checkpoint, save_checkpoint
+    from probe.models.checkpoint import load_checkpoint, save_checkpoint
 
     model = make("srn", skip="residual", layers=2)
     vocab = Vocab(("<unk>", "<eos>", *[f"w{i}" for i in range(V - 2)]))
@@ -291,7 +293,7 @@ def test_old_checkpoints_with_residual_load(tmp_path):
 def test_adaptive_softmax_is_a_normalised_distribution_and_trains():
     """The adaptive softmax's outputs are exact log-probabilities (exp sums to 1 over the vocabulary), the
     loss from forward(targets=...) is their cross-entropy, and gradients reach the encoder."""
-    from probe.models import choose_cutoffs
+    from probe.models.lm import choose_cutoffs
 
     torch.manual_seed(0)
     model = make("lstm", vocab_size=40, softmax="adaptive", cutoffs=(10, 25)).eval()

@@ -12,9 +12,12 @@ from probe.cli import main
 from probe.core.errors import ProbeError
 from probe.data.corpus import CorpusConfig, build_corpus, load_corpus
 from probe.data.lexicon import load_lexicon
-from probe.models import ModelConfig, build_model, load_checkpoint
-from probe.number import (ClassifierConfig, NumberAnalysisConfig, NumberClassifier, NumberConfig, grammar_examples,
-                          load_number_checkpoint, load_test_items, run_number_analysis, train_number)
+from probe.models.config import ModelConfig
+from probe.models.lm import build_model
+from probe.models.checkpoint import load_checkpoint
+from probe.models.classifier import ClassifierConfig, NumberClassifier
+from probe.number import (NumberAnalysisConfig, NumberConfig, grammar_examples, load_number_checkpoint,
+                          load_test_items, run_number_analysis, train_number)
 from probe.train import TrainConfig, check_train_config, train
 
 torch.set_num_threads(1)

@@ -215,7 +215,9 @@ def _toy_tree(root, monkeypatch):
     import torch
 
     from probe.data.corpus import Vocab
-    from probe.models import ModelConfig, build_model, save_checkpoint
+    from probe.models.config import ModelConfig
+    from probe.models.lm import build_model
+    from probe.models.checkpoint import save_checkpoint
 
     write_train_dir(root / "models" / "lstm", "lstm", 0)
     vocab = Vocab(("<unk>", "<eos>", "the", "dog", "dogs", "of", "cat", "cats", "runs", "run"))

@@ -13,7 +13,8 @@ import probe.train as train_mod
 from probe.cli import main
 from probe.core.errors import ProbeError
 from probe.data.corpus import Vocab, write_ids
-from probe.models import ARCHS, load_checkpoint, read_checkpoint
+from probe.models.config import archs
+from probe.models.checkpoint import load_checkpoint, read_checkpoint
 from probe.train import TrainConfig, train
 from toy import agreement_stream
 
@@ -164,7 +165,7 @@ def test_a_huge_learning_rate_is_caught(corpus, tmp_path):
         run(dict(arch="srn", nonlinearity="relu", lr=1e30, clip=0.0, max_nonfinite=2), corpus, tmp_path / "run")
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", archs())
 def test_cli_end_to_end(corpus, tmp_path, arch, capsys):
     out = tmp_path / arch
     rc = main(["train", "--corpus", str(corpus), "--out", str(out), "--arch", arch, "--layers", "1", "--hidden", "8",

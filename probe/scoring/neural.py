@@ -40,7 +40,7 @@ class LMScorer(TokenScorer):
     def from_checkpoint(cls, path: str | os.PathLike, *, batch_size: int = 256, device: str = "auto",
                         name: str | None = None) -> "LMScorer":
         """Load ``path`` (a ``model.pt`` file or a training folder) with ``models.load_checkpoint``."""
-        from probe.models import load_checkpoint
+        from probe.models.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(path, device=resolve_device(device))
         seed = ckpt.train_config.get("seed", 0) if isinstance(ckpt.train_config, dict) else 0
@@ -100,7 +100,9 @@ class LMScorer(TokenScorer):
         order = np.lexsort(ids.T[::-1])                        # lexicographic: shared heads end up together
         cfg = self.model.encoder.config
         # per node: the old and new states of every layer (h and c) and one layer's gates (4 H)
-        per_node = cfg.hidden * (2 * cfg.layers * (2 if cfg.arch == "lstm" else 1) + 4)
+        from probe.models.cells import get_cell
+
+        per_node = cfg.hidden * (2 * cfg.layers * get_cell(cfg.arch).state_size + 4)
         size = max(self.batch_size, MAX_TRIE_FLOATS // per_node)
         for lo in range(0, len(order), size):
             chunk = order[lo: lo + size]
@@ -119,7 +121,7 @@ class LMScorer(TokenScorer):
         """
         import torch
 
-        from probe.models import select_state
+        from probe.models.recurrent import select_state
 
         dev, state = self.device, None
         for d, (tok, par) in enumerate(zip(trie.tokens, trie.parents)):

@@ -1,0 +1,1 @@
+"""Models: the cell table, recurrent stacks, the transformer, the language model, checkpoints, the classifier."""
