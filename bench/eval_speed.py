@@ -2,7 +2,7 @@
 
     python bench/eval_speed.py [--items 3000] [--arch lstm] [--hidden 200] [--threads 1]
 
-Builds a random LM (probe.models) and items (probe.build) in-process. The plain baseline runs the model
+Builds a random LM (probe.models) and items (probe.data.build) in-process. The plain baseline runs the model
 once per sentence (good and bad members separately, batch of 1) and sums the token log-probs, as a
 per-sentence scoring loop would; probe's evaluator scores the same items with its default prefix method
 (identical prefixes once; recurrent models run the prefixes as a trie, so shared heads are computed once)

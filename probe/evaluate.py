@@ -25,7 +25,7 @@ class EvalConfig:
     """Options of ``probe evaluate``."""
 
     models: tuple[str, ...] = ()             # checkpoints (file or training folder) and baseline folders
-    hf_models: tuple[str, ...] = ()          # Hugging Face causal LMs: local folders or hub names (probe.hf)
+    hf_models: tuple[str, ...] = ()          # Hugging Face causal LMs: local folders or hub names (probe.scoring.hf; or give --model hf:NAME)
     data: tuple[str, ...] = ()               # item datasets (folder written by `probe build`, or a .jsonl)
     method: str = "prefix"                   # prefix | sentence (see the module docstring)
     unk: bool = False                        # score OOV items through <unk> (marked has_unk) instead of excluding
@@ -71,7 +71,7 @@ def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.P
     ``labels`` maps a model path (as given; for ``baseline_corpus`` baselines
     ``baseline:3-gram:CORPUS`` / ``baseline:unigram:CORPUS``) to extra columns for its rows, e.g.
     ``{"runs/lstm-r0.1-s0": {"attractor_rate": 0.1}}``; metrics group by such columns.
-    ``hf_models``: Hugging Face causal LMs (local folders or hub names), scored through :mod:`probe.hf`.
+    ``hf_models``: Hugging Face causal LMs (local folders or hub names), scored through :mod:`probe.scoring.hf`.
     ``out`` gets: scores.jsonl, scores.parquet, summary.csv, summary_seeds.csv, summary.json,
     config.json (see :func:`write_results`). Nothing appears at ``out`` unless everything succeeded.
     """

@@ -18,17 +18,11 @@ from probe.core.io import save_config, write_text_atomic
 from probe.data.corpus import CorpusConfig
 from probe.train import TrainConfig
 from probe.core.config import merge_config
+from probe.analyses import BUILTIN
 
 
 # name -> (module, entry function, report heading); each entry follows the same contract:
 # fn(*, models, corpus_dirs, items, out, small=True, config=None) -> {"files": [...], "markdown": str, ...}
-ANALYSES = {
-    "gradients": ("probe.gradients", "run_gradients_analysis", "Vanishing gradients"),
-    "clipping": ("probe.clipping", "run_clipping_analysis", "Exploding gradients and clipping"),
-    "depth": ("probe.depth", "run_depth_analysis", "Stacked and skip-connected models"),
-    "number": ("probe.number", "run_number_analysis", "Number prediction: supervised vs language model"),
-    "diagnose": ("probe.diagnose", "run_diagnose_analysis", "Diagnostic classifiers and number units"),
-}
 
 
 @dataclass(frozen=True)
@@ -71,8 +65,8 @@ class RunConfig:
                                                             #   {"srn": {"lr": 1.0}}: each cell its own learning rate
     ngram_order: int = 3                                    # the sequential-recency reference baseline
     workers: int = 0                                        # training processes (0: one per CPU core)
-    analyses: tuple[str, ...] = tuple(ANALYSES)             # the lecture's analyses to run (see ANALYSES)
-    analysis_scale: str = "small"                           # small | quick (each module's QUICK_* config)
+    analyses: tuple[str, ...] = BUILTIN                     # the lecture's analyses (probe.analyses registry)
+    analysis_scale: str = "small"                           # the analyses' preset: small | quick
     extra_data: tuple[ExtraData, ...] = ()                  # published sets to import and score too
     published_blimp: str | None = None                      # BLiMP's models_summary.jsonl, shown beside ours
 
@@ -143,9 +137,11 @@ def check_run_config(cfg: RunConfig) -> None:
         raise ProbeError(f"published_blimp: {cfg.published_blimp} is not a file; give BLiMP's models_summary.jsonl")
     if len(set(cfg.attractor_rates)) != len(cfg.attractor_rates) or len(set(cfg.seeds)) != len(cfg.seeds):
         raise ProbeError("attractor_rates and seeds must not repeat values")
-    unknown = [a for a in cfg.analyses if a not in ANALYSES]
-    if unknown:
-        raise ProbeError(f"unknown analysis {unknown[0]!r}; choose from {', '.join(ANALYSES)}")
+    if cfg.analyses:
+        from probe.analyses.base import get_analysis
+
+        for name in cfg.analyses:
+            get_analysis(name)
     if cfg.analysis_scale not in ("small", "quick"):
         raise ProbeError(f"analysis_scale {cfg.analysis_scale!r}: use small or quick")
     if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
@@ -319,8 +315,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     extra_sections = score_extra_data(cfg, work=work, model_dirs=model_dirs, labels=labels, log=log)
 
     # 6. figures and report
-    from probe.plots import make_figures
-    from probe.report import write_report
+    from probe.report.plots import make_figures
+    from probe.report.report import write_report
 
     make_figures(root, train_dirs=[m for m in model_dirs if "baselines" not in m.parts])
 
@@ -485,28 +481,25 @@ def _extra_markdown(cfg: RunConfig, table) -> str:
 
 def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench: Path,
                  log: Callable[[str], None] = print, workers: int = 1) -> dict:
-    """Run each analysis named in ``cfg.analyses`` into the run folder; return report sections by heading."""
-    import importlib
+    """Run each analysis named in ``cfg.analyses`` (the registry's preset ``cfg.analysis_scale``) into the run
+    folder; return report sections by the analyses' titles."""
+    from probe.analyses.base import AnalysisInputs, run_analysis, get_analysis
 
-    models = [{"path": str(work / "models" / f"{arch}-{_rate_tag(rate)}-s{seed}"), "arch": arch,
-               "attractor_rate": rate, "seed": seed}
-              for rate in _rates(cfg) for arch in cfg.archs for seed in cfg.seeds]
+    models = tuple({"path": str(work / "models" / f"{arch}-{_rate_tag(rate)}-s{seed}"), "arch": arch,
+                    "attractor_rate": rate, "seed": seed}
+                   for rate in _rates(cfg) for arch in cfg.archs for seed in cfg.seeds)
+    inputs = AnalysisInputs(models=models, corpus_dirs={r: str(p) for r, p in corpora.items()}, items=str(bench),
+                            out=str(root), workers=workers)
     sections = {}
     for name in cfg.analyses:
-        module, fn_name, heading = ANALYSES[name]
         t0 = time.perf_counter()
-        mod = importlib.import_module(module)
-        config = None
-        if cfg.analysis_scale == "quick":  # modules expose preset("quick") or a QUICK_<NAME> config
-            config = mod.preset("quick") if hasattr(mod, "preset") else getattr(mod, f"QUICK_{name.upper()}", None)
-        result = getattr(mod, fn_name)(models=models, corpus_dirs={r: str(p) for r, p in corpora.items()},
-                                       items=str(bench), out=root, small=True, config=config, workers=workers)
+        result = run_analysis(name, inputs, preset=cfg.analysis_scale)
         secs = time.perf_counter() - t0
         log(f"analysis {name}: {secs:.1f} s")
         text = (result.get("markdown") or "").strip()
         if text.startswith("## "):  # the module titled its own section: keep one heading
             text = text.split("\n", 1)[1].strip() if "\n" in text else ""
-        sections[heading] = text + f"\n\n*(`{name}` analysis: {secs:.0f} s)*"
+        sections[get_analysis(name).title] = text + f"\n\n*(`{name}` analysis: {secs:.0f} s)*"
     return sections
 
 
@@ -664,7 +657,7 @@ def reproducibility(cfg: RunConfig, root: Path, *, log: Callable[[str], None] = 
     """Compare this run's headline rows with the reference run's: a row reproduces when the new value lies in
     the reference's interval. Returns the report section (and logs the verdict); '' without a reference."""
 
-    from probe.plots import read_seed_summary
+    from probe.report.plots import read_seed_summary
     from probe.core.tables import markdown_table
 
     ref = resolve_reference(cfg, root)

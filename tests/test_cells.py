@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from probe.data.corpus import Vocab
-from probe.gradients import forward_with_taps
+from probe.analyses.taps import forward_with_taps
 from probe.models.cells import CELLS, Cell, as_tuple, recurrent_cells, register_cell
 from probe.models.config import ModelConfig, archs, check_model_config
 from probe.models.lm import build_model

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from probe.cli import build_parser, main
+from probe.cli.main import build_parser, main
 
 
 def test_every_subcommand_has_help(capsys):
@@ -20,7 +20,7 @@ def test_every_subcommand_has_help(capsys):
 
 
 def test_overview_lists_every_command_without_importing_torch():
-    code = ("import sys; from probe.cli import COMMANDS, SUMMARIES, build_parser; build_parser().format_help(); "
+    code = ("import sys; from probe.cli.main import COMMANDS, SUMMARIES, build_parser; build_parser().format_help(); "
             "print(sorted(SUMMARIES) == sorted(c.__name__[5:] for c in COMMANDS), 'torch' in sys.modules, "
             "'datasets' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

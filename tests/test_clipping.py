@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from probe.cli import main
-from probe.clipping import (ClippingConfig, clipping_analysis, read_trace, run_clipping_analysis, trace_counts,
-                            train_clipping_run, working_corpus)
+from probe.analyses.clipping import (ClippingConfig, clipping_analysis, read_trace, run as run_clipping,
+                                     trace_counts, train_clipping_run, working_corpus)
+from probe.analyses.base import AnalysisInputs
 from probe.core.errors import ProbeError
 from probe.data.corpus import load_corpus
 from toy import write_toy_corpus
@@ -81,8 +82,8 @@ def test_working_corpus_links_train_and_cuts_valid(data, tmp_path):
 
 def test_analysis_writes_tables_and_figure_and_never_crashes(data):
     out = data / "results"
-    res = run_clipping_analysis(models=[], corpus_dirs={0.0: str(data / "corpus")}, items=str(data / "items.jsonl"),
-                                out=out, config=cfg(lr=1e30, clips=(0.0, 1.0), valid_tokens=40, max_steps=5))
+    res = run_clipping(AnalysisInputs(corpus_dirs={0.0: str(data / "corpus")}, items=str(data / "items.jsonl"),
+                                      out=str(out)), cfg(lr=1e30, clips=(0.0, 1.0), valid_tokens=40, max_steps=5))
     runs = pd.read_csv(out / "clipping.csv")
     assert list(runs["clip"]) == [0.0, 1.0] and set(runs["status"]) == {"stopped"}
     assert {"arch", "nonlinearity", "lr", "clip", "steps", "nonfinite_steps", "clipped_share", "final_valid_ppl",
@@ -113,10 +114,10 @@ def test_bad_input_is_one_line_and_writes_nothing(data, capsys):
 
 
 def test_run_entries_need_a_corpus_and_take_the_richest(tmp_path):
-    from probe.clipping import richest_corpus
-    from probe.depth import run_depth_analysis
+    from probe.analyses.base import richest_corpus
+    from probe.analyses.base import run_analysis
 
-    for run in (run_clipping_analysis, run_depth_analysis):
+    for name in ("clipping", "depth"):
         with pytest.raises(ProbeError, match="needs a corpus"):
-            run(models=[], corpus_dirs={}, items=None, out=tmp_path / "x")
+            run_analysis(name, AnalysisInputs(out=str(tmp_path / "x")))
     assert richest_corpus({0.01: "a", 0.3: "b", 0.1: "c"}, "depth").name == "b"

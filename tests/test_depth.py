@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from probe.cli import main
-from probe.depth import DepthConfig, depth_gradients, models_to_train, run_depth_analysis
+from probe.analyses.depth import DepthConfig, depth_gradients, models_to_train, run as run_depth
+from probe.analyses.base import AnalysisInputs
 from probe.models.config import ModelConfig
 from probe.models.lm import build_model
 from toy import write_toy_corpus
@@ -61,8 +62,8 @@ def test_tiny_sweep_end_to_end_and_bad_input(data, capsys):
     out = data / "results"
     cfg = DepthConfig(archs=("gru",), layers=(2,), skips=("none", "residual"), hidden=4, emb=4, batch_size=4, bptt=5,
                       max_steps=2, stop_after=0, distance=3, burn_in=1, n_sequences=4, n_items=0)
-    res = run_depth_analysis(models=[], corpus_dirs={0.0: str(data / "corpus")}, items=str(data / "items.jsonl"),
-                             out=out, config=cfg, workers=2)
+    res = run_depth(AnalysisInputs(corpus_dirs={0.0: str(data / "corpus")}, items=str(data / "items.jsonl"),
+                                   out=str(out), workers=2), cfg)
     table = pd.read_csv(out / "depth.csv")
     assert list(zip(table["layers"], table["skip"], table["state"])) == [
         (2, "none", "init"), (2, "none", "trained"), (2, "residual", "init"), (2, "residual", "trained")]

@@ -10,8 +10,9 @@ from probe.data.build import BuildConfig, build_dataset
 from probe.cli import main
 from probe.core.errors import ProbeError
 from probe.data.corpus import CorpusConfig, build_corpus
-from probe.diagnose import (AblatedLM, DiagnoseConfig, StateCache, control_labels, position_indices, probe_accuracy,
-                            probe_states, run_diagnose_analysis, unit_accuracies)
+from probe.analyses.diagnose import (AblatedLM, DiagnoseConfig, StateCache, control_labels, position_indices,
+                                     probe_accuracy, probe_states, run as run_diagnose, unit_accuracies)
+from probe.analyses.base import AnalysisInputs
 from probe.data.items import prepare_items
 from probe.models.config import ModelConfig
 from probe.models.lm import build_model
@@ -151,7 +152,7 @@ def test_positions_and_control_labels(setup):
 def test_run_diagnose_analysis_and_cli(setup, tmp_path, capsys):
     _, items, models = setup
     cfg = DiagnoseConfig(max_items=150, folds=3, ablate=2, random_draws=2, n_boot=20, constructions=("pp", "src"))
-    res = run_diagnose_analysis(models=models, items=items, out=tmp_path, config=cfg)
+    res = run_diagnose(AnalysisInputs(models=tuple(models), items=items, out=str(tmp_path)), cfg)
     diag = pd.read_csv(tmp_path / "diagnose.csv")
     assert list(diag.columns) == ["arch", "seed", "attractor_rate", "layer", "kind", "position", "accuracy",
                                   "control_accuracy", "selectivity", "n"]

@@ -150,11 +150,13 @@ def random_items(n: int, seed: int = 0) -> list[dict]:
 
 
 def probe_model(arch: str, vocab: Vocab, seed: int = 0, **kw):
-    """A small random probe.models LM (skips the test while models.py is missing)."""
-    models = pytest.importorskip("probe.models")
+    """A small random probe.models LM."""
+    from probe.models.config import ModelConfig
+    from probe.models.lm import build_model
+
     torch.manual_seed(seed)
-    cfg = models.ModelConfig(arch=arch, vocab_size=len(vocab), emb=16, hidden=16, layers=2, heads=2, **kw)
-    return models.build_model(cfg).eval()
+    cfg = ModelConfig(arch=arch, vocab_size=len(vocab), emb=16, hidden=16, layers=2, heads=2, **kw)
+    return build_model(cfg).eval()
 
 
 @pytest.mark.parametrize("arch", ["srn", "gru", "lstm", "transformer"])
@@ -344,15 +346,18 @@ def test_cli_evaluate_writes_results(tmp_path, capsys):
 
 
 def test_cli_evaluate_with_a_checkpoint(tmp_path):
-    models = pytest.importorskip("probe.models")
+    from probe.models.checkpoint import save_checkpoint
+    from probe.models.config import ModelConfig
+    from probe.models.lm import build_model
+
     corpus, data = write_toy(tmp_path)
     vocab = Vocab(WORDS)
-    cfg = models.ModelConfig(arch="lstm", vocab_size=len(vocab), emb=8, hidden=8, layers=1)
+    cfg = ModelConfig(arch="lstm", vocab_size=len(vocab), emb=8, hidden=8, layers=1)
     torch.manual_seed(0)
-    model = models.build_model(cfg)
+    model = build_model(cfg)
     (tmp_path / "run").mkdir()
-    models.save_checkpoint(tmp_path / "run" / "model.pt", model=model, model_config=cfg, vocab=vocab,
-                           train_config={"seed": 7}, train_state={})
+    save_checkpoint(tmp_path / "run" / "model.pt", model=model, model_config=cfg, vocab=vocab,
+                    train_config={"seed": 7}, train_state={})
     out = tmp_path / "res"
     assert main(["evaluate", "--model", str(tmp_path / "run"), "--data", str(data), "--out", str(out),
                  "--method", "sentence"]) == 0

@@ -10,9 +10,10 @@ import torch.nn.functional as F
 
 from probe.cli import main
 from probe.core.errors import ProbeError
-from probe.gradients import (GradientsConfig, analysis_copy, cell_jacobian_norms, decay_norms, fit_decay,
-                             forward_with_taps, gradients_analysis, item_gradients, parse_variant,
-                             run_gradients_analysis, variant_name)
+from probe.analyses.gradients import (GradientsConfig, cell_jacobian_norms, gradients_analysis, item_gradients,
+                                      run as run_gradients)
+from probe.analyses.base import AnalysisInputs, analysis_copy
+from probe.analyses.taps import decay_norms, fit_decay, forward_with_taps, parse_variant, variant_name
 from probe.models.config import ModelConfig
 from probe.models.lm import build_model
 
@@ -176,9 +177,9 @@ def test_analysis_end_to_end_and_cli_errors(trained, capsys):
     cfg = GradientsConfig(max_distance=12, burn_in=2, n_sequences=6, batch_size=3, fit_min=2, n_items=20,
                           n_boot=20, variants=("srn", "lstm:forget_bias=1"), sim_models=1, sim_sequences=1,
                           sim_hidden=4)
-    res = run_gradients_analysis(models=[{"path": str(trained / "srn"), "arch": "srn", "attractor_rate": 0.1,
-                                          "seed": 0}], corpus_dirs={0.1: str(trained / "corpus")},
-                                 items=str(trained / "items.jsonl"), out=out, config=cfg)
+    res = run_gradients(AnalysisInputs(models=({"path": str(trained / "srn"), "arch": "srn", "attractor_rate": 0.1,
+                                                "seed": 0},), corpus_dirs={0.1: str(trained / "corpus")},
+                                       items=str(trained / "items.jsonl"), out=str(out)), cfg)
     names = {Path(f).name for f in res["files"]}
     assert {"gradients.csv", "gradients_fit.csv", "gradients_items.csv", "gradients.png", "gradients.pdf",
             "gradients_items.png", "gradients_sim.csv", "gradients.json"} <= names

@@ -13,8 +13,8 @@ import pytest
 
 from probe.cli import main
 from probe.metrics import aggregate_seeds
-from probe.plots import (load_learning_curves, plot_asymmetry, plot_attractor_rate, plot_attractors,
-                         plot_headline, plot_learning_curves, plot_preference)
+from probe.report.plots import (load_learning_curves, plot_asymmetry, plot_attractor_rate, plot_attractors,
+                                plot_headline, plot_learning_curves, plot_preference)
 from probe.core.style import save_figure
 
 CONDITIONS = {"pp": ["SS", "SP", "PS", "PP", "SSS", "SPP", "PSS", "PPP"], "src": ["SS", "SP", "PS", "PP"],
@@ -139,7 +139,7 @@ def test_attractor_rate_figure():
 def test_table_and_figure_read_the_same_number(tmp_path):
     """A tiny item set through summaries, the report's headline table and the attractor-rate figure: the
     conflict syntactic rate in the table is the number the figure plots (it once was not)."""
-    from probe.report import headline_table
+    from probe.report.report import headline_table
 
     seeds = aggregate_seeds(fake_scores(archs=("gru",), seeds=(0, 1, 2), rates=[0.01, 0.3], n=12))
     table = headline_table(seeds)
@@ -277,7 +277,7 @@ def test_a_figure_that_cannot_be_redrawn_is_kept_with_a_message(tmp_path, seeds_
     assert (res / "figures" / "gradients.png").read_bytes() == b"an analysis' figure"
     assert not [p for p in res.iterdir() if p.name.startswith(".figures")]
     # the library reports the same line to its caller
-    from probe.plots import make_figures
+    from probe.report.plots import make_figures
 
     lines = []
     written = make_figures(res, formats=["png"], log=lines.append)

@@ -10,9 +10,9 @@ import pytest
 
 from probe.core.errors import ProbeError
 from probe.evaluate import EvalConfig, write_results
-from probe.plots import make_figures
+from probe.report.plots import make_figures
 from probe.core.tables import fmt_ci, markdown_table
-from probe.report import write_report
+from probe.report.report import write_report
 
 from test_plots import fake_scores  # noqa: E402  (tests/ is on sys.path under pytest)
 

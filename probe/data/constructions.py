@@ -331,3 +331,22 @@ CONSTRUCTIONS: dict[str, Construction] = {c.name: c for c in (
     Construction("vp_coord_long", vp_coord_long, 1),
     Construction("control", control, 0, variants=CONTROL_DISTANCES),
 )}
+
+
+# The building blocks a new construction composes (each appends to ``out`` and returns an index).
+noun_phrase = _np
+verb_phrase = _verb_phrase
+
+
+def register_construction(construction: Construction) -> Construction:
+    """Add a construction (``probe build --constructions NAME`` then builds it); returns it.
+
+    ``construction.build(sampler, numbers, verb_type, variant) -> Parts``: ``numbers`` holds the head's
+    number then one per attractor slot (``attractors`` of them); write the slot diagram in its docstring.
+    """
+    if construction.name in CONSTRUCTIONS:
+        raise ProbeError(f"a construction named {construction.name!r} exists already")
+    if not construction.name.isidentifier():
+        raise ProbeError(f"construction name {construction.name!r} must be an identifier (it starts every item id)")
+    CONSTRUCTIONS[construction.name] = construction
+    return construction

@@ -136,7 +136,7 @@ class CorpusConfig:
     """Options of ``probe corpus``: where the sentences come from, how they are split and encoded."""
 
     source: str = "synthetic"                # synthetic (the grammar) | text (local files) | hf (hub dataset)
-    # --- synthetic corpus (probe.grammar); the lead tunes these two from training measurements
+    # --- synthetic corpus (probe.data.grammar); the lead tunes these two from training measurements
     n_sentences: int = 100_000               # sentences in all splits together (after benchmark removal)
     attractor_rate: float = 0.05             # share of clause subjects whose modifier holds a noun of the other number
     match_rate: float | None = None          # share with a modifier whose nouns all match; None = min(r, 1 - r)

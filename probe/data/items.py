@@ -217,7 +217,7 @@ def dataset_card(columns: dict, *, title: str, intro: str = "") -> str:
              "Target verb types: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())) + ".", "",
              "Condition codes: one letter per noun, head first, then attractors in sentence order "
              "(S = singular, P = plural): `SP` = singular head, plural attractor. The schema is "
-             "`probe.records.ITEM_FEATURES`; the project README describes each field.", "",
+             "`probe.data.records.ITEM_FEATURES`; the project README describes each field.", "",
              "## Items per construction x condition", "",
              "| construction | items | per condition |", "|---|---:|---|"]
     for con in by_con:

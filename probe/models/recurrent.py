@@ -119,7 +119,7 @@ class RecurrentEncoder(nn.Module):
     """Embedding + stacked one-layer recurrent modules (dropout between them) joined by ``cfg.skip``.
 
     ``layer_input`` and ``combine`` are the stacking rule, used by ``forward``, ``step`` and the gradient
-    taps (``probe.gradients``) alike, so a skip connection is written once.
+    taps (``probe.analyses.taps``) alike, so a skip connection is written once.
     """
 
     def __init__(self, cfg: ModelConfig):

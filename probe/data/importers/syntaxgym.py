@@ -181,7 +181,7 @@ def read_syntaxgym(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping 
         if len(rows) == n_before:
             raise ProbeError(f"{path}: no match_*/mismatch_* condition pairs; probe imports number-agreement "
                              "suites (number_prep, number_src, number_orc). Any suite's predictions can still be "
-                             "checked with probe.importers.evaluate_predictions")
+                             "checked with probe.scoring.suites.evaluate_predictions")
     return rows
 
 

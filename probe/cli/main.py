@@ -57,6 +57,7 @@ SUMMARIES = {
     "clipping": "exploding gradients: train at a large learning rate, clipping off and on",
     "depth": "stacked models with and without skip connections: accuracy and gradient decay by depth",
     "suite": "evaluate SyntaxGym suites' own prediction formulas with models",
+    "analyze": "run any registered analysis (flags from its config dataclass): probe analyze NAME --help",
 }
 
 
@@ -297,7 +298,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
         options = {f.name: getattr(a, f.name, None) for f in dataclasses.fields(TrainConfig)}
         if a.objective == "number":
-            from probe.number import train_number_from_options
+            from probe.analyses.number import train_number_from_options
 
             print(json.dumps(train_number_from_options(options, out=a.out, corpus=a.corpus, items=a.items,
                                                        resume=a.resume, overwrite=a.overwrite,
@@ -362,7 +363,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                           batch_size=a.batch_size, device=a.device, split=a.split, constructions=a.constructions,
                           baseline_corpus=a.baseline_corpus, ngram_order=a.ngram_order, ci_level=a.ci_level,
                           overwrite=a.overwrite, hf_models=a.hf_model)
-        from probe.report import report_evaluation
+        from probe.report.report import report_evaluation
 
         table = report_evaluation(a.out, command="probe " + " ".join(a.argv), figures=not a.no_figures)
         print(table)
@@ -416,7 +417,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
                    help="file types per figure (default: png pdf)")
 
     def run(a: argparse.Namespace) -> int:
-        from probe.plots import make_figures
+        from probe.report.plots import make_figures
 
         written = make_figures(a.results, train_dirs=a.train_dir, formats=a.formats, log=print)
         print(f"wrote {len(written)} figures to {a.results}/figures")
@@ -522,7 +523,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_number(sub: argparse._SubParsersAction) -> None:
-    from probe.number import NumberAnalysisConfig
+    from probe.analyses.number import NumberAnalysisConfig
 
     d = NumberAnalysisConfig()
     p = sub.add_parser(
@@ -551,15 +552,16 @@ def _add_number(sub: argparse._SubParsersAction) -> None:
         import dataclasses
         import math
 
-        from probe.number import describe_models, read_corpus_config, run_number_analysis
+        from probe.analyses.base import AnalysisInputs, describe_models
+        from probe.analyses.number import read_corpus_config, run as run_number
 
         rate = float(read_corpus_config(a.corpus).get("attractor_rate", math.nan))
         models = describe_models(a.model, attractor_rate=rate)
         cfg = dataclasses.replace(d, attractor_rate=rate, max_seeds=len(models), n_sentences=a.sentences,
                                   epochs=a.epochs, directions=tuple(a.directions),
                                   constructions=tuple(a.constructions))
-        res = run_number_analysis(models=models, corpus_dirs={rate: a.corpus}, items=a.items, out=a.out,
-                                  config=cfg, progress=not a.no_progress)
+        res = run_number(AnalysisInputs(models=tuple(models), corpus_dirs={rate: a.corpus}, items=a.items, out=a.out,
+                                        progress=not a.no_progress), cfg)
         print(res["markdown"])
         print(f"wrote {len(res['files'])} files to {a.out} in {res['seconds']:.1f} s")
         return 0
@@ -569,7 +571,7 @@ def _add_number(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_diagnose(sub: argparse._SubParsersAction) -> None:
-    from probe.diagnose import DiagnoseConfig
+    from probe.analyses.diagnose import DiagnoseConfig
 
     d = DiagnoseConfig()
     p = sub.add_parser(
@@ -601,15 +603,15 @@ def _add_diagnose(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         import dataclasses
 
-        from probe.diagnose import check_diagnose_config, run_diagnose_analysis
-        from probe.number import describe_models
+        from probe.analyses.base import AnalysisInputs, describe_models
+        from probe.analyses.diagnose import check_diagnose_config, run as run_diagnose
 
         cfg = dataclasses.replace(d, max_seeds=len(a.model), ablate=a.ablate, random_draws=a.random_draws,
                                   max_items=a.max_items, folds=a.folds, constructions=tuple(a.constructions),
                                   along=a.along, seed=a.seed)
         check_diagnose_config(cfg)
-        res = run_diagnose_analysis(models=describe_models(a.model), items=a.items, out=a.out, config=cfg,
-                                    progress=not a.no_progress)
+        res = run_diagnose(AnalysisInputs(models=tuple(describe_models(a.model)), items=a.items, out=a.out,
+                                          progress=not a.no_progress), cfg)
         print(res["markdown"])
         print(f"wrote {len(res['files'])} files to {a.out} in {res['seconds']:.1f} s")
         return 0
@@ -646,11 +648,11 @@ def _add_gradients(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         import dataclasses
 
-        from probe.gradients import gradients_analysis, preset
+        from probe.analyses.gradients import PRESETS, gradients_analysis
 
         given = {"max_distance": a.max_distance, "n_sequences": a.sequences, "n_items": a.n_items, "seed": a.seed,
                  "variants": tuple(a.variants) if a.variants else None}
-        cfg = dataclasses.replace(preset(a.size), **{k: v for k, v in given.items() if v is not None})
+        cfg = dataclasses.replace(PRESETS[a.size], **{k: v for k, v in given.items() if v is not None})
         if a.items and not a.model:
             raise ProbeError("--items needs at least one trained --model (item gradients use trained models)")
         result = gradients_analysis(model_dirs=a.model, corpus=a.corpus, items=a.items, out=a.out, config=cfg,
@@ -688,12 +690,12 @@ def _add_clipping(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         import dataclasses
 
-        from probe.clipping import clipping_analysis, preset
+        from probe.analyses.clipping import PRESETS, clipping_analysis
 
         given = {"archs": tuple(a.archs) if a.archs else None, "clips": tuple(a.clips) if a.clips else None,
                  "lr": a.lr, "optimizer": a.optimizer, "max_steps": a.steps, "hidden": a.hidden,
                  "emb": a.hidden, "seed": a.seed}
-        cfg = dataclasses.replace(preset(a.size), **{k: v for k, v in given.items() if v is not None})
+        cfg = dataclasses.replace(PRESETS[a.size], **{k: v for k, v in given.items() if v is not None})
         result = clipping_analysis(corpus=a.corpus, items=a.items, out=a.out, config=cfg, progress=True)
         print(result["markdown"])
         print(f"wrote {len(result['files'])} files to {a.out} in {result['seconds']:.1f} s")
@@ -730,17 +732,68 @@ def _add_depth(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         import dataclasses
 
-        from probe.depth import depth_analysis, preset
+        from probe.analyses.depth import PRESETS, depth_analysis
 
         given = {"archs": tuple(a.archs) if a.archs else None, "layers": tuple(a.layers) if a.layers else None,
                  "skips": tuple(a.skips) if a.skips else None, "max_steps": a.steps,
                  "stop_after": 0 if a.steps else None, "hidden": a.hidden, "emb": a.hidden, "distance": a.distance,
                  "seed": a.seed}
-        cfg = dataclasses.replace(preset(a.size), **{k: v for k, v in given.items() if v is not None})
+        cfg = dataclasses.replace(PRESETS[a.size], **{k: v for k, v in given.items() if v is not None})
         result = depth_analysis(corpus=a.corpus, items=a.items, out=a.out, config=cfg, progress=True,
                                 workers=a.workers)
         print(result["markdown"])
         print(f"wrote {len(result['files'])} files to {a.out} in {result['seconds']:.1f} s")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "analyze", help=SUMMARIES["analyze"], add_help=False,
+        description="Run a registered analysis (probe.analyses: gradients, clipping, depth, number, diagnose, or "
+                    "one a user registered) on trained models, corpora and items, with a size preset; every field "
+                    "of the analysis' config is a flag that overrides the preset. `probe analyze NAME --help` "
+                    "lists them.")
+
+    def run(a: argparse.Namespace) -> int:
+        from probe.analyses.base import AnalysisInputs, describe_models, get_analysis, load_analyses
+        from probe.cli.options import add_config_options, apply_options
+
+        if not a.name:
+            print(f"usage: probe analyze NAME [options] (NAME --help lists them); NAME: {', '.join(load_analyses())}")
+            if a.rest and a.rest[0] in ("-h", "--help"):
+                raise SystemExit(0)     # as argparse's own --help does
+            return 2
+        analysis = get_analysis(a.name)
+        q = argparse.ArgumentParser(prog=f"probe analyze {a.name}", description=analysis.title)
+        q.add_argument("--model", action="append", default=[], metavar="DIR",
+                       help="a trained model (training folder or model.pt); repeat for several")
+        q.add_argument("--corpus", action="append", default=[], metavar="DIR",
+                       help="the models' corpus folder(s) (`probe corpus`); the attractor rate is read from each")
+        q.add_argument("--items", metavar="DIR", help="the benchmark items (`probe build` folder or .jsonl)")
+        q.add_argument("--out", required=True, metavar="DIR", help="results folder (files are replaced one by one)")
+        q.add_argument("--preset", choices=tuple(analysis.presets), default="full",
+                       help="size preset (default full); the options below override it")
+        q.add_argument("--workers", type=_positive_int, default=1, help="training processes (default 1)")
+        q.add_argument("--no-progress", action="store_true", help="no progress bars")
+        preset = analysis.preset("full")
+        names = add_config_options(q.add_argument_group(f"{a.name} options ({analysis.config.__name__})"),
+                                   analysis.config, defaults=preset)
+        b = q.parse_args(a.rest)
+        cfg = apply_options(analysis.preset(b.preset), b, names)
+        corpus_dirs = {}
+        for folder in b.corpus:
+            from probe.analyses.number import read_corpus_config
+
+            corpus_dirs[float(read_corpus_config(folder).get("attractor_rate", 0.0))] = folder
+        models = describe_models(b.model) if b.model else []
+        inputs = AnalysisInputs(models=tuple(models), corpus_dirs=corpus_dirs, items=b.items, out=b.out,
+                                workers=b.workers, progress=not b.no_progress)
+        result = analysis.run(inputs, cfg)
+        print(result.get("markdown", ""))
+        print(f"wrote {len(result.get('files', []))} files to {b.out} in {result.get('seconds', 0):.1f} s")
         return 0
 
     p.set_defaults(func=run)
@@ -807,7 +860,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = {add.__name__[len("_add_"):] for add in COMMANDS}
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first if first in names else None)
-    args = parser.parse_args(argv)
+    if first == "analyze":      # the analysis' own flags are parsed once its name is known
+        at = argv.index("analyze") + 1
+        args = parser.parse_args(argv[:at])
+        rest = argv[at:]
+        args.name = rest[0] if rest and not rest[0].startswith("-") else None
+        args.rest = rest[1:] if args.name else rest
+    else:
+        args = parser.parse_args(argv)
     args.argv = argv    # the command as typed, for reports
     if not getattr(args, "func", None):
         parser.print_help()

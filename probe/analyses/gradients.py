@@ -26,38 +26,41 @@ Agreement items (``item_gradients``)
 """
 from __future__ import annotations
 
-import contextlib
-import copy
+from dataclasses import dataclass
 import json
 import math
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+import time
+from typing import Sequence
 
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from matplotlib.figure import Figure
 
+from probe.analyses.base import analysis_copy, one_thread
+from probe.analyses.taps import (
+    _run_layer, decay_norms, fit_decay, forward_with_taps, parse_variant, random_windows, sample_windows,
+    summarize_norms, variant_name
+)
+from probe.core.config import config_to_dict
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir, write_text_atomic
-from probe.core.config import config_to_dict
-from probe.data.corpus import Vocab, load_corpus
-from probe.models.cells import get_cell, recurrent_cells
-from probe.models.lm import LanguageModel, build_model
-from probe.models.config import ModelConfig
-from probe.models.checkpoint import load_checkpoint
-from probe.core.tables import markdown_table
 from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
+from probe.core.tables import markdown_table
+from probe.data.corpus import Vocab, load_corpus
+from probe.models.cells import recurrent_cells
+from probe.models.checkpoint import load_checkpoint
+from probe.models.config import ModelConfig
+from probe.models.lm import LanguageModel, build_model
+from probe.analyses.base import Analysis, AnalysisInputs, register_analysis
+
 
 STEM = "gradients"
 # The issue's quick simulation (64 units, PyTorch init): gradient at distance 20, for comparison only.
 ISSUE_EXPECTED_D20 = {("srn", "tanh"): 1e-6, ("gru", "default"): 1e-4, ("lstm", "default"): 4e-5,
                       ("lstm", "forget_bias=1"): 1e-2}
-_VARIANT_KEYS = {"nonlinearity": str, "forget_bias": float}
 
 
 @dataclass(frozen=True)
@@ -85,18 +88,14 @@ class GradientsConfig:
     seed: int = 0                     # windows, item sample, fresh-model init
 
 
-def preset(name: str) -> GradientsConfig:
-    """'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run, <= ~5 s)."""
-    presets = {
-        "full": GradientsConfig(),
-        "small": GradientsConfig(n_sequences=128, batch_size=128, burn_in=10, n_items=400, models_per_cell=1,
-                                 n_boot=100, sim_models=4, sim_sequences=4),
-        "quick": GradientsConfig(max_distance=50, n_sequences=32, batch_size=32, burn_in=5, n_items=60,
-                                 models_per_cell=1, n_boot=50, emb=16, hidden=16, sim_models=2, sim_sequences=2),
-    }
-    if name not in presets:
-        raise ProbeError(f"unknown analysis size {name!r}; choose from {', '.join(presets)}")
-    return presets[name]
+# Presets: 'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run, <= ~5 s).
+PRESETS = {
+    "full": GradientsConfig(),
+    "small": GradientsConfig(n_sequences=128, batch_size=128, burn_in=10, n_items=400, models_per_cell=1,
+                             n_boot=100, sim_models=4, sim_sequences=4),
+    "quick": GradientsConfig(max_distance=50, n_sequences=32, batch_size=32, burn_in=5, n_items=60,
+                             models_per_cell=1, n_boot=50, emb=16, hidden=16, sim_models=2, sim_sequences=2),
+}
 
 
 def check_config(cfg: GradientsConfig) -> None:
@@ -121,193 +120,12 @@ def check_config(cfg: GradientsConfig) -> None:
 # Variants: "arch[:key=value,...]"
 
 
-def parse_variant(spec: str) -> dict:
-    """'lstm:forget_bias=1' -> {'arch': 'lstm', 'forget_bias': 1.0}; keys: nonlinearity (srn), forget_bias (lstm)."""
-    arch, _, rest = str(spec).partition(":")
-    if arch not in recurrent_cells():
-        raise ProbeError(f"unknown cell {arch!r} in variant {spec!r}: choose from {', '.join(recurrent_cells())}")
-    out: dict = {"arch": arch}
-    for part in filter(None, rest.split(",")):
-        key, eq, value = part.partition("=")
-        if not eq or key not in _VARIANT_KEYS:
-            raise ProbeError(f"bad variant option {part!r} in {spec!r}: "
-                             "use nonlinearity=tanh|relu or forget_bias=NUMBER")
-        try:
-            out[key] = _VARIANT_KEYS[key](value)
-        except ValueError:
-            raise ProbeError(f"bad value {value!r} for {key} in variant {spec!r}") from None
-    options = get_cell(arch).options
-    if "nonlinearity" in out and ("nonlinearity" not in options or out["nonlinearity"] not in ("tanh", "relu")):
-        raise ProbeError(f"variant {spec!r}: nonlinearity=tanh|relu applies to cells with that option (srn)")
-    if "forget_bias" in out and ("forget_bias" not in options or not math.isfinite(out["forget_bias"])):
-        raise ProbeError(f"variant {spec!r}: forget_bias=NUMBER applies to cells with that option (lstm)")
-    return out
-
-
-def variant_name(cfg: ModelConfig) -> str:
-    """The variant column: srn -> its nonlinearity; lstm -> forget_bias=default|VALUE; others -> default."""
-    options = get_cell(cfg.arch).options
-    if "nonlinearity" in options:
-        return cfg.nonlinearity
-    if "forget_bias" in options and cfg.forget_bias is not None:
-        return f"forget_bias={cfg.forget_bias:g}"
-    return "default"
-
-
 # ---------------------------------------------------------------------------------------------------
 # The step-by-step forward with taps
 
 
-def forward_with_taps(model: LanguageModel, ids: torch.Tensor,
-                      at: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-    """Run a recurrent LM step by step with zero taps on every state: ids [B, T] -> (logits [B, T, V], taps);
-    with ``at`` (positions [B]) the logits at one position per row [B, V], the only ones a caller reads,
-    so the softmax layer runs B times instead of B x T, forwards and backwards.
-
-    ``taps``: {"emb": [B, T, E], (layer, "h"): [B, T, H]} leaf tensors of zeros (requires_grad), added to
-    the embedding and to each layer's hidden state at every step, so that d(anything)/d tap[:, t] is the
-    total derivative with respect to that state at step t. Same numbers as ``model(ids).logits`` (eval
-    mode: dropout is not applied); the taps take the dtype of the model's weights.
-    """
-    enc = model.encoder
-    cfg = model.config
-    if cfg.arch not in recurrent_cells():
-        raise ProbeError(f"gradients by distance need a recurrent model (srn, gru, lstm), not {cfg.arch}")
-    emb = enc.embedding(ids)
-    taps: dict = {"emb": torch.zeros_like(emb, requires_grad=True)}
-    stack = [emb + taps["emb"]]
-    for i, layer in enumerate(enc.layers):
-        x = enc.layer_input(i, stack)
-        tap = x.new_zeros(x.shape[0], x.shape[1], cfg.hidden, requires_grad=True)
-        taps[(i, "h")] = tap
-        stack.append(enc.combine(i, _run_layer(layer, x, tap), x))
-    x = stack[-1]
-    if at is not None:
-        x = x[torch.arange(x.shape[0]), at]
-    h = x if model.proj is None else model.proj(x)      # no dropout, whatever the model's mode
-    return model.output(h), taps
-
-
-def _run_layer(layer: torch.nn.Module, x: torch.Tensor, tap: torch.Tensor) -> torch.Tensor:
-    """One recurrent layer stepped by its cell's reference formula (the table in ``probe.models.cells``,
-    the layer's own weights): x [B, T, I] -> h [B, T, H], with ``tap[:, t]`` added to h at every step."""
-    spec, rnn = layer.spec, layer.rnn
-    B, T, _ = x.shape
-    xw = F.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0)     # every step's input projection at once
-    st = tuple(x.new_zeros(B, tap.shape[-1]) for _ in spec.state)
-    outs = []
-    for t in range(T):
-        st = spec.reference(rnn, xw[:, t], st)
-        st = (st[0] + tap[:, t],) + tuple(st[1:])
-        outs.append(st[0])
-    return torch.stack(outs, dim=1)
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Torch and BLAS (numpy, scikit-learn) on one thread inside the block, restored after: the analyses'
-    tensors and probes are small, and extra threads only spin against each other (the depth sweep used 6x
-    the CPU time with 2 threads on a busy 2-core machine; probes ran 5x slower)."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def analysis_copy(model: LanguageModel) -> LanguageModel:
-    """A float64, eval-mode, CPU copy of ``model`` whose weights need no gradient (the original is untouched)."""
-    m = copy.deepcopy(model).to("cpu", torch.float64).eval()
-    for p in m.parameters():
-        p.requires_grad_(False)
-    return m
-
-
 # ---------------------------------------------------------------------------------------------------
 # Gradient norm by distance
-
-
-def sample_windows(ids: np.ndarray, *, n: int, length: int, seed: int) -> np.ndarray:
-    """``n`` windows of ``length`` consecutive ids at seeded random offsets: [N] -> int64 [n, length]."""
-    ids = np.asarray(ids)
-    if len(ids) < length:
-        raise ProbeError(f"the corpus split has {len(ids)} tokens, fewer than one window of {length}; "
-                         "use a bigger corpus or a smaller --max-distance")
-    starts = np.random.default_rng(seed).integers(0, len(ids) - length + 1, size=n)
-    return np.lib.stride_tricks.sliding_window_view(ids, length)[starts].astype(np.int64)
-
-
-def random_windows(vocab_size: int, *, n: int, length: int, seed: int) -> np.ndarray:
-    """Uniformly random token windows (for fresh models without a corpus): int64 [n, length]."""
-    return np.random.default_rng(seed).integers(0, vocab_size, size=(n, length), dtype=np.int64)
-
-
-def decay_norms(model: LanguageModel, windows: np.ndarray, *, max_distance: int, batch_size: int = 128,
-                taps: Sequence[Any] | None = None) -> dict:
-    """Per-window norms ||dJ/dstate(t - l)||, l = 0..max_distance, from one backward pass per batch.
-
-    ``windows`` int64 [N, T + 1]: the model reads [:, :T]; J is the cross-entropy of windows[:, T] at the
-    last input position t = T - 1 (T > max_distance). ``model``: as returned by ``analysis_copy``.
-    ``taps``: which states (keys of ``forward_with_taps``' taps; default: the top layer's h).
-    Returns {tap: float64 [N, max_distance + 1]}, column l = distance l.
-    """
-    windows = np.asarray(windows, dtype=np.int64)
-    T = windows.shape[1] - 1
-    if T <= max_distance:
-        raise ProbeError(f"windows of {T} inputs are too short for distance {max_distance}")
-    keys = list(taps) if taps is not None else [(model.config.layers - 1, "h")]
-    out: dict = {k: [] for k in keys}
-    for s in range(0, len(windows), batch_size):
-        w = torch.as_tensor(windows[s: s + batch_size])
-        last, tap = forward_with_taps(model, w[:, :-1], at=torch.full((len(w),), T - 1))
-        loss = F.cross_entropy(last, w[:, -1], reduction="sum")             # J summed over independent windows
-        grads = torch.autograd.grad(loss, [tap[k] for k in keys])
-        for k, g in zip(keys, grads):
-            norms = g.norm(dim=-1)[:, T - 1 - max_distance:]               # positions t-L .. t
-            out[k].append(norms.flip(1).double().numpy())                 # column l = distance l
-    return {k: np.concatenate(v) for k, v in out.items()}
-
-
-def summarize_norms(norms: np.ndarray, *, n_boot: int, seed: int) -> pd.DataFrame:
-    """Per-window norms [N, L+1] -> per distance: grad_norm (mean), ci_low/high (bootstrap), median, rel, n."""
-    norms = np.asarray(norms, dtype=np.float64)
-    n = len(norms)
-    rng = np.random.default_rng(seed)
-    boots = norms[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)        # [n_boot, L+1]
-    lo, hi = np.quantile(boots, [0.025, 0.975], axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = norms / norms[:, :1]
-    return pd.DataFrame({
-        "distance": np.arange(norms.shape[1]),
-        "grad_norm": norms.mean(axis=0), "ci_low": lo, "ci_high": hi,
-        "grad_norm_median": np.median(norms, axis=0),
-        "grad_norm_rel": np.nanmean(np.where(np.isfinite(rel), rel, np.nan), axis=0) if n else np.nan,
-        "n": n,
-    })
-
-
-def fit_decay(distance: np.ndarray, grad_norm: np.ndarray, *, fit_min: int = 5) -> dict:
-    """Least-squares fit log(grad_norm) = a - distance / tau over distance >= fit_min (finite, positive values).
-
-    Returns per_step (the factor per step, exp(-1/tau)), tau (steps per e-fold; inf when not decaying),
-    decades_per_10 (log10 drop over 10 steps), r2 and n_points.
-    """
-    d, g = np.asarray(distance, dtype=float), np.asarray(grad_norm, dtype=float)
-    keep = (d >= fit_min) & np.isfinite(g) & (g > 0)
-    if keep.sum() < 3:
-        return {"per_step": float("nan"), "tau": float("nan"), "decades_per_10": float("nan"), "r2": float("nan"),
-                "n_points": int(keep.sum())}
-    x, y = d[keep], np.log(g[keep])
-    slope, intercept = np.polyfit(x, y, 1)
-    resid = y - (intercept + slope * x)
-    ss = float(((y - y.mean()) ** 2).sum())
-    r2 = 1 - float((resid ** 2).sum()) / ss if ss > 0 else float("nan")
-    return {"per_step": float(math.exp(slope)), "tau": float(-1 / slope) if slope < 0 else float("inf"),
-            "decades_per_10": float(-10 * slope / math.log(10)), "r2": r2, "n_points": int(keep.sum())}
 
 
 def cell_jacobian_norms(spec: dict, *, hidden: int = 64, input_scale: float = 1.0, max_distance: int = 20,
@@ -348,8 +166,8 @@ def item_gradients(model: LanguageModel, vocab: Vocab, items: pd.DataFrame, *, b
     Columns: item, condition, n_attractors, match, role (head|attractor), rank (0 head, 1.. attractors in
     order), noun_number, distance (verb position - noun position), grad_emb, grad_h, margin.
     """
-    from probe.scoring.base import length_batches, pad_right
     from probe.data.items import prepare_items
+    from probe.scoring.base import length_batches, pad_right
 
     df = prepare_items(items) if "match" not in items.columns else items
     toks = df["prefix"].astype(str).str.split()
@@ -782,20 +600,20 @@ def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, 
     return "\n".join(lines)
 
 
-def run_gradients_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str | os.PathLike | None,
-                           out: str | os.PathLike, small: bool = True, config: GradientsConfig | None = None,
-                           workers: int = 1) -> dict:
+def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
     """``probe run``'s entry: gradient decay of the run's trained models (largest attractor rate) and fresh ones.
 
     ``models``: [{"path", "arch", "attractor_rate", "seed"}]; ``corpus_dirs``: {rate: corpus folder}.
-    ``config`` default: ``preset("small")`` when ``small`` else the full defaults (pass ``preset("quick")``
-    for the quick preset). Returns {"files", "markdown", "seconds", "d20", "fits"}.
+    Returns {"files", "markdown", "seconds", "d20", "fits"}.
     """
-    cfg = config or preset("small" if small else "full")
+    models, corpus_dirs, items, out = list(inputs.models), dict(inputs.corpus_dirs), inputs.items, inputs.out
     rates = sorted({m.get("attractor_rate") for m in models if m.get("attractor_rate") is not None})
-    chosen = [m for m in models if not rates or m.get("attractor_rate") == rates[-1]] if small else list(models)
+    chosen = [m for m in models if not rates or m.get("attractor_rate") == rates[-1]]
     corpus = corpus_dirs.get(rates[-1]) if rates and corpus_dirs else (next(iter(corpus_dirs.values()), None)
                                                                         if corpus_dirs else None)
     return gradients_analysis(
         model_dirs=[m["path"] for m in chosen], labels=chosen, corpus=corpus, items=items, out=out, config=cfg,
         corpus_of=[corpus_dirs.get(m.get("attractor_rate"), corpus) if corpus_dirs else None for m in chosen])
+
+
+ANALYSIS = register_analysis(Analysis("gradients", "Vanishing gradients", GradientsConfig, PRESETS, run))

@@ -36,7 +36,7 @@ def _with_ci(frame: pd.DataFrame) -> pd.Series:
 
 
 def _group_keys(seeds: pd.DataFrame) -> list[str]:
-    from probe.plots import group_keys
+    from probe.report.plots import group_keys
 
     return group_keys(seeds)
 
@@ -210,7 +210,7 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
     :func:`headline_table`. Figures are those in ``results_dir/figures`` (PNG shown, PDF linked).
     """
     res = Path(results_dir)
-    from probe.plots import read_seed_summary
+    from probe.report.plots import read_seed_summary
 
     seeds = read_seed_summary(res)
     summary_json = json.loads((res / "summary.json").read_text()) if (res / "summary.json").is_file() else {}
@@ -323,7 +323,7 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
 def report_evaluation(results_dir: str | os.PathLike, *, command: str = "", figures: bool = True) -> str:
     """Figures (unless ``figures`` is False) and report.md for an evaluation folder written by ``probe
     evaluate``; returns the compact table of accuracy per item class that the command prints."""
-    from probe.plots import make_figures, read_seed_summary
+    from probe.report.plots import make_figures, read_seed_summary
 
     res = Path(results_dir)
     if figures:

@@ -28,12 +28,12 @@ selectivity, n), ``ablation.csv``, ``figures/diagnose.{png,pdf}``, ``figures/abl
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import functools
 import hashlib
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
+import time
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
@@ -41,11 +41,12 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from probe.core.errors import ProbeError
 from probe.core.config import config_to_dict
+from probe.core.errors import ProbeError
+from probe.models.cells import as_tuple, from_tuple, get_cell, recurrent_cells
 from probe.models.config import archs
-from probe.models.cells import as_tuple, from_tuple, get_cell
-from probe.models.cells import recurrent_cells
+from probe.analyses.base import Analysis, AnalysisInputs, register_analysis
+
 
 MAX_ATTRACTORS = 4
 ABLATIONS = ("none", "number", "random")
@@ -74,6 +75,7 @@ class DiagnoseConfig:
 SMALL_DIAGNOSE = DiagnoseConfig(max_seeds=1, max_items=800, folds=5, ablate=2, random_draws=5, n_boot=200)
 # The quick preset's toy sizes (a smoke test, not a result).
 QUICK_DIAGNOSE = DiagnoseConfig(max_seeds=1, max_items=300, folds=3, ablate=2, random_draws=3, n_boot=100)
+PRESETS = {"full": DiagnoseConfig(), "small": SMALL_DIAGNOSE, "quick": QUICK_DIAGNOSE}
 
 
 def check_diagnose_config(cfg: DiagnoseConfig) -> None:
@@ -102,7 +104,7 @@ class StateCache(NamedTuple):
 
 def encode_prefixes(items: pd.DataFrame, vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Items -> (ids int64 [N, T_max] = <eos> + prefix, right-padded; lengths [N]; in-vocabulary mask [N])."""
-    from probe.number import item_examples
+    from probe.analyses.number import item_examples
 
     data, in_vocab = item_examples(items, vocab)
     return data.ids, data.lengths, in_vocab
@@ -328,8 +330,8 @@ def _units_text(units: dict[int, list[int]]) -> str:
 def ablation_accuracy(model: nn.Module, vocab, items: pd.DataFrame, units: dict[int, list[int]], *,
                       batch_size: int = 256) -> pd.DataFrame:
     """Per-item agreement correctness (prefix method) with ``units`` zeroed -> frame (match, correct), scored items."""
-    from probe.scoring.neural import LMScorer
     from probe.scoring.items import score_items
+    from probe.scoring.neural import LMScorer
 
     wrapped = AblatedLM(model, units).eval() if units else model
     scores = score_items(LMScorer(wrapped, vocab, batch_size=batch_size), items)
@@ -344,8 +346,7 @@ def ablation_accuracy(model: nn.Module, vocab, items: pd.DataFrame, units: dict[
 
 def load_probe_items(items: str | os.PathLike, cfg: DiagnoseConfig) -> pd.DataFrame:
     """The items probed: the configured constructions, head position known, a seeded sample of max_items."""
-    from probe.data.items import prepare_items
-    from probe.data.items import load_items
+    from probe.data.items import load_items, prepare_items
 
     df = prepare_items(load_items(items))
     if cfg.constructions:
@@ -427,25 +428,22 @@ ABL_COLUMNS = ["arch", "seed", "attractor_rate", "ablation", "draw", "units", "k
                "ci_low", "ci_high"]
 
 
-def run_diagnose_analysis(*, models: Sequence[dict], corpus_dirs: dict | None = None, items: str | os.PathLike,
-                          out: str | os.PathLike, small: bool = True, config: DiagnoseConfig | None = None,
-                          progress: bool = False, workers: int = 1) -> dict:
+def run(inputs: AnalysisInputs, cfg: DiagnoseConfig) -> dict:
     """Probe the head's number in every layer's states, with control task and selectivity; ablate number units.
 
     ``models``: [{"path", "arch", "attractor_rate", "seed"}] (training folders); ``items``: an item
-    dataset (folder or .jsonl); ``corpus_dirs`` is accepted for the common analysis signature and unused.
+    dataset (folder or .jsonl); ``corpus_dirs`` is not used.
     Writes ``out/diagnose.csv``, ``out/ablation.csv`` (when ``ablate`` > 0), ``out/diagnose.json`` and
     ``out/figures/{diagnose,ablation}.{png,pdf}``. Returns {"files", "markdown", "seconds", ...}.
     """
+    models, items, out, progress = list(inputs.models), inputs.items, inputs.out, inputs.progress
     from tqdm.auto import tqdm
 
-    from probe.scoring.registry import check_model_path
+    from probe.analyses.base import one_thread, select_models, write_analysis_outputs
     from probe.data.lexicon import load_lexicon
-    from probe.gradients import one_thread
-    from probe.number import select_models, write_analysis_outputs
+    from probe.scoring.registry import check_model_path
 
     t0 = time.perf_counter()
-    cfg = config or (SMALL_DIAGNOSE if small else DiagnoseConfig())
     check_diagnose_config(cfg)
     rate, chosen = select_models(models, cfg.attractor_rate, archs=archs(), max_seeds=cfg.max_seeds)
     for m in chosen:
@@ -646,3 +644,6 @@ def diagnose_markdown(diag: pd.DataFrame, abl: pd.DataFrame, *, cfg: DiagnoseCon
                  "random units (layer:unit listed).\n\n"
                  + markdown_table(fmt[["arch", "intact", "number_units", "random (95% range)", "n_items", "units"]]))
     return text
+
+
+ANALYSIS = register_analysis(Analysis("diagnose", "Diagnostic classifiers and number units", DiagnoseConfig, PRESETS, run))

@@ -6,34 +6,36 @@ with early stopping, into a temporary folder) and then, at initialisation (the s
 weights) and after training, measured by
   * after training, agreement accuracy on benchmark items (prefix method, ``probe.evaluate``): all scored
     items, conflict items (nearest noun of the other number) and matched items with 1+ attractors;
-  * gradient norms from ``probe.gradients.decay_norms`` (windows of the corpus' valid split, J = the
+  * gradient norms from ``probe.analyses.taps.decay_norms`` (windows of the corpus' valid split, J = the
     cross-entropy at the final position, one backward pass per batch): ||dJ(t)/d x(t - l)|| for the
     embedding x at l = 0 (the path up through every layer) and l = ``distance`` (up and back in time),
     the same for the first layer's hidden state, and for the top layer's at l = ``distance``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 import os
+from pathlib import Path
 import tempfile
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
 
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.figure import Figure
 
-from probe.clipping import richest_corpus, working_corpus
+from probe.analyses.base import analysis_copy, one_thread, richest_corpus
+from probe.analyses.clipping import working_corpus
+from probe.analyses.taps import decay_norms, parse_variant, sample_windows, variant_name
+from probe.core.config import config_to_dict
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir, write_text_atomic
-from probe.core.config import config_to_dict
-from probe.gradients import analysis_copy, decay_norms, one_thread, parse_variant, sample_windows, variant_name
 from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
 from probe.core.tables import markdown_table
 from probe.train import STALL_RATIO
+from probe.analyses.base import Analysis, AnalysisInputs, register_analysis
+
 
 STEM = "depth"
 
@@ -65,28 +67,23 @@ class DepthConfig:
     seed: int = 0                      # init, windows, item sample
 
 
-def preset(name: str) -> DepthConfig:
-    """'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run)."""
-    presets = {
-        "full": DepthConfig(),
-        # one cell keeps probe run within its budget (all ten models took 290 s on 2 cores); `--size full`
-        # runs srn, gru and lstm at 1, 2, 4 and 6 layers
-        "small": DepthConfig(archs=("lstm",), layers=(1, 4), hidden=32, emb=32, lr=1e-2, n_sequences=32,
-                             n_items=600),
-        "quick": DepthConfig(archs=("srn", "lstm"), layers=(1, 2), skips=("none", "highway"), hidden=8, emb=8,
-                             batch_size=8, bptt=10, stop_after=0, max_steps=3, valid_tokens=300, n_sequences=8,
-                             n_items=30),
-    }
-    if name not in presets:
-        raise ProbeError(f"unknown analysis size {name!r}; choose from {', '.join(presets)}")
-    return presets[name]
+# Presets: 'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run).
+PRESETS = {
+    "full": DepthConfig(),
+    # one cell keeps probe run within its budget (all ten models took 290 s on 2 cores); `--size full`
+    # runs srn, gru and lstm at 1, 2, 4 and 6 layers
+    "small": DepthConfig(archs=("lstm",), layers=(1, 4), hidden=32, emb=32, lr=1e-2, n_sequences=32,
+                         n_items=600),
+    "quick": DepthConfig(archs=("srn", "lstm"), layers=(1, 2), skips=("none", "highway"), hidden=8, emb=8,
+                         batch_size=8, bptt=10, stop_after=0, max_steps=3, valid_tokens=300, n_sequences=8,
+                         n_items=30),
+}
 
 
 def check_config(cfg: DepthConfig) -> None:
     """One-line ProbeErrors for impossible options (before anything is trained or written)."""
-    from probe.train import check_train_config
-
     from probe.models.config import SKIPS
+    from probe.train import check_train_config
 
     if not cfg.archs or not cfg.layers or not cfg.skips:
         raise ProbeError("give at least one cell (--archs), one depth (--layers) and one skip connection (--skips)")
@@ -133,8 +130,8 @@ def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str):
 
 def accuracies(model, vocab, items: pd.DataFrame) -> dict:
     """Agreement accuracy (prefix method) overall and on 1+-attractor items, mismatched vs matched."""
-    from probe.scoring.neural import LMScorer
     from probe.scoring.items import score_items
+    from probe.scoring.neural import LMScorer
 
     scores = score_items(LMScorer(model, vocab), items, method="prefix")
     kept = scores[~scores["excluded"]]
@@ -184,8 +181,8 @@ def _train_one(args: tuple) -> dict:
 
 def _depth_analysis(*, corpus, items, out, config, progress, workers) -> dict:
     from probe.data.corpus import load_corpus
-    from probe.models.lm import build_model
     from probe.models.checkpoint import load_checkpoint
+    from probe.models.lm import build_model
     from probe.train import model_config_for
 
     cfg = config or DepthConfig()
@@ -212,8 +209,8 @@ def _depth_analysis(*, corpus, items, out, config, progress, workers) -> dict:
         args = [(config_to_dict(_train_config(cfg, *job)), str(work_corpus), str(f)) for job, f in zip(jobs, folders)]
         bar = tqdm(total=len(jobs), desc="depth", unit="model", disable=not progress)
         if workers > 1 and len(jobs) > 1:
-            import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
+            import multiprocessing as mp
 
             with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
                 summaries = []
@@ -352,14 +349,13 @@ def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
         markdown_table(t), "", "![depth](figures/depth.png)", ""])
 
 
-def run_depth_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str | os.PathLike | None,
-                       out: str | os.PathLike, small: bool = True, config: DepthConfig | None = None,
-                       workers: int = 1) -> dict:
+def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
     """``probe run``'s entry: train the depth sweep on the corpus with the largest attractor rate.
 
-    ``models`` is not used (the sweep trains its own); ``config`` default: ``preset("small")`` when
-    ``small`` else the full defaults (pass ``preset("quick")`` for the quick preset).
+    ``models`` is not used (the sweep trains its own).
     """
-    cfg = config or preset("small" if small else "full")
-    return depth_analysis(corpus=richest_corpus(corpus_dirs, "depth"), items=items, out=out, config=cfg,
-                          workers=workers)
+    return depth_analysis(corpus=richest_corpus(inputs.corpus_dirs, "depth"), items=inputs.items, out=inputs.out,
+                          config=cfg, workers=inputs.workers)
+
+
+ANALYSIS = register_analysis(Analysis("depth", "Stacked and skip-connected models", DepthConfig, PRESETS, run))

@@ -5,7 +5,7 @@ and outputs sg or pl. Unlike a language model it may read the prefix in both dir
 prefix is given and the verb is not part of it, so nothing it must predict is visible.
 
 Encoders are PyTorch's multi-layer ``nn.RNN`` (tanh/relu SRN), ``nn.GRU`` and ``nn.LSTM``, uni- or
-bidirectional (built here, not in ``probe.models``, whose language models refuse ``bidirectional``).
+bidirectional (``probe.models.classifier``; the language models of ``probe.models.lm`` refuse ``bidirectional``).
 Features for the softmax over {sg, pl} (``pooling``):
 
 ``final`` (default)
@@ -35,12 +35,12 @@ objective on the same test items (``number_prediction.csv``, ``figures/number_pr
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import json
 import math
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
+import time
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -48,15 +48,17 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from probe.core.errors import ProbeError
-from probe.core.io import atomic_dir, save_config, write_bytes_atomic, write_text_atomic
+from probe.analyses.base import one_thread, select_models, write_analysis_outputs
 from probe.core.config import config_from_dict, config_to_dict
 from probe.core.device import resolve_device
+from probe.core.errors import ProbeError
+from probe.core.io import atomic_dir, save_config, write_text_atomic
 from probe.data.corpus import EOS, UNK, Vocab
-from probe.gradients import one_thread
-from probe.scoring.base import pad_right
 from probe.models.cells import recurrent_cells
-from probe.models.classifier import ClassifierConfig, LABELS, NumberClassifier, OBJECTIVE, POOLINGS
+from probe.models.classifier import LABELS, OBJECTIVE, POOLINGS, ClassifierConfig, NumberClassifier
+from probe.scoring.base import pad_right
+from probe.analyses.base import Analysis, AnalysisInputs, register_analysis
+
 
 DATA_SOURCES = ("grammar", "items")
 OPTIMIZERS = ("adam", "sgd")
@@ -361,8 +363,7 @@ def _test_rows(model: NumberClassifier, test: pd.DataFrame, data: NumberData) ->
 
 def load_test_items(items: str | os.PathLike, *, constructions: Sequence[str] = ()) -> pd.DataFrame:
     """An item dataset's test items (its ``test`` split, or all items if it has none), prepared for scoring."""
-    from probe.data.items import prepare_items
-    from probe.data.items import load_items
+    from probe.data.items import load_items, prepare_items
 
     df = prepare_items(load_items(items))
     if constructions:
@@ -448,8 +449,7 @@ def _items_vocab(items: str | os.PathLike) -> Vocab:
 
 def _item_training_examples(items: str | os.PathLike | None, vocab: Vocab) -> tuple[NumberData, NumberData, dict]:
     """The train and valid splits of an item dataset as examples."""
-    from probe.data.items import prepare_items
-    from probe.data.items import load_items
+    from probe.data.items import load_items, prepare_items
 
     if items is None:
         raise ProbeError("number training on items needs --items DIR with train/valid splits")
@@ -527,54 +527,7 @@ class NumberAnalysisConfig:
 SMALL_NUMBER = NumberAnalysisConfig(max_seeds=1, n_sentences=6_000, epochs=3, lr=1e-2, n_boot=200)
 # The quick preset's toy sizes (a few seconds once torch and matplotlib are imported): a smoke test, not a result.
 QUICK_NUMBER = NumberAnalysisConfig(max_seeds=1, n_sentences=1_000, epochs=2, lr=1e-2, n_boot=100)
-
-
-def _rate_of(model: dict) -> float:
-    rate = model.get("attractor_rate")
-    return float("nan") if rate is None else float(rate)
-
-
-def select_models(models: Sequence[dict], rate: float | None, *, archs: Sequence[str] | None = None,
-                  max_seeds: int | None = None) -> tuple[float, list[dict]]:
-    """The models of ``archs`` trained at attractor rate ``rate`` (None: the largest; models without a rate
-    form one group), the first ``max_seeds`` seeds per arch, sorted by (arch, seed) -> (rate, models)."""
-    archs = recurrent_cells() if archs is None else archs
-    rec = [m for m in models if m.get("arch") in archs]
-    if not rec:
-        raise ProbeError(f"this analysis needs models of arch {', '.join(archs)}; none were given")
-    rates = sorted({_rate_of(m) for m in rec})
-    if rate is None:
-        finite = [r for r in rates if math.isfinite(r)]
-        rate = max(finite) if finite else rates[0]
-    chosen = [m for m in rec if _rate_of(m) == rate or (math.isnan(rate) and math.isnan(_rate_of(m)))]
-    if not chosen:
-        raise ProbeError(f"no model was trained at attractor rate {rate}; the models have rates {rates}")
-    chosen.sort(key=lambda m: (m["arch"], int(m.get("seed", 0) or 0)))
-    if max_seeds is not None:
-        per_arch: dict[str, int] = {}
-        kept = []
-        for m in chosen:
-            per_arch[m["arch"]] = per_arch.get(m["arch"], 0) + 1
-            if per_arch[m["arch"]] <= max_seeds:
-                kept.append(m)
-        chosen = kept
-    return rate, chosen
-
-
-def describe_models(paths: Sequence[str | os.PathLike], *, attractor_rate: float | None = None) -> list[dict]:
-    """Language-model checkpoints (files or training folders) -> [{"path", "arch", "attractor_rate", "seed"}]
-    as the analyses take them (arch and seed read from each checkpoint)."""
-    from probe.models.checkpoint import read_checkpoint
-
-    out = []
-    for path in paths:
-        data = read_checkpoint(path)
-        if data["train_state"].get("objective") == OBJECTIVE:
-            raise ProbeError(f"{path} is a number classifier; give a language model trained with `probe train`")
-        arch = data["model_config"].get("arch", "")
-        seed = data["train_config"].get("seed", 0) if isinstance(data["train_config"], dict) else 0
-        out.append({"path": str(path), "arch": str(arch), "attractor_rate": attractor_rate, "seed": int(seed or 0)})
-    return out
+PRESETS = {"full": NumberAnalysisConfig(), "small": SMALL_NUMBER, "quick": QUICK_NUMBER}
 
 
 def _accuracy_rows(res: pd.DataFrame, keys: dict, *, n_boot: int, seed: int) -> list[dict]:
@@ -590,9 +543,7 @@ def _accuracy_rows(res: pd.DataFrame, keys: dict, *, n_boot: int, seed: int) -> 
     return rows
 
 
-def run_number_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str | os.PathLike,
-                        out: str | os.PathLike, small: bool = True, config: NumberAnalysisConfig | None = None,
-                        progress: bool = False, workers: int = 1) -> dict:
+def run(inputs: AnalysisInputs, cfg: NumberAnalysisConfig) -> dict:
     """Train uni-/bidirectional number classifiers and compare them with the LMs, by number of attractors.
 
     ``models``: [{"path", "arch", "attractor_rate", "seed"}] (training folders); ``corpus_dirs``:
@@ -603,8 +554,9 @@ def run_number_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str
     n_items, accuracy, ci_low, ci_high), ``out/number_prediction.json`` and
     ``out/figures/number_prediction.{png,pdf}``. Returns {"files", "markdown", "seconds", "accuracy"}.
     """
+    models, corpus_dirs, items, out = list(inputs.models), dict(inputs.corpus_dirs), inputs.items, inputs.out
+    progress = inputs.progress
     t0 = time.perf_counter()
-    cfg = config or (SMALL_NUMBER if small else NumberAnalysisConfig())
     bad = [d for d in cfg.directions if d not in ("uni", "bi")]
     if bad or not cfg.directions:
         raise ProbeError(f"number directions must be uni and/or bi, got {list(cfg.directions)}")
@@ -636,9 +588,9 @@ def run_number_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str
 def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.DataFrame, cfg: NumberAnalysisConfig,
                         *, out: Path, rate: float, progress: bool) -> tuple[list[dict], list[dict], dict]:
     """Score each LM on the test items and train + test its uni/bi classifiers -> (rows, summaries, data facts)."""
-    from probe.scoring.neural import LMScorer
-    from probe.scoring.items import score_items
     from probe.models.checkpoint import load_checkpoint
+    from probe.scoring.items import score_items
+    from probe.scoring.neural import LMScorer
 
     rows: list[dict] = []
     summaries: list[dict] = []
@@ -680,22 +632,6 @@ def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.
 # ---------------------------------------------------------------------------------------------------
 # Helpers shared with probe.diagnose
 
-
-
-def write_analysis_outputs(out: Path, stem: str, table: pd.DataFrame, fig, info: dict | None) -> list[str]:
-    """``out/<stem>.csv``, ``out/<stem>.json`` (when ``info``) and ``out/figures/<stem>.{png,pdf}``, each atomically."""
-    from probe.core.style import figure_bytes
-
-    payloads = {out / f"{stem}.csv": table.to_csv(index=False).encode("utf-8")}
-    if info is not None:
-        payloads[out / f"{stem}.json"] = (json.dumps(info, indent=1, sort_keys=True, default=str) + "\n").encode()
-    payloads[out / "figures" / f"{stem}.png"] = figure_bytes(fig, "png")
-    # the PNG pass placed every axis; keep that layout for the PDF instead of solving it again (~1 s a figure)
-    fig.set_layout_engine("none")
-    payloads[out / "figures" / f"{stem}.pdf"] = figure_bytes(fig, "pdf")
-    for path, data in payloads.items():   # everything rendered before the first file is written
-        write_bytes_atomic(path, data)
-    return [str(p) for p in payloads]
 
 
 OBJECTIVE_STYLES = {"number-uni": "-", "number-bi": "--", "lm": ":"}
@@ -781,3 +717,6 @@ def number_markdown(table: pd.DataFrame, *, facts: dict, config: NumberAnalysisC
             "LSTM on Wikipedia (0-4 attractors: " + "/".join(f"{v:.3f}" for _, v in sorted(LINZEN_2016_SUPERVISED.items()))
             + "): a different corpus and test set, shown only as a reference shape.\n\n")
     return text + markdown_table(pd.DataFrame(lines))
+
+
+ANALYSIS = register_analysis(Analysis("number", "Number prediction: supervised vs language model", NumberAnalysisConfig, PRESETS, run))

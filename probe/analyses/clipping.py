@@ -10,26 +10,28 @@ of the final weights (``last.pt``; both NaN for stopped runs).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 import math
 import os
+from pathlib import Path
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
 
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
+from probe.analyses.base import one_thread, richest_corpus
+from probe.analyses.taps import parse_variant
+from probe.core.config import config_to_dict
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir, write_text_atomic
-from probe.core.config import config_to_dict
 from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
-from probe.gradients import one_thread, parse_variant
 from probe.core.tables import markdown_table
+from probe.analyses.base import Analysis, AnalysisInputs, register_analysis
+
 
 STEM = "clipping"
 
@@ -54,18 +56,14 @@ class ClippingConfig:
     seed: int = 0                      # model init, item sample
 
 
-def preset(name: str) -> ClippingConfig:
-    """'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run)."""
-    presets = {
-        "full": ClippingConfig(),
-        "small": ClippingConfig(archs=("srn", "srn:nonlinearity=relu"), hidden=32, emb=32, max_steps=60,
-                                valid_tokens=4000, n_items=300),
-        "quick": ClippingConfig(archs=("srn:nonlinearity=relu",), clips=(0.0, 1.0), hidden=16, emb=16,
-                                batch_size=16, bptt=20, max_steps=15, max_nonfinite=5, valid_tokens=500, n_items=50),
-    }
-    if name not in presets:
-        raise ProbeError(f"unknown analysis size {name!r}; choose from {', '.join(presets)}")
-    return presets[name]
+# Presets: 'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run).
+PRESETS = {
+    "full": ClippingConfig(),
+    "small": ClippingConfig(archs=("srn", "srn:nonlinearity=relu"), hidden=32, emb=32, max_steps=60,
+                            valid_tokens=4000, n_items=300),
+    "quick": ClippingConfig(archs=("srn:nonlinearity=relu",), clips=(0.0, 1.0), hidden=16, emb=16,
+                            batch_size=16, bptt=20, max_steps=15, max_nonfinite=5, valid_tokens=500, n_items=50),
+}
 
 
 def check_config(cfg: ClippingConfig) -> None:
@@ -201,7 +199,7 @@ def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_di
 
 
 def _variant(v: dict) -> str:
-    from probe.gradients import variant_name
+    from probe.analyses.taps import variant_name
     from probe.models.config import ModelConfig
 
     return variant_name(ModelConfig(**{**v, "vocab_size": 2}))
@@ -340,22 +338,14 @@ def _markdown(runs: pd.DataFrame, cfg: ClippingConfig, corpus) -> str:
         markdown_table(t), "", "![clipping](figures/clipping.png)", ""])
 
 
-def run_clipping_analysis(*, models: Sequence[dict], corpus_dirs: dict, items: str | os.PathLike | None,
-                          out: str | os.PathLike, small: bool = True, config: ClippingConfig | None = None,
-                          workers: int = 1) -> dict:
+def run(inputs: AnalysisInputs, cfg: ClippingConfig) -> dict:
     """``probe run``'s entry: train the clipping runs on the corpus with the largest attractor rate
-    (``workers`` is accepted for the common entry signature; these runs are short and run in order).
+    (these runs are short and run in order).
 
-    ``models`` is not used (the runs are trained here); ``config`` default: ``preset("small")`` when
-    ``small`` else the full defaults (pass ``preset("quick")`` for the quick preset).
+    ``models`` is not used (the runs are trained here).
     """
-    cfg = config or preset("small" if small else "full")
-    return clipping_analysis(corpus=richest_corpus(corpus_dirs, "clipping"), items=items, out=out, config=cfg)
+    return clipping_analysis(corpus=richest_corpus(inputs.corpus_dirs, "clipping"), items=inputs.items, out=inputs.out,
+                             config=cfg)
 
 
-def richest_corpus(corpus_dirs: dict, analysis: str) -> Path:
-    """The corpus folder with the largest attractor rate (the most evidence), for the analyses that train
-    their own models inside ``probe run``."""
-    if not corpus_dirs:
-        raise ProbeError(f"the {analysis} analysis needs a corpus; give corpus_dirs {{attractor_rate: folder}}")
-    return Path(corpus_dirs[max(corpus_dirs)])
+ANALYSIS = register_analysis(Analysis("clipping", "Exploding gradients and clipping", ClippingConfig, PRESETS, run))

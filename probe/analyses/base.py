@@ -1,0 +1,195 @@
+"""The analysis contract and registry, and what every analysis shares: model selection, one thread, output writing.
+
+An analysis is a module with a frozen config dataclass (commented fields: they become the CLI flags of
+``probe analyze NAME``), presets ``full`` / ``small`` / ``quick``, and ``run(inputs, cfg) -> result``, plus
+one :func:`register_analysis` line. ``probe analyze NAME``, the ``probe run`` stage and the report section
+follow from the registry entry. Built-in analyses register when ``probe.analyses`` loads them
+(``load_analyses``); a user's module may call ``register_analysis`` itself.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+from dataclasses import dataclass, field
+import importlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from probe.analyses import BUILTIN
+from probe.core.errors import ProbeError
+from probe.core.io import write_bytes_atomic
+from probe.models.cells import recurrent_cells
+from probe.models.classifier import OBJECTIVE
+from probe.models.lm import LanguageModel
+
+
+@dataclass(frozen=True)
+class AnalysisInputs:
+    """What an analysis is given: trained models, their corpora, the benchmark items, an output folder."""
+
+    models: tuple[dict, ...] = ()          # [{"path", "arch", "attractor_rate", "seed"}]: training folders
+    corpus_dirs: Mapping = field(default_factory=dict)   # {attractor_rate: corpus folder}
+    items: str | None = None                # the benchmark item dataset (folder or .jsonl)
+    out: str = "."                          # where the analysis writes its tables, figures and json
+    workers: int = 1                        # processes an analysis may use for training
+    progress: bool = False                  # progress bars (off in logs)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One registry entry: everything the CLI, ``probe run`` and the report need to know of an analysis."""
+
+    name: str                                        # `probe analyze NAME`, RunConfig.analyses
+    title: str                                       # the report's section heading
+    config: type                                     # a frozen dataclass; its commented fields become flags
+    presets: Mapping[str, Any]                       # {"full": cfg, "small": cfg, "quick": cfg}
+    run: Callable[[AnalysisInputs, Any], dict]       # -> {"files": [...], "markdown": str, "seconds": float, ...}
+    needs: tuple[str, ...] = ("models", "corpus_dirs", "items")   # the inputs it reads (for error messages)
+
+    def preset(self, name: str) -> Any:
+        """The config of preset ``name`` (full | small | quick)."""
+        if name not in self.presets:
+            raise ProbeError(f"unknown preset {name!r} for the {self.name} analysis; choose from "
+                             f"{', '.join(self.presets)}")
+        return self.presets[name]
+
+
+ANALYSES: dict[str, Analysis] = {}
+
+
+def register_analysis(analysis: Analysis) -> Analysis:
+    """Add ``analysis`` to the registry (replacing one of that name); returns it."""
+    for p in ("full", "small", "quick"):
+        if p not in analysis.presets:
+            raise ValueError(f"analysis {analysis.name}: presets must include full, small and quick")
+    ANALYSES[analysis.name] = analysis
+    return analysis
+
+
+def load_analyses() -> dict[str, Analysis]:
+    """Import the built-in analysis modules (each registers itself) and return the registry."""
+    for name in BUILTIN:
+        importlib.import_module(f"probe.analyses.{name}")
+    # report order: the built-ins as BUILTIN lists them, then the others as registered
+    order = list(BUILTIN) + [n for n in ANALYSES if n not in BUILTIN]
+    ANALYSES.update({n: ANALYSES.pop(n) for n in order})
+    return ANALYSES
+
+
+def get_analysis(name: str) -> Analysis:
+    """The registry entry for ``name``, loading the built-ins first; a ProbeError names the choices."""
+    registry = load_analyses() if name not in ANALYSES else ANALYSES
+    if name not in registry:
+        raise ProbeError(f"unknown analysis {name!r}; choose from {', '.join(registry)}")
+    return registry[name]
+
+
+def run_analysis(name: str, inputs: AnalysisInputs, config: Any = None, *, preset: str = "small") -> dict:
+    """Run analysis ``name`` on ``inputs`` with ``config`` (default: the preset's) and return its result."""
+    analysis = get_analysis(name)
+    cfg = config if config is not None else analysis.preset(preset)
+    if not isinstance(cfg, analysis.config):
+        raise ProbeError(f"the {name} analysis takes a {analysis.config.__name__}, not {type(cfg).__name__}")
+    return analysis.run(inputs, cfg)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch and BLAS (numpy, scikit-learn) on one thread inside the block, restored after: the analyses'
+    tensors and probes are small, and extra threads only spin against each other (the depth sweep used 6x
+    the CPU time with 2 threads on a busy 2-core machine; probes ran 5x slower)."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def analysis_copy(model: LanguageModel) -> LanguageModel:
+    """A float64, eval-mode, CPU copy of ``model`` whose weights need no gradient (the original is untouched)."""
+    m = copy.deepcopy(model).to("cpu", torch.float64).eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m
+
+
+def _rate_of(model: dict) -> float:
+    rate = model.get("attractor_rate")
+    return float("nan") if rate is None else float(rate)
+
+
+def select_models(models: Sequence[dict], rate: float | None, *, archs: Sequence[str] | None = None,
+                  max_seeds: int | None = None) -> tuple[float, list[dict]]:
+    """The models of ``archs`` trained at attractor rate ``rate`` (None: the largest; models without a rate
+    form one group), the first ``max_seeds`` seeds per arch, sorted by (arch, seed) -> (rate, models)."""
+    archs = recurrent_cells() if archs is None else archs
+    rec = [m for m in models if m.get("arch") in archs]
+    if not rec:
+        raise ProbeError(f"this analysis needs models of arch {', '.join(archs)}; none were given")
+    rates = sorted({_rate_of(m) for m in rec})
+    if rate is None:
+        finite = [r for r in rates if math.isfinite(r)]
+        rate = max(finite) if finite else rates[0]
+    chosen = [m for m in rec if _rate_of(m) == rate or (math.isnan(rate) and math.isnan(_rate_of(m)))]
+    if not chosen:
+        raise ProbeError(f"no model was trained at attractor rate {rate}; the models have rates {rates}")
+    chosen.sort(key=lambda m: (m["arch"], int(m.get("seed", 0) or 0)))
+    if max_seeds is not None:
+        per_arch: dict[str, int] = {}
+        kept = []
+        for m in chosen:
+            per_arch[m["arch"]] = per_arch.get(m["arch"], 0) + 1
+            if per_arch[m["arch"]] <= max_seeds:
+                kept.append(m)
+        chosen = kept
+    return rate, chosen
+
+
+def describe_models(paths: Sequence[str | os.PathLike], *, attractor_rate: float | None = None) -> list[dict]:
+    """Language-model checkpoints (files or training folders) -> [{"path", "arch", "attractor_rate", "seed"}]
+    as the analyses take them (arch and seed read from each checkpoint)."""
+    from probe.models.checkpoint import read_checkpoint
+
+    out = []
+    for path in paths:
+        data = read_checkpoint(path)
+        if data["train_state"].get("objective") == OBJECTIVE:
+            raise ProbeError(f"{path} is a number classifier; give a language model trained with `probe train`")
+        arch = data["model_config"].get("arch", "")
+        seed = data["train_config"].get("seed", 0) if isinstance(data["train_config"], dict) else 0
+        out.append({"path": str(path), "arch": str(arch), "attractor_rate": attractor_rate, "seed": int(seed or 0)})
+    return out
+
+
+def write_analysis_outputs(out: Path, stem: str, table: pd.DataFrame, fig, info: dict | None) -> list[str]:
+    """``out/<stem>.csv``, ``out/<stem>.json`` (when ``info``) and ``out/figures/<stem>.{png,pdf}``, each atomically."""
+    from probe.core.style import figure_bytes
+
+    payloads = {out / f"{stem}.csv": table.to_csv(index=False).encode("utf-8")}
+    if info is not None:
+        payloads[out / f"{stem}.json"] = (json.dumps(info, indent=1, sort_keys=True, default=str) + "\n").encode()
+    payloads[out / "figures" / f"{stem}.png"] = figure_bytes(fig, "png")
+    # the PNG pass placed every axis; keep that layout for the PDF instead of solving it again (~1 s a figure)
+    fig.set_layout_engine("none")
+    payloads[out / "figures" / f"{stem}.pdf"] = figure_bytes(fig, "pdf")
+    for path, data in payloads.items():   # everything rendered before the first file is written
+        write_bytes_atomic(path, data)
+    return [str(p) for p in payloads]
+
+
+def richest_corpus(corpus_dirs: dict, analysis: str) -> Path:
+    """The corpus folder with the largest attractor rate (the most evidence), for the analyses that train
+    their own models inside ``probe run``."""
+    if not corpus_dirs:
+        raise ProbeError(f"the {analysis} analysis needs a corpus; give corpus_dirs {{attractor_rate: folder}}")
+    return Path(corpus_dirs[max(corpus_dirs)])

@@ -1,0 +1,74 @@
+"""Command-line flags generated from a frozen config dataclass: one flag per field, its comment as the help."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import re
+import types
+import typing
+from typing import Any
+
+_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*?#\s*(.*)$")
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """{field: the comment on its line} read from the dataclass' source (empty where there is none)."""
+    try:
+        lines = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError):
+        return {}
+    out = {}
+    for line in lines:
+        m = _COMMENT.match(line)
+        if m and m.group(1) not in out:
+            out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def _scalar(tp: Any) -> tuple[Any, bool, bool]:
+    """A field type -> (element type, is a tuple, may be None)."""
+    optional = False
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(tp))
+        tp = args[0] if len(args) == 1 else str
+    if typing.get_origin(tp) is tuple:
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return (args[0] if args else str), True, optional
+    return tp, False, optional
+
+
+def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *,
+                       defaults: Any = None, skip: tuple[str, ...] = ()) -> list[str]:
+    """Add ``--field-name`` for every field of ``cls`` (except ``skip``); every flag defaults to None (= keep
+    the preset's value), and its help is the field's comment plus the default shown. Returns the field names."""
+    hints = typing.get_type_hints(cls)
+    comments = field_comments(cls)
+    names = []
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        tp, many, _ = _scalar(hints[f.name])
+        default = getattr(defaults, f.name) if defaults is not None else f.default
+        shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+        help_text = f"{comments.get(f.name, f.name)} (default {shown})".replace("%", "%%")
+        flag = "--" + f.name.replace("_", "-")
+        if tp is bool and not many:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            kind = tp if tp in (int, float, str) else str
+            parser.add_argument(flag, type=kind, nargs="+" if many else None, default=None, metavar=kind.__name__.upper(),
+                                help=help_text)
+        names.append(f.name)
+    return names
+
+
+def apply_options(cfg: Any, namespace: argparse.Namespace, names: list[str]) -> Any:
+    """``cfg`` with every flag given on the command line (not None) replacing its field."""
+    given = {}
+    for name in names:
+        value = getattr(namespace, name, None)
+        if value is not None:
+            given[name] = tuple(value) if isinstance(value, list) else value
+    return dataclasses.replace(cfg, **given) if given else cfg
