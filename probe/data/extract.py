@@ -345,15 +345,21 @@ def iter_texts(cfg: ExtractConfig) -> Iterator[tuple[str, str]]:
 
 
 def _file_texts(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(line, 'name:n') of each file; a line that is not UTF-8 is a ProbeError naming the file and line."""
     for path in map(Path, paths):
         if not path.is_file():
             raise ProbeError(f"text file {path} does not exist; give one or more text files with --text")
         try:
-            fh = gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
-            with fh:
-                for n, line in enumerate(fh, start=1):
+            # bytes, decoded line by line: a text-mode reader decodes in chunks and cannot name the bad line
+            with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+                for n, raw in enumerate(fh, start=1):
+                    try:
+                        line = raw.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise ProbeError(f"text file {path} line {n}: not UTF-8 ({exc.reason} at byte {exc.start}); "
+                                         "give UTF-8 text (.txt or .gz)") from exc
                     yield line, f"{path.name}:{n}"
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise ProbeError(f"cannot read text file {path}: {exc}; give UTF-8 text (.txt or .gz)") from exc
 
 

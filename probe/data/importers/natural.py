@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Callable, Iterable, Sequence
 
 from probe.core.errors import MissingParser
-from probe.data.extract import FILTERS, PARSER_HINT, ExtractConfig, extract_items, load_parser
+from probe.data.extract import FILTERS, PARSER_HINT, ExtractConfig, _file_texts, extract_items, load_parser
 from probe.data.importers.common import _files
 from probe.data.importers.registry import Importer, register_importer
 
@@ -46,10 +46,13 @@ def read_natural(paths: Iterable[str | os.PathLike], *, model: str | Sequence[st
     ``nlp``: an already loaded pipeline (tests). ``max_texts`` caps the paragraphs parsed, ``max_items`` the
     items kept (parsing stops there), so the work stays bounded. ``log`` (default: stderr) gets one line with
     the parser, paragraphs and sentences parsed, items kept, the drops per filter and the wall time.
-    A missing parser is a :class:`MissingParser`.
+    A file that is not UTF-8 is a ProbeError naming its line (checked first); a missing parser is a
+    :class:`MissingParser`.
     """
     files = _files(paths, TEXT_PATTERNS, "text")
     log = log or (lambda line: print(line, file=sys.stderr))
+    for _ in _file_texts(map(str, files)):
+        pass  # a malformed file is reported (file and line) whether or not a parser is installed
     if nlp is None:
         models = (model,) if isinstance(model, str) else tuple(model or DEFAULT_PARSERS)
         model, nlp = find_parser(models)
