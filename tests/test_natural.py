@@ -1,4 +1,4 @@
-"""The natural-text importer: WikiText cleaning, buckets, limits, the missing-parser error and run's skip; no parser needed."""
+"""The natural-text importer: WikiText cleaning, buckets, limits, missing parser, run's skip; no parser needed."""
 import json
 
 import pytest

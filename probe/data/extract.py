@@ -290,7 +290,8 @@ def sentence_items(sent, *, verb_pairs: dict | None = None, verb_numbers: dict |
         vtype = _verb_type(verb, subj.head)
         rows.append({
             "id": item_id("natural", code, vtype, f"{sentence_good}\t{v}"),
-            "construction": bucket_name(len(attractors), clean) if bucket else "natural", "condition": code, "n_attractors": len(attractors),
+            "construction": bucket_name(len(attractors), clean) if bucket else "natural", "condition": code,
+            "n_attractors": len(attractors),
             "head": tokens[h], "head_number": head_number, "head_index": h,
             "attractors": [tokens[i] for i, _ in attractors], "attractor_numbers": att_numbers,
             "attractor_indices": [i for i, _ in attractors],

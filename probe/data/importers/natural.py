@@ -1,4 +1,4 @@
-"""Natural text (WikiText-2's raw files or any one-paragraph-per-line text) -> agreement items via probe.data.extract."""
+"""Natural text (WikiText-2 raw files, any one-paragraph-per-line text) -> agreement items via probe.data.extract."""
 from __future__ import annotations
 
 import os
