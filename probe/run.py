@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from probe.data.build import BuildConfig, build_dataset
-from probe.core.errors import ProbeError
+from probe.core.errors import MissingParser, ProbeError
 from probe.core.config import config_from_dict, config_to_dict, read_config_file
 from probe.core.environment import cpu_model
 from probe.core.io import save_config, write_text_atomic
@@ -412,8 +412,12 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
     for extra in cfg.extra_data:
         folder = work / "data" / extra.format
         icfg = ImportConfig(format=extra.format, paths=(str(extra.path),))
-        _stage(folder, {"format": extra.format, "paths": [str(extra.path)]},
-               lambda f=folder, c=icfg: import_dataset(c, f), log, f"import {extra.format}")
+        try:
+            _stage(folder, {"format": extra.format, "paths": [str(extra.path)]},
+                   lambda f=folder, c=icfg: import_dataset(c, f), log, f"import {extra.format}")
+        except MissingParser as exc:  # an optional parser is not installed: score the other sets
+            log(f"skipped: extra_data {extra.format} ({extra.path}): {exc}")
+            continue
         if extra.per_construction:
             folder = _sample_items(folder, extra.per_construction, log)
         items = load_items(folder).to_pandas()
@@ -449,6 +453,8 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
                              "coverage": round(len(kept) / max(len(g), 1), 3),
                              "accuracy": round(float(per_seed.mean()), 3) if len(per_seed) else None,
                              "seeds": int(per_seed.size)})
+    if not rows:  # every set was skipped
+        return {}
     table = pd.DataFrame(rows)
     write_text_atomic(work.parent / "extra_data.csv", table.to_csv(index=False))
     return {"Published test sets: coverage and accuracy": _extra_markdown(cfg, table)}

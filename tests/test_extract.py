@@ -209,3 +209,57 @@ def test_other_verb_form_takes_the_number_from_the_lexicon():
     assert other_verb_form("zorbs", "VBP", pairs=pairs) == "zarb"
     assert other_verb_form("zorbs", "VBP", pairs=pairs, numbers=numbers) == ""
     assert other_verb_form("zorbs", "VBZ", pairs=pairs, numbers=numbers) == "zarb"
+
+
+def test_iter_texts_rejoins_wikitext_number_and_hyphen_joins(tmp_path):
+    # kept as tokens, en_core_web_sm tagged '@-@' NNP and made it the subject of 'are'
+    f = tmp_path / "wiki.txt"
+    f.write_text(" = = Size = = \n The red @-@ tipped claws , 1 @,@ 000 of them , are 3 @.@ 5 cm long . \n"
+                 " N @-@ <unk> and <unk> @-@ like , <unk> @,@ 5 \n")
+    assert [t for t, _ in iter_texts(ExtractConfig(texts=(str(f),)))] == \
+        ["The red-tipped claws , 1,000 of them , are 3.5 cm long .", "N - <unk> and <unk> - like , <unk> , 5"]
+
+
+def test_unk_from_head_to_verb_drops_the_item():
+    # an <unk> between head and verb may be an attractor whose number the tagger can only guess
+    rows, reasons = one(MULTI.replace("books/NNS", "<unk>/NNP"))
+    assert rows == [] and reasons["unknown_word"] == 1
+    rows, reasons = one(MULTI.replace("author/NN", "<unk>/NN"))
+    assert rows == [] and reasons["unknown_word"] == 1
+    # after the verb it does not matter
+    rows, _ = one(MULTI.replace("././8/punct", "<unk>/NN/8/dobj"))
+    assert len(rows) == 1
+
+
+@pytest.mark.parametrize("spec, bucket", [
+    (MULTI, "natural_2"),
+    (MULTI.replace("books/NNS", "book/NN"), "natural_mixed"),  # 'book' has the head's number
+    (AUX, "natural_1"),
+    (COMPOUND, "natural_1"),
+    ("The/DT/1/det dogs/NNS/2/nsubj bark/VBP/2/ROOT", "natural_0"),
+])
+def test_bucket_constructions(spec, bucket):
+    (r,), _ = one(spec, bucket=True)
+    assert r["construction"] == bucket
+    (plain,), _ = one(spec)
+    assert plain["construction"] == "natural" and plain["id"] == r["id"]  # the id does not depend on the bucket
+
+
+def test_bucket_name_merges_four_and_more():
+    from probe.data.extract import bucket_name
+
+    assert [bucket_name(k, True) for k in (0, 3, 4, 7)] == ["natural_0", "natural_3", "natural_4plus", "natural_4plus"]
+    assert bucket_name(2, False) == "natural_mixed"
+
+
+def test_max_items_stops_parsing(tmp_path):
+    specs = [MULTI, AUX, COMPOUND]
+    f = tmp_path / "t.txt"
+    f.write_text("\n".join(gold(s).text.strip() for s in specs) + "\n")
+    nlp = GoldNLP({gold(s).text.strip(): gold(s) for s in specs})
+    counts = Counter()
+    rows, _ = extract_items(ExtractConfig(texts=(str(f),), max_items=2), nlp=nlp, counts=counts)
+    assert [r["verb_good"] for r in rows] == ["laughs", "have"]
+    assert counts == {"texts": 2, "sentences": 2}
+    with pytest.raises(ProbeError, match="max_items"):
+        extract_items(ExtractConfig(texts=(str(f),), max_items=0), nlp=nlp)

@@ -576,12 +576,15 @@ def _bad_files(tmp_path):
     linzen.write_text("VBZ\tthe author of the books\nVBD\tthe keys\n")
     gul = tmp_path / "g.tab"
     gul.write_text("\n".join(GULORDAVA.splitlines()[:2]) + "\n" + GULORDAVA.splitlines()[3] + "\n")
+    text = tmp_path / "n.txt"
+    text.write_bytes(b" = Title = \n The dog barks . \n The caf\xe9 is open . \n")  # Latin-1, not UTF-8
     return {
         "blimp": (blimp, "line 2", "'sentence_bad'"),
         "marvin-linzen": (ml, "line 3", "'condition'"),
         "syntaxgym": (sg, "line ", "'content'"),
         "linzen": (linzen, "line 2", "'label'"),
         "gulordava": (gul, "line 3", "'class'"),
+        "natural": (text, "line 3", "UTF-8"),
     }
 
 

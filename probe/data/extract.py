@@ -23,7 +23,10 @@ drops it. The filters (counted per reason, and listed in the dataset card):
    trip back to the verb and, when the parser lemmatizes, against the lemma.
 8. ``out_of_vocab``: with a vocabulary or frequency list given (``vocab``), the head noun and both verb
    forms must be in it (Linzen et al. required frequent words).
-9. ``confound``: a present-tense verb between head and verb also agrees with the head (a relative
+9. ``unknown_word``: the head, the agreeing word or a token between them is ``<unk>`` (WikiText's
+   out-of-vocabulary mark): the tagger can only guess its part of speech and number, so the attractor
+   count and the head's number would be guesses too.
+10. ``confound``: a present-tense verb between head and verb also agrees with the head (a relative
    clause on the head whose subject is a relative pronoun: "the boy who *likes* the dogs runs"); its
    form would give the head's number away, so the item would not test the dependency.
 
@@ -32,9 +35,15 @@ a letter (WikiText's ``@,@`` is not a noun) and are not ``compound`` modifiers (
 only *council* counts: the modifier is part of its noun's phrase; Linzen et al. counted every NN/NNS
 token). The attractors are those of the other number than the head (Linzen et al.'s definition), so
 ``n_attractors`` counts them and ``condition`` is the head's letter followed by one letter per attractor. Items keep the
-original sentence in ``source_id`` (as in the input), tokens are lower-cased spaCy tokens,
-sentence-final ``. ! ?`` dropped. One item per (sentence, verb position); repeated sentences are kept
-once.
+original sentence in ``source_id`` (as in the input, after the WikiText joins below), tokens are lower-cased
+spaCy tokens, sentence-final ``. ! ?`` dropped. One item per (sentence, verb position); repeated sentences
+are kept once. With ``bucket`` set, ``construction`` names Linzen et al.'s bucket instead (see :func:`bucket_name`).
+
+WikiText input: ``= Heading =`` lines are skipped (they are titles, not sentences), and the number and
+hyphen joins ``@-@``, ``@,@``, ``@.@`` are rejoined before parsing ('red @-@ tipped' -> 'red-tipped',
+'1 @,@ 000' -> '1,000'): kept as tokens, en_core_web_sm tags them as nouns and attaches subjects to them.
+spaCy then splits the rejoined hyphens again as its own tokens ('red - tipped'). Next to ``<unk>`` the join
+becomes a spaced ``-``/``,``/``.`` ('N @-@ <unk>' -> 'N - <unk>'), so that ``<unk>`` stays one token.
 """
 from __future__ import annotations
 
@@ -48,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from probe.core.errors import ProbeError
+from probe.core.errors import MissingParser, ProbeError
 from probe.core.config import config_to_dict
 from probe.data.lexicon import PL, SG, load_lexicon
 from probe.data.records import condition_code, item_id
@@ -64,8 +73,12 @@ _FINAL_PUNCT = {".", "!", "?"}
 _IRREGULAR = {"is": ("are", SG), "are": ("is", PL), "has": ("have", SG), "have": ("has", PL),
               "does": ("do", SG), "do": ("does", PL), "goes": ("go", SG), "go": ("goes", PL)}
 _WIKITEXT_HEADING = re.compile(r"^\s*=.*=\s*$")
+_WIKITEXT_JOIN = re.compile(r"\s*@([-,.])@\s*")
+# next to <unk> a join stays spaced: 'N-<unk>' would break the <unk> special case into 'n-<unk' and '>'
+_WIKITEXT_JOIN_UNK = re.compile(r"(?<=<unk>) @([-,.])@ | @([-,.])@ (?=<unk>)")
+UNK = "<unk>"
 FILTERS = ("too_long", "subject_not_common_noun", "verb_not_present", "subject_after_verb", "number_mismatch",
-           "coordinated_subject", "no_other_form", "out_of_vocab", "confound", "duplicate")
+           "coordinated_subject", "no_other_form", "out_of_vocab", "unknown_word", "confound", "duplicate")
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,8 @@ class ExtractConfig:
     vocab: str | None = None           # optional vocab.json / word list: head and both verb forms must be in it
     lexicon: str | None = None         # lexicon TSV for verb pairs; None -> the shipped one
     max_texts: int | None = None       # read at most this many non-empty lines / records (None: all)
+    max_items: int | None = None       # stop once this many items are kept (None: all)
+    bucket: bool = False               # construction = Linzen et al.'s attractor bucket (bucket_name), not 'natural'
     batch_size: int = 256              # texts per nlp.pipe batch
     n_process: int = 1                 # nlp.pipe worker processes
 
@@ -192,6 +207,15 @@ def _is_noun(t) -> bool:
     return t.tag_ in _NOUN_TAGS and t.dep_ != "compound" and any(c.isalpha() for c in t.text)
 
 
+def bucket_name(n_attractors: int, clean: bool) -> str:
+    """Linzen et al. (2016)'s bucket of an item: ``natural_0`` .. ``natural_3``, ``natural_4plus`` for a clean
+    item (every noun between head and verb is an attractor), ``natural_mixed`` when a noun of the head's number
+    also stands between them (Linzen et al. left those out of their per-attractor curves)."""
+    if not clean:
+        return "natural_mixed"
+    return f"natural_{n_attractors}" if n_attractors < 4 else "natural_4plus"
+
+
 def _verb_type(verb, gov) -> str:
     if verb.lower_ in ("is", "are"):
         return "copula" if verb.i == gov.i or verb.dep_ == "cop" else "other"
@@ -201,11 +225,13 @@ def _verb_type(verb, gov) -> str:
 
 
 def sentence_items(sent, *, verb_pairs: dict | None = None, verb_numbers: dict | None = None,
-                   vocab: set | None = None, max_words: int = 50, reasons: Counter | None = None) -> list[dict]:
+                   vocab: set | None = None, max_words: int = 50, reasons: Counter | None = None,
+                   bucket: bool = False) -> list[dict]:
     """Items (ITEM_FEATURES rows) from one parsed sentence (a spaCy ``Span`` or ``Doc``).
 
     Applies the filters of the module docstring; each dropped candidate adds one to ``reasons[name]``.
     Needs tags (``tag_``) and a dependency parse (``head``/``dep_``); lemmas are used when present.
+    ``bucket``: ``construction`` is :func:`bucket_name`'s bucket instead of 'natural' (the id keeps 'natural').
     """
     reasons = reasons if reasons is not None else Counter()
     cands = [t for t in sent if t.dep_ in _SUBJ_DEPS]
@@ -247,12 +273,16 @@ def sentence_items(sent, *, verb_pairs: dict | None = None, verb_numbers: dict |
         if vocab is not None and not {subj.lower_, good, bad} <= vocab:
             reasons["out_of_vocab"] += 1
             continue
+        h, v = subj.i - start, verb.i - start
+        if UNK in tokens[h:v + 1]:
+            reasons["unknown_word"] += 1
+            continue
         if _confounded(subj, verb):
             reasons["confound"] += 1
             continue
-        h, v = subj.i - start, verb.i - start
         nouns = [(t.i - start, _NOUN_TAGS[t.tag_]) for t in sent[:v] if _is_noun(t)]
         attractors = [(i, n) for i, n in nouns if h < i and n != head_number]
+        clean = all(n != head_number for i, n in nouns if h < i)
         near_i, near_n = nouns[-1] if nouns else (-1, "")
         att_numbers = [n for _, n in attractors]
         code = condition_code(head_number, att_numbers)
@@ -260,7 +290,8 @@ def sentence_items(sent, *, verb_pairs: dict | None = None, verb_numbers: dict |
         vtype = _verb_type(verb, subj.head)
         rows.append({
             "id": item_id("natural", code, vtype, f"{sentence_good}\t{v}"),
-            "construction": "natural", "condition": code, "n_attractors": len(attractors),
+            "construction": bucket_name(len(attractors), clean) if bucket else "natural", "condition": code,
+            "n_attractors": len(attractors),
             "head": tokens[h], "head_number": head_number, "head_index": h,
             "attractors": [tokens[i] for i, _ in attractors], "attractor_numbers": att_numbers,
             "attractor_indices": [i for i, _ in attractors],
@@ -277,13 +308,17 @@ def sentence_items(sent, *, verb_pairs: dict | None = None, verb_numbers: dict |
 
 def load_parser(model: str):
     """Load a spaCy pipeline that has a tagger and a parser (NER off), with WikiText's ``<unk>``,
-    ``@-@``, ``@,@``, ``@.@`` kept as single tokens. A missing pipeline is a ProbeError naming the fix."""
-    import spacy
-
+    ``@-@``, ``@,@``, ``@.@`` kept as single tokens (for texts that do not come through :func:`iter_texts`,
+    which rejoins the latter). A missing pipeline (or spaCy itself) is a :class:`MissingParser` naming the fix."""
+    try:
+        import spacy
+    except ImportError as exc:
+        raise MissingParser(f"spaCy is not installed ({exc}); install it and a pipeline: `pip install spacy` "
+                            f"then `{PARSER_HINT}`") from exc
     try:
         nlp = spacy.load(model, exclude=["ner"])
     except OSError as exc:
-        raise ProbeError(f"spaCy pipeline {model!r} is not installed or not found; install one with a parser "
+        raise MissingParser(f"spaCy pipeline {model!r} is not installed or not found; install one with a parser "
                          f"and a tagger, e.g. `{PARSER_HINT}`, or pass --model NAME_OR_PATH") from exc
     has_tags = any(name in nlp.pipe_names for name in ("tagger", "morphologizer"))
     if "parser" not in nlp.pipe_names or not has_tags:
@@ -296,12 +331,14 @@ def load_parser(model: str):
 
 def iter_texts(cfg: ExtractConfig) -> Iterator[tuple[str, str]]:
     """(text, origin) pairs: non-empty lines of the files (WikiText ``= heading =`` lines skipped), or the
-    records of a ``datasets`` split; whitespace collapsed; at most ``cfg.max_texts`` of them."""
+    records of a ``datasets`` split; whitespace collapsed, WikiText's ``@-@ @,@ @.@`` joins rejoined; at most
+    ``cfg.max_texts`` of them."""
     count = 0
     for text, origin in (_file_texts(cfg.texts) if cfg.texts else _hf_texts(cfg)):
         text = " ".join(text.split())
         if not text or _WIKITEXT_HEADING.match(text):
             continue
+        text = _WIKITEXT_JOIN.sub(r"\1", _WIKITEXT_JOIN_UNK.sub(r" \1\2 ", text))
         yield text, origin
         count += 1
         if cfg.max_texts is not None and count >= cfg.max_texts:
@@ -309,15 +346,21 @@ def iter_texts(cfg: ExtractConfig) -> Iterator[tuple[str, str]]:
 
 
 def _file_texts(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(line, 'name:n') of each file; a line that is not UTF-8 is a ProbeError naming the file and line."""
     for path in map(Path, paths):
         if not path.is_file():
             raise ProbeError(f"text file {path} does not exist; give one or more text files with --text")
         try:
-            fh = gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
-            with fh:
-                for n, line in enumerate(fh, start=1):
+            # bytes, decoded line by line: a text-mode reader decodes in chunks and cannot name the bad line
+            with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+                for n, raw in enumerate(fh, start=1):
+                    try:
+                        line = raw.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise ProbeError(f"text file {path} line {n}: not UTF-8 ({exc.reason} at byte {exc.start}); "
+                                         "give UTF-8 text (.txt or .gz)") from exc
                     yield line, f"{path.name}:{n}"
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise ProbeError(f"cannot read text file {path}: {exc}; give UTF-8 text (.txt or .gz)") from exc
 
 
@@ -341,20 +384,27 @@ def _hf_texts(cfg: ExtractConfig) -> Iterator[tuple[str, str]]:
         yield text or "", f"{cfg.hf}:{cfg.hf_split}:{n}"
 
 
-def extract_items(cfg: ExtractConfig, nlp=None) -> tuple[list[dict], Counter]:
+def extract_items(cfg: ExtractConfig, nlp=None, *, lexicon=None,
+                  counts: Counter | None = None) -> tuple[list[dict], Counter]:
     """Parse the configured texts and return (items, dropped candidates per filter reason).
 
     ``nlp``: an already loaded pipeline (default: :func:`load_parser` of ``cfg.model``). Texts go through
     ``nlp.pipe`` in batches of ``cfg.batch_size`` on ``cfg.n_process`` processes, with a progress bar.
+    ``lexicon``: a loaded :class:`~probe.data.lexicon.Lexicon` (default: ``cfg.lexicon``'s). ``counts``, when
+    given, gets the numbers of ``texts`` and ``sentences`` parsed. Parsing stops once ``cfg.max_items`` items
+    are kept.
     """
     from tqdm import tqdm
 
     if cfg.max_words < 1:
         raise ProbeError(f"max_words must be at least 1, got {cfg.max_words}")
+    if cfg.max_items is not None and cfg.max_items < 1:
+        raise ProbeError(f"max_items must be at least 1 (or None: no cap), got {cfg.max_items}")
     if not cfg.texts and not cfg.hf:
         raise ProbeError("no input: give text files with --text FILE... or a dataset with --hf NAME")
     nlp = nlp or load_parser(cfg.model)
-    lex = load_lexicon(cfg.lexicon)
+    lex = lexicon or load_lexicon(cfg.lexicon)
+    counts = counts if counts is not None else Counter()
     vocab = load_vocab(cfg.vocab) if cfg.vocab else None
     reasons: Counter = Counter()
     rows: list[dict] = []
@@ -362,15 +412,21 @@ def extract_items(cfg: ExtractConfig, nlp=None) -> tuple[list[dict], Counter]:
     docs = nlp.pipe(iter_texts(cfg), as_tuples=True, batch_size=cfg.batch_size, n_process=cfg.n_process)
     for doc, _origin in tqdm(docs, total=cfg.max_texts, unit="text", desc="parsing", mininterval=2.0,
                             disable=None):
+        counts["texts"] += 1
         for sent in doc.sents:
+            counts["sentences"] += 1
             for row in sentence_items(sent, verb_pairs=lex.verb_pair, verb_numbers=lex.verb_number, vocab=vocab,
-                                      max_words=cfg.max_words, reasons=reasons):
+                                      max_words=cfg.max_words, reasons=reasons, bucket=cfg.bucket):
                 key = (row["sentence_good"], row["verb_index"])
                 if key in seen:
                     reasons["duplicate"] += 1
                     continue
                 seen.add(key)
                 rows.append(row)
+        if cfg.max_items is not None and len(rows) >= cfg.max_items:
+            # whole texts are parsed, so trim to the cap; breaking out also stops nlp.pipe's workers
+            del rows[cfg.max_items:]
+            break
     return rows, reasons
 
 
@@ -396,7 +452,7 @@ def extract_dataset(cfg: ExtractConfig, out: str | os.PathLike, *, overwrite: bo
              f"at most {cfg.max_words} words; common-noun (NN/NNS) subjects; present-tense agreeing word "
              "(the verb, or its finite aux/cop); subject before verb; tag numbers of subject and verb agree; "
              "no coordinated subject; "
-             "the verb's other-number form obtainable; "
+             "the verb's other-number form obtainable; no <unk> from head to verb; "
              f"{'head and both verb forms in the vocabulary ' + str(cfg.vocab) + '; ' if cfg.vocab else ''}"
              "no intervening verb agreeing with the same subject. Attractors = nouns (NN/NNS/NNP/NNPS, not "
              "compound modifiers) between head and verb with the other number. source_id holds the original "

@@ -1,4 +1,4 @@
-"""Importers: BLiMP, Marvin & Linzen 2018, SyntaxGym, Linzen et al. 2016 and Gulordava et al. 2018 files -> items.
+"""Importers: BLiMP, Marvin & Linzen 2018, SyntaxGym, Linzen et al. 2016, Gulordava et al. 2018 files and natural text -> items.
 
 Every importer turns a published test set into rows of probe's item schema (``records.ITEM_FEATURES``), so
 the same scorer, metrics and plots apply. Conventions shared by all formats:
@@ -38,6 +38,7 @@ from probe.data.importers.common import _gc_paused
 from probe.data.importers.registry import IMPORTERS, Importer, get_importer, register_importer
 # the built-in formats register themselves when imported
 from probe.data.importers import blimp, gulordava, linzen, marvin_linzen, syntaxgym  # noqa: F401,E402
+from probe.data.importers import natural  # noqa: F401,E402
 from probe.data.items import write_item_folder
 from probe.data.lexicon import load_lexicon
 
