@@ -422,6 +422,13 @@ def suite_markdown(summary: pd.DataFrame, seeds: pd.DataFrame, published: pd.Dat
         tab["per seed"] = pooled["per_seed"]
         text += (f"\nPooled over training seeds ({pct} crossed seeds x items interval, on the items every seed "
                  "scored):\n\n" + markdown_table(tab))
+        few = int(pooled["n_seeds"].min())
+        if few < 4:
+            from probe.metrics import t_quantile
+
+            # the seed part's critical value is what makes these intervals wide, not the items
+            text += (f"\nWith {few} seeds the seed part of the interval has {few - 1} degree(s) of freedom "
+                     f"(t = {t_quantile((1 + level) / 2, few - 1):.1f}), which is what widens these intervals.\n")
     if published is not None and len(published):
         text += ("\nItem criterion beside the published SyntaxGym results (Hu et al. 2020, ACL; "
                  "`probe/resources/published.json`). The published models scored every item with no vocabulary "
