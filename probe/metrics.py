@@ -108,6 +108,22 @@ def t_quantile(p: float, df: int) -> float:
 # Intervals
 
 
+def wilson_interval(k: float, n: int, *, level: float = 0.95) -> tuple[float, float, float]:
+    """(k / n, low, high): the Wilson score interval of a binomial share; NaN everything for n = 0.
+
+    For a share of few items (a SyntaxGym suite has 19) it keeps its coverage near ``level`` where the
+    normal-approximation interval does not, and it never leaves [0, 1] nor collapses at 0 or n.
+    """
+    nan = float("nan")
+    if n <= 0:
+        return nan, nan, nan
+    z = NormalDist().inv_cdf((1 + level) / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return p, max(centre - half, 0.0), min(centre + half, 1.0)
+
+
 def crossed_interval(blocks: Sequence[np.ndarray], weights: Sequence[float], *, level: float = 0.95
                      ) -> tuple[float, float, float]:
     """(value, low, high) of theta = sum_k weights[k] * mean(blocks[k]) over seeds x items tables.

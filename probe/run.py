@@ -69,6 +69,7 @@ class RunConfig:
     analysis_scale: str = "small"                           # the analyses' preset: small | quick
     extra_data: tuple[ExtraData, ...] = ()                  # published sets to import and score too
     published_blimp: str | None = None                      # BLiMP's models_summary.jsonl, shown beside ours
+    suites: tuple[str, ...] = ()                            # SyntaxGym suite JSONs scored as `probe suite` does
 
 
 PRESETS: dict[str, RunConfig] = {
@@ -133,6 +134,9 @@ def check_run_config(cfg: RunConfig) -> None:
             raise ProbeError(f"extra_data: {extra.path} does not exist; give the path of the {extra.format} data")
         if extra.method not in ("prefix", "sentence"):
             raise ProbeError(f"extra_data: unknown method {extra.method!r}; use prefix or sentence")
+    missing = [s for s in cfg.suites if not Path(s).is_file()]
+    if missing:
+        raise ProbeError(f"suites: {missing[0]} is not a file; give SyntaxGym suite JSON files")
     if cfg.published_blimp and not Path(cfg.published_blimp).is_file():
         raise ProbeError(f"published_blimp: {cfg.published_blimp} is not a file; give BLiMP's models_summary.jsonl")
     if len(set(cfg.attractor_rates)) != len(cfg.attractor_rates) or len(set(cfg.seeds)) != len(cfg.seeds):
@@ -313,6 +317,11 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
 
     # 5b. published test sets: coverage decides these numbers, so both regimes are reported
     extra_sections = score_extra_data(cfg, work=work, model_dirs=model_dirs, labels=labels, log=log)
+    if cfg.suites:
+        from probe.evaluate import score_suites
+
+        extra_sections["SyntaxGym suites"] = score_suites(model_dirs, cfg.suites, work / "suites", labels=labels,
+                                                          log=log)[1]
 
     # 6. figures and report
     from probe.report.plots import make_figures

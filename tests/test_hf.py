@@ -189,3 +189,25 @@ def test_cli_scores_an_hf_model_like_any_other(tiny_gpt2, tmp_path, capsys):
     code = main(["evaluate", "--hf-model", str(tmp_path / "missing"), "--data", str(data),
                  "--out", str(tmp_path / "bad")])
     assert code == 2 and not (tmp_path / "bad").exists()
+
+
+def test_suite_scores_an_hf_model_with_full_coverage(tiny_gpt2, scorer, tmp_path):
+    """probe suite on a subword model: word surprisals sum their tokens, nothing is out of vocabulary."""
+    from probe.evaluate import evaluate_suite
+    from probe.scoring.suites import token_surprisals
+
+    words = "the dogs near the cats are".split()
+    per_word = token_surprisals(scorer, [words])[0]
+    whole = scorer.word_logprobs([""], [" ".join(words)])[0]
+    assert len(per_word) == len(words) and per_word.sum() == pytest.approx(-whole, abs=1e-4)
+
+    def cond(name, head, verb):
+        return {"condition_name": name, "regions": [{"region_number": 1, "content": f"the {head}"},
+                                                    {"region_number": 2, "content": verb}]}
+    suite = {"meta": {"name": "tiny"}, "region_meta": {"1": "np", "2": "verb"},
+             "predictions": [{"type": "formula", "formula": "(2;%match%) < (2;%mismatch%)"}],
+             "items": [{"item_number": 1, "conditions": [cond("match", "dog", "is"), cond("mismatch", "dog", "are")]}]}
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(suite))
+    summary = evaluate_suite([f"hf:{tiny_gpt2}"], [path], tmp_path / "out", device="cpu")
+    assert (summary["token_coverage"] == 1).all() and (summary["n_items"] == 1).all()

@@ -269,3 +269,11 @@ def test_syntactic_onset_reads_conflict_items():
                                            (9, 0.95, 1.833112932656237), (29, 0.975, 2.045229642132703)])
 def test_t_quantile_matches_tables(df, p, expected):
     assert t_quantile(p, df) == pytest.approx(expected, rel=1e-9)
+
+
+def test_wilson_interval():
+    from probe.metrics import wilson_interval
+
+    assert wilson_interval(0, 19)[2] == pytest.approx(0.1682, abs=1e-4)
+    assert wilson_interval(5, 10) == pytest.approx((0.5, 0.2366, 0.7634), abs=1e-4)
+    assert all(np.isnan(x) for x in wilson_interval(0, 0))

@@ -804,23 +804,37 @@ def _add_suite(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "suite", help=SUMMARIES["suite"],
         description="Score every sentence of each SyntaxGym suite (JSON) with each model, sum surprisals per region, "
-                    "and evaluate the suite's prediction formulas item by item. Writes OUT/predictions.csv, "
-                    "OUT/summary.csv and OUT/config.json. (`probe import syntaxgym` turns number-agreement suites "
-                    "into minimal pairs for `probe evaluate` instead.)")
-    p.add_argument("--model", action="append", default=[], metavar="DIR", help="checkpoint or baseline folder; repeatable")
+                    "and evaluate the suite's prediction formulas item by item. Items whose critical regions (words "
+                    "that differ between conditions, regions the formulas read) hold an out-of-vocabulary word are "
+                    "excluded and counted (--unk scores them through <unk>). Reports the item criterion (all "
+                    "predictions hold: SyntaxGym's accuracy) and pairwise accuracy (each comparison alone) with "
+                    "intervals, pooled over seeds per arch, beside published results (Hu et al. 2020). Writes "
+                    "OUT/predictions.csv, coverage.csv, summary.csv, summary_seeds.csv, published.csv, report.md and "
+                    "config.json. (`probe import syntaxgym` turns number-agreement suites into minimal pairs for "
+                    "`probe evaluate` instead.)")
+    p.add_argument("--model", action="append", default=[], metavar="DIR",
+                   help="checkpoint or baseline folder, or hf:NAME_OR_PATH; repeatable")
     p.add_argument("--suite", action="append", default=[], metavar="FILE", help="SyntaxGym suite JSON; repeatable")
     p.add_argument("--out", required=True, help="results folder")
+    p.add_argument("--unk", action="store_true",
+                   help="score items with out-of-vocabulary critical words through <unk> instead of excluding them")
+    p.add_argument("--ci-level", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="sequences per forward pass (default 256)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
+        import shlex
+
         from probe.evaluate import evaluate_suite
 
-        summary = evaluate_suite(a.model, a.suite, a.out, batch_size=a.batch_size, device=a.device,
-                                 overwrite=a.overwrite)
+        command = "probe " + " ".join(shlex.quote(x) for x in a.argv)
+        summary = evaluate_suite(a.model, a.suite, a.out, unk=a.unk, ci_level=a.ci_level, batch_size=a.batch_size,
+                                 device=a.device, overwrite=a.overwrite, command=command)
         for r in summary.itertuples():
-            print(f"{r.model} {r.suite} prediction {r.prediction} ({r.formula}): {r.accuracy:.3f} of {r.n_items} items")
+            print(f"{r.model} {r.suite} {r.metric}: {r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] on {r.n_items} "
+                  f"of {r.n_total} items ({r.n_excluded} excluded, token coverage {r.token_coverage:.3f})")
+        print(f"wrote {a.out} (report.md: both accuracies, coverage, published results)")
         return 0
 
     p.set_defaults(func=run)

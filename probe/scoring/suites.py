@@ -8,7 +8,7 @@ import numpy as np
 
 from probe.core.errors import ProbeError
 from probe.data.importers.syntaxgym import _region_tokens
-from probe.scoring.base import Scorer
+from probe.scoring.base import Scorer, WordScorer
 
 
 # SyntaxGym prediction formulas: region references '(R;%condition%)' (R a region number or '*' = all
@@ -131,15 +131,108 @@ def suite_formulas(suite: dict) -> list[str]:
     return out
 
 
-def evaluate_predictions(suite: dict, region_surprisals: Mapping[tuple, float]) -> dict:
+def formula_parts(formula: str) -> list[str]:
+    """The comparisons a formula requires all at once: its top-level ``&`` operands, brackets stripped.
+
+    ``'[(7;%a%) < (7;%b%)] & [(7;%c%) < (7;%d%)]'`` -> ``['(7;%a%) < (7;%b%)', '(7;%c%) < (7;%d%)']``.
+    A formula with a top-level ``|`` (or no ``&``) is one part: an alternative cannot be scored alone.
+    """
+    text = formula.strip()
+    while True:
+        spans, depth, start, has_or = [], 0, 0, False
+        pos = 0
+        for m in _FORMULA_TOKEN.finditer(text):
+            if m.start() != pos:      # not a formula at all: _parse_formula reports it
+                return [formula.strip()]
+            pos = m.end()
+            op = m.group(4)
+            if op in ("(", "["):
+                depth += 1
+            elif op in (")", "]"):
+                depth -= 1
+            elif depth == 0 and op == "&":
+                spans.append(text[start:m.start()].strip())
+                start = m.end()
+            elif depth == 0 and op == "|":
+                has_or = True
+        spans.append(text[start:].strip())
+        if has_or:
+            return [text]
+        if len(spans) > 1:
+            return [p for s in spans for p in formula_parts(s)]
+        # one part wrapped whole in a bracket pair ('[a < b]'): unwrap it and look again
+        if len(text) > 1 and text[0] + text[-1] in ("()", "[]") and _closes_at_end(text):
+            text = text[1:-1].strip()
+            continue
+        return [text]
+
+
+def _closes_at_end(text: str) -> bool:
+    """True if the bracket opening ``text`` closes at its last character (not '[a] < [b]')."""
+    depth = 0
+    for m in _FORMULA_TOKEN.finditer(text):
+        if m.group(1):            # a region reference's own parentheses are part of its token
+            continue
+        op = m.group(4)
+        if op in ("(", "["):
+            depth += 1
+        elif op in (")", "]"):
+            depth -= 1
+            if depth == 0:
+                return m.end() == len(text.rstrip())
+    return False
+
+
+def formula_references(formula: str) -> list[tuple[str, int | str]]:
+    """The (condition, region) pairs a formula reads, in order of appearance (region '*' = every region)."""
+    return [(m.group(2), m.group(1) if m.group(1) == "*" else int(m.group(1)))
+            for m in _FORMULA_TOKEN.finditer(formula) if m.group(1)]
+
+
+def critical_regions(item: dict, formulas: Sequence[str]) -> list[int]:
+    """An item's critical regions: those whose words differ between its conditions, and those the
+    prediction formulas read. An out-of-vocabulary word anywhere else is the same ``<unk>`` in every
+    condition, so it shifts all conditions alike; in these regions it decides the comparison."""
+    words: dict[int, set] = {}
+    for cond in item["conditions"]:
+        for num, ts in _region_tokens(cond):
+            words.setdefault(num, set()).add(tuple(ts))
+    out = {num for num, variants in words.items() if len(variants) > 1}
+    for f in formulas:
+        for _, region in formula_references(f):
+            out |= set(words) if region == "*" else {region}
+    return sorted(out)
+
+
+def region_coverage(suite: dict, vocab, formulas: Sequence[str] | None = None) -> list[dict]:
+    """Per item x condition x region: tokens, tokens outside ``vocab`` (anything with ``in``; None = a
+    model without a closed vocabulary, nothing outside it), those words, and whether the region is
+    critical (:func:`critical_regions`) -> list of dicts (item, condition, region, critical, n_tokens,
+    n_oov, oov)."""
+    formulas = suite_formulas(suite) if formulas is None else formulas
+    rows = []
+    for item in suite["items"]:
+        critical = set(critical_regions(item, formulas))
+        for cond in item["conditions"]:
+            for num, ts in _region_tokens(cond):
+                oov = [] if vocab is None else [t for t in ts if t not in vocab]
+                rows.append({"item": item["item_number"], "condition": cond["condition_name"], "region": num,
+                             "critical": num in critical, "n_tokens": len(ts), "n_oov": len(oov),
+                             "oov": " ".join(oov)})
+    return rows
+
+
+def evaluate_predictions(suite: dict, region_surprisals: Mapping[tuple, float],
+                         formulas: Sequence[str] | None = None) -> dict:
     """Evaluate the suite's own prediction formulas on summed region surprisals.
 
     ``region_surprisals``: (item_number, condition_name, region_number) -> summed surprisal (bits or nats,
     as long as they are consistent), e.g. from :func:`region_surprisals` or :func:`stored_region_surprisals`.
     Returns {item_number: [bool per prediction, in the suite's order]}. A formula naming a condition or
-    region the item lacks is a ProbeError.
+    region the item lacks is a ProbeError. ``formulas``: evaluate these instead of the suite's own (e.g.
+    the parts :func:`formula_parts` splits them into).
     """
-    compiled = [(f, _parse_formula(f)) for f in suite_formulas(suite)]
+    compiled = [(f, _parse_formula(f)) for f in (suite_formulas(suite) if formulas is None else formulas)]
     if not compiled:
         raise ProbeError(f"suite {suite.get('meta', {}).get('name', '?')!r} has no predictions to evaluate")
     results: dict = {}
@@ -200,9 +293,17 @@ def token_surprisals(scorer: Scorer, sentences: Sequence[Sequence[str]]) -> list
     """Per-token surprisal in nats, -log P(w_t | <eos> w_<t), of each sentence -> list of float64 [len].
 
     Out-of-vocabulary words are read as ``<unk>``. From the scorer's ``token_logprobs`` where it has one
-    (neural and Hugging Face models); otherwise from ``sequence_logprobs`` tail sums (one batched call for
-    all sentences), which works for every Scorer: log P(w_t) = tail(t) - tail(t+1).
+    (neural models); from ``word_logprobs`` word by word for a model with its own tokenizer (Hugging Face:
+    a word's surprisal sums its subword tokens, nothing is out of vocabulary); otherwise from
+    ``sequence_logprobs`` tail sums (one batched call for all sentences), which works for every Scorer:
+    log P(w_t) = tail(t) - tail(t+1).
     """
+    if isinstance(scorer, WordScorer):
+        contexts = [" ".join(s[:t]) for s in sentences for t in range(len(s))]
+        words = [s[t] for s in sentences for t in range(len(s))]
+        flat = -scorer.word_logprobs(contexts, words) if words else np.zeros(0)
+        bounds = np.cumsum([0] + [len(s) for s in sentences])
+        return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     vocab = scorer.vocab
     if hasattr(scorer, "token_logprobs"):     # one pass per sentence instead of one per tail
         seqs = [[vocab.eos_id] + vocab.encode(list(s)) for s in sentences]
