@@ -525,7 +525,10 @@ def _same_config_train(out: Path, tcfg: TrainConfig) -> bool:
     saved = json.loads(f.read_text(encoding="utf-8"))
     saved_train = saved.get("train", saved)
     want = config_to_dict(tcfg)
-    return all(saved_train.get(k) == v for k, v in want.items() if k != "lr" or v is not None)
+    # options left to be resolved at training time (lr None: the optimizer's default; cutoffs empty: chosen
+    # from the corpus) are recorded resolved, so they match whatever was chosen
+    auto = {k for k, v in want.items() if (k == "lr" and v is None) or (k == "cutoffs" and not v)}
+    return all(saved_train.get(k) == v for k, v in want.items() if k not in auto)
 
 
 def _intro(cfg: RunConfig, elapsed: float, reused: int = 0) -> str:

@@ -89,3 +89,20 @@ def test_critical_words_include_the_head():
     vocab = {"the", "author", "laughs", "laugh"}
     assert critical_in_vocab(items, vocab).tolist() == [False, True, False]
     assert critical_in_vocab(items.drop(columns="head"), vocab).tolist() == [True, True, False]
+
+
+def test_a_finished_model_with_resolved_options_is_reused(tmp_path):
+    """Adaptive cutoffs and a default lr are recorded resolved; a restart must still recognise the model
+    (it retrained finished PTB models before)."""
+    import json
+
+    from probe.core.config import config_to_dict
+    from probe.run import _same_config_train
+    from probe.train import TrainConfig
+
+    want = TrainConfig(arch="lstm", softmax="adaptive", lr=None)
+    saved = {**config_to_dict(want), "cutoffs": [200, 1100, 4800], "lr": 20.0}
+    (tmp_path / "config.json").write_text(json.dumps({"train": saved}))
+    assert _same_config_train(tmp_path, want)
+    (tmp_path / "config.json").write_text(json.dumps({"train": {**saved, "hidden": 13}}))
+    assert not _same_config_train(tmp_path, want)
