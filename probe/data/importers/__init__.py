@@ -36,11 +36,12 @@ from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
 from probe.data.importers.common import _gc_paused
 from probe.data.importers.registry import IMPORTERS, Importer, get_importer, register_importer
-# the built-in formats register themselves when imported
-from probe.data.importers import blimp, gulordava, linzen, marvin_linzen, syntaxgym  # noqa: F401,E402
-from probe.data.importers import natural  # noqa: F401,E402
+from probe.data.importers import blimp, gulordava, linzen, marvin_linzen, natural, syntaxgym
 from probe.data.items import write_item_folder
 from probe.data.lexicon import load_lexicon
+
+# the built-in formats register themselves when imported
+BUILTIN_FORMATS = (blimp, marvin_linzen, syntaxgym, linzen, gulordava, natural)
 
 __all__ = ["IMPORTERS", "Importer", "ImportConfig", "formats", "get_importer", "import_dataset", "import_items",
            "register_importer"]

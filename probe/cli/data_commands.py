@@ -1,0 +1,230 @@
+"""Commands of the data layer: build, validate, corpus, import, extract."""
+from __future__ import annotations
+
+import argparse
+
+from probe.core.errors import ProbeError
+from probe.cli.common import SUMMARIES, _nonneg_int, _positive_int, command
+
+
+@command
+def _add_build(sub: argparse._SubParsersAction) -> None:
+    from probe.data.constructions import CONSTRUCTIONS
+
+    p = sub.add_parser(
+        "build", help=SUMMARIES["build"],
+        description="Build subject-verb agreement minimal pairs with attractors. Writes DIR as a Hugging Face "
+                    "dataset (datasets.load_from_disk works), DIR/items.jsonl, DIR/README.md (dataset card) "
+                    "and DIR/config.json. With no options: the default benchmark in data/agreement/.")
+    p.add_argument("--out", help="output folder (default: data/agreement)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed -> byte-identical items.jsonl")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--per-condition", type=_positive_int, help="items per construction x condition cell")
+    size.add_argument("--size", type=_positive_int, help="items in total, balanced over the condition cells")
+    p.add_argument("--constructions", nargs="+", metavar="NAME",
+                   help=f"constructions to build (default: all): {', '.join(CONSTRUCTIONS)}")
+    p.add_argument("--max-attractors", type=_positive_int, default=4, help="most PP attractors (1-4; default 4)")
+    p.add_argument("--nonce", action="store_true",
+                   help="'colorless green' items: content words sampled without semantic constraints")
+    p.add_argument("--splits", nargs=3, type=float, metavar=("TRAIN", "VALID", "TEST"),
+                   help="fractions of items per split, assigned by item id (default: all test)")
+    p.add_argument("--lexicon", help="lexicon TSV file (default: the shipped probe/resources/lexicon.tsv)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+    def run(a: argparse.Namespace) -> int:
+        from probe.data.build import DEFAULT_OUT, BuildConfig, build_dataset
+
+        cfg = BuildConfig(
+            seed=a.seed, per_condition=a.per_condition, size=a.size,
+            constructions=tuple(a.constructions) if a.constructions else BuildConfig.constructions,
+            max_attractors=a.max_attractors, nonce=a.nonce,
+            splits=tuple(a.splits) if a.splits else BuildConfig.splits, lexicon=a.lexicon)
+        summary = build_dataset(cfg, out=a.out or DEFAULT_OUT, overwrite=a.overwrite)
+        print(summary)
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate", help=SUMMARIES["validate"],
+        description="Re-check every item: exactly one differing token right after the prefix, the good verb "
+                    "agrees with the head (lexicon, and spaCy's lookup tables where available), attractors lie "
+                    "between head and verb, and - when a spaCy pipeline with a parser is installed - how "
+                    "often the parse makes the head the verb's subject. Exits 1 on any invalid item.")
+    p.add_argument("data", help="dataset folder written by `probe build` (or an items.jsonl file)")
+    p.add_argument("--lexicon", help="lexicon TSV file (default: the shipped one)")
+    p.add_argument("--parser", default="auto",
+                   help="spaCy pipeline for the parse check: a name or path, 'auto' (en_core_web_sm if "
+                        "installed) or 'none'")
+    p.add_argument("--parse-sample", type=_nonneg_int, default=500,
+                   help="items to parse for the subject check (0 = all; default 500)")
+
+    def run(a: argparse.Namespace) -> int:
+        from probe.data.validate import validate_dataset
+
+        report = validate_dataset(a.data, lexicon=a.lexicon, parser=a.parser, parse_sample=a.parse_sample)
+        print(report.render())
+        return 0 if report.ok else 1
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_corpus(sub: argparse._SubParsersAction) -> None:
+    from probe.data.corpus import DEFAULT_OUT, CorpusConfig
+
+    d = CorpusConfig()
+    p = sub.add_parser(
+        "corpus", help=SUMMARIES["corpus"],
+        description="Build a language-model training corpus folder: train/valid/test.npy token ids (<eos> after "
+                    "each sentence), vocab.json, config.json and stats.json. With no source option: the "
+                    f"synthetic corpus from the grammar over the lexicon, in {DEFAULT_OUT}/. Sentences equal to "
+                    "a benchmark item (good or bad) are removed and counted.")
+    p.add_argument("--out", help=f"output folder (default for the synthetic corpus: {DEFAULT_OUT}; "
+                                 "required for text)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    g = p.add_argument_group("synthetic corpus")
+    g.add_argument("--sentences", type=int, default=d.n_sentences,
+                   help=f"sentences in all splits (default {d.n_sentences})")
+    g.add_argument("--attractor-rate", type=float, default=d.attractor_rate,
+                   help="share of clause subjects whose modifier holds a noun of the other number "
+                        f"(default {d.attractor_rate})")
+    g.add_argument("--match-rate", type=float, default=d.match_rate,
+                   help="share of subjects with a modifier whose nouns all match the head's number "
+                        "(default min(r, 1-r): a modifier is then no cue to the verb's number)")
+    g.add_argument("--modifier-rate", type=float, default=d.modifier_rate,
+                   help="share of subjects with a modifier, attracted or matched (sets the match rate to "
+                        "modifier rate - attractor rate: corpora of a sweep then differ only in the share of "
+                        "modifiers whose noun has the other number)")
+    g.add_argument("--max-depth", type=int, default=d.max_depth,
+                   help=f"deepest nesting of modifiers and complement clauses (default {d.max_depth})")
+    g.add_argument("--seed", type=int, default=d.seed, help="random seed; same seed -> identical corpus")
+    g.add_argument("--lexicon", help="lexicon TSV file (default: the shipped one)")
+    t = p.add_argument_group("real text")
+    t.add_argument("--text", nargs="+", metavar="FILE", help="text files (.txt or .gz), one sentence or "
+                   "paragraph per line, split into train/valid/test by the fractions")
+    t.add_argument("--train", nargs="+", metavar="FILE", help="training files (PTB, WikiText: give --valid/--test too)")
+    t.add_argument("--valid", nargs="+", metavar="FILE", help="validation files (else carved from train)")
+    t.add_argument("--test", nargs="+", metavar="FILE", help="test files (else carved from train)")
+    t.add_argument("--hf", metavar="NAME[:CONFIG]", help="Hugging Face hub dataset, e.g. "
+                   "wikitext:wikitext-2-raw-v1 (needs the network)")
+    t.add_argument("--hf-column", default=d.hf_column, help=f"the hub dataset's text column (default {d.hf_column})")
+    t.add_argument("--cache-dir", help="Hugging Face datasets cache folder (default: its own)")
+    t.add_argument("--tokenizer", choices=("spacy", "whitespace"), default=d.tokenizer,
+                   help="spacy: spaCy's English tokenizer (keeps <unk> whole); whitespace: for text that is "
+                        f"already tokenized, e.g. PTB and WikiText (default {d.tokenizer})")
+    t.add_argument("--no-lowercase", dest="lowercase", action="store_false", help="keep the text's case")
+    t.add_argument("--max-vocab", type=int, help="vocabulary size including <unk> and <eos> (default: no limit)")
+    t.add_argument("--min-count", type=int, default=d.min_count,
+                   help=f"train occurrences a word needs to enter the vocabulary (default {d.min_count})")
+    t.add_argument("--max-lines", type=int, help="read at most this many non-empty lines per split")
+    t.add_argument("--n-process", type=int, default=d.n_process, help="spaCy processes (default 1)")
+    t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"lines per spaCy batch (default {d.batch_size})")
+    s = p.add_argument_group("splits and benchmark exclusion")
+    s.add_argument("--valid-fraction", type=float, default=d.valid_fraction,
+                   help=f"share for validation (default {d.valid_fraction})")
+    s.add_argument("--test-fraction", type=float, default=d.test_fraction,
+                   help=f"share for test (default {d.test_fraction})")
+    x = s.add_mutually_exclusive_group()
+    x.add_argument("--exclude-items", metavar="DIR", help="item folder or items.jsonl whose sentences to remove "
+                   "(default: the default benchmark, built in memory)")
+    x.add_argument("--no-exclude", action="store_true", help="keep sentences equal to benchmark items")
+
+    def run(a: argparse.Namespace) -> int:
+        import time
+
+        from probe.data.corpus import build_corpus
+
+        source = "hf" if a.hf else "text" if (a.text or a.train or a.valid or a.test) else "synthetic"
+        if a.hf and (a.text or a.train or a.valid or a.test):
+            raise ProbeError("give either --hf or text files (--text / --train ...), not both")
+        if source != "synthetic" and not a.out:
+            raise ProbeError("give --out DIR for a corpus built from text")
+        cfg = CorpusConfig(
+            source=source, n_sentences=a.sentences, attractor_rate=a.attractor_rate, match_rate=a.match_rate,
+            modifier_rate=a.modifier_rate,
+            max_depth=a.max_depth, lexicon=a.lexicon, seed=a.seed, valid_fraction=a.valid_fraction,
+            test_fraction=a.test_fraction, text_files=tuple(a.text or ()), train_files=tuple(a.train or ()),
+            valid_files=tuple(a.valid or ()), test_files=tuple(a.test or ()), hf_name=a.hf,
+            hf_column=a.hf_column, cache_dir=a.cache_dir, max_lines=a.max_lines, tokenizer=a.tokenizer,
+            lowercase=a.lowercase, max_vocab=a.max_vocab, min_count=a.min_count, n_process=a.n_process,
+            batch_size=a.batch_size, exclude_benchmark=not a.no_exclude, exclude_items=a.exclude_items)
+        out = a.out or DEFAULT_OUT
+        t0 = time.perf_counter()
+        st = build_corpus(cfg, out=out, overwrite=a.overwrite)
+        tokens = ", ".join(f"{k} {v:,}" for k, v in st["tokens"].items())
+        rate = "" if st.get("attractor_rate") is None else f", attractor rate {st['attractor_rate']:.4f}"
+        print(f"wrote {out}: tokens {tokens}; vocabulary {st['types']:,}; OOV valid "
+              f"{st['oov_rate']['valid'] or 0:.4f}{rate}; {st['removed_benchmark_sentences']} benchmark "
+              f"sentences removed ({time.perf_counter() - t0:.1f} s)")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    from probe.data.importers import formats
+
+    p = sub.add_parser(
+        "import", help=SUMMARIES["import"],
+        description="Convert BLiMP JSONL, Marvin & Linzen (2018) pairs, SyntaxGym number-agreement suites, "
+                    "Linzen et al. (2016) number-prediction files or Gulordava et al. (2018) .tab files into "
+                    "probe's item schema (source labels and ids kept in construction/source_id). Writes DIR "
+                    "like `probe build`: HF dataset, items.jsonl, README.md, config.json. Malformed input: "
+                    "a one-line error naming file, line and field, and no output.")
+    p.add_argument("format", choices=formats(), help="input format")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="input file(s), or folder(s) of them")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--lexicon", help="lexicon TSV for verb forms and number look-ups (default: the shipped one)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+    def run(a: argparse.Namespace) -> int:
+        from probe.data.importers import ImportConfig, import_dataset
+
+        cfg = ImportConfig(format=a.format, paths=tuple(a.paths), lexicon=a.lexicon)
+        print(import_dataset(cfg, a.out, overwrite=a.overwrite))
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_extract(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "extract", help=SUMMARIES["extract"],
+        description="Parse text with a spaCy pipeline (tagger + parser), find subject-verb dependencies with a "
+                    "present-tense verb, count attractors, apply Linzen et al. (2016)'s filters (listed in "
+                    "probe/extract.py and the dataset card) and write items with construction 'natural'. "
+                    "Needs a pipeline such as en_core_web_sm (python -m spacy download en_core_web_sm).")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", nargs="+", metavar="FILE", help="text file(s), one paragraph or sentence per line")
+    src.add_argument("--hf", metavar="NAME", help="a `datasets` dataset name or save_to_disk folder")
+    p.add_argument("--hf-config", help="the dataset's configuration (e.g. wikitext-2-raw-v1)")
+    p.add_argument("--hf-split", default="train", help="split to read (default: train)")
+    p.add_argument("--hf-column", default="text", help="text column (default: text)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--model", default="en_core_web_sm", help="spaCy pipeline name or path (default: en_core_web_sm)")
+    p.add_argument("--max-words", type=_positive_int, default=50, help="drop longer sentences (default: 50)")
+    p.add_argument("--vocab", metavar="FILE",
+                   help="vocab.json or word list: keep items whose head and both verb forms are in it")
+    p.add_argument("--lexicon", help="lexicon TSV for verb pairs (default: the shipped one)")
+    p.add_argument("--max-texts", type=_positive_int, help="read at most this many lines / records")
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="texts per nlp.pipe batch (default: 256)")
+    p.add_argument("--n-process", type=_positive_int, default=1, help="parser processes (default: 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+    def run(a: argparse.Namespace) -> int:
+        from probe.data.extract import ExtractConfig, extract_dataset
+
+        cfg = ExtractConfig(texts=tuple(a.text or ()), hf=a.hf, hf_config=a.hf_config, hf_split=a.hf_split,
+                            hf_column=a.hf_column, model=a.model, max_words=a.max_words, vocab=a.vocab,
+                            lexicon=a.lexicon, max_texts=a.max_texts, batch_size=a.batch_size,
+                            n_process=a.n_process)
+        print(extract_dataset(cfg, a.out, overwrite=a.overwrite))
+        return 0
+
+    p.set_defaults(func=run)
