@@ -316,12 +316,17 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
         shutil.copyfile(work / "eval" / name, root / name)
 
     # 5b. published test sets: coverage decides these numbers, so both regimes are reported
-    extra_sections = score_extra_data(cfg, work=work, model_dirs=model_dirs, labels=labels, log=log)
+    frames: dict = {}
+    extra_sections = score_extra_data(cfg, work=work, model_dirs=model_dirs, labels=labels, log=log, frames=frames)
+    suite_summary = None
     if cfg.suites:
         from probe.evaluate import score_suites
 
-        extra_sections["SyntaxGym suites"] = score_suites(model_dirs, cfg.suites, work / "suites", labels=labels,
-                                                          log=log)[1]
+        suite_summary, extra_sections["SyntaxGym suites"] = score_suites(model_dirs, cfg.suites, work / "suites",
+                                                                         labels=labels, log=log)
+    if frames or suite_summary is not None:
+        extra_sections = {"Overview: every test set side by side": overview_section(cfg, work, frames, suite_summary),
+                          **extra_sections}
 
     # 6. figures and report
     from probe.report.plots import make_figures
@@ -347,7 +352,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                                                                else "not converged") == "converged"
     verdict = reproducibility(cfg, root, log=log)
     write_report(root, title=f"probe run: {cfg.name}", commands=[command], intro=_intro(cfg, elapsed, reused),
-                 sections={**_sections(cfg, work, trained), **extra_sections, **analysis_sections},
+                 sections=({k: v for k, v in extra_sections.items() if k.startswith("Overview")}
+                           | _sections(cfg, work, trained) | extra_sections | analysis_sections),
                  convergence=convergence, commit=commit,
                  closing={"Reproducibility": verdict} if verdict else None)
     log(f"probe run {cfg.name}: finished in {elapsed:.0f} s; report at {root / 'report.md'}")
@@ -399,13 +405,14 @@ def _sample_items(folder: Path, k: int, log: Callable[[str], None]) -> Path:
 
 
 def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: dict,
-                     log: Callable[[str], None] = print) -> dict:
+                     log: Callable[[str], None] = print, frames: dict | None = None) -> dict:
     """Import each ``cfg.extra_data`` set, score it in two regimes, and return report sections.
 
     fully in-vocabulary: pairs with any out-of-vocabulary word are excluded (probe's default);
     critical words in vocabulary: other words are read as ``<unk>``, pairs whose differing words or head
     noun are out of vocabulary are excluded (they would tie, compare ``<unk>`` with a word, or ask for
-    agreement with a head the model cannot see).
+    agreement with a head the model cannot see). ``frames``, if given, receives {format: the per-item
+    scores of the critical-words regime} for the overview table.
     """
     import pandas as pd
 
@@ -449,6 +456,8 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
                 scores.loc[newly, col] = None
             if tag == "full":
                 scores["has_unk"] = False
+            elif frames is not None:
+                frames[extra.format] = scores
             ecfg = EvalConfig(models=tuple(models), data=(str(folder),), method=extra.method, unk=tag == "critical")
             info = [{"model": m, **labels.get(m, {})} for m in models]
             write_results(scores, work / f"eval-{extra.format}-{tag}", config=ecfg, models=info, labels=labels,
@@ -467,6 +476,36 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
     table = pd.DataFrame(rows)
     write_text_atomic(work.parent / "extra_data.csv", table.to_csv(index=False))
     return {"Published test sets: coverage and accuracy": _extra_markdown(cfg, table)}
+
+
+SET_LABELS = {"blimp": "BLiMP", "marvin-linzen": "Marvin & Linzen 2018", "natural": "WikiText-2 natural items",
+              "syntaxgym": "SyntaxGym (as pairs)", "linzen": "Linzen et al. 2016", "gulordava": "Gulordava et al. 2018"}
+
+
+def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary) -> str:
+    """The report's first section for runs that score published sets: probe's benchmark and every set,
+    split into items without an attractor and conflict items, side by side with published numbers."""
+    import pandas as pd
+
+    from probe.report.overview import overview_markdown, overview_table, published_blimp, published_suites
+
+    sets, published = {}, {}
+    bench = pd.read_parquet(work / "eval" / "scores.parquet")
+    for name, scores in [("probe benchmark", bench)] + [(SET_LABELS.get(k, k), v) for k, v in frames.items()]:
+        for cls, what in (("none", "no attractor"), ("conflict", "conflict (attractor nearest the verb)")):
+            part = scores[scores["match"] == cls]
+            if part["id"].nunique() >= 10:
+                label = f"{name}: {what}"
+                sets[label] = part
+                if name == "BLiMP":
+                    published[label] = published_blimp(cfg.published_blimp, sorted(part["construction"].unique()))
+    published.update(published_suites())
+    table = overview_table(sets, suites=suite_summary, published=published)
+    tokens = None
+    stats = next(iter((work / "corpora").glob("*/stats.json")), None)
+    if stats is not None:
+        tokens = json.loads(stats.read_text()).get("tokens", {}).get("train")
+    return overview_markdown(table, tokens=tokens if isinstance(tokens, int) else None)
 
 
 def _extra_markdown(cfg: RunConfig, table) -> str:

@@ -1,0 +1,112 @@
+"""The real-English track's first table: per test set, each cell's accuracy over seeds and items, the n-gram,
+the published numbers with their training data, and coverage."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from probe.core.tables import markdown_table
+from probe.metrics import crossed_interval
+
+ARCH_COLUMNS = ("srn", "gru", "lstm", "3-gram")
+# Published results shipped with the third-party data (see each source's SOURCE.md), and what they were trained on.
+BLIMP_TRAINING = "BLiMP's LSTM (Gulordava et al. 2018: Wikipedia, ~90M tokens)"
+
+
+def pooled_accuracy(scores: pd.DataFrame, arch: str, *, level: float = 0.95) -> tuple[float, float, float, int]:
+    """Share correct of ``arch``'s kept items, every construction weighted by its items, with a crossed
+    seeds x items interval -> (value, low, high, items). Only items that every seed kept count."""
+    g = scores[(scores["arch"] == arch) & ~scores["excluded"].astype(bool)]
+    if g.empty:
+        return float("nan"), float("nan"), float("nan"), 0
+    blocks, sizes = [], []
+    for _, c in g.groupby("construction", sort=True):
+        wide = c.pivot_table(index="seed", columns="id", values="correct", aggfunc="first")
+        wide = wide.dropna(axis=1).astype(float)
+        if wide.shape[1]:
+            blocks.append(wide.to_numpy())
+            sizes.append(wide.shape[1])
+    if not blocks:
+        return float("nan"), float("nan"), float("nan"), 0
+    total = float(sum(sizes))
+    value, low, high = crossed_interval(blocks, [n / total for n in sizes], level=level)
+    return value, max(low, 0.0), min(high, 1.0), int(total)     # a share: the interval stays in [0, 1]
+
+
+def _cell(v: float, lo: float, hi: float) -> str:
+    if not np.isfinite(v):
+        return "-"
+    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else f"{v:.3f}"
+
+
+def overview_table(sets: Mapping[str, pd.DataFrame], *, suites: pd.DataFrame | None = None,
+                   published: Mapping[str, str] | None = None, level: float = 0.95) -> pd.DataFrame:
+    """One row per test set. ``sets``: {label: per-item scores of every model (``probe evaluate`` rows:
+    arch, seed, id, construction, correct, excluded)}; ``suites``: ``score_suites``' seed-pooled summary
+    (its item-criterion rows become one row per suite); ``published``: {label: text}."""
+    published = published or {}
+    rows = []
+    for label, scores in sets.items():
+        row = {"test set": label}
+        n_pairs = scores.groupby("model")["id"].nunique().max() if len(scores) else 0
+        kept = 0
+        for arch in ARCH_COLUMNS:
+            v, lo, hi, n = pooled_accuracy(scores, arch, level=level)
+            row[arch] = _cell(v, lo, hi)
+            kept = max(kept, n)
+        row["published"] = published.get(label, "-")
+        row["coverage"] = f"{kept}/{n_pairs} ({kept / n_pairs:.0%})" if n_pairs else "-"
+        rows.append(row)
+    if suites is not None and len(suites):
+        item = suites[suites["metric"] == "item"]
+        for suite, g in item.groupby("suite", sort=True):
+            row = {"test set": f"SyntaxGym {suite} (item criterion)"}
+            for arch in ARCH_COLUMNS:
+                r = g[g["arch"] == arch]
+                row[arch] = _cell(*r[["value", "ci_low", "ci_high"]].iloc[0].tolist()) if len(r) else "-"
+            row["published"] = published.get(suite, "-")
+            r = g.iloc[0]
+            n, x = int(r.get("n_items", 0)), int(r.get("n_excluded", 0))
+            row["coverage"] = f"{n}/{n + x} items" if n + x else "-"
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["test set", *ARCH_COLUMNS, "published", "coverage"])
+
+
+def published_blimp(path: str | Path | None, paradigms: list[str]) -> str:
+    """BLiMP's published LSTM accuracy, mean over ``paradigms``, as a cell of the overview."""
+    if not path or not Path(path).is_file():
+        return "-"
+    pub = pd.read_json(path, lines=True)
+    pub = pub[pub["UID"].isin(paradigms)]
+    return f"{pub['lstm'].mean():.3f} ({BLIMP_TRAINING})" if len(pub) else "-"
+
+
+def published_suites() -> dict[str, str]:
+    """{suite: the published models' item accuracies with their training data} from probe/resources/published.json."""
+    path = Path(__file__).resolve().parents[1] / "resources" / "published.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    out = {}
+    for suite in data.get("n_items", {}):
+        parts = [f"{m['model']} ({m['training']}): {np.mean(m['results'][suite]):.2f}"
+                 for m in data["models"] if suite in m.get("results", {})]
+        out[suite] = "; ".join(parts)
+    return out
+
+
+def overview_markdown(table: pd.DataFrame, *, tokens: int | None = None) -> str:
+    """The overview section: the table and what a PTB-sized corpus can be expected to show."""
+    size = f"{tokens:,} training tokens" if tokens else "PTB's ~0.9M training tokens"
+    return ("Per test set: each cell's accuracy (share of kept pairs where the agreeing form is preferred; "
+            "mean over training seeds, 95% interval over seeds and items, `probe.metrics.crossed_interval`), "
+            "the 3-gram, the published numbers with the data their models saw, and coverage (pairs kept: "
+            "critical words - the two verb forms and the head - in the vocabulary, other words read as "
+            "`<unk>`). SyntaxGym rows give the suite's own criterion (every prediction of an item holds).\n\n"
+            + markdown_table(table)
+            + f"\n\nThese models saw {size}; the published LSTMs saw about 90M tokens (Gulordava et al.), GPT-2 "
+              "billions, and only the BLLIP-XS LSTM (~1M tokens) is of PTB's size. Agreement across an "
+              "attractor needs sentences with a noun of the other number between subject and verb, which a "
+              "corpus of PTB's size holds few of, so the published small-data row is the fair comparison.")

@@ -1,0 +1,35 @@
+"""Tests for probe.report.overview: the real-English overview reads the same numbers as the per-item scores."""
+import numpy as np
+import pandas as pd
+
+from probe.report.overview import overview_table, pooled_accuracy, published_suites
+
+
+def _scores(correct: dict) -> pd.DataFrame:
+    """{(arch, seed): [bool per item]} -> score rows over two constructions (items 0-2: a, 3-: b)."""
+    rows = []
+    for (arch, seed), values in correct.items():
+        for i, c in enumerate(values):
+            rows.append({"model": f"{arch}-s{seed}", "arch": arch, "seed": seed, "id": f"i{i}",
+                         "construction": "a" if i < 3 else "b", "correct": c, "excluded": i == 5, "match": "conflict"})
+    return pd.DataFrame(rows)
+
+
+def test_pooled_accuracy_is_the_item_weighted_mean_over_seeds():
+    s = _scores({("lstm", 0): [1, 1, 0, 1, 0, 1], ("lstm", 1): [1, 0, 0, 1, 1, 0]})
+    value, low, high, n = pooled_accuracy(s, "lstm")
+    kept = s[~s["excluded"]]
+    assert n == 5 and np.isclose(value, kept["correct"].mean()) and low <= value <= high
+
+
+def test_table_rows_and_published_suites():
+    s = _scores({("srn", 0): [1, 0, 1, 0, 1, 1], ("3-gram", 0): [0, 0, 0, 0, 0, 0]})
+    suites = pd.DataFrame([{"arch": "srn", "suite": "number_orc", "metric": "item", "value": 0.0, "ci_low": 0.0,
+                            "ci_high": 0.2, "n_items": 15, "n_excluded": 4}])
+    table = overview_table({"set": s}, suites=suites, published={"number_orc": "x"})
+    assert table["test set"].tolist() == ["set", "SyntaxGym number_orc (item criterion)"]
+    assert table.loc[0, "srn"].startswith("0.600") and table.loc[0, "3-gram"].startswith("0.000")
+    assert table.loc[0, "gru"] == "-" and table.loc[0, "coverage"] == "5/6 (83%)"
+    assert table.loc[1, "coverage"] == "15/19 items" and table.loc[1, "published"] == "x"
+    pub = published_suites()
+    assert set(pub) == {"number_orc", "number_prep"} and "GPT-2" in pub["number_prep"]
