@@ -564,6 +564,9 @@ def _same_config_train(out: Path, tcfg: TrainConfig) -> bool:
     saved = json.loads(f.read_text(encoding="utf-8"))
     saved_train = saved.get("train", saved)
     want = config_to_dict(tcfg)
+    # a field added after the model was trained is missing from its config: it ran with the default
+    defaults = config_to_dict(TrainConfig())
+    saved_train = {**{k: v for k, v in defaults.items() if k not in saved_train}, **saved_train}
     # options left to be resolved at training time (lr None: the optimizer's default; cutoffs empty: chosen
     # from the corpus) are recorded resolved, so they match whatever was chosen
     auto = {k for k, v in want.items() if (k == "lr" and v is None) or (k == "cutoffs" and not v)}

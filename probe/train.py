@@ -75,6 +75,7 @@ class TrainConfig:
     clip: float = 0.25                 # gradient-norm clipping threshold (0 = off)
     seed: int = 0                      # seeds initialisation and dropout
     device: str = "auto"               # auto (CUDA when present) | cpu | cuda
+    amp: bool = False                  # CUDA only: bfloat16 autocast for the forward pass and loss
     log_every: int = 50                # steps between metrics.jsonl training lines
     eval_every: int = 0                # steps between validations (0 = evals_per_epoch times per epoch)
     evals_per_epoch: int = 1           # validations per epoch, evenly spaced, when eval_every is 0
@@ -123,6 +124,8 @@ def check_train_config(cfg: TrainConfig) -> None:
         raise ProbeError(f"--clip must be 0 (off) or a positive norm, got {cfg.clip}")
     if cfg.device not in DEVICES:
         raise ProbeError(f"unknown --device {cfg.device!r}: choose from {', '.join(DEVICES)}")
+    if cfg.amp and (cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())):
+        raise ProbeError("--amp (bfloat16 autocast) is for CUDA training; drop it or add --device cuda on a GPU machine")
     # the model's own checks; adaptive-softmax cutoffs are checked against the vocabulary once the corpus is read
     shape_only = dataclasses.replace(cfg, cutoffs=(1,)) if cfg.softmax == "adaptive" else cfg
     check_model_config(model_config_for(shape_only, vocab_size=2))
@@ -581,7 +584,8 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
                 x, y = get_batch(train_data, starts[prog.segment], cfg.bptt, device)
                 if cfg.arch == "transformer":
                     state = None
-                res = train_step(ddp, optimizer, x, y, state, clip=cfg.clip, world_size=world)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
+                    res = train_step(ddp, optimizer, x, y, state, clip=cfg.clip, world_size=world)
                 state = res.state
                 prog.step += 1
                 prog.segment += 1

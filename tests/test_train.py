@@ -346,3 +346,13 @@ def test_adaptive_softmax_trains_with_cutoffs_from_the_corpus(corpus, tmp_path):
     with torch.no_grad():
         logp = model(torch.tensor([[1, 2, 3]])).logits
     assert torch.allclose(logp.exp().sum(-1), torch.ones(1, 3), atol=1e-5)
+
+
+def test_amp_is_refused_without_cuda(corpus, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA machine accepts --amp")
+    assert main(["train", "--corpus", str(corpus), "--out", str(tmp_path / "r"), "--amp", "--device", "cpu"]) == 2
+    assert "--amp (bfloat16 autocast) is for CUDA training" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -69,6 +69,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--clip", type=float, help=f"gradient-norm clipping, 0 = off (default {d.clip})")
     o.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     o.add_argument("--device", help=f"{' | '.join(DEVICES)} (default {d.device}: CUDA when present)")
+    o.add_argument("--amp", action="store_true", default=None, help="CUDA only: bfloat16 autocast for the forward pass")
     b = p.add_argument_group("bookkeeping")
     b.add_argument("--log-every", type=int, help=f"steps between metrics lines (default {d.log_every})")
     b.add_argument("--eval-every", type=int, help="steps between validations (default 0 = --evals-per-epoch per epoch)")
