@@ -260,6 +260,18 @@ def test_oov_items_are_excluded_and_counted():
     assert sent["excluded"].tolist() == [False, False, True, True, False, True, True]
 
 
+def test_a_literal_unk_in_the_text_is_out_of_vocabulary():
+    """WikiText and Gulordava's files write words they lost as '<unk>': such an item is not fully in vocabulary
+    (it was counted as covered before), and with unk=True it is scored and flagged."""
+    vocab = Vocab(WORDS)
+    model = table_model(vocab)
+    rows = [item("the <unk> of the dog", "runs", "run", "SS", iid="u0"), item("the dog", "runs", "run", "S", iid="u1")]
+    out = score_items(LMScorer(model, vocab), prepare_items(rows), method="prefix")
+    assert out["excluded"].tolist() == [True, False] and out["exclude_reason"].tolist()[0] == "oov"
+    flagged = score_items(LMScorer(model, vocab), prepare_items(rows), method="prefix", unk=True)
+    assert flagged["excluded"].tolist() == [False, False] and flagged["has_unk"].tolist() == [True, False]
+
+
 def test_unk_option_scores_through_unk_and_marks_rows():
     vocab = Vocab(tuple(w for w in WORDS if w not in ("cats", "is", "are")))
     model = table_model(vocab)

@@ -38,7 +38,10 @@ def _encode_column(values: pd.Series, vocab: Vocab, prepend_eos: bool) -> tuple[
     head = [vocab.eos_id] if prepend_eos else []
     toks = [u.split() for u in uniques]
     ids = [head + [stoi.get(t, 0) for t in ts] for ts in toks]
-    oov = np.fromiter((any(t not in stoi for t in ts) for ts in toks), dtype=bool, count=len(toks))
+    # a literal <unk> in the text (WikiText, Gulordava's files) is a word the source itself lost: it counts as
+    # out of vocabulary, so "fully in vocabulary" means every word was seen as itself
+    unk = vocab.itos[0]
+    oov = np.fromiter((any(t not in stoi or t == unk for t in ts) for ts in toks), dtype=bool, count=len(toks))
     return ids, codes.astype(np.int64), oov
 
 
