@@ -352,8 +352,10 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                                                                else "not converged") == "converged"
     verdict = reproducibility(cfg, root, log=log)
     write_report(root, title=f"probe run: {cfg.name}", commands=[command], intro=_intro(cfg, elapsed, reused),
-                 sections=({k: v for k, v in extra_sections.items() if k.startswith("Overview")}
-                           | _sections(cfg, work, trained) | extra_sections | analysis_sections),
+                 lead={k: v for k, v in extra_sections.items() if k.startswith("Overview")},
+                 sections=({k: v for k, v in _sections(cfg, work, trained).items()}
+                           | {k: v for k, v in extra_sections.items() if not k.startswith("Overview")}
+                           | analysis_sections),
                  convergence=convergence, commit=commit,
                  closing={"Reproducibility": verdict} if verdict else None)
     log(f"probe run {cfg.name}: finished in {elapsed:.0f} s; report at {root / 'report.md'}")

@@ -18,23 +18,17 @@ BLIMP_TRAINING = "BLiMP's LSTM (Gulordava et al. 2018: Wikipedia, ~90M tokens)"
 
 
 def pooled_accuracy(scores: pd.DataFrame, arch: str, *, level: float = 0.95) -> tuple[float, float, float, int]:
-    """Share correct of ``arch``'s kept items, every construction weighted by its items, with a crossed
-    seeds x items interval -> (value, low, high, items). Only items that every seed kept count."""
+    """Share correct of ``arch``'s kept items (all constructions pooled: each item counts once), with a crossed
+    seeds x items interval -> (value, low, high, items). Only items that every seed kept count; the items
+    are one block, so a construction with a single item (a rare attractor bucket) does not void the interval."""
     g = scores[(scores["arch"] == arch) & ~scores["excluded"].astype(bool)]
     if g.empty:
         return float("nan"), float("nan"), float("nan"), 0
-    blocks, sizes = [], []
-    for _, c in g.groupby("construction", sort=True):
-        wide = c.pivot_table(index="seed", columns="id", values="correct", aggfunc="first")
-        wide = wide.dropna(axis=1).astype(float)
-        if wide.shape[1]:
-            blocks.append(wide.to_numpy())
-            sizes.append(wide.shape[1])
-    if not blocks:
+    wide = g.pivot_table(index="seed", columns="id", values="correct", aggfunc="first").dropna(axis=1).astype(float)
+    if not wide.shape[1]:
         return float("nan"), float("nan"), float("nan"), 0
-    total = float(sum(sizes))
-    value, low, high = crossed_interval(blocks, [n / total for n in sizes], level=level)
-    return value, max(low, 0.0), min(high, 1.0), int(total)     # a share: the interval stays in [0, 1]
+    value, low, high = crossed_interval([wide.to_numpy()], [1.0], level=level)
+    return value, max(low, 0.0), min(high, 1.0), int(wide.shape[1])     # a share: the interval stays in [0, 1]
 
 
 def _cell(v: float, lo: float, hi: float) -> str:

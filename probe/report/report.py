@@ -201,12 +201,13 @@ def exclusion_table(summary_json: dict) -> pd.DataFrame:
 def write_report(results_dir: str | os.PathLike, *, title: str = "probe results", commands: Sequence[str] = (),
                  sections: Mapping[str, str] | None = None, intro: str = "", n_attractors: int = 1,
                  convergence: Mapping | None = None, closing: Mapping[str, str] | None = None,
-                 commit: str | None = None) -> Path:
+                 commit: str | None = None, lead: Mapping[str, str] | None = None) -> Path:
     """Write ``results_dir/report.md`` from its summary files and figures; returns the path.
 
     ``commands``: the exact commands that produced the folder (shown verbatim). ``sections``: extra
     markdown sections (heading -> text) placed after the headline table, e.g. why the default sizes
-    were chosen; ``closing``: sections placed at the end (before the environment). ``convergence``: see
+    were chosen; ``lead``: sections placed before the headline (the real-English overview);
+    ``closing``: sections placed at the end (before the environment). ``convergence``: see
     :func:`headline_table`. Figures are those in ``results_dir/figures`` (PNG shown, PDF linked).
     """
     res = Path(results_dir)
@@ -227,6 +228,8 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
             "with one seed, over items.", ""]
     if commands:
         out += ["## Commands", "", "```sh", *commands, "```", ""]
+    for heading, text in (lead or {}).items():
+        out += [f"## {heading}", "", text.strip(), ""]
     out += [f"## Headline: agreement with {n_attractors} attractor", "",
             "Accuracy = share of items where the model prefers the verb agreeing with the head, all constructions "
             "pooled. Three classes of items with an attractor, never pooled: *matched* (every attractor has the "
