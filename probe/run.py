@@ -431,7 +431,7 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
         folder = work / "data" / extra.format
         icfg = ImportConfig(format=extra.format, paths=(str(extra.path),))
         try:
-            _stage(folder, {"format": extra.format, "paths": [str(extra.path)]},
+            _stage(folder, {"format": extra.format, "paths": [str(Path(extra.path).resolve())]},
                    lambda f=folder, c=icfg: import_dataset(c, f), log, f"import {extra.format}")
         except MissingParser as exc:  # an optional parser is not installed: score the other sets
             log(f"skipped: extra_data {extra.format} ({extra.path}): {exc}")
