@@ -79,7 +79,8 @@ def step_smoke(work: Path, device: str) -> None:
             tables = {}
             for side, dev in (("ref", "cpu"), ("dev", device)):
                 out = work / f"suite-{tag}-{side}"
-                args = ["-m", "probe", "suite", "--model", str(model), "--out", str(out), "--device", dev, "--overwrite"]
+                args = ["-m", "probe", "suite", "--model", str(model), "--out", str(out), "--device", dev,
+                        "--overwrite"]
                 for s in suites:
                     args += ["--suite", s]
                 sh(args)

@@ -25,7 +25,7 @@ class EvalConfig:
     """Options of ``probe evaluate``."""
 
     models: tuple[str, ...] = ()             # checkpoints (file or training folder) and baseline folders
-    hf_models: tuple[str, ...] = ()          # Hugging Face causal LMs: local folders or hub names (probe.scoring.hf; or give --model hf:NAME)
+    hf_models: tuple[str, ...] = ()          # Hugging Face causal LMs: folders or hub names (= --model hf:NAME)
     data: tuple[str, ...] = ()               # item datasets (folder written by `probe build`, or a .jsonl)
     method: str = "prefix"                   # prefix | sentence (see the module docstring)
     unk: bool = False                        # score OOV items through <unk> (marked has_unk) instead of excluding

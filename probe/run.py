@@ -674,7 +674,8 @@ def _sections(cfg: RunConfig, work: Path, trained: list[dict]) -> dict:
 
         table = pd.DataFrame([{
             "model": r["model"], "status": status(r), "epochs": _r(r.get("epochs")),
-            "best valid ppl": _r(r.get("best_valid_ppl")), "ppl / floor": _r(r["valid_ppl_ratio"]) if r.get("valid_ppl_ratio") is not None else "-",
+            "best valid ppl": _r(r.get("best_valid_ppl")),
+            "ppl / floor": _r(r["valid_ppl_ratio"]) if r.get("valid_ppl_ratio") is not None else "-",
             "test ppl": _r(r.get("test_ppl")), "train seconds": _r(r.get("train_seconds"), 3),
             "tokens/s": _r(r.get("tokens_per_s"), 3)} for r in trained])
         ratios = [r["valid_ppl_ratio"] for r in trained if r.get("valid_ppl_ratio")]

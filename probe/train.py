@@ -125,7 +125,7 @@ def check_train_config(cfg: TrainConfig) -> None:
     if cfg.device not in DEVICES:
         raise ProbeError(f"unknown --device {cfg.device!r}: choose from {', '.join(DEVICES)}")
     if cfg.amp and (cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())):
-        raise ProbeError("--amp (bfloat16 autocast) is for CUDA training; drop it or add --device cuda on a GPU machine")
+        raise ProbeError("--amp (bfloat16 autocast) is for CUDA training; drop it, or add --device cuda on a GPU")
     # the model's own checks; adaptive-softmax cutoffs are checked against the vocabulary once the corpus is read
     shape_only = dataclasses.replace(cfg, cutoffs=(1,)) if cfg.softmax == "adaptive" else cfg
     check_model_config(model_config_for(shape_only, vocab_size=2))

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from probe.analyses.base import ANALYSES, Analysis, AnalysisInputs, get_analysis, load_analyses, register_analysis, run_analysis
+from probe.analyses.base import (ANALYSES, Analysis, AnalysisInputs, get_analysis, load_analyses, register_analysis,
+                                 run_analysis)
 from probe.cli import main
 from probe.core.errors import ProbeError
 

@@ -82,7 +82,8 @@ def test_a_new_scorer_is_a_class_and_a_registry_line(tmp_path):
     try:
         rows = [{"id": f"x{i}", "construction": "simple", "condition": c, "prefix": f"the {h}", "verb_good": g,
                  "verb_bad": b, "sentence_good": f"the {h} {g}", "sentence_bad": f"the {h} {b}"}
-                for i, (c, h, g, b) in enumerate([("S", "author", "laughs", "laugh"), ("P", "authors", "laugh", "laughs")])]
+                for i, (c, h, g, b) in enumerate([("S", "author", "laughs", "laugh"),
+                                                  ("P", "authors", "laugh", "laughs")])]
         data = tmp_path / "items.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
         scorer = load_scorer("constant:demo")
@@ -125,6 +126,7 @@ def test_a_new_importer_is_a_module_and_a_registry_line(importer, tmp_path):
     src.write_text("the author laughs\tthe author laugh\nthe pilots swim\tthe pilots swims\n")
     import_dataset(ImportConfig(format="pairs", paths=(str(src),)), tmp_path / "out")
     items = load_items(tmp_path / "out").to_pandas()
-    assert items["verb_good"].tolist() == ["laughs", "swim"] and items["prefix"].tolist() == ["the author", "the pilots"]
+    assert items["verb_good"].tolist() == ["laughs", "swim"]
+    assert items["prefix"].tolist() == ["the author", "the pilots"]
     assert items["source_id"].tolist() == ["pairs.tsv:1", "pairs.tsv:2"]
     assert items["head_number"].tolist() == ["sg", "pl"]

@@ -146,7 +146,8 @@ def test_run_number_analysis(data, lms, tmp_path):
     _, items, corpus = data
     models = [{"path": str(p), "arch": a, "attractor_rate": 0.2, "seed": 0} for a, p in lms.items()]
     cfg = NumberAnalysisConfig(n_sentences=150, epochs=1, n_boot=20, max_seeds=1)
-    res = run_number(AnalysisInputs(models=tuple(models), corpus_dirs={0.2: str(corpus)}, items=items, out=str(tmp_path)), cfg)
+    res = run_number(AnalysisInputs(models=tuple(models), corpus_dirs={0.2: str(corpus)}, items=items,
+                                    out=str(tmp_path)), cfg)
     table = pd.read_csv(tmp_path / "number_prediction.csv")
     assert list(table.columns) == ["objective", "arch", "seed", "attractor_rate", "n_attractors", "match", "n_items",
                                    "accuracy", "ci_low", "ci_high"]
@@ -160,4 +161,5 @@ def test_run_number_analysis(data, lms, tmp_path):
         assert (tmp_path / f).is_file()
     assert "Linzen" in res["markdown"] and "0.786" in res["markdown"]
     with pytest.raises(ProbeError, match="no corpus folder"):
-        run_number(AnalysisInputs(models=tuple(models), corpus_dirs={0.5: str(corpus)}, items=items, out=str(tmp_path)), cfg)
+        run_number(AnalysisInputs(models=tuple(models), corpus_dirs={0.5: str(corpus)}, items=items,
+                                  out=str(tmp_path)), cfg)

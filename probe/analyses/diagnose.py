@@ -646,4 +646,5 @@ def diagnose_markdown(diag: pd.DataFrame, abl: pd.DataFrame, *, cfg: DiagnoseCon
     return text
 
 
-ANALYSIS = register_analysis(Analysis("diagnose", "Diagnostic classifiers and number units", DiagnoseConfig, PRESETS, run))
+ANALYSIS = register_analysis(Analysis("diagnose", "Diagnostic classifiers and number units", DiagnoseConfig, PRESETS,
+                                      run))

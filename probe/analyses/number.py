@@ -719,4 +719,5 @@ def number_markdown(table: pd.DataFrame, *, facts: dict, config: NumberAnalysisC
     return text + markdown_table(pd.DataFrame(lines))
 
 
-ANALYSIS = register_analysis(Analysis("number", "Number prediction: supervised vs language model", NumberAnalysisConfig, PRESETS, run))
+ANALYSIS = register_analysis(Analysis("number", "Number prediction: supervised vs language model", NumberAnalysisConfig,
+                                      PRESETS, run))

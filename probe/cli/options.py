@@ -58,8 +58,8 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             kind = tp if tp in (int, float, str) else str
-            parser.add_argument(flag, type=kind, nargs="+" if many else None, default=None, metavar=kind.__name__.upper(),
-                                help=help_text)
+            parser.add_argument(flag, type=kind, nargs="+" if many else None, default=None,
+                                metavar=kind.__name__.upper(), help=help_text)
         names.append(f.name)
     return names
 

@@ -1,4 +1,4 @@
-"""The number classifier (Linzen et al. 2016's supervised task): an encoder over the prefix and a softmax over {sg, pl}."""
+"""The number classifier (Linzen et al. 2016's task): an encoder over the prefix, a softmax over {sg, pl}."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ class ClassifierConfig:
 
 
 class NumberClassifier(nn.Module):
-    """Embedding + a (bi)directional multi-layer recurrence of a table cell (its torch module) + a linear layer over {sg, pl}."""
+    """Embedding + a (bi)directional multi-layer recurrence of a table cell (its torch module) + a linear layer."""
 
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()
