@@ -494,6 +494,9 @@ def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary) ->
     sets, published = {}, {}
     bench = pd.read_parquet(work / "eval" / "scores.parquet")
     for name, scores in [("probe benchmark", bench)] + [(SET_LABELS.get(k, k), v) for k, v in frames.items()]:
+        if "attractor_rate" in scores.columns and scores["attractor_rate"].nunique() > 1:
+            # one model per cell and seed: a sweep's overview reads the corpus with the most attractors
+            scores = scores[scores["attractor_rate"] == scores["attractor_rate"].max()]
         for cls, what in (("none", "no attractor"), ("conflict", "conflict (attractor nearest the verb)")):
             part = scores[scores["match"] == cls]
             if part["id"].nunique() >= 10:

@@ -33,3 +33,12 @@ def test_table_rows_and_published_suites():
     assert table.loc[1, "coverage"] == "15/19 items" and table.loc[1, "published"] == "x"
     pub = published_suites()
     assert set(pub) == {"number_orc", "number_prep"} and "GPT-2" in pub["number_prep"]
+
+
+def test_two_models_with_one_seed_are_refused():
+    s = _scores({("lstm", 0): [1, 1, 0, 1, 0, 1]})
+    other = s.assign(model="lstm-other")
+    import pytest
+
+    with pytest.raises(ValueError, match="several models share a seed"):
+        pooled_accuracy(pd.concat([s, other]), "lstm")

@@ -22,6 +22,8 @@ def pooled_accuracy(scores: pd.DataFrame, arch: str, *, level: float = 0.95) -> 
     seeds x items interval -> (value, low, high, items). Only items that every seed kept count; the items
     are one block, so a construction with a single item (a rare attractor bucket) does not void the interval."""
     g = scores[(scores["arch"] == arch) & ~scores["excluded"].astype(bool)]
+    if "model" in g.columns and g.groupby("seed")["model"].nunique().gt(1).any():
+        raise ValueError(f"{arch}: several models share a seed (other attractor rates?); give one model per seed")
     if g.empty:
         return float("nan"), float("nan"), float("nan"), 0
     wide = g.pivot_table(index="seed", columns="id", values="correct", aggfunc="first").dropna(axis=1).astype(float)
