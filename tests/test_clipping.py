@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from probe.cli import main
-from probe.analyses.clipping import (ClippingConfig, clipping_analysis, read_trace, run as run_clipping,
-                                     trace_counts, train_clipping_run, working_corpus)
-from probe.analyses.base import AnalysisInputs
+from probe.analyses.clipping import (ClippingConfig, read_trace, run as run_clipping,
+                                     trace_counts, train_clipping_run)
+from probe.analyses.base import AnalysisInputs, working_corpus
 from probe.core.errors import ProbeError
 from probe.data.corpus import load_corpus
 from toy import write_toy_corpus
@@ -93,8 +93,8 @@ def test_analysis_writes_tables_and_figure_and_never_crashes(data):
     assert len(traces) == runs["steps"].sum()
     assert (out / "figures" / "clipping.png").stat().st_size > 0 and (out / "figures" / "clipping.pdf").is_file()
     assert "| srn (relu) | off | stopped |" in res["markdown"]
-    ok = clipping_analysis(corpus=data / "corpus", items=data / "items.jsonl", out=out,
-                           config=cfg(lr=0.5, clips=(1.0,), max_steps=3))
+    ok = run_clipping(AnalysisInputs(corpus_dirs={0.0: str(data / "corpus")}, items=str(data / "items.jsonl"),
+                                     out=str(out)), cfg(lr=0.5, clips=(1.0,), max_steps=3))
     assert ok["runs"][0]["status"] == "completed" and 0 <= ok["runs"][0]["agreement_accuracy"] <= 1
     assert ok["runs"][0]["n_items"] == 4
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from probe.cli import main
 from probe.core.errors import ProbeError
-from probe.analyses.gradients import (GradientsConfig, cell_jacobian_norms, gradients_analysis, item_gradients,
+from probe.analyses.gradients import (GradientsConfig, cell_jacobian_norms, item_gradients,
                                       run as run_gradients)
 from probe.analyses.base import AnalysisInputs, analysis_copy
 from probe.analyses.taps import decay_norms, fit_decay, forward_with_taps, parse_variant, variant_name
@@ -203,7 +203,8 @@ def test_analysis_end_to_end_and_cli_errors(trained, capsys):
     assert len(err) == 3 and all(e.startswith("probe gradients: error:") for e in err)
     assert not bad.exists()
     with pytest.raises(ProbeError, match="fewer than one window"):
-        gradients_analysis(corpus=trained / "corpus", out=bad, config=GradientsConfig(max_distance=5000))
+        run_gradients(AnalysisInputs(corpus_dirs={None: str(trained / "corpus")}, out=str(bad)),
+                      GradientsConfig(max_distance=5000))
     assert not bad.exists()
 
 

@@ -16,8 +16,10 @@ import json
 import math
 import os
 from pathlib import Path
+import shutil
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -50,7 +52,7 @@ class Analysis:
     config: type                                     # a frozen dataclass; its commented fields become flags
     presets: Mapping[str, Any]                       # {"full": cfg, "small": cfg, "quick": cfg}
     run: Callable[[AnalysisInputs, Any], dict]       # -> {"files": [...], "markdown": str, "seconds": float, ...}
-    needs: tuple[str, ...] = ("models", "corpus_dirs", "items")   # the inputs it reads (for error messages)
+    needs: tuple[str, ...] = ()     # the inputs it cannot run without: "models", "corpus_dirs", "items"
 
     def preset(self, name: str) -> Any:
         """The config of preset ``name`` (full | small | quick)."""
@@ -90,12 +92,26 @@ def get_analysis(name: str) -> Analysis:
     return registry[name]
 
 
+# what each input is called on the command line, for the error naming a missing one
+INPUT_FLAGS = {"models": "trained language models (--model DIR)", "corpus_dirs": "a corpus (--corpus DIR)",
+               "items": "benchmark items (--items DIR)"}
+
+
+def check_inputs(analysis: Analysis, inputs: AnalysisInputs) -> None:
+    """A one-line ProbeError naming every input ``analysis`` needs that ``inputs`` lacks."""
+    missing = [INPUT_FLAGS[k] for k in analysis.needs if not getattr(inputs, k)]
+    if missing:
+        listed = ", ".join(missing[:-1]) + (" and " if len(missing) > 1 else "") + missing[-1]
+        raise ProbeError(f"the {analysis.name} analysis needs {listed}")
+
+
 def run_analysis(name: str, inputs: AnalysisInputs, config: Any = None, *, preset: str = "small") -> dict:
     """Run analysis ``name`` on ``inputs`` with ``config`` (default: the preset's) and return its result."""
     analysis = get_analysis(name)
     cfg = config if config is not None else analysis.preset(preset)
     if not isinstance(cfg, analysis.config):
         raise ProbeError(f"the {name} analysis takes a {analysis.config.__name__}, not {type(cfg).__name__}")
+    check_inputs(analysis, inputs)
     return analysis.run(inputs, cfg)
 
 
@@ -155,11 +171,35 @@ def select_models(models: Sequence[dict], rate: float | None, *, archs: Sequence
     return rate, chosen
 
 
-def describe_models(paths: Sequence[str | os.PathLike], *, attractor_rate: float | None = None) -> list[dict]:
+def describe_corpora(folders: Sequence[str | os.PathLike]) -> dict:
+    """Corpus folders (``probe corpus``) -> {attractor rate: folder} as the analyses take them; a real-text
+    corpus, which has no attractor rate, is keyed None."""
+    from probe.data.corpus import load_corpus
+
+    out: dict = {}
+    for folder in folders:
+        load_corpus(folder)         # a folder that is not a corpus fails here, with the fix
+        try:
+            rate = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8")).get("attractor_rate")
+        except (OSError, ValueError, AttributeError):
+            rate = None
+        key = None if rate is None else float(rate)
+        if key in out:
+            raise ProbeError(f"corpora {out[key]} and {folder} have the same attractor rate {key}; give one")
+        out[key] = str(folder)
+    return out
+
+
+def describe_models(paths: Sequence[str | os.PathLike], *, attractor_rate: float | None = None,
+                    corpus_dirs: Mapping | None = None) -> list[dict]:
     """Language-model checkpoints (files or training folders) -> [{"path", "arch", "attractor_rate", "seed"}]
-    as the analyses take them (arch and seed read from each checkpoint)."""
+    as the analyses take them (arch and seed read from each checkpoint). The attractor rate is
+    ``attractor_rate``, else that of the corpus in ``corpus_dirs`` ({rate: folder}) the model was trained on,
+    else that of the only corpus given."""
     from probe.models.checkpoint import read_checkpoint
 
+    by_folder = {Path(f).resolve(): r for r, f in (corpus_dirs or {}).items()}
+    only = next(iter(by_folder.values())) if len(by_folder) == 1 else None
     out = []
     for path in paths:
         data = read_checkpoint(path)
@@ -167,24 +207,69 @@ def describe_models(paths: Sequence[str | os.PathLike], *, attractor_rate: float
             raise ProbeError(f"{path} is a number classifier; give a language model trained with `probe train`")
         arch = data["model_config"].get("arch", "")
         seed = data["train_config"].get("seed", 0) if isinstance(data["train_config"], dict) else 0
-        out.append({"path": str(path), "arch": str(arch), "attractor_rate": attractor_rate, "seed": int(seed or 0)})
+        rate = attractor_rate
+        if rate is None and by_folder:
+            trained_on = training_corpus(path)
+            rate = by_folder.get(Path(trained_on).resolve(), only) if trained_on else only
+        out.append({"path": str(path), "arch": str(arch), "attractor_rate": rate, "seed": int(seed or 0)})
     return out
 
 
-def write_analysis_outputs(out: Path, stem: str, table: pd.DataFrame, fig, info: dict | None) -> list[str]:
-    """``out/<stem>.csv``, ``out/<stem>.json`` (when ``info``) and ``out/figures/<stem>.{png,pdf}``, each atomically."""
+def training_corpus(path: str | os.PathLike) -> str | None:
+    """The corpus folder recorded in a training folder's config.json (None when absent or gone)."""
+    p = Path(path)
+    folder = p.parent if p.suffix == ".pt" else p
+    try:
+        c = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("corpus")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return c if c and Path(c).is_dir() else None
+
+
+def write_outputs(out: str | os.PathLike, *, tables: Mapping[str, pd.DataFrame],
+                  figures: Mapping[str, Any] | None = None, records: Mapping[str, dict] | None = None) -> list[str]:
+    """The one writer of every analysis: ``out/<stem>.csv`` per table, ``out/figures/<stem>.{png,pdf}`` per
+    figure and ``out/<stem>.json`` per record, each atomically (other stages share ``out``). Everything is
+    rendered before the first file is written, so a failing figure leaves no half-written set. Returns the paths.
+    """
     from probe.core.style import figure_bytes
 
-    payloads = {out / f"{stem}.csv": table.to_csv(index=False).encode("utf-8")}
-    if info is not None:
-        payloads[out / f"{stem}.json"] = (json.dumps(info, indent=1, sort_keys=True, default=str) + "\n").encode()
-    payloads[out / "figures" / f"{stem}.png"] = figure_bytes(fig, "png")
-    # the PNG pass placed every axis; keep that layout for the PDF instead of solving it again (~1 s a figure)
-    fig.set_layout_engine("none")
-    payloads[out / "figures" / f"{stem}.pdf"] = figure_bytes(fig, "pdf")
-    for path, data in payloads.items():   # everything rendered before the first file is written
+    out = Path(out)
+    payloads = {out / f"{stem}.csv": table.to_csv(index=False).encode("utf-8") for stem, table in tables.items()}
+    for stem, fig in (figures or {}).items():
+        payloads[out / "figures" / f"{stem}.png"] = figure_bytes(fig, "png")
+        # the PNG pass placed every axis; keep that layout for the PDF instead of solving it again (~1 s a figure)
+        fig.set_layout_engine("none")
+        payloads[out / "figures" / f"{stem}.pdf"] = figure_bytes(fig, "pdf")
+    for stem, info in (records or {}).items():
+        payloads[out / f"{stem}.json"] = (json.dumps(info, indent=2, sort_keys=True, default=str) + "\n").encode()
+    for path, data in payloads.items():
         write_bytes_atomic(path, data)
     return [str(p) for p in payloads]
+
+
+def working_corpus(corpus: str | os.PathLike, folder: str | os.PathLike, *, valid_tokens: int = 0) -> Path:
+    """A corpus folder for short analysis runs: the same vocabulary and training split (linked, not copied),
+    the first ``valid_tokens`` tokens of the valid split (0: all of it) and no test split (so training does
+    not spend time on a test perplexity nobody reads). Returns ``folder``.
+    """
+    from probe.data.corpus import load_corpus, write_ids
+
+    src = load_corpus(corpus)
+    if "valid" not in src.splits or len(src.splits["valid"]) < 2:
+        raise ProbeError(f"corpus {corpus} has no valid split; rebuild it with `probe corpus`")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    src.vocab.save(folder / "vocab.json")
+    try:
+        os.symlink((src.path / "train.npy").resolve(), folder / "train.npy")
+    except OSError:             # no symlinks here (some file systems): copy instead
+        shutil.copyfile(src.path / "train.npy", folder / "train.npy")
+    valid = np.asarray(src.splits["valid"])
+    write_ids(folder / "valid.npy", valid[:valid_tokens] if valid_tokens else valid)
+    if not valid_tokens and (src.path / "stats.json").is_file():     # its entropy floor is the whole split's
+        shutil.copyfile(src.path / "stats.json", folder / "stats.json")
+    return folder
 
 
 def richest_corpus(corpus_dirs: dict, analysis: str) -> Path:

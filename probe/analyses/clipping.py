@@ -15,7 +15,6 @@ import json
 import math
 import os
 from pathlib import Path
-import shutil
 import tempfile
 import time
 
@@ -23,14 +22,15 @@ from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 
-from probe.analyses.base import one_thread, richest_corpus
+from probe.analyses.base import (
+    Analysis, AnalysisInputs, one_thread, register_analysis, richest_corpus, working_corpus, write_outputs
+)
 from probe.analyses.taps import parse_variant
-from probe.core.config import config_to_dict
+from probe.core.config import PositiveInt, config_to_dict
 from probe.core.errors import ProbeError
-from probe.core.io import check_output_dir, write_text_atomic
-from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
+from probe.core.io import check_output_dir
+from probe.core.style import fmt_num, log_axis
 from probe.core.tables import markdown_table
-from probe.analyses.base import Analysis, AnalysisInputs, register_analysis
 
 
 STEM = "clipping"
@@ -38,18 +38,18 @@ STEM = "clipping"
 
 @dataclass(frozen=True)
 class ClippingConfig:
-    """Options of ``probe clipping`` (defaults: the full size; ``preset`` has smaller ones)."""
+    """Options of ``probe clipping`` (the defaults are the full size; PRESETS has smaller ones)."""
 
     archs: tuple[str, ...] = ("srn", "srn:nonlinearity=relu", "lstm")  # cells, as arch[:option=value]
     clips: tuple[float, ...] = (0.0, 0.25, 1.0, 5.0)    # gradient-norm thresholds (0 = clipping off)
     lr: float = 5.0                    # deliberately large plain-SGD learning rate, the same for every run
     optimizer: str = "sgd"             # sgd | adam
-    hidden: int = 64                   # units per layer
-    emb: int = 64                      # embedding size
-    layers: int = 1
-    batch_size: int = 32
-    bptt: int = 35
-    max_steps: int = 300               # updates per run (the learning rate never decays)
+    hidden: PositiveInt = 64           # units per layer
+    emb: PositiveInt = 64              # embedding size
+    layers: int = 1                                                    # stacked layers
+    batch_size: int = 32                                               # parallel streams per update
+    bptt: int = 35                                                     # truncated-BPTT length
+    max_steps: PositiveInt = 300       # updates per run (the learning rate never decays)
     max_nonfinite: int = 20            # consecutive non-finite steps before a run stops
     valid_tokens: int = 0              # validate on the first N tokens of the valid split (0: all of it)
     n_items: int = 1000                # benchmark items sampled for the agreement accuracy (0: all)
@@ -97,30 +97,6 @@ def _train_config(cfg: ClippingConfig, spec: str, clip: float):
                        lr_decay=1.0, batch_size=cfg.batch_size, bptt=cfg.bptt, epochs=10**6, max_steps=cfg.max_steps,
                        clip=clip, seed=cfg.seed, log_every=1, eval_every=0, max_nonfinite=cfg.max_nonfinite,
                        device="cpu")
-
-
-def working_corpus(corpus: str | os.PathLike, folder: str | os.PathLike, *, valid_tokens: int = 0) -> Path:
-    """A corpus folder for short analysis runs: the same vocabulary and training split (linked, not copied),
-    the first ``valid_tokens`` tokens of the valid split (0: all of it) and no test split (so training does
-    not spend time on a test perplexity nobody reads). Returns ``folder``.
-    """
-    from probe.data.corpus import load_corpus, write_ids
-
-    src = load_corpus(corpus)
-    if "valid" not in src.splits or len(src.splits["valid"]) < 2:
-        raise ProbeError(f"corpus {corpus} has no valid split; rebuild it with `probe corpus`")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    src.vocab.save(folder / "vocab.json")
-    try:
-        os.symlink((src.path / "train.npy").resolve(), folder / "train.npy")
-    except OSError:             # no symlinks here (some file systems): copy instead
-        shutil.copyfile(src.path / "train.npy", folder / "train.npy")
-    valid = np.asarray(src.splits["valid"])
-    write_ids(folder / "valid.npy", valid[:valid_tokens] if valid_tokens else valid)
-    if not valid_tokens and (src.path / "stats.json").is_file():     # its entropy floor is the whole split's
-        shutil.copyfile(src.path / "stats.json", folder / "stats.json")
-    return folder
 
 
 def read_trace(train_dir: str | os.PathLike) -> pd.DataFrame:
@@ -261,22 +237,19 @@ def plot_clipping(traces: pd.DataFrame, runs: pd.DataFrame) -> Figure:
     return fig
 
 
-def clipping_analysis(*, corpus: str | os.PathLike, items: str | os.PathLike | None, out: str | os.PathLike,
-                      config: ClippingConfig | None = None, progress: bool = False) -> dict:
-    """Train every cell x threshold run on ``corpus``; write clipping.csv, clipping_traces.csv, clipping.json
-    and figures/clipping.{png,pdf} into ``out``. Returns {"files", "markdown", "seconds", "runs": [...]}.
+@one_thread()
+def run(inputs: AnalysisInputs, cfg: ClippingConfig) -> dict:
+    """Train every cell x threshold run on the corpus with the largest attractor rate (``inputs.models`` is not
+    used: the runs are short and trained here, in order); agreement accuracy on ``inputs.items`` when given.
+    Writes clipping.csv, clipping_traces.csv, clipping.json and figures/clipping.{png,pdf} into ``inputs.out``.
+    Returns {"files", "markdown", "seconds", "runs": [...]}.
     """
-    with one_thread():
-        return _clipping_analysis(corpus=corpus, items=items, out=out, config=config, progress=progress)
-
-
-def _clipping_analysis(*, corpus, items, out, config, progress) -> dict:
     from probe.data.corpus import load_corpus
 
-    cfg = config or ClippingConfig()
     check_config(cfg)
     started = time.perf_counter()
-    out = check_output_dir(out, overwrite=True)     # a file there is refused; a folder is added to
+    corpus, items, progress = richest_corpus(inputs.corpus_dirs, "clipping"), inputs.items, inputs.progress
+    out = check_output_dir(inputs.out, overwrite=True)     # a file there is refused; a folder is added to
     load_corpus(corpus)        # a bad corpus fails here, before any training
     if cfg.valid_tokens and cfg.valid_tokens < 2 * cfg.bptt:
         raise ProbeError(f"valid_tokens {cfg.valid_tokens} is too few to validate; use 0 (all) or at least "
@@ -298,19 +271,17 @@ def _clipping_analysis(*, corpus, items, out, config, progress) -> dict:
             traces.append(trace)
     runs = pd.DataFrame(rows)
     trace_table = pd.concat(traces, ignore_index=True)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    files = [write_csv_atomic(runs, out / f"{STEM}.csv"), write_csv_atomic(trace_table, out / f"{STEM}_traces.csv")]
     import matplotlib
 
     with matplotlib.rc_context({"font.size": 8}):
-        files += save_figure(plot_clipping(trace_table, runs), out / "figures", STEM)
+        figure = plot_clipping(trace_table, runs)
     markdown = _markdown(runs, cfg, corpus)
     seconds = time.perf_counter() - started
     info = {"config": config_to_dict(cfg), "corpus": str(corpus), "items": str(items) if items else None,
             "seconds": seconds, "definitions": __doc__.strip()}
-    write_text_atomic(out / f"{STEM}.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
-    files.append(out / f"{STEM}.json")
-    return {"files": [str(f) for f in files], "markdown": markdown, "seconds": seconds,
+    files = write_outputs(out, tables={STEM: runs, f"{STEM}_traces": trace_table}, figures={STEM: figure},
+                          records={STEM: info})
+    return {"files": files, "markdown": markdown, "seconds": seconds,
             "runs": json.loads(runs.to_json(orient="records"))}
 
 
@@ -338,14 +309,5 @@ def _markdown(runs: pd.DataFrame, cfg: ClippingConfig, corpus) -> str:
         markdown_table(t), "", "![clipping](figures/clipping.png)", ""])
 
 
-def run(inputs: AnalysisInputs, cfg: ClippingConfig) -> dict:
-    """``probe run``'s entry: train the clipping runs on the corpus with the largest attractor rate
-    (these runs are short and run in order).
-
-    ``models`` is not used (the runs are trained here).
-    """
-    return clipping_analysis(corpus=richest_corpus(inputs.corpus_dirs, "clipping"), items=inputs.items, out=inputs.out,
-                             config=cfg)
-
-
-ANALYSIS = register_analysis(Analysis("clipping", "Exploding gradients and clipping", ClippingConfig, PRESETS, run))
+ANALYSIS = register_analysis(Analysis("clipping", "Exploding gradients and clipping", ClippingConfig, PRESETS, run,
+                                      needs=("corpus_dirs",)))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import json
-import os
 from pathlib import Path
 import tempfile
 import time
@@ -25,16 +24,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from probe.analyses.base import analysis_copy, one_thread, richest_corpus
-from probe.analyses.clipping import working_corpus
+from probe.analyses.base import (
+    Analysis, AnalysisInputs, analysis_copy, one_thread, register_analysis, richest_corpus, working_corpus, write_outputs
+)
 from probe.analyses.taps import decay_norms, parse_variant, sample_windows, variant_name
-from probe.core.config import config_to_dict
+from probe.core.config import NonNegativeInt, PositiveInt, config_to_dict
 from probe.core.errors import ProbeError
-from probe.core.io import check_output_dir, write_text_atomic
-from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
+from probe.core.io import check_output_dir
+from probe.core.style import fmt_num, log_axis
 from probe.core.tables import markdown_table
 from probe.train import STALL_RATIO
-from probe.analyses.base import Analysis, AnalysisInputs, register_analysis
 
 
 STEM = "depth"
@@ -42,25 +41,25 @@ STEM = "depth"
 
 @dataclass(frozen=True)
 class DepthConfig:
-    """Options of ``probe depth`` (defaults: the full size; ``preset`` has smaller ones)."""
+    """Options of ``probe depth`` (the defaults are the full size; PRESETS has smaller ones)."""
 
     archs: tuple[str, ...] = ("srn", "gru", "lstm")   # cells, as arch[:option=value]
-    layers: tuple[int, ...] = (1, 2, 4, 6)            # depths to sweep
+    layers: tuple[PositiveInt, ...] = (1, 2, 4, 6)    # depths to sweep
     skips: tuple[str, ...] = ("none", "residual", "dense", "highway")   # how layers connect (depth >= 2)
-    hidden: int = 64                   # units per layer
-    emb: int = 64                      # embedding size
-    optimizer: str = "adam"
-    lr: float = 5e-3
-    clip: float = 1.0
-    batch_size: int = 64
-    bptt: int = 35
+    hidden: PositiveInt = 64           # units per layer
+    emb: PositiveInt = 64              # embedding size
+    optimizer: str = "adam"                           # sgd | adam
+    lr: float = 5e-3                                  # learning rate (decayed at each plateau)
+    clip: float = 1.0                                 # gradient-norm clipping (0 = off)
+    batch_size: int = 64                              # parallel streams per update
+    bptt: int = 35                                    # truncated-BPTT length
     epochs: int = 30                   # cap; training stops earlier once validation stops improving
     min_delta: float = 0.005           # relative improvement that counts (early stopping, lr decay)
     evals_per_epoch: int = 2           # validations per epoch (early stopping decides at each)
     stop_after: int = 2                # validations without one before stopping (0: run max_steps / epochs)
-    max_steps: int = 0                 # cap on updates per model (0: none)
+    max_steps: NonNegativeInt = 0      # cap on updates per model (0: none)
     valid_tokens: int = 0              # validate on the first N tokens of the valid split (0: all of it)
-    distance: int = 10                 # l for the gradient norms back in time
+    distance: PositiveInt = 10         # l for the gradient norms back in time
     burn_in: int = 10                  # tokens read before the measured positions
     n_sequences: int = 64              # gradient windows per model
     n_items: int = 1000                # benchmark items sampled for the accuracies (0: all)
@@ -156,18 +155,6 @@ def depth_gradients(model, windows: np.ndarray, *, distance: int, batch_size: in
             "grad_top_dk": float(top_norms[:, distance].mean())}
 
 
-def depth_analysis(*, corpus: str | os.PathLike, items: str | os.PathLike | None, out: str | os.PathLike,
-                   config: DepthConfig | None = None, progress: bool = False, workers: int = 1) -> dict:
-    """Train and measure every (cell, layers, skip) model; write depth.csv, depth.json, figures/depth.*.
-
-    ``workers``: training processes (one thread each; the results do not depend on it). Returns {"files",
-    "markdown", "seconds", "rows": [...]}.
-    """
-    with one_thread():
-        return _depth_analysis(corpus=corpus, items=items, out=out, config=config, progress=progress,
-                               workers=workers)
-
-
 def _train_one(args: tuple) -> dict:
     """Worker: one depth model (config as a dict, corpus folder, output folder), on one thread."""
     from probe.core.config import config_from_dict
@@ -179,16 +166,23 @@ def _train_one(args: tuple) -> dict:
                  progress=False)
 
 
-def _depth_analysis(*, corpus, items, out, config, progress, workers) -> dict:
+@one_thread()
+def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
+    """Train and measure every (cell, layers, skip) model on the corpus with the largest attractor rate
+    (``inputs.models`` is not used: the sweep trains its own, in ``inputs.workers`` processes of one thread
+    each; the results do not depend on it); accuracies on ``inputs.items`` when given. Writes depth.csv,
+    depth.json and figures/depth.{png,pdf} into ``inputs.out``. Returns {"files", "markdown", "seconds", "rows"}.
+    """
     from probe.data.corpus import load_corpus
     from probe.models.checkpoint import load_checkpoint
     from probe.models.lm import build_model
     from probe.train import model_config_for
 
-    cfg = config or DepthConfig()
     check_config(cfg)
     started = time.perf_counter()
-    out = check_output_dir(out, overwrite=True)     # a file there is refused; a folder is added to
+    corpus, items, progress, workers = (richest_corpus(inputs.corpus_dirs, "depth"), inputs.items, inputs.progress,
+                                        inputs.workers)
+    out = check_output_dir(inputs.out, overwrite=True)     # a file there is refused; a folder is added to
     corp = load_corpus(corpus)
     if "valid" not in corp.splits:
         raise ProbeError(f"corpus {corpus} has no valid split; rebuild it with `probe corpus`")
@@ -244,19 +238,16 @@ def _depth_analysis(*, corpus, items, out, config, progress, workers) -> dict:
                 row.update(depth_gradients(model, windows, distance=cfg.distance))
                 rows.append(row)
     table = pd.DataFrame(rows)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    files = [write_csv_atomic(table, out / f"{STEM}.csv")]
     import matplotlib
 
     with matplotlib.rc_context({"font.size": 8}):
-        files += save_figure(plot_depth(table), out / "figures", STEM)
+        figure = plot_depth(table)
     markdown = _markdown(table, cfg, corpus)
     seconds = time.perf_counter() - started
     info = {"config": config_to_dict(cfg), "corpus": str(corpus), "items": str(items) if items else None,
             "seconds": seconds, "definitions": __doc__.strip()}
-    write_text_atomic(out / f"{STEM}.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
-    files.append(out / f"{STEM}.json")
-    return {"files": [str(f) for f in files], "markdown": markdown, "seconds": seconds,
+    files = write_outputs(out, tables={STEM: table}, figures={STEM: figure}, records={STEM: info})
+    return {"files": files, "markdown": markdown, "seconds": seconds,
             "rows": json.loads(table.to_json(orient="records"))}
 
 
@@ -349,13 +340,5 @@ def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
         markdown_table(t), "", "![depth](figures/depth.png)", ""])
 
 
-def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
-    """``probe run``'s entry: train the depth sweep on the corpus with the largest attractor rate.
-
-    ``models`` is not used (the sweep trains its own).
-    """
-    return depth_analysis(corpus=richest_corpus(inputs.corpus_dirs, "depth"), items=inputs.items, out=inputs.out,
-                          config=cfg, workers=inputs.workers)
-
-
-ANALYSIS = register_analysis(Analysis("depth", "Stacked and skip-connected models", DepthConfig, PRESETS, run))
+ANALYSIS = register_analysis(Analysis("depth", "Stacked and skip-connected models", DepthConfig, PRESETS, run,
+                                      needs=("corpus_dirs",)))

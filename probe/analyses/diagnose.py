@@ -32,7 +32,6 @@ from dataclasses import dataclass
 import functools
 import hashlib
 import os
-from pathlib import Path
 import time
 from typing import Any, NamedTuple, Sequence
 
@@ -41,7 +40,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from probe.core.config import config_to_dict
+from probe.core.config import NonNegativeInt, PositiveInt, config_to_dict
 from probe.core.errors import ProbeError
 from probe.models.cells import as_tuple, from_tuple, get_cell, recurrent_cells
 from probe.models.config import archs
@@ -54,19 +53,19 @@ ABLATIONS = ("none", "number", "random")
 
 @dataclass(frozen=True)
 class DiagnoseConfig:
-    """What ``run_diagnose_analysis`` probes and ablates."""
+    """Options of ``probe diagnose``: what it probes and ablates."""
 
     attractor_rate: float | None = None   # models trained at this corpus rate (None: the largest in the run)
     max_seeds: int = 3                    # training seeds per arch (the run's first ones)
     constructions: tuple[str, ...] = ("pp", "src", "orc", "orc_nothat")  # items whose attractors follow the head
-    max_items: int = 2000                 # items per model (a seeded sample when there are more)
-    folds: int = 5                        # cross-validation folds per probe
+    max_items: PositiveInt = 2000         # items per model (a seeded sample when there are more)
+    folds: PositiveInt = 5                # cross-validation folds per probe
     C: float = 1.0                        # inverse L2 strength of the logistic regression
     max_iter: int = 500                   # solver iterations per probe
     along: bool = False                   # also probe at every offset from the head (head+0 .. head+max_offset)
     max_offset: int = 12                  # the furthest offset probed with ``along``
-    ablate: int = 2                       # number units zeroed (0: no ablation)
-    random_draws: int = 10                # random-unit ablations per model
+    ablate: NonNegativeInt = 2            # number units zeroed (0: no ablation)
+    random_draws: NonNegativeInt = 10     # random-unit ablations per model
     batch_size: int = 256                 # sequences per forward pass
     n_boot: int = 1000                    # bootstrap resamples for accuracy CIs
     seed: int = 0                         # item sample, folds, control labels, halves, random units
@@ -439,7 +438,7 @@ def run(inputs: AnalysisInputs, cfg: DiagnoseConfig) -> dict:
     models, items, out, progress = list(inputs.models), inputs.items, inputs.out, inputs.progress
     from tqdm.auto import tqdm
 
-    from probe.analyses.base import one_thread, select_models, write_analysis_outputs
+    from probe.analyses.base import one_thread, select_models, write_outputs
     from probe.data.lexicon import load_lexicon
     from probe.scoring.registry import check_model_path
 
@@ -463,9 +462,10 @@ def run(inputs: AnalysisInputs, cfg: DiagnoseConfig) -> dict:
     seconds = time.perf_counter() - t0
     info = {"config": config_to_dict(cfg), "attractor_rate": rate, "items": str(items), "n_items": int(len(df)),
             "models": facts, "seconds": round(seconds, 2)}
-    files = write_analysis_outputs(Path(out), "diagnose", diag_t, figs["diagnose"], info)
-    if figs["ablation"] is not None:
-        files += write_analysis_outputs(Path(out), "ablation", abl_t, figs["ablation"], None)
+    ablated = figs["ablation"] is not None
+    files = write_outputs(out, tables={"diagnose": diag_t, **({"ablation": abl_t} if ablated else {})},
+                          figures={"diagnose": figs["diagnose"], **({"ablation": figs["ablation"]} if ablated else {})},
+                          records={"diagnose": info})
     md = diagnose_markdown(diag_t, abl_t, cfg=cfg, rate=rate, n_items=len(df))
     return {"files": files, "markdown": md, "seconds": round(time.perf_counter() - t0, 2),
             "before_verb": _headline(diag_t), "ablation": _ablation_summary(abl_t).to_dict("records")}
@@ -647,4 +647,4 @@ def diagnose_markdown(diag: pd.DataFrame, abl: pd.DataFrame, *, cfg: DiagnoseCon
 
 
 ANALYSIS = register_analysis(Analysis("diagnose", "Diagnostic classifiers and number units", DiagnoseConfig, PRESETS,
-                                      run))
+                                      run, needs=("models", "items")))

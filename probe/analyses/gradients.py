@@ -27,7 +27,6 @@ Agreement items (``item_gradients``)
 from __future__ import annotations
 
 from dataclasses import dataclass
-import json
 import math
 import os
 from pathlib import Path
@@ -39,22 +38,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-from probe.analyses.base import analysis_copy, one_thread
+from probe.analyses.base import (
+    Analysis, AnalysisInputs, analysis_copy, one_thread, register_analysis, select_models, training_corpus,
+    write_outputs
+)
 from probe.analyses.taps import (
     _run_layer, decay_norms, fit_decay, forward_with_taps, parse_variant, random_windows, sample_windows,
     summarize_norms, variant_name
 )
-from probe.core.config import config_to_dict
+from probe.core.config import NonNegativeInt, PositiveInt, config_to_dict
 from probe.core.errors import ProbeError
-from probe.core.io import check_output_dir, write_text_atomic
-from probe.core.style import fmt_num, log_axis, save_figure, write_csv_atomic
+from probe.core.io import check_output_dir
+from probe.core.style import fmt_num, log_axis
 from probe.core.tables import markdown_table
 from probe.data.corpus import Vocab, load_corpus
 from probe.models.cells import recurrent_cells
 from probe.models.checkpoint import load_checkpoint
 from probe.models.config import ModelConfig
 from probe.models.lm import LanguageModel, build_model
-from probe.analyses.base import Analysis, AnalysisInputs, register_analysis
 
 
 STEM = "gradients"
@@ -65,21 +66,22 @@ ISSUE_EXPECTED_D20 = {("srn", "tanh"): 1e-6, ("gru", "default"): 1e-4, ("lstm", 
 
 @dataclass(frozen=True)
 class GradientsConfig:
-    """Options of ``probe gradients`` (the defaults are the full size; see ``preset`` for smaller ones)."""
+    """Options of ``probe gradients`` (the defaults are the full size; PRESETS has smaller ones)."""
 
-    max_distance: int = 60            # L: distances 0..L from the target position
+    max_distance: PositiveInt = 60    # L: distances 0..L from the target position
     burn_in: int = 20                 # tokens read before the window's first measured position
-    n_sequences: int = 512            # windows averaged per model
+    n_sequences: PositiveInt = 512    # windows averaged per model
     batch_size: int = 128             # windows (or items) per backward pass
     fit_min: int = 5                  # the exponential fit uses distances fit_min..max_distance
-    variants: tuple[str, ...] = ("srn", "gru", "lstm", "lstm:forget_bias=1")  # fresh models at init
+    variants: tuple[str, ...] = ("srn", "gru", "lstm", "lstm:forget_bias=1")  # fresh cells measured at init,
+                                      #   as arch[:nonlinearity=relu|forget_bias=X]
     emb: int = 64                     # sizes of fresh models when no trained model of the cell is given
-    hidden: int = 64
-    layers: int = 1
+    hidden: int = 64                  # units per layer of fresh models
+    layers: int = 1                   # stacked layers of fresh models
     vocab_size: int = 1000            # fresh models without corpus or trained models: random tokens
     split: str = "valid"              # corpus split the windows come from
-    n_items: int = 2000               # agreement items for the item gradients (0: skip them)
-    models_per_cell: int = 0          # trained models used per (arch, variant) (0: all)
+    n_items: NonNegativeInt = 2000    # agreement items for the item gradients (0: skip them)
+    models_per_cell: int = 0          # trained models used per cell, the first seeds (0: all)
     n_boot: int = 200                 # bootstrap resamples of windows for the CIs
     sim_models: int = 8               # the issue's bare-cell simulation: initialisations per variant (0: skip)
     sim_sequences: int = 8            # its input sequences per initialisation
@@ -358,45 +360,44 @@ def _fresh_model(spec: dict, *, vocab: Vocab, like: ModelConfig | None, cfg: Gra
     return _Model(analysis_copy(model), mcfg, vocab, "init", f"init-{spec['arch']}-{variant_name(mcfg)}", None, seed)
 
 
-def gradients_analysis(*, model_dirs: Sequence[str | os.PathLike] = (), labels: Sequence[dict] | None = None,
-                       corpus: str | os.PathLike | None = None, items: str | os.PathLike | None = None,
-                       out: str | os.PathLike, config: GradientsConfig | None = None,
-                       corpus_of: Sequence[str | None] | None = None, progress: bool = False) -> dict:
-    """Measure gradient decay (init and trained) and item gradients; write the CSVs, figures and a JSON.
+@one_thread()
+def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
+    """Measure gradient decay (fresh models at init, trained ones) and item gradients; write tables, figures, json.
 
-    ``model_dirs``: trained checkpoints (training folders or model.pt); ``labels``: per model optional
-    {"seed", "attractor_rate"}; ``corpus_of``: per model its corpus folder (default ``corpus``, else the
-    training folder's config.json ``corpus``). Fresh models for ``config.variants`` are built at the
-    trained models' sizes (per cell, else any trained model's, else the config's) and read windows of
-    ``corpus`` (else the first trained model's corpus, else random tokens).
-    Writes into ``out``: gradients.csv, gradients_fit.csv, gradients_items.csv (when ``items`` and trained
-    models are given), gradients.json, figures/gradients.{png,pdf}, figures/gradients_items.{png,pdf}.
+    ``inputs.models``: trained checkpoints [{"path", "arch", "attractor_rate", "seed"}]; those of the largest
+    attractor rate are measured, the first ``models_per_cell`` seeds per cell (0: all). Each reads windows of
+    its corpus (``corpus_dirs[rate]``, else the corpus its training folder records, else any given corpus).
+    Fresh models for ``cfg.variants`` are built at the trained models' sizes (per cell, else any trained
+    model's, else the config's) and read the first corpus (else random tokens). ``inputs.items``: item
+    gradients of the trained models. Writes into ``inputs.out``: gradients.csv, gradients_fit.csv,
+    gradients_sim.csv, gradients_items.csv (items and trained models given), gradients.json,
+    figures/gradients.{png,pdf}, figures/gradients_items.{png,pdf}.
     Returns {"files", "markdown", "seconds", "d20": {...}, "fits": [...]} .
     """
-    with one_thread():
-        return _gradients_analysis(model_dirs=model_dirs, labels=labels, corpus=corpus, items=items, out=out,
-                                   config=config, corpus_of=corpus_of, progress=progress)
-
-
-def _gradients_analysis(*, model_dirs, labels, corpus, items, out, config, corpus_of, progress) -> dict:
-    cfg = config or GradientsConfig()
     check_config(cfg)
     started = time.perf_counter()
-    out = check_output_dir(out, overwrite=True)     # a file there is refused; a folder is added to
-    labels = list(labels) if labels is not None else [{} for _ in model_dirs]
+    out = check_output_dir(inputs.out, overwrite=True)     # a file there is refused; a folder is added to
+    items, corpus_dirs = inputs.items, dict(inputs.corpus_dirs)
+    if items and not inputs.models:
+        raise ProbeError("item gradients need at least one trained model (--model DIR); drop --items for fresh "
+                         "models only")
+    rate, chosen = (select_models(inputs.models, None, archs=sorted({m["arch"] for m in inputs.models}),
+                                  max_seeds=cfg.models_per_cell or None) if inputs.models else (None, []))
+    kept = {m["path"] for m in chosen}
+    chosen = [m for m in inputs.models if m["path"] in kept]     # in the order given (the table's row order)
+    corpus = corpus_dirs.get(rate) or next(iter(corpus_dirs.values()), None)
     # --- load everything first: bad input fails before anything is written
     trained: list[_Model] = []
-    for i, d in enumerate(model_dirs):
+    for m in chosen:
+        d = m["path"]
         ck = load_checkpoint(d)
         if ck.model_config.arch not in recurrent_cells():
             raise ProbeError(f"{d}: gradients by distance need a recurrent model (srn, gru, lstm), not "
                              f"{ck.model_config.arch}")
-        c = (corpus_of[i] if corpus_of is not None else None) or corpus or _training_corpus(d)
-        lab = labels[i] if i < len(labels) else {}
+        c = corpus or training_corpus(d)
         trained.append(_Model(analysis_copy(ck.model), ck.model_config, ck.vocab, "trained", _model_name(d),
-                              str(c) if c else None, int(lab.get("seed", ck.train_config.get("seed", 0)) or 0),
-                              lab.get("attractor_rate")))
-    trained = _limit_per_cell(trained, cfg.models_per_cell)
+                              str(c) if c else None, int(m.get("seed", ck.train_config.get("seed", 0)) or 0),
+                              m.get("attractor_rate")))
     if corpus is not None:
         base_corpus = str(corpus)
         vocab = load_corpus(corpus).vocab
@@ -431,7 +432,7 @@ def _gradients_analysis(*, model_dirs, labels, corpus, items, out, config, corpu
     groups: dict = {}
     for m in fresh + trained:
         groups.setdefault((m.cfg.arch, variant_name(m.cfg), m.state), []).append(m)
-    for (arch, variant, state), ms in tqdm(groups.items(), desc="gradients", disable=not progress):
+    for (arch, variant, state), ms in tqdm(groups.items(), desc="gradients", disable=not inputs.progress):
         norms = []
         for m in ms:
             windows, src = _windows_for(m, cfg, cache)
@@ -475,17 +476,14 @@ def _gradients_analysis(*, model_dirs, labels, corpus, items, out, config, corpu
         item_rows = pd.concat(parts, ignore_index=True)
     item_summary = summarize_items(item_rows) if item_df is not None else None
     # --- write
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    files = [write_csv_atomic(table, out / f"{STEM}.csv"), write_csv_atomic(fit_table, out / f"{STEM}_fit.csv")]
-    if len(sim):
-        files.append(write_csv_atomic(sim, out / f"{STEM}_sim.csv"))
+    tables = {STEM: table, f"{STEM}_fit": fit_table, **({f"{STEM}_sim": sim} if len(sim) else {})}
     import matplotlib
 
     with matplotlib.rc_context({"font.size": 8}):
-        files += save_figure(plot_gradients(table), out / "figures", STEM)
+        figures = {STEM: plot_gradients(table)}
         if item_summary is not None:
-            files.append(write_csv_atomic(item_summary, out / f"{STEM}_items.csv"))
-            files += save_figure(plot_item_gradients(item_summary), out / "figures", f"{STEM}_items")
+            tables[f"{STEM}_items"] = item_summary
+            figures[f"{STEM}_items"] = plot_item_gradients(item_summary)
     markdown = _markdown(table, fit_table, item_rows, cfg)
     info = {"config": config_to_dict(cfg), "estimator": __doc__.split("Agreement items")[0].strip(),
             "models": [{"name": m.name, "arch": m.cfg.arch, "variant": variant_name(m.cfg), "state": m.state,
@@ -494,10 +492,8 @@ def _gradients_analysis(*, model_dirs, labels, corpus, items, out, config, corpu
             "fits": _jsonable(fits)}
     seconds = time.perf_counter() - started
     info["seconds"] = seconds
-    json_path = out / f"{STEM}.json"
-    write_text_atomic(json_path, json.dumps(info, indent=2, sort_keys=True) + "\n")
-    files.append(json_path)
-    return {"files": [str(f) for f in files], "markdown": markdown, "seconds": seconds,
+    files = write_outputs(out, tables=tables, figures=figures, records={STEM: info})
+    return {"files": files, "markdown": markdown, "seconds": seconds,
             "d20": {f"{r['arch']}/{r['variant']}/{r['state']}": r["grad_norm_d20"] if math.isfinite(r["grad_norm_d20"])
                     else None for r in fits},
             "fits": _jsonable(fits)}
@@ -530,30 +526,6 @@ def _jsonable(rows: list[dict]) -> list[dict]:
 def _model_name(path: str | os.PathLike) -> str:
     p = Path(path)
     return (p.parent.name if p.suffix == ".pt" else p.name) or str(p)
-
-
-def _training_corpus(path: str | os.PathLike) -> str | None:
-    """The corpus recorded in a training folder's config.json (None when absent or gone)."""
-    p = Path(path)
-    folder = p.parent if p.suffix == ".pt" else p
-    try:
-        c = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("corpus")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return c if c and Path(c).is_dir() else None
-
-
-def _limit_per_cell(models: list[_Model], k: int) -> list[_Model]:
-    if not k:
-        return models
-    seen: dict = {}
-    kept = []
-    for m in models:
-        key = (m.cfg.arch, variant_name(m.cfg))
-        if seen.get(key, 0) < k:
-            seen[key] = seen.get(key, 0) + 1
-            kept.append(m)
-    return kept
 
 
 def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, cfg: GradientsConfig) -> str:
@@ -598,22 +570,6 @@ def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, 
         if recs:
             lines += [markdown_table(pd.DataFrame(recs)), "", "![item gradients](figures/gradients_items.png)", ""]
     return "\n".join(lines)
-
-
-def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
-    """``probe run``'s entry: gradient decay of the run's trained models (largest attractor rate) and fresh ones.
-
-    ``models``: [{"path", "arch", "attractor_rate", "seed"}]; ``corpus_dirs``: {rate: corpus folder}.
-    Returns {"files", "markdown", "seconds", "d20", "fits"}.
-    """
-    models, corpus_dirs, items, out = list(inputs.models), dict(inputs.corpus_dirs), inputs.items, inputs.out
-    rates = sorted({m.get("attractor_rate") for m in models if m.get("attractor_rate") is not None})
-    chosen = [m for m in models if not rates or m.get("attractor_rate") == rates[-1]]
-    corpus = corpus_dirs.get(rates[-1]) if rates and corpus_dirs else (next(iter(corpus_dirs.values()), None)
-                                                                        if corpus_dirs else None)
-    return gradients_analysis(
-        model_dirs=[m["path"] for m in chosen], labels=chosen, corpus=corpus, items=items, out=out, config=cfg,
-        corpus_of=[corpus_dirs.get(m.get("attractor_rate"), corpus) if corpus_dirs else None for m in chosen])
 
 
 ANALYSIS = register_analysis(Analysis("gradients", "Vanishing gradients", GradientsConfig, PRESETS, run))

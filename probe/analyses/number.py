@@ -28,7 +28,7 @@ Training data (``data``):
     model selection.
 The test set is always item data (the ``test`` split, or every item when there is no split).
 
-``run_number_analysis`` trains uni- and bidirectional classifiers the size of the run's language
+``run`` (the ``number`` analysis) trains uni- and bidirectional classifiers the size of the run's language
 models on their corpus and compares accuracy by number of attractors with the language-model
 objective on the same test items (``number_prediction.csv``, ``figures/number_prediction.png``).
 """
@@ -48,8 +48,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from probe.analyses.base import one_thread, select_models, write_analysis_outputs
-from probe.core.config import config_from_dict, config_to_dict
+from probe.analyses.base import one_thread, select_models, write_outputs
+from probe.core.config import PositiveInt, config_from_dict, config_to_dict
 from probe.core.device import resolve_device
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, save_config, write_text_atomic
@@ -62,6 +62,7 @@ from probe.analyses.base import Analysis, AnalysisInputs, register_analysis
 
 DATA_SOURCES = ("grammar", "items")
 OPTIMIZERS = ("adam", "sgd")
+STEM = "number_prediction"
 # Linzen, Dupoux & Goldberg (2016), supervised number prediction with an LSTM on Wikipedia: accuracy with
 # 0-4 attractors (as quoted in the issue that asked for this analysis). Published numbers, not ours.
 LINZEN_2016_SUPERVISED = {0: 0.993, 1: 0.953, 2: 0.902, 3: 0.843, 4: 0.786}
@@ -507,16 +508,16 @@ def train_number_from_options(options: dict, *, out: str | os.PathLike, corpus: 
 
 @dataclass(frozen=True)
 class NumberAnalysisConfig:
-    """What ``run_number_analysis`` trains and compares (classifier sizes follow each language model's)."""
+    """Options of ``probe number``: what it trains and compares (classifier sizes follow each language model's)."""
 
     attractor_rate: float | None = None          # the corpus whose models are compared (None: the largest rate)
     max_seeds: int = 3                           # training seeds per arch (the run's first ones)
     directions: tuple[str, ...] = ("uni", "bi")  # classifier encoders
-    n_sentences: int = 20_000                    # grammar sentences per classifier's training data
-    epochs: int = 3                              # classifier epochs (best by validation kept)
-    batch_size: int = 64
+    n_sentences: PositiveInt = 20_000            # grammar sentences per classifier's training data
+    epochs: PositiveInt = 3                      # classifier epochs (best by validation kept)
+    batch_size: int = 64                         # prefixes per classifier update
     lr: float = 3e-3                             # Adam
-    pooling: str = "final"
+    pooling: str = "final"                       # final | mean: the classifier reads its last state or the mean
     constructions: tuple[str, ...] = ("simple", "pp")  # test items: attractors in PPs, as Linzen's figure
     n_boot: int = 1000                           # bootstrap resamples for item CIs
     seed: int = 0                                # bootstrap seed
@@ -575,10 +576,10 @@ def run(inputs: AnalysisInputs, cfg: NumberAnalysisConfig) -> dict:
         fig = plot_number_prediction(table)
     md = number_markdown(table, facts=facts, config=cfg, rate=rate)
     seconds = round(time.perf_counter() - t0, 2)
-    files = write_analysis_outputs(Path(out), "number_prediction", table, fig,
-                           {"config": config_to_dict(cfg), "attractor_rate": rate, "corpus": str(corpus),
-                            "items": str(items), "training_data": facts, "classifiers": summaries,
-                            "published_linzen_2016_supervised": LINZEN_2016_SUPERVISED, "seconds": seconds})
+    info = {"config": config_to_dict(cfg), "attractor_rate": rate, "corpus": str(corpus), "items": str(items),
+            "training_data": facts, "classifiers": summaries,
+            "published_linzen_2016_supervised": LINZEN_2016_SUPERVISED, "seconds": seconds}
+    files = write_outputs(out, tables={STEM: table}, figures={STEM: fig}, records={STEM: info})
     headline = (table[table["match"].isin(["none", "conflict"])]
                 .groupby(["objective", "arch", "n_attractors"])["accuracy"].mean())
     return {"files": files, "markdown": md, "seconds": seconds,
@@ -720,4 +721,4 @@ def number_markdown(table: pd.DataFrame, *, facts: dict, config: NumberAnalysisC
 
 
 ANALYSIS = register_analysis(Analysis("number", "Number prediction: supervised vs language model", NumberAnalysisConfig,
-                                      PRESETS, run))
+                                      PRESETS, run, needs=("models", "corpus_dirs", "items")))

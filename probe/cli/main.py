@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from probe.cli import data_commands, model_commands, analysis_commands  # isort: skip (pipeline order = help order)
+from probe.analyses import BUILTIN
 from probe.cli.common import COMMANDS, SUMMARIES
 from probe.core.errors import ProbeError
 
@@ -48,12 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = {add.__name__[len("_add_"):] for add in COMMANDS}
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first if first in names else None)
-    if first == "analyze":      # the analysis' own flags are parsed once its name is known
-        at = argv.index("analyze") + 1
+    if first == "analyze" or first in BUILTIN:      # an analysis' own flags are parsed once its name is known
+        at = argv.index(first) + 1
         args = parser.parse_args(argv[:at])
         rest = argv[at:]
-        args.name = rest[0] if rest and not rest[0].startswith("-") else None
-        args.rest = rest[1:] if args.name else rest
+        if first == "analyze":
+            args.name = rest[0] if rest and not rest[0].startswith("-") else None
+            rest = rest[1:] if args.name else rest
+        args.rest = rest
     else:
         args = parser.parse_args(argv)
     args.argv = argv    # the command as typed, for reports

@@ -9,25 +9,42 @@ import types
 import typing
 from typing import Any
 
+from probe.cli.common import _nonneg_int, _positive_int
+
 _COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*?#\s*(.*)$")
+_CONTINUED = re.compile(r"^\s+#\s*(.*)$")
+# the argparse type of an Annotated int field (probe.core.config.PositiveInt / NonNegativeInt)
+_CHECKED_INTS = {"positive": _positive_int, "non-negative": _nonneg_int}
 
 
 def field_comments(cls: type) -> dict[str, str]:
-    """{field: the comment on its line} read from the dataclass' source (empty where there is none)."""
+    """{field: its comment} read from the dataclass' source: the comment on the field's line and the
+    comment-only lines right under it (empty where there is none)."""
     try:
         lines = inspect.getsource(cls).splitlines()
     except (OSError, TypeError):
         return {}
-    out = {}
+    out: dict[str, str] = {}
+    last = None
     for line in lines:
         m = _COMMENT.match(line)
         if m and m.group(1) not in out:
-            out[m.group(1)] = m.group(2).strip()
+            last = m.group(1)
+            out[last] = m.group(2).strip()
+            continue
+        more = _CONTINUED.match(line)
+        if more and last is not None:
+            out[last] += " " + more.group(1).strip()
+        else:
+            last = None
     return out
 
 
 def _scalar(tp: Any) -> tuple[Any, bool, bool]:
-    """A field type -> (element type, is a tuple, may be None)."""
+    """A field type -> (element type or argparse type, is a tuple, may be None)."""
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *meta = typing.get_args(tp)
+        return (_CHECKED_INTS.get(meta[0], base) if meta else base), False, False
     optional = False
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -35,7 +52,7 @@ def _scalar(tp: Any) -> tuple[Any, bool, bool]:
         tp = args[0] if len(args) == 1 else str
     if typing.get_origin(tp) is tuple:
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
-        return (args[0] if args else str), True, optional
+        return (_scalar(args[0])[0] if args else str), True, optional
     return tp, False, optional
 
 
@@ -43,7 +60,7 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
                        defaults: Any = None, skip: tuple[str, ...] = ()) -> list[str]:
     """Add ``--field-name`` for every field of ``cls`` (except ``skip``); every flag defaults to None (= keep
     the preset's value), and its help is the field's comment plus the default shown. Returns the field names."""
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     comments = field_comments(cls)
     names = []
     for f in dataclasses.fields(cls):
@@ -57,9 +74,10 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         if tp is bool and not many:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            kind = tp if tp in (int, float, str) else str
-            parser.add_argument(flag, type=kind, nargs="+" if many else None, default=None,
-                                metavar=kind.__name__.upper(), help=help_text)
+            kind = tp if tp in (int, float, str, *_CHECKED_INTS.values()) else str
+            metavar = "INT" if kind in _CHECKED_INTS.values() else kind.__name__.upper()
+            parser.add_argument(flag, type=kind, nargs="+" if many else None, default=None, metavar=metavar,
+                                help=help_text)
         names.append(f.name)
     return names
 

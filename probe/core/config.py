@@ -8,11 +8,16 @@ import os
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from probe.core.errors import ProbeError
 
 T = TypeVar("T")
+
+# Integer fields whose command-line flags refuse out-of-range values as they are parsed (probe.cli.options);
+# as config values they are plain ints (typing.get_type_hints drops the annotation).
+PositiveInt = Annotated[int, "positive"]
+NonNegativeInt = Annotated[int, "non-negative"]
 
 
 def config_to_dict(cfg: Any) -> dict:
