@@ -1,6 +1,7 @@
 """The evaluate stage: score item sets with models, write per-item scores, summaries, a report and figures."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 import json
 import os
@@ -27,7 +28,8 @@ class EvalConfig:
     models: tuple[str, ...] = ()             # checkpoints (file or training folder) and baseline folders
     hf_models: tuple[str, ...] = ()          # Hugging Face causal LMs: folders or hub names (= --model hf:NAME)
     data: tuple[str, ...] = ()               # item datasets (folder written by `probe build`, or a .jsonl)
-    method: str = "prefix"                   # prefix | sentence (see the module docstring)
+    method: str = "prefix"                   # prefix: log P(verb | prefix), one pass per item | sentence: each
+                                             #   whole sentence's log-probability
     unk: bool = False                        # score OOV items through <unk> (marked has_unk) instead of excluding
     final_eos: bool = True                   # sentence method: include log P(<eos> | sentence)
     batch_size: int = 256                    # sequences per forward pass (results do not depend on it)
@@ -60,26 +62,29 @@ def check_config(cfg: EvalConfig) -> None:
 
 
 def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.PathLike] = (),
-             out: str | os.PathLike | None = None, *, method: str = "prefix", unk: bool = False,
-             final_eos: bool = True, batch_size: int = 256, device: str = "auto", split: str | None = None,
-             constructions: Sequence[str] = (), baseline_corpus: str | os.PathLike | None = None,
-             ngram_order: int = 3, ci_level: float = 0.95,
+             out: str | os.PathLike | None = None, *, config: EvalConfig | None = None,
              labels: Mapping[str, Mapping[str, Any]] | None = None, overwrite: bool = False,
-             progress: bool = True, hf_models: Sequence[str | os.PathLike] = ()) -> pd.DataFrame:
+             progress: bool = True, **options: Any) -> pd.DataFrame:
     """Score every model on every dataset; write ``out`` (if given) and return the per-item scores.
 
+    The scoring options are :class:`EvalConfig`'s fields: ``config`` (default ``EvalConfig()``) with any
+    field given as a keyword (``method="sentence"``, ``unk=True``, ``hf_models=[...]``, ...) replacing its value;
+    ``models`` and ``data`` fill its ``models`` and ``data``.
     ``labels`` maps a model path (as given; for ``baseline_corpus`` baselines
     ``baseline:3-gram:CORPUS`` / ``baseline:unigram:CORPUS``) to extra columns for its rows, e.g.
     ``{"runs/lstm-r0.1-s0": {"attractor_rate": 0.1}}``; metrics group by such columns.
     ``hf_models``: Hugging Face causal LMs (local folders or hub names), scored through :mod:`probe.scoring.hf`.
     ``out`` gets: scores.jsonl, scores.parquet, summary.csv, summary_seeds.csv, summary.json,
     config.json (see :func:`write_results`). Nothing appears at ``out`` unless everything succeeded.
+    Returns one row per (model, item) (``probe.scoring.items.score_items``' columns plus the label columns).
     """
-    cfg = EvalConfig(models=tuple(map(str, models)), hf_models=tuple(map(str, hf_models)),
-                     data=tuple(map(str, data)), method=method, unk=unk, final_eos=final_eos,
-                     batch_size=batch_size, device=device, split=split, constructions=tuple(constructions),
-                     baseline_corpus=str(baseline_corpus) if baseline_corpus else None,
-                     ngram_order=ngram_order, ci_level=ci_level)
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(EvalConfig)})
+    if unknown:
+        raise TypeError(f"evaluate() got unknown options {unknown}; the options are EvalConfig's fields")
+    tuples = {k: tuple(map(str, v)) for k, v in options.items() if k in ("hf_models", "constructions")}
+    cfg = dataclasses.replace(config or EvalConfig(), **{**options, **tuples})
+    cfg = dataclasses.replace(cfg, models=tuple(map(str, models)) or cfg.models, data=tuple(map(str, data)) or cfg.data,
+                              baseline_corpus=str(cfg.baseline_corpus) if cfg.baseline_corpus else None)
     check_config(cfg)
     if out is not None:
         check_output_dir(out, overwrite)

@@ -9,10 +9,11 @@ from probe.cli.common import SUMMARIES, _nonneg_int, _positive_int, command
 
 @command
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from probe.models.config import archs
-    from probe.train import DEVICES, OPTIMIZERS, TrainConfig
+    import dataclasses
 
-    d = TrainConfig()
+    from probe.cli.options import add_config_options
+    from probe.train import TrainConfig
+
     p = sub.add_parser(
         "train", help=SUMMARIES["train"],
         description="Train a language model with truncated BPTT on a corpus folder written by `probe corpus`. "
@@ -26,61 +27,19 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--items", metavar="DIR", help="item dataset: agreement accuracy at each validation")
     m = p.add_argument_group("model")
-    m.add_argument("--arch", help=f"{' | '.join(archs())} (default {d.arch})")
-    m.add_argument("--layers", type=int, help=f"stacked layers (default {d.layers})")
-    m.add_argument("--hidden", type=int, help=f"hidden units per layer (default {d.hidden})")
-    m.add_argument("--emb", type=int, help=f"embedding size (default {d.emb})")
-    m.add_argument("--dropout", type=float, help=f"dropout probability (default {d.dropout})")
-    m.add_argument("--tied", action="store_const", const=True, help="tie input and output embeddings")
-    m.add_argument("--skip", help="how stacked layers connect: none | residual | dense (each layer reads every "
-                                  "earlier output) | highway (a gate decides how much to carry) (default none)")
-    m.add_argument("--nonlinearity", help=f"srn: tanh | relu (default {d.nonlinearity})")
-    m.add_argument("--forget-bias", type=float, help="lstm: initial forget-gate bias (default: PyTorch's init)")
     m.add_argument("--objective", choices=("lm", "number"), default="lm",
                    help="lm: language model (default); number: a classifier predicting the verb's number from the "
-                        "words before it (Linzen et al. 2016; see probe/number.py)")
-    m.add_argument("--bidirectional", action="store_const", const=True,
-                   help="--objective number only; refused for a language model (it cannot read the word it predicts)")
-    m.add_argument("--heads", type=int, help=f"transformer attention heads (default {d.heads})")
-    m.add_argument("--softmax", help="full | adaptive: frequent words in a head, rare ones in smaller clusters; exact "
-                                     "log-probabilities at a fraction of the cost for big vocabularies (default full)")
-    m.add_argument("--cutoffs", type=int, nargs="+", metavar="ID",
-                   help="adaptive softmax cluster boundaries (default: from the corpus, the head covering 60%% of "
-                        "the training tokens, the clusters 80%% and 95%%)")
-    m.add_argument("--div-value", type=float, help=f"adaptive softmax: narrowing per tail cluster (default {d.div_value})")
-    m.add_argument("--kernel", help="auto: fastest kernel with the same numbers; torch: plain nn.RNN/GRU/LSTM "
-                                    f"(default {d.kernel})")
-    o = p.add_argument_group("optimisation")
-    o.add_argument("--optimizer", help=f"{' | '.join(OPTIMIZERS)} (default {d.optimizer})")
-    o.add_argument("--lr", type=float, help="learning rate, decayed when validation perplexity stops improving "
-                                            "(default 20 for sgd, 0.001 for adam)")
-    o.add_argument("--lr-decay", type=float, help=f"factor applied at a plateau (default {d.lr_decay})")
-    o.add_argument("--patience", type=int, help=f"validations without improvement before a decay (default {d.patience})")
-    o.add_argument("--min-delta", type=float,
-                   help="relative drop in validation perplexity that counts as an improvement, e.g. 0.002 "
-                        f"(default {d.min_delta})")
-    o.add_argument("--stop-after", type=int,
-                   help="stop, converged, after this many validations in a row without an improvement; --epochs "
-                        "and --max-steps remain caps (default 0 = run every epoch)")
-    o.add_argument("--batch-size", type=int, help=f"parallel streams (default {d.batch_size})")
-    o.add_argument("--bptt", type=int, help=f"truncated-BPTT length (default {d.bptt})")
-    o.add_argument("--epochs", type=int, help=f"passes over the training split (default {d.epochs})")
-    o.add_argument("--max-steps", type=int, help="stop after this many steps (default 0 = no limit)")
-    o.add_argument("--clip", type=float, help=f"gradient-norm clipping, 0 = off (default {d.clip})")
-    o.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
-    o.add_argument("--device", help=f"{' | '.join(DEVICES)} (default {d.device}: CUDA when present)")
-    o.add_argument("--amp", action="store_true", default=None, help="CUDA only: bfloat16 autocast for the forward pass")
+                        "words before it (Linzen et al. 2016; see probe/analyses/number.py)")
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    # the config's fields in its order, in three groups: the model's shape, optimisation, bookkeeping
+    first_opt, first_book = fields.index("optimizer"), fields.index("log_every")
+    add_config_options(m, TrainConfig, only=tuple(fields[:first_opt]))
+    add_config_options(p.add_argument_group("optimisation"), TrainConfig, only=tuple(fields[first_opt:first_book]))
     b = p.add_argument_group("bookkeeping")
-    b.add_argument("--log-every", type=int, help=f"steps between metrics lines (default {d.log_every})")
-    b.add_argument("--eval-every", type=int, help="steps between validations (default 0 = --evals-per-epoch per epoch)")
-    b.add_argument("--evals-per-epoch", type=int, help=f"validations per epoch, evenly spaced (default {d.evals_per_epoch})")
-    b.add_argument("--checkpoint-every", type=int, help="steps between last.pt saves (default 0 = each validation)")
-    b.add_argument("--max-nonfinite", type=int,
-                   help=f"consecutive non-finite steps before the run stops (default {d.max_nonfinite})")
+    add_config_options(b, TrainConfig, only=tuple(fields[first_book:]))
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def run(a: argparse.Namespace) -> int:
-        import dataclasses
         import json
 
         from probe.train import read_run_config, train, train_config_from_options
@@ -112,6 +71,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from probe.cli.options import add_config_options
+    from probe.evaluate import EvalConfig
+
     p = sub.add_parser(
         "evaluate", help=SUMMARIES["evaluate"],
         description="Score every --model and --hf-model on every --data set. prefix (default): "
@@ -129,29 +91,17 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", action="append", required=True, metavar="DIR",
                    help="an item dataset (probe build folder or .jsonl); repeat for several")
     p.add_argument("--out", required=True, help="results folder")
-    p.add_argument("--method", choices=("prefix", "sentence"), default="prefix", help="scoring method (default prefix)")
-    p.add_argument("--unk", action="store_true", help="score OOV items through <unk> and mark them (has_unk)")
-    p.add_argument("--no-final-eos", action="store_true",
-                   help="sentence method: leave out log P(<eos> | sentence) (compare prefix probabilities)")
-    p.add_argument("--batch-size", type=_positive_int, default=256, help="sequences per forward pass (default 256)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    p.add_argument("--split", help="only items of this split (default: all)")
-    p.add_argument("--constructions", nargs="+", metavar="NAME", default=(), help="only these constructions")
-    p.add_argument("--baseline-corpus", metavar="DIR",
-                   help="also train and score an n-gram and a unigram baseline on this corpus folder")
-    p.add_argument("--ngram-order", type=_positive_int, default=3, help="order of that n-gram (default 3)")
-    p.add_argument("--ci-level", type=float, default=0.95,
-                   help="confidence level of every interval, over items and training seeds (default 0.95)")
+    names = add_config_options(p.add_argument_group("scoring (EvalConfig)"), EvalConfig,
+                               skip=("models", "hf_models", "data"))
     p.add_argument("--no-figures", action="store_true", help="write report.md without drawing figures/")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
+        from probe.cli.options import apply_options
         from probe.evaluate import evaluate
 
-        scores = evaluate(a.model, a.data, a.out, method=a.method, unk=a.unk, final_eos=not a.no_final_eos,
-                          batch_size=a.batch_size, device=a.device, split=a.split, constructions=a.constructions,
-                          baseline_corpus=a.baseline_corpus, ngram_order=a.ngram_order, ci_level=a.ci_level,
-                          overwrite=a.overwrite, hf_models=a.hf_model)
+        cfg = apply_options(EvalConfig(), a, names)
+        scores = evaluate(a.model, a.data, a.out, config=cfg, hf_models=a.hf_model, overwrite=a.overwrite)
         from probe.report.report import report_evaluation
 
         table = report_evaluation(a.out, command="probe " + " ".join(a.argv), figures=not a.no_figures)

@@ -57,19 +57,23 @@ def _scalar(tp: Any) -> tuple[Any, bool, bool]:
 
 
 def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *,
-                       defaults: Any = None, skip: tuple[str, ...] = ()) -> list[str]:
-    """Add ``--field-name`` for every field of ``cls`` (except ``skip``); every flag defaults to None (= keep
-    the preset's value), and its help is the field's comment plus the default shown. Returns the field names."""
+                       defaults: Any = None, skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None
+                       ) -> list[str]:
+    """Add ``--field-name`` for every field of ``cls`` (those in ``only`` when given, never those in ``skip``);
+    every flag defaults to None (= keep the preset's or the config's value), and its help is the field's
+    comment plus the default shown. Returns the field names."""
     hints = typing.get_type_hints(cls, include_extras=True)
     comments = field_comments(cls)
     names = []
     for f in dataclasses.fields(cls):
-        if f.name in skip:
+        if f.name in skip or (only is not None and f.name not in only):
             continue
         tp, many, _ = _scalar(hints[f.name])
         default = getattr(defaults, f.name) if defaults is not None else f.default
         shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
-        help_text = f"{comments.get(f.name, f.name)} (default {shown})".replace("%", "%%")
+        # None and () mean "not set"; the field's comment says what happens then
+        unset = default is None or default == ()
+        help_text = (comments.get(f.name, f.name) + ("" if unset else f" (default {shown})")).replace("%", "%%")
         flag = "--" + f.name.replace("_", "-")
         if tp is bool and not many:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
