@@ -1,4 +1,8 @@
-"""Training: truncated BPTT over a corpus' token stream, checkpoints, resume, non-finite guards, DDP."""
+"""Training: truncated BPTT over a corpus' token stream, checkpoints, resume, non-finite guards, DDP.
+
+One job, a little over 600 lines: the training loop and what it keeps at hand (its config and checks, stream
+batching, the step, validation perplexity); torchrun's plumbing lives in ``probe.core.distributed``.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -20,6 +24,7 @@ from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir, save_config, write_text_atomic
 from probe.core.config import config_from_dict, config_to_dict
 from probe.core.device import resolve_device
+from probe.core.distributed import gather_state, init_distributed, rng_states, shard_state
 from probe.data.corpus import Vocab, load_corpus
 from probe.models.config import ModelConfig, check_model_config
 from probe.models.lm import build_model, count_parameters
@@ -272,64 +277,6 @@ def evaluate_perplexity(model: torch.nn.Module, ids: np.ndarray, *, bptt: int = 
 
 
 # ---------------------------------------------------------------------------------------------------
-# Distributed helpers (torchrun sets RANK / WORLD_SIZE / LOCAL_RANK)
-
-
-class _Dist(NamedTuple):
-    rank: int
-    world: int
-    local_rank: int
-    initialised_here: bool
-
-
-def _init_distributed(device: torch.device) -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return _Dist(0, 1, 0, False)
-    import torch.distributed as dist
-
-    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    if dist.is_initialized():
-        return _Dist(dist.get_rank(), dist.get_world_size(), local, False)
-    if device.type == "cuda":
-        torch.cuda.set_device(local)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return _Dist(rank, world, local, True)
-
-
-def _gather_rows(t: torch.Tensor, world: int) -> torch.Tensor:
-    """Concatenate every process' rows of ``t`` (their batch shards) in rank order."""
-    if world == 1:
-        return t
-    parts = [torch.empty_like(t) for _ in range(world)]
-    torch.distributed.all_gather(parts, t.contiguous())
-    return torch.cat(parts)
-
-
-def _gather_state(state: Any, world: int) -> Any:
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return _gather_rows(state, world).cpu()
-    return tuple(_gather_state(s, world) for s in state)
-
-
-def _shard_state(state: Any, rank: int, world: int, device: torch.device) -> Any:
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return state.chunk(world)[rank].to(device)
-    return tuple(_shard_state(s, rank, world, device) for s in state)
-
-
-def _rng_states(world: int) -> list:
-    """Every process' torch RNG state (dropout), so a resumed run draws the same masks."""
-    state = torch.get_rng_state()
-    states = [state] if world == 1 else [s.cpu() for s in _gather_rows(state.unsqueeze(0), world)]
-    return states
-
-
-# ---------------------------------------------------------------------------------------------------
 # The training run
 
 
@@ -428,7 +375,7 @@ def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.Path
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if cfg.batch_size % world:
         raise ProbeError(f"--batch-size {cfg.batch_size} must be divisible by the {world} DDP processes")
-    dist_info = _init_distributed(device)
+    dist_info = init_distributed(device)
     if dist_info.local_rank and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
     try:
@@ -462,7 +409,7 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
             ts = resume_data["train_state"]
             optimizer.load_state_dict(ts["optimizer"])
             prog = _Progress(**ts["progress"])
-            state = _shard_state(ts["hidden"], rank, world, device)
+            state = shard_state(ts["hidden"], rank, world, device)
             rngs = ts["rng"]
             torch.set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
             if device.type == "cuda" and ts.get("cuda_rng") is not None:
@@ -522,8 +469,8 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
     def save_last() -> None:
         nonlocal saved_step
         saved_step = prog.step
-        hidden = _gather_state(state, world) if cfg.arch != "transformer" else None
-        rngs = _rng_states(world)
+        hidden = gather_state(state, world) if cfg.arch != "transformer" else None
+        rngs = rng_states(world)
         if is_main:
             prog.metrics_bytes = metrics.tell()
             train_state = {"progress": dataclasses.asdict(prog), "optimizer": optimizer.state_dict(),

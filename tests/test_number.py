@@ -16,8 +16,8 @@ from probe.models.config import ModelConfig
 from probe.models.lm import build_model
 from probe.models.checkpoint import load_checkpoint
 from probe.models.classifier import ClassifierConfig, NumberClassifier
-from probe.analyses.number import (NumberAnalysisConfig, NumberConfig, grammar_examples, load_number_checkpoint,
-                                   load_test_items, run as run_number, train_number)
+from probe.analyses.number import NumberAnalysisConfig, run as run_number
+from probe.train_number import NumberConfig, grammar_examples, load_number_checkpoint, load_test_items, train_number
 from probe.analyses.base import AnalysisInputs
 from probe.train import TrainConfig, check_train_config, train
 

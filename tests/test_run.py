@@ -97,15 +97,15 @@ def test_a_finished_model_with_resolved_options_is_reused(tmp_path):
     import json
 
     from probe.core.config import config_to_dict
-    from probe.run import _same_config_train
+    from probe.run.stages import same_train_config
     from probe.train import TrainConfig
 
     want = TrainConfig(arch="lstm", softmax="adaptive", lr=None)
     saved = {**config_to_dict(want), "cutoffs": [200, 1100, 4800], "lr": 20.0}
     (tmp_path / "config.json").write_text(json.dumps({"train": saved}))
-    assert _same_config_train(tmp_path, want)
+    assert same_train_config(tmp_path, want)
     older = {k: v for k, v in saved.items() if k != "amp"}     # trained before the field existed: its default
     (tmp_path / "config.json").write_text(json.dumps({"train": older}))
-    assert _same_config_train(tmp_path, want)
+    assert same_train_config(tmp_path, want)
     (tmp_path / "config.json").write_text(json.dumps({"train": {**saved, "hidden": 13}}))
-    assert not _same_config_train(tmp_path, want)
+    assert not same_train_config(tmp_path, want)

@@ -103,7 +103,7 @@ class StateCache(NamedTuple):
 
 def encode_prefixes(items: pd.DataFrame, vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Items -> (ids int64 [N, T_max] = <eos> + prefix, right-padded; lengths [N]; in-vocabulary mask [N])."""
-    from probe.analyses.number import item_examples
+    from probe.train_number import item_examples
 
     data, in_vocab = item_examples(items, vocab)
     return data.ids, data.lengths, in_vocab

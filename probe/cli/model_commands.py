@@ -29,7 +29,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--objective", choices=("lm", "number"), default="lm",
                    help="lm: language model (default); number: a classifier predicting the verb's number from the "
-                        "words before it (Linzen et al. 2016; see probe/analyses/number.py)")
+                        "words before it (Linzen et al. 2016; see probe/train_number.py)")
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
     # the config's fields in its order, in three groups: the model's shape, optimisation, bookkeeping
     first_opt, first_book = fields.index("optimizer"), fields.index("log_every")
@@ -46,7 +46,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
         options = {f.name: getattr(a, f.name, None) for f in dataclasses.fields(TrainConfig)}
         if a.objective == "number":
-            from probe.analyses.number import train_number_from_options
+            from probe.train_number import train_number_from_options
 
             print(json.dumps(train_number_from_options(options, out=a.out, corpus=a.corpus, items=a.items,
                                                        resume=a.resume, overwrite=a.overwrite,

@@ -1,0 +1,185 @@
+"""The one-command benchmark (``probe run``): build, corpora, training, baselines, evaluation, analyses, report."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from probe.data.build import build_dataset
+from probe.core.config import config_to_dict
+from probe.core.io import save_config
+from probe.run.config import RunConfig, check_run_config, rate_labels, rate_tag, sweep_rates, train_config
+from probe.run.published import overview_section, score_extra_data
+from probe.run.report import intro_markdown, report_sections, reproducibility, training_summaries
+from probe.run.stages import run_stage, same_train_config, train_job
+
+
+def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None) -> Path:
+    """Run every stage of ``cfg`` and return the run folder (``results/<name>``) holding report.md.
+
+    Stage outputs go to ``results/<name>/work/`` (not committed: checkpoints, corpora, per-item
+    scores); the run folder gets config.json, summary.csv, summary_seeds.csv, summary.json,
+    figures/ and report.md. Restarting after an interruption skips finished stages and resumes
+    interrupted trainings from their last checkpoint.
+    """
+    from probe.scoring.ngram import BaselineConfig, build_baseline
+    from probe.data.corpus import build_corpus
+    from probe.evaluate import evaluate
+    from probe.core.progress import Progress
+    from probe.core.environment import git_commit
+
+    check_run_config(cfg)
+    t_start = time.perf_counter()
+    root = Path(cfg.results_dir) / cfg.name
+    commit = git_commit()      # before this run writes anything (its folder is ignored by git anyway)
+    work = root / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, root, extra={"stage": "run"})
+
+    # 1. the benchmark items, and a small disjoint-seed item set for learning curves
+    bench, dev = work / "benchmark", work / "dev_items"
+    for folder, bcfg, what in ((bench, cfg.benchmark, "benchmark items"), (dev, cfg.dev_items, "learning-curve items")):
+        run_stage(folder, config_to_dict(bcfg), lambda f=folder, c=bcfg: build_dataset(c, out=f), log, what)
+
+    # 2. one synthetic corpus per attractor rate; benchmark sentences are removed from each
+    corpora = {}
+    for rate in sweep_rates(cfg):
+        ccfg = replace(cfg.corpus, exclude_items=str(bench))
+        if rate is not None:
+            ccfg = replace(ccfg, attractor_rate=rate)
+        folder = work / "corpora" / rate_tag(rate)
+        corpora[rate] = folder
+        expected = {k: v for k, v in config_to_dict(ccfg).items() if k != "exclude_items"}
+        run_stage(folder, expected, lambda f=folder, c=ccfg: build_corpus(c, out=f), log, f"corpus {rate_tag(rate)}")
+
+    # 3. language models: arch x rate x seed, in parallel processes (one thread each)
+    jobs, model_dirs, labels = [], [], {}
+    reused = 0
+    for rate in sweep_rates(cfg):
+        for arch in cfg.archs:
+            for seed in cfg.seeds:
+                tcfg = train_config(cfg, arch, seed)
+                out = work / "models" / f"{arch}-{rate_tag(rate)}-s{seed}"
+                model_dirs.append(out)
+                labels[str(out)] = rate_labels(rate)
+                done = (out / "summary.json").is_file() and same_train_config(out, tcfg)
+                if not done:
+                    jobs.append((config_to_dict(tcfg), str(corpora[rate]), str(out), str(dev)))
+                else:
+                    reused += 1
+    workers = cfg.workers or os.cpu_count() or 1
+    if jobs:
+        n_proc = min(workers, len(jobs))
+        threads = 1 if n_proc > 1 else 0
+        t0 = time.perf_counter()
+        with Progress("training", len(jobs), unit="models", log=log) as bar:
+            if n_proc == 1:
+                for job in jobs:
+                    s = train_job(job[:4] + (threads,))
+                    bar.update(Path(job[2]).name, s["train_seconds"])
+            else:
+                import multiprocessing as mp
+                from concurrent.futures import as_completed
+
+                ctx = mp.get_context("spawn")  # torch and fork do not mix safely
+                with ProcessPoolExecutor(max_workers=n_proc, mp_context=ctx) as pool:
+                    futures = {pool.submit(train_job, j + (threads,)): j for j in jobs}
+                    for fut in as_completed(futures):
+                        s = fut.result()
+                        bar.update(Path(futures[fut][2]).name, s["train_seconds"])
+        log(f"training: {len(jobs)} models in {time.perf_counter() - t0:.1f} s ({n_proc} processes)")
+    else:
+        log("training: all models done already")
+
+    # 4. baselines per corpus: n-gram (sequential reference) and unigram (sanity)
+    for rate in sweep_rates(cfg):
+        for kind in ("ngram", "unigram"):
+            bcfg = BaselineConfig(corpus=str(corpora[rate]), kind=kind, order=cfg.ngram_order)
+            folder = work / "baselines" / f"{kind}-{rate_tag(rate)}"
+            model_dirs.append(folder)
+            labels[str(folder)] = rate_labels(rate)
+            run_stage(folder, {"kind": kind, "order": cfg.ngram_order, "corpus": str(corpora[rate])},
+                   lambda f=folder, c=bcfg: build_baseline(c, f), log, f"baseline {kind} {rate_tag(rate)}")
+
+    # 5. evaluation of every model on the benchmark (prefix method)
+    t0 = time.perf_counter()
+    evaluate([str(m) for m in model_dirs], [str(bench)], work / "eval", labels=labels, overwrite=True,
+             progress=True)
+    log(f"evaluation: {time.perf_counter() - t0:.1f} s")
+    for name in ("summary.csv", "summary_seeds.csv", "summary.json"):
+        shutil.copyfile(work / "eval" / name, root / name)
+
+    # 5b. published test sets: coverage decides these numbers, so both regimes are reported
+    frames: dict = {}
+    extra_sections = score_extra_data(cfg, work=work, model_dirs=model_dirs, labels=labels, log=log, frames=frames)
+    suite_summary = None
+    if cfg.suites:
+        from probe.evaluate import score_suites
+
+        suite_summary, extra_sections["SyntaxGym suites"] = score_suites(model_dirs, cfg.suites, work / "suites",
+                                                                         labels=labels, log=log)
+    if frames or suite_summary is not None:
+        extra_sections = {"Overview: every test set side by side": overview_section(cfg, work, frames, suite_summary),
+                          **extra_sections}
+
+    # 6. figures and report
+    from probe.report.plots import make_figures
+    from probe.report.report import write_report
+
+    make_figures(root, train_dirs=[m for m in model_dirs if "baselines" not in m.parts])
+
+    # 7. the lecture's analyses, at small size, on this run's models and corpora
+    analysis_sections = run_analyses(cfg, root=root, work=work, corpora=corpora, bench=bench, log=log,
+                                     workers=workers)
+    elapsed = time.perf_counter() - t_start
+    command = "probe run" + (" " + " ".join(argv) if argv else "")
+    eval_cfg = json.loads((work / "eval" / "config.json").read_text())
+    save_config(cfg, root, extra={"stage": "run", "conventions": eval_cfg.get("conventions", {}),
+                                  "models_info": eval_cfg.get("models_info", []),
+                                  "environment": eval_cfg.get("environment", {}),
+                                  "wall_seconds": round(elapsed, 1), "git_commit": commit})
+    trained = training_summaries(work)
+    convergence = {}
+    for t in trained:
+        key = (t["arch"], t.get("attractor_rate"))
+        convergence[key] = convergence.get(key, True) and t.get("status", "converged" if t.get("converged")
+                                                               else "not converged") == "converged"
+    verdict = reproducibility(cfg, root, log=log)
+    write_report(root, title=f"probe run: {cfg.name}", commands=[command], intro=intro_markdown(cfg, elapsed, reused),
+                 lead={k: v for k, v in extra_sections.items() if k.startswith("Overview")},
+                 sections=({k: v for k, v in report_sections(cfg, work, trained).items()}
+                           | {k: v for k, v in extra_sections.items() if not k.startswith("Overview")}
+                           | analysis_sections),
+                 convergence=convergence, commit=commit,
+                 closing={"Reproducibility": verdict} if verdict else None)
+    log(f"probe run {cfg.name}: finished in {elapsed:.0f} s; report at {root / 'report.md'}")
+    return root
+
+
+def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench: Path,
+                 log: Callable[[str], None] = print, workers: int = 1) -> dict:
+    """Run each analysis named in ``cfg.analyses`` (the registry's preset ``cfg.analysis_scale``) into the run
+    folder; return report sections by the analyses' titles."""
+    from probe.analyses.base import AnalysisInputs, run_analysis, get_analysis
+
+    models = tuple({"path": str(work / "models" / f"{arch}-{rate_tag(rate)}-s{seed}"), "arch": arch,
+                    "attractor_rate": rate, "seed": seed}
+                   for rate in sweep_rates(cfg) for arch in cfg.archs for seed in cfg.seeds)
+    inputs = AnalysisInputs(models=models, corpus_dirs={r: str(p) for r, p in corpora.items()}, items=str(bench),
+                            out=str(root), workers=workers)
+    sections = {}
+    for name in cfg.analyses:
+        t0 = time.perf_counter()
+        result = run_analysis(name, inputs, preset=cfg.analysis_scale)
+        secs = time.perf_counter() - t0
+        log(f"analysis {name}: {secs:.1f} s")
+        text = (result.get("markdown") or "").strip()
+        if text.startswith("## "):  # the module titled its own section: keep one heading
+            text = text.split("\n", 1)[1].strip() if "\n" in text else ""
+        sections[get_analysis(name).title] = text + f"\n\n*(`{name}` analysis: {secs:.0f} s)*"
+    return sections

@@ -1,0 +1,163 @@
+"""Configuration of ``probe run``: the run config, its presets and checks, and each model's training config."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from probe.data.build import BuildConfig
+from probe.core.errors import ProbeError
+from probe.core.config import config_from_dict, config_to_dict, read_config_file
+from probe.data.corpus import CorpusConfig
+from probe.train import TrainConfig
+from probe.core.config import merge_config
+from probe.analyses import BUILTIN
+
+
+@dataclass(frozen=True)
+class ExtraData:
+    """A published test set imported with ``probe import`` and scored beside probe's own benchmark."""
+
+    format: str                  # an importer format: blimp | marvin-linzen | syntaxgym | linzen | gulordava
+    path: str                    # its file or folder (relative paths: from the working directory)
+    method: str = "sentence"     # how the source scored it (BLiMP and Marvin & Linzen compare whole sentences)
+    per_construction: int = 0    # score at most this many pairs per construction/paradigm (0 = all), chosen by id hash
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything ``probe run`` does, in one place; ``--config FILE`` overrides any of it (nested keys)."""
+
+    name: str = "default"                                   # <results_dir>/<name>/
+    results_dir: str = "runs"                               # parent of the run folder (git ignores runs/; the
+                                                            #   committed reference runs live in results/)
+    reference: str = "auto"                                 # a committed run to compare the headline with:
+                                                            #   'auto' = results/<name> when it exists, '' = none
+    archs: tuple[str, ...] = ("srn", "gru", "lstm")         # recurrent cells to compare
+    seeds: tuple[int, ...] = (0, 1, 2)                      # training seeds per cell and rate
+    # corpus sweep: share of subjects whose modifier holds a noun of the other number, with the share of
+    # modified subjects held at corpus.modifier_rate: 1.7%, 8% and 50% of the modifiers attract
+    attractor_rates: tuple[float, ...] = (0.01, 0.05, 0.3)
+    benchmark: BuildConfig = field(default_factory=lambda: BuildConfig(per_condition=40))
+    dev_items: BuildConfig = field(default_factory=lambda: BuildConfig(
+        per_condition=25, seed=1, constructions=("simple", "pp"), max_attractors=2))  # learning-curve items
+    corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig(n_sentences=40_000, modifier_rate=0.6))
+    # 64-unit single-layer cells, trained until validation perplexity stops improving by 0.5% over two
+    # half-epoch validations (lr x 0.25 at each plateau); a pilot reached 1.03-1.045 x the grammar's
+    # entropy floor in 6-7 epochs (README: "Why these sizes")
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        layers=1, hidden=64, emb=64, optimizer="adam", lr=1e-2, batch_size=64, bptt=35, epochs=30,
+        clip=1.0, dropout=0.0, log_every=100, evals_per_epoch=2, patience=0, lr_decay=0.25, min_delta=0.005,
+        stop_after=2))
+    floor_ratio: float = 1.07                               # a converged model should reach ppl <= this x floor
+    arch_train: dict[str, dict] = field(default_factory=dict)   # per-cell changes to `train`, e.g.
+                                                            #   {"srn": {"lr": 1.0}}: each cell its own learning rate
+    ngram_order: int = 3                                    # the sequential-recency reference baseline
+    workers: int = 0                                        # training processes (0: one per CPU core)
+    analyses: tuple[str, ...] = BUILTIN                     # the lecture's analyses (probe.analyses registry)
+    analysis_scale: str = "small"                           # the analyses' preset: small | quick
+    extra_data: tuple[ExtraData, ...] = ()                  # published sets to import and score too
+    published_blimp: str | None = None                      # BLiMP's models_summary.jsonl, shown beside ours
+    suites: tuple[str, ...] = ()                            # SyntaxGym suite JSONs scored as `probe suite` does
+
+
+PRESETS: dict[str, RunConfig] = {
+    "default": RunConfig(),
+    # Toy size for smoke tests and CI: the same stages, well under 90 s on 2 cores.
+    "quick": RunConfig(
+        name="quick", seeds=(0,), attractor_rates=(0.0, 0.1),
+        benchmark=BuildConfig(per_condition=4, max_attractors=2),
+        dev_items=BuildConfig(per_condition=3, seed=1, constructions=("pp",), max_attractors=1),
+        corpus=CorpusConfig(n_sentences=2_000, modifier_rate=0.3),
+        train=TrainConfig(layers=1, hidden=16, emb=16, optimizer="adam", lr=1e-2, batch_size=16, bptt=20,
+                          epochs=1, clip=1.0, log_every=20),
+        analysis_scale="quick"),
+}
+
+
+def load_run_config(*, preset: str = "default", config_file: str | os.PathLike | None = None,
+                    overrides: dict | None = None) -> RunConfig:
+    """A preset, updated by a JSON/YAML file (nested keys, unknown keys rejected) and then by ``overrides``."""
+    if preset not in PRESETS:
+        raise ProbeError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    data = config_to_dict(PRESETS[preset])
+    for source, upd in (("config file", read_config_file(config_file) if config_file else {}),
+                        ("options", overrides or {})):
+        data = merge_config(data, upd, cls=RunConfig, where=source)
+    cfg = config_from_dict(RunConfig, data, where=str(config_file or "run config"))
+    check_run_config(cfg)
+    return cfg
+
+
+def train_config(cfg: RunConfig, arch: str, seed: int) -> TrainConfig:
+    """The training config of one model: ``cfg.train`` with its arch and seed, and ``cfg.arch_train[arch]``'s
+    changes (checked like any config: an unknown key or a wrong type is a one-line ProbeError)."""
+    changes = cfg.arch_train.get(arch, {})
+    if not isinstance(changes, dict):
+        raise ProbeError(f"arch_train.{arch} must be a mapping of train options, e.g. {{\"lr\": 1.0}}")
+    base = {**config_to_dict(cfg.train), "arch": arch, "seed": seed}
+    return config_from_dict(TrainConfig, {**base, **changes}, where="run config", key=f"arch_train.{arch}")
+
+
+def check_run_config(cfg: RunConfig) -> None:
+    """Reject a config that cannot run, before anything is written."""
+    from probe.data.build import check_config
+    from probe.data.corpus import check_corpus_config
+    from probe.train import check_train_config, resolve_train_config
+
+    if not cfg.archs or not cfg.seeds:
+        raise ProbeError("archs and seeds must each list at least one value")
+    stray = [a for a in cfg.arch_train if a not in cfg.archs]
+    if stray:
+        raise ProbeError(f"arch_train names the cell {stray[0]!r}, which archs does not list ({', '.join(cfg.archs)})")
+    if cfg.corpus.source != "synthetic" and cfg.attractor_rates:
+        raise ProbeError("attractor_rates sweep the synthetic corpus only; set attractor_rates to [] for real text")
+    if cfg.corpus.source == "synthetic" and not cfg.attractor_rates:
+        raise ProbeError("a synthetic run needs at least one value in attractor_rates")
+    from probe.data.importers import formats
+
+    for extra in cfg.extra_data:
+        if extra.format not in formats():
+            raise ProbeError(f"extra_data: unknown format {extra.format!r}; choose from {', '.join(formats())}")
+        if not Path(extra.path).exists():
+            raise ProbeError(f"extra_data: {extra.path} does not exist; give the path of the {extra.format} data")
+        if extra.method not in ("prefix", "sentence"):
+            raise ProbeError(f"extra_data: unknown method {extra.method!r}; use prefix or sentence")
+    missing = [s for s in cfg.suites if not Path(s).is_file()]
+    if missing:
+        raise ProbeError(f"suites: {missing[0]} is not a file; give SyntaxGym suite JSON files")
+    if cfg.published_blimp and not Path(cfg.published_blimp).is_file():
+        raise ProbeError(f"published_blimp: {cfg.published_blimp} is not a file; give BLiMP's models_summary.jsonl")
+    if len(set(cfg.attractor_rates)) != len(cfg.attractor_rates) or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ProbeError("attractor_rates and seeds must not repeat values")
+    if cfg.analyses:
+        from probe.analyses.base import get_analysis
+
+        for name in cfg.analyses:
+            get_analysis(name)
+    if cfg.analysis_scale not in ("small", "quick"):
+        raise ProbeError(f"analysis_scale {cfg.analysis_scale!r}: use small or quick")
+    if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
+        raise ProbeError(f"run name {cfg.name!r} must be a plain folder name")
+    check_config(cfg.benchmark)
+    check_config(cfg.dev_items)
+    for rate in sweep_rates(cfg):
+        check_corpus_config(replace(cfg.corpus, attractor_rate=rate, exclude_items=None) if rate is not None
+                            else replace(cfg.corpus, exclude_items=None))
+    for arch in cfg.archs:
+        check_train_config(resolve_train_config(train_config(cfg, arch, cfg.seeds[0])))
+
+
+def sweep_rates(cfg: RunConfig) -> tuple:
+    """The sweep's attractor rates, or (None,) for one real-text corpus."""
+    return tuple(cfg.attractor_rates) or (None,)
+
+
+def rate_tag(rate: float | None) -> str:
+    """The folder-name tag of an attractor rate (``r0.1``; ``text`` for a real-text corpus)."""
+    return f"r{rate:g}" if rate is not None else "text"
+
+
+def rate_labels(rate: float | None) -> dict:
+    """The label columns of a model trained at ``rate`` (none for a real-text corpus)."""
+    return {"attractor_rate": rate} if rate is not None else {}

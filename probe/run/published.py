@@ -1,0 +1,188 @@
+"""Published test sets inside ``probe run``: import, score in two coverage regimes, and the overview table."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from probe.core.errors import MissingParser
+from probe.core.io import write_text_atomic
+from probe.run.config import RunConfig
+from probe.run.stages import run_stage
+
+
+def critical_in_vocab(items, vocab) -> Any:
+    """Per item: True if the words that decide the pair are in ``vocab``: every word that differs between
+    sentence_good and sentence_bad (the verbs, for agreement pairs) and the head noun, when the item names
+    one. A pair whose verbs are ``<unk>`` carries no evidence either way, and one whose head is ``<unk>``
+    tests no agreement with that head: the model cannot know the head's number."""
+    import numpy as np
+
+    heads = items["head"].fillna("").astype(str).tolist() if "head" in items.columns else [""] * len(items)
+    out = np.zeros(len(items), dtype=bool)
+    for i, (g, b) in enumerate(zip(items["sentence_good"], items["sentence_bad"])):
+        gt, bt = str(g).split(), str(b).split()
+        diff = ({x for x, y in zip(gt, bt) if x != y} | {y for x, y in zip(gt, bt) if x != y}) \
+            if len(gt) == len(bt) else set(gt) ^ set(bt)
+        head = {w for w in heads[i].split() if w}
+        out[i] = bool(diff) and all(w in vocab and w != "<unk>" for w in diff | head)
+    return out
+
+
+def sample_items(folder: Path, k: int, log: Callable[[str], None]) -> Path:
+    """At most ``k`` items per construction, the ones with the smallest id hashes (stable, seed-free)."""
+    import hashlib
+
+    from probe.data.items import write_item_folder
+    from probe.data.items import load_items
+
+    out = folder.with_name(folder.name + f"-{k}")
+    if (out / "items.jsonl").is_file():
+        return out
+    ds = load_items(folder)
+    ids, cons = list(ds["id"]), list(ds["construction"])
+    order = sorted(range(len(ds)), key=lambda i: (cons[i], hashlib.blake2b(ids[i].encode(), digest_size=8).digest()))
+    count: dict = {}
+    keep = []
+    for i in order:
+        count[cons[i]] = count.get(cons[i], 0) + 1
+        if count[cons[i]] <= k:
+            keep.append(i)
+    rows = ds.select(sorted(keep)).to_list()
+    write_item_folder(rows, out, config={"sampled_from": str(folder), "per_construction": k},
+                      card_title=f"{folder.name}: {k} pairs per construction", overwrite=True)
+    log(f"sampled {len(rows)} of the imported pairs ({k} per construction) into {out}")
+    return out
+
+
+def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: dict,
+                     log: Callable[[str], None] = print, frames: dict | None = None) -> dict:
+    """Import each ``cfg.extra_data`` set, score it in two regimes, and return report sections.
+
+    fully in-vocabulary: pairs with any out-of-vocabulary word are excluded (probe's default);
+    critical words in vocabulary: other words are read as ``<unk>``, pairs whose differing words or head
+    noun are out of vocabulary are excluded (they would tie, compare ``<unk>`` with a word, or ask for
+    agreement with a head the model cannot see). ``frames``, if given, receives {format: the per-item
+    scores of the critical-words regime} for the overview table.
+    """
+    import pandas as pd
+
+    from probe.data.corpus import Vocab
+    from probe.evaluate import EvalConfig, evaluate, write_results
+    from probe.data.importers import ImportConfig, import_dataset
+    from probe.data.items import load_items
+
+    if not cfg.extra_data:
+        return {}
+    vocab = Vocab.load(next(iter((work / "corpora").glob("*/vocab.json"))))
+    rows = []
+    for extra in cfg.extra_data:
+        folder = work / "data" / extra.format
+        icfg = ImportConfig(format=extra.format, paths=(str(extra.path),))
+        try:
+            run_stage(folder, {"format": extra.format, "paths": [str(Path(extra.path).resolve())]},
+                   lambda f=folder, c=icfg: import_dataset(c, f), log, f"import {extra.format}")
+        except MissingParser as exc:  # an optional parser is not installed: score the other sets
+            log(f"skipped: extra_data {extra.format} ({extra.path}): {exc}")
+            continue
+        if extra.per_construction:
+            folder = sample_items(folder, extra.per_construction, log)
+        items = load_items(folder).to_pandas()
+        critical = pd.Series(critical_in_vocab(items, vocab), index=items["id"])
+        models = [str(m) for m in model_dirs]
+        t0 = time.perf_counter()
+        # one pass through <unk>; the fully-in-vocabulary regime is the subset without any <unk>
+        scored = evaluate(models, [str(folder)], None, method=extra.method, unk=True, labels=labels,
+                          progress=False)
+        log(f"scored {extra.format}: {time.perf_counter() - t0:.1f} s")
+        for regime, tag in (("fully in vocabulary", "full"), ("critical words in vocabulary", "critical")):
+            scores = scored.copy()
+            drop = scores["has_unk"].fillna(False).to_numpy(bool) if tag == "full" else \
+                ~scores["id"].map(critical).fillna(False).to_numpy(bool)
+            newly = drop & ~scores["excluded"].to_numpy(bool)
+            scores.loc[newly, "excluded"] = True
+            scores.loc[newly, "exclude_reason"] = "oov" if tag == "full" else "oov_critical"
+            for col in ("correct", "choice_syntactic", "choice_sequential"):
+                scores[col] = scores[col].astype(object)
+                scores.loc[newly, col] = None
+            if tag == "full":
+                scores["has_unk"] = False
+            elif frames is not None:
+                frames[extra.format] = scores
+            ecfg = EvalConfig(models=tuple(models), data=(str(folder),), method=extra.method, unk=tag == "critical")
+            info = [{"model": m, **labels.get(m, {})} for m in models]
+            write_results(scores, work / f"eval-{extra.format}-{tag}", config=ecfg, models=info, labels=labels,
+                          overwrite=True)
+            for (con, arch), g in scores.groupby(["construction", "arch"], sort=True):
+                kept = g[~g["excluded"].astype(bool)]
+                per_seed = kept.groupby("seed")["correct"].apply(lambda c: c.astype(float).mean())
+                n_models = max(g["model"].nunique(), 1)
+                rows.append({"data": extra.format, "regime": regime, "paradigm": con, "arch": arch,
+                             "pairs": len(g) // n_models, "kept": len(kept) // n_models,
+                             "coverage": round(len(kept) / max(len(g), 1), 3),
+                             "accuracy": round(float(per_seed.mean()), 3) if len(per_seed) else None,
+                             "seeds": int(per_seed.size)})
+    if not rows:  # every set was skipped
+        return {}
+    table = pd.DataFrame(rows)
+    write_text_atomic(work.parent / "extra_data.csv", table.to_csv(index=False))
+    return {"Published test sets: coverage and accuracy": extra_markdown(cfg, table)}
+
+
+SET_LABELS = {"blimp": "BLiMP", "marvin-linzen": "Marvin & Linzen 2018", "natural": "WikiText-2 natural items",
+              "syntaxgym": "SyntaxGym (as pairs)", "linzen": "Linzen et al. 2016", "gulordava": "Gulordava et al. 2018"}
+
+
+def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary) -> str:
+    """The report's first section for runs that score published sets: probe's benchmark and every set,
+    split into items without an attractor and conflict items, side by side with published numbers."""
+    import pandas as pd
+
+    from probe.report.overview import overview_markdown, overview_table, published_blimp, published_suites
+
+    sets, published = {}, {}
+    bench = pd.read_parquet(work / "eval" / "scores.parquet")
+    for name, scores in [("probe benchmark", bench)] + [(SET_LABELS.get(k, k), v) for k, v in frames.items()]:
+        if "attractor_rate" in scores.columns and scores["attractor_rate"].nunique() > 1:
+            # one model per cell and seed: a sweep's overview reads the corpus with the most attractors
+            scores = scores[scores["attractor_rate"] == scores["attractor_rate"].max()]
+        for cls, what in (("none", "no attractor"), ("conflict", "conflict (attractor nearest the verb)")):
+            part = scores[scores["match"] == cls]
+            if part["id"].nunique() >= 10:
+                label = f"{name}: {what}"
+                sets[label] = part
+                if name == "BLiMP":
+                    published[label] = published_blimp(cfg.published_blimp, sorted(part["construction"].unique()))
+    published.update(published_suites())
+    table = overview_table(sets, suites=suite_summary, published=published)
+    tokens = None
+    stats = next(iter((work / "corpora").glob("*/stats.json")), None)
+    if stats is not None:
+        tokens = json.loads(stats.read_text()).get("tokens", {}).get("train")
+    return overview_markdown(table, tokens=tokens if isinstance(tokens, int) else None)
+
+
+def extra_markdown(cfg: RunConfig, table) -> str:
+    """The report section for imported sets, with BLiMP's published accuracies where given."""
+    import pandas as pd
+
+    from probe.core.tables import markdown_table
+
+    wide = table.pivot_table(index=["data", "paradigm", "regime", "pairs", "kept", "coverage"], columns="arch",
+                             values="accuracy", aggfunc="first").reset_index()
+    text = ("Accuracy = share of kept pairs where the model gives the good sentence the higher probability "
+            "(mean over training seeds); coverage = kept / pairs. *fully in vocabulary*: every word of the pair "
+            "is in the vocabulary; *critical words in vocabulary*: other words are read as `<unk>`. Full tables: "
+            "`extra_data.csv`.\n\n" + markdown_table(wide))
+    if cfg.published_blimp and (table["data"] == "blimp").any():
+        pub = pd.read_json(cfg.published_blimp, lines=True)
+        pub = pub[pub["UID"].isin(set(table.loc[table["data"] == "blimp", "paradigm"]))]
+        pub = pub.rename(columns={"UID": "paradigm", "ngram": "published 5-gram", "lstm": "published LSTM",
+                                  "txl": "published Transformer-XL", "gpt2": "published GPT-2"})
+        text += ("\n\nPublished BLiMP accuracies for the same paradigms (Warstadt et al. 2020, from the source's "
+                 "`models_summary.jsonl`; their LSTM and n-gram were trained on far more text than PTB's ~1M "
+                 "tokens — about 80M+ tokens of Wikipedia for the LSTM —, and scored every pair, with no "
+                 "vocabulary limit):\n\n"
+                 + markdown_table(pub.drop(columns=["linguistics_term"], errors="ignore").round(3)))
+    return text

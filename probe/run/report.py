@@ -1,0 +1,186 @@
+"""The run's report: its introduction, training and result sections, and the reproducibility verdict."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from probe.core.environment import cpu_model
+from probe.run.config import RunConfig, rate_tag, sweep_rates
+
+
+def intro_markdown(cfg: RunConfig, elapsed: float, reused: int = 0) -> str:
+    """The report's opening paragraph; ``reused``: models trained by an earlier invocation and kept."""
+    t = cfg.train
+    if cfg.attractor_rates:
+        held = (f"; {cfg.corpus.modifier_rate:g} of the subjects carry a modifier in every corpus, so only the share "
+                "of modifiers whose noun has the other number varies" if cfg.corpus.modifier_rate is not None else "")
+        data = (f"{len(cfg.attractor_rates)} synthetic corpora of {cfg.corpus.n_sentences:,} sentences differing in "
+                f"their attractor rate ({', '.join(f'{r:g}' for r in cfg.attractor_rates)}: the share of subjects "
+                f"whose modifier puts a noun of the other number between head and verb{held})")
+    else:
+        files = cfg.corpus.train_files or cfg.corpus.text_files or (cfg.corpus.hf_name,)
+        data = f"the real-text corpus {', '.join(map(str, files))} (tokenizer: {cfg.corpus.tokenizer})"
+    return (
+        f"{len(cfg.archs)} recurrent cells ({', '.join(cfg.archs)}) x {len(cfg.seeds)} training seeds, trained on "
+        f"{data}, plus a {cfg.ngram_order}-gram Kneser-Ney and a unigram baseline per corpus. "
+        f"Models: {t.layers}x{t.hidden} units, embeddings {t.emb}, {t.optimizer} lr {t.lr}, batch {t.batch_size}, "
+        f"BPTT {t.bptt}, dropout {t.dropout}, "
+        + (f"trained until validation stops improving (at most {t.epochs} epochs)" if t.stop_after else
+           f"{t.epochs} epochs")
+        + (f" (at most {t.max_steps} steps)" if t.max_steps else "")
+        + ("; per cell: " + "; ".join(f"{a}: " + ", ".join(f"{k} {v}" for k, v in ch.items())
+                                      for a, ch in cfg.arch_train.items()) if cfg.arch_train else "")
+        + (f". The whole run took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()})." if not reused else
+           f". This invocation took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()}); {reused} of the "
+           f"{len(cfg.archs) * len(cfg.seeds) * len(sweep_rates(cfg))} language models were finished by an earlier "
+           "invocation of the same command and reused (their training times are in the Training table)."))
+
+
+def rounded(x: Any, digits: int = 4) -> Any:
+    """Round floats to a few significant digits for report tables (the JSON files keep full precision)."""
+    return float(f"{x:.{digits}g}") if isinstance(x, float) else x
+
+
+def training_summaries(work: Path) -> list[dict]:
+    """Every trained language model's summary.json (``work/models/*``), with its name and attractor rate."""
+    rows = []
+    for d in sorted((work / "models").glob("*")) if (work / "models").is_dir() else []:
+        f = d / "summary.json"
+        if not f.is_file():
+            continue
+        summary = json.loads(f.read_text(encoding="utf-8"))
+        cfg_f = d / "config.json"
+        corpus = json.loads(cfg_f.read_text(encoding="utf-8")).get("corpus", "") if cfg_f.is_file() else ""
+        stats_f = Path(corpus) / "config.json" if corpus else None
+        rate = None
+        if stats_f is not None and stats_f.is_file():
+            ccfg = json.loads(stats_f.read_text(encoding="utf-8"))
+            rate = ccfg.get("attractor_rate") if ccfg.get("source", "synthetic") == "synthetic" else None
+        rows.append({"model": d.name, "attractor_rate": rate, **summary})
+    return rows
+
+
+def report_sections(cfg: RunConfig, work: Path, trained: list[dict]) -> dict:
+    """Report sections read from the run's own outputs: what each corpus holds, how each model trained."""
+    import pandas as pd
+
+    from probe.core.tables import markdown_table
+
+    rows = []
+    for rate in sweep_rates(cfg):
+        f = work / "corpora" / rate_tag(rate) / "stats.json"
+        if not f.is_file():
+            continue
+        s = json.loads(f.read_text())
+        if rate is None:  # real text: what the corpus is, not what the grammar was asked for
+            rows.append({"corpus": rate_tag(rate), "train tokens": s.get("tokens", {}).get("train"),
+                         "vocabulary": s.get("vocab_size") or s.get("types"),
+                         "<unk> rate (valid)": rounded(s.get("unk_rate", {}).get("valid")),
+                         "OOV rate (valid)": rounded(s.get("oov_rate", {}).get("valid"))})
+            continue
+        floor = (s.get("entropy_floor") or {}).get("valid") or {}
+        modified = s.get("modifier_rate")
+        rows.append({"attractor_rate (asked)": rate, "sentences": sum(s.get("sentences", {}).values()),
+                     "train tokens": s.get("tokens", {}).get("train"),
+                     "modified subjects (asked)": rounded(modified),
+                     "subjects crossing any noun": rounded(s.get("subject_noun_rate")),
+                     "attracted subjects (measured)": rounded(s.get("attractor_rate")),
+                     "modifiers with the other number": rounded(rate / modified) if modified else None,
+                     "entropy floor (valid ppl)": rounded(floor.get("ppl")),
+                     "benchmark sentences removed": s.get("removed_benchmark_sentences")})
+    sections = {}
+    if rows:
+        what = ("Measured on each generated corpus (stats.json of `probe corpus`). The corpora of the sweep hold the "
+                "share of modified subjects, the modifier kinds and the length fixed and vary only the share of "
+                "modifiers whose noun has the other number; the entropy floor is the grammar's own per-token "
+                "entropy on the valid split, the perplexity of the best possible model."
+                if cfg.attractor_rates else "The corpus (stats.json of `probe corpus`):")
+        sections["Corpora"] = what + "\n\n" + markdown_table(pd.DataFrame(rows))
+    if trained:
+        t = cfg.train
+        rule = (f"until validation perplexity stopped improving by {t.min_delta:.1%} in {t.stop_after} validations in "
+                f"a row ({t.evals_per_epoch} per epoch; lr x {t.lr_decay} at each plateau; at most {t.epochs} epochs)"
+                if t.stop_after else f"for {t.epochs} epochs (no early stopping)")
+        def status(r: dict) -> str:
+            s = r.get("status", "converged" if r.get("converged") else "not converged")
+            return s if s == "converged" else f"{s}: {r.get('stop_reason', r.get('stopped'))}"
+
+        table = pd.DataFrame([{
+            "model": r["model"], "status": status(r), "epochs": rounded(r.get("epochs")),
+            "best valid ppl": rounded(r.get("best_valid_ppl")),
+            "ppl / floor": rounded(r["valid_ppl_ratio"]) if r.get("valid_ppl_ratio") is not None else "-",
+            "test ppl": rounded(r.get("test_ppl")), "train seconds": rounded(r.get("train_seconds"), 3),
+            "tokens/s": rounded(r.get("tokens_per_s"), 3)} for r in trained])
+        ratios = [r["valid_ppl_ratio"] for r in trained if r.get("valid_ppl_ratio")]
+        n_conv = sum(r.get("status") == "converged" for r in trained)
+        close = sum(x <= cfg.floor_ratio for x in ratios)
+        summary = (f"{n_conv} of {len(trained)} models converged (validation stopped improving)"
+                   + (f"; {close} of {len(ratios)} reached {cfg.floor_ratio} x the entropy floor or better "
+                      f"(valid ppl / floor {min(ratios):.3f}-{max(ratios):.3f})" if ratios else "")
+                   + ". Rows of the headline from cells with a model that did not converge (or stalled: stopped "
+                     "improving far from the floor) are marked and not interpreted.")
+        sections["Training"] = (f"Each language model trained {rule}; the checkpoint with the best validation "
+                                f"perplexity is scored. {summary} Learning curves (the speed of learning, itself a "
+                                "result) are in `figures/learning_curves.png`.\n\n" + markdown_table(table))
+    return sections
+
+
+HEADLINE_METRICS = (("matched", "matched accuracy"), ("conflict", "conflict syntactic rate"),
+                    ("mismatched_no_conflict", "no-conflict accuracy"))
+
+
+def headline_rows(seeds) -> "Any":
+    """The rows a reproducibility check compares: per arch x attractor rate (all constructions, one attractor
+    slot), accuracy on matched, conflict and mismatched-without-conflict items, with their intervals."""
+    sel = seeds[(seeds["construction"] == "all") & (seeds["level"] == "match") & (seeds["metric"] == "accuracy")
+                & (seeds["n_attractors"] == 1) & seeds["condition"].isin([c for c, _ in HEADLINE_METRICS])]
+    keys = ["arch", "condition"] + (["attractor_rate"] if "attractor_rate" in seeds.columns else [])
+    return sel[keys + ["value", "ci_low", "ci_high"]].reset_index(drop=True)
+
+
+def resolve_reference(cfg: RunConfig, root: Path) -> Path | None:
+    """The committed run to compare with: ``cfg.reference``, or results/<name> for 'auto' (None if absent,
+    or if it is this run's own folder)."""
+    if not cfg.reference:
+        return None
+    ref = Path("results") / cfg.name if cfg.reference == "auto" else Path(cfg.reference)
+    if not (ref / "summary_seeds.csv").is_file() or ref.resolve() == root.resolve():
+        return None
+    return ref
+
+
+def reproducibility(cfg: RunConfig, root: Path, *, log: Callable[[str], None] = print) -> str:
+    """Compare this run's headline rows with the reference run's: a row reproduces when the new value lies in
+    the reference's interval. Returns the report section (and logs the verdict); '' without a reference."""
+
+    from probe.report.plots import read_seed_summary
+    from probe.core.tables import markdown_table
+
+    ref = resolve_reference(cfg, root)
+    if ref is None:
+        return ""
+    new, old = headline_rows(read_seed_summary(root)), headline_rows(read_seed_summary(ref))
+    keys = [k for k in ("arch", "condition", "attractor_rate") if k in new.columns and k in old.columns]
+    both = new.merge(old, on=keys, suffixes=("", "_ref"))
+    if not len(both):
+        text = f"The reference {ref} has no headline rows comparable with this run's (another design or config)."
+        log(f"reproducibility: {text}")
+        return text
+    inside = (both["value"] >= both["ci_low_ref"] - 1e-12) & (both["value"] <= both["ci_high_ref"] + 1e-12)
+    verdict = f"reproduces the reference {ref}: {int(inside.sum())}/{len(both)} headline rows within their intervals"
+    log(f"reproducibility: {verdict}")
+    text = (f"Headline rows (all constructions, one attractor slot: matched, conflict and mismatched-without-"
+            f"conflict accuracy per cell and rate) compared with the committed reference `{ref}`: a row "
+            f"reproduces when this run's value lies inside the reference's 95% interval. **{verdict}.**")
+    if not inside.all():
+        diff = both[~inside].assign(**{"this run": lambda d: d["value"].round(3),
+                                       "reference [95% CI]": lambda d: [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in
+                                                                       zip(d["value_ref"], d["ci_low_ref"],
+                                                                           d["ci_high_ref"])]})
+        text += "\n\nRows that differ:\n\n" + markdown_table(diff[keys + ["this run", "reference [95% CI]"]])
+    missing = len(old) - len(both)
+    if missing:
+        text += f"\n\n{missing} reference rows have no counterpart in this run."
+    return text
