@@ -10,8 +10,9 @@ from probe.data.build import BuildConfig, build_dataset
 from probe.cli import main
 from probe.core.errors import ProbeError
 from probe.data.corpus import CorpusConfig, build_corpus
-from probe.analyses.diagnose import (AblatedLM, DiagnoseConfig, StateCache, control_labels, position_indices,
-                                     probe_accuracy, probe_states, run as run_diagnose, unit_accuracies)
+from probe.analyses.ablation import AblatedLM, unit_accuracies
+from probe.analyses.diagnose import (DiagnoseConfig, StateCache, control_labels, position_indices, probe_accuracy,
+                                     probe_states, run as run_diagnose)
 from probe.analyses.base import AnalysisInputs
 from probe.data.items import prepare_items
 from probe.models.config import ModelConfig

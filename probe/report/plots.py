@@ -4,6 +4,10 @@ Every figure reads the seed-aggregated summary (``summary_seeds.csv``: one row p
 metric with ``value``, ``ci_low``, ``ci_high``, ``n_seeds``, ``n_items``), except the learning curves,
 which read training folders' ``metrics.jsonl``. Architectures are told apart by marker and line style
 as well as colour, so every figure reads in black and white.
+
+One job, a little over 600 lines: the benchmark's figures (headline, attractors, attractor rate, preference,
+asymmetry, learning curves) and ``make_figures``, which redraws them all for a results folder; they share
+the styles, the interval bands and the per-class panels, which a split would have to pass back and forth.
 """
 from __future__ import annotations
 
