@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import sys
 
 from probe.analyses import BUILTIN
 from probe.cli.common import SUMMARIES, _positive_int, command
@@ -19,10 +20,11 @@ def analysis_parser(name: str, prog: str) -> tuple[argparse.ArgumentParser, obje
     from probe.cli.options import add_config_options
 
     analysis = get_analysis(name)
-    what = inspect.getdoc(analysis.run) or ""
+    # the analysis module's one-line summary (its docstring's first line) says what it measures
+    module = sys.modules.get(analysis.run.__module__)
+    what = (inspect.getdoc(module) or analysis.title).split("\n")[0] if module else analysis.title
     needs = ", ".join(INPUT_FLAGS[k] for k in analysis.needs) or "nothing but --out"
-    q = argparse.ArgumentParser(prog=prog, description=f"{analysis.title}. {what.split(chr(10) * 2)[0]} "
-                                                       f"Needs {needs}.")
+    q = argparse.ArgumentParser(prog=prog, description=f"{what} Needs {needs}.")
     q.add_argument("--model", action="append", default=[], metavar="DIR",
                    help="a trained language model (training folder or model.pt); repeat for several")
     q.add_argument("--corpus", action="append", default=[], metavar="DIR",
