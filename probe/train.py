@@ -154,6 +154,17 @@ def train_config_from_options(options: dict, *, resume_dir: str | os.PathLike | 
     return config_from_dict(TrainConfig, {**base, **given}, where="train options")
 
 
+def resolved_train_config(cfg: TrainConfig, corpus: Any) -> TrainConfig:
+    """The config a run of ``cfg`` on ``corpus`` (a Corpus or its folder) records in its config.json: the
+    optimizer's default lr filled in and, for the adaptive softmax without cutoffs, the cutoffs chosen from
+    the corpus' counts (the corpus is read only then). What a restart compares a finished model with."""
+    cfg = resolve_train_config(cfg)
+    if cfg.softmax == "adaptive" and not cfg.cutoffs:
+        corpus = load_corpus(corpus) if isinstance(corpus, (str, os.PathLike)) else corpus
+        cfg = dataclasses.replace(cfg, cutoffs=adaptive_cutoffs(corpus))
+    return cfg
+
+
 def adaptive_cutoffs(corpus) -> tuple[int, ...]:
     """Cutoffs for the adaptive softmax from the training split's counts (``models.choose_cutoffs``); the
     vocabulary must be frequency-sorted, as ``probe corpus`` builds it (ids after <unk>, <eos> by count)."""
@@ -359,8 +370,7 @@ def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.Path
     if len(corpus.splits["valid"]) < 2:
         raise ProbeError(f"the validation split of {corpus.path} is empty; rebuild the corpus with a valid split")
     vocab = corpus.vocab
-    if cfg.softmax == "adaptive" and not cfg.cutoffs:
-        cfg = dataclasses.replace(cfg, cutoffs=adaptive_cutoffs(corpus))
+    cfg = resolved_train_config(cfg, corpus)
     mcfg = model_config_for(cfg, len(vocab))
     check_model_config(mcfg)
     out = Path(out)

@@ -93,19 +93,32 @@ def test_critical_words_include_the_head():
 
 def test_a_finished_model_with_resolved_options_is_reused(tmp_path):
     """Adaptive cutoffs and a default lr are recorded resolved; a restart must still recognise the model
-    (it retrained finished PTB models before)."""
+    (it retrained finished PTB models before), and only with the cutoffs its corpus gives."""
     import json
 
-    from probe.core.config import config_to_dict
-    from probe.run.stages import same_train_config
-    from probe.train import TrainConfig
+    import numpy as np
 
+    from probe.core.config import config_to_dict
+    from probe.data.corpus import Vocab, load_corpus, write_ids
+    from probe.run.stages import same_train_config
+    from probe.train import TrainConfig, adaptive_cutoffs
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    words = [f"w{i}" for i in range(40)]
+    Vocab(("<unk>", "<eos>", *words)).save(corpus / "vocab.json")
+    # word i occurs 80 - 2i times: the vocabulary is sorted by frequency, as `probe corpus` writes it
+    write_ids(corpus / "train.npy", np.repeat(np.arange(2, 42), 80 - 2 * np.arange(40)).astype(np.uint16))
+    cutoffs = list(adaptive_cutoffs(load_corpus(corpus)))
+    out = tmp_path / "model"
+    out.mkdir()
     want = TrainConfig(arch="lstm", softmax="adaptive", lr=None)
-    saved = {**config_to_dict(want), "cutoffs": [200, 1100, 4800], "lr": 20.0}
-    (tmp_path / "config.json").write_text(json.dumps({"train": saved}))
-    assert same_train_config(tmp_path, want)
+    saved = {**config_to_dict(want), "cutoffs": cutoffs, "lr": 20.0}
+    (out / "config.json").write_text(json.dumps({"train": saved}))
+    assert same_train_config(out, want, corpus)
     older = {k: v for k, v in saved.items() if k != "amp"}     # trained before the field existed: its default
-    (tmp_path / "config.json").write_text(json.dumps({"train": older}))
-    assert same_train_config(tmp_path, want)
-    (tmp_path / "config.json").write_text(json.dumps({"train": {**saved, "hidden": 13}}))
-    assert not same_train_config(tmp_path, want)
+    (out / "config.json").write_text(json.dumps({"train": older}))
+    assert same_train_config(out, want, corpus)
+    for changed in ({"hidden": 13}, {"cutoffs": [c + 1 for c in cutoffs]}, {"lr": 5.0}):
+        (out / "config.json").write_text(json.dumps({"train": {**saved, **changed}}))
+        assert not same_train_config(out, want, corpus), changed

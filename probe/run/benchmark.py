@@ -67,7 +67,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                 out = work / "models" / f"{arch}-{rate_tag(rate)}-s{seed}"
                 model_dirs.append(out)
                 labels[str(out)] = rate_labels(rate)
-                done = (out / "summary.json").is_file() and same_train_config(out, tcfg)
+                done = (out / "summary.json").is_file() and same_train_config(out, tcfg, corpora[rate])
                 if not done:
                     jobs.append((config_to_dict(tcfg), str(corpora[rate]), str(out), str(dev)))
                 else:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from probe.core.config import config_from_dict, config_to_dict
-from probe.train import TrainConfig
+from probe.train import TrainConfig, resolved_train_config
 
 
 def same_config(folder: Path, expected: dict) -> bool:
@@ -56,17 +56,16 @@ def train_job(args: tuple) -> dict:
                  progress=False)
 
 
-def same_train_config(out: Path, tcfg: TrainConfig) -> bool:
+def same_train_config(out: Path, tcfg: TrainConfig, corpus: str | Path) -> bool:
+    """True if the training folder ``out`` holds the model ``tcfg`` asks for on ``corpus``: its recorded
+    config equals ``tcfg`` resolved as training resolves it (default lr, adaptive cutoffs from the corpus)."""
     f = out / "config.json"
     if not f.is_file():
         return False
     saved = json.loads(f.read_text(encoding="utf-8"))
     saved_train = saved.get("train", saved)
-    want = config_to_dict(tcfg)
+    want = config_to_dict(resolved_train_config(tcfg, corpus))
     # a field added after the model was trained is missing from its config: it ran with the default
     defaults = config_to_dict(TrainConfig())
     saved_train = {**{k: v for k, v in defaults.items() if k not in saved_train}, **saved_train}
-    # options left to be resolved at training time (lr None: the optimizer's default; cutoffs empty: chosen
-    # from the corpus) are recorded resolved, so they match whatever was chosen
-    auto = {k for k, v in want.items() if (k == "lr" and v is None) or (k == "cutoffs" and not v)}
-    return all(saved_train.get(k) == v for k, v in want.items() if k not in auto)
+    return all(saved_train.get(k) == v for k, v in want.items())
