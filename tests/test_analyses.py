@@ -75,3 +75,18 @@ def test_probe_run_stage_reads_the_registry(toy, tmp_path):
     sections = run_analyses(cfg, root=tmp_path, work=tmp_path / "work", corpora={0.1: tmp_path}, bench=tmp_path,
                             log=lambda s: None)
     assert list(sections) == ["Counting models"] and sections["Counting models"].startswith("2 models")
+
+
+def test_models_and_corpora_without_an_attractor_rate_form_their_own_group():
+    from probe.analyses.base import corpus_for, richest_corpus, select_models
+
+    models = [{"path": "a", "arch": "lstm", "attractor_rate": None, "seed": 0},
+              {"path": "b", "arch": "lstm", "attractor_rate": 0.1, "seed": 0},
+              {"path": "c", "arch": "transformer", "attractor_rate": 0.3, "seed": 0}]
+    assert select_models(models, None) == (0.1, [models[1]])          # the largest rate among recurrent models
+    assert select_models(models[:1], None) == (None, [models[0]])     # real text: no rate, chosen alone
+    with pytest.raises(ProbeError, match="no model was trained at attractor rate 0.3"):
+        select_models(models, 0.3)
+    corpora = {None: "text", 0.1: "r01", 0.3: "r03"}
+    assert (corpus_for(corpora, None), corpus_for(corpora, 0.1), corpus_for(corpora, 0.2)) == ("text", "r01", None)
+    assert richest_corpus(corpora, "depth").name == "r03" and richest_corpus({None: "text"}, "depth").name == "text"

@@ -139,26 +139,28 @@ def analysis_copy(model: LanguageModel) -> LanguageModel:
     return m
 
 
-def _rate_of(model: dict) -> float:
+def _rate_of(model: dict) -> float | None:
     rate = model.get("attractor_rate")
-    return float("nan") if rate is None else float(rate)
+    return None if rate is None or (isinstance(rate, float) and math.isnan(rate)) else float(rate)
 
 
 def select_models(models: Sequence[dict], rate: float | None, *, archs: Sequence[str] | None = None,
-                  max_seeds: int | None = None) -> tuple[float, list[dict]]:
-    """The models of ``archs`` trained at attractor rate ``rate`` (None: the largest; models without a rate
-    form one group), the first ``max_seeds`` seeds per arch, sorted by (arch, seed) -> (rate, models)."""
+                  max_seeds: int | None = None) -> tuple[float | None, list[dict]]:
+    """The models of ``archs`` (default: the recurrent cells) trained at attractor rate ``rate`` (None: the
+    largest; models without a rate, e.g. on real text, form the group None, chosen when no model has a
+    rate), the first ``max_seeds`` seeds per arch, sorted by (arch, seed) -> (rate, models)."""
     archs = recurrent_cells() if archs is None else archs
     rec = [m for m in models if m.get("arch") in archs]
     if not rec:
         raise ProbeError(f"this analysis needs models of arch {', '.join(archs)}; none were given")
-    rates = sorted({_rate_of(m) for m in rec})
+    rates = {_rate_of(m) for m in rec}
     if rate is None:
-        finite = [r for r in rates if math.isfinite(r)]
-        rate = max(finite) if finite else rates[0]
-    chosen = [m for m in rec if _rate_of(m) == rate or (math.isnan(rate) and math.isnan(_rate_of(m)))]
+        finite = [r for r in rates if r is not None]
+        rate = max(finite) if finite else None
+    chosen = [m for m in rec if _rate_of(m) == (None if rate is None else float(rate))]
     if not chosen:
-        raise ProbeError(f"no model was trained at attractor rate {rate}; the models have rates {rates}")
+        raise ProbeError(f"no model was trained at attractor rate {rate}; the models have rates "
+                         f"{sorted(rates, key=lambda r: (r is None, r))}")
     chosen.sort(key=lambda m: (m["arch"], int(m.get("seed", 0) or 0)))
     if max_seeds is not None:
         per_arch: dict[str, int] = {}
@@ -169,6 +171,14 @@ def select_models(models: Sequence[dict], rate: float | None, *, archs: Sequence
                 kept.append(m)
         chosen = kept
     return rate, chosen
+
+
+def corpus_for(corpus_dirs: Mapping, rate: float | None) -> str | None:
+    """The corpus folder of attractor rate ``rate`` in ``corpus_dirs`` ({rate: folder}; real text: None)."""
+    for key, folder in corpus_dirs.items():
+        if (key is None and rate is None) or (key is not None and rate is not None and float(key) == float(rate)):
+            return str(folder)
+    return None
 
 
 def describe_corpora(folders: Sequence[str | os.PathLike]) -> dict:
@@ -210,7 +220,8 @@ def describe_models(paths: Sequence[str | os.PathLike], *, attractor_rate: float
         rate = attractor_rate
         if rate is None and by_folder:
             trained_on = training_corpus(path)
-            rate = by_folder.get(Path(trained_on).resolve(), only) if trained_on else only
+            # a model whose recorded corpus is not among those given gets no rate: it is not their model
+            rate = by_folder.get(Path(trained_on).resolve()) if trained_on else only
         out.append({"path": str(path), "arch": str(arch), "attractor_rate": rate, "seed": int(seed or 0)})
     return out
 
@@ -277,4 +288,5 @@ def richest_corpus(corpus_dirs: dict, analysis: str) -> Path:
     their own models inside ``probe run``."""
     if not corpus_dirs:
         raise ProbeError(f"the {analysis} analysis needs a corpus; give corpus_dirs {{attractor_rate: folder}}")
-    return Path(corpus_dirs[max(corpus_dirs)])
+    rates = [r for r in corpus_dirs if r is not None]
+    return Path(corpus_for(corpus_dirs, max(rates) if rates else None))

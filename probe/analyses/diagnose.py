@@ -41,7 +41,7 @@ import torch.nn as nn
 
 from probe.core.config import NonNegativeInt, PositiveInt, config_to_dict
 from probe.core.errors import ProbeError
-from probe.models.cells import get_cell, recurrent_cells
+from probe.models.cells import CELLS, get_cell, recurrent_cells
 from probe.models.config import archs
 from probe.analyses.ablation import (
     ablation_accuracy, ablation_summary, plot_ablation, rank_units, units_dict, units_text
@@ -127,7 +127,7 @@ def compute_states(model: nn.Module, ids: np.ndarray, lengths: np.ndarray, *, ba
         with torch.no_grad():
             cfg = model.config
             # the batch bound counts the floats held per token: every layer's h (and LSTM c)
-            per_token = cfg.hidden * cfg.layers * get_cell(cfg.arch).state_size
+            per_token = cfg.hidden * cfg.layers * (get_cell(cfg.arch).state_size if cfg.arch in CELLS else 1)
             for b in length_batches(lengths, batch_size, per_token):
                 width = int(lengths[b].max())
                 # the encoder alone: the states are all we read, the softmax layer's logits are not

@@ -39,8 +39,8 @@ import pandas as pd
 import torch
 
 from probe.analyses.base import (
-    Analysis, AnalysisInputs, analysis_copy, one_thread, register_analysis, select_models, training_corpus,
-    write_outputs
+    Analysis, AnalysisInputs, analysis_copy, corpus_for, one_thread, register_analysis, select_models,
+    training_corpus, write_outputs
 )
 from probe.analyses.taps import (
     _run_layer, decay_norms, fit_decay, forward_with_taps, parse_variant, random_windows, sample_windows,
@@ -81,6 +81,7 @@ class GradientsConfig:
     vocab_size: int = 1000            # fresh models without corpus or trained models: random tokens
     split: str = "valid"              # corpus split the windows come from
     n_items: NonNegativeInt = 2000    # agreement items for the item gradients (0: skip them)
+    attractor_rate: float | None = None  # trained models of this corpus rate (None: the largest given)
     models_per_cell: int = 0          # trained models used per cell, the first seeds (0: all)
     n_boot: int = 200                 # bootstrap resamples of windows for the CIs
     sim_models: int = 8               # the issue's bare-cell simulation: initialisations per variant (0: skip)
@@ -344,11 +345,13 @@ def _windows_for(m: _Model, cfg: GradientsConfig, cache: dict) -> tuple[np.ndarr
         corpus = load_corpus(m.corpus)
         if cfg.split not in corpus.splits:
             raise ProbeError(f"corpus {m.corpus} has no {cfg.split} split; rebuild it or choose another split")
-        if corpus.vocab.itos != m.vocab.itos:
-            raise ProbeError(f"model {m.name} was not trained on corpus {m.corpus} (vocabularies differ); "
-                             "give the corpus it was trained on with --corpus")
-        cache[key] = sample_windows(corpus.splits[cfg.split], n=cfg.n_sequences, length=length, seed=cfg.seed)
-    return cache[key], f"{m.corpus} ({cfg.split})"
+        windows = sample_windows(corpus.splits[cfg.split], n=cfg.n_sequences, length=length, seed=cfg.seed)
+        cache[key] = (windows, corpus.vocab.itos)
+    windows, itos = cache[key]
+    if itos != m.vocab.itos:        # every model, not only the first to read the corpus
+        raise ProbeError(f"model {m.name} was not trained on corpus {m.corpus} (vocabularies differ); "
+                         "give the corpus it was trained on with --corpus")
+    return windows, f"{m.corpus} ({cfg.split})"
 
 
 def _fresh_model(spec: dict, *, vocab: Vocab, like: ModelConfig | None, cfg: GradientsConfig, seed: int) -> _Model:
@@ -364,11 +367,12 @@ def _fresh_model(spec: dict, *, vocab: Vocab, like: ModelConfig | None, cfg: Gra
 def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
     """Measure gradient decay (fresh models at init, trained ones) and item gradients; write tables, figures, json.
 
-    ``inputs.models``: trained checkpoints [{"path", "arch", "attractor_rate", "seed"}]; those of the largest
-    attractor rate are measured, the first ``models_per_cell`` seeds per cell (0: all). Each reads windows of
-    its corpus (``corpus_dirs[rate]``, else the corpus its training folder records, else any given corpus).
-    Fresh models for ``cfg.variants`` are built at the trained models' sizes (per cell, else any trained
-    model's, else the config's) and read the first corpus (else random tokens). ``inputs.items``: item
+    ``inputs.models``: trained checkpoints [{"path", "arch", "attractor_rate", "seed"}]; the recurrent ones of
+    attractor rate ``cfg.attractor_rate`` (None: the largest) are measured, the first ``models_per_cell`` seeds
+    per cell (0: all). Each reads windows of its corpus (``corpus_dirs[rate]``, else the corpus its training
+    folder records, else any given corpus). Fresh models for ``cfg.variants`` are built at the trained models'
+    sizes (per cell, else any trained model's, else the config's) and read the trained models' corpus (else
+    the first given, else random tokens). ``inputs.items``: item
     gradients of the trained models. Writes into ``inputs.out``: gradients.csv, gradients_fit.csv,
     gradients_sim.csv, gradients_items.csv (items and trained models given), gradients.json,
     figures/gradients.{png,pdf}, figures/gradients_items.{png,pdf}.
@@ -381,11 +385,12 @@ def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
     if items and not inputs.models:
         raise ProbeError("item gradients need at least one trained model (--model DIR); drop --items for fresh "
                          "models only")
-    rate, chosen = (select_models(inputs.models, None, archs=sorted({m["arch"] for m in inputs.models}),
-                                  max_seeds=cfg.models_per_cell or None) if inputs.models else (None, []))
+    rate, chosen = (select_models(inputs.models, cfg.attractor_rate, max_seeds=cfg.models_per_cell or None)
+                    if inputs.models else (None, []))
     kept = {m["path"] for m in chosen}
     chosen = [m for m in inputs.models if m["path"] in kept]     # in the order given (the table's row order)
-    corpus = corpus_dirs.get(rate) or next(iter(corpus_dirs.values()), None)
+    # fresh models read the trained models' corpus, else any corpus given (else random tokens)
+    corpus = corpus_for(corpus_dirs, rate) or next(iter(corpus_dirs.values()), None)
     # --- load everything first: bad input fails before anything is written
     trained: list[_Model] = []
     for m in chosen:
@@ -394,7 +399,7 @@ def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
         if ck.model_config.arch not in recurrent_cells():
             raise ProbeError(f"{d}: gradients by distance need a recurrent model (srn, gru, lstm), not "
                              f"{ck.model_config.arch}")
-        c = corpus or training_corpus(d)
+        c = corpus_for(corpus_dirs, rate) or training_corpus(d) or corpus
         trained.append(_Model(analysis_copy(ck.model), ck.model_config, ck.vocab, "trained", _model_name(d),
                               str(c) if c else None, int(m.get("seed", ck.train_config.get("seed", 0)) or 0),
                               m.get("attractor_rate")))

@@ -14,7 +14,9 @@ import time
 
 import pandas as pd
 
-from probe.analyses.base import Analysis, AnalysisInputs, one_thread, register_analysis, select_models, write_outputs
+from probe.analyses.base import (
+    Analysis, AnalysisInputs, corpus_for, one_thread, register_analysis, select_models, write_outputs
+)
 from probe.core.config import PositiveInt, config_to_dict
 from probe.core.errors import ProbeError
 from probe.train_number import (
@@ -88,10 +90,10 @@ def run(inputs: AnalysisInputs, cfg: NumberAnalysisConfig) -> dict:
     if bad or not cfg.directions:
         raise ProbeError(f"number directions must be uni and/or bi, got {list(cfg.directions)}")
     rate, chosen = select_models(models, cfg.attractor_rate, max_seeds=cfg.max_seeds)
-    matches = [v for k, v in corpus_dirs.items() if k is not None and float(k) == rate]
-    if not matches:
-        raise ProbeError(f"no corpus folder for attractor rate {rate}; pass corpus_dirs={{rate: folder}}")
-    corpus = matches[0]
+    corpus = corpus_for(corpus_dirs, rate)
+    if corpus is None:
+        raise ProbeError(f"no corpus folder for the models' attractor rate {rate}; give the corpus they were "
+                         "trained on (--corpus DIR)")
     read_corpus_config(corpus)
     test = load_test_items(items, constructions=cfg.constructions)
     with one_thread():
