@@ -51,6 +51,21 @@ def test_restart_skips_finished_stages(quick_run):
     # the report does not pass the short second invocation off as the whole run's time
     n_models = len(cfg.archs) * len(cfg.seeds) * len(cfg.attractor_rates)
     assert f"{n_models} of the {n_models} language models were finished by an earlier" in (out / "report.md").read_text()
+    assert any(line.startswith("corpus r0.1: done already") for line in logs)
+
+
+def test_new_training_data_makes_models_and_baselines_stale(quick_run):
+    """A corpus whose token ids change (here: fewer sentences) is rebuilt, and the models and baselines
+    trained on it are redone, not reused; an unchanged config reuses everything (test above)."""
+    from dataclasses import replace
+
+    cfg, out, _ = quick_run
+    model = out / "work" / "models" / "lstm-r0.1-s0" / "model.pt"
+    before = model.stat().st_mtime_ns
+    logs: list[str] = []
+    run_benchmark(replace(cfg, corpus=replace(cfg.corpus, n_sentences=cfg.corpus.n_sentences - 50)), log=logs.append)
+    assert not any("done already" in line for line in logs if line.startswith(("corpus", "baseline", "training")))
+    assert model.stat().st_mtime_ns != before
 
 
 def test_config_file_overrides_and_unknown_keys(tmp_path):

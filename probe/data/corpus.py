@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import math
 import os
@@ -451,10 +452,35 @@ def _synthetic_splits(cfg: CorpusConfig, exclude: set[str]) -> tuple[dict, dict,
         "unique_sentences": len(set(lines)),
         "removed_benchmark_sentences": removed,
     }
-    # with a modifier rate the match rate follows from it (stats.json records it); giving both is an error
-    resolved = dataclasses.replace(cfg, lexicon=lex.path,
-                                   match_rate=grammar.match_rate if cfg.modifier_rate is None else None)
-    return splits, stats, resolved, grammar.vocabulary
+    return splits, stats, resolved_corpus_config(cfg), grammar.vocabulary
+
+
+def resolved_corpus_config(cfg: CorpusConfig) -> CorpusConfig:
+    """The config ``build_corpus`` records for ``cfg`` (what a restart compares a finished corpus with): for the
+    synthetic grammar, the lexicon's path and, without a modifier rate, the match rate it resolves to (with
+    a modifier rate the match rate follows from it, and stats.json records it; giving both is an error)."""
+    if cfg.source != "synthetic":
+        return cfg
+    from probe.data.grammar import resolve_match_rate
+    from probe.data.lexicon import load_lexicon
+
+    match = max(0.0, resolve_match_rate(cfg.attractor_rate, cfg.match_rate, cfg.modifier_rate))
+    return dataclasses.replace(cfg, lexicon=load_lexicon(cfg.lexicon).path,
+                               match_rate=match if cfg.modifier_rate is None else None)
+
+
+def corpus_fingerprint(folder: str | os.PathLike) -> str | None:
+    """A digest of a corpus folder's vocabulary and token ids (None when there is no corpus): equal digests,
+    equal training data, whatever the folder's config says."""
+    folder = Path(folder)
+    files = [folder / "vocab.json", *sorted(folder.glob("*.npy"))]
+    if not files[0].is_file():
+        return None
+    digest = hashlib.blake2b(digest_size=16)
+    for f in files:
+        digest.update(f.name.encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()
 
 
 def _clean(lines: Iterable[str | None], cfg: CorpusConfig) -> list[str]:

@@ -76,7 +76,10 @@ def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1, convergence: M
         row["seeds"] = int(g["n_seeds"].max())
         row["conflict items"] = int(conflict["n_items"].iloc[0]) if len(conflict) else 0
         if convergence is not None:
-            ok = convergence.get((row["arch"], row.get("attractor_rate")))
+            # a sweep of one rate drops the column from the keys; its models are still keyed by that rate
+            one_rate = seeds["attractor_rate"].dropna().unique() if "attractor_rate" in seeds.columns else ()
+            rate = row.get("attractor_rate", float(one_rate[0]) if len(one_rate) == 1 else None)
+            ok = convergence.get((row["arch"], rate))
             row["converged"] = "-" if ok is None else "yes" if ok else "no: not interpreted"
         rows.append(row)
     from probe.core.style import arch_order

@@ -28,7 +28,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     interrupted trainings from their last checkpoint.
     """
     from probe.scoring.ngram import BaselineConfig, build_baseline
-    from probe.data.corpus import build_corpus
+    from probe.data.corpus import build_corpus, corpus_fingerprint, resolved_corpus_config
+    from probe.train import RESUMABLE
     from probe.evaluate import evaluate
     from probe.core.progress import Progress
     from probe.core.environment import git_commit
@@ -43,19 +44,24 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
 
     # 1. the benchmark items, and a small disjoint-seed item set for learning curves
     bench, dev = work / "benchmark", work / "dev_items"
+    new_bench = False
     for folder, bcfg, what in ((bench, cfg.benchmark, "benchmark items"), (dev, cfg.dev_items, "learning-curve items")):
-        run_stage(folder, config_to_dict(bcfg), lambda f=folder, c=bcfg: build_dataset(c, out=f), log, what)
+        ran = run_stage(folder, config_to_dict(bcfg), lambda f=folder, c=bcfg: build_dataset(c, out=f), log, what)
+        new_bench = new_bench or (ran and folder == bench)
 
-    # 2. one synthetic corpus per attractor rate; benchmark sentences are removed from each
-    corpora = {}
+    # 2. one synthetic corpus per attractor rate; benchmark sentences are removed from each. A corpus whose
+    # token ids changed (new config, new benchmark) makes its models and baselines stale: they are redone.
+    corpora, new_data = {}, {}
     for rate in sweep_rates(cfg):
         ccfg = replace(cfg.corpus, exclude_items=str(bench))
         if rate is not None:
             ccfg = replace(ccfg, attractor_rate=rate)
         folder = work / "corpora" / rate_tag(rate)
         corpora[rate] = folder
-        expected = {k: v for k, v in config_to_dict(ccfg).items() if k != "exclude_items"}
-        run_stage(folder, expected, lambda f=folder, c=ccfg: build_corpus(c, out=f), log, f"corpus {rate_tag(rate)}")
+        before = corpus_fingerprint(folder)
+        run_stage(folder, config_to_dict(resolved_corpus_config(ccfg)), lambda f=folder, c=ccfg: build_corpus(c, out=f),
+                  log, f"corpus {rate_tag(rate)}", force=new_bench)
+        new_data[rate] = corpus_fingerprint(folder) != before
 
     # 3. language models: arch x rate x seed, in parallel processes (one thread each)
     jobs, model_dirs, labels = [], [], {}
@@ -67,11 +73,16 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                 out = work / "models" / f"{arch}-{rate_tag(rate)}-s{seed}"
                 model_dirs.append(out)
                 labels[str(out)] = rate_labels(rate)
-                done = (out / "summary.json").is_file() and same_train_config(out, tcfg, corpora[rate])
-                if not done:
-                    jobs.append((config_to_dict(tcfg), str(corpora[rate]), str(out), str(dev)))
-                else:
+                done = (not new_data[rate] and (out / "summary.json").is_file()
+                        and same_train_config(out, tcfg, corpora[rate]))
+                if done:
                     reused += 1
+                    continue
+                # an interrupted run resumes only on the same data with the same model and update
+                if out.exists() and (new_data[rate] or not same_train_config(out, tcfg, corpora[rate],
+                                                                            ignore=RESUMABLE)):
+                    shutil.rmtree(out)
+                jobs.append((config_to_dict(tcfg), str(corpora[rate]), str(out), str(dev)))
     workers = cfg.workers or os.cpu_count() or 1
     if jobs:
         n_proc = min(workers, len(jobs))
@@ -104,7 +115,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
             model_dirs.append(folder)
             labels[str(folder)] = rate_labels(rate)
             run_stage(folder, {"kind": kind, "order": cfg.ngram_order, "corpus": str(corpora[rate])},
-                   lambda f=folder, c=bcfg: build_baseline(c, f), log, f"baseline {kind} {rate_tag(rate)}")
+                      lambda f=folder, c=bcfg: build_baseline(c, f), log, f"baseline {kind} {rate_tag(rate)}",
+                      force=new_data[rate])
 
     # 5. evaluation of every model on the benchmark (prefix method)
     t0 = time.perf_counter()
@@ -143,7 +155,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                                   "models_info": eval_cfg.get("models_info", []),
                                   "environment": eval_cfg.get("environment", {}),
                                   "wall_seconds": round(elapsed, 1), "git_commit": commit})
-    trained = training_summaries(work)
+    trained = training_summaries([m for m in model_dirs if "baselines" not in m.parts], labels)
     convergence = {}
     for t in trained:
         key = (t["arch"], t.get("attractor_rate"))

@@ -107,6 +107,8 @@ def check_run_config(cfg: RunConfig) -> None:
 
     if not cfg.archs or not cfg.seeds:
         raise ProbeError("archs and seeds must each list at least one value")
+    if cfg.workers < 0:
+        raise ProbeError(f"workers must be 0 (one per CPU core) or a positive number of processes, got {cfg.workers}")
     stray = [a for a in cfg.arch_train if a not in cfg.archs]
     if stray:
         raise ProbeError(f"arch_train names the cell {stray[0]!r}, which archs does not list ({', '.join(cfg.archs)})")

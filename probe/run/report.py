@@ -43,22 +43,16 @@ def rounded(x: Any, digits: int = 4) -> Any:
     return float(f"{x:.{digits}g}") if isinstance(x, float) else x
 
 
-def training_summaries(work: Path) -> list[dict]:
-    """Every trained language model's summary.json (``work/models/*``), with its name and attractor rate."""
+def training_summaries(model_dirs: list[Path], labels: dict) -> list[dict]:
+    """This run's trained language models' summary.json, with their names and attractor rates (``labels``:
+    {folder: {"attractor_rate": rate}}); folders of earlier configs in ``work/models`` are not this run's."""
     rows = []
-    for d in sorted((work / "models").glob("*")) if (work / "models").is_dir() else []:
-        f = d / "summary.json"
-        if not f.is_file():
-            continue
-        summary = json.loads(f.read_text(encoding="utf-8"))
-        cfg_f = d / "config.json"
-        corpus = json.loads(cfg_f.read_text(encoding="utf-8")).get("corpus", "") if cfg_f.is_file() else ""
-        stats_f = Path(corpus) / "config.json" if corpus else None
-        rate = None
-        if stats_f is not None and stats_f.is_file():
-            ccfg = json.loads(stats_f.read_text(encoding="utf-8"))
-            rate = ccfg.get("attractor_rate") if ccfg.get("source", "synthetic") == "synthetic" else None
-        rows.append({"model": d.name, "attractor_rate": rate, **summary})
+    for d in model_dirs:
+        f = Path(d) / "summary.json"
+        if f.is_file():
+            summary = json.loads(f.read_text(encoding="utf-8"))
+            rows.append({"model": Path(d).name, "attractor_rate": labels.get(str(d), {}).get("attractor_rate"),
+                         **summary})
     return rows
 
 

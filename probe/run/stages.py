@@ -23,9 +23,11 @@ def same_config(folder: Path, expected: dict) -> bool:
     return all(saved.get(k) == v for k, v in expected.items())
 
 
-def run_stage(folder: Path, expected: dict, make: Callable[[], Any], log: Callable[[str], None], what: str) -> bool:
-    """Run ``make`` unless ``folder`` already holds a finished stage with the same config; True if it ran."""
-    if folder.is_dir() and same_config(folder, expected):
+def run_stage(folder: Path, expected: dict, make: Callable[[], Any], log: Callable[[str], None], what: str, *,
+              force: bool = False) -> bool:
+    """Run ``make`` unless ``folder`` already holds a finished stage with the same config (``force``: an input
+    it was made from has changed); True if it ran."""
+    if not force and folder.is_dir() and same_config(folder, expected):
         log(f"{what}: done already ({folder})")
         return False
     if folder.exists():
@@ -56,9 +58,10 @@ def train_job(args: tuple) -> dict:
                  progress=False)
 
 
-def same_train_config(out: Path, tcfg: TrainConfig, corpus: str | Path) -> bool:
+def same_train_config(out: Path, tcfg: TrainConfig, corpus: str | Path, *, ignore: tuple[str, ...] = ()) -> bool:
     """True if the training folder ``out`` holds the model ``tcfg`` asks for on ``corpus``: its recorded
-    config equals ``tcfg`` resolved as training resolves it (default lr, adaptive cutoffs from the corpus)."""
+    config equals ``tcfg`` resolved as training resolves it (default lr, adaptive cutoffs from the corpus),
+    except the fields in ``ignore`` (``probe.train.RESUMABLE``: what a resumed run may change)."""
     f = out / "config.json"
     if not f.is_file():
         return False
@@ -68,4 +71,4 @@ def same_train_config(out: Path, tcfg: TrainConfig, corpus: str | Path) -> bool:
     # a field added after the model was trained is missing from its config: it ran with the default
     defaults = config_to_dict(TrainConfig())
     saved_train = {**{k: v for k, v in defaults.items() if k not in saved_train}, **saved_train}
-    return all(saved_train.get(k) == v for k, v in want.items())
+    return all(saved_train.get(k) == v for k, v in want.items() if k not in ignore)
