@@ -9,10 +9,11 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from probe.core.style import arch_order
 from probe.core.tables import markdown_table
 from probe.metrics import crossed_interval
+from probe.models.cells import recurrent_cells
 
-ARCH_COLUMNS = ("srn", "gru", "lstm", "3-gram")
 # Published results shipped with the third-party data (see each source's SOURCE.md), and what they were trained on.
 BLIMP_TRAINING = "BLiMP's LSTM (Gulordava et al. 2018: Wikipedia, ~90M tokens)"
 
@@ -45,12 +46,16 @@ def overview_table(sets: Mapping[str, pd.DataFrame], *, suites: pd.DataFrame | N
     arch, seed, id, construction, correct, excluded)}; ``suites``: ``score_suites``' seed-pooled summary
     (its item-criterion rows become one row per suite); ``published``: {label: text}."""
     published = published or {}
+    # a column per recurrent cell (a missing one shows "-") and per other model kind scored, in the usual order
+    present = [a for scores in sets.values() for a in scores["arch"].unique()]
+    present += list(suites["arch"].unique()) if suites is not None and len(suites) else []
+    columns = arch_order(dict.fromkeys([*recurrent_cells(), *present]))
     rows = []
     for label, scores in sets.items():
         row = {"test set": label}
         n_pairs = scores.groupby("model")["id"].nunique().max() if len(scores) else 0
         kept = 0
-        for arch in ARCH_COLUMNS:
+        for arch in columns:
             v, lo, hi, n = pooled_accuracy(scores, arch, level=level)
             row[arch] = _cell(v, lo, hi)
             kept = max(kept, n)
@@ -61,7 +66,7 @@ def overview_table(sets: Mapping[str, pd.DataFrame], *, suites: pd.DataFrame | N
         item = suites[suites["metric"] == "item"]
         for suite, g in item.groupby("suite", sort=True):
             row = {"test set": f"SyntaxGym {suite} (item criterion)"}
-            for arch in ARCH_COLUMNS:
+            for arch in columns:
                 r = g[g["arch"] == arch]
                 row[arch] = _cell(*r[["value", "ci_low", "ci_high"]].iloc[0].tolist()) if len(r) else "-"
             row["published"] = published.get(suite, "-")
@@ -69,7 +74,7 @@ def overview_table(sets: Mapping[str, pd.DataFrame], *, suites: pd.DataFrame | N
             n, x = int(r.get("n_items", 0)), int(r.get("n_excluded", 0))
             row["coverage"] = f"{n}/{n + x} items" if n + x else "-"
             rows.append(row)
-    return pd.DataFrame(rows, columns=["test set", *ARCH_COLUMNS, "published", "coverage"])
+    return pd.DataFrame(rows, columns=["test set", *columns, "published", "coverage"])
 
 
 def published_blimp(path: str | Path | None, paradigms: list[str]) -> str:
