@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from probe.core.config import PositiveInt
 from probe.core.environment import environment
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_atomic
@@ -32,12 +33,12 @@ class EvalConfig:
                                              #   whole sentence's log-probability
     unk: bool = False                        # score OOV items through <unk> (marked has_unk) instead of excluding
     final_eos: bool = True                   # sentence method: include log P(<eos> | sentence)
-    batch_size: int = 256                    # sequences per forward pass (results do not depend on it)
+    batch_size: PositiveInt = 256            # sequences per forward pass (results do not depend on it)
     device: str = "auto"                     # auto (cuda if available) | cpu | cuda | cuda:N
     split: str | None = None                 # only items of this split (None: all items)
     constructions: tuple[str, ...] = ()      # only these constructions (empty: all)
     baseline_corpus: str | None = None       # also train and score an n-gram and a unigram on this corpus
-    ngram_order: int = 3                     # order of that n-gram baseline
+    ngram_order: PositiveInt = 3             # order of that n-gram baseline
     ci_level: float = 0.95                   # confidence level of every interval (items x seeds, metrics.py)
 
 

@@ -465,13 +465,14 @@ def number_config_from_train_options(options: dict) -> NumberConfig:
 
     Options that only make sense for a language model are refused with a one-line error.
     """
-    lm_only = ("tied", "skip", "forget_bias", "heads", "kernel", "lr_decay", "patience", "bptt", "max_steps",
-               "log_every", "eval_every", "checkpoint_every", "max_nonfinite", "eval_batch_size")
+    from probe.train import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(NumberConfig)}
+    lm_only = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in fields]
     given = {k: v for k, v in options.items() if v is not None}
     bad = [k for k in lm_only if k in given]
     if bad:
         raise ProbeError(f"--{bad[0].replace('_', '-')} applies to language models only, not to --objective number")
-    fields = {f.name for f in dataclasses.fields(NumberConfig)}
     kept = {k: v for k, v in given.items() if k in fields}
     return config_from_dict(NumberConfig, kept, where="number options")
 

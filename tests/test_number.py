@@ -139,6 +139,9 @@ def test_cli_train_objective_number(data, tmp_path, capsys):
     assert load_number_checkpoint(tmp_path / "bi").config.bidirectional
     assert main(base + ["--bptt", "5", "--out", str(tmp_path / "bad")]) == 2
     assert "language models only" in capsys.readouterr().err
+    # every TrainConfig option NumberConfig lacks is refused, not dropped (the list is computed, not written)
+    assert main(base + ["--softmax", "adaptive", "--out", str(tmp_path / "bad")]) == 2
+    assert "--softmax applies to language models only" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from probe.core.errors import ProbeError
-from probe.cli.common import SUMMARIES, _nonneg_int, _positive_int, command
+from probe.cli.common import SUMMARIES, command
 
 
 @command
@@ -115,6 +115,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
+    from probe.cli.options import add_config_options
+    from probe.scoring.ngram import BaselineConfig
+
     p = sub.add_parser(
         "baseline", help=SUMMARIES["baseline"],
         description="Count a corpus folder's training ids into an interpolated modified Kneser-Ney n-gram LM "
@@ -122,17 +125,15 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
                     "baseline). Writes OUT/baseline.json, vocab.json, counts.npz, config.json; "
                     "`probe evaluate --model OUT` scores it like a checkpoint.")
     p.add_argument("--corpus", required=True, help="corpus folder written by `probe corpus`")
-    p.add_argument("--kind", choices=("ngram", "unigram"), default="ngram", help="baseline kind (default ngram)")
-    p.add_argument("--order", type=_positive_int, default=3, help="n-gram order (default 3)")
-    p.add_argument("--split", default="train", help="corpus split to count (default train)")
+    names = add_config_options(p, BaselineConfig, skip=("corpus",))
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
-        from probe.scoring.ngram import BaselineConfig, build_baseline
+        from probe.cli.options import apply_options
+        from probe.scoring.ngram import build_baseline
 
-        out = build_baseline(BaselineConfig(corpus=a.corpus, kind=a.kind, order=a.order, split=a.split),
-                             a.out, overwrite=a.overwrite)
+        out = build_baseline(apply_options(BaselineConfig(corpus=a.corpus), a, names), a.out, overwrite=a.overwrite)
         print(f"wrote {out}")
         return 0
 
@@ -167,6 +168,9 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_run(sub: argparse._SubParsersAction) -> None:
+    from probe.cli.options import add_config_options
+    from probe.run.config import RunConfig
+
     p = sub.add_parser(
         "run", help=SUMMARIES["run"],
         description="Build the benchmark, build synthetic corpora over a sweep of attractor rates, train SRN, GRU "
@@ -178,16 +182,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                     "stdout, one line per finished model when it is not a terminal.")
     p.add_argument("--preset", default="default", help="default | quick (toy size, for smoke tests)")
     p.add_argument("--config", metavar="FILE", help="JSON or YAML file overriding any RunConfig key (nested)")
-    p.add_argument("--name", help="run name: RESULTS_DIR/NAME (default: the preset's)")
-    p.add_argument("--results-dir", help="parent folder of the run (default: runs, which git ignores; "
-                                         "`--results-dir results` rewrites the committed reference)")
-    p.add_argument("--workers", type=_nonneg_int, help="training processes (0 = one per CPU core)")
+    # the run config's top-level options most often changed; --config FILE sets any of them
+    names = add_config_options(p, RunConfig, only=("name", "results_dir", "workers"), show_defaults=False)
 
     def run(a: argparse.Namespace) -> int:
         from probe.run import load_run_config, run_benchmark
 
-        overrides = {k: v for k, v in (("name", a.name), ("results_dir", a.results_dir), ("workers", a.workers))
-                     if v is not None}
+        overrides = {k: getattr(a, k) for k in names if getattr(a, k) is not None}
         cfg = load_run_config(preset=a.preset, config_file=a.config, overrides=overrides)
         run_benchmark(cfg, argv=a.argv[1:])
         return 0
@@ -197,6 +198,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 @command
 def _add_suite(sub: argparse._SubParsersAction) -> None:
+    from probe.cli.options import add_config_options
+    from probe.evaluate import EvalConfig
+
     p = sub.add_parser(
         "suite", help=SUMMARIES["suite"],
         description="Score every sentence of each SyntaxGym suite (JSON) with each model, sum surprisals per region, "
@@ -212,21 +216,20 @@ def _add_suite(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint or baseline folder, or hf:NAME_OR_PATH; repeatable")
     p.add_argument("--suite", action="append", default=[], metavar="FILE", help="SyntaxGym suite JSON; repeatable")
     p.add_argument("--out", required=True, help="results folder")
-    p.add_argument("--unk", action="store_true",
-                   help="score items with out-of-vocabulary critical words through <unk> instead of excluding them")
-    p.add_argument("--ci-level", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
-    p.add_argument("--batch-size", type=_positive_int, default=256, help="sequences per forward pass (default 256)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    # the scoring options it shares with probe evaluate (unk here: critical regions through <unk>)
+    names = add_config_options(p, EvalConfig, only=("unk", "batch_size", "device", "ci_level"))
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
         import shlex
 
+        from probe.cli.options import apply_options
         from probe.evaluate import evaluate_suite
 
+        cfg = apply_options(EvalConfig(), a, names)
         command = "probe " + " ".join(shlex.quote(x) for x in a.argv)
-        summary = evaluate_suite(a.model, a.suite, a.out, unk=a.unk, ci_level=a.ci_level, batch_size=a.batch_size,
-                                 device=a.device, overwrite=a.overwrite, command=command)
+        summary = evaluate_suite(a.model, a.suite, a.out, unk=cfg.unk, ci_level=cfg.ci_level,
+                                 batch_size=cfg.batch_size, device=cfg.device, overwrite=a.overwrite, command=command)
         for r in summary.itertuples():
             print(f"{r.model} {r.suite} {r.metric}: {r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] on {r.n_items} "
                   f"of {r.n_total} items ({r.n_excluded} excluded, token coverage {r.token_coverage:.3f})")

@@ -57,11 +57,11 @@ def _scalar(tp: Any) -> tuple[Any, bool, bool]:
 
 
 def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *,
-                       defaults: Any = None, skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None
-                       ) -> list[str]:
+                       defaults: Any = None, skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None,
+                       show_defaults: bool = True) -> list[str]:
     """Add ``--field-name`` for every field of ``cls`` (those in ``only`` when given, never those in ``skip``);
     every flag defaults to None (= keep the preset's or the config's value), and its help is the field's
-    comment plus the default shown. Returns the field names."""
+    comment plus the default shown (``show_defaults=False`` where a preset decides it). Returns the field names."""
     hints = typing.get_type_hints(cls, include_extras=True)
     comments = field_comments(cls)
     names = []
@@ -72,7 +72,7 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         default = getattr(defaults, f.name) if defaults is not None else f.default
         shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
         # None and () mean "not set"; the field's comment says what happens then
-        unset = default is None or default == ()
+        unset = default is None or default == () or not show_defaults
         help_text = (comments.get(f.name, f.name) + ("" if unset else f" (default {shown})")).replace("%", "%%")
         flag = "--" + f.name.replace("_", "-")
         if tp is bool and not many:

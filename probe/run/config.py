@@ -7,7 +7,7 @@ from pathlib import Path
 
 from probe.data.build import BuildConfig
 from probe.core.errors import ProbeError
-from probe.core.config import config_from_dict, config_to_dict, read_config_file
+from probe.core.config import NonNegativeInt, config_from_dict, config_to_dict, read_config_file
 from probe.data.corpus import CorpusConfig
 from probe.train import TrainConfig
 from probe.core.config import merge_config
@@ -28,9 +28,10 @@ class ExtraData:
 class RunConfig:
     """Everything ``probe run`` does, in one place; ``--config FILE`` overrides any of it (nested keys)."""
 
-    name: str = "default"                                   # <results_dir>/<name>/
-    results_dir: str = "runs"                               # parent of the run folder (git ignores runs/; the
-                                                            #   committed reference runs live in results/)
+    name: str = "default"                                   # the run folder <results_dir>/<name>/ (default:
+                                                            #   the preset's name)
+    results_dir: str = "runs"                               # parent of the run folder (default runs/, which git
+                                                            #   ignores; `results` rewrites the committed reference)
     reference: str = "auto"                                 # a committed run to compare the headline with:
                                                             #   'auto' = results/<name> when it exists, '' = none
     archs: tuple[str, ...] = ("srn", "gru", "lstm")         # recurrent cells to compare
@@ -53,7 +54,7 @@ class RunConfig:
     arch_train: dict[str, dict] = field(default_factory=dict)   # per-cell changes to `train`, e.g.
                                                             #   {"srn": {"lr": 1.0}}: each cell its own learning rate
     ngram_order: int = 3                                    # the sequential-recency reference baseline
-    workers: int = 0                                        # training processes (0: one per CPU core)
+    workers: NonNegativeInt = 0                             # training processes (0: one per CPU core)
     analyses: tuple[str, ...] = BUILTIN                     # the lecture's analyses (probe.analyses registry)
     analysis_scale: str = "small"                           # the analyses' preset: small | quick
     extra_data: tuple[ExtraData, ...] = ()                  # published sets to import and score too

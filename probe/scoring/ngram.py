@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from probe.core.config import PositiveInt
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, save_config, write_bytes_atomic, write_text_atomic
 from probe.data.corpus import Vocab, load_corpus
@@ -35,7 +36,7 @@ class BaselineConfig:
 
     corpus: str = ""            # corpus folder written by `probe corpus`
     kind: str = "ngram"         # ngram (interpolated modified Kneser-Ney) | unigram (add-one)
-    order: int = 3              # n-gram order (ignored by the unigram)
+    order: PositiveInt = 3      # n-gram order (ignored by the unigram)
     split: str = "train"        # corpus split to count
 
 
