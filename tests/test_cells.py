@@ -97,3 +97,46 @@ def test_a_registered_cell_must_name_h_first():
     with pytest.raises(ValueError, match="first state"):
         register_cell(Cell("bad", gates=1, reference=_mgu_reference, state=("c", "h")))
     assert "bad" not in CELLS
+
+
+def test_a_cell_without_kernels_keeps_its_memory_state_and_steps_exactly():
+    """The LSTM's table entry without its torch module and kernels (reference formula only) returns the
+    same outputs, c states (under the cell's memory name) and single steps as the built-in LSTM."""
+    import dataclasses
+
+    from probe.models.cells import CELLS, get_cell
+
+    ref = register_cell(dataclasses.replace(get_cell("lstm"), name="lstm_ref", module=None, fast_step=None,
+                                            rebuild_states=None, init=None))
+    try:
+        torch.manual_seed(0)
+        lstm = build_model(ModelConfig(arch="lstm", vocab_size=12, emb=8, hidden=6, layers=2)).double().eval()
+        plain = build_model(ModelConfig(arch="lstm_ref", vocab_size=12, emb=8, hidden=6, layers=2)).double().eval()
+        plain.load_state_dict(lstm.state_dict())
+        ids = torch.randint(0, 12, (3, 9))
+        a, b = lstm(ids, return_states=True), plain(ids, return_states=True)
+        assert set(a.states) == set(b.states) == {(0, "h"), (0, "c"), (1, "h"), (1, "c")}
+        for key in a.states:
+            torch.testing.assert_close(a.states[key], b.states[key])
+        with torch.no_grad():
+            table = plain.encoder.input_table()
+            _, step = plain.encoder.step(ids[:, 0], None, table=table)
+            full = plain.encoder(ids[:, :1]).state
+        for s_step, s_full in zip(step, full):      # per layer (h, c): the reference step is exact
+            torch.testing.assert_close(torch.stack(list(s_step)), torch.stack(list(s_full)), rtol=0, atol=1e-12)
+    finally:
+        del CELLS[ref.name]
+    # its options reach the reference formula too (a relu SRN without its module stays relu)
+    ref = register_cell(dataclasses.replace(get_cell("srn"), name="srn_ref", module=None, fast_step=None, fused=None))
+    try:
+        torch.manual_seed(0)
+        cfg = dict(vocab_size=12, emb=8, hidden=6, layers=1, nonlinearity="relu")
+        srn = build_model(ModelConfig(arch="srn", **cfg)).double().eval()
+        plain = build_model(ModelConfig(arch="srn_ref", **cfg)).double().eval()
+        plain.load_state_dict(srn.state_dict())
+        ids = torch.randint(0, 12, (3, 9))
+        torch.testing.assert_close(srn(ids).logits, plain(ids).logits)
+    finally:
+        del CELLS[ref.name]
+    with pytest.raises(ValueError, match="fused kernel needs a fast step"):
+        register_cell(dataclasses.replace(get_cell("srn"), name="srn_bad", fast_step=None))

@@ -60,6 +60,8 @@ def register_cell(cell: Cell) -> Cell:
         raise ValueError(f"cell name {cell.name!r} must be an identifier other than 'transformer'")
     if cell.state[0] != "h":
         raise ValueError(f"cell {cell.name}: the first state must be 'h' (the output), got {cell.state}")
+    if cell.fused is not None and (cell.fast_step is None or cell.state_size != 1):
+        raise ValueError(f"cell {cell.name}: a fused kernel needs a fast step and a single state (h)")
     CELLS[cell.name] = cell
     return cell
 
@@ -87,12 +89,16 @@ def from_tuple(cell: Cell, state: tuple) -> Any:
 class StepRecurrence(nn.Module):
     """Weights of one layer of a cell without a torch module, run by its reference formula step by step.
 
-    forward(x [T, B, I], state or None) -> (h [T, B, H], final state), like a one-layer nn.RNN.
+    forward(x [T, B, I], state or None) -> (h [T, B, H], final state), like a one-layer nn.RNN; with
+    ``memory=True`` also the cell's memory state at every step [T, B, H] (None when the memory is h).
+    ``options``: the cell's ModelConfig options (e.g. nonlinearity), attributes its reference step reads.
     """
 
-    def __init__(self, cell: Cell, input_size: int, hidden: int):
+    def __init__(self, cell: Cell, input_size: int, hidden: int, **options: Any):
         super().__init__()
         self.cell, self.hidden_size = cell, hidden
+        for name, value in options.items():
+            setattr(self, name, value)
         G = cell.gates * hidden
         self.weight_ih_l0 = nn.Parameter(torch.empty(G, input_size))
         self.weight_hh_l0 = nn.Parameter(torch.empty(G, hidden))
@@ -102,15 +108,19 @@ class StepRecurrence(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+    def forward(self, x: torch.Tensor, state: Any = None, *, memory: bool = False) -> tuple:
         T, B, _ = x.shape
         st = tuple(x.new_zeros(B, self.hidden_size) for _ in self.cell.state) if state is None else as_tuple(state)
         xw = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)
-        outs = []
+        keep = self.cell.state.index(self.cell.memory) if memory and self.cell.memory != "h" else None
+        outs, mems = [], []
         for t in range(T):
             st = self.cell.reference(self, xw[t], st)
             outs.append(st[0])
-        return torch.stack(outs), from_tuple(self.cell, st)
+            if keep is not None:
+                mems.append(st[keep])
+        result = (torch.stack(outs), from_tuple(self.cell, st))
+        return (*result, torch.stack(mems) if mems else None) if memory else result
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ class ModelOutput(NamedTuple):
     logits: torch.Tensor | None   # [B, T, V] next-token scores (full softmax: unnormalised; adaptive: log-probs);
                                   #   None when ``forward`` was given targets
     state: Any                    # recurrent: tuple per layer of h [B, H] (lstm: (h, c)); transformer: None
-    states: dict | None           # {(layer, "h"|"c"): [B, T, H]} when asked for, else None
+    states: dict | None           # {(layer, "h" | the cell's memory state, e.g. lstm "c"): [B, T, H]} when asked
     loss: torch.Tensor | None = None   # mean token cross-entropy, when ``forward`` was given targets
 
 

@@ -44,10 +44,10 @@ class RecurrentLayer(nn.Module):
         self.spec = get_cell(cell)
         self.cell, self.hidden, self.kernel = cell, hidden, kernel
         options = {"nonlinearity": nonlinearity, "forget_bias": forget_bias}
+        kw = {"nonlinearity": nonlinearity} if "nonlinearity" in self.spec.options else {}
         if self.spec.module is None:
-            self.rnn = StepRecurrence(self.spec, input_size, hidden)
+            self.rnn = StepRecurrence(self.spec, input_size, hidden, **kw)
         else:
-            kw = {"nonlinearity": nonlinearity} if "nonlinearity" in self.spec.options else {}
             self.rnn = self.spec.module(input_size, hidden, **kw)
         if self.spec.init is not None:
             self.spec.init(self.rnn, options)
@@ -59,11 +59,13 @@ class RecurrentLayer(nn.Module):
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """Input projection of every timestep at once (fused path, ``step``): [..., I] -> [..., gates * H].
 
-        Holds every bias that adds to the gates as they are (SRN, LSTM: both; GRU: b_ih only, since b_hh
-        sits inside r * (h W_hn^T + b_hn)).
+        For a cell with fast kernels, holds every bias that adds to the gates as they are (SRN, LSTM: both;
+        GRU: b_ih only, since b_hh sits inside r * (h W_hn^T + b_hn)); a cell run by its reference formula
+        gets x W_ih^T + b_ih, what that formula takes.
         """
         r = self.rnn
-        bias = r.bias_ih_l0 + r.bias_hh_l0 if self.spec.hh_bias_in_projection else r.bias_ih_l0
+        fold = self.spec.hh_bias_in_projection and self.spec.fast_step is not None
+        bias = r.bias_ih_l0 + r.bias_hh_l0 if fold else r.bias_ih_l0
         return F.linear(x, r.weight_ih_l0, bias)
 
     def zero_state(self, ref: torch.Tensor, batch: int) -> Any:
@@ -83,8 +85,6 @@ class RecurrentLayer(nn.Module):
         st = as_tuple(self.zero_state(xw, xw.shape[0]) if state is None else state)
         if spec.fast_step is not None:
             return from_tuple(spec, spec.fast_step(self.rnn, xw, st))
-        if spec.hh_bias_in_projection:      # the reference adds b_hh itself
-            xw = xw - self.rnn.bias_hh_l0
         return from_tuple(spec, spec.reference(self.rnn, xw, st))
 
     def forward(self, x: torch.Tensor | None, state: Any = None, *, xw: torch.Tensor | None = None,
@@ -104,8 +104,7 @@ class RecurrentLayer(nn.Module):
             out = spec.fused(self.rnn, xw, h0)
             return out, out[-1], None
         if spec.module is None:
-            out, st = self.rnn(x, state)
-            return out, st, None
+            return self.rnn(x, state, memory=True) if cells else (*self.rnn(x, state), None)
         if spec.state_size > 1:
             state = as_tuple(self.zero_state(x, B) if state is None else state)
             out, final = self.rnn(x, tuple(s.unsqueeze(0) for s in state))
@@ -197,8 +196,8 @@ class RecurrentEncoder(nn.Module):
             new_state.append(st)
             if return_states:
                 states[(i, "h")] = out.transpose(0, 1).contiguous()
-                if c_all is not None:
-                    states[(i, "c")] = c_all.transpose(0, 1).contiguous()
+                if c_all is not None:       # the cell's memory state, under its name in the cell table
+                    states[(i, layer.spec.memory)] = c_all.transpose(0, 1).contiguous()
             stack.append(self.combine(i, out, x))
         return EncoderOutput(stack[-1].transpose(0, 1).contiguous(), tuple(new_state), states)
 
