@@ -167,14 +167,12 @@ def load_number_checkpoint(path_or_dir: str | os.PathLike, device: str = "cpu") 
 def item_examples(items: pd.DataFrame, vocab: Vocab) -> tuple[NumberData, np.ndarray]:
     """Prepared items -> (examples: <eos> + prefix ids, label = head number; in-vocabulary mask [N]).
 
-    Words outside ``vocab`` become <unk>; the mask marks items without any (the language models'
-    evaluation excludes the others, and so does the comparison).
+    Words outside ``vocab`` become <unk>; the mask marks items without any (``Vocab.is_known``, the rule the
+    language models' evaluation excludes the others by, so the comparison reads the same items).
     """
-    stoi = vocab.stoi
-    codes, uniques = pd.factorize(items["prefix"].astype(str), sort=False)
-    toks = [u.split() for u in uniques]
-    rows = [[vocab.eos_id, *(stoi.get(t, 0) for t in ts)] for ts in toks]
-    oov = np.fromiter((any(t not in stoi for t in ts) for ts in toks), dtype=bool, count=len(toks))
+    from probe.scoring.items import encode_column
+
+    rows, codes, oov = encode_column(items["prefix"], vocab, prepend_eos=True)
     ids, lengths = pad_right(rows)
     heads = items["head_number"].astype(str).to_numpy()
     if not np.isin(heads, LABELS).all():

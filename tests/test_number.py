@@ -166,3 +166,17 @@ def test_run_number_analysis(data, lms, tmp_path):
     with pytest.raises(ProbeError, match="no corpus folder"):
         run_number(AnalysisInputs(models=tuple(models), corpus_dirs={0.5: str(corpus)}, items=items,
                                   out=str(tmp_path)), cfg)
+
+
+def test_item_examples_and_scoring_share_one_out_of_vocabulary_rule():
+    """A literal <unk> in an item (WikiText, Gulordava) counts as out of vocabulary for the classifier's
+    comparison exactly as for the language models' scoring, so both read the same items."""
+    from probe.data.corpus import Vocab
+    from probe.scoring.items import encode_column
+    from probe.train_number import item_examples
+
+    vocab = Vocab(("<unk>", "<eos>", "the", "dog", "dogs", "runs", "run"))
+    items = pd.DataFrame({"prefix": ["the dog", "the <unk> dog", "the cat"], "head_number": ["sg", "sg", "sg"]})
+    _, in_vocab = item_examples(items, vocab)
+    _, codes, oov = encode_column(items["prefix"], vocab, prepend_eos=True)
+    assert in_vocab.tolist() == [True, False, False] == (~oov[codes]).tolist()

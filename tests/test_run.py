@@ -101,7 +101,9 @@ def test_critical_words_include_the_head():
     items = pd.DataFrame({"sentence_good": ["the zorblat laughs", "the author laughs", "the author laughs"],
                           "sentence_bad": ["the zorblat laugh", "the author laugh", "the author laughz"],
                           "head": ["zorblat", "author", "author"]})
-    vocab = {"the", "author", "laughs", "laugh"}
+    from probe.data.corpus import Vocab
+
+    vocab = Vocab(("<unk>", "<eos>", "the", "author", "laughs", "laugh"))
     assert critical_in_vocab(items, vocab).tolist() == [False, True, False]
     assert critical_in_vocab(items.drop(columns="head"), vocab).tolist() == [True, True, False]
 

@@ -174,9 +174,9 @@ def item_gradients(model: LanguageModel, vocab: Vocab, items: pd.DataFrame, *, b
 
     df = prepare_items(items) if "match" not in items.columns else items
     toks = df["prefix"].astype(str).str.split()
-    stoi = vocab.stoi
+    stoi, known = vocab.stoi, vocab.is_known
     ok = (df["head_index"].fillna(-1).astype(int) >= 0) & (toks.str.len() == df["verb_index"].fillna(-1).astype(int))
-    ok &= toks.map(lambda ts: all(t in stoi for t in ts)) & df["verb_good"].isin(stoi) & df["verb_bad"].isin(stoi)
+    ok &= toks.map(lambda ts: all(map(known, ts))) & df["verb_good"].map(known) & df["verb_bad"].map(known)
     ok &= df["verb_good"] != df["verb_bad"]
     df = df[ok.to_numpy()].reset_index(drop=True)
     cols = ["item", "condition", "n_attractors", "match", "role", "rank", "noun_number", "distance", "grad_emb",

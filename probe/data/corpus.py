@@ -48,6 +48,12 @@ class Vocab:
     def __contains__(self, token: str) -> bool:
         return token in self.stoi
 
+    def is_known(self, word: str) -> bool:
+        """Whether ``word`` is in the vocabulary as itself: a literal ``<unk>`` in a text (WikiText,
+        Gulordava's files) is a word the source already lost, so it is not (the one out-of-vocabulary rule of
+        scoring, the number classifier, gradients and the coverage regimes)."""
+        return word in self.stoi and word != self.itos[0]
+
     def encode(self, tokens: Sequence[str]) -> list[int]:
         """Map tokens to ids; unknown tokens become ``<unk>`` (id 0)."""
         get = self.stoi.get

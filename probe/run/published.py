@@ -26,7 +26,7 @@ def critical_in_vocab(items, vocab) -> Any:
         diff = ({x for x, y in zip(gt, bt) if x != y} | {y for x, y in zip(gt, bt) if x != y}) \
             if len(gt) == len(bt) else set(gt) ^ set(bt)
         head = {w for w in heads[i].split() if w}
-        out[i] = bool(diff) and all(w in vocab and w != "<unk>" for w in diff | head)
+        out[i] = bool(diff) and all(map(vocab.is_known, diff | head))
     return out
 
 

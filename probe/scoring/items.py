@@ -31,17 +31,16 @@ from probe.scoring.base import METHODS, Scorer, WordScorer
 from probe.scoring.neural import LMScorer
 
 
-def _encode_column(values: pd.Series, vocab: Vocab, prepend_eos: bool) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
-    """Space-separated strings -> (unique id lists, index per row [N], any-OOV flag per unique [U])."""
+def encode_column(values: pd.Series, vocab: Vocab, prepend_eos: bool) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+    """Space-separated strings -> (unique id lists, index per row [N], any-OOV flag per unique [U]); each
+    distinct string is encoded once. Out of vocabulary: not ``vocab.is_known`` (a literal <unk> included)."""
     codes, uniques = pd.factorize(values.astype(str), sort=False)
     stoi = vocab.stoi
     head = [vocab.eos_id] if prepend_eos else []
     toks = [u.split() for u in uniques]
     ids = [head + [stoi.get(t, 0) for t in ts] for ts in toks]
-    # a literal <unk> in the text (WikiText, Gulordava's files) is a word the source itself lost: it counts as
-    # out of vocabulary, so "fully in vocabulary" means every word was seen as itself
-    unk = vocab.itos[0]
-    oov = np.fromiter((any(t not in stoi or t == unk for t in ts) for ts in toks), dtype=bool, count=len(toks))
+    known = vocab.is_known
+    oov = np.fromiter((not all(map(known, ts)) for ts in toks), dtype=bool, count=len(toks))
     return ids, codes.astype(np.int64), oov
 
 
@@ -72,7 +71,7 @@ def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", 
             first_differs = (w_good.str.split().str[0] != w_bad.str.split().str[0]).to_numpy()
             reason[(ctx.str.strip() == "").to_numpy() & first_differs] = "first_word"
     elif method == "prefix":
-        p_ids, p_of, p_oov = _encode_column(items["prefix"], vocab, prepend_eos=True)
+        p_ids, p_of, p_oov = encode_column(items["prefix"], vocab, prepend_eos=True)
         multi = (good_s.str.contains(r"\s") | bad_s.str.contains(r"\s")).to_numpy()
         g_id = good_s.map(lambda w: vocab.stoi.get(w, 0)).to_numpy(np.int64)
         b_id = bad_s.map(lambda w: vocab.stoi.get(w, 0)).to_numpy(np.int64)
@@ -81,8 +80,8 @@ def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", 
         reason[multi] = "multi_token"
     else:
         suffix = f" {EOS}" if final_eos else ""
-        g_ids, g_of, g_oov = _encode_column(items["sentence_good"] + suffix, vocab, prepend_eos=True)
-        b_ids, b_of, b_oov = _encode_column(items["sentence_bad"] + suffix, vocab, prepend_eos=True)
+        g_ids, g_of, g_oov = encode_column(items["sentence_good"] + suffix, vocab, prepend_eos=True)
+        b_ids, b_of, b_oov = encode_column(items["sentence_bad"] + suffix, vocab, prepend_eos=True)
         oov = g_oov[g_of] | b_oov[b_of]
         tie = np.fromiter((g_ids[i] == b_ids[j] for i, j in zip(g_of, b_of)), dtype=bool, count=n)
         multi = np.zeros(n, dtype=bool)
