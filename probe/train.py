@@ -234,14 +234,17 @@ def _loss(out) -> torch.Tensor:
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               state: Any, *, clip: float, world_size: int = 1) -> StepResult:
+               state: Any, *, clip: float, world_size: int = 1, amp: bool = False) -> StepResult:
     """One truncated-BPTT update: forward from ``state``, loss, backward, norm, clip, optimizer step.
 
     x, y: LongTensors [B, L]. A non-finite loss or gradient norm skips the update (the decision is the
-    same on every DDP process: the loss is averaged across them before anyone calls backward).
+    same on every DDP process: the loss is averaged across them before anyone calls backward). ``amp``:
+    the forward pass and the loss under CUDA bfloat16 autocast (backward and the update outside it, as
+    PyTorch's autocast documentation asks).
     """
-    out = model(x, state, targets=y)
-    loss = _loss(out)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        out = model(x, state, targets=y)
+        loss = _loss(out)
     loss_value = loss.detach().float()
     if world_size > 1:
         torch.distributed.all_reduce(loss_value)
@@ -479,7 +482,7 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
     def save_last() -> None:
         nonlocal saved_step
         saved_step = prog.step
-        hidden = gather_state(state, world) if cfg.arch != "transformer" else None
+        hidden = gather_state(state, world)     # None for a model that carries no state (the transformer)
         rngs = rng_states(world)
         if is_main:
             prog.metrics_bytes = metrics.tell()
@@ -539,10 +542,8 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
                     stop_reason = "max_steps"
                     break
                 x, y = get_batch(train_data, starts[prog.segment], cfg.bptt, device)
-                if cfg.arch == "transformer":
-                    state = None
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
-                    res = train_step(ddp, optimizer, x, y, state, clip=cfg.clip, world_size=world)
+                res = train_step(ddp, optimizer, x, y, state, clip=cfg.clip, world_size=world,
+                                 amp=cfg.amp and device.type == "cuda")
                 state = res.state
                 prog.step += 1
                 prog.segment += 1
