@@ -4,6 +4,7 @@ import json
 from collections import Counter
 
 import datasets
+import pandas as pd
 import pytest
 
 from probe.cli import main
@@ -342,6 +343,9 @@ def test_syntaxgym_attractor_number_unknown_is_left_empty(tmp_path):
     r = next(r for r in read_syntaxgym([path]) if r["source_id"] == "number_prep/1/match_sing")
     assert (r["head"], r["condition"], r["n_attractors"], r["attractor_numbers"], r["nearest_number"]) == \
         ("author", "", -1, [], "")
+    from probe.data.items import prepare_items
+
+    assert prepare_items(pd.DataFrame([r]))["match"].iloc[0] == "unknown"    # not 'none': it has an attractor
     rows = read_syntaxgym([path], noun_numbers={"sheep": "pl"})
     r = next(r for r in rows if r["source_id"] == "number_prep/1/match_sing")
     assert (r["condition"], r["attractors"], r["nearest_number"]) == ("SP", ["sheep"], "pl")
@@ -413,6 +417,13 @@ def test_linzen_simple_files(tmp_path, capsys):
     assert by_src["numpred.test.2:2"]["condition"] == "PSS"
     r = by_src["numpred.test:1"]  # no count in the file name: unknown
     assert (r["n_attractors"], r["condition"]) == (-1, "S")
+    # homogeneous intervention: the attractors and the nearest noun have the other number, so SPP is a
+    # conflict item (it was classed as having no attractor); an unknown count leaves the class unknown
+    from probe.data.items import prepare_items
+
+    prepared = prepare_items(pd.DataFrame(rows)).set_index("source_id")
+    assert prepared.loc["numpred.test.2:1", "match"] == "conflict"
+    assert prepared.loc["numpred.test.2:1", "n_mismatched"] == 2
 
 
 LINZEN_FULL_HEADER = ("sentence\torig_sentence\tpos_sentence\tsubj\tverb\tsubj_pos\thas_rel\thas_nsubj\tverb_pos\t"
@@ -525,6 +536,10 @@ def test_gulordava_round_trip(tmp_path, capsys):
     assert r["sentence_good"] == "administrative debtors that virtually would merge use crimes ."
     r = rows[1]  # csv-quoted sentence with doubled quotes
     assert r["sentence_bad"] == 'an internal atmosphere offered in two provide " mosques " .'
+    # an attractor the source counts but does not place: never an item without attractors
+    from probe.data.items import prepare_items
+
+    assert prepare_items(pd.DataFrame(rows[:1]))["match"].iloc[0] != "none"
     assert (r["head"], r["nonce"], r["source_id"]) == ("atmosphere", False, "L__NOUN_VERB_VERB/1/4")
 
 

@@ -280,7 +280,8 @@ def prepare_items(items: Any) -> pd.DataFrame:
     df["n_attractors"] = df["n_attractors"].fillna(0).astype(np.int64)
     if "head_index" in df.columns and "attractor_indices" in df.columns:
         df["nearest_number"] = _nearest_from_positions(df)
-    classes, mismatched = item_classes(df["head_number"], df["attractor_numbers"], df["nearest_number"])
+    classes, mismatched = item_classes(df["head_number"], df["attractor_numbers"], df["nearest_number"],
+                                       df["n_attractors"])
     df["match"], df["n_mismatched"] = classes, np.asarray(mismatched, dtype=np.int64)
     return df
 
@@ -291,9 +292,11 @@ def _nearest_from_positions(df: pd.DataFrame) -> pd.Series:
     near = df["nearest_number"].tolist()
     for i in np.flatnonzero(df["nearest_number"].to_numpy(str) == ""):
         head_i, idx = df.at[i, "head_index"], df.at[i, "attractor_indices"]
-        nums = df.at[i, "attractor_numbers"]
+        nums, n_att = df.at[i, "attractor_numbers"], int(df.at[i, "n_attractors"])
+        # every attractor must be placed: an item that counts attractors it does not locate (or does not
+        # know how many it has) has no known nearest noun
         if head_i is None or pd.isna(head_i) or head_i < 0 or idx is None or len(idx) != len(nums) \
-                or any(j < 0 for j in idx):
+                or len(idx) != n_att or any(j < 0 for j in idx):
             continue
         positions = [(int(head_i), df.at[i, "head_number"]), *zip(map(int, idx), nums)]
         near[i] = max(positions)[1]

@@ -20,6 +20,7 @@ Item classes (``item_classes``; the ``match`` column of scores and summaries):
 from __future__ import annotations
 
 import hashlib
+import itertools
 from typing import Iterable
 
 from datasets import Features, Sequence, Value
@@ -61,15 +62,19 @@ ITEM_CLASSES = ("none", "matched", "conflict", "mismatched_no_conflict", "unknow
 
 
 def item_classes(head_number: Iterable[str], attractor_numbers: Iterable[Iterable[str]],
-                 nearest_number: Iterable[str]) -> tuple[list[str], list[int]]:
+                 nearest_number: Iterable[str], n_attractors: Iterable[int] | None = None
+                 ) -> tuple[list[str], list[int]]:
     """Per item: its class (see the module docstring) and the number of attractors of the other number.
 
     ``head_number``/``nearest_number``: 'sg' | 'pl' | '' (unknown); ``attractor_numbers``: one list per item.
     The nearest noun is the head itself or one of the attractors, so an unknown ``nearest_number`` leaves
     an item with attractors of both numbers unknown, while all-matching attractors still make it matched.
+    ``n_attractors`` (optional): the source's count; an item that counts attractors whose numbers it does
+    not list (or does not know its count, -1) is unknown, not an item without attractors.
     """
     classes, mismatched = [], []
-    for head, atts, near in zip(head_number, attractor_numbers, nearest_number):
+    counts = n_attractors if n_attractors is not None else itertools.repeat(0)
+    for head, atts, near, count in zip(head_number, attractor_numbers, nearest_number, counts):
         atts = list(atts) if atts is not None else []
         other = sum(a != head for a in atts) if head in ("sg", "pl") else -1
         mismatched.append(other)
@@ -78,7 +83,7 @@ def item_classes(head_number: Iterable[str], attractor_numbers: Iterable[Iterabl
         elif near in ("sg", "pl") and near != head:
             classes.append("conflict")
         elif not atts:
-            classes.append("none")
+            classes.append("none" if count == 0 else "unknown")
         elif other == 0:
             classes.append("matched")
         elif near in ("sg", "pl"):

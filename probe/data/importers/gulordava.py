@@ -96,7 +96,8 @@ def _gulordava_row(path: Path, n: int, good: dict, bad: dict, pattern_col: str) 
     h = len_prefix - len_context
     return _row(
         construction=good[pattern_col], condition=condition_code(number, [_other(number)] * n_attr),
-        n_attractors=n_attr, head=prefix[h], head_number=number, head_index=h, prefix=" ".join(prefix),
+        n_attractors=n_attr, attractor_numbers=[_other(number)] * n_attr,
+        head=prefix[h], head_number=number, head_index=h, prefix=" ".join(prefix),
         verb_good=verb_good, verb_bad=verb_bad, verb_index=len_prefix,
         verb_type="copula" if verb_good in _COPULAS else "other",
         sentence_good=" ".join(prefix + [verb_good] + rest), sentence_bad=" ".join(prefix + [verb_bad] + rest),

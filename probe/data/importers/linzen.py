@@ -53,10 +53,13 @@ def _read_linzen_simple(path: Path) -> list[dict]:
             raise ProbeError(f"{path} line {n}: field 'prefix' is empty")
         hn = _LINZEN_LABEL[label]
         # The per-attractor-count files hold homogeneous intervention only: all n intervening nouns
-        # have the other number, so the condition code is known even though the nouns are not.
+        # have the other number, so the condition code, the attractors' numbers and the nearest noun's
+        # (an intervening one) are known even though the nouns are not.
+        k = max(n_attr, 0)
         rows.append(_row(
-            construction="linzen", condition=condition_code(hn, [_other(hn)] * max(n_attr, 0)),
-            n_attractors=n_attr, head_number=hn, prefix=" ".join(prefix), verb_index=len(prefix),
+            construction="linzen", condition=condition_code(hn, [_other(hn)] * k), n_attractors=n_attr,
+            attractor_numbers=[_other(hn)] * k, nearest_number=_other(hn) if k else "",
+            head_number=hn, prefix=" ".join(prefix), verb_index=len(prefix),
             source="linzen", source_id=f"{path.name}:{n}"))
     return rows
 
