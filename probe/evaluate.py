@@ -18,7 +18,7 @@ from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_
 from probe.data.items import load_data
 from probe.scoring.base import METHODS
 from probe.scoring.items import score_items
-from probe.scoring.registry import check_model_path, load_scorer, unique_names
+from probe.scoring.registry import check_model_path, load_scorer, split_reference, unique_names
 from probe.scoring.suites import token_surprisals
 
 
@@ -95,13 +95,11 @@ def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.P
     labels = {str(k): dict(v) for k, v in (labels or {}).items()}
     label_cols = sorted({k for v in labels.values() for k in v})
     scorers: list[tuple[str, Any]] = []
-    names = unique_names(cfg.models + cfg.hf_models)
-    for path, name in zip(cfg.models, names):
-        scorers.append((path, lambda p=path, nm=name: load_scorer(p, batch_size=cfg.batch_size, device=cfg.device,
-                                                                   name=nm)))
-    for path, name in zip(cfg.hf_models, names[len(cfg.models):]):
-        scorers.append((path, lambda p=path, nm=name: load_scorer(f"hf:{p}", batch_size=cfg.batch_size,
-                                                                   device=cfg.device, name=nm)))
+    # --hf-model NAME is the reference hf:NAME; labels stay keyed by the path as given
+    refs = [(m, m) for m in cfg.models] + [(m, f"hf:{m}") for m in cfg.hf_models]
+    for (path, ref), name in zip(refs, unique_names(cfg.models + cfg.hf_models)):
+        scorers.append((path, lambda r=ref, nm=name: load_scorer(r, batch_size=cfg.batch_size, device=cfg.device,
+                                                                  name=nm)))
     if cfg.baseline_corpus:
         from probe.scoring.ngram import train_baselines
 
@@ -123,6 +121,11 @@ def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.P
     if out is not None:
         write_results(scores, out, config=cfg, models=infos, labels=labels, overwrite=overwrite)
     return scores
+
+
+def _is_reference(model: str) -> bool:
+    """Whether ``model`` is a ``KIND:TARGET`` reference rather than a path (the registry strips the prefix)."""
+    return split_reference(model)[1] != str(model)
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -169,14 +172,15 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
             "correct": "logp_good > logp_bad (ties never count as correct; exact ties are excluded)",
             "oov": "scored through <unk> and marked has_unk" if config.unk else "excluded and counted per condition",
         }
-        if config.hf_models:
+        if any("conventions" in m for m in models):      # a subword model, however it was named
             conventions["hf_models"] = ("subword models: the start token replaces <eos> as context, nothing is OOV, "
                                         "a multi-token word sums its tokens; see models_info[].conventions")
         # model paths as given are relative to the directory the command ran in; also store each one from the
         # results folder and absolutely, so that readers (probe plot) still find the models after a move
         home = Path(out).resolve()
+        on_disk = [m for m in config.models if not _is_reference(m)]      # hf:NAME, ngram:DIR are kept as given
         model_paths = {m: {"absolute": str(Path(m).resolve()), "from_results": os.path.relpath(Path(m).resolve(), home)}
-                       for m in config.models}
+                       for m in on_disk}
         save_config(config, tmp, extra={"models_info": models, "labels": dict(labels or {}), "model_paths": model_paths,
                                         "conventions": conventions, "environment": environment()})
     return Path(out)
