@@ -52,7 +52,7 @@ from probe.core.device import resolve_device
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, save_config, write_text_atomic
 from probe.data.corpus import EOS, UNK, Vocab
-from probe.models.cells import recurrent_cells
+from probe.models.cells import get_cell, recurrent_cells
 from probe.models.classifier import LABELS, OBJECTIVE, POOLINGS, ClassifierConfig, NumberClassifier
 from probe.scoring.base import pad_right
 
@@ -129,8 +129,8 @@ def check_number_config(cfg: NumberConfig) -> None:
         raise ProbeError(f"--clip must be 0 (off) or a positive norm, got {cfg.clip}")
     if cfg.nonlinearity not in ("tanh", "relu"):
         raise ProbeError(f"unknown --nonlinearity {cfg.nonlinearity!r}: choose tanh or relu")
-    if cfg.nonlinearity != "tanh" and cfg.arch != "srn":
-        raise ProbeError(f"--nonlinearity applies to the srn only, not to {cfg.arch}")
+    if cfg.nonlinearity != "tanh" and "nonlinearity" not in get_cell(cfg.arch).options:
+        raise ProbeError(f"--nonlinearity does not apply to the {cfg.arch} cell (its table entry has no such option)")
     if cfg.device not in ("cpu", "cuda", "auto"):
         raise ProbeError(f"unknown --device {cfg.device!r}: choose from auto, cpu, cuda")
 
@@ -150,7 +150,13 @@ def load_number_checkpoint(path_or_dir: str | os.PathLike, device: str = "cpu") 
         raise ProbeError(f"{data['path']} is a language model, not a number classifier; train one with "
                          "`probe train --objective number`")
     cfg = config_from_dict(ClassifierConfig, data["model_config"], where=f"{data['path']}: model_config")
-    vocab = Vocab(tuple(data["vocab"]))
+    if cfg.arch not in recurrent_cells():
+        raise ProbeError(f"{data['path']}: its cell {cfg.arch!r} is not registered here; register it "
+                         "(probe.models.cells.register_cell) before loading the classifier")
+    try:
+        vocab = Vocab(tuple(data["vocab"]))
+    except ValueError as exc:
+        raise ProbeError(f"{data['path']}: its vocabulary is damaged ({exc}); retrain the classifier") from exc
     model = NumberClassifier(cfg)
     try:
         model.load_state_dict(data["state_dict"])

@@ -1,11 +1,10 @@
 """Checkpoints: state_dict + the config that rebuilds the model, written atomically, read with clear errors."""
 from __future__ import annotations
 
-import contextlib
+import io
 import os
 from pathlib import Path
 import pickle
-import tempfile
 from typing import NamedTuple
 import zipfile
 
@@ -14,6 +13,7 @@ import torch.nn as nn
 
 from probe.core.config import config_from_dict, config_to_dict
 from probe.core.errors import ProbeError
+from probe.core.io import write_bytes_atomic
 from probe.data.corpus import Vocab
 from probe.models.config import ModelConfig
 from probe.models.lm import LanguageModel, build_model, unwrap_model
@@ -45,18 +45,9 @@ def save_checkpoint(path: str | os.PathLike, *, model: nn.Module, model_config: 
         "train_config": dict(train_config),
         "train_state": dict(train_state),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    write_bytes_atomic(path, buf.getvalue())     # the one atomic writer: readers never see half a checkpoint
 
 
 def read_checkpoint(path_or_dir: str | os.PathLike) -> dict:

@@ -16,12 +16,6 @@ def archs() -> tuple[str, ...]:
     return (*recurrent_cells(), "transformer")
 
 
-ARCHS = ("srn", "gru", "lstm", "transformer")
-
-
-RECURRENT = ("srn", "gru", "lstm")
-
-
 # How stacked recurrent layers connect (from the second layer on, where sizes allow):
 #   none      x_{l+1} = f_l(x_l)
 #   residual  x_{l+1} = f_l(x_l) + x_l                       (ResNet, He et al. 2016)
