@@ -43,7 +43,7 @@ from probe.analyses.base import (
     training_corpus, write_outputs
 )
 from probe.analyses.taps import (
-    _run_layer, decay_norms, fit_decay, forward_with_taps, parse_variant, random_windows, sample_windows,
+    tapped_layer, decay_norms, fit_decay, forward_with_taps, parse_variant, random_windows, sample_windows,
     summarize_norms, variant_name
 )
 from probe.core.config import NonNegativeInt, PositiveInt, config_to_dict
@@ -120,14 +120,6 @@ def check_config(cfg: GradientsConfig) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Variants: "arch[:key=value,...]"
-
-
-# ---------------------------------------------------------------------------------------------------
-# The step-by-step forward with taps
-
-
-# ---------------------------------------------------------------------------------------------------
 # Gradient norm by distance
 
 
@@ -149,7 +141,7 @@ def cell_jacobian_norms(spec: dict, *, hidden: int = 64, input_scale: float = 1.
     x = torch.randn(n_sequences, T, H, generator=gen, dtype=torch.float64) * input_scale
     x = x.repeat_interleave(H, 0)                                  # [n * H, T, H]
     tap = torch.zeros(n_sequences * H, T, H, dtype=torch.float64, requires_grad=True)
-    h = _run_layer(layer, x, tap)
+    h = tapped_layer(layer, x, tap)
     onehot = torch.eye(H, dtype=torch.float64).repeat(n_sequences, 1)
     (grad,) = torch.autograd.grad((h[:, -1] * onehot).sum(), tap)
     jac = grad.reshape(n_sequences, H, T, H)                        # [n, output unit, step, input unit]

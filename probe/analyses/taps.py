@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from probe.core.errors import ProbeError
-from probe.models.cells import get_cell, recurrent_cells
+from probe.models.cells import get_cell, recurrent_cells, reference_scan
 from probe.models.config import ModelConfig
 from probe.models.lm import LanguageModel
 
@@ -73,7 +73,7 @@ def forward_with_taps(model: LanguageModel, ids: torch.Tensor,
         x = enc.layer_input(i, stack)
         tap = x.new_zeros(x.shape[0], x.shape[1], cfg.hidden, requires_grad=True)
         taps[(i, "h")] = tap
-        stack.append(enc.combine(i, _run_layer(layer, x, tap), x))
+        stack.append(enc.combine(i, tapped_layer(layer, x, tap), x))
     x = stack[-1]
     if at is not None:
         x = x[torch.arange(x.shape[0]), at]
@@ -81,19 +81,15 @@ def forward_with_taps(model: LanguageModel, ids: torch.Tensor,
     return model.output(h), taps
 
 
-def _run_layer(layer: torch.nn.Module, x: torch.Tensor, tap: torch.Tensor) -> torch.Tensor:
-    """One recurrent layer stepped by its cell's reference formula (the table in ``probe.models.cells``,
-    the layer's own weights): x [B, T, I] -> h [B, T, H], with ``tap[:, t]`` added to h at every step."""
+def tapped_layer(layer: torch.nn.Module, x: torch.Tensor, tap: torch.Tensor) -> torch.Tensor:
+    """One recurrent layer stepped by its cell's reference formula (``probe.models.cells.reference_scan``, the
+    layer's own weights): x [B, T, I] -> h [B, T, H], with ``tap[:, t]`` added to h at every step."""
     spec, rnn = layer.spec, layer.rnn
-    B, T, _ = x.shape
-    xw = F.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0)     # every step's input projection at once
+    B = x.shape[0]
+    xw = F.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0).transpose(0, 1)     # every step's input projection at once
     st = tuple(x.new_zeros(B, tap.shape[-1]) for _ in spec.state)
-    outs = []
-    for t in range(T):
-        st = spec.reference(rnn, xw[:, t], st)
-        st = (st[0] + tap[:, t],) + tuple(st[1:])
-        outs.append(st[0])
-    return torch.stack(outs, dim=1)
+    out, _, _ = reference_scan(spec, rnn, xw, st, tap=tap.transpose(0, 1))
+    return out.transpose(0, 1).contiguous()     # batch-first, laid out as the rest of the encoder expects
 
 
 def sample_windows(ids: np.ndarray, *, n: int, length: int, seed: int) -> np.ndarray:

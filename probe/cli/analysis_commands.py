@@ -42,7 +42,7 @@ def analysis_parser(name: str, prog: str) -> tuple[argparse.ArgumentParser, obje
 
 def run_analysis_command(name: str, argv: list[str], prog: str) -> int:
     """Parse ``argv`` with analysis ``name``'s parser, run it, print its summary."""
-    from probe.analyses.base import AnalysisInputs, check_inputs, describe_corpora, describe_models
+    from probe.analyses.base import AnalysisInputs, describe_corpora, describe_models, run_analysis
     from probe.cli.options import apply_options
 
     q, analysis, names = analysis_parser(name, prog)
@@ -51,8 +51,7 @@ def run_analysis_command(name: str, argv: list[str], prog: str) -> int:
     corpus_dirs = describe_corpora(b.corpus)
     inputs = AnalysisInputs(models=tuple(describe_models(b.model, corpus_dirs=corpus_dirs)), corpus_dirs=corpus_dirs,
                             items=b.items, out=b.out, workers=b.workers, progress=not b.no_progress)
-    check_inputs(analysis, inputs)
-    result = analysis.run(inputs, cfg)
+    result = run_analysis(name, inputs, cfg)
     print(result.get("markdown", ""))
     print(f"wrote {len(result.get('files', []))} files to {b.out} in {result.get('seconds', 0):.1f} s")
     return 0

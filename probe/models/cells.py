@@ -111,16 +111,28 @@ class StepRecurrence(nn.Module):
     def forward(self, x: torch.Tensor, state: Any = None, *, memory: bool = False) -> tuple:
         T, B, _ = x.shape
         st = tuple(x.new_zeros(B, self.hidden_size) for _ in self.cell.state) if state is None else as_tuple(state)
-        xw = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)
-        keep = self.cell.state.index(self.cell.memory) if memory and self.cell.memory != "h" else None
-        outs, mems = [], []
-        for t in range(T):
-            st = self.cell.reference(self, xw[t], st)
-            outs.append(st[0])
-            if keep is not None:
-                mems.append(st[keep])
-        result = (torch.stack(outs), from_tuple(self.cell, st))
-        return (*result, torch.stack(mems) if mems else None) if memory else result
+        out, final, mem = reference_scan(self.cell, self, F.linear(x, self.weight_ih_l0, self.bias_ih_l0), st,
+                                         memory=memory)
+        return (out, from_tuple(self.cell, final), mem) if memory else (out, from_tuple(self.cell, final))
+
+
+def reference_scan(cell: Cell, rnn: nn.Module, xw: torch.Tensor, state: tuple, *, tap: torch.Tensor | None = None,
+                   memory: bool = False) -> tuple[torch.Tensor, tuple, torch.Tensor | None]:
+    """Run ``cell``'s reference formula over time with ``rnn``'s weights: xw [T, B, gates * H] (x W_ih^T + b_ih),
+    state tuple of [B, H] -> (h [T, B, H], final state tuple, the memory state [T, B, H] when ``memory`` and it
+    is not h, else None). ``tap`` [T, B, H] is added to h after every step (the gradient analyses' taps:
+    d/d tap[t] is the total derivative with respect to h(t)). The one step-by-step loop of the package."""
+    keep = cell.state.index(cell.memory) if memory and cell.memory != "h" else None
+    outs, mems = [], []
+    st = state
+    for t in range(xw.shape[0]):
+        st = cell.reference(rnn, xw[t], st)
+        if tap is not None:
+            st = (st[0] + tap[t],) + tuple(st[1:])
+        outs.append(st[0])
+        if keep is not None:
+            mems.append(st[keep])
+    return torch.stack(outs), st, torch.stack(mems) if mems else None
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -177,7 +177,7 @@ class AgreementCurve:
         from probe.data.items import read_items
 
         self.source = str(Path(items).resolve())      # recorded in the training run's config.json
-        self.items = prepare_items(read_items(items))
+        self.items = read_items(items)        # read_items prepares them
 
     def __call__(self, model: Any, vocab: Vocab, device: Any) -> dict:
         """-> {"agreement_accuracy": share of in-vocabulary items answered right, prefix method}."""
