@@ -9,13 +9,13 @@ import time
 from dataclasses import dataclass
 
 from probe.core.errors import ProbeError
-from probe.core.io import atomic_dir, check_output_dir, save_config
+from probe.core.io import atomic_dir, check_output_dir
 from probe.core.config import config_to_dict
 from probe.data.constructions import CONSTRUCTIONS, CONTROL_DISTANCES, Construction, Sampler
 from probe import __version__
 from probe.data.lexicon import PL, SG, Lexicon, lexicon_digest, load_lexicon
 from probe.data.records import ITEM_COLUMNS, condition_code, item_id
-from probe.data.items import _arrow_table, dataset_card, jsonl_lines
+from probe.data.items import _arrow_table, dataset_card, fill_item_folder, jsonl_lines
 
 DEFAULT_OUT = "data/agreement"
 DEFAULT_PER_CONDITION = 100
@@ -200,7 +200,6 @@ def build_dataset(cfg: BuildConfig = BuildConfig(), out: str | os.PathLike = DEF
     Cells are built in ``workers`` processes (default: all CPUs, at most 8) and concatenated in cell
     order, so the output is byte-identical whatever the number of workers.
     """
-    import datasets
     import pyarrow as pa
 
     check_config(cfg)
@@ -219,11 +218,7 @@ def build_dataset(cfg: BuildConfig = BuildConfig(), out: str | os.PathLike = DEF
 
             with mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers) as pool:
                 parts = pool.map(_build_chunk, args)
-        with open(tmp / "items.jsonl", "wb") as fh:
-            for blob, _, _ in parts:
-                fh.write(blob)
         table = pa.concat_tables([t for _, t, _ in parts])
-        datasets.Dataset(table).save_to_disk(str(tmp), max_shard_size="500MB")
         n_items = sum(k for _, _, k in parts)
         columns = {k: table.column(k).to_pylist()
                    for k in ("id", "construction", "condition", "verb_type", "split", "distance")}
@@ -231,10 +226,9 @@ def build_dataset(cfg: BuildConfig = BuildConfig(), out: str | os.PathLike = DEF
                  f"(seed {cfg.seed}{', nonce words' if cfg.nonce else ''}) from "
                  f"{'the lexicon ' + repr(cfg.lexicon) if cfg.lexicon else 'the shipped lexicon'} "
                  f"(sha256 {lexicon_digest(lex.path)[:12]}).")
-        (tmp / "README.md").write_text(dataset_card(columns, title="probe agreement benchmark", intro=intro),
-                                       encoding="utf-8")
         resolved = {**config_to_dict(cfg), "lexicon_sha256": lexicon_digest(lex.path), "n_items": n_items,
                     "n_cells": len(cells), "probe_version": __version__}
-        save_config(resolved, tmp)
+        fill_item_folder(tmp, table, (blob for blob, _, _ in parts),
+                         card=dataset_card(columns, title="probe agreement benchmark", intro=intro), config=resolved)
     secs = time.perf_counter() - t0
     return f"wrote {n_items} items in {len(cells)} cells to {out} ({secs:.1f} s, {n_items / secs:,.0f} items/s)"

@@ -6,7 +6,7 @@ import os
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import datasets
 import numpy as np
@@ -167,9 +167,15 @@ def jsonl_lines(rows: list[tuple]) -> str:
 
 
 def _arrow_table(rows: list[tuple]):
+    """Row tuples in ITEM_COLUMNS order -> an Arrow table with the schema's types."""
+    return _arrow_columns(list(zip(*rows)) if rows else [[] for _ in ITEM_COLUMNS])
+
+
+def _arrow_columns(columns: Sequence[Sequence]):
+    """Columns in ITEM_COLUMNS order -> an Arrow table with the schema's types (several times faster than
+    ``Dataset.from_dict(features=...)``)."""
     import pyarrow as pa
 
-    columns = list(zip(*rows)) if rows else [[] for _ in ITEM_COLUMNS]
     return pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in
                                  zip(columns, ITEM_FEATURES.arrow_schema)], schema=ITEM_FEATURES.arrow_schema)
 
@@ -180,24 +186,28 @@ def write_item_folder(rows: list[dict], out: str | os.PathLike, *, config: objec
 
     Shared by the importers and the extractor, so every item folder looks the same as ``probe build``'s.
     """
-    import datasets
-
     if not rows:
         raise ProbeError("no items to write; check the selection")
-    import pyarrow as pa
-
     with atomic_dir(out, overwrite=overwrite) as tmp:
         columns = {k: [r[k] for r in rows] for k in ITEM_COLUMNS}
-        # an Arrow table with the schema's types: several times faster than Dataset.from_dict(features=...)
-        table = pa.Table.from_arrays([pa.array(columns[k], type=f.type) for k, f in
-                                      zip(ITEM_COLUMNS, ITEM_FEATURES.arrow_schema)], schema=ITEM_FEATURES.arrow_schema)
-        datasets.Dataset(table).save_to_disk(str(tmp), max_shard_size="500MB")
         dumps = json.JSONEncoder(ensure_ascii=False).encode
-        with open(tmp / "items.jsonl", "w", encoding="utf-8") as fh:
-            fh.writelines(dumps({k: r[k] for k in ITEM_COLUMNS}) + "\n" for r in rows)
-        (tmp / "README.md").write_text(dataset_card(columns, title=card_title, intro=card_intro), encoding="utf-8")
-        save_config(config, tmp)
+        fill_item_folder(tmp, _arrow_columns([columns[k] for k in ITEM_COLUMNS]),
+                         ((dumps({k: r[k] for k in ITEM_COLUMNS}) + "\n").encode("utf-8") for r in rows),
+                         card=dataset_card(columns, title=card_title, intro=card_intro), config=config)
     return Path(out)
+
+
+def fill_item_folder(tmp: Path, table: Any, jsonl: Iterable[bytes], *, card: str, config: object) -> None:
+    """The files of an item folder, written into ``tmp`` (an ``atomic_dir``): the HF dataset of the Arrow
+    ``table`` (ITEM_FEATURES' schema), items.jsonl from its ``jsonl`` lines, README.md (``card``) and
+    config.json. The one writer behind ``probe build``, the importers and the extractor."""
+    import datasets
+
+    datasets.Dataset(table).save_to_disk(str(tmp), max_shard_size="500MB")
+    with open(tmp / "items.jsonl", "wb") as fh:
+        fh.writelines(jsonl)
+    (tmp / "README.md").write_text(card, encoding="utf-8")
+    save_config(config, tmp)
 
 
 def dataset_card(columns: dict, *, title: str, intro: str = "") -> str:
