@@ -101,7 +101,7 @@ class Sampler:
         return self.choice(self.verbs_by_type[verb_type])
 
 
-def _np(s: Sampler, noun: Noun, number: str, out: list[str], adj_prob: float = 0.0) -> int:
+def noun_phrase(s: Sampler, noun: Noun, number: str, out: list[str], adj_prob: float = 0.0) -> int:
     """Append 'the [ADJ] NOUN' to ``out``; return the noun's index."""
     out.append(s.det)
     if adj_prob and s.rng.random() < adj_prob:
@@ -110,7 +110,7 @@ def _np(s: Sampler, noun: Noun, number: str, out: list[str], adj_prob: float = 0
     return len(out) - 1
 
 
-def _verb_phrase(s: Sampler, verb_type: str, head: Noun, number: str, out: list[str],
+def verb_phrase(s: Sampler, verb_type: str, head: Noun, number: str, out: list[str],
                  avoid: list[Noun]) -> tuple[int, str, str]:
     """Append the target VERB and its continuation; return (verb index, good form, bad form).
 
@@ -127,7 +127,7 @@ def _verb_phrase(s: Sampler, verb_type: str, head: Noun, number: str, out: list[
             out.append("been")
         out.append(s.adjective(head))
     elif verb_type == "transitive":
-        _np(s, s.object_of(v, avoid), s.number(), out)
+        noun_phrase(s, s.object_of(v, avoid), s.number(), out)
     return idx, good, bad
 
 
@@ -141,8 +141,8 @@ def simple(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant: int) -
     out: list[str] = []
     avoid: list[Noun] = []
     head = s.subject(avoid)
-    h = _np(s, head, numbers[0], out, adj_prob=0.5)
-    vi, good, bad = _verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+    h = noun_phrase(s, head, numbers[0], out, adj_prob=0.5)
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
     return Parts(tuple(out), vi, good, bad, h, ())
 
 
@@ -154,12 +154,12 @@ def pp(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant: int) -> Pa
     out: list[str] = []
     avoid: list[Noun] = []
     head = s.subject(avoid)
-    h = _np(s, head, numbers[0], out)
+    h = noun_phrase(s, head, numbers[0], out)
     attr = []
     for num in numbers[1:]:
         out.append(s.choice(s.lex.preps))
-        attr.append(_np(s, s.noun(None, avoid), num, out))
-    vi, good, bad = _verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+        attr.append(noun_phrase(s, s.noun(None, avoid), num, out))
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
     return Parts(tuple(out), vi, good, bad, h, tuple(attr))
 
 
@@ -168,12 +168,12 @@ def src(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant: int) -> P
     out: list[str] = []
     avoid: list[Noun] = []
     head = s.subject(avoid)
-    h = _np(s, head, numbers[0], out)
+    h = noun_phrase(s, head, numbers[0], out)
     out.append(s.comp)
     rv, form = _transitive_form(s, numbers[0])
     out.append(form)
-    a = _np(s, s.object_of(rv, avoid), numbers[1], out)
-    vi, good, bad = _verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+    a = noun_phrase(s, s.object_of(rv, avoid), numbers[1], out)
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
     return Parts(tuple(out), vi, good, bad, h, (a,))
 
 
@@ -181,14 +181,14 @@ def _orc(s: Sampler, numbers: tuple[str, ...], verb_type: str, with_that: bool) 
     out: list[str] = []
     avoid: list[Noun] = []
     head = s.subject(avoid)
-    h = _np(s, head, numbers[0], out)
+    h = noun_phrase(s, head, numbers[0], out)
     if with_that:
         out.append(s.comp)
-    a = _np(s, s.subject(avoid), numbers[1], out)
+    a = noun_phrase(s, s.subject(avoid), numbers[1], out)
     # the head is the object of the relative clause's verb: the verb must take it ('the salesman that
     # the prisoner carries' is out: carries takes inanimate objects)
     out.append(s.verb_taking(head).form(numbers[1]))
-    vi, good, bad = _verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
     return Parts(tuple(out), vi, good, bad, h, (a,))
 
 
@@ -208,11 +208,11 @@ def _within_orc(s: Sampler, numbers: tuple[str, ...], verb_type: str, with_that:
     out: list[str] = []
     avoid: list[Noun] = []
     main = s.subject(avoid)
-    a = _np(s, main, numbers[1], out)
+    a = noun_phrase(s, main, numbers[1], out)
     if with_that:
         out.append(s.comp)
     head = s.subject(avoid)
-    h = _np(s, head, numbers[0], out)
+    h = noun_phrase(s, head, numbers[0], out)
     v = s.verb_taking(main)  # the main subject is the relative clause verb's object
     good, bad = v.form(numbers[0]), v.form(PL if numbers[0] == SG else SG)
     vi = len(out)
@@ -239,11 +239,11 @@ def sent_comp(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant: int
     """
     out: list[str] = []
     avoid: list[Noun] = []
-    a = _np(s, s.subject(avoid), numbers[1], out)
+    a = noun_phrase(s, s.subject(avoid), numbers[1], out)
     out.append(s.choice(s.lex.cverbs))
     head = s.subject(avoid)
-    h = _np(s, head, numbers[0], out)
-    vi, good, bad = _verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+    h = noun_phrase(s, head, numbers[0], out)
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
     return Parts(tuple(out), vi, good, bad, h, (a,))
 
 
@@ -252,10 +252,10 @@ def vp_coord(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant: int)
     out: list[str] = []
     avoid: list[Noun] = []
     head = s.subject(avoid)
-    h = _np(s, head, numbers[0], out)
+    h = noun_phrase(s, head, numbers[0], out)
     out.append(s.choice(s.intransitive).form(numbers[0]))
     out.append("and")
-    vi, good, bad = _verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
     return Parts(tuple(out), vi, good, bad, h, ())
 
 
@@ -267,7 +267,7 @@ def vp_coord_long(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant:
     out: list[str] = []
     avoid: list[Noun] = []
     head = s.subject(avoid)
-    h = _np(s, head, numbers[0], out)
+    h = noun_phrase(s, head, numbers[0], out)
     v1, form = _transitive_form(s, numbers[0])
     out.append(form)
     obj = s.object_of(v1, avoid)
@@ -276,7 +276,7 @@ def vp_coord_long(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant:
     a = len(out)
     out.append(obj.form(numbers[1]))
     out.append("and")
-    vi, good, bad = _verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
     return Parts(tuple(out), vi, good, bad, h, (a,))
 
 
@@ -289,10 +289,10 @@ def control(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant: int) 
     out: list[str] = []
     avoid: list[Noun] = []
     head = s.subject(avoid)
-    h = _np(s, head, numbers[0], out)
+    h = noun_phrase(s, head, numbers[0], out)
     out.extend(s.rng.sample(s.advs, variant) if variant <= len(s.advs) else
                [s.choice(s.advs) for _ in range(variant)])
-    vi, good, bad = _verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
     return Parts(tuple(out), vi, good, bad, h, ())
 
 
@@ -332,10 +332,6 @@ CONSTRUCTIONS: dict[str, Construction] = {c.name: c for c in (
     Construction("control", control, 0, variants=CONTROL_DISTANCES),
 )}
 
-
-# The building blocks a new construction composes (each appends to ``out`` and returns an index).
-noun_phrase = _np
-verb_phrase = _verb_phrase
 
 
 def register_construction(construction: Construction) -> Construction:

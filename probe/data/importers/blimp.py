@@ -7,7 +7,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
 from probe.data.records import condition_code
-from probe.data.importers.common import _CLOSED_NUMBER, _COPULAS, _code, _field, _files, _gc_paused, _json_lines, _other, _row, _s_form, _single_diff, tokenize
+from probe.data.importers.common import _CLOSED_NUMBER, _COPULAS, _code, _field, input_files, _gc_paused, _json_lines, _other, item_row, _s_form, single_diff, tokenize
 from probe.data.importers.registry import Importer, register_importer
 
 
@@ -102,7 +102,7 @@ def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | No
     """
     noun_numbers, verb_numbers = noun_numbers or {}, verb_numbers or {}
     rows: list[dict] = []
-    for path in _files(paths, ("*.jsonl",), "BLiMP .jsonl"):
+    for path in input_files(paths, ("*.jsonl",), "BLiMP .jsonl"):
         if path.name.endswith("summary.jsonl"):
             continue
         for n, rec in _json_lines(path):
@@ -115,13 +115,13 @@ def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | No
             good, bad = tokenize(sg_text), tokenize(sb_text)
             if not good or not bad:
                 raise ProbeError(f"{path} line {n}: field 'sentence_good'/'sentence_bad' has no words")
-            i = _single_diff(good, bad)
+            i = single_diff(good, bad)
             prefix_ok = i >= 0 and bool(rec.get("one_prefix_method", True))
             head_number = _blimp_head_number(rec, good, bad, i, noun_numbers, verb_numbers)
             n_attr = 0 if uid in _BLIMP_NO_ATTRACTOR else -1
             fields = {"condition": _code(head_number, []) if n_attr == 0 else "", "n_attractors": n_attr,
                       **_blimp_attractor_fields(uid, good, i if prefix_ok else -1, head_number)}
-            rows.append(_row(
+            rows.append(item_row(
                 construction=uid, head_number=head_number, **fields,
                 prefix=" ".join(good[:i]) if prefix_ok else "",
                 verb_good=good[i] if prefix_ok else "", verb_bad=bad[i] if prefix_ok else "",

@@ -75,7 +75,7 @@ def _code(head_number: str, attractor_numbers: Sequence[str]) -> str:
     return condition_code(head_number, attractor_numbers) if head_number else ""
 
 
-def _row(**kw) -> dict:
+def item_row(**kw) -> dict:
     """One item row with every schema column; unknown values default to '' / -1 / [] (see module doc)."""
     row = {
         "construction": "", "condition": "", "n_attractors": -1, "head": "", "head_number": "",
@@ -92,7 +92,7 @@ def _row(**kw) -> dict:
     return row
 
 
-def _single_diff(good: Sequence[str], bad: Sequence[str]) -> int:
+def single_diff(good: Sequence[str], bad: Sequence[str]) -> int:
     """The index of the only differing token of two equally long token lists, else -1."""
     if len(good) != len(bad):
         return -1
@@ -100,7 +100,7 @@ def _single_diff(good: Sequence[str], bad: Sequence[str]) -> int:
     return diff[0] if len(diff) == 1 else -1
 
 
-def _files(paths: Iterable[str | os.PathLike], patterns: tuple[str, ...], what: str) -> list[Path]:
+def input_files(paths: Iterable[str | os.PathLike], patterns: tuple[str, ...], what: str) -> list[Path]:
     """Expand folders into their files matching ``patterns`` (sorted); check every path exists."""
     out: list[Path] = []
     for p in map(Path, paths):
@@ -127,7 +127,7 @@ def _open_text(path: Path) -> io.TextIOBase:
         raise ProbeError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, line without newline) of a text or .gz file, with one-line read errors."""
     try:
         with _open_text(path) as fh:
@@ -138,7 +138,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    for n, line in _lines(path):
+    for n, line in read_lines(path):
         if not line.strip():
             continue
         try:
@@ -178,9 +178,3 @@ def _gc_paused() -> Iterator[None]:
         if was_enabled:
             gc.enable()
 
-
-# Public names for a new importer's module (see README, "Extending probe").
-item_row = _row
-single_diff = _single_diff
-input_files = _files
-read_lines = _lines

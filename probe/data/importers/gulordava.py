@@ -9,7 +9,7 @@ from typing import Iterable
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
 from probe.data.records import condition_code
-from probe.data.importers.common import _COPULAS, _field, _files, _gc_paused, _open_text, _other, _row
+from probe.data.importers.common import _COPULAS, _field, input_files, _gc_paused, _open_text, _other, item_row
 from probe.data.importers.registry import Importer, register_importer
 
 
@@ -35,7 +35,7 @@ def read_gulordava(paths: Iterable[str | os.PathLike]) -> list[dict]:
     probe's own vocabulary decides what is unknown. ``nonce`` = generated.
     """
     rows: list[dict] = []
-    for path in _files(paths, ("*.tab",), "Gulordava .tab"):
+    for path in input_files(paths, ("*.tab",), "Gulordava .tab"):
         with _open_text(path) as fh:
             reader = csv.DictReader(fh, delimiter="\t")
             header = reader.fieldnames or []
@@ -94,7 +94,7 @@ def _gulordava_row(path: Path, n: int, good: dict, bad: dict, pattern_col: str) 
         raise ProbeError(f"{path} line {n}: field 'form' must be one word in both rows")
     rest = sent[len_prefix + 1:]
     h = len_prefix - len_context
-    return _row(
+    return item_row(
         construction=good[pattern_col], condition=condition_code(number, [_other(number)] * n_attr),
         n_attractors=n_attr, attractor_numbers=[_other(number)] * n_attr,
         head=prefix[h], head_number=number, head_index=h, prefix=" ".join(prefix),

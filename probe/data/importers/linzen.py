@@ -10,7 +10,7 @@ from typing import Iterable
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
 from probe.data.records import condition_code
-from probe.data.importers.common import _COPULAS, _field, _files, _gc_paused, _lines, _open_text, _other, _row
+from probe.data.importers.common import _COPULAS, _field, input_files, _gc_paused, read_lines, _open_text, _other, item_row
 from probe.data.importers.registry import Importer, register_importer
 
 
@@ -40,7 +40,7 @@ def _read_linzen_simple(path: Path) -> list[dict]:
     m = _ATTR_IN_NAME.search(path.name)
     n_attr = int(m.group(1)) if m else -1
     rows = []
-    for n, line in _lines(path):
+    for n, line in read_lines(path):
         if not line.strip():
             continue
         label, sep, text = line.partition("\t")
@@ -56,7 +56,7 @@ def _read_linzen_simple(path: Path) -> list[dict]:
         # have the other number, so the condition code, the attractors' numbers and the nearest noun's
         # (an intervening one) are known even though the nouns are not.
         k = max(n_attr, 0)
-        rows.append(_row(
+        rows.append(item_row(
             construction="linzen", condition=condition_code(hn, [_other(hn)] * k), n_attractors=n_attr,
             attractor_numbers=[_other(hn)] * k, nearest_number=_other(hn) if k else "",
             head_number=hn, prefix=" ".join(prefix), verb_index=len(prefix),
@@ -135,7 +135,7 @@ def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[
             verb = tokens[v]
             bad = other_verb_form(verb, verb_pos, pairs=verb_pairs, numbers=verb_numbers)
             attractor_numbers = [_other(hn)] * (n_attr or 0)
-            rows.append(_row(
+            rows.append(item_row(
                 construction="linzen" if clean else "linzen_mixed",
                 condition=condition_code(hn, attractor_numbers) if n_attr is not None else "",
                 n_attractors=-1 if n_attr is None else n_attr, head=tokens[h] if h >= 0 else "", head_number=hn,
@@ -176,8 +176,8 @@ def read_linzen(paths: Iterable[str | os.PathLike], *, verb_pairs: dict | None =
       tags are a ProbeError.
     """
     rows: list[dict] = []
-    for path in _files(paths, ("numpred.*", "*.tsv", "*.tsv.gz"), "Linzen"):
-        first = next(_lines(path), (0, ""))[1]
+    for path in input_files(paths, ("numpred.*", "*.tsv", "*.tsv.gz"), "Linzen"):
+        first = next(read_lines(path), (0, ""))[1]
         if "verb_index" in first.split("\t"):
             rows.extend(_read_linzen_full(path, verb_pairs or {}, verb_numbers or {}))
         else:

@@ -9,7 +9,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
 from probe.data.records import condition_code, item_id
-from probe.data.importers.common import _COPULAS, _field, _files, _gc_paused, _lines, tokenize
+from probe.data.importers.common import _COPULAS, _field, input_files, _gc_paused, read_lines, tokenize
 from probe.data.importers.registry import Importer, register_importer
 
 
@@ -97,9 +97,9 @@ _ML_SKIP = ("npi", "reflexive")
 
 def _ml_records(path: Path) -> Iterator[tuple[int, str, str, object, str, str]]:
     """(line, test, condition, index, good, bad) from the JSONL(.gz) or the repository's sample TSV."""
-    first = next(_lines(path), (0, ""))[1]
+    first = next(read_lines(path), (0, ""))[1]
     if first.startswith("test case\t"):
-        for n, line in _lines(path):
+        for n, line in read_lines(path):
             if n == 1 or not line.strip():
                 continue
             cols = line.split("\t")
@@ -110,7 +110,7 @@ def _ml_records(path: Path) -> Iterator[tuple[int, str, str, object, str, str]]:
             yield n, test, cond, rest[0] if rest else n - 2, " ".join(tokenize(cols[1])), " ".join(tokenize(cols[2]))
         return
     loads = json.loads
-    for n, line in _lines(path):
+    for n, line in read_lines(path):
         if not line:
             continue
         try:
@@ -142,7 +142,7 @@ def read_marvin_linzen(paths: Iterable[str | os.PathLike]) -> list[dict]:
     """
     rows: list[dict] = []
     cells: dict[tuple[str, str], tuple] = {}
-    for path in _files(paths, ("*.jsonl", "*.jsonl.gz"), "Marvin & Linzen"):
+    for path in input_files(paths, ("*.jsonl", "*.jsonl.gz"), "Marvin & Linzen"):
         for n, test, cond, index, sg_text, sb_text in _ml_records(path):
             cell = cells.get((test, cond))
             if cell is None:

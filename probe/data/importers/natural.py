@@ -9,7 +9,7 @@ from typing import Callable, Iterable, Sequence
 
 from probe.core.errors import MissingParser
 from probe.data.extract import FILTERS, PARSER_HINT, ExtractConfig, _file_texts, extract_items, load_parser
-from probe.data.importers.common import _files
+from probe.data.importers.common import input_files
 from probe.data.importers.registry import Importer, register_importer
 
 # Tried in order when no parser is named: spaCy's small English pipeline, then an installable renamed copy
@@ -49,7 +49,7 @@ def read_natural(paths: Iterable[str | os.PathLike], *, model: str | Sequence[st
     A file that is not UTF-8 is a ProbeError naming its line (checked first); a missing parser is a
     :class:`MissingParser`.
     """
-    files = _files(paths, TEXT_PATTERNS, "text")
+    files = input_files(paths, TEXT_PATTERNS, "text")
     log = log or (lambda line: print(line, file=sys.stderr))
     for _ in _file_texts(map(str, files)):
         pass  # a malformed file is reported (file and line) whether or not a parser is installed

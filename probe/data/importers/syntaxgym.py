@@ -9,7 +9,7 @@ from typing import Iterable, Mapping
 
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
-from probe.data.importers.common import _COPULAS, _code, _drop_final, _files, _gc_paused, _row, _s_form, tokenize
+from probe.data.importers.common import _COPULAS, _code, _drop_final, input_files, _gc_paused, item_row, _s_form, tokenize
 from probe.data.importers.registry import Importer, register_importer
 
 
@@ -143,7 +143,7 @@ def read_syntaxgym(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping 
     """
     noun_numbers = noun_numbers or {}
     rows: list[dict] = []
-    for path in _files(paths, ("*.json",), "SyntaxGym suite .json"):
+    for path in input_files(paths, ("*.json",), "SyntaxGym suite .json"):
         suite = load_suite(path)
         name = str(suite["meta"].get("name") or path.stem)
         n_before = len(rows)
@@ -171,7 +171,7 @@ def read_syntaxgym(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping 
                 partner = conds.get(_number_partner(good_name))
                 nouns = _suite_nouns(suite["region_meta"], good_r, differing[0],
                                      _region_tokens(partner) if partner else None, head_number, noun_numbers)
-                rows.append(_row(
+                rows.append(item_row(
                     construction=name, head_number=head_number, **nouns,
                     prefix=" ".join(good[:v]) if prefix_ok else "",
                     verb_good=good[v] if prefix_ok else "", verb_bad=bad[v] if prefix_ok else "",
