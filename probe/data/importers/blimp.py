@@ -7,7 +7,10 @@ from typing import Callable, Iterable, Mapping, Sequence
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
 from probe.data.records import condition_code
-from probe.data.importers.common import _CLOSED_NUMBER, _COPULAS, _code, _field, input_files, _gc_paused, _json_lines, _other, item_row, _s_form, single_diff, tokenize
+from probe.data.importers.common import (
+    _CLOSED_NUMBER, _code, _COPULAS, _field, _gc_paused, input_files, item_row, _json_lines, _other, _s_form,
+    single_diff, tokenize
+)
 from probe.data.importers.registry import Importer, register_importer
 
 

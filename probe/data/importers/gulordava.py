@@ -9,7 +9,7 @@ from typing import Iterable
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
 from probe.data.records import condition_code
-from probe.data.importers.common import _COPULAS, _field, input_files, _gc_paused, _open_text, _other, item_row
+from probe.data.importers.common import _COPULAS, _field, _gc_paused, input_files, item_row, _open_text, _other
 from probe.data.importers.registry import Importer, register_importer
 
 

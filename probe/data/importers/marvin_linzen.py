@@ -9,7 +9,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
 from probe.data.records import condition_code, item_id
-from probe.data.importers.common import _COPULAS, _field, input_files, _gc_paused, read_lines, tokenize
+from probe.data.importers.common import _COPULAS, _field, _gc_paused, input_files, read_lines, tokenize
 from probe.data.importers.registry import Importer, register_importer
 
 

@@ -9,7 +9,9 @@ from typing import Iterable, Mapping
 
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
-from probe.data.importers.common import _COPULAS, _code, _drop_final, input_files, _gc_paused, item_row, _s_form, tokenize
+from probe.data.importers.common import (
+    _code, _COPULAS, _drop_final, _gc_paused, input_files, item_row, _s_form, tokenize
+)
 from probe.data.importers.registry import Importer, register_importer
 
 
