@@ -135,9 +135,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
 
         suite_summary, extra_sections["SyntaxGym suites"] = score_suites(model_dirs, cfg.suites, work / "suites",
                                                                          labels=labels, log=log)
-    if frames or suite_summary is not None:
-        extra_sections = {"Overview: every test set side by side": overview_section(cfg, work, frames, suite_summary),
-                          **extra_sections}
+    overview = {"Overview: every test set side by side": overview_section(cfg, work, frames, suite_summary)} \
+        if frames or suite_summary is not None else {}
 
     # 6. figures and report
     from probe.report.plots import make_figures
@@ -163,10 +162,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                                                                else "not converged") == "converged"
     verdict = reproducibility(cfg, root, log=log)
     write_report(root, title=f"probe run: {cfg.name}", commands=[command], intro=intro_markdown(cfg, elapsed, reused),
-                 lead={k: v for k, v in extra_sections.items() if k.startswith("Overview")},
-                 sections=({k: v for k, v in report_sections(cfg, work, trained).items()}
-                           | {k: v for k, v in extra_sections.items() if not k.startswith("Overview")}
-                           | analysis_sections),
+                 lead=overview, sections=report_sections(cfg, work, trained) | extra_sections | analysis_sections,
                  convergence=convergence, commit=commit,
                  closing={"Reproducibility": verdict} if verdict else None)
     log(f"probe run {cfg.name}: finished in {elapsed:.0f} s; report at {root / 'report.md'}")

@@ -30,15 +30,15 @@ def critical_in_vocab(items, vocab) -> Any:
     return out
 
 
-def sample_items(folder: Path, k: int, log: Callable[[str], None]) -> Path:
-    """At most ``k`` items per construction, the ones with the smallest id hashes (stable, seed-free)."""
+def sample_items(folder: Path, k: int, log: Callable[[str], None], *, redo: bool = False) -> Path:
+    """At most ``k`` items per construction, the ones with the smallest id hashes (stable, seed-free); a sample
+    already drawn is kept unless ``redo`` (its source was imported again)."""
     import hashlib
 
-    from probe.data.items import write_item_folder
-    from probe.data.items import load_items
+    from probe.data.items import load_items, write_item_folder
 
     out = folder.with_name(folder.name + f"-{k}")
-    if (out / "items.jsonl").is_file():
+    if (out / "items.jsonl").is_file() and not redo:
         return out
     ds = load_items(folder)
     ids, cons = list(ds["id"]), list(ds["construction"])
@@ -81,13 +81,13 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
         folder = work / "data" / extra.format
         icfg = ImportConfig(format=extra.format, paths=(str(extra.path),))
         try:
-            run_stage(folder, {"format": extra.format, "paths": [str(Path(extra.path).resolve())]},
-                   lambda f=folder, c=icfg: import_dataset(c, f), log, f"import {extra.format}")
+            imported = run_stage(folder, {"format": extra.format, "paths": [str(Path(extra.path).resolve())]},
+                                 lambda f=folder, c=icfg: import_dataset(c, f), log, f"import {extra.format}")
         except MissingParser as exc:  # an optional parser is not installed: score the other sets
             log(f"skipped: extra_data {extra.format} ({extra.path}): {exc}")
             continue
         if extra.per_construction:
-            folder = sample_items(folder, extra.per_construction, log)
+            folder = sample_items(folder, extra.per_construction, log, redo=imported)
         items = load_items(folder).to_pandas()
         critical = pd.Series(critical_in_vocab(items, vocab), index=items["id"])
         models = [str(m) for m in model_dirs]

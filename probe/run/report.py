@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from probe.core.environment import cpu_model
+from probe.report.report import HEADLINE_CLASSES
 from probe.run.config import RunConfig, rate_tag, sweep_rates
 
 
@@ -121,15 +122,11 @@ def report_sections(cfg: RunConfig, work: Path, trained: list[dict]) -> dict:
     return sections
 
 
-HEADLINE_METRICS = (("matched", "matched accuracy"), ("conflict", "conflict syntactic rate"),
-                    ("mismatched_no_conflict", "no-conflict accuracy"))
-
-
 def headline_rows(seeds) -> "Any":
     """The rows a reproducibility check compares: per arch x attractor rate (all constructions, one attractor
     slot), accuracy on matched, conflict and mismatched-without-conflict items, with their intervals."""
     sel = seeds[(seeds["construction"] == "all") & (seeds["level"] == "match") & (seeds["metric"] == "accuracy")
-                & (seeds["n_attractors"] == 1) & seeds["condition"].isin([c for c, _ in HEADLINE_METRICS])]
+                & (seeds["n_attractors"] == 1) & seeds["condition"].isin([c for c, _ in HEADLINE_CLASSES])]
     keys = ["arch", "condition"] + (["attractor_rate"] if "attractor_rate" in seeds.columns else [])
     return sel[keys + ["value", "ci_low", "ci_high"]].reset_index(drop=True)
 
