@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, check_output_dir
 from probe.core.config import config_to_dict
-from probe.data.constructions import CONSTRUCTIONS, CONTROL_DISTANCES, Construction, Sampler
+from probe.data.constructions import CONSTRUCTIONS, Construction, Sampler
 from probe import __version__
 from probe.data.lexicon import PL, SG, Lexicon, lexicon_digest, load_lexicon
 from probe.data.records import ITEM_COLUMNS, condition_code, item_id
@@ -78,10 +78,10 @@ def cells_for(cfg: BuildConfig) -> list[Cell]:
         con: Construction = CONSTRUCTIONS[name]
         counts = range(1, cfg.max_attractors + 1) if con.attractors is None else (con.attractors,)
         variants = con.variants
-        if name == "control":
+        if con.distance_variants:
             # keep only the distances of the pp/src/orc items this build can contain
             allowed = {3, 4} | {3 * k for k in range(1, cfg.max_attractors + 1)}
-            variants = tuple(d for d in CONTROL_DISTANCES if d in allowed)
+            variants = tuple(d for d in variants if d in allowed)
         for k in counts:
             for numbers in itertools.product((SG, PL), repeat=k + 1):
                 for variant in variants:
@@ -229,6 +229,9 @@ def build_dataset(cfg: BuildConfig = BuildConfig(), out: str | os.PathLike = DEF
         resolved = {**config_to_dict(cfg), "lexicon_sha256": lexicon_digest(lex.path), "n_items": n_items,
                     "n_cells": len(cells), "probe_version": __version__}
         fill_item_folder(tmp, table, (blob for blob, _, _ in parts),
-                         card=dataset_card(columns, title="probe agreement benchmark", intro=intro), config=resolved)
+                         card=dataset_card(columns, title="probe agreement benchmark", intro=intro,
+                                           by_distance={c.construction for c in cells
+                                                        if CONSTRUCTIONS[c.construction].distance_variants}),
+                         config=resolved)
     secs = time.perf_counter() - t0
     return f"wrote {n_items} items in {len(cells)} cells to {out} ({secs:.1f} s, {n_items / secs:,.0f} items/s)"

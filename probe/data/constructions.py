@@ -304,7 +304,9 @@ class Construction:
     """A construction's builder and the cells it covers.
 
     ``attractors``: number of attractor slots, or None for pp (1..max_attractors);
-    ``verb_types``: target verb types it can take; ``variants``: extra cell dimension (control distances).
+    ``verb_types``: target verb types it can take; ``variants``: extra cell dimension (control distances);
+    ``distance_variants``: the variants are head-verb distances, matched to those of the attractor
+    constructions a build contains (control: the distance baseline of pp/src/orc).
     """
 
     name: str
@@ -312,6 +314,7 @@ class Construction:
     attractors: int | None
     verb_types: tuple[str, ...] = VERB_TYPES
     variants: tuple[int, ...] = (0,)
+    distance_variants: bool = False
 
 
 # The distances (tokens between head and verb) of pp with 1-4 attractors (3, 6, 9, 12), of src and
@@ -329,7 +332,7 @@ CONSTRUCTIONS: dict[str, Construction] = {c.name: c for c in (
     Construction("sent_comp", sent_comp, 1),
     Construction("vp_coord", vp_coord, 0),
     Construction("vp_coord_long", vp_coord_long, 1),
-    Construction("control", control, 0, variants=CONTROL_DISTANCES),
+    Construction("control", control, 0, variants=CONTROL_DISTANCES, distance_variants=True),
 )}
 
 

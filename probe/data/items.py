@@ -6,7 +6,7 @@ import os
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Collection, Iterable, Sequence
 
 import datasets
 import numpy as np
@@ -210,11 +210,11 @@ def fill_item_folder(tmp: Path, table: Any, jsonl: Iterable[bytes], *, card: str
     save_config(config, tmp)
 
 
-def dataset_card(columns: dict, *, title: str, intro: str = "") -> str:
-    """A markdown dataset card from item columns: schema, and counts per construction x condition."""
-    # control items are balanced per distance too, so their cells show it: 'S@d3'
+def dataset_card(columns: dict, *, title: str, intro: str = "", by_distance: Collection[str] = ()) -> str:
+    """A markdown dataset card from item columns: schema, and counts per construction x condition; the
+    constructions in ``by_distance`` are balanced per head-verb distance too, so their cells show it: 'S@d3'."""
     dist = columns.get("distance") or [0] * len(columns["id"])
-    by_cell = Counter((k, f"{c}@d{d}" if k == "control" else c)
+    by_cell = Counter((k, f"{c}@d{d}" if k in by_distance else c)
                       for k, c, d in zip(columns["construction"], columns["condition"], dist))
     by_con = Counter(columns["construction"])
     by_type = Counter(columns["verb_type"])
