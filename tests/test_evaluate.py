@@ -87,7 +87,8 @@ def test_prefix_scores_are_the_model_conditionals():
         good, bad = vocab.stoi[it["verb_good"]], vocab.stoi[it["verb_bad"]]
         assert out.loc[k, "logp_good"] == pytest.approx(logp[last, good], abs=1e-6)
         assert out.loc[k, "logp_bad"] == pytest.approx(logp[last, bad], abs=1e-6)
-        assert bool(out.loc[k, "correct"]) == (logp[last, good] > logp[last, bad])
+        if abs(logp[last, good] - logp[last, bad]) > 1e-6:   # a near-tie may go either way on another CPU
+            assert bool(out.loc[k, "correct"]) == (logp[last, good] > logp[last, bad])
     assert (out["margin"] == out["logp_good"] - out["logp_bad"]).all()
     assert out["choice_syntactic"].equals(out["correct"])
     # sequential: chosen verb agrees with the nearest noun; equal to correct when nearest = head number

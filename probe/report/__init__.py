@@ -1,0 +1,1 @@
+"""Figures, the Markdown report and the overview table of every test set."""
