@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import torch
 
@@ -64,3 +64,18 @@ def rng_states(world: int) -> list:
     state = torch.get_rng_state()
     states = [state] if world == 1 else [s.cpu() for s in gather_rows(state.unsqueeze(0), world)]
     return states
+
+
+def torchrun_env_from_slurm(environ: Mapping[str, str], master_addr: str) -> dict[str, str]:
+    """The variables torchrun sets for a process (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR,
+    MASTER_PORT), read from this Slurm task's own (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, SLURM_JOB_NUM_NODES,
+    SLURM_JOB_ID), so that ``init_distributed`` joins the job's other tasks; ``master_addr`` is the job's first
+    host. Empty for a job of one task (nothing to join)."""
+    world = int(environ.get("SLURM_NTASKS", "1"))
+    if world <= 1:
+        return {}
+    nodes = max(1, int(environ.get("SLURM_JOB_NUM_NODES", "1")))
+    # one port per job (an array's tasks each have their own job id), away from the well-known ports
+    port = 20000 + int(environ.get("SLURM_JOB_ID", "0")) % 20000
+    return {"RANK": environ["SLURM_PROCID"], "WORLD_SIZE": str(world), "LOCAL_RANK": environ.get("SLURM_LOCALID", "0"),
+            "LOCAL_WORLD_SIZE": str(world // nodes), "MASTER_ADDR": master_addr, "MASTER_PORT": str(port)}

@@ -6,7 +6,7 @@ import time
 from typing import Callable, TextIO
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     """'42 s', '3 min 05 s', '1 h 02 min'."""
     s = int(round(seconds))
     if s < 60:
@@ -53,10 +53,10 @@ class Progress:
             return
         elapsed = time.perf_counter() - self.started
         left = self.total - self.done
-        rest = f", about {_duration(elapsed / self.done * left)} left" if left > 0 else ""
-        own = f" in {_duration(seconds)}" if seconds is not None else ""
+        rest = f", about {duration(elapsed / self.done * left)} left" if left > 0 else ""
+        own = f" in {duration(seconds)}" if seconds is not None else ""
         label = f" ({name}{own})" if name else ""
-        self._log(f"{self.what}: {self.done}/{self.total} {self.unit}{label}; {_duration(elapsed)} elapsed{rest}")
+        self._log(f"{self.what}: {self.done}/{self.total} {self.unit}{label}; {duration(elapsed)} elapsed{rest}")
 
     def close(self) -> None:
         if self.bar is not None:

@@ -216,7 +216,10 @@ def build_dataset(cfg: BuildConfig = BuildConfig(), out: str | os.PathLike = DEF
         else:
             import multiprocessing as mp
 
-            with mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers) as pool:
+            from probe.core.workers import end_with_parent
+
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ctx.Pool(workers, initializer=end_with_parent, initargs=(os.getpid(),)) as pool:
                 parts = pool.map(_build_chunk, args)
         table = pa.concat_tables([t for _, t, _ in parts])
         n_items = sum(k for _, _, k in parts)

@@ -335,7 +335,9 @@ def _tokenize_spacy(lines: Sequence[str], table: _TypeTable, lowercase: bool, ba
 
         _spacy_tokenizer()  # load spaCy here, so forked workers inherit it instead of importing it again
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(min(n_process, len(chunks))) as pool:
+        from probe.core.workers import end_with_parent
+
+        with ctx.Pool(min(n_process, len(chunks)), initializer=end_with_parent, initargs=(os.getpid(),)) as pool:
             for chunk, (uniques, local) in zip(chunks, pool.imap(work, chunks)):
                 parts.append(table.add(uniques, local))
                 bar.update(len(chunk))
