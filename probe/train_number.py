@@ -264,6 +264,28 @@ def grammar_examples(corpus_dir: str | os.PathLike, vocab: Vocab, *, n_sentences
     return train, valid, facts
 
 
+def save_examples(path: str | os.PathLike, examples: tuple[NumberData, NumberData, dict]) -> Path:
+    """Write (train, valid, facts) as ``grammar_examples`` returns them to one .npz file, atomically, so that a
+    classifier trained in another process or on another machine reads the very same examples."""
+    from probe.core.io import write_bytes_atomic
+    import io
+
+    train, valid, facts = examples
+    arrays = {f"{part}_{name}": getattr(data, name) for part, data in (("train", train), ("valid", valid))
+              for name in NumberData._fields}
+    buf = io.BytesIO()
+    np.savez(buf, facts=np.asarray(json.dumps(facts, sort_keys=True)), **arrays)
+    write_bytes_atomic(path, buf.getvalue())
+    return Path(path)
+
+
+def load_examples(path: str | os.PathLike) -> tuple[NumberData, NumberData, dict]:
+    """The (train, valid, facts) that ``save_examples`` wrote to ``path``."""
+    with np.load(path) as z:
+        parts = [NumberData(*(z[f"{part}_{name}"] for name in NumberData._fields)) for part in ("train", "valid")]
+        return parts[0], parts[1], json.loads(str(z["facts"]))
+
+
 def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
     """Index batches whose rows all have one length (no padding at all); shuffled within and across when ``rng``."""
     order = np.argsort(lengths, kind="stable")

@@ -1,4 +1,4 @@
-"""probe run: the quick preset end to end, restart without redoing stages, config errors."""
+"""probe run: the quick preset end to end (conftest.quick_run), restart without redoing stages, config errors."""
 import json
 
 import pytest
@@ -8,17 +8,8 @@ from probe.core.errors import ProbeError
 from probe.run import PRESETS, load_run_config, run_benchmark
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("run")
-    logs: list[str] = []
-    cfg = load_run_config(preset="quick", overrides={"results_dir": str(root)})
-    out = run_benchmark(cfg, log=logs.append)
-    return cfg, out, logs
-
-
 def test_quick_preset_writes_report_summary_and_figures(quick_run):
-    cfg, out, _ = quick_run
+    cfg, out, *_ = quick_run
     assert (out / "report.md").is_file() and (out / "summary.csv").is_file()
     report = (out / "report.md").read_text()
     assert "## Headline" in report and "probe run" in report
@@ -41,7 +32,7 @@ def test_quick_preset_writes_report_summary_and_figures(quick_run):
 
 
 def test_restart_skips_finished_stages(quick_run):
-    cfg, out, _ = quick_run
+    cfg, out, *_ = quick_run
     logs: list[str] = []
     before = (out / "work" / "models" / "lstm-r0.1-s0" / "model.pt").stat().st_mtime_ns
     run_benchmark(cfg, log=logs.append)
@@ -59,7 +50,7 @@ def test_new_training_data_makes_models_and_baselines_stale(quick_run):
     trained on it are redone, not reused; an unchanged config reuses everything (test above)."""
     from dataclasses import replace
 
-    cfg, out, _ = quick_run
+    cfg, out, *_ = quick_run
     model = out / "work" / "models" / "lstm-r0.1-s0" / "model.pt"
     before = model.stat().st_mtime_ns
     logs: list[str] = []
@@ -117,7 +108,7 @@ def test_a_finished_model_with_resolved_options_is_reused(tmp_path):
 
     from probe.core.config import config_to_dict
     from probe.data.corpus import Vocab, load_corpus, write_ids
-    from probe.run.stages import same_train_config
+    from probe.jobs import same_train_config
     from probe.train import TrainConfig, adaptive_cutoffs
 
     corpus = tmp_path / "corpus"

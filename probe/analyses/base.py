@@ -26,6 +26,7 @@ import torch
 from probe.analyses import BUILTIN
 from probe.core.errors import ProbeError
 from probe.core.io import write_bytes_atomic
+from probe.jobs import Executor, TrainJob, train_many
 from probe.models.cells import recurrent_cells
 from probe.models.classifier import OBJECTIVE
 from probe.models.lm import LanguageModel
@@ -40,6 +41,7 @@ class AnalysisInputs:
     items: str | None = None                # the benchmark item dataset (folder or .jsonl)
     out: str = "."                          # where the analysis writes its tables, figures and json
     workers: int = 1                        # processes an analysis may use for training
+    executor: Executor | None = None        # where it trains its models (None: `workers` local processes)
     progress: bool = False                  # progress bars (off in logs)
 
 
@@ -113,6 +115,13 @@ def run_analysis(name: str, inputs: AnalysisInputs, config: Any = None, *, prese
         raise ProbeError(f"the {name} analysis takes a {analysis.config.__name__}, not {type(cfg).__name__}")
     check_inputs(analysis, inputs)
     return analysis.run(inputs, cfg)
+
+
+def train_models(inputs: AnalysisInputs, jobs: Sequence[TrainJob], *, what: str) -> list[dict]:
+    """Train an analysis' own models (``probe.jobs.TrainJob``s) on ``inputs.executor``, by default in
+    ``inputs.workers`` local processes; return their training summaries in job order."""
+    return train_many(jobs, executor=inputs.executor or Executor(workers=inputs.workers), what=what,
+                      progress=inputs.progress)
 
 
 @contextlib.contextmanager

@@ -2,8 +2,8 @@
 
 For each recurrent cell x number of layers x skip connection (``probe.models.SKIPS``: none, residual,
 dense, highway; one layer has none), a model is trained to convergence on one corpus (``probe.train.train``
-with early stopping, into a temporary folder) and then, at initialisation (the same seed's initial
-weights) and after training, measured by
+with early stopping, into ``OUT/work/depth/``, removed afterwards) and then, at initialisation (the same seed's
+initial weights) and after training, measured by
   * after training, agreement accuracy on benchmark items (prefix method, ``probe.evaluate``): all scored
     items, conflict items (nearest noun of the other number) and matched items with 1+ attractors;
   * gradient norms from ``probe.analyses.taps.decay_norms`` (windows of the corpus' valid split, J = the
@@ -13,10 +13,11 @@ weights) and after training, measured by
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 import json
 from pathlib import Path
-import tempfile
+import shutil
 import time
 
 from matplotlib.figure import Figure
@@ -25,12 +26,14 @@ import pandas as pd
 import torch
 
 from probe.analyses.base import (
-    Analysis, AnalysisInputs, analysis_copy, one_thread, register_analysis, richest_corpus, working_corpus, write_outputs
+    Analysis, AnalysisInputs, analysis_copy, one_thread, register_analysis, richest_corpus, train_models,
+    working_corpus, write_outputs
 )
 from probe.analyses.taps import decay_norms, parse_variant, sample_windows, variant_name
 from probe.core.config import NonNegativeInt, PositiveInt, config_to_dict
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
+from probe.jobs import TrainJob
 from probe.core.style import fmt_num, log_axis
 from probe.core.tables import markdown_table
 from probe.train import STALL_RATIO
@@ -155,23 +158,13 @@ def depth_gradients(model, windows: np.ndarray, *, distance: int, batch_size: in
             "grad_top_dk": float(top_norms[:, distance].mean())}
 
 
-def _train_one(args: tuple) -> dict:
-    """Worker: one depth model (config as a dict, corpus folder, output folder), on one thread."""
-    from probe.core.config import config_from_dict
-    from probe.train import TrainConfig, train
-
-    cfg_dict, corpus, folder = args
-    torch.set_num_threads(1)
-    return train(config_from_dict(TrainConfig, cfg_dict), corpus_dir=corpus, out=folder, overwrite=True,
-                 progress=False)
-
-
 @one_thread()
 def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
     """Train and measure every (cell, layers, skip) model on the corpus with the largest attractor rate
-    (``inputs.models`` is not used: the sweep trains its own, in ``inputs.workers`` processes of one thread
-    each; the results do not depend on it); accuracies on ``inputs.items`` when given. Writes depth.csv,
-    depth.json and figures/depth.{png,pdf} into ``inputs.out``. Returns {"files", "markdown", "seconds", "rows"}.
+    (``inputs.models`` is not used: the sweep trains its own, on ``inputs.executor`` or in ``inputs.workers``
+    processes, one thread each; the results do not depend on it); accuracies on ``inputs.items`` when given.
+    Writes depth.csv, depth.json and figures/depth.{png,pdf} into ``inputs.out``. Returns {"files", "markdown",
+    "seconds", "rows"}.
     """
     from probe.data.corpus import load_corpus
     from probe.models.checkpoint import load_checkpoint
@@ -180,8 +173,7 @@ def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
 
     check_config(cfg)
     started = time.perf_counter()
-    corpus, items, progress, workers = (richest_corpus(inputs.corpus_dirs, "depth"), inputs.items, inputs.progress,
-                                        inputs.workers)
+    corpus, items = richest_corpus(inputs.corpus_dirs, "depth"), inputs.items
     out = check_output_dir(inputs.out, overwrite=True)     # a file there is refused; a folder is added to
     corp = load_corpus(corpus)
     if "valid" not in corp.splits:
@@ -194,49 +186,39 @@ def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
 
         item_df = read_items(items, n=cfg.n_items, seed=cfg.seed)
     rows = []
-    from tqdm.auto import tqdm
-
     jobs = models_to_train(cfg)
-    with tempfile.TemporaryDirectory(prefix="probe-depth-") as work:
-        work_corpus = working_corpus(corpus, Path(work) / "corpus", valid_tokens=cfg.valid_tokens)
-        folders = [Path(work) / f"{spec.replace(':', '-').replace('=', '')}-L{n}-{skip}" for spec, n, skip in jobs]
-        args = [(config_to_dict(_train_config(cfg, *job)), str(work_corpus), str(f)) for job, f in zip(jobs, folders)]
-        bar = tqdm(total=len(jobs), desc="depth", unit="model", disable=not progress)
-        if workers > 1 and len(jobs) > 1:
-            from concurrent.futures import ProcessPoolExecutor
-            import multiprocessing as mp
-
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
-                summaries = []
-                for summary in pool.map(_train_one, args):
-                    summaries.append(summary)
-                    bar.update()
-        else:
-            summaries = []
-            for a in args:
-                summaries.append(_train_one(a))
-                bar.update()
-        bar.close()
-        for (spec, n_layers, skip), folder, summary in zip(jobs, folders, summaries):
-            tcfg = _train_config(cfg, spec, n_layers, skip)
-            train_seconds = summary["train_seconds"]
-            torch.manual_seed(cfg.seed)        # the initial weights the run started from (train seeds the same way)
-            mcfg = model_config_for(tcfg, len(corp.vocab))
-            states = {"init": build_model(mcfg).eval(), "trained": load_checkpoint(folder / "model.pt").model}
-            for state, model in states.items():
-                row = {"arch": parse_variant(spec)["arch"], "variant": variant_name(mcfg), "layers": n_layers,
-                       "skip": skip, "state": state, "hidden": cfg.hidden, "steps": summary["steps"],
-                       "epochs": summary["epochs"], "converged": bool(summary.get("converged")),
-                       "status": summary.get("status", ""),
-                       "valid_ppl": summary["best_valid_ppl"] if state == "trained" else float("nan"),
-                       "valid_ppl_ratio": summary.get("valid_ppl_ratio", float("nan")) if state == "trained"
-                       else float("nan"),
-                       "train_seconds": train_seconds if state == "trained" else 0.0, "distance": cfg.distance,
-                       "n_sequences": cfg.n_sequences}
-                if item_df is not None and state == "trained":     # at init: chance, not worth the time
-                    row.update(accuracies(model, corp.vocab, item_df))
-                row.update(depth_gradients(model, windows, distance=cfg.distance))
-                rows.append(row)
+    # the models go to a folder under the output (not a temporary one), so that cluster nodes reach it and a
+    # restarted run finds the jobs already submitted; removed once they are measured
+    work = Path(out) / "work" / STEM
+    shutil.rmtree(work / "corpus", ignore_errors=True)     # a killed run's copy: written again, the same
+    work_corpus = working_corpus(corpus, work / "corpus", valid_tokens=cfg.valid_tokens)
+    folders = [work / f"{spec.replace(':', '-').replace('=', '')}-L{n}-{skip}" for spec, n, skip in jobs]
+    train_jobs = [TrainJob(config=config_to_dict(_train_config(cfg, *job)), corpus=str(work_corpus), out=str(f),
+                           threads=1) for job, f in zip(jobs, folders)]
+    summaries = train_models(inputs, train_jobs, what="depth")
+    for (spec, n_layers, skip), folder, summary in zip(jobs, folders, summaries):
+        tcfg = _train_config(cfg, spec, n_layers, skip)
+        train_seconds = summary["train_seconds"]
+        torch.manual_seed(cfg.seed)        # the initial weights the run started from (train seeds the same way)
+        mcfg = model_config_for(tcfg, len(corp.vocab))
+        states = {"init": build_model(mcfg).eval(), "trained": load_checkpoint(folder / "model.pt").model}
+        for state, model in states.items():
+            row = {"arch": parse_variant(spec)["arch"], "variant": variant_name(mcfg), "layers": n_layers,
+                   "skip": skip, "state": state, "hidden": cfg.hidden, "steps": summary["steps"],
+                   "epochs": summary["epochs"], "converged": bool(summary.get("converged")),
+                   "status": summary.get("status", ""),
+                   "valid_ppl": summary["best_valid_ppl"] if state == "trained" else float("nan"),
+                   "valid_ppl_ratio": summary.get("valid_ppl_ratio", float("nan")) if state == "trained"
+                   else float("nan"),
+                   "train_seconds": train_seconds if state == "trained" else 0.0, "distance": cfg.distance,
+                   "n_sequences": cfg.n_sequences}
+            if item_df is not None and state == "trained":     # at init: chance, not worth the time
+                row.update(accuracies(model, corp.vocab, item_df))
+            row.update(depth_gradients(model, windows, distance=cfg.distance))
+            rows.append(row)
+    shutil.rmtree(work)
+    with contextlib.suppress(OSError):
+        work.parent.rmdir()         # the output's work/ folder, unless something else keeps files there
     table = pd.DataFrame(rows)
     import matplotlib
 

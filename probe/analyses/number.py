@@ -15,13 +15,14 @@ import time
 import pandas as pd
 
 from probe.analyses.base import (
-    Analysis, AnalysisInputs, corpus_for, one_thread, register_analysis, select_models, write_outputs
+    Analysis, AnalysisInputs, corpus_for, one_thread, register_analysis, select_models, train_models, write_outputs
 )
 from probe.core.config import PositiveInt, config_to_dict
 from probe.core.errors import ProbeError
+from probe.jobs import TrainJob
 from probe.train_number import (
     NumberConfig, grammar_examples, item_correctness, item_examples, load_number_checkpoint, load_test_items,
-    read_corpus_config, train_number
+    read_corpus_config, save_examples
 )
 
 STEM = "number_prediction"
@@ -84,7 +85,6 @@ def run(inputs: AnalysisInputs, cfg: NumberAnalysisConfig) -> dict:
     ``out/figures/number_prediction.{png,pdf}``. Returns {"files", "markdown", "seconds", "accuracy"}.
     """
     models, corpus_dirs, items, out = list(inputs.models), dict(inputs.corpus_dirs), inputs.items, inputs.out
-    progress = inputs.progress
     t0 = time.perf_counter()
     bad = [d for d in cfg.directions if d not in ("uni", "bi")]
     if bad or not cfg.directions:
@@ -98,7 +98,7 @@ def run(inputs: AnalysisInputs, cfg: NumberAnalysisConfig) -> dict:
     test = load_test_items(items, constructions=cfg.constructions)
     with one_thread():
         rows, summaries, facts = _compare_objectives(chosen, corpus, test, cfg, out=Path(out), rate=rate,
-                                                     progress=progress)
+                                                     inputs=inputs)
         table = pd.DataFrame(rows, columns=["objective", "arch", "seed", "attractor_rate", "n_attractors", "match",
                                             "n_items", "accuracy", "ci_low", "ci_high"])
         fig = plot_number_prediction(table)
@@ -115,16 +115,19 @@ def run(inputs: AnalysisInputs, cfg: NumberAnalysisConfig) -> dict:
 
 
 def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.DataFrame, cfg: NumberAnalysisConfig,
-                        *, out: Path, rate: float, progress: bool) -> tuple[list[dict], list[dict], dict]:
-    """Score each LM on the test items and train + test its uni/bi classifiers -> (rows, summaries, data facts)."""
+                        *, out: Path, rate: float, inputs: AnalysisInputs) -> tuple[list[dict], list[dict], dict]:
+    """Score each LM on the test items and train + test its uni/bi classifiers -> (rows, summaries, data facts).
+    The classifiers train as jobs on ``inputs.executor`` (one thread each), from examples the driver computes
+    once per vocabulary and writes beside them (``out/work/number/``)."""
     from probe.models.checkpoint import load_checkpoint
     from probe.scoring.items import score_items
     from probe.scoring.neural import LMScorer
 
-    rows: list[dict] = []
-    summaries: list[dict] = []
+    lm_rows: list[list[dict]] = []
     examples_cache: dict = {}
     exclude = set(test["prefix"].astype(str))
+    work = out / "work" / "number"
+    jobs, per_model = [], []
     for m in chosen:
         ckpt = load_checkpoint(m["path"])
         vocab, mc, arch, seed = ckpt.vocab, ckpt.model_config, m["arch"], int(m.get("seed", 0) or 0)
@@ -138,23 +141,32 @@ def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.
         lm = pd.DataFrame({"n_attractors": kept["n_attractors"].to_numpy()[scored],
                            "match": kept["match"].to_numpy()[scored],
                            "correct": scores["correct"].to_numpy()[scored].astype(bool)})
-        rows += _accuracy_rows(lm, {"objective": "lm", **key}, n_boot=cfg.n_boot, seed=cfg.seed)
+        lm_rows.append(_accuracy_rows(lm, {"objective": "lm", **key}, n_boot=cfg.n_boot, seed=cfg.seed))
         if vocab.itos not in examples_cache:
-            examples_cache[vocab.itos] = grammar_examples(corpus, vocab, n_sentences=cfg.n_sentences,
-                                                          valid_fraction=0.1, seed=0, exclude_prefixes=exclude)
+            examples = grammar_examples(corpus, vocab, n_sentences=cfg.n_sentences, valid_fraction=0.1, seed=0,
+                                        exclude_prefixes=exclude)
+            path = save_examples(work / f"examples-{len(examples_cache)}.npz", examples)
+            examples_cache[vocab.itos] = (path, examples[2])
+        folders = []
         for direction in cfg.directions:
             ncfg = NumberConfig(arch=arch, bidirectional=direction == "bi", layers=mc.layers, hidden=mc.hidden,
                                 emb=mc.emb, nonlinearity=mc.nonlinearity, pooling=cfg.pooling,
                                 n_sentences=cfg.n_sentences, epochs=cfg.epochs, batch_size=cfg.batch_size,
                                 lr=cfg.lr, seed=seed)
-            folder = out / "work" / "number" / f"{arch}-{direction}-r{rate:g}-s{seed}"
-            summaries.append(train_number(ncfg, out=folder, corpus=corpus, overwrite=True, progress=progress,
-                                          examples=examples_cache[vocab.itos], vocab=vocab))
+            folders.append((direction, work / f"{arch}-{direction}-r{rate:g}-s{seed}"))
+            jobs.append(TrainJob(config=config_to_dict(ncfg), corpus=str(corpus), out=str(folders[-1][1]),
+                                 examples=str(examples_cache[vocab.itos][0]), threads=1, kind="number"))
+        per_model.append((key, data, in_vocab, folders))
+    summaries = train_models(inputs, jobs, what="number")
+    rows: list[dict] = []
+    for lm_part, (key, data, in_vocab, folders) in zip(lm_rows, per_model):
+        rows += lm_part
+        for direction, folder in folders:
             model = load_number_checkpoint(folder).model
             res = item_correctness(model, test, data)[in_vocab]
             rows += _accuracy_rows(res, {"objective": f"number-{direction}", **key}, n_boot=cfg.n_boot,
                                    seed=cfg.seed)
-    facts = next(iter(examples_cache.values()))[2] if examples_cache else {}
+    facts = next(iter(examples_cache.values()))[1] if examples_cache else {}
     return rows, summaries, facts
 
 

@@ -169,6 +169,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 @command
 def _add_run(sub: argparse._SubParsersAction) -> None:
     from probe.cli.options import add_config_options
+    from probe.jobs import SlurmConfig
     from probe.run.config import RunConfig
 
     p = sub.add_parser(
@@ -179,16 +180,23 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                     "write runs/<name>/report.md, ending with a reproducibility verdict against the committed "
                     "reference results/<name> when there is one. With no options: the default run "
                     "(runs/default). Finished stages are not redone when a run is restarted; progress goes to "
-                    "stdout, one line per finished model when it is not a terminal.")
+                    "stdout, one line per finished model when it is not a terminal. --executor slurm trains each "
+                    "model as a Slurm job (pip install -e \".[cluster]\"); a restarted run re-attaches to its jobs.")
     p.add_argument("--preset", default="default", help="default | quick (toy size, for smoke tests)")
     p.add_argument("--config", metavar="FILE", help="JSON or YAML file overriding any RunConfig key (nested)")
     # the run config's top-level options most often changed; --config FILE sets any of them
-    names = add_config_options(p, RunConfig, only=("name", "results_dir", "workers"), show_defaults=False)
+    names = add_config_options(p, RunConfig, only=("name", "results_dir", "workers", "executor"),
+                               show_defaults=False)
+    slurm = add_config_options(p.add_argument_group("Slurm (with --executor slurm; the run config's slurm: {...})"),
+                               SlurmConfig, prefix="slurm")
 
     def run(a: argparse.Namespace) -> int:
+        from probe.cli.options import option_values
         from probe.run import load_run_config, run_benchmark
 
-        overrides = {k: getattr(a, k) for k in names if getattr(a, k) is not None}
+        overrides = option_values(a, names)
+        if option_values(a, slurm, prefix="slurm"):
+            overrides["slurm"] = option_values(a, slurm, prefix="slurm")
         cfg = load_run_config(preset=a.preset, config_file=a.config, overrides=overrides)
         run_benchmark(cfg, argv=a.argv[1:])
         return 0

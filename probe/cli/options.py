@@ -58,10 +58,12 @@ def _scalar(tp: Any) -> tuple[Any, bool, bool]:
 
 def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *,
                        defaults: Any = None, skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None,
-                       show_defaults: bool = True) -> list[str]:
+                       show_defaults: bool = True, prefix: str = "") -> list[str]:
     """Add ``--field-name`` for every field of ``cls`` (those in ``only`` when given, never those in ``skip``);
     every flag defaults to None (= keep the preset's or the config's value), and its help is the field's
-    comment plus the default shown (``show_defaults=False`` where a preset decides it). Returns the field names."""
+    comment plus the default shown (``show_defaults=False`` where a preset decides it). ``prefix``: flags of a
+    nested config, ``--PREFIX-field-name`` (read them back with ``option_values``). A mapping field takes
+    ``KEY=VALUE`` pairs. Returns the flags' destinations (the field names, ``PREFIX_field`` with a prefix)."""
     hints = typing.get_type_hints(cls, include_extras=True)
     comments = field_comments(cls)
     names = []
@@ -69,28 +71,52 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         if f.name in skip or (only is not None and f.name not in only):
             continue
         tp, many, _ = _scalar(hints[f.name])
-        default = getattr(defaults, f.name) if defaults is not None else f.default
+        if defaults is not None:
+            default = getattr(defaults, f.name)
+        else:
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
-        # None and () mean "not set"; the field's comment says what happens then
-        unset = default is None or default == () or not show_defaults
+        # None, '', () and {} mean "not set"; the field's comment says what happens then
+        unset = default is None or default in ("", (), {}) or not show_defaults
         help_text = (comments.get(f.name, f.name) + ("" if unset else f" (default {shown})")).replace("%", "%%")
-        flag = "--" + f.name.replace("_", "-")
+        dest = f"{prefix}_{f.name}" if prefix else f.name
+        flag = "--" + dest.replace("_", "-")
         if tp is bool and not many:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif typing.get_origin(tp) is dict or tp is dict:
+            parser.add_argument(flag, type=_key_value, nargs="+", default=None, metavar="KEY=VALUE", help=help_text)
         else:
             kind = tp if tp in (int, float, str, *_CHECKED_INTS.values()) else str
             metavar = "INT" if kind in _CHECKED_INTS.values() else kind.__name__.upper()
             parser.add_argument(flag, type=kind, nargs="+" if many else None, default=None, metavar=metavar,
                                 help=help_text)
-        names.append(f.name)
+        names.append(dest)
     return names
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    """An argparse type: ``KEY=VALUE`` -> (KEY, VALUE)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def option_values(namespace: argparse.Namespace, names: list[str], *, prefix: str = "") -> dict:
+    """{field: value} of the flags given on the command line among ``names`` (as ``add_config_options``
+    returned them, with the same ``prefix``): lists become tuples, KEY=VALUE pairs a dict."""
+    given = {}
+    for name in names:
+        value = getattr(namespace, name, None)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = dict(value) if value and isinstance(value[0], tuple) else tuple(value)
+        given[name[len(prefix) + 1:] if prefix else name] = value
+    return given
 
 
 def apply_options(cfg: Any, namespace: argparse.Namespace, names: list[str]) -> Any:
     """``cfg`` with every flag given on the command line (not None) replacing its field."""
-    given = {}
-    for name in names:
-        value = getattr(namespace, name, None)
-        if value is not None:
-            given[name] = tuple(value) if isinstance(value, list) else value
+    given = option_values(namespace, names)
     return dataclasses.replace(cfg, **given) if given else cfg

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -16,7 +15,8 @@ from probe.core.io import save_config
 from probe.run.config import RunConfig, check_run_config, rate_labels, rate_tag, sweep_rates, train_config
 from probe.run.published import overview_section, score_extra_data
 from probe.run.report import intro_markdown, report_sections, reproducibility, training_summaries
-from probe.run.stages import run_stage, same_train_config, train_job
+from probe.jobs import Executor, TrainJob, same_train_config, train_many
+from probe.run.stages import run_stage
 
 
 def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None) -> Path:
@@ -31,7 +31,6 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     from probe.data.corpus import build_corpus, corpus_fingerprint, resolved_corpus_config
     from probe.train import RESUMABLE
     from probe.evaluate import evaluate
-    from probe.core.progress import Progress
     from probe.core.environment import git_commit
 
     check_run_config(cfg)
@@ -63,7 +62,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                   log, f"corpus {rate_tag(rate)}", force=new_bench)
         new_data[rate] = corpus_fingerprint(folder) != before
 
-    # 3. language models: arch x rate x seed, in parallel processes (one thread each)
+    # 3. language models: arch x rate x seed, in parallel processes or as Slurm jobs (cfg.executor)
     jobs, model_dirs, labels = [], [], {}
     reused = 0
     for rate in sweep_rates(cfg):
@@ -82,28 +81,12 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                 if out.exists() and (new_data[rate] or not same_train_config(out, tcfg, corpora[rate],
                                                                             ignore=RESUMABLE)):
                     shutil.rmtree(out)
-                jobs.append((config_to_dict(tcfg), str(corpora[rate]), str(out), str(dev)))
+                jobs.append(TrainJob(config=config_to_dict(tcfg), corpus=str(corpora[rate]), out=str(out),
+                                     items=str(dev)))
     workers = cfg.workers or os.cpu_count() or 1
+    executor = Executor(kind=cfg.executor, workers=workers, slurm=cfg.slurm, folder=str(work / "slurm"))
     if jobs:
-        n_proc = min(workers, len(jobs))
-        threads = 1 if n_proc > 1 else 0
-        t0 = time.perf_counter()
-        with Progress("training", len(jobs), unit="models", log=log) as bar:
-            if n_proc == 1:
-                for job in jobs:
-                    s = train_job(job[:4] + (threads,))
-                    bar.update(Path(job[2]).name, s["train_seconds"])
-            else:
-                import multiprocessing as mp
-                from concurrent.futures import as_completed
-
-                ctx = mp.get_context("spawn")  # torch and fork do not mix safely
-                with ProcessPoolExecutor(max_workers=n_proc, mp_context=ctx) as pool:
-                    futures = {pool.submit(train_job, j + (threads,)): j for j in jobs}
-                    for fut in as_completed(futures):
-                        s = fut.result()
-                        bar.update(Path(futures[fut][2]).name, s["train_seconds"])
-        log(f"training: {len(jobs)} models in {time.perf_counter() - t0:.1f} s ({n_proc} processes)")
+        train_many(jobs, executor=executor, log=log)
     else:
         log("training: all models done already")
 
@@ -146,7 +129,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
 
     # 7. the lecture's analyses, at small size, on this run's models and corpora
     analysis_sections = run_analyses(cfg, root=root, work=work, corpora=corpora, bench=bench, log=log,
-                                     workers=workers)
+                                     workers=workers, executor=executor)
     elapsed = time.perf_counter() - t_start
     command = "probe run" + (" " + " ".join(argv) if argv else "")
     eval_cfg = json.loads((work / "eval" / "config.json").read_text())
@@ -170,16 +153,17 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
 
 
 def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench: Path,
-                 log: Callable[[str], None] = print, workers: int = 1) -> dict:
+                 log: Callable[[str], None] = print, workers: int = 1, executor: Executor | None = None) -> dict:
     """Run each analysis named in ``cfg.analyses`` (the registry's preset ``cfg.analysis_scale``) into the run
-    folder; return report sections by the analyses' titles."""
+    folder, their own trainings on ``executor`` (default: ``workers`` local processes); return report sections
+    by the analyses' titles."""
     from probe.analyses.base import AnalysisInputs, run_analysis, get_analysis
 
     models = tuple({"path": str(work / "models" / f"{arch}-{rate_tag(rate)}-s{seed}"), "arch": arch,
                     "attractor_rate": rate, "seed": seed}
                    for rate in sweep_rates(cfg) for arch in cfg.archs for seed in cfg.seeds)
     inputs = AnalysisInputs(models=models, corpus_dirs={r: str(p) for r, p in corpora.items()}, items=str(bench),
-                            out=str(root), workers=workers)
+                            out=str(root), workers=workers, executor=executor)
     sections = {}
     for name in cfg.analyses:
         t0 = time.perf_counter()

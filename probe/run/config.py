@@ -9,6 +9,7 @@ from probe.data.build import BuildConfig
 from probe.core.errors import ProbeError
 from probe.core.config import NonNegativeInt, config_from_dict, config_to_dict, read_config_file
 from probe.data.corpus import CorpusConfig
+from probe.jobs import SlurmConfig
 from probe.train import TrainConfig
 from probe.core.config import merge_config
 from probe.analyses import BUILTIN
@@ -55,6 +56,9 @@ class RunConfig:
                                                             #   {"srn": {"lr": 1.0}}: each cell its own learning rate
     ngram_order: int = 3                                    # the sequential-recency reference baseline
     workers: NonNegativeInt = 0                             # training processes (0: one per CPU core)
+    executor: str = "local"                                 # where models train: local (processes on this
+                                                            #   machine) | slurm (a job per model, via submitit)
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)  # the slurm executor's options (--slurm-FIELD)
     analyses: tuple[str, ...] = BUILTIN                     # the lecture's analyses (probe.analyses registry)
     analysis_scale: str = "small"                           # the analyses' preset: small | quick
     extra_data: tuple[ExtraData, ...] = ()                  # published sets to import and score too
@@ -149,6 +153,9 @@ def check_run_config(cfg: RunConfig) -> None:
                             else replace(cfg.corpus, exclude_items=None))
     for arch in cfg.archs:
         check_train_config(resolve_train_config(train_config(cfg, arch, cfg.seeds[0])))
+    from probe.jobs import check_executor
+
+    check_executor(cfg.executor, cfg.slurm)     # last: on Slurm it asks the cluster
 
 
 def sweep_rates(cfg: RunConfig) -> tuple:
