@@ -27,3 +27,17 @@ def external() -> Path:
     if not EXTERNAL.is_dir():
         pytest.skip("../shared/external is not present")
     return EXTERNAL
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+    """``probe run --preset quick`` on the local executor, once per session -> (cfg, run folder, log lines,
+    {file: bytes} of its summary files as first written: tests that restart the run change them later)."""
+    from probe.run import load_run_config, run_benchmark
+
+    root = tmp_path_factory.mktemp("run")
+    logs: list[str] = []
+    cfg = load_run_config(preset="quick", overrides={"results_dir": str(root)})
+    out = run_benchmark(cfg, log=logs.append)
+    first = {name: (out / name).read_bytes() for name in ("summary.csv", "summary_seeds.csv")}
+    return cfg, out, logs, first
