@@ -1,4 +1,4 @@
-"""Install probe: `pip install -e .` (add `[test]` for the test tools)."""
+"""Install probe: `pip install -e .` (add `[test]` for the test tools, `[cluster]` to train on Slurm)."""
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -30,7 +30,10 @@ setup(
     extras_require={
         # transformers for tests/test_hf.py (a tiny GPT-2 built offline; the tests skip without it): on top
         # of torch and datasets, pip added 141 MB in 55 s (transformers 129 MB, tokenizers, safetensors)
-        "test": ["pytest>=7", "transformers>=4.36"],
+        # submitit for tests/test_jobs.py's Slurm tests (they also need a reachable Slurm; they skip without one)
+        "test": ["pytest>=7", "transformers>=4.36", "submitit>=1.5"],
+        # probe run --executor slurm: jobs go to Slurm through submitit (pure Python: a 76 kB wheel + cloudpickle)
+        "cluster": ["submitit>=1.5"],
         "hf": ["transformers>=4.36"],
         # spaCy's lemma tables: probe validate then also checks that the two verb forms share a lemma and
         # that a singular head's bad verb is no past tense of another verb (lexicon checks use them too)
