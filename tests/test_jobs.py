@@ -341,14 +341,19 @@ def test_quick_preset_on_slurm_equals_local_byte_for_byte(slurm, quick_run, tmp_
 def test_a_cancelled_job_is_resubmitted_and_resumes_to_the_same_weights(slurm, corpus, tmp_path):
     """scancel mid-training: the job ends without a result, the driver submits it again, and the new job resumes
     from last.pt; the final weights equal an uninterrupted run's."""
-    kw = dict(epochs=15, checkpoint_every=10, eval_every=200, log_every=100)
+    # long enough (~10-30 s) to outlast Slurm's KillWait after scancel (SIGTERM, which submitit ignores, then
+    # SIGKILL 5 s later on the local cluster)
+    kw = dict(epochs=25, checkpoint_every=10, eval_every=200, log_every=100)
     job = lm_job(corpus, tmp_path / "m", **kw)
     lines: list[str] = []
     results: list = []
+    whole: list = []
     folder = tmp_path / "slurm"
     driver = threading.Thread(target=lambda: results.append(
         train_many([job], executor=slurm_executor(folder, max_requeue=2), log=lines.append)))
     driver.start()
+    reference = threading.Thread(target=lambda: whole.append(run_job(replace(job, out=str(tmp_path / "whole")))))
+    reference.start()       # the uninterrupted run, meanwhile in this process
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (tmp_path / "m" / "last.pt").is_file():
         time.sleep(0.1)
@@ -361,8 +366,8 @@ def test_a_cancelled_job_is_resubmitted_and_resumes_to_the_same_weights(slurm, c
     assert second != first
     resumed = [s for s in (folder / f"{second}_0_log.out").read_text().splitlines() if "resuming from" in s]
     assert resumed and int(resumed[0].rsplit(" ", 1)[1]) > 0, "the new job started from scratch"
-    whole = run_job(replace(job, out=str(tmp_path / "whole")))
-    assert results[0][0]["steps"] == whole["steps"]
+    reference.join()
+    assert results[0][0]["steps"] == whole[0]["steps"]
     assert_same_weights(tmp_path / "whole" / "last.pt", tmp_path / "m" / "last.pt")
     assert_same_weights(tmp_path / "whole" / "model.pt", tmp_path / "m" / "model.pt")
 
