@@ -300,13 +300,39 @@ Builder = Callable[[Sampler, tuple, str, int], Parts]
 
 
 @dataclass(frozen=True)
+class Configuration:
+    """What a construction looks like in a training corpus (``probe.data.evidence`` counts it there).
+
+    ``dependency``: the grammar's kind of agreement dependency (subject | src | orc); ``span``: a regular
+    expression the category tags strictly between controller and verb must match whole (one letter per
+    token, see ``probe.data.evidence``); ``before``: one the tags just before the controller must end
+    with (from the sentence start when it begins with '^', as the items do), whose nouns are then the
+    attractors ('' = the attractors are the nouns in the span);
+    ``variant_by``: how the item variant shows in the span: 'nouns' (their count: pp's attractors),
+    'length' (its length: control's distance) or '' (one variant, 0).
+    """
+
+    dependency: str
+    span: str
+    before: str = ""
+    variant_by: str = ""
+
+    def variant(self, span: str) -> int:
+        """The variant a matching span belongs to (the cell dimension of ``Construction.variants``)."""
+        if self.variant_by == "nouns":
+            return span.count("N")
+        return len(span) if self.variant_by == "length" else 0
+
+
+@dataclass(frozen=True)
 class Construction:
     """A construction's builder and the cells it covers.
 
     ``attractors``: number of attractor slots, or None for pp (1..max_attractors);
     ``verb_types``: target verb types it can take; ``variants``: extra cell dimension (control distances);
     ``distance_variants``: the variants are head-verb distances, matched to those of the attractor
-    constructions a build contains (control: the distance baseline of pp/src/orc).
+    constructions a build contains (control: the distance baseline of pp/src/orc); ``configuration``: its
+    shape in a training corpus (None: not counted).
     """
 
     name: str
@@ -315,6 +341,7 @@ class Construction:
     verb_types: tuple[str, ...] = VERB_TYPES
     variants: tuple[int, ...] = (0,)
     distance_variants: bool = False
+    configuration: Configuration | None = None
 
 
 # The distances (tokens between head and verb) of pp with 1-4 attractors (3, 6, 9, 12), of src and
@@ -322,17 +349,20 @@ class Construction:
 CONTROL_DISTANCES = (3, 4, 6, 9, 12)
 
 CONSTRUCTIONS: dict[str, Construction] = {c.name: c for c in (
-    Construction("simple", simple, 0),
-    Construction("pp", pp, None),
-    Construction("src", src, 1),
-    Construction("orc", orc, 1),
-    Construction("orc_nothat", orc_nothat, 1),
-    Construction("within_orc", within_orc, 1, verb_types=("transitive",)),
-    Construction("within_orc_nothat", within_orc_nothat, 1, verb_types=("transitive",)),
-    Construction("sent_comp", sent_comp, 1),
-    Construction("vp_coord", vp_coord, 0),
-    Construction("vp_coord_long", vp_coord_long, 1),
-    Construction("control", control, 0, variants=CONTROL_DISTANCES, distance_variants=True),
+    Construction("simple", simple, 0, configuration=Configuration("subject", "")),
+    Construction("pp", pp, None, configuration=Configuration("subject", "(?:PDJ?N){1,4}", variant_by="nouns")),
+    Construction("src", src, 1, configuration=Configuration("subject", "CTDJ?N")),
+    Construction("orc", orc, 1, configuration=Configuration("subject", "CDJ?NT")),
+    Construction("orc_nothat", orc_nothat, 1, configuration=Configuration("subject", "DJ?NT")),
+    Construction("within_orc", within_orc, 1, verb_types=("transitive",),
+                 configuration=Configuration("orc", "", before="^DJ?NCDJ?")),
+    Construction("within_orc_nothat", within_orc_nothat, 1, verb_types=("transitive",),
+                 configuration=Configuration("orc", "", before="^DJ?NDJ?")),
+    Construction("sent_comp", sent_comp, 1, configuration=Configuration("subject", "", before="^DJ?NXD")),
+    Construction("vp_coord", vp_coord, 0, configuration=Configuration("subject", "IA")),
+    Construction("vp_coord_long", vp_coord_long, 1, configuration=Configuration("subject", "TDJ?NA")),
+    Construction("control", control, 0, variants=CONTROL_DISTANCES, distance_variants=True,
+                 configuration=Configuration("subject", "R{1,12}", variant_by="length")),
 )}
 
 

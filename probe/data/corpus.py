@@ -15,6 +15,7 @@ import numpy as np
 
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_atomic
+from probe.data.evidence import count_configurations, evidence_table
 from probe.data.grammar import Grammar, GrammarProbs, check_grammar_options, entropy_floor, measure_dependencies
 
 UNK, EOS = "<unk>", "<eos>"
@@ -445,10 +446,15 @@ def _synthetic_splits(cfg: CorpusConfig, exclude: set[str]) -> tuple[dict, dict,
     log_keep = math.log1p(-removed / drawn) if drawn else 0.0
     ambiguous = grammar.ambiguous_forms()
     floor = {name: entropy_floor(part, log_keep=log_keep) for name, part in parts.items() if part}
+    counts = count_configurations(parts["train"], lex)
     stats = {
         "attractor_rate_target": cfg.attractor_rate,
         "match_rate": grammar.match_rate,
         "modifier_rate": grammar.attractor_rate + grammar.match_rate,
+        "designed_share": grammar.rho,
+        # per benchmark construction: its training dependencies, in conflict / matched configuration
+        "constructions": [{**row, "patterns": dict(sorted(counts[(row["construction"], row["variant"])].items()))}
+                          for row in evidence_table(counts, grammar.rho)],
         "entropy_floor": {**floor, "exact": not ambiguous, "ambiguous_forms": ambiguous,
                           "note": "the grammar's own log-probability of each sentence and its <eos>; exact where every "
                                   "sentence has one derivation, else an upper bound on the floor perplexity"},
