@@ -43,7 +43,7 @@ from __future__ import annotations
 import functools
 import math
 from statistics import NormalDist
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,8 +66,8 @@ METRIC_RANGES = {"accuracy": (0.0, 1.0), "syntactic_rate": (0.0, 1.0), "attracti
 # Intervals
 
 
-def crossed_interval(blocks: Sequence[np.ndarray], weights: Sequence[float], *, level: float = 0.95
-                     ) -> tuple[float, float, float]:
+def crossed_interval(blocks: Sequence[np.ndarray], weights: Sequence[float], *, level: float = 0.95,
+                     groups: Sequence | None = None) -> tuple[float, float, float]:
     """(value, low, high) of theta = sum_k weights[k] * mean(blocks[k]) over seeds x items tables.
 
     ``blocks[k]`` [S, N_k]: row s holds seed s's values on the N_k items of cell k (the same S seeds in
@@ -78,8 +78,15 @@ def crossed_interval(blocks: Sequence[np.ndarray], weights: Sequence[float], *, 
     Cochran & Cox's: the parts' t quantiles (S - 1 and N_k - 1 degrees of freedom) weighted by the
     parts' variances. With S = 1 only item parts remain (a t-interval over items). NaN bounds where a
     part cannot be estimated (a block of one item); NaN everything for an empty block.
+
+    ``groups`` [S] (optional): the training corpus of each row when the models were trained on several
+    independently drawn corpora (seeds nested in corpora, a random factor): the seeds' part is then split,
+    as in a one-way random-effects ANOVA of the per-seed values, into a corpus part (mean square between
+    corpora minus within, over S; C - 1 degrees of freedom) and a seed part (mean square within, over S;
+    S - C degrees of freedom), each with its own t quantile in the critical value. A negative corpus part
+    is set to 0 (the seed part alone is then larger than the pooled estimate: conservative).
     """
-    return _estimate(blocks, weights, level)[:3]
+    return _estimate(blocks, weights, level, groups)[:3]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -87,7 +94,22 @@ def _t(p: float, df: int) -> float:
     return t_quantile(p, df)
 
 
-def _estimate(blocks: Sequence[np.ndarray], weights: Sequence[float], level: float
+def _model_parts(per_seed: np.ndarray, groups: Sequence | None, p: float) -> tuple[list[float], list[float]]:
+    """The variance parts of the mean of the per-seed values and their t quantiles (see crossed_interval)."""
+    S = len(per_seed)
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].ravel() if groups is not None else np.zeros(S, int)
+    C = int(codes.max()) + 1
+    if C < 2 or C >= S:
+        sd = float(per_seed.std(ddof=1))
+        return [sd * sd / S], [_t(p, S - 1)]
+    counts = np.bincount(codes, minlength=C).astype(float)
+    means = np.bincount(codes, weights=per_seed, minlength=C) / counts
+    ms_between = float((counts * (means - per_seed.mean()) ** 2).sum()) / (C - 1)
+    ms_within = float(((per_seed - means[codes]) ** 2).sum()) / (S - C)
+    return [max(ms_between - ms_within, 0.0) / S, ms_within / S], [_t(p, C - 1), _t(p, S - C)]
+
+
+def _estimate(blocks: Sequence[np.ndarray], weights: Sequence[float], level: float, groups: Sequence | None = None
               ) -> tuple[float, float, float, float]:
     """:func:`crossed_interval` plus the standard deviation of the per-seed values (NaN with one seed)."""
     nan = float("nan")
@@ -101,8 +123,9 @@ def _estimate(blocks: Sequence[np.ndarray], weights: Sequence[float], level: flo
     p = (1 + level) / 2
     parts, quantiles = [], []
     if S > 1:
-        parts.append(sd * sd / S)
-        quantiles.append(_t(p, S - 1))
+        model_parts, model_quantiles = _model_parts(per_seed, groups, p)
+        parts += model_parts
+        quantiles += model_quantiles
     for w, b in zip(weights, blocks):
         n = b.shape[1]
         if n < 2:
@@ -150,8 +173,11 @@ class _Group:
     did not score an item; S = the group's models, one per training seed), and ``items``: per item id
     (U rows) the attributes that cells select on."""
 
-    def __init__(self, frame: pd.DataFrame):
+    def __init__(self, frame: pd.DataFrame, nest: str | None = None):
         self.models = sorted(frame["model"].unique())
+        # the training corpus of each model (a random factor the seeds are nested in), when several were drawn
+        self.groups = (frame.drop_duplicates("model").set_index("model")[nest].reindex(self.models).to_numpy()
+                       if nest and nest in frame.columns and frame[nest].nunique(dropna=False) > 1 else None)
         items = frame.drop_duplicates("id")
         self.ids = items["id"].to_numpy()
         col = pd.Index(self.ids).get_indexer(frame["id"])
@@ -186,8 +212,9 @@ def _split(mask: np.ndarray, *columns: np.ndarray):
         yield (key if isinstance(key, tuple) else (key,)), rows[idx]
 
 
-def _cells(items: pd.DataFrame, constructions: list[str]):
-    """(cell keys, item indices) for every level but 'effect', in a fixed order."""
+def _cells(items: pd.DataFrame, constructions: list[str], pools: Mapping[str, Sequence[str]] | None = None):
+    """(cell keys, item indices) for every level but 'effect', in a fixed order; ``pools`` names groups of
+    constructions pooled like 'all'."""
     cons = items["construction"].to_numpy(str)
     cond = items["condition"].to_numpy(str)
     match = items["match"].to_numpy(str)
@@ -195,7 +222,8 @@ def _cells(items: pd.DataFrame, constructions: list[str]):
     dist = items["distance"].to_numpy(np.int64)
     pure = pure_classes(items)
     for con in constructions:
-        here = np.ones(len(items), bool) if con == "all" else cons == con
+        here = (np.ones(len(items), bool) if con == "all" else np.isin(cons, list(pools[con]))
+                if pools and con in pools else cons == con)
         for level, label, mask in (("condition", cond, here), ("match", match, here & (match != "unknown")),
                                    ("attractors", pure, here & (pure != ""))):
             for (c, n), idx in _split(mask, label, n_att):
@@ -221,24 +249,26 @@ def _row(base: dict, metric: str, est: tuple, n_items: int, n_excluded: int, acc
             "n_excluded": int(n_excluded), "accuracy": accuracy, "n_seeds": n_seeds, "sd": sd}
 
 
-def _group_rows(group: _Group, base: dict, level: float) -> list[dict]:
+def _group_rows(group: _Group, base: dict, level: float, pools: Mapping[str, Sequence[str]] | None = None
+                ) -> list[dict]:
     """Every cell's rows for one group (one model, or one arch x labels pooled over seeds)."""
     S = len(group.models)
     cons = sorted(group.items["construction"].unique())
-    constructions = cons + (["all"] if len(cons) > 1 else [])
+    constructions = cons + (["all"] if len(cons) > 1 else []) + [name for name in (pools or {})
+                                                                if set(pools[name]) & set(cons)]
     rows: list[dict] = []
     match_cells: dict[tuple, np.ndarray] = {}
     nan4 = (np.nan,) * 4
-    for keys, cols in _cells(group.items, constructions):
+    for keys, cols in _cells(group.items, constructions, pools):
         block, missing = _complete(group.correct, cols)
         if not block.shape[1]:
             rows.append(_row({**base, **keys}, "accuracy", nan4, 0, missing, np.nan, S))
             continue
-        acc = _estimate([block], [1.0], level)
+        acc = _estimate([block], [1.0], level, group.groups)
         rows.append(_row({**base, **keys}, "accuracy", acc, block.shape[1], missing, acc[0], S))
         if keys["level"] in ("condition", "match"):
             mblock, _ = _complete(group.margin, cols)
-            rows.append(_row({**base, **keys}, "margin", _estimate([mblock], [1.0], level), mblock.shape[1],
+            rows.append(_row({**base, **keys}, "margin", _estimate([mblock], [1.0], level, group.groups), mblock.shape[1],
                              missing, acc[0], S))
         if keys["level"] == "match":
             match_cells[(keys["construction"], keys["condition"], keys["n_attractors"])] = cols
@@ -265,48 +295,60 @@ def _effect_rows(group: _Group, base: dict, match_cells: dict, constructions: li
                     continue
                 pairs[label] = (bm, bc)
                 rows.append(_row({**base, **key, "condition": label}, "attraction_effect",
-                                 _estimate([bm, bc], [1.0, -1.0], level), bm.shape[1] + bc.shape[1], xm + xc,
+                                 _estimate([bm, bc], [1.0, -1.0], level, group.groups), bm.shape[1] + bc.shape[1], xm + xc,
                                  np.nan, S))
             if "sg_head" in pairs and "pl_head" in pairs:
                 blocks = [*pairs["sg_head"], *pairs["pl_head"]]
                 rows.append(_row({**base, **key, "condition": "sg_head-pl_head"}, "markedness_asymmetry",
-                                 _estimate(blocks, [1.0, -1.0, -1.0, 1.0], level),
+                                 _estimate(blocks, [1.0, -1.0, -1.0, 1.0], level, group.groups),
                                  sum(b.shape[1] for b in blocks), 0, np.nan, S))
     return rows
 
 
-def _summaries(scores: pd.DataFrame, group_keys: list[str], level: float) -> pd.DataFrame:
+def _summaries(scores: pd.DataFrame, group_keys: list[str], level: float, *, nest: str | None = None,
+               pools: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     rows: list[dict] = []
     for vals, frame in scores.groupby(group_keys, sort=True, dropna=False):
         vals = vals if isinstance(vals, tuple) else (vals,)
-        rows += _group_rows(_Group(frame), dict(zip(group_keys, vals)), level)
+        rows += _group_rows(_Group(frame, nest), dict(zip(group_keys, vals)), level, pools)
     out = pd.DataFrame(rows, columns=group_keys + list(CELL_KEYS) + list(VALUE_COLUMNS) + ["n_seeds", "sd"])
     for c in ("n_attractors", "distance"):
         out[c] = out[c].astype(np.int64)
     return out
 
 
-def summarize(scores: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+def summarize(scores: pd.DataFrame, *, level: float = 0.95, pools: Mapping[str, Sequence[str]] | None = None
+              ) -> pd.DataFrame:
     """Per-item scores -> one row per model x cell x metric (see the module docstring), t-intervals over items.
 
     Groups by the model keys (model, arch, seed, method, data) and any label columns the run added.
+    ``pools``: named groups of constructions summarised together, like 'all' ({"pooled": ("pp", "src")}
+    adds rows whose construction is 'pooled').
     """
     keys = list(MODEL_KEYS) + _label_keys(scores)
-    out = _summaries(scores, keys, level)
+    out = _summaries(scores, keys, level, pools=pools)
     return out[keys + list(CELL_KEYS) + list(VALUE_COLUMNS)]
 
 
-def aggregate_seeds(scores: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+NEST_KEY = "corpus"   # the label column naming each model's training corpus, when a run draws several per cell
+
+
+def aggregate_seeds(scores: pd.DataFrame, *, level: float = 0.95, pools: Mapping[str, Sequence[str]] | None = None
+                    ) -> pd.DataFrame:
     """Per-item scores -> one row per arch x labels x cell x metric, pooled over the models (training seeds)
     of each arch and labels, with the crossed seeds x items interval (module docstring).
 
     Items are paired across seeds: a cell uses the items every seed scored (``n_items`` counts them once;
     ``n_excluded`` counts the cell's items some seed did not score). ``sd`` is the standard deviation of
-    the per-seed values (NaN with one seed); ``ci_method`` says which interval a row carries.
+    the per-seed values (NaN with one seed); ``ci_method`` says which interval a row carries. A label
+    column ``corpus`` (models of one cell trained on several independently drawn corpora) is not a group
+    key: the corpora are pooled as a random factor the seeds are nested in (``crossed_interval``'s groups).
     """
-    keys = [k for k in MODEL_KEYS if k not in ("model", "seed")] + _label_keys(scores)
-    out = _summaries(scores, keys, level)
-    out["ci_method"] = np.where(out["n_seeds"] > 1, "seeds x items (crossed)", "items (1 seed)")
+    keys = [k for k in MODEL_KEYS if k not in ("model", "seed")] + [k for k in _label_keys(scores) if k != NEST_KEY]
+    out = _summaries(scores, keys, level, nest=NEST_KEY, pools=pools)
+    nested = NEST_KEY in scores.columns and scores[NEST_KEY].nunique(dropna=False) > 1
+    out["ci_method"] = np.where(out["n_seeds"] > 1, "corpora > seeds x items (nested, crossed)" if nested
+                                else "seeds x items (crossed)", "items (1 seed)")
     return out[keys + list(CELL_KEYS) + list(SEED_VALUE_COLUMNS)]
 
 

@@ -177,7 +177,8 @@ class CorpusConfig:
     batch_size: int = 1000                   # lines per spaCy batch
     # --- benchmark exclusion: sentences equal to an item's sentence_good or sentence_bad are dropped
     exclude_benchmark: bool = True
-    exclude_items: str | None = None         # item folder / items.jsonl; None = the default benchmark, built in memory
+    exclude_items: str | tuple[str, ...] | None = None   # item folder(s) / items.jsonl; None = the default
+                                             #   benchmark, built in memory
 
 
 def check_corpus_config(cfg: CorpusConfig) -> None:
@@ -239,8 +240,11 @@ def _benchmark_sentences(cfg: CorpusConfig) -> set[str]:
     if cfg.exclude_items:
         from probe.data.items import load_items
 
-        ds = load_items(cfg.exclude_items)
-        return set(ds["sentence_good"]) | set(ds["sentence_bad"])
+        out: set[str] = set()
+        for path in (cfg.exclude_items,) if isinstance(cfg.exclude_items, str) else cfg.exclude_items:
+            ds = load_items(path)
+            out |= set(ds["sentence_good"]) | set(ds["sentence_bad"])
+        return out
     from probe.data.build import BuildConfig, build_items
 
     rows = build_items(BuildConfig())

@@ -180,5 +180,16 @@ class AgreementCurve:
         self.items = read_items(items)        # read_items prepares them
 
     def __call__(self, model: Any, vocab: Vocab, device: Any) -> dict:
-        """-> {"agreement_accuracy": share of in-vocabulary items answered right, prefix method}."""
-        return {"agreement_accuracy": agreement_accuracy(model, vocab, self.items, device=str(device))}
+        """-> {"agreement_accuracy": share of in-vocabulary items answered right (prefix method), "agreement": the
+        mean of the accuracies per item class (none, matched, conflict, mismatched without conflict: conflict
+        items weigh as much as the easy ones; what ``stop_on ppl+agreement`` watches), "agreement_conflict"}."""
+        scores = score_items(LMScorer(model, vocab, device=str(device)), self.items, method="prefix")
+        kept = scores[~scores["excluded"].to_numpy(bool)]
+        if not len(kept):
+            nan = float("nan")
+            return {"agreement_accuracy": nan, "agreement": nan, "agreement_conflict": nan}
+        correct = kept["correct"].astype(float)
+        by_class = correct.groupby(kept["match"].to_numpy(str)).mean().drop("unknown", errors="ignore")
+        return {"agreement_accuracy": float(correct.mean()),
+                "agreement": float(by_class.mean()) if len(by_class) else float("nan"),
+                "agreement_conflict": float(by_class.get("conflict", float("nan")))}
