@@ -21,6 +21,18 @@ MINICONS_SKIP = "minicons not installed (pip install -e '.[lmeval]')"
 
 
 @pytest.fixture(scope="module")
+def lm_eval():
+    """lm-eval, or a skip; asked for first, so nothing is scored when it is absent."""
+    return pytest.importorskip("lm_eval", reason=LMEVAL_SKIP)
+
+
+@pytest.fixture(scope="module")
+def minicons_scorer():
+    """minicons' scorer module, or a skip; asked for first, so nothing is scored when it is absent."""
+    return pytest.importorskip("minicons.scorer", reason=MINICONS_SKIP)
+
+
+@pytest.fixture(scope="module")
 def items_dir(tmp_path_factory):
     """Items of every class with attractors: simple (none), pp up to 2 attractors, sent_comp (attractor first)."""
     out = tmp_path_factory.mktemp("items") / "bench"
@@ -142,9 +154,8 @@ def test_cli_export(items_dir, tmp_path, capsys):
     assert not (tmp_path / "b").exists()
 
 
-def run_lm_eval(model, tasks_dir, name, *, add_bos_token=True):
+def run_lm_eval(lm_eval, model, tasks_dir, name, *, add_bos_token=True):
     """lm-eval's Python API as the lm_eval command runs it -> (results, per-item frame: acc, ll_good, ll_bad)."""
-    lm_eval = pytest.importorskip("lm_eval", reason=LMEVAL_SKIP)
     from lm_eval.tasks import TaskManager
 
     res = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model},add_bos_token={add_bos_token}",
@@ -157,11 +168,11 @@ def run_lm_eval(model, tasks_dir, name, *, add_bos_token=True):
 
 
 @pytest.mark.parametrize("method", ["prefix", "sentence"])
-def test_lm_eval_scores_the_export_as_probe_evaluate_does(items_dir, tiny_gpt2, probe_scores, tmp_path, method):
-    pytest.importorskip("lm_eval", reason=LMEVAL_SKIP)
+def test_lm_eval_scores_the_export_as_probe_evaluate_does(lm_eval, items_dir, tiny_gpt2, probe_scores, tmp_path,
+                                                          method):
     scores, summary = probe_scores(method)
     export_lm_eval(LmEvalExportConfig(data=str(items_dir), method=method), tmp_path / "tasks")
-    results, lm = run_lm_eval(tiny_gpt2, tmp_path / "tasks", "probe_agreement")
+    results, lm = run_lm_eval(lm_eval, tiny_gpt2, tmp_path / "tasks", "probe_agreement")
     lm = lm.loc[scores.index]
     # every item: the same choice, the same log-probabilities (lm-eval's float32 sums: within 1e-4)
     assert (lm["acc"].astype(bool) == scores["correct"].astype(bool)).all()
@@ -178,17 +189,16 @@ def test_lm_eval_scores_the_export_as_probe_evaluate_does(items_dir, tiny_gpt2, 
         assert results[task]["acc,none"] == pytest.approx(cell.value, abs=1e-12), task
     if method == "prefix":
         # lm-eval puts no start token before a GPT-2 context by itself: every prefix score then differs
-        _, no_bos = run_lm_eval(tiny_gpt2, tmp_path / "tasks", "probe_agreement_conflict", add_bos_token=False)
+        _, no_bos = run_lm_eval(lm_eval, tiny_gpt2, tmp_path / "tasks", "probe_agreement_conflict", add_bos_token=False)
         diff = (no_bos["ll_good"] - scores.loc[no_bos.index, "logp_good"]).abs()
         assert (diff > 1e-2).all()
 
 
 @pytest.mark.parametrize("method", ["prefix", "sentence"])
-def test_minicons_gives_probe_evaluates_margins(items_dir, tiny_gpt2, probe_scores, method):
-    minicons = pytest.importorskip("minicons.scorer", reason=MINICONS_SKIP)
+def test_minicons_gives_probe_evaluates_margins(minicons_scorer, items_dir, tiny_gpt2, probe_scores, method):
     scores, _ = probe_scores(method)
     items = read_items(items_dir).set_index("id").loc[scores.index]
-    lm = minicons.IncrementalLMScorer(str(tiny_gpt2), device="cpu")
+    lm = minicons_scorer.IncrementalLMScorer(str(tiny_gpt2), device="cpu")
 
     def total(x):
         return x.sum(0).item()
