@@ -169,7 +169,10 @@ def run_lm_eval(lm_eval, model, tasks_dir, name, *, add_bos_token=True):
 
 @pytest.mark.parametrize("method", ["prefix", "sentence"])
 def test_lm_eval_scores_the_export_as_probe_evaluate_does(lm_eval, items_dir, tiny_gpt2, probe_scores, tmp_path,
-                                                          method):
+                                                          method, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")   # lm-eval's load_dataset
     scores, summary = probe_scores(method)
     export_lm_eval(LmEvalExportConfig(data=str(items_dir), method=method), tmp_path / "tasks")
     results, lm = run_lm_eval(lm_eval, tiny_gpt2, tmp_path / "tasks", "probe_agreement")
