@@ -15,12 +15,9 @@ from probe.data.items import prepare_items
 from probe.scoring.base import score_continuations
 from probe.scoring.items import score_items
 from probe.scoring.hf import HFScorer
+from toy import save_tiny_gpt2
 
 torch.set_num_threads(1)
-
-# Merges that make 'Ġis', 'Ġdog', 'Ġdogs', 'Ġthe' single tokens; 'are', 'run', 'cats' stay in pieces.
-MERGES = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("Ġ", "i"), ("Ġi", "s"), ("Ġ", "d"), ("o", "g"), ("Ġd", "og"),
-          ("Ġdog", "s"), ("Ġ", "r"), ("u", "n")]
 
 
 def item(prefix, good, bad, condition, *, rest="", construction="pp"):
@@ -45,27 +42,8 @@ ITEMS = [
 @pytest.fixture(scope="module")
 def tiny_gpt2(tmp_path_factory):
     """A randomly initialised 2-layer GPT-2 and its tokenizer, saved with save_pretrained -> folder."""
-    transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {c: i for i, c in enumerate(alphabet)}
-    for a, b in MERGES:
-        vocab[a + b] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    tk = Tokenizer(models.BPE(vocab, MERGES))
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|endoftext|>",
-                                               eos_token="<|endoftext|>")
-    torch.manual_seed(0)
-    # a large init spread makes the random model's distributions peaked, so scores differ visibly
-    cfg = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32, n_positions=128, vocab_size=len(vocab),
-                                  initializer_range=0.3, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    out = tmp_path_factory.mktemp("hf") / "tiny-gpt2"
-    transformers.GPT2LMHeadModel(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    pytest.importorskip("transformers")
+    return save_tiny_gpt2(tmp_path_factory.mktemp("hf") / "tiny-gpt2")
 
 
 @pytest.fixture(scope="module")

@@ -621,5 +621,7 @@ def test_missing_input_is_an_error(tmp_path, capsys):
 
 def test_imported_folder_loads_as_dataset(tmp_path, capsys):
     _import("blimp", _jsonl(tmp_path / "s.jsonl", BLIMP), tmp_path / "out", capsys)
-    ds = datasets.load_from_disk(str(tmp_path / "out"))
+    ds = datasets.load_from_disk(str(tmp_path / "out" / "arrow"))
     assert len(ds) == len(BLIMP) and set(ds.column_names) == set(ITEM_COLUMNS)
+    hub = datasets.load_dataset(str(tmp_path / "out"), cache_dir=str(tmp_path / "cache"))["test"]   # the card
+    assert hub.features == ITEM_FEATURES and hub.to_list() == ds.to_list()

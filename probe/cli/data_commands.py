@@ -1,4 +1,4 @@
-"""Commands of the data layer: build, validate, corpus, import, extract."""
+"""Commands of the data layer: build, validate, corpus, import, extract, export."""
 from __future__ import annotations
 
 import argparse
@@ -13,9 +13,10 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "build", help=SUMMARIES["build"],
-        description="Build subject-verb agreement minimal pairs with attractors. Writes DIR as a Hugging Face "
-                    "dataset (datasets.load_from_disk works), DIR/items.jsonl, DIR/README.md (dataset card) "
-                    "and DIR/config.json. With no options: the default benchmark in data/agreement/.")
+        description="Build subject-verb agreement minimal pairs with attractors. Writes DIR/items.jsonl, "
+                    "DIR/README.md (a Hugging Face dataset card: datasets.load_dataset(DIR) works), DIR/arrow/ "
+                    "(the same rows for datasets.load_from_disk) and DIR/config.json. With no options: the "
+                    "default benchmark in data/agreement/.")
     p.add_argument("--out", help="output folder (default: data/agreement)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed -> byte-identical items.jsonl")
     size = p.add_mutually_exclusive_group()
@@ -174,7 +175,7 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
         description="Convert BLiMP JSONL, Marvin & Linzen (2018) pairs, SyntaxGym number-agreement suites, "
                     "Linzen et al. (2016) number-prediction files or Gulordava et al. (2018) .tab files into "
                     "probe's item schema (source labels and ids kept in construction/source_id). Writes DIR "
-                    "like `probe build`: HF dataset, items.jsonl, README.md, config.json. Malformed input: "
+                    "like `probe build`: items.jsonl, README.md (dataset card), arrow/, config.json. Malformed input: "
                     "a one-line error naming file, line and field, and no output.")
     p.add_argument("format", choices=formats(), help="input format")
     p.add_argument("paths", nargs="+", metavar="PATH", help="input file(s), or folder(s) of them")
@@ -225,6 +226,36 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
                             lexicon=a.lexicon, max_texts=a.max_texts, batch_size=a.batch_size,
                             n_process=a.n_process)
         print(extract_dataset(cfg, a.out, overwrite=a.overwrite))
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    from probe.cli.options import add_config_options
+    from probe.data.export import LmEvalExportConfig
+
+    p = sub.add_parser(
+        "export", help=SUMMARIES["export"],
+        description="Write an item dataset as an lm-evaluation-harness (0.4.x) task folder: one multiple-choice "
+                    "task per item class x attractor count, a group per class and the group NAME over all of "
+                    "them, data files read locally. Run it with `lm_eval --model hf --model_args "
+                    "pretrained=PATH,add_bos_token=True --tasks NAME --include_path OUT`; the scoring "
+                    "conventions (start token, spaces) are those of `probe evaluate --hf-model` and are listed "
+                    "in probe/data/export.py.")
+    p.add_argument("format", choices=("lm-eval",), help="the harness to export to")
+    p.add_argument("--data", required=True, metavar="DIR", help="item dataset (probe build folder or .jsonl)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (the --include_path of lm_eval)")
+    names = add_config_options(p, LmEvalExportConfig, skip=("data",))
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+    def run(a: argparse.Namespace) -> int:
+        from probe.cli.options import apply_options
+        from probe.data.export import export_lm_eval
+
+        cfg = apply_options(LmEvalExportConfig(data=a.data), a, names)
+        print(export_lm_eval(cfg, a.out, overwrite=a.overwrite))
         return 0
 
     p.set_defaults(func=run)

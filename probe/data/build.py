@@ -17,7 +17,7 @@ from probe.data.constructions import CONSTRUCTIONS, Construction, Sampler
 from probe import __version__
 from probe.data.lexicon import PL, SG, Lexicon, lexicon_digest, load_lexicon
 from probe.data.records import ITEM_COLUMNS, condition_code, item_id
-from probe.data.items import _arrow_table, dataset_card, fill_item_folder, jsonl_lines
+from probe.data.items import PROBE_LICENSE, _arrow_table, dataset_card, fill_item_folder, jsonl_lines
 
 DEFAULT_OUT = "data/agreement"
 DEFAULT_PER_CONDITION = 100
@@ -249,7 +249,8 @@ def build_dataset(cfg: BuildConfig = BuildConfig(), out: str | os.PathLike = DEF
         fill_item_folder(tmp, table, (blob for blob, _, _ in parts),
                          card=dataset_card(columns, title="probe agreement benchmark", intro=intro,
                                            by_distance={c.construction for c in cells
-                                                        if CONSTRUCTIONS[c.construction].distance_variants}),
+                                                        if CONSTRUCTIONS[c.construction].distance_variants},
+                                           license=PROBE_LICENSE, num_bytes=sum(len(blob) for blob, _, _ in parts)),
                          config=resolved)
     secs = time.perf_counter() - t0
     return f"wrote {n_items} items in {len(cells)} cells to {out} ({secs:.1f} s, {n_items / secs:,.0f} items/s)"
