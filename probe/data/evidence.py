@@ -121,3 +121,25 @@ def attested_patterns(counts: dict[tuple, Counter]) -> set[tuple]:
     not among them asks for a configuration the training grammar did not produce."""
     return {(name, variant, pattern) for (name, variant), patterns in counts.items()
             for pattern, n in patterns.items() if n > 0}
+
+
+def pooled_constructions(stats: Iterable[dict]) -> tuple[str, ...]:
+    """The constructions a headline may pool: those whose configuration every corpus (its stats.json, as
+    ``probe corpus`` writes it) attests at the designed share, with one attractor (pp: one PP) or, for one
+    without attractors, at every variant (control: every distance). Empty when a corpus has no such counts
+    (real text): then nothing is pooled but 'all'."""
+    good: Counter = Counter()
+    bad: set[str] = set()
+    n = 0
+    for s in stats:
+        rows = s.get("constructions")
+        if not rows:
+            return ()
+        n += 1
+        here = {}
+        for r in rows:
+            if r["attractors"] <= 1:
+                here[r["construction"]] = here.get(r["construction"], True) and bool(r["attested"])
+        good.update(c for c, ok in here.items() if ok)
+        bad.update(c for c, ok in here.items() if not ok)
+    return tuple(sorted(c for c, k in good.items() if k == n and c not in bad))

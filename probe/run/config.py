@@ -7,7 +7,7 @@ from pathlib import Path
 
 from probe.data.build import BuildConfig
 from probe.core.errors import ProbeError
-from probe.core.config import NonNegativeInt, config_from_dict, config_to_dict, read_config_file
+from probe.core.config import NonNegativeInt, PositiveInt, config_from_dict, config_to_dict, read_config_file
 from probe.data.corpus import CorpusConfig
 from probe.train import TrainConfig
 from probe.core.config import merge_config
@@ -35,21 +35,29 @@ class RunConfig:
     reference: str = "auto"                                 # a committed run to compare the headline with:
                                                             #   'auto' = results/<name> when it exists, '' = none
     archs: tuple[str, ...] = ("srn", "gru", "lstm")         # recurrent cells to compare
-    seeds: tuple[int, ...] = (0, 1, 2)                      # training seeds per cell and rate
+    seeds: tuple[int, ...] = (0, 1, 2)                      # training seeds per cell, rate and corpus
+    corpus_seeds: tuple[int, ...] = (0,)                    # independently drawn corpora per rate (their seeds);
+                                                            #   with two or more, corpora are a random factor of
+                                                            #   every interval
     # corpus sweep: share of subjects whose modifier holds a noun of the other number, with the share of
     # modified subjects held at corpus.modifier_rate: 1.7%, 8% and 50% of the modifiers attract
     attractor_rates: tuple[float, ...] = (0.01, 0.05, 0.3)
     benchmark: BuildConfig = field(default_factory=lambda: BuildConfig(per_condition=40))
-    dev_items: BuildConfig = field(default_factory=lambda: BuildConfig(
-        per_condition=25, seed=1, constructions=("simple", "pp"), max_attractors=2))  # learning-curve items
+    # held-out items for the learning curves and the stopping rule: every construction, conflict items included,
+    # none repeating a benchmark sentence (the run excludes them) and none in the corpora
+    dev_items: BuildConfig = field(default_factory=lambda: BuildConfig(per_condition=4, seed=1))
     corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig(n_sentences=40_000, modifier_rate=0.6))
-    # 64-unit single-layer cells, trained until validation perplexity stops improving by 0.5% over two
-    # half-epoch validations (lr x 0.25 at each plateau); a pilot reached 1.03-1.045 x the grammar's
-    # entropy floor in 6-7 epochs (README: "Why these sizes")
+    # 64-unit single-layer cells, each training sentence from a zero state (as items are scored), 256 sentences
+    # a batch (about the tokens of 64 streams x 35), until neither validation perplexity (by 0.5%) nor held-out
+    # agreement (by 0.005) has improved over two half-epoch validations (lr x 0.25 at each plateau)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        layers=1, hidden=64, emb=64, optimizer="adam", lr=1e-2, batch_size=64, bptt=35, epochs=30,
-        clip=1.0, dropout=0.0, log_every=100, evals_per_epoch=2, patience=0, lr_decay=0.25, min_delta=0.005,
-        stop_after=2))
+        layers=1, hidden=64, emb=64, optimizer="adam", lr=1e-2, batch_size=256, bptt=35, epochs=30,
+        clip=1.0, dropout=0.0, log_every=20, evals_per_epoch=2, patience=0, lr_decay=0.25, min_delta=0.005,
+        stop_after=2, state="sentence", stop_on="ppl+agreement", agreement_delta=0.005))
+    # the other state convention, as a sensitivity check: for these seeds each cell is also trained on one
+    # carried stream (state stream, 64 streams x 35 tokens) and scored after stretches of its corpus
+    sensitivity_seeds: tuple[int, ...] = (0,)
+    sensitivity_contexts: PositiveInt = 3                   # corpus stretches each item is scored after (averaged)
     floor_ratio: float = 1.07                               # a converged model should reach ppl <= this x floor
     arch_train: dict[str, dict] = field(default_factory=dict)   # per-cell changes to `train`, e.g.
                                                             #   {"srn": {"lr": 1.0}}: each cell its own learning rate
@@ -68,11 +76,11 @@ PRESETS: dict[str, RunConfig] = {
     "quick": RunConfig(
         name="quick", seeds=(0,), attractor_rates=(0.0, 0.1),
         benchmark=BuildConfig(per_condition=4, max_attractors=2),
-        dev_items=BuildConfig(per_condition=3, seed=1, constructions=("pp",), max_attractors=1),
+        dev_items=BuildConfig(per_condition=1, seed=1, max_attractors=2),
         corpus=CorpusConfig(n_sentences=2_000, modifier_rate=0.3),
-        train=TrainConfig(layers=1, hidden=16, emb=16, optimizer="adam", lr=1e-2, batch_size=16, bptt=20,
+        train=TrainConfig(layers=1, hidden=16, emb=16, optimizer="adam", lr=1e-2, batch_size=32, bptt=20,
                           epochs=1, clip=1.0, log_every=20),
-        analysis_scale="quick"),
+        sensitivity_seeds=(0,), sensitivity_contexts=2, analysis_scale="quick"),
 }
 
 
@@ -90,14 +98,31 @@ def load_run_config(*, preset: str = "default", config_file: str | os.PathLike |
     return cfg
 
 
-def train_config(cfg: RunConfig, arch: str, seed: int) -> TrainConfig:
+def train_config(cfg: RunConfig, arch: str, seed: int, *, state: str | None = None) -> TrainConfig:
     """The training config of one model: ``cfg.train`` with its arch and seed, and ``cfg.arch_train[arch]``'s
-    changes (checked like any config: an unknown key or a wrong type is a one-line ProbeError)."""
+    changes (checked like any config: an unknown key or a wrong type is a one-line ProbeError). ``state``:
+    the other convention's sensitivity model ('stream': one carried stream of batch_size / 4 streams, the
+    tokens per update of the sentence batches)."""
     changes = cfg.arch_train.get(arch, {})
     if not isinstance(changes, dict):
         raise ProbeError(f"arch_train.{arch} must be a mapping of train options, e.g. {{\"lr\": 1.0}}")
     base = {**config_to_dict(cfg.train), "arch": arch, "seed": seed}
-    return config_from_dict(TrainConfig, {**base, **changes}, where="run config", key=f"arch_train.{arch}")
+    tcfg = config_from_dict(TrainConfig, {**base, **changes}, where="run config", key=f"arch_train.{arch}")
+    if state is not None and state != tcfg.state:
+        streams = max(1, tcfg.batch_size // 4) if state == "stream" else tcfg.batch_size * 4
+        tcfg = replace(tcfg, state=state, batch_size=streams)
+    return tcfg
+
+
+def corpus_tag(rate: float | None, corpus_seed: int, cfg: RunConfig) -> str:
+    """The folder name of one corpus: the rate's tag, and ``-c<seed>`` when the run draws several per rate."""
+    return rate_tag(rate) + (f"-c{corpus_seed}" if len(cfg.corpus_seeds) > 1 else "")
+
+
+def model_tag(arch: str, rate: float | None, corpus_seed: int, seed: int, cfg: RunConfig, state: str = "") -> str:
+    """The folder name of one model (``lstm-r0.05-s2``; ``lstm-r0.05-c1-s2`` with several corpora per rate;
+    ``-stream`` for a sensitivity model)."""
+    return f"{arch}-{corpus_tag(rate, corpus_seed, cfg)}-s{seed}" + (f"-{state}" if state else "")
 
 
 def check_run_config(cfg: RunConfig) -> None:
@@ -131,8 +156,16 @@ def check_run_config(cfg: RunConfig) -> None:
         raise ProbeError(f"suites: {missing[0]} is not a file; give SyntaxGym suite JSON files")
     if cfg.published_blimp and not Path(cfg.published_blimp).is_file():
         raise ProbeError(f"published_blimp: {cfg.published_blimp} is not a file; give BLiMP's models_summary.jsonl")
-    if len(set(cfg.attractor_rates)) != len(cfg.attractor_rates) or len(set(cfg.seeds)) != len(cfg.seeds):
-        raise ProbeError("attractor_rates and seeds must not repeat values")
+    if len(set(cfg.attractor_rates)) != len(cfg.attractor_rates) or len(set(cfg.seeds)) != len(cfg.seeds) \
+            or len(set(cfg.corpus_seeds)) != len(cfg.corpus_seeds):
+        raise ProbeError("attractor_rates, seeds and corpus_seeds must not repeat values")
+    if not cfg.corpus_seeds:
+        raise ProbeError("corpus_seeds must list at least one seed (0 is the default corpus)")
+    stray = [s for s in cfg.sensitivity_seeds if s not in cfg.seeds]
+    if stray:
+        raise ProbeError(f"sensitivity_seeds lists {stray[0]}, which seeds does not; pick them among the seeds")
+    if len(cfg.corpus_seeds) > 1 and cfg.corpus.source != "synthetic":
+        raise ProbeError("corpus_seeds draw synthetic corpora; a real-text run has one corpus: set corpus_seeds to [0]")
     if cfg.analyses:
         from probe.analyses.base import get_analysis
 
@@ -161,6 +194,8 @@ def rate_tag(rate: float | None) -> str:
     return f"r{rate:g}" if rate is not None else "text"
 
 
-def rate_labels(rate: float | None) -> dict:
-    """The label columns of a model trained at ``rate`` (none for a real-text corpus)."""
-    return {"attractor_rate": rate} if rate is not None else {}
+def model_labels(cfg: RunConfig, rate: float | None, corpus_seed: int) -> dict:
+    """The label columns of a model trained at ``rate`` on corpus ``corpus_seed``: the rate (none for a real-text
+    corpus), and the corpus when the run draws several per rate (``probe.metrics`` nests the seeds in it)."""
+    out = {"attractor_rate": rate} if rate is not None else {}
+    return out | ({"corpus": corpus_seed} if len(cfg.corpus_seeds) > 1 else {})
