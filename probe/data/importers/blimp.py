@@ -122,7 +122,8 @@ def _explicit_fields(rec: Mapping, path, line: int, verb_index: int) -> dict:
     if "head_number" in rec and rec["head_number"] != "":
         hn = _number(rec, "head_number", path, line)
         if "condition" in out and hn != out["head_number"]:
-            raise ProbeError(f"{path} line {line}: field 'head_number' ({hn}) disagrees with field 'condition' {code!r}")
+            raise ProbeError(f"{path} line {line}: field 'head_number' ({hn}) disagrees with field 'condition' "
+                             f"{code!r}")
         out["head_number"] = hn
     if "attractor_numbers" in rec:
         atts = _list_field(rec, "attractor_numbers", path, line, str, _NUMBERS)
