@@ -14,6 +14,8 @@ mismatched_no_conflict  an attractor has the other number but the nearest noun a
 cells, one row per cell x metric:
 
 level      condition                      n_attractors        distance   metrics
+overall    all (every item, of any class, -1                  -1         accuracy
+           unknown included)
 condition  a condition code ('SP')        attractor slots     -1         accuracy, margin
 match      an item class (above)          attractor slots     -1         accuracy, margin
 attractors matched | conflict: items      attractors, all of  -1         accuracy
@@ -56,7 +58,7 @@ VALUE_COLUMNS = ("metric", "value", "ci_low", "ci_high", "n_items", "n_excluded"
 SUMMARY_COLUMNS = MODEL_KEYS + CELL_KEYS + VALUE_COLUMNS
 SEED_VALUE_COLUMNS = ("metric", "value", "ci_low", "ci_high", "sd", "n_seeds", "n_items", "n_excluded",
                       "accuracy", "ci_method")
-LEVELS = ("condition", "match", "attractors", "distance", "effect")
+LEVELS = ("overall", "condition", "match", "attractors", "distance", "effect")
 # The range each bounded metric can take: intervals are clipped to it (with few seeds they can reach past).
 METRIC_RANGES = {"accuracy": (0.0, 1.0), "syntactic_rate": (0.0, 1.0), "attraction_effect": (-1.0, 1.0),
                  "markedness_asymmetry": (-2.0, 2.0)}
@@ -224,6 +226,9 @@ def _cells(items: pd.DataFrame, constructions: list[str], pools: Mapping[str, Se
     for con in constructions:
         here = (np.ones(len(items), bool) if con == "all" else np.isin(cons, list(pools[con]))
                 if pools and con in pools else cons == con)
+        # every item of the construction, whatever its class (unknown ones too): one cell per data set and model
+        yield {"construction": con, "condition": "all", "n_attractors": -1, "distance": -1, "level": "overall"}, \
+            np.flatnonzero(here)
         for level, label, mask in (("condition", cond, here), ("match", match, here & (match != "unknown")),
                                    ("attractors", pure, here & (pure != ""))):
             for (c, n), idx in _split(mask, label, n_att):

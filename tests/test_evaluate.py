@@ -337,7 +337,8 @@ def test_cli_evaluate_writes_results(tmp_path, capsys):
                      "summary.json", "summary_seeds.csv"]
     # the command prints accuracy per item class (not one number mixing them) and writes a report
     printed = capsys.readouterr().out
-    assert "accuracy [95% CI] per item class" in printed and "matched k=1" in printed and "conflict k=1" in printed
+    assert "accuracy [95% CI] on all items" in printed and "per item class" in printed
+    assert "all items" in printed and "matched k=1" in printed and "conflict k=1" in printed
     report = (out / "report.md").read_text()
     assert report.startswith("# probe evaluate: res") and "probe evaluate --model" in report
     assert "(figures/attractors.png)" in report
@@ -356,6 +357,46 @@ def test_cli_evaluate_writes_results(tmp_path, capsys):
     # the same run through the library gives the same scores
     again = evaluate([str(tmp_path / "tri")], [str(data)], progress=False)
     np.testing.assert_allclose(again["logp_good"], scores.loc[scores["model"] == "tri", "logp_good"])
+
+
+def _printed_table(printed: str) -> list[str]:
+    """The rows of the accuracy table ``probe evaluate`` prints (header line and column line dropped)."""
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("accuracy [95% CI] on all items"))
+    end = next(i for i, line in enumerate(lines) if "item scores excluded" in line)
+    return lines[start + 2:end]
+
+
+def test_cli_evaluate_takes_several_paths_after_one_flag_and_prints_every_data_set(tmp_path, capsys):
+    corpus, data = write_toy(tmp_path)
+    # a data set of one's own whose items say nothing of their numbers: every item is of unknown class
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    rows = [{k: v for k, v in i.items() if k not in ("head_number", "attractor_numbers", "nearest_number")}
+            | {"condition": "", "n_attractors": -1} for i in ITEMS]
+    (unknown / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for order in ("3", "2"):
+        assert main(["baseline", "--corpus", str(corpus), "--order", order, "--out", str(tmp_path / f"g{order}")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(tmp_path / "g3"), str(tmp_path / "g2"), "--data", str(data),
+                 str(unknown), "--out", str(out), "--no-figures"]) == 0
+    table = _printed_table(capsys.readouterr().out)
+    # one line per arch x data set, the unknown-class set included (with its 'all items' cell only)
+    assert len(table) == 4 and sum("unknown" in line for line in table) == 2
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert sorted(scores["model"].unique()) == ["g2", "g3"] and sorted(scores["data"].unique()) == ["data", "unknown"]
+    seeds = pd.read_csv(out / "summary_seeds.csv")
+    overall = seeds[(seeds["level"] == "overall") & (seeds["data"] == "unknown") & (seeds["metric"] == "accuracy")
+                    & (seeds["construction"] == "all")]
+    assert len(overall) == 2 and (overall["n_items"] == len(ITEMS)).all()
+    for arch in overall["arch"]:
+        here = scores[(scores["arch"] == arch) & (scores["data"] == "unknown") & ~scores["excluded"]]
+        assert overall.loc[overall["arch"] == arch, "value"].item() == pytest.approx(here["correct"].mean())
+    # the flag repeated still works, and mixes with several paths after one flag
+    assert main(["evaluate", "--model", str(tmp_path / "g3"), "--model", str(tmp_path / "g2"), "--data",
+                 str(unknown), "--out", str(tmp_path / "res2"), "--no-figures"]) == 0
+    assert len(_printed_table(capsys.readouterr().out)) == 2
 
 
 def test_cli_evaluate_with_a_checkpoint(tmp_path):

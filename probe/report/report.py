@@ -132,20 +132,27 @@ def distance_vs_attraction(seeds: pd.DataFrame, *, distance_construction: str = 
 
 
 def class_table(seeds: pd.DataFrame, *, construction: str | None = None) -> pd.DataFrame:
-    """Accuracy [CI] per arch (x labels) x item class x attractor slots: the compact table ``probe evaluate``
-    prints. ``construction``: default 'all' (pooled) when present."""
+    """Accuracy [CI] per arch (x labels: data set, method, ...) on all items, then per item class x attractor
+    slots: the compact table ``probe evaluate`` prints. Every group has its ``all items`` cell, so a data set
+    whose items are all of unknown class still gets its line. ``construction``: default 'all' (pooled) when
+    present."""
     cons = set(seeds["construction"])
     construction = construction or ("all" if "all" in cons else sorted(cons)[0])
-    sel = seeds[(seeds["construction"] == construction) & (seeds["level"] == "match") & (seeds["metric"] == "accuracy")]
+    here = seeds[(seeds["construction"] == construction) & (seeds["metric"] == "accuracy")]
+    sel = here[here["level"] == "match"]
+    sel = sel.assign(column=sel["condition"] + " k=" + sel["n_attractors"].astype(str))
+    overall = here[here["level"] == "overall"]
+    sel = pd.concat([overall.assign(column="all items"), sel])
     if not len(sel):
         return pd.DataFrame()
     keys = ["arch"] + _group_keys(seeds)
-    sel = sel.assign(cell=_with_ci(sel).where(sel["n_items"] > 0, "-"),
-                     column=sel["condition"] + " k=" + sel["n_attractors"].astype(str))
-    order = [f"{c} k={k}" for c in ("none", "matched", "conflict", "mismatched_no_conflict")
-             for k in sorted(sel["n_attractors"].unique())]
+    sel = sel.assign(cell=_with_ci(sel).where(sel["n_items"] > 0, "-"))
+    order = ["all items"] + [f"{c} k={k}" for c in ("none", "matched", "conflict", "mismatched_no_conflict")
+                             for k in sorted(sel.loc[sel["level"] == "match", "n_attractors"].unique())]
     wide = sel.pivot_table(index=keys, columns="column", values="cell", aggfunc="first").reset_index()
-    return wide[keys + [c for c in order if c in wide.columns]]
+    columns = [c for c in order if c in wide.columns]
+    # a group without items of a class (e.g. a data set all of unknown class) shows '-' there
+    return wide[keys + columns].fillna({c: "-" for c in columns})
 
 
 def condition_table(seeds: pd.DataFrame) -> pd.DataFrame:
@@ -283,7 +290,8 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
             "humans).", "",
             markdown_table(effect_table(seeds, n_attractors=n_attractors)),
             "## Accuracy per item class and attractor count", "",
-            "All constructions pooled; k = attractor slots. *none*: no attractor.", "",
+            "All constructions pooled; k = attractor slots. *all items*: every item, those of unknown class (imported "
+            "data that does not say the numbers) included. *none*: no attractor.", "",
             markdown_table(class_table(seeds)),
             "## Mismatched items without conflict, per construction", "",
             "Items with an attractor of the other number whose nearest noun agrees with the head (the attractor "
@@ -337,6 +345,6 @@ def report_evaluation(results_dir: str | os.PathLike, *, command: str = "", figu
     write_report(res, title=f"probe evaluate: {res.name}", commands=[command] if command else [])
     table = class_table(read_seed_summary(res))
     if not len(table):
-        return "no items with a known item class"
-    return ("accuracy [95% CI] per item class and attractor slots k (all constructions pooled):\n"
-            + table.to_string(index=False))
+        return "no scored items"
+    return ("accuracy [95% CI] on all items (unknown-class ones included), then per item class and attractor "
+            "slots k (all constructions pooled):\n" + table.to_string(index=False))
