@@ -23,6 +23,7 @@ from probe.scoring.suites import token_surprisals
 
 
 POOL = "pooled"   # the construction label of the summaries' rows over EvalConfig.pool
+POOL_CONFLICT = "pooled_conflict"   # ... over the pool's constructions that have conflict items
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,13 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
     """
     from probe.metrics import aggregate_seeds, exclusion_counts, summarize
 
-    pools = {POOL: tuple(config.pool)} if config.pool else None
+    pools = None
+    if config.pool:
+        # the pool, and its constructions that have conflict items: the headline compares matched with conflict
+        # items of the same constructions
+        with_conflict = set(scores.loc[scores["match"] == "conflict", "construction"])
+        pools = {POOL: tuple(config.pool)} | ({POOL_CONFLICT: tuple(c for c in config.pool if c in with_conflict)}
+                                              if with_conflict & set(config.pool) else {})
     summary = summarize(scores, level=config.ci_level, pools=pools)
     seeds = aggregate_seeds(scores, level=config.ci_level, pools=pools)
     excl = exclusion_counts(scores)
@@ -165,6 +172,7 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
             "ci_level": config.ci_level,
             "n_scores": int(len(scores)), "n_excluded": int(scores["excluded"].sum()),
             "excluded": _records(excl), "tables": {"summary": "summary.csv", "over_seeds": "summary_seeds.csv"},
+            "pools": {k: list(v) for k, v in (pools or {}).items()},
         }, indent=1) + "\n")
         conventions = {
             "logprob": "natural log",

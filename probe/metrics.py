@@ -277,12 +277,19 @@ def _group_rows(group: _Group, base: dict, level: float, pools: Mapping[str, Seq
                              missing, acc[0], S))
         if keys["level"] == "match":
             match_cells[(keys["construction"], keys["condition"], keys["n_attractors"])] = cols
-    return rows + _effect_rows(group, base, match_cells, constructions, level)
+    members = {"all": cons} | {name: [c for c in pools[name] if c in cons]
+                               for name in (pools or {}) if name in constructions}
+    return rows + _effect_rows(group, base, match_cells, constructions, level, members)
 
 
-def _effect_rows(group: _Group, base: dict, match_cells: dict, constructions: list[str], level: float) -> list[dict]:
+def _effect_rows(group: _Group, base: dict, match_cells: dict, constructions: list[str], level: float,
+                 members: Mapping[str, Sequence[str]]) -> list[dict]:
     """Attraction effects, acc(matched) - acc(conflict), for all heads and per head number, and the
-    markedness asymmetry effect(sg head) - effect(pl head), per construction x attractor count."""
+    markedness asymmetry effect(sg head) - effect(pl head), per construction x attractor count.
+
+    A pool of constructions ('all', a named pool; ``members`` lists each one's constructions) compares like
+    with like: its matched items are those of the constructions that have conflict items at that count too
+    (a construction whose attractor stands before the head has matched items but no conflict ones)."""
     S = len(group.models)
     head = group.items["head_number"].to_numpy(str)
     rows = []
@@ -291,6 +298,10 @@ def _effect_rows(group: _Group, base: dict, match_cells: dict, constructions: li
             m, c = match_cells.get((con, "matched", n_att)), match_cells.get((con, "conflict", n_att))
             if m is None or c is None:
                 continue
+            if con in members:
+                both = [x for x in members[con] if (x, "matched", n_att) in match_cells
+                        and (x, "conflict", n_att) in match_cells]
+                m = np.concatenate([match_cells[x, "matched", n_att] for x in both]) if both else m
             key = {"construction": con, "n_attractors": n_att, "distance": -1, "level": "effect"}
             pairs = {}
             for label, number in (("all", None), ("sg_head", "sg"), ("pl_head", "pl")):

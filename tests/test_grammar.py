@@ -140,16 +140,15 @@ def test_between_a_subject_and_its_verbs_every_noun_has_one_number(lex):
 
 
 def test_subject_pp_chains_and_adverb_runs(lex):
-    """Subject PP chains reach 4 PPs and adverb runs 12 adverbs (distinct), the benchmark's deepest pp and
-    longest control items."""
+    """Subject PP chains reach 4 PPs and adverb runs 12 adverbs, the benchmark's deepest pp and longest control
+    items, and never more."""
     preps, advs = set(lex.preps), set(lex.advs)
     longest_chain = longest_run = 0
     for s in Grammar(lex, attractor_rate=0.1, modifier_rate=0.6).generate(6000, seed=14):
         run = chain = 0
-        for i, t in enumerate(s.tokens):
+        for t in s.tokens:
             run = run + 1 if t in advs else 0
             longest_run = max(longest_run, run)
-            assert len(set(s.tokens[i - run + 1:i + 1])) == run, s.tokens   # a run's adverbs are distinct
         pos = [i for i, t in enumerate(s.tokens) if t in preps]
         for a, b in zip(pos, pos[1:]):
             chain = chain + 1 if b - a in (3, 4) else 0

@@ -49,7 +49,7 @@ def test_restart_skips_finished_stages(quick_run):
     assert any("all models done already" in line for line in logs)
     assert (out / "work" / "models" / "lstm-r0.1-s0" / "model.pt").stat().st_mtime_ns == before
     # the report does not pass the short second invocation off as the whole run's time
-    n_models = len(cfg.archs) * len(cfg.seeds) * len(cfg.attractor_rates)
+    n_models = len(cfg.archs) * (len(cfg.seeds) + cfg.sensitivity_seeds) * len(cfg.attractor_rates)
     assert f"{n_models} of the {n_models} language models were finished by an earlier" in (out / "report.md").read_text()
     assert any(line.startswith("corpus r0.1: done already") for line in logs)
 

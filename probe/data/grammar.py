@@ -41,8 +41,8 @@ construction's conflict configuration is as common in training as any other's:
     rho ('the mechanics said the author laughs').
 Subject PPs form chains of 1-4 ('the author of the books near the tables ...'; each further PP with
 probability ``pp_chain``), the benchmark's 'pp' construction at every attractor count, and an agreeing
-verb may follow a run of 1-12 distinct adverbs (probability ``adverb``, each length equally likely), the
-benchmark's distance-only 'control' items at every distance.
+verb may follow a run of 1-12 adverbs (probability ``adverb``; each further adverb with probability
+``adverb_chain``), the benchmark's distance-only 'control' items at every distance.
 
 Every sentence comes with the natural log-probability of its derivation (the sum of the logs of every
 random choice made). Each sentence of this grammar has exactly one derivation (a word form belongs to
@@ -96,8 +96,9 @@ class GrammarProbs:
     coordination: float = 0.1       # P('VP and VP') in a clause
     copula: float = 0.3             # P(copula VP: is/are, was/were, has/have been + ADJ)
     transitive: float = 0.5         # P(transitive | lexical verb)
-    adverb: float = 0.1             # P(a run of 1-12 distinct adverbs, each length equally likely, before an
-                                    #   agreeing verb: lexical, copula, or an object relative clause's verb)
+    adverb: float = 0.1             # P(a run of adverbs before an agreeing verb: lexical, copula, or an object
+                                    #   relative clause's verb)
+    adverb_chain: float = 0.8       # P(another adverb) after each adverb of a run (at most 12)
     inanimate_subject: float = 0.3  # P(inanimate subject | the clause's VPs are all copular)
 
 
@@ -229,8 +230,7 @@ class Grammar:
         Every random choice also adds the log of its probability to the sentence's ``logp``: a uniform
         pick from a pool of k words adds -log k, a yes/no draw log p or log(1 - p), a modifier kind the
         log of its normalised weight, the subject's attracted/matched/bare draw log r, log m or
-        log(1 - r - m), an adverb run of length k log(adverb / 12) and the log of its ordered draw of k
-        distinct adverbs. Choices with one possible outcome add nothing.
+        log(1 - r - m). Choices with one possible outcome add nothing.
         """
         rng = np.random.default_rng(seed)
 
@@ -249,10 +249,6 @@ class Grammar:
         p_tr_lex = p.transitive
         mod_logw = [tuple(_log(b - a) for a, b in zip((0.0,) + cum[:-1], cum)) for cum in mod_cum]
         subject_log = (_log(r), _log(self.match_rate), _log(1.0 - rm))
-        max_run = min(MAX_ADVERBS, len(advs))
-        # log P(an ordered run of k distinct adverbs) given a run: the length, then each adverb from those left
-        run_log = [0.0] + [-math.log(max_run) - sum(math.log(len(advs) - i) for i in range(k))
-                           for k in range(1, max_run + 1)]
         lp = [0.0]   # the current sentence's log-probability, added to by every draw
 
         def pick(seq: Sequence):
@@ -277,13 +273,14 @@ class Grammar:
             return _COP if coin(p.copula) else (_TR if coin(p_tr_lex) else _INTR)
 
         def adverbs(toks: list) -> None:
-            # an optional run of 1..max_run distinct adverbs, each length equally likely
-            if max_run and coin(p_adv):
-                k = 1 + int(u() * max_run)
-                lp[0] += run_log[k]
-                pool = list(advs)
-                for _ in range(k):
-                    toks.append(pool.pop(int(u() * len(pool))))
+            # an optional run of adverbs: one, then each further one with probability adverb_chain, at most
+            # MAX_ADVERBS (a geometric length needs no counting, save at the cap)
+            if advs and coin(p_adv):
+                toks.append(pick(advs))
+                for _ in range(MAX_ADVERBS - 1):
+                    if not coin(p.adverb_chain):
+                        break
+                    toks.append(pick(advs))
 
         def noun_phrase(toks: list, deps: list, num: int, animate: int, depth: int, force: int | None,
                         post: bool = True) -> int:

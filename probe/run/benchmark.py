@@ -14,9 +14,9 @@ from probe.data.build import build_dataset
 from probe.core.config import config_to_dict
 from probe.core.io import save_config
 from probe.run.config import (RunConfig, check_run_config, corpus_tag, model_labels, model_tag, rate_tag,
-                              sweep_rates, train_config)
+                              stream_seeds, sweep_rates, train_config)
 from probe.run.published import overview_section, score_extra_data
-from probe.run.report import intro_markdown, report_sections, reproducibility, training_summaries
+from probe.run.report import intro_markdown, report_sections, reproducibility, training_summaries, write_evidence
 from probe.run.sensitivity import state_sensitivity
 from probe.run.stages import run_stage, same_train_config, train_job
 
@@ -68,6 +68,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                       lambda f=folder, cc=ccfg: build_corpus(cc, out=f), log, f"corpus {folder.name}", force=new_bench)
             new_data[rate, c] = corpus_fingerprint(folder) != before
     pool = pooled_constructions(json.loads((f / "stats.json").read_text()) for f in corpora.values())
+    write_evidence(root, corpora)
 
     # 3. language models: arch x rate x corpus x seed, and the sensitivity models of the other state convention
     jobs, model_dirs, labels, sensitivity = [], [], {}, []
@@ -75,7 +76,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     for rate in sweep_rates(cfg):
         for c in cfg.corpus_seeds:
             for arch in cfg.archs:
-                for seed, state in [(s, "") for s in cfg.seeds] + [(s, "stream") for s in cfg.sensitivity_seeds]:
+                for seed, state in [(s, "") for s in cfg.seeds] + [(s, "stream") for s in stream_seeds(cfg)]:
                     tcfg = train_config(cfg, arch, seed, state=state or None)
                     out = work / "models" / model_tag(arch, rate, c, seed, cfg, state)
                     if state:
@@ -187,7 +188,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
 def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench: Path,
                  log: Callable[[str], None] = print, workers: int = 1) -> dict:
     """Run each analysis named in ``cfg.analyses`` (the registry's preset ``cfg.analysis_scale``) into the run
-    folder; return report sections by the analyses' titles."""
+    folder; return report sections by the analyses' titles. ``corpora``: {(rate, corpus seed): folder}."""
     from probe.analyses.base import AnalysisInputs, run_analysis, get_analysis
 
     c = cfg.corpus_seeds[0]      # the analyses read one corpus per rate: the first drawn, and its models

@@ -54,9 +54,10 @@ class RunConfig:
         layers=1, hidden=64, emb=64, optimizer="adam", lr=1e-2, batch_size=256, bptt=35, epochs=30,
         clip=1.0, dropout=0.0, log_every=20, evals_per_epoch=2, patience=0, lr_decay=0.25, min_delta=0.005,
         stop_after=2, state="sentence", stop_on="ppl+agreement", agreement_delta=0.005))
-    # the other state convention, as a sensitivity check: for these seeds each cell is also trained on one
-    # carried stream (state stream, 64 streams x 35 tokens) and scored after stretches of its corpus
-    sensitivity_seeds: tuple[int, ...] = (0,)
+    # the other state convention, as a sensitivity check: for the first this many seeds each cell is also trained
+    # on one carried stream (state stream, batch_size / 4 streams of 35 tokens) and scored after stretches of its
+    # corpus (0: no sensitivity check)
+    sensitivity_seeds: NonNegativeInt = 1
     sensitivity_contexts: PositiveInt = 3                   # corpus stretches each item is scored after (averaged)
     floor_ratio: float = 1.07                               # a converged model should reach ppl <= this x floor
     arch_train: dict[str, dict] = field(default_factory=dict)   # per-cell changes to `train`, e.g.
@@ -80,7 +81,7 @@ PRESETS: dict[str, RunConfig] = {
         corpus=CorpusConfig(n_sentences=2_000, modifier_rate=0.3),
         train=TrainConfig(layers=1, hidden=16, emb=16, optimizer="adam", lr=1e-2, batch_size=32, bptt=20,
                           epochs=1, clip=1.0, log_every=20),
-        sensitivity_seeds=(0,), sensitivity_contexts=2, analysis_scale="quick"),
+        sensitivity_seeds=1, sensitivity_contexts=2, analysis_scale="quick"),
 }
 
 
@@ -125,6 +126,11 @@ def model_tag(arch: str, rate: float | None, corpus_seed: int, seed: int, cfg: R
     return f"{arch}-{corpus_tag(rate, corpus_seed, cfg)}-s{seed}" + (f"-{state}" if state else "")
 
 
+def stream_seeds(cfg: RunConfig) -> tuple[int, ...]:
+    """The seeds whose models are also trained in the other state convention: the first ``sensitivity_seeds``."""
+    return tuple(cfg.seeds[: cfg.sensitivity_seeds])
+
+
 def check_run_config(cfg: RunConfig) -> None:
     """Reject a config that cannot run, before anything is written."""
     from probe.data.build import check_config
@@ -161,9 +167,9 @@ def check_run_config(cfg: RunConfig) -> None:
         raise ProbeError("attractor_rates, seeds and corpus_seeds must not repeat values")
     if not cfg.corpus_seeds:
         raise ProbeError("corpus_seeds must list at least one seed (0 is the default corpus)")
-    stray = [s for s in cfg.sensitivity_seeds if s not in cfg.seeds]
-    if stray:
-        raise ProbeError(f"sensitivity_seeds lists {stray[0]}, which seeds does not; pick them among the seeds")
+    if cfg.sensitivity_seeds > len(cfg.seeds):
+        raise ProbeError(f"sensitivity_seeds {cfg.sensitivity_seeds} is more than the {len(cfg.seeds)} seeds; give at "
+                         "most as many (the first ones are trained in the other state convention too)")
     if len(cfg.corpus_seeds) > 1 and cfg.corpus.source != "synthetic":
         raise ProbeError("corpus_seeds draw synthetic corpora; a real-text run has one corpus: set corpus_seeds to [0]")
     if cfg.analyses:

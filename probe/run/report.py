@@ -35,8 +35,13 @@ def intro_markdown(cfg: RunConfig, elapsed: float, reused: int = 0) -> str:
                                       for a, ch in cfg.arch_train.items()) if cfg.arch_train else "")
         + (f". The whole run took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()})." if not reused else
            f". This invocation took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()}); {reused} of the "
-           f"{len(cfg.archs) * len(cfg.seeds) * len(sweep_rates(cfg))} language models were finished by an earlier "
+           f"{n_models(cfg)} language models were finished by an earlier "
            "invocation of the same command and reused (their training times are in the Training table)."))
+
+
+def n_models(cfg: RunConfig) -> int:
+    """The language models a run trains: cells x rates x corpora x (seeds + the sensitivity models)."""
+    return len(cfg.archs) * len(sweep_rates(cfg)) * len(cfg.corpus_seeds) * (len(cfg.seeds) + cfg.sensitivity_seeds)
 
 
 def rounded(x: Any, digits: int = 4) -> Any:
@@ -221,3 +226,22 @@ def evidence_table(stats_by: dict) -> "Any":
             row[f"r={rate:g}: conflict / matched of all (share)"] = text + ("" if c["attested"] else " NOT attested")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def write_evidence(root: Path, corpora: dict) -> None:
+    """``root/evidence.csv``: every corpus' per-construction training evidence (stats.json's ``constructions``,
+    with the attractor rate, the corpus seed and the relation patterns as JSON), which the report reads for
+    its distance-versus-attraction counts and its generalization table."""
+    import pandas as pd
+
+    from probe.core.io import write_text_atomic
+
+    rows = []
+    for (rate, c), folder in corpora.items():
+        f = Path(folder) / "stats.json"
+        stats = json.loads(f.read_text()) if f.is_file() else {}
+        for r in stats.get("constructions") or []:
+            rows.append({"attractor_rate": rate, "corpus": c, **{k: v for k, v in r.items() if k != "patterns"},
+                         "patterns": json.dumps(r.get("patterns", {}), sort_keys=True)})
+    if rows:
+        write_text_atomic(root / "evidence.csv", pd.DataFrame(rows).to_csv(index=False))
