@@ -34,11 +34,11 @@ def data(tmp_path_factory) -> Path:
 
 def test_models_to_train_trains_one_layer_once():
     jobs = models_to_train(DepthConfig(archs=("srn", "lstm"), layers=(2, 1, 4)))
-    assert jobs[:5] == [("srn", 1, "none"), ("srn", 2, "none"), ("srn", 2, "residual"), ("srn", 2, "dense"),
-                        ("srn", 2, "highway")]
+    assert jobs[:5] == [("srn", 1, "none", 0), ("srn", 2, "none", 0), ("srn", 2, "residual", 0),
+                        ("srn", 2, "dense", 0), ("srn", 2, "highway", 0)]
     assert len(jobs) == 2 * (1 + 4 + 4)
-    assert models_to_train(DepthConfig(archs=("gru",), layers=(1, 3), skips=("highway",))) == \
-        [("gru", 1, "none"), ("gru", 3, "highway")]
+    assert models_to_train(DepthConfig(archs=("gru",), layers=(1, 3), skips=("highway",), train_seeds=(0, 4))) == \
+        [("gru", 1, "none", 0), ("gru", 1, "none", 4), ("gru", 3, "highway", 0), ("gru", 3, "highway", 4)]
 
 
 def test_gradients_vanish_through_depth_and_residuals_keep_them():

@@ -47,15 +47,16 @@ class RunConfig:
     # none repeating a benchmark sentence (the run excludes them) and none in the corpora
     dev_items: BuildConfig = field(default_factory=lambda: BuildConfig(per_condition=4, seed=1))
     corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig(n_sentences=40_000, modifier_rate=0.6))
-    # 64-unit single-layer cells, each training sentence from a zero state (as items are scored), 256 sentences
-    # a batch (about the tokens of 64 streams x 35), until neither validation perplexity (by 0.5%) nor held-out
-    # agreement (by 0.005) has improved over two half-epoch validations (lr x 0.25 at each plateau)
+    # 64-unit single-layer cells, each training sentence from a zero state (as items are scored), 64 sentences a
+    # batch, until neither validation perplexity (by 0.5%) nor held-out agreement (by 0.005) has improved over two
+    # half-epoch validations (lr x 0.25 at each plateau); a pilot reached 1.05-1.07 x the entropy floor in 5-7.5
+    # epochs (bench/convergence_pilot.py)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        layers=1, hidden=64, emb=64, optimizer="adam", lr=1e-2, batch_size=256, bptt=35, epochs=30,
+        layers=1, hidden=64, emb=64, optimizer="adam", lr=1e-2, batch_size=64, bptt=35, epochs=30,
         clip=1.0, dropout=0.0, log_every=20, evals_per_epoch=2, patience=0, lr_decay=0.25, min_delta=0.005,
         stop_after=2, state="sentence", stop_on="ppl+agreement", agreement_delta=0.005))
     # the other state convention, as a sensitivity check: for the first this many seeds each cell is also trained
-    # on one carried stream (state stream, batch_size / 4 streams of 35 tokens) and scored after stretches of its
+    # on one carried stream (state stream: batch_size streams of bptt tokens) and scored after stretches of its
     # corpus (0: no sensitivity check)
     sensitivity_seeds: NonNegativeInt = 1
     sensitivity_contexts: PositiveInt = 3                   # corpus stretches each item is scored after (averaged)
@@ -102,17 +103,13 @@ def load_run_config(*, preset: str = "default", config_file: str | os.PathLike |
 def train_config(cfg: RunConfig, arch: str, seed: int, *, state: str | None = None) -> TrainConfig:
     """The training config of one model: ``cfg.train`` with its arch and seed, and ``cfg.arch_train[arch]``'s
     changes (checked like any config: an unknown key or a wrong type is a one-line ProbeError). ``state``:
-    the other convention's sensitivity model ('stream': one carried stream of batch_size / 4 streams, the
-    tokens per update of the sentence batches)."""
+    the other convention's sensitivity model ('stream': batch_size carried streams of bptt tokens)."""
     changes = cfg.arch_train.get(arch, {})
     if not isinstance(changes, dict):
         raise ProbeError(f"arch_train.{arch} must be a mapping of train options, e.g. {{\"lr\": 1.0}}")
     base = {**config_to_dict(cfg.train), "arch": arch, "seed": seed}
     tcfg = config_from_dict(TrainConfig, {**base, **changes}, where="run config", key=f"arch_train.{arch}")
-    if state is not None and state != tcfg.state:
-        streams = max(1, tcfg.batch_size // 4) if state == "stream" else tcfg.batch_size * 4
-        tcfg = replace(tcfg, state=state, batch_size=streams)
-    return tcfg
+    return replace(tcfg, state=state) if state is not None else tcfg
 
 
 def corpus_tag(rate: float | None, corpus_seed: int, cfg: RunConfig) -> str:
