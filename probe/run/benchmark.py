@@ -16,16 +16,18 @@ from probe.core.io import save_config
 from probe.run.config import RunConfig, check_run_config, rate_labels, rate_tag, sweep_rates, train_config
 from probe.run.published import overview_section, score_extra_data
 from probe.run.report import intro_markdown, report_sections, reproducibility, training_summaries
-from probe.run.stages import run_stage, same_train_config, train_job
+from probe.run.stages import check_run_folder, finished_model, run_stage, same_train_config, train_job
 
 
-def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None) -> Path:
+def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None,
+                  overwrite: bool = False) -> Path:
     """Run every stage of ``cfg`` and return the run folder (``results/<name>``) holding report.md.
 
     Stage outputs go to ``results/<name>/work/`` (not committed: checkpoints, corpora, per-item
     scores); the run folder gets config.json, summary.csv, summary_seeds.csv, summary.json,
     figures/ and report.md. Restarting after an interruption skips finished stages and resumes
-    interrupted trainings from their last checkpoint.
+    interrupted trainings from their last checkpoint. A run folder holding another config's run is refused
+    unless ``overwrite`` (then the stages whose config still matches are kept).
     """
     from probe.scoring.ngram import BaselineConfig, build_baseline
     from probe.data.corpus import build_corpus, corpus_fingerprint, resolved_corpus_config
@@ -37,6 +39,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     check_run_config(cfg)
     t_start = time.perf_counter()
     root = Path(cfg.results_dir) / cfg.name
+    check_run_folder(root, config_to_dict(cfg), overwrite=overwrite)
     commit = git_commit()      # before this run writes anything (its folder is ignored by git anyway)
     work = root / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -73,8 +76,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                 out = work / "models" / f"{arch}-{rate_tag(rate)}-s{seed}"
                 model_dirs.append(out)
                 labels[str(out)] = rate_labels(rate)
-                done = (not new_data[rate] and (out / "summary.json").is_file()
-                        and same_train_config(out, tcfg, corpora[rate]))
+                done = not new_data[rate] and finished_model(out, tcfg, corpora[rate], log=log)
                 if done:
                     reused += 1
                     continue
@@ -88,7 +90,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
         n_proc = min(workers, len(jobs))
         threads = 1 if n_proc > 1 else 0
         t0 = time.perf_counter()
-        with Progress("training", len(jobs), unit="models", log=log) as bar:
+        with Progress("training", len(jobs), unit="models", log=log, parallel=n_proc) as bar:
             if n_proc == 1:
                 for job in jobs:
                     s = train_job(job[:4] + (threads,))
