@@ -47,47 +47,52 @@ RESUMABLE = ("epochs", "max_steps", "log_every", "eval_every", "checkpoint_every
              "eval_batch_size", "stop_after", "evals_per_epoch")
 
 
+# TrainConfig's fractions: an lr factor in (0, 1], a relative improvement in [0, 1)
+DecayFactor = Annotated[float, Range(0, 1, low_open=True)]
+RelativeDelta = Annotated[float, Range(0, 1, high_open=True)]
+
+
 @dataclass(frozen=True)
 class TrainConfig(CheckedConfig):
     """Options of `probe train` (model shape, optimisation, bookkeeping); saved in config.json and checkpoints."""
 
     arch: str = "lstm"                 # srn | gru | lstm | transformer
-    layers: PositiveInt = 2                    # stacked recurrent layers / transformer blocks
-    hidden: PositiveInt = 200                  # units per layer (transformer: model width)
-    emb: PositiveInt = 200                     # embedding size
+    layers: PositiveInt = 2            # stacked recurrent layers / transformer blocks
+    hidden: PositiveInt = 200          # units per layer (transformer: model width)
+    emb: PositiveInt = 200             # embedding size
     dropout: float = 0.0               # on embeddings, between layers, before the output layer
     tied: bool = False                 # tie input embedding and output weights
     skip: str = "none"                 # how stacked recurrent layers connect: none | residual | dense | highway
     nonlinearity: str = "tanh"         # srn: tanh | relu
     forget_bias: float | None = None   # lstm: initial forget-gate bias (None: PyTorch's init)
     bidirectional: bool = False        # refused: a language model cannot read the word it predicts
-    heads: PositiveInt = 4                     # transformer attention heads
+    heads: PositiveInt = 4             # transformer attention heads
     kernel: str = "auto"               # auto: fastest kernel with equal numbers; torch: plain nn.RNN/GRU/LSTM
     softmax: str = "full"              # full | adaptive (large vocabularies: exact log-probs, a fraction of the cost)
     cutoffs: tuple[int, ...] = ()      # adaptive softmax clusters (ids); empty: chosen from the corpus' counts,
                                        #   the head covering 60% of training tokens, then 80% and 95%
     div_value: float = 4.0             # adaptive softmax: how much narrower each tail cluster's projection is
     optimizer: str = "sgd"             # sgd | adam
-    lr: PositiveFloat | None = None            # learning rate (None: 20 for sgd, 1e-3 for adam)
-    lr_decay: Annotated[float, Range(0, 1, low_open=True)] = 0.25             # lr *= lr_decay when validation perplexity stops improving
-    patience: NonNegativeInt = 0                  # evaluations without improvement tolerated before a decay
-    min_delta: Annotated[float, Range(0, 1, high_open=True)] = 0.0             # relative drop in valid ppl that counts as an improvement (0.002 = 0.2%)
-    stop_after: NonNegativeInt = 0                # stop (converged) after this many evaluations in a row without an
+    lr: PositiveFloat | None = None    # learning rate (None: 20 for sgd, 1e-3 for adam)
+    lr_decay: DecayFactor = 0.25       # lr *= lr_decay when validation perplexity stops improving
+    patience: NonNegativeInt = 0       # evaluations without improvement tolerated before a decay
+    min_delta: RelativeDelta = 0.0     # relative drop in valid ppl that counts as an improvement (0.002 = 0.2%)
+    stop_after: NonNegativeInt = 0     # stop (converged) after this many evaluations in a row without an
                                        #   improvement; 0 = run every epoch (epochs and max_steps stay as caps)
-    batch_size: PositiveInt = 32               # parallel streams (split across DDP processes)
-    bptt: PositiveInt = 35                     # truncated-BPTT segment length (transformer: context length)
-    epochs: PositiveInt = 10                   # passes over the training split
-    max_steps: NonNegativeInt = 0                 # stop after this many steps (0 = no limit)
-    clip: NonNegativeFloat = 0.25                 # gradient-norm clipping threshold (0 = off)
-    seed: NonNegativeInt = 0                      # seeds initialisation and dropout
+    batch_size: PositiveInt = 32       # parallel streams (split across DDP processes)
+    bptt: PositiveInt = 35             # truncated-BPTT segment length (transformer: context length)
+    epochs: PositiveInt = 10           # passes over the training split
+    max_steps: NonNegativeInt = 0      # stop after this many steps (0 = no limit)
+    clip: NonNegativeFloat = 0.25      # gradient-norm clipping threshold (0 = off)
+    seed: NonNegativeInt = 0           # seeds initialisation and dropout
     device: str = "auto"               # auto (CUDA when present) | cpu | cuda
     amp: bool = False                  # CUDA only: bfloat16 autocast for the forward pass and loss
-    log_every: PositiveInt = 50                # steps between metrics.jsonl training lines
-    eval_every: NonNegativeInt = 0                # steps between validations (0 = evals_per_epoch times per epoch)
-    evals_per_epoch: PositiveInt = 1           # validations per epoch, evenly spaced, when eval_every is 0
-    checkpoint_every: NonNegativeInt = 0          # steps between last.pt saves (0 = at each validation)
-    max_nonfinite: PositiveInt = 20            # consecutive non-finite steps before the run stops
-    eval_batch_size: PositiveInt = 10          # streams for validation/test perplexity
+    log_every: PositiveInt = 50        # steps between metrics.jsonl training lines
+    eval_every: NonNegativeInt = 0     # steps between validations (0 = evals_per_epoch times per epoch)
+    evals_per_epoch: PositiveInt = 1   # validations per epoch, evenly spaced, when eval_every is 0
+    checkpoint_every: NonNegativeInt = 0  # steps between last.pt saves (0 = at each validation)
+    max_nonfinite: PositiveInt = 20    # consecutive non-finite steps before the run stops
+    eval_batch_size: PositiveInt = 10  # streams for validation/test perplexity
 
 
 class StepResult(NamedTuple):

@@ -94,7 +94,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
             if n_proc == 1:
                 for job in jobs:
                     s = train_job(job[:4] + (threads,))
-                    bar.update(Path(job[2]).name, s["train_seconds"])
+                    bar.update(Path(job[2]).name, s["job_seconds"])
             else:
                 import multiprocessing as mp
                 from concurrent.futures import as_completed
@@ -104,7 +104,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                     futures = {pool.submit(train_job, j + (threads,)): j for j in jobs}
                     for fut in as_completed(futures):
                         s = fut.result()
-                        bar.update(Path(futures[fut][2]).name, s["train_seconds"])
+                        bar.update(Path(futures[fut][2]).name, s["job_seconds"])
         log(f"training: {len(jobs)} models in {time.perf_counter() - t0:.1f} s ({n_proc} processes)")
     else:
         log("training: all models done already")

@@ -21,7 +21,8 @@ class ExtraData(CheckedConfig):
     format: str                  # an importer format: blimp | marvin-linzen | syntaxgym | linzen | gulordava
     path: str                    # its file or folder (relative paths: from the working directory)
     method: str = "sentence"     # how the source scored it (BLiMP and Marvin & Linzen compare whole sentences)
-    per_construction: NonNegativeInt = 0    # score at most this many pairs per construction/paradigm (0 = all), chosen by id hash
+    per_construction: NonNegativeInt = 0    # score at most this many pairs per construction/paradigm (0 = all),
+                                            #   chosen by id hash
 
 
 @dataclass(frozen=True)

@@ -83,12 +83,16 @@ def run_stage(folder: Path, expected: dict, make: Callable[[], Any], log: Callab
 
 
 def train_job(args: tuple) -> dict:
-    """Worker: train one (arch, rate, seed) model, resuming if a previous run was interrupted."""
+    """Worker: train one (arch, rate, seed) model, resuming if a previous run was interrupted; its summary
+    gains ``job_seconds``, the job's whole time (loading the corpus and items included: what a time-left
+    estimate needs; the worker's imports, paid once, excluded)."""
     cfg_dict, corpus_dir, out, items, threads = args
     import torch
 
+    from probe.scoring.items import AgreementCurve
     from probe.train import train
 
+    t0 = time.perf_counter()      # after the imports: a worker pays for them once, not per model
     if threads:
         torch.set_num_threads(threads)
     cfg = config_from_dict(TrainConfig, cfg_dict)
@@ -98,10 +102,9 @@ def train_job(args: tuple) -> dict:
         and checkpoint_problem(out / "last.pt") is None
     if out.exists() and not resume:
         shutil.rmtree(out)
-    from probe.scoring.items import AgreementCurve
-
-    return train(cfg, corpus_dir=corpus_dir, out=out, resume=resume, on_eval=AgreementCurve(items) if items else None,
-                 progress=False)
+    summary = train(cfg, corpus_dir=corpus_dir, out=out, resume=resume,
+                    on_eval=AgreementCurve(items) if items else None, progress=False)
+    return {**summary, "job_seconds": time.perf_counter() - t0}
 
 
 def same_train_config(out: Path, tcfg: TrainConfig, corpus: str | Path, *, ignore: tuple[str, ...] = ()) -> bool:
@@ -109,10 +112,13 @@ def same_train_config(out: Path, tcfg: TrainConfig, corpus: str | Path, *, ignor
     config equals ``tcfg`` resolved as training resolves it (default lr, adaptive cutoffs from the corpus),
     except the fields in ``ignore`` (``probe.train.RESUMABLE``: what a resumed run may change)."""
     f = out / "config.json"
-    if not f.is_file():
+    try:
+        saved = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):      # missing or damaged: the folder holds no model we can vouch for
         return False
-    saved = json.loads(f.read_text(encoding="utf-8"))
-    saved_train = saved.get("train", saved)
+    saved_train = saved.get("train", saved) if isinstance(saved, dict) else None
+    if not isinstance(saved_train, dict):
+        return False
     want = config_to_dict(resolved_train_config(tcfg, corpus))
     # a field added after the model was trained is missing from its config: it ran with the default
     defaults = config_to_dict(TrainConfig())
@@ -120,7 +126,8 @@ def same_train_config(out: Path, tcfg: TrainConfig, corpus: str | Path, *, ignor
     return all(saved_train.get(k) == v for k, v in want.items() if k not in ignore)
 
 
-def finished_model(out: Path, tcfg: TrainConfig, corpus: str | Path, *, log: Callable[[str], None] | None = None) -> bool:
+def finished_model(out: Path, tcfg: TrainConfig, corpus: str | Path, *,
+                   log: Callable[[str], None] | None = None) -> bool:
     """True if the training folder ``out`` holds a finished model of ``tcfg`` on ``corpus`` that can be read: its
     summary.json, the same config (:func:`same_train_config`) and an intact model.pt. A damaged checkpoint
     (truncated, overwritten) makes the model stale, so the run trains it again (said through ``log``)."""
