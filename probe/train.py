@@ -14,7 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Annotated, Any, Callable, Iterable, NamedTuple
 
 import numpy as np
 import torch
@@ -22,7 +22,8 @@ import torch
 from probe import __version__
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir, save_config, write_text_atomic
-from probe.core.config import config_from_dict, config_to_dict
+from probe.core.config import (FLAGS, CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+                               Range, config_from_layers, config_to_dict)
 from probe.core.device import resolve_device
 from probe.core.distributed import gather_state, init_distributed, rng_states, shard_state
 from probe.data.corpus import Vocab, load_corpus
@@ -48,54 +49,59 @@ RESUMABLE = ("epochs", "max_steps", "log_every", "eval_every", "checkpoint_every
 STOP_ON = ("ppl", "ppl+agreement")
 
 
+# TrainConfig's fractions: an lr factor in (0, 1], a relative improvement in [0, 1)
+DecayFactor = Annotated[float, Range(0, 1, low_open=True)]
+RelativeDelta = Annotated[float, Range(0, 1, high_open=True)]
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(CheckedConfig):
     """Options of `probe train` (model shape, optimisation, bookkeeping); saved in config.json and checkpoints."""
 
     arch: str = "lstm"                 # srn | gru | lstm | transformer
-    layers: int = 2                    # stacked recurrent layers / transformer blocks
-    hidden: int = 200                  # units per layer (transformer: model width)
-    emb: int = 200                     # embedding size
+    layers: PositiveInt = 2            # stacked recurrent layers / transformer blocks
+    hidden: PositiveInt = 200          # units per layer (transformer: model width)
+    emb: PositiveInt = 200             # embedding size
     dropout: float = 0.0               # on embeddings, between layers, before the output layer
     tied: bool = False                 # tie input embedding and output weights
     skip: str = "none"                 # how stacked recurrent layers connect: none | residual | dense | highway
     nonlinearity: str = "tanh"         # srn: tanh | relu
     forget_bias: float | None = None   # lstm: initial forget-gate bias (None: PyTorch's init)
     bidirectional: bool = False        # refused: a language model cannot read the word it predicts
-    heads: int = 4                     # transformer attention heads
+    heads: PositiveInt = 4             # transformer attention heads
     kernel: str = "auto"               # auto: fastest kernel with equal numbers; torch: plain nn.RNN/GRU/LSTM
     softmax: str = "full"              # full | adaptive (large vocabularies: exact log-probs, a fraction of the cost)
     cutoffs: tuple[int, ...] = ()      # adaptive softmax clusters (ids); empty: chosen from the corpus' counts,
                                        #   the head covering 60% of training tokens, then 80% and 95%
     div_value: float = 4.0             # adaptive softmax: how much narrower each tail cluster's projection is
     optimizer: str = "sgd"             # sgd | adam
-    lr: float | None = None            # learning rate (None: 20 for sgd, 1e-3 for adam)
-    lr_decay: float = 0.25             # lr *= lr_decay when validation perplexity stops improving
-    patience: int = 0                  # evaluations without improvement tolerated before a decay
-    min_delta: float = 0.0             # relative drop in valid ppl that counts as an improvement (0.002 = 0.2%)
-    stop_after: int = 0                # stop (converged) after this many evaluations in a row without an
+    lr: PositiveFloat | None = None    # learning rate (None: 20 for sgd, 1e-3 for adam)
+    lr_decay: DecayFactor = 0.25       # lr *= lr_decay when validation perplexity stops improving
+    patience: NonNegativeInt = 0       # evaluations without improvement tolerated before a decay
+    min_delta: RelativeDelta = 0.0     # relative drop in valid ppl that counts as an improvement (0.002 = 0.2%)
+    stop_after: NonNegativeInt = 0     # stop (converged) after this many evaluations in a row without an
                                        #   improvement; 0 = run every epoch (epochs and max_steps stay as caps)
     stop_on: str = "ppl"               # what must stop improving: ppl (validation perplexity) | ppl+agreement
                                        #   (and agreement on held-out items, --items: the mean over item classes)
-    agreement_delta: float = 0.005     # rise in held-out agreement that counts as an improvement (absolute)
-    batch_size: int = 32               # parallel streams (split across DDP processes)
-    bptt: int = 35                     # truncated-BPTT segment length (transformer: context length); with
+    agreement_delta: RelativeDelta = 0.005   # rise in held-out agreement that counts as an improvement (absolute)
+    batch_size: PositiveInt = 32       # parallel streams (split across DDP processes); state sentence: sentences
+    bptt: PositiveInt = 35             # truncated-BPTT segment length (transformer: context length); with
                                        #   state sentence, sentences are never cut
     state: str = "sentence"            # sentence: every sentence from a zero state after <eos>, as items are scored
                                        #   (length-bucketed batches of batch_size sentences, seeded order) |
                                        #   stream: one token stream, the state carried across sentences
-    epochs: int = 10                   # passes over the training split
-    max_steps: int = 0                 # stop after this many steps (0 = no limit)
-    clip: float = 0.25                 # gradient-norm clipping threshold (0 = off)
-    seed: int = 0                      # seeds initialisation and dropout
+    epochs: PositiveInt = 10           # passes over the training split
+    max_steps: NonNegativeInt = 0      # stop after this many steps (0 = no limit)
+    clip: NonNegativeFloat = 0.25      # gradient-norm clipping threshold (0 = off)
+    seed: NonNegativeInt = 0           # seeds initialisation and dropout
     device: str = "auto"               # auto (CUDA when present) | cpu | cuda
     amp: bool = False                  # CUDA only: bfloat16 autocast for the forward pass and loss
-    log_every: int = 50                # steps between metrics.jsonl training lines
-    eval_every: int = 0                # steps between validations (0 = evals_per_epoch times per epoch)
-    evals_per_epoch: int = 1           # validations per epoch, evenly spaced, when eval_every is 0
-    checkpoint_every: int = 0          # steps between last.pt saves (0 = at each validation)
-    max_nonfinite: int = 20            # consecutive non-finite steps before the run stops
-    eval_batch_size: int = 10          # streams for validation/test perplexity (state sentence: sentences a batch,
+    log_every: PositiveInt = 50        # steps between metrics.jsonl training lines
+    eval_every: NonNegativeInt = 0     # steps between validations (0 = evals_per_epoch times per epoch)
+    evals_per_epoch: PositiveInt = 1   # validations per epoch, evenly spaced, when eval_every is 0
+    checkpoint_every: NonNegativeInt = 0  # steps between last.pt saves (0 = at each validation)
+    max_nonfinite: PositiveInt = 20    # consecutive non-finite steps before the run stops
+    eval_batch_size: PositiveInt = 10  # streams for validation/test perplexity (state sentence: sentences a batch,
                                        #   at least batch_size)
 
 
@@ -119,28 +125,12 @@ def resolve_train_config(cfg: TrainConfig) -> TrainConfig:
 
 
 def check_train_config(cfg: TrainConfig) -> None:
-    """One-line ProbeErrors for impossible options (before anything is loaded or written)."""
-    for name in ("layers", "hidden", "emb", "batch_size", "bptt", "epochs", "log_every", "max_nonfinite",
-                 "eval_batch_size", "heads", "evals_per_epoch"):
-        if getattr(cfg, name) <= 0:
-            raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
-    for name in ("max_steps", "eval_every", "checkpoint_every", "patience", "stop_after"):
-        if getattr(cfg, name) < 0:
-            raise ProbeError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(cfg, name)}")
+    """One-line ProbeErrors for impossible options (before anything is loaded or written); the ranges of the
+    numbers are declared on TrainConfig's fields and checked where a config is made."""
     if cfg.optimizer not in OPTIMIZERS:
         raise ProbeError(f"unknown --optimizer {cfg.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
-    if cfg.lr is not None and not (cfg.lr > 0 and math.isfinite(cfg.lr)):
-        raise ProbeError(f"--lr must be a positive number, got {cfg.lr}")
-    if not 0 < cfg.lr_decay <= 1:
-        raise ProbeError(f"--lr-decay must be in (0, 1], got {cfg.lr_decay}")
-    if not 0 <= cfg.min_delta < 1:
-        raise ProbeError(f"--min-delta is a relative improvement in [0, 1), e.g. 0.002; got {cfg.min_delta}")
-    if not (cfg.clip >= 0 and math.isfinite(cfg.clip)):
-        raise ProbeError(f"--clip must be 0 (off) or a positive norm, got {cfg.clip}")
     if cfg.stop_on not in STOP_ON:
         raise ProbeError(f"unknown --stop-on {cfg.stop_on!r}: choose from {', '.join(STOP_ON)}")
-    if not 0 <= cfg.agreement_delta < 1:
-        raise ProbeError(f"--agreement-delta is a rise in accuracy in [0, 1), e.g. 0.005; got {cfg.agreement_delta}")
     if cfg.state not in STATES:
         raise ProbeError(f"unknown --state {cfg.state!r}: choose from {', '.join(STATES)}")
     if cfg.device not in DEVICES:
@@ -164,11 +154,12 @@ def model_config_for(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
 def train_config_from_options(options: dict, *, resume_dir: str | os.PathLike | None = None) -> TrainConfig:
     """A TrainConfig from command-line options (None = not given): defaults, or the resumed run's config."""
     given = {k: v for k, v in options.items() if v is not None}
-    base: dict = {}
+    layers = [(given, FLAGS)]
     if resume_dir is not None:
-        base = read_run_config(resume_dir)["train"]
-        base.setdefault("state", "stream")   # written before the option existed: trained on one carried stream
-    return config_from_dict(TrainConfig, {**base, **given}, where="train options")
+        saved = dict(read_run_config(resume_dir)["train"])
+        saved.setdefault("state", "stream")   # written before the option existed: trained on one carried stream
+        layers.insert(0, (saved, str(Path(resume_dir) / "config.json")))
+    return config_from_layers(TrainConfig, {}, layers)
 
 
 def resolved_train_config(cfg: TrainConfig, corpus: Any) -> TrainConfig:

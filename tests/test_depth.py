@@ -74,11 +74,10 @@ def test_tiny_sweep_end_to_end_and_bad_input(data, capsys):
     assert (out / "figures" / "depth.png").is_file() and (out / "figures" / "depth.pdf").is_file()
     assert "| gru (default) | 2 | residual | not converged |" in res["markdown"]    # 2 steps, and it says so
     bad = data / "bad"
-    with pytest.raises(SystemExit):           # argparse rejects it: usage line + error, exit 2
-        main(["depth", "--corpus", str(data / "corpus"), "--layers", "0", "--out", str(bad)])
+    assert main(["depth", "--corpus", str(data / "corpus"), "--layers", "0", "--out", str(bad)]) == 2
     assert main(["depth", "--corpus", str(data / "corpus"), "--archs", "lstm:forget_bias=inf", "--out", str(bad)]) == 2
     assert main(["depth", "--corpus", str(data / "nope"), "--out", str(bad)]) == 2
     assert main(["depth", "--corpus", str(data / "corpus"), "--items", str(data / "nope"), "--out", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err.count("probe depth: error:") == 4 and "--layers: expected a positive integer" in err
+    assert err.count("probe depth: error:") == 4 and "--layers must be a positive integer, got 0" in err
     assert not bad.exists()

@@ -598,3 +598,48 @@ def test_scores_start_from_a_zero_state_unless_a_start_state_is_given():
                for p, c in zip(prefixes, cand)]
     np.testing.assert_allclose(warm, np.stack(ref), atol=1e-5)
     assert np.abs(warm - cold).max() > 1e-4
+
+
+def test_cli_duplicate_item_ids_are_refused(tmp_path, capsys):
+    corpus, data = write_toy(tmp_path, items=ITEMS + [dict(ITEMS[1], prefix="the cats", sentence_good="the cats run",
+                                                          sentence_bad="the cats runs")])
+    main(["baseline", "--corpus", str(corpus), "--out", str(tmp_path / "tri")])
+    capsys.readouterr()
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(tmp_path / "tri"), "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"probe evaluate: error: {data}: item id {ITEMS[1]['id']!r} is used 2 times; give each item its "
+                   f"own id (`probe validate {data}` lists them)"]
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".res")]
+
+
+def test_cli_unknown_model_kind_is_named(tmp_path, capsys):
+    _, data = write_toy(tmp_path)
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", "kenlm:foo.arpa", "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown kind 'kenlm' in the model reference 'kenlm:foo.arpa'" in err[0]
+    assert "checkpoint, ngram, hf" in err[0] and not out.exists()
+
+
+def test_cli_results_folder_refused_by_the_system_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """The folder cannot be written (simulated: tests run as root, whom chmod does not stop): scoring ran, the
+    atomic writer fails, the error names the results folder, and no partial folder is left."""
+    import errno
+    import types
+
+    import probe.core.io
+
+    corpus, data = write_toy(tmp_path)
+    main(["baseline", "--corpus", str(corpus), "--out", str(tmp_path / "tri")])
+    capsys.readouterr()
+
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+
+    monkeypatch.setattr(probe.core.io, "tempfile", types.SimpleNamespace(mkdtemp=refuse, mkstemp=refuse))
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(tmp_path / "tri"), "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"probe evaluate: error: cannot use {out}: Permission denied; ")
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".res")]

@@ -736,3 +736,15 @@ def test_imported_folder_loads_as_dataset(tmp_path, capsys):
     assert len(ds) == len(BLIMP) and set(ds.column_names) == set(ITEM_COLUMNS)
     hub = datasets.load_dataset(str(tmp_path / "out"), cache_dir=str(tmp_path / "cache"))["test"]   # the card
     assert hub.features == ITEM_FEATURES and hub.to_list() == ds.to_list()
+
+
+def test_blimp_file_that_is_not_utf8_names_the_line(tmp_path, capsys):
+    path = _jsonl(tmp_path / "b.jsonl", BLIMP[:2])
+    with open(path, "ab") as fh:
+        fh.write(json.dumps({**BLIMP[3], "sentence_good": "Paula references Ren\u00e9."}, ensure_ascii=False)
+                 .encode("latin-1") + b"\n")
+    out = tmp_path / "out"
+    assert main(["import", "blimp", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{path} line 3 (byte " in err[0] and "is not UTF-8 text; re-encode" in err[0]
+    assert not out.exists()

@@ -137,6 +137,7 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         import time
 
+        from probe.core.config import flags_origin, replace_config
         from probe.data.corpus import build_corpus
 
         source = "hf" if a.hf else "text" if (a.text or a.train or a.valid or a.test) else "synthetic"
@@ -144,7 +145,7 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
             raise ProbeError("give either --hf or text files (--text / --train ...), not both")
         if source != "synthetic" and not a.out:
             raise ProbeError("give --out DIR for a corpus built from text")
-        cfg = CorpusConfig(
+        options = dict(
             source=source, n_sentences=a.sentences, attractor_rate=a.attractor_rate, match_rate=a.match_rate,
             modifier_rate=a.modifier_rate,
             max_depth=a.max_depth, lexicon=a.lexicon, seed=a.seed, valid_fraction=a.valid_fraction,
@@ -153,6 +154,9 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
             hf_column=a.hf_column, cache_dir=a.cache_dir, max_lines=a.max_lines, tokenizer=a.tokenizer,
             lowercase=a.lowercase, max_vocab=a.max_vocab, min_count=a.min_count, n_process=a.n_process,
             batch_size=a.batch_size, exclude_benchmark=not a.no_exclude, exclude_items=a.exclude_items)
+        cfg = replace_config(CorpusConfig(), options, where=flags_origin(
+            n_sentences="--sentences", text_files="--text", train_files="--train", valid_files="--valid",
+            test_files="--test", hf_name="--hf", exclude_benchmark="--no-exclude"))
         out = a.out or DEFAULT_OUT
         t0 = time.perf_counter()
         st = build_corpus(cfg, out=out, overwrite=a.overwrite)

@@ -185,13 +185,16 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE", help="JSON or YAML file overriding any RunConfig key (nested)")
     # the run config's top-level options most often changed; --config FILE sets any of them
     names = add_config_options(p, RunConfig, only=("name", "results_dir", "workers"), show_defaults=False)
+    p.add_argument("--overwrite", action="store_true",
+                   help="run into a run folder that holds another config's run (its stages that still match are "
+                        "kept); without it such a folder is refused, and the same config resumes")
 
     def run(a: argparse.Namespace) -> int:
         from probe.run import load_run_config, run_benchmark
 
         overrides = {k: getattr(a, k) for k in names if getattr(a, k) is not None}
         cfg = load_run_config(preset=a.preset, config_file=a.config, overrides=overrides)
-        run_benchmark(cfg, argv=a.argv[1:])
+        run_benchmark(cfg, argv=a.argv[1:], overwrite=a.overwrite)
         return 0
 
     p.set_defaults(func=run)

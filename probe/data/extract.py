@@ -47,7 +47,6 @@ becomes a spaced ``-``/``,``/``.`` ('N @-@ <unk>' -> 'N - <unk>'), so that ``<un
 """
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -59,6 +58,7 @@ from typing import Iterable, Iterator
 
 from probe.core.errors import MissingParser, ProbeError
 from probe.core.config import config_to_dict
+from probe.core.io import read_text_lines
 from probe.data.lexicon import PL, SG, load_lexicon
 from probe.data.records import condition_code, item_id
 
@@ -358,18 +358,8 @@ def _file_texts(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
     for path in map(Path, paths):
         if not path.is_file():
             raise ProbeError(f"text file {path} does not exist; give one or more text files with --text")
-        try:
-            # bytes, decoded line by line: a text-mode reader decodes in chunks and cannot name the bad line
-            with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
-                for n, raw in enumerate(fh, start=1):
-                    try:
-                        line = raw.decode("utf-8")
-                    except UnicodeDecodeError as exc:
-                        raise ProbeError(f"text file {path} line {n}: not UTF-8 ({exc.reason} at byte {exc.start}); "
-                                         "give UTF-8 text (.txt or .gz)") from exc
-                    yield line, f"{path.name}:{n}"
-        except OSError as exc:
-            raise ProbeError(f"cannot read text file {path}: {exc}; give UTF-8 text (.txt or .gz)") from exc
+        for n, line in read_text_lines(path):
+            yield line, f"{path.name}:{n}"
 
 
 def _hf_texts(cfg: ExtractConfig) -> Iterator[tuple[str, str]]:

@@ -399,11 +399,22 @@ def _nearest_from_positions(df: pd.DataFrame) -> pd.Series:
     return pd.Series(near, index=df.index, dtype=object)
 
 
+def check_unique_ids(df: pd.DataFrame, where: str | os.PathLike) -> None:
+    """ProbeError if two items of ``df`` share an id: scores, exclusions and pairing across seeds are keyed by it."""
+    counts = df["id"].value_counts()
+    repeated = counts[counts > 1]
+    if len(repeated):
+        more = f" ({len(repeated)} ids repeat)" if len(repeated) > 1 else ""
+        raise ProbeError(f"{where}: item id {repeated.index[0]!r} is used {int(repeated.iloc[0])} times{more}; give "
+                         f"each item its own id (`probe validate {where}` lists them)")
+
+
 def read_items(path: str | os.PathLike, *, n: int = 0, seed: int = 0) -> pd.DataFrame:
     """An item folder or JSONL file, prepared for scoring; a seeded sample of ``n`` items (0: all)."""
     from probe.data.items import load_items
 
     df = prepare_items(load_items(path))
+    check_unique_ids(df, path)
     if n and len(df) > n:
         df = df.sample(n=n, random_state=seed).reset_index(drop=True)
     return df
@@ -436,6 +447,7 @@ def load_data(paths: Sequence[str], *, split: str | None, constructions: Sequenc
         names = [f"{n}#{i}" for i, n in enumerate(names)]
     for path, name in zip(paths, names):
         df = prepare_items(load_items(path))
+        check_unique_ids(df, path)
         df = select_items(df, split=split, constructions=constructions, where=str(path))
         df["data"] = name
         frames.append(df)

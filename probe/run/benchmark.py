@@ -18,16 +18,18 @@ from probe.run.config import (RunConfig, check_run_config, corpus_tag, model_lab
 from probe.run.published import overview_section, score_extra_data
 from probe.run.report import intro_markdown, report_sections, reproducibility, training_summaries, write_evidence
 from probe.run.sensitivity import state_sensitivity
-from probe.run.stages import run_stage, same_train_config, train_job
+from probe.run.stages import check_run_folder, finished_model, run_stage, same_train_config, train_job
 
 
-def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None) -> Path:
+def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None,
+                  overwrite: bool = False) -> Path:
     """Run every stage of ``cfg`` and return the run folder (``results/<name>``) holding report.md.
 
     Stage outputs go to ``results/<name>/work/`` (not committed: checkpoints, corpora, per-item
     scores); the run folder gets config.json, summary.csv, summary_seeds.csv, summary.json,
     figures/ and report.md. Restarting after an interruption skips finished stages and resumes
-    interrupted trainings from their last checkpoint.
+    interrupted trainings from their last checkpoint. A run folder holding another config's run is refused
+    unless ``overwrite`` (then the stages whose config still matches are kept).
     """
     from probe.scoring.ngram import BaselineConfig, build_baseline
     from probe.data.corpus import build_corpus, corpus_fingerprint, resolved_corpus_config
@@ -40,6 +42,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     check_run_config(cfg)
     t_start = time.perf_counter()
     root = Path(cfg.results_dir) / cfg.name
+    check_run_folder(root, config_to_dict(cfg), overwrite=overwrite)
     commit = git_commit()      # before this run writes anything (its folder is ignored by git anyway)
     work = root / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -84,8 +87,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                     else:
                         model_dirs.append(out)
                     labels[str(out)] = model_labels(cfg, rate, c)
-                    done = (not new_data[rate, c] and (out / "summary.json").is_file()
-                            and same_train_config(out, tcfg, corpora[rate, c]))
+                    done = not new_data[rate, c] and finished_model(out, tcfg, corpora[rate, c], log=log)
                     if done:
                         reused += 1
                         continue
@@ -99,11 +101,11 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
         n_proc = min(workers, len(jobs))
         threads = 1 if n_proc > 1 else 0
         t0 = time.perf_counter()
-        with Progress("training", len(jobs), unit="models", log=log) as bar:
+        with Progress("training", len(jobs), unit="models", log=log, parallel=n_proc) as bar:
             if n_proc == 1:
                 for job in jobs:
                     s = train_job(job[:4] + (threads,))
-                    bar.update(Path(job[2]).name, s["train_seconds"])
+                    bar.update(Path(job[2]).name, s["job_seconds"])
             else:
                 import multiprocessing as mp
                 from concurrent.futures import as_completed
@@ -113,7 +115,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                     futures = {pool_exec.submit(train_job, j + (threads,)): j for j in jobs}
                     for fut in as_completed(futures):
                         s = fut.result()
-                        bar.update(Path(futures[fut][2]).name, s["train_seconds"])
+                        bar.update(Path(futures[fut][2]).name, s["job_seconds"])
         log(f"training: {len(jobs)} models in {time.perf_counter() - t0:.1f} s ({n_proc} processes)")
     else:
         log("training: all models done already")

@@ -7,25 +7,26 @@ from pathlib import Path
 
 from probe.data.build import BuildConfig
 from probe.core.errors import ProbeError
-from probe.core.config import NonNegativeInt, PositiveInt, config_from_dict, config_to_dict, read_config_file
+from probe.core.config import (FLAGS, CheckedConfig, NonNegativeInt, Origin, PositiveInt, config_from_dict,
+                               config_from_layers, config_to_dict, read_config_file)
 from probe.data.corpus import CorpusConfig
 from probe.train import TrainConfig
-from probe.core.config import merge_config
 from probe.analyses import BUILTIN
 
 
 @dataclass(frozen=True)
-class ExtraData:
+class ExtraData(CheckedConfig):
     """A published test set imported with ``probe import`` and scored beside probe's own benchmark."""
 
     format: str                  # an importer format: blimp | marvin-linzen | syntaxgym | linzen | gulordava
     path: str                    # its file or folder (relative paths: from the working directory)
     method: str = "sentence"     # how the source scored it (BLiMP and Marvin & Linzen compare whole sentences)
-    per_construction: int = 0    # score at most this many pairs per construction/paradigm (0 = all), chosen by id hash
+    per_construction: NonNegativeInt = 0    # score at most this many pairs per construction/paradigm (0 = all),
+                                            #   chosen by id hash
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(CheckedConfig):
     """Everything ``probe run`` does, in one place; ``--config FILE`` overrides any of it (nested keys)."""
 
     name: str = "default"                                   # the run folder <results_dir>/<name>/ (default:
@@ -35,8 +36,8 @@ class RunConfig:
     reference: str = "auto"                                 # a committed run to compare the headline with:
                                                             #   'auto' = results/<name> when it exists, '' = none
     archs: tuple[str, ...] = ("srn", "gru", "lstm")         # recurrent cells to compare
-    seeds: tuple[int, ...] = (0, 1, 2)                      # training seeds per cell, rate and corpus
-    corpus_seeds: tuple[int, ...] = (0,)                    # independently drawn corpora per rate (their seeds);
+    seeds: tuple[NonNegativeInt, ...] = (0, 1, 2)           # training seeds per cell, rate and corpus
+    corpus_seeds: tuple[NonNegativeInt, ...] = (0,)         # independently drawn corpora per rate (their seeds);
                                                             #   with two or more, corpora are a random factor of
                                                             #   every interval
     # corpus sweep: share of subjects whose modifier holds a noun of the other number, with the share of
@@ -63,7 +64,7 @@ class RunConfig:
     floor_ratio: float = 1.07                               # a converged model should reach ppl <= this x floor
     arch_train: dict[str, dict] = field(default_factory=dict)   # per-cell changes to `train`, e.g.
                                                             #   {"srn": {"lr": 1.0}}: each cell its own learning rate
-    ngram_order: int = 3                                    # the sequential-recency reference baseline
+    ngram_order: PositiveInt = 3                            # the sequential-recency reference baseline
     workers: NonNegativeInt = 0                             # training processes (0: one per CPU core)
     analyses: tuple[str, ...] = BUILTIN                     # the lecture's analyses (probe.analyses registry)
     analysis_scale: str = "small"                           # the analyses' preset: small | quick
@@ -88,27 +89,30 @@ PRESETS: dict[str, RunConfig] = {
 
 def load_run_config(*, preset: str = "default", config_file: str | os.PathLike | None = None,
                     overrides: dict | None = None) -> RunConfig:
-    """A preset, updated by a JSON/YAML file (nested keys, unknown keys rejected) and then by ``overrides``."""
+    """A preset, updated by a JSON/YAML file (nested keys, unknown keys rejected) and then by ``overrides``
+    (command-line flags); an error names the file and key, or the flag, that a wrong value came from."""
     if preset not in PRESETS:
         raise ProbeError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    data = config_to_dict(PRESETS[preset])
-    for source, upd in (("config file", read_config_file(config_file) if config_file else {}),
-                        ("options", overrides or {})):
-        data = merge_config(data, upd, cls=RunConfig, where=source)
-    cfg = config_from_dict(RunConfig, data, where=str(config_file or "run config"))
+    layers = [(read_config_file(config_file), Origin(str(config_file)))] if config_file else []
+    layers.append((overrides or {}, FLAGS))
+    cfg = config_from_layers(RunConfig, config_to_dict(PRESETS[preset]), layers)
+    if config_file:     # each cell's changes to `train` are train options of that file too
+        for arch in cfg.arch_train:
+            train_config(cfg, arch, cfg.seeds[0] if cfg.seeds else 0, where=Origin(str(config_file)))
     check_run_config(cfg)
     return cfg
 
 
-def train_config(cfg: RunConfig, arch: str, seed: int, *, state: str | None = None) -> TrainConfig:
+def train_config(cfg: RunConfig, arch: str, seed: int, *, state: str | None = None,
+                 where: str | Origin = "run config") -> TrainConfig:
     """The training config of one model: ``cfg.train`` with its arch and seed, and ``cfg.arch_train[arch]``'s
-    changes (checked like any config: an unknown key or a wrong type is a one-line ProbeError). ``state``:
-    the other convention's sensitivity model ('stream': batch_size carried streams of bptt tokens)."""
+    changes (checked like any config: an unknown key or a wrong type is a one-line ProbeError naming ``where``).
+    ``state``: the other convention's sensitivity model ('stream': batch_size carried streams of bptt tokens)."""
     changes = cfg.arch_train.get(arch, {})
     if not isinstance(changes, dict):
         raise ProbeError(f"arch_train.{arch} must be a mapping of train options, e.g. {{\"lr\": 1.0}}")
     base = {**config_to_dict(cfg.train), "arch": arch, "seed": seed}
-    tcfg = config_from_dict(TrainConfig, {**base, **changes}, where="run config", key=f"arch_train.{arch}")
+    tcfg = config_from_dict(TrainConfig, {**base, **changes}, where=where, key=f"arch_train.{arch}")
     return replace(tcfg, state=state) if state is not None else tcfg
 
 
@@ -136,8 +140,6 @@ def check_run_config(cfg: RunConfig) -> None:
 
     if not cfg.archs or not cfg.seeds:
         raise ProbeError("archs and seeds must each list at least one value")
-    if cfg.workers < 0:
-        raise ProbeError(f"workers must be 0 (one per CPU core) or a positive number of processes, got {cfg.workers}")
     stray = [a for a in cfg.arch_train if a not in cfg.archs]
     if stray:
         raise ProbeError(f"arch_train names the cell {stray[0]!r}, which archs does not list ({', '.join(cfg.archs)})")

@@ -8,7 +8,51 @@ from pathlib import Path
 from typing import Any, Callable
 
 from probe.core.config import config_from_dict, config_to_dict
+from probe.core.errors import ProbeError
+from probe.core.io import check_writable
+from probe.models.checkpoint import checkpoint_problem
 from probe.train import TrainConfig, resolved_train_config
+
+# RunConfig keys that say where a run goes and how many processes it uses, not what it computes
+_PLACE_AND_PACE = ("name", "results_dir", "workers")
+
+
+def _differences(want: dict, have: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts; a key ``have`` lacks (a field added after
+    it was written) does not count: stage-level checks compare those with the defaults they ran with."""
+    out = []
+    for k, v in want.items():
+        if k not in have:
+            continue
+        if isinstance(v, dict) and isinstance(have[k], dict) and set(v) & set(have[k]):
+            out += _differences(v, have[k], f"{prefix}{k}.")
+        elif have[k] != v:
+            out.append(prefix + k)
+    return out
+
+
+def check_run_folder(root: Path, config: dict, *, overwrite: bool = False) -> None:
+    """Refuse to run a config (``config``: the RunConfig as a dict) into ``root`` when it holds another run
+    (another preset or config) or files that are no run, unless ``overwrite``; the same config resumes
+    (finished stages are kept). Also fails at once when ``root`` cannot be created."""
+    check_writable(root)
+    if overwrite or not root.is_dir() or not any(root.iterdir()):
+        return
+    saved = None
+    f = root / "config.json"
+    if f.is_file():
+        try:
+            saved = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = None
+    if not isinstance(saved, dict) or saved.get("stage") != "run":
+        raise ProbeError(f"{root} exists and holds no probe run (no readable config.json); choose another --name, "
+                         "or pass --overwrite to run into it")
+    differ = [k for k in _differences(config, saved) if k.split(".")[0] not in _PLACE_AND_PACE]
+    if differ:
+        shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+        raise ProbeError(f"{root} holds a run of another config ({shown} differ); pass --overwrite to replace it "
+                         "(stages whose config still matches are kept), or choose another --name")
 
 
 def same_config(folder: Path, expected: dict) -> bool:
@@ -39,23 +83,28 @@ def run_stage(folder: Path, expected: dict, make: Callable[[], Any], log: Callab
 
 
 def train_job(args: tuple) -> dict:
-    """Worker: train one (arch, rate, seed) model, resuming if a previous run was interrupted."""
+    """Worker: train one (arch, rate, seed) model, resuming if a previous run was interrupted; its summary
+    gains ``job_seconds``, the job's whole time (loading the corpus and items included: what a time-left
+    estimate needs; the worker's imports, paid once, excluded)."""
     cfg_dict, corpus_dir, out, items, threads = args
     import torch
 
+    from probe.scoring.items import AgreementCurve
     from probe.train import train
 
+    t0 = time.perf_counter()      # after the imports: a worker pays for them once, not per model
     if threads:
         torch.set_num_threads(threads)
     cfg = config_from_dict(TrainConfig, cfg_dict)
     out = Path(out)
-    resume = (out / "last.pt").is_file() and not (out / "summary.json").is_file()
+    # a damaged last.pt (a crash while the disk filled up) cannot be resumed: start the model again
+    resume = (out / "last.pt").is_file() and not (out / "summary.json").is_file() \
+        and checkpoint_problem(out / "last.pt") is None
     if out.exists() and not resume:
         shutil.rmtree(out)
-    from probe.scoring.items import AgreementCurve
-
-    return train(cfg, corpus_dir=corpus_dir, out=out, resume=resume, on_eval=AgreementCurve(items) if items else None,
-                 progress=False)
+    summary = train(cfg, corpus_dir=corpus_dir, out=out, resume=resume,
+                    on_eval=AgreementCurve(items) if items else None, progress=False)
+    return {**summary, "job_seconds": time.perf_counter() - t0}
 
 
 def same_train_config(out: Path, tcfg: TrainConfig, corpus: str | Path, *, ignore: tuple[str, ...] = ()) -> bool:
@@ -63,12 +112,28 @@ def same_train_config(out: Path, tcfg: TrainConfig, corpus: str | Path, *, ignor
     config equals ``tcfg`` resolved as training resolves it (default lr, adaptive cutoffs from the corpus),
     except the fields in ``ignore`` (``probe.train.RESUMABLE``: what a resumed run may change)."""
     f = out / "config.json"
-    if not f.is_file():
+    try:
+        saved = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):      # missing or damaged: the folder holds no model we can vouch for
         return False
-    saved = json.loads(f.read_text(encoding="utf-8"))
-    saved_train = saved.get("train", saved)
+    saved_train = saved.get("train", saved) if isinstance(saved, dict) else None
+    if not isinstance(saved_train, dict):
+        return False
     want = config_to_dict(resolved_train_config(tcfg, corpus))
     # a field added after the model was trained is missing from its config: it ran with the default
     defaults = config_to_dict(TrainConfig())
     saved_train = {**{k: v for k, v in defaults.items() if k not in saved_train}, **saved_train}
     return all(saved_train.get(k) == v for k, v in want.items() if k not in ignore)
+
+
+def finished_model(out: Path, tcfg: TrainConfig, corpus: str | Path, *,
+                   log: Callable[[str], None] | None = None) -> bool:
+    """True if the training folder ``out`` holds a finished model of ``tcfg`` on ``corpus`` that can be read: its
+    summary.json, the same config (:func:`same_train_config`) and an intact model.pt. A damaged checkpoint
+    (truncated, overwritten) makes the model stale, so the run trains it again (said through ``log``)."""
+    if not (out / "summary.json").is_file() or not same_train_config(out, tcfg, corpus):
+        return False
+    problem = checkpoint_problem(out / "model.pt")
+    if problem is not None and log is not None:
+        log(f"{out.name}: training it again, its checkpoint is damaged ({problem.split(';')[0]})")
+    return problem is None
