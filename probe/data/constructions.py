@@ -49,6 +49,9 @@ class Sampler:
         self.comp = "that" if "that" in lex.comps else lex.comps[0]
         self.verbs_by_type = {"copula": lex.copulas, "intransitive": self.intransitive,
                               "transitive": self.transitive}
+        # after 'and', a plural that is also a noun ('the editor and jumps', '... and work') coordinates nouns
+        # and makes the bad sentence grammatical: coordination items take their target verb among the others
+        self.verbs_after_and = {t: tuple(v for v in pool if not v.noun) for t, pool in self.verbs_by_type.items()}
         # transitive verbs that take an inanimate (False) / animate (True) object, as the grammar's _tr_obj
         self.transitive_for = {animate: tuple(v for v in self.transitive
                                               if v.obj in ("any", "animate" if animate else "inanimate"))
@@ -97,8 +100,13 @@ class Sampler:
     def number(self) -> str:
         return SG if self.rng.random() < 0.5 else PL
 
-    def verb(self, verb_type: str) -> Verb:
-        return self.choice(self.verbs_by_type[verb_type])
+    def verb(self, verb_type: str, *, after_and: bool = False) -> Verb:
+        """A verb of ``verb_type``; ``after_and``: one whose plural has no noun reading (coordination targets)."""
+        pool = (self.verbs_after_and if after_and else self.verbs_by_type)[verb_type]
+        if not pool:
+            raise ProbeError(f"the lexicon has no {verb_type} verb without a noun reading for the coordination "
+                             "items; add one (a verb line without the 'noun' feature)")
+        return self.choice(pool)
 
 
 def noun_phrase(s: Sampler, noun: Noun, number: str, out: list[str], adj_prob: float = 0.0) -> int:
@@ -111,14 +119,15 @@ def noun_phrase(s: Sampler, noun: Noun, number: str, out: list[str], adj_prob: f
 
 
 def verb_phrase(s: Sampler, verb_type: str, head: Noun, number: str, out: list[str],
-                 avoid: list[Noun]) -> tuple[int, str, str]:
+                 avoid: list[Noun], *, after_and: bool = False) -> tuple[int, str, str]:
     """Append the target VERB and its continuation; return (verb index, good form, bad form).
 
     copula:       is/are ADJ | was/were ADJ | has/have been ADJ
     intransitive: VERB
     transitive:   VERB the OBJ   (object number drawn at random: it comes after the verb)
+    ``after_and``: the verb follows 'and' (coordination), so its plural must have no noun reading.
     """
-    v = s.verb(verb_type)
+    v = s.verb(verb_type, after_and=after_and)
     good, bad = v.form(number), v.form(PL if number == SG else SG)
     idx = len(out)
     out.append(good)
@@ -255,7 +264,7 @@ def vp_coord(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant: int)
     h = noun_phrase(s, head, numbers[0], out)
     out.append(s.choice(s.intransitive).form(numbers[0]))
     out.append("and")
-    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid, after_and=True)
     return Parts(tuple(out), vi, good, bad, h, ())
 
 
@@ -276,7 +285,7 @@ def vp_coord_long(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant:
     a = len(out)
     out.append(obj.form(numbers[1]))
     out.append("and")
-    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid, after_and=True)
     return Parts(tuple(out), vi, good, bad, h, (a,))
 
 
