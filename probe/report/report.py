@@ -371,10 +371,10 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
     if "attractor_rate" in seeds.columns:
         from probe.metrics import syntactic_onset
 
-        onset = syntactic_onset(seeds, n_attractors=n_attractors)
+        onset = syntactic_onset(seeds, n_attractors=n_attractors, construction=frames)
         table = onset.drop(columns=["n_points"]).astype(object).where(onset.drop(columns=["n_points"]).notna(), "-")
         out += ["## Where agreement turns syntactic", "",
-                "Per architecture, the syntactic choice rate on conflict items (all constructions, "
+                "Per architecture, the syntactic choice rate on conflict items (the headline's constructions, "
                 f"{n_attractors} attractor) at each corpus attractor rate: *sequential* where its interval lies "
                 "wholly below 0.5, *syntactic* wholly above, `~` otherwise. A cell *turns* syntactic only if every "
                 "lower rate is sequential and every higher rate syntactic (undecided rates may lie between); a "

@@ -14,27 +14,38 @@ from probe.run.config import RunConfig, rate_tag, sweep_rates
 def intro_markdown(cfg: RunConfig, elapsed: float, reused: int = 0) -> str:
     """The report's opening paragraph; ``reused``: models trained by an earlier invocation and kept."""
     t = cfg.train
+    corpora = len(cfg.corpus_seeds)
     if cfg.attractor_rates:
         held = (f"; {cfg.corpus.modifier_rate:g} of the subjects carry a modifier in every corpus, so only the share "
-                "of modifiers whose noun has the other number varies" if cfg.corpus.modifier_rate is not None else "")
-        data = (f"{len(cfg.attractor_rates)} synthetic corpora of {cfg.corpus.n_sentences:,} sentences differing in "
-                f"their attractor rate ({', '.join(f'{r:g}' for r in cfg.attractor_rates)}: the share of subjects "
-                f"whose modifier puts a noun of the other number between head and verb{held})")
+                "of modifiers whose nouns have the other number varies" if cfg.corpus.modifier_rate is not None else "")
+        data = (f"{'synthetic corpora' if corpora == 1 else f'{corpora} independently drawn synthetic corpora per rate'}"
+                f" of {cfg.corpus.n_sentences:,} sentences at {len(cfg.attractor_rates)} attractor rates "
+                f"({', '.join(f'{r:g}' for r in cfg.attractor_rates)}: the share of subjects whose modifier puts nouns "
+                f"of the other number between head and verb{held})")
     else:
         files = cfg.corpus.train_files or cfg.corpus.text_files or (cfg.corpus.hf_name,)
         data = f"the real-text corpus {', '.join(map(str, files))} (tokenizer: {cfg.corpus.tokenizer})"
+    state = ("each training sentence on its own from a zero state after `<eos>`, as every item is scored, "
+             f"{t.batch_size} sentences a batch" if t.state == "sentence" else
+             f"one token stream with the state carried across sentences, batch {t.batch_size} x BPTT {t.bptt}")
+    stop = ((f"until neither validation perplexity (by {t.min_delta:.1%}) nor agreement on held-out items (by "
+             f"{t.agreement_delta:g}) has improved in {t.stop_after} validations (at most {t.epochs} epochs)")
+            if t.stop_after and t.stop_on == "ppl+agreement" else
+            f"until validation perplexity stops improving (at most {t.epochs} epochs)" if t.stop_after else
+            f"{t.epochs} epochs")
+    sensitivity = (f" For the first {cfg.sensitivity_seeds} seed(s), each cell is also trained on one carried stream, "
+                   "the other state convention (see State convention: sensitivity)." if cfg.sensitivity_seeds else "")
     return (
-        f"{len(cfg.archs)} recurrent cells ({', '.join(cfg.archs)}) x {len(cfg.seeds)} training seeds, trained on "
-        f"{data}, plus a {cfg.ngram_order}-gram Kneser-Ney and a unigram baseline per corpus. "
-        f"Models: {t.layers}x{t.hidden} units, embeddings {t.emb}, {t.optimizer} lr {t.lr}, batch {t.batch_size}, "
-        f"BPTT {t.bptt}, dropout {t.dropout}, "
-        + (f"trained until validation stops improving (at most {t.epochs} epochs)" if t.stop_after else
-           f"{t.epochs} epochs")
+        f"{len(cfg.archs)} recurrent cells ({', '.join(cfg.archs)}) x {len(cfg.seeds)} training seeds"
+        + (" per corpus" if corpora > 1 else "") + f", trained on {data}, plus a {cfg.ngram_order}-gram Kneser-Ney "
+        f"and a unigram baseline per corpus. Models: {t.layers}x{t.hidden} units, embeddings {t.emb}, {t.optimizer} "
+        f"lr {t.lr}, dropout {t.dropout}, {state}, {stop}"
         + (f" (at most {t.max_steps} steps)" if t.max_steps else "")
         + ("; per cell: " + "; ".join(f"{a}: " + ", ".join(f"{k} {v}" for k, v in ch.items())
                                       for a, ch in cfg.arch_train.items()) if cfg.arch_train else "")
-        + (f". The whole run took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()})." if not reused else
-           f". This invocation took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()}); {reused} of the "
+        + "." + sensitivity
+        + (f" The whole run took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()})." if not reused else
+           f" This invocation took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()}); {reused} of the "
            f"{n_models(cfg)} language models were finished by an earlier "
            "invocation of the same command and reused (their training times are in the Training table)."))
 
@@ -116,9 +127,12 @@ def report_sections(cfg: RunConfig, corpora: dict, trained: list[dict]) -> dict:
                 "generalization beyond the training grammar.\n\n" + markdown_table(evidence))
     if trained:
         t = cfg.train
-        rule = (f"until validation perplexity stopped improving by {t.min_delta:.1%} in {t.stop_after} validations in "
-                f"a row ({t.evals_per_epoch} per epoch; lr x {t.lr_decay} at each plateau; at most {t.epochs} epochs)"
-                if t.stop_after else f"for {t.epochs} epochs (no early stopping)")
+        watch = (f"neither validation perplexity (by {t.min_delta:.1%}) nor agreement on the held-out items (by "
+                 f"{t.agreement_delta:g}; the mean over item classes) had improved"
+                 if t.stop_on == "ppl+agreement" else f"validation perplexity had not improved by {t.min_delta:.1%}")
+        rule = (f"until {watch} in {t.stop_after} validations in a row ({t.evals_per_epoch} per epoch; lr x "
+                f"{t.lr_decay} at each perplexity plateau; at most {t.epochs} epochs)" if t.stop_after
+                else f"for {t.epochs} epochs (no early stopping)")
         def status(r: dict) -> str:
             s = r.get("status", "converged" if r.get("converged") else "not converged")
             return s if s == "converged" else f"{s}: {r.get('stop_reason', r.get('stopped'))}"
@@ -128,11 +142,14 @@ def report_sections(cfg: RunConfig, corpora: dict, trained: list[dict]) -> dict:
             "best valid ppl": rounded(r.get("best_valid_ppl")),
             "ppl / floor": rounded(r["valid_ppl_ratio"]) if r.get("valid_ppl_ratio") is not None else "-",
             "test ppl": rounded(r.get("test_ppl")), "train seconds": rounded(r.get("train_seconds"), 3),
-            "tokens/s": rounded(r.get("tokens_per_s"), 3)} for r in trained])
+            "held-out agreement": rounded(r.get("agreement_at_best"), 3) if r.get("agreement_at_best") is not None
+            else "-",
+            "tokens/s": f"{r['tokens_per_s']:,.0f}" if r.get("tokens_per_s") else "-"} for r in trained])
         ratios = [r["valid_ppl_ratio"] for r in trained if r.get("valid_ppl_ratio")]
         n_conv = sum(r.get("status") == "converged" for r in trained)
         close = sum(x <= cfg.floor_ratio for x in ratios)
-        summary = (f"{n_conv} of {len(trained)} models converged (validation stopped improving)"
+        both = "validation perplexity and held-out agreement" if t.stop_on == "ppl+agreement" else "validation"
+        summary = (f"{n_conv} of {len(trained)} models converged ({both} stopped improving)"
                    + (f"; {close} of {len(ratios)} reached {cfg.floor_ratio} x the entropy floor or better "
                       f"(valid ppl / floor {min(ratios):.3f}-{max(ratios):.3f})" if ratios else "")
                    + ". Rows of the headline from cells with a model that did not converge (or stalled: stopped "
