@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Callable
 
 from probe.data.build import build_dataset
-from probe.core.config import config_to_dict
+from probe.core.config import config_from_dict, config_to_dict, merge_config
 from probe.core.io import save_config
 from probe.run.config import (RunConfig, check_run_config, corpus_tag, model_labels, model_tag, rate_tag,
-                              stream_seeds, sweep_rates, train_config)
+                              stream_seeds, sweep_rates, train_config, training_seed)
 from probe.run.published import overview_section, score_extra_data
 from probe.run.report import intro_markdown, report_sections, reproducibility, training_summaries, write_evidence
 from probe.run.sensitivity import state_sensitivity
@@ -80,7 +80,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
         for c in cfg.corpus_seeds:
             for arch in cfg.archs:
                 for seed, state in [(s, "") for s in cfg.seeds] + [(s, "stream") for s in stream_seeds(cfg)]:
-                    tcfg = train_config(cfg, arch, seed, state=state or None)
+                    tcfg = train_config(cfg, arch, training_seed(cfg, c, seed), state=state or None)
                     out = work / "models" / model_tag(arch, rate, c, seed, cfg, state)
                     if state:
                         sensitivity.append(out)
@@ -195,14 +195,19 @@ def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench
 
     c = cfg.corpus_seeds[0]      # the analyses read one corpus per rate: the first drawn, and its models
     models = tuple({"path": str(work / "models" / model_tag(arch, rate, c, seed, cfg)), "arch": arch,
-                    "attractor_rate": rate, "seed": seed}
+                    "attractor_rate": rate, "seed": training_seed(cfg, c, seed)}
                    for rate in sweep_rates(cfg) for arch in cfg.archs for seed in cfg.seeds)
     inputs = AnalysisInputs(models=models, corpus_dirs={r: str(corpora[r, c]) for r in sweep_rates(cfg)},
-                            items=str(bench), out=str(root), workers=workers)
+                            items=str(bench), dev_items=str(work / "dev_items"), out=str(root), workers=workers)
     sections = {}
     for name in cfg.analyses:
         t0 = time.perf_counter()
-        result = run_analysis(name, inputs, preset=cfg.analysis_scale)
+        analysis = get_analysis(name)
+        preset = config_to_dict(analysis.preset(cfg.analysis_scale))
+        config = config_from_dict(analysis.config, merge_config(preset, cfg.analysis_options.get(name, {}),
+                                                                cls=analysis.config),
+                                  where="run config", key=f"analysis_options.{name}")
+        result = run_analysis(name, inputs, config)
         secs = time.perf_counter() - t0
         log(f"analysis {name}: {secs:.1f} s")
         text = (result.get("markdown") or "").strip()

@@ -68,6 +68,8 @@ class RunConfig(CheckedConfig):
     workers: NonNegativeInt = 0                             # training processes (0: one per CPU core)
     analyses: tuple[str, ...] = BUILTIN                     # the lecture's analyses (probe.analyses registry)
     analysis_scale: str = "small"                           # the analyses' preset: small | quick
+    analysis_options: dict[str, dict] = field(default_factory=dict)   # per analysis, changes to its preset, e.g.
+                                                            #   {"depth": {"train_seeds": [0, 1, 2, 3, 4]}}
     extra_data: tuple[ExtraData, ...] = ()                  # published sets to import and score too
     published_blimp: str | None = None                      # BLiMP's models_summary.jsonl, shown beside ours
     suites: tuple[str, ...] = ()                            # SyntaxGym suite JSONs scored as `probe suite` does
@@ -127,6 +129,15 @@ def model_tag(arch: str, rate: float | None, corpus_seed: int, seed: int, cfg: R
     return f"{arch}-{corpus_tag(rate, corpus_seed, cfg)}-s{seed}" + (f"-{state}" if state else "")
 
 
+def training_seed(cfg: RunConfig, corpus_seed: int, seed: int) -> int:
+    """The training seed of seed ``seed`` on corpus ``corpus_seed``: ``seed`` itself with one corpus per rate;
+    with several, ``1000 x the corpus' position + seed``, so that no two corpora's models share initial weights
+    (the seeds are nested in the corpora, as the intervals assume)."""
+    if len(cfg.corpus_seeds) == 1:
+        return seed
+    return 1000 * list(cfg.corpus_seeds).index(corpus_seed) + seed
+
+
 def stream_seeds(cfg: RunConfig) -> tuple[int, ...]:
     """The seeds whose models are also trained in the other state convention: the first ``sensitivity_seeds``."""
     return tuple(cfg.seeds[: cfg.sensitivity_seeds])
@@ -176,6 +187,9 @@ def check_run_config(cfg: RunConfig) -> None:
 
         for name in cfg.analyses:
             get_analysis(name)
+    stray = [name for name in cfg.analysis_options if name not in cfg.analyses]
+    if stray:
+        raise ProbeError(f"analysis_options names {stray[0]!r}, which analyses does not list; add it to analyses")
     if cfg.analysis_scale not in ("small", "quick"):
         raise ProbeError(f"analysis_scale {cfg.analysis_scale!r}: use small or quick")
     if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
