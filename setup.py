@@ -35,6 +35,10 @@ setup(
         # probe run --executor slurm: jobs go to Slurm through submitit (pure Python: a 76 kB wheel + cloudpickle)
         "cluster": ["submitit>=1.5"],
         "hf": ["transformers>=4.36"],
+        # the field's harnesses, for `probe export lm-eval` and tests/test_export.py's cross-checks (they skip
+        # without them): on top of [test], pip added 170 MB in 28 s (lm-eval 0.4.13, minicons 0.3.39, accelerate,
+        # evaluate, sacrebleu, nltk, ...); the cross-checks ran with these versions
+        "lmeval": ["lm-eval>=0.4.13,<0.5", "minicons>=0.3.39", "transformers>=4.36"],
         # spaCy's lemma tables: probe validate then also checks that the two verb forms share a lemma and
         # that a singular head's bad verb is no past tense of another verb (lexicon checks use them too)
         "validate": ["spacy-lookups-data>=1.0"],

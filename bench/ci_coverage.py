@@ -1,15 +1,18 @@
-"""How often each interval method covers the true mean, on simulated seeds x items score tables.
+"""How often each interval method covers the true mean, on simulated (corpora x) seeds x items score tables.
 
-Scores are 0/1 with P(correct) = sigmoid(logit(base) + seed effect + item effect); the true mean is that
-probability averaged over the seed and item populations. Methods, each at 95%:
+Scores are 0/1 with P(correct) = sigmoid(logit(base) + corpus effect + seed effect + item effect); the true
+mean is that probability averaged over the corpus, seed and item populations. Seed effects are normal, or
+*bimodal* (each seed lands in one of two basins, +/- b with equal chance: some seeds learn agreement,
+others do not, as trained cells do at low attractor rates). With a corpus effect, every corpus is drawn
+independently and each holds the same number of seeds (seeds nested in corpora). Methods, each at 95%:
 
-  seed-t         t-interval over the seeds' means (what summary_seeds.csv reported before: no item variance)
-  items, 1 seed  t-interval over the items of the first seed (a per-model interval: no seed variance)
-  hier. boot     hierarchical percentile bootstrap: resample seeds, then items (one item draw shared by
-                 the drawn seeds), 1000 resamples
-  crossed        probe.metrics.crossed_interval (seeds x items variance, Cochran-Cox critical value)
+  seed-t         t-interval over the models' means (no item variance)
+  items, 1 seed  t-interval over the items of the first model (no seed variance)
+  crossed        probe.metrics.crossed_interval, every model a seed (ignores the corpora)
+  nested         probe.metrics.crossed_interval with groups = the models' corpora (what probe reports when
+                 a run draws several corpora: corpus and seed parts, each with its own t quantile)
 
-    python bench/ci_coverage.py [--reps 1000] [--seeds 3] [--items 200]
+    python bench/ci_coverage.py [--reps 1000] [--seeds 3 5 10] [--corpora 2] [--items 200]
 """
 from __future__ import annotations
 
@@ -21,50 +24,69 @@ import numpy as np
 from probe.core.environment import cpu_model
 from probe.metrics import crossed_interval, t_quantile
 
+# (name, corpus sd, seed sd, seed shape, item sd, base): logit-scale standard deviations
+REGIMES = (
+    ("items dominate", 0.0, 0.0, "normal", 2.0, 0.7),
+    ("seeds and items", 0.0, 0.3, "normal", 1.0, 0.7),
+    ("seeds dominate", 0.0, 1.0, "normal", 0.0, 0.7),
+    ("near ceiling", 0.0, 0.3, "normal", 1.0, 0.95),
+    ("bimodal seeds", 0.0, 1.0, "bimodal", 1.0, 0.6),
+    ("bimodal seeds, strong", 0.0, 1.6, "bimodal", 1.0, 0.6),
+    ("corpus effect", 0.5, 0.3, "normal", 1.0, 0.7),
+    ("corpus + bimodal seeds", 0.5, 1.0, "bimodal", 1.0, 0.6),
+    ("no variance", 0.0, 0.0, "normal", 0.0, 0.5),
+)
 
-def hierarchical_bootstrap(table: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, float]:
-    """95% percentile interval: seeds resampled with replacement, then items, the same item draw for every seed."""
-    S, N = table.shape
-    seeds = rng.integers(0, S, (n_boot, S))
-    counts = np.zeros((n_boot, S))
-    np.add.at(counts, (np.arange(n_boot)[:, None], seeds), 1)
-    per_item = counts @ table / S                                     # [n_boot, N]: drawn seeds' mean per item
-    items = rng.integers(0, N, (n_boot, N))
-    means = np.take_along_axis(per_item, items, axis=1).mean(axis=1)
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return float(lo), float(hi)
+
+def seed_effects(rng: np.random.Generator, shape: str, sd: float, size) -> np.ndarray:
+    """Per-seed logit shifts: N(0, sd^2), or +/- sd with equal chance (bimodal)."""
+    if shape == "bimodal":
+        return sd * rng.choice([-1.0, 1.0], size=size)
+    return rng.normal(0, sd, size)
+
+
+def truth(rng: np.random.Generator, corpus_sd: float, seed_sd: float, shape: str, item_sd: float, base: float) -> float:
+    """The population mean, by Monte Carlo over 4,000 corpora x seeds and 4,000 items."""
+    logit0 = np.log(base / (1 - base))
+    models = logit0 + rng.normal(0, corpus_sd, (4000, 1)) + seed_effects(rng, shape, seed_sd, (4000, 1))
+    return float((1 / (1 + np.exp(-(models + rng.normal(0, item_sd, (1, 4000)))))).mean())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=1000)
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[3, 5, 10], help="seeds per corpus")
+    ap.add_argument("--corpora", type=int, default=2, help="corpora drawn in the regimes with a corpus effect")
     ap.add_argument("--items", type=int, default=200)
     a = ap.parse_args()
     rng = np.random.default_rng(0)
-    print(f"cpu: {cpu_model()}; {a.reps} replicates of {a.seeds} seeds x {a.items} "
-          "items per regime")
-    print(f"{'seed sd':>8} {'item sd':>8} {'base':>5} | {'seed-t':>7} {'items,1 seed':>12} {'hier. boot':>10} "
-          f"{'crossed':>8}")
+    print(f"cpu: {cpu_model()}; {a.reps} replicates per regime; {a.items} items; regimes with a corpus effect draw "
+          f"{a.corpora} corpora, each with the given number of seeds")
+    print(f"{'regime':<24} {'seeds':>5} | {'seed-t':>7} {'items,1 seed':>12} {'crossed':>8} {'nested':>7}")
     t0 = time.perf_counter()
-    for sd_seed, sd_item, base in ((0.0, 2.0, 0.7), (0.0, 1.0, 0.7), (0.3, 1.0, 0.7), (0.6, 0.5, 0.7),
-                                   (1.0, 0.0, 0.7), (0.3, 1.0, 0.95), (0.0, 0.0, 0.5)):
+    for name, corpus_sd, seed_sd, shape, item_sd, base in REGIMES:
+        true_mean = truth(rng, corpus_sd, seed_sd, shape, item_sd, base)
         logit0 = np.log(base / (1 - base))
-        pop = logit0 + rng.normal(0, sd_seed, (4000, 1)) + rng.normal(0, sd_item, (1, 4000))
-        truth = float((1 / (1 + np.exp(-pop))).mean())
-        hits = np.zeros(4)
-        for _ in range(a.reps):
-            logit = logit0 + rng.normal(0, sd_seed, (a.seeds, 1)) + rng.normal(0, sd_item, (1, a.items))
-            table = (rng.random((a.seeds, a.items)) < 1 / (1 + np.exp(-logit))).astype(float)
-            m = table.mean(axis=1)
-            half = t_quantile(0.975, a.seeds - 1) * m.std(ddof=1) / np.sqrt(a.seeds)
-            intervals = [(m.mean() - half, m.mean() + half), crossed_interval([table[:1]], [1.0])[1:],
-                         hierarchical_bootstrap(table, 1000, rng), crossed_interval([table], [1.0])[1:]]
-            hits += [lo <= truth <= hi for lo, hi in intervals]
-        cov = hits / a.reps
-        print(f"{sd_seed:>8} {sd_item:>8} {base:>5} | {cov[0]:>7.3f} {cov[1]:>12.3f} {cov[2]:>10.3f} {cov[3]:>8.3f}")
+        n_corpora = a.corpora if corpus_sd > 0 else 1
+        for S in a.seeds:
+            M = n_corpora * S
+            groups = np.repeat(np.arange(n_corpora), S)
+            hits = np.zeros(4)
+            for _ in range(a.reps):
+                logit = (logit0 + rng.normal(0, corpus_sd, n_corpora)[groups][:, None]
+                         + seed_effects(rng, shape, seed_sd, (M, 1)) + rng.normal(0, item_sd, (1, a.items)))
+                table = (rng.random((M, a.items)) < 1 / (1 + np.exp(-logit))).astype(float)
+                m = table.mean(axis=1)
+                half = t_quantile(0.975, M - 1) * m.std(ddof=1) / np.sqrt(M)
+                intervals = [(m.mean() - half, m.mean() + half), crossed_interval([table[:1]], [1.0])[1:],
+                             crossed_interval([table], [1.0])[1:],
+                             crossed_interval([table], [1.0], groups=groups)[1:]]
+                hits += [lo <= true_mean <= hi for lo, hi in intervals]
+            cov = hits / a.reps
+            label = f"{S}" + (f"x{n_corpora}" if n_corpora > 1 else "")
+            print(f"{name:<24} {label:>5} | {cov[0]:>7.3f} {cov[1]:>12.3f} {cov[2]:>8.3f} {cov[3]:>7.3f}")
     print(f"({time.perf_counter() - t0:.0f} s; the standard error of each coverage is about "
-          f"{np.sqrt(0.95 * 0.05 / a.reps):.3f})")
+          f"{np.sqrt(0.95 * 0.05 / a.reps):.3f}; 'seeds' is seeds per corpus x corpora)")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ from probe.scoring.registry import check_model_path, load_scorer, split_referenc
 from probe.scoring.suites import token_surprisals
 
 
+POOL = "pooled"   # the construction label of the summaries' rows over EvalConfig.pool
+POOL_CONFLICT = "pooled_conflict"   # ... over the pool's constructions that have conflict items
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Options of ``probe evaluate``."""
@@ -40,6 +44,8 @@ class EvalConfig:
     baseline_corpus: str | None = None       # also train and score an n-gram and a unigram on this corpus
     ngram_order: PositiveInt = 3             # order of that n-gram baseline
     ci_level: float = 0.95                   # confidence level of every interval (items x seeds, metrics.py)
+    pool: tuple[str, ...] = ()               # constructions also summarised together as construction 'pooled'
+                                             #   (probe run: those whose configurations the training corpora attest)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -116,7 +122,7 @@ def evaluate(models: Sequence[str | os.PathLike] = (), data: Sequence[str | os.P
         frames.append(frame)
         vocab_size = len(scorer.vocab) if scorer.vocab is not None else scorer.info.get("vocab_size")
         infos.append({k: scorer.info.get(k) for k in ("model", "arch", "seed", "path")} | {"vocab_size": vocab_size} |
-                     {k: scorer.info[k] for k in ("dtype", "conventions") if k in scorer.info})
+                     {k: scorer.info[k] for k in ("dtype", "conventions", "training_state") if k in scorer.info})
     scores = pd.concat(frames, ignore_index=True)
     if out is not None:
         write_results(scores, out, config=cfg, models=infos, labels=labels, overwrite=overwrite)
@@ -146,8 +152,15 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
     """
     from probe.metrics import aggregate_seeds, exclusion_counts, summarize
 
-    summary = summarize(scores, level=config.ci_level)
-    seeds = aggregate_seeds(scores, level=config.ci_level)
+    pools = None
+    if config.pool:
+        # the pool, and its constructions that have conflict items: the headline compares matched with conflict
+        # items of the same constructions
+        with_conflict = set(scores.loc[scores["match"] == "conflict", "construction"])
+        pools = {POOL: tuple(config.pool)} | ({POOL_CONFLICT: tuple(c for c in config.pool if c in with_conflict)}
+                                              if with_conflict & set(config.pool) else {})
+    summary = summarize(scores, level=config.ci_level, pools=pools)
+    seeds = aggregate_seeds(scores, level=config.ci_level, pools=pools)
     excl = exclusion_counts(scores)
     with atomic_dir(out, overwrite) as tmp:
         write_text_atomic(tmp / "scores.jsonl", scores.to_json(orient="records", lines=True))
@@ -159,13 +172,16 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
             "ci_level": config.ci_level,
             "n_scores": int(len(scores)), "n_excluded": int(scores["excluded"].sum()),
             "excluded": _records(excl), "tables": {"summary": "summary.csv", "over_seeds": "summary_seeds.csv"},
+            "pools": {k: list(v) for k, v in (pools or {}).items()},
         }, indent=1) + "\n")
         conventions = {
             "logprob": "natural log",
             "context": "<eos> followed by the prefix tokens",
-            "initial_state": "recurrent models start every item from a zero state (as the published evaluations score "
-                             "sentences on their own), although training carries the state across sentences; "
-                             "bench/warm_state.py measures what a state warmed on preceding text changes",
+            "initial_state": "recurrent models start every item from a zero state followed by <eos>; a model trained "
+                             "with state 'sentence' (probe's default) started every training sentence there too, one "
+                             "trained with state 'stream' carried its state across sentences and never saw it "
+                             "(models_info[].training_state says which; bench/warm_state.py measures the "
+                             "difference)",
             "prefix_method": "log P(verb | <eos> prefix) for verb_good and verb_bad, one forward pass",
             "sentence_method": "sum of log P(w_t | <eos> w_<t) over the sentence"
                                + (" and the final <eos>" if config.final_eos else " (final <eos> not included)"),

@@ -14,6 +14,8 @@ mismatched_no_conflict  an attractor has the other number but the nearest noun a
 cells, one row per cell x metric:
 
 level      condition                      n_attractors        distance   metrics
+overall    all (every item, of any class, -1                  -1         accuracy
+           unknown included)
 condition  a condition code ('SP')        attractor slots     -1         accuracy, margin
 match      an item class (above)          attractor slots     -1         accuracy, margin
 attractors matched | conflict: items      attractors, all of  -1         accuracy
@@ -43,10 +45,12 @@ from __future__ import annotations
 import functools
 import math
 from statistics import NormalDist
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from probe.core.stats import t_quantile, wilson_interval
 
 MODEL_KEYS = ("model", "arch", "seed", "method", "data")
 CELL_KEYS = ("construction", "condition", "n_attractors", "distance", "level")
@@ -54,78 +58,18 @@ VALUE_COLUMNS = ("metric", "value", "ci_low", "ci_high", "n_items", "n_excluded"
 SUMMARY_COLUMNS = MODEL_KEYS + CELL_KEYS + VALUE_COLUMNS
 SEED_VALUE_COLUMNS = ("metric", "value", "ci_low", "ci_high", "sd", "n_seeds", "n_items", "n_excluded",
                       "accuracy", "ci_method")
-LEVELS = ("condition", "match", "attractors", "distance", "effect")
+LEVELS = ("overall", "condition", "match", "attractors", "distance", "effect")
 # The range each bounded metric can take: intervals are clipped to it (with few seeds they can reach past).
 METRIC_RANGES = {"accuracy": (0.0, 1.0), "syntactic_rate": (0.0, 1.0), "attraction_effect": (-1.0, 1.0),
                  "markedness_asymmetry": (-2.0, 2.0)}
-
-
-def _t_abs_cdf(t: float, df: int) -> float:
-    """P(|T| <= t) for Student's t with integer ``df`` (Abramowitz & Stegun 26.7.3-4, exact)."""
-    theta = math.atan(t / math.sqrt(df))
-    c2, s = math.cos(theta) ** 2, math.sin(theta)
-    if df % 2:
-        term, total = 1.0, 0.0
-        if df > 1:
-            term = math.cos(theta)
-            total = term
-            for k in range(3, df - 1, 2):     # cos^(k) terms with coefficients 2/3, 2.4/3.5, ...
-                term *= c2 * (k - 1) / k
-                total += term
-        return 2 / math.pi * (theta + (s * total if df > 1 else 0.0))
-    term, total = 1.0, 1.0
-    for k in range(2, df - 1, 2):
-        term *= c2 * (k - 1) / k
-        total += term
-    return s * total
-
-
-def t_quantile(p: float, df: int) -> float:
-    """The ``p`` quantile (p > 0.5) of Student's t with integer ``df`` >= 1, to ~1e-12.
-
-    Cornish-Fisher start (A&S 26.7.5), then Newton steps on the exact CDF: no scipy import (it costs
-    seconds) for a handful of numbers. Beyond 10,000 degrees of freedom the normal quantile is used.
-    """
-    if df == 1:
-        return math.tan(math.pi * (p - 0.5))
-    z = NormalDist().inv_cdf(p)
-    if df > 10_000:
-        return z
-    t = z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2) \
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
-    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    for _ in range(50):
-        f = (1 + _t_abs_cdf(t, df)) / 2 - p
-        dens = math.exp(log_c - (df + 1) / 2 * math.log1p(t * t / df))
-        step = f / dens
-        t -= step
-        if abs(step) < 1e-12 * max(1.0, abs(t)):
-            break
-    return t
 
 
 # ---------------------------------------------------------------------------------------------------
 # Intervals
 
 
-def wilson_interval(k: float, n: int, *, level: float = 0.95) -> tuple[float, float, float]:
-    """(k / n, low, high): the Wilson score interval of a binomial share; NaN everything for n = 0.
-
-    For a share of few items (a SyntaxGym suite has 19) it keeps its coverage near ``level`` where the
-    normal-approximation interval does not, and it never leaves [0, 1] nor collapses at 0 or n.
-    """
-    nan = float("nan")
-    if n <= 0:
-        return nan, nan, nan
-    z = NormalDist().inv_cdf((1 + level) / 2)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return p, max(centre - half, 0.0), min(centre + half, 1.0)
-
-
-def crossed_interval(blocks: Sequence[np.ndarray], weights: Sequence[float], *, level: float = 0.95
-                     ) -> tuple[float, float, float]:
+def crossed_interval(blocks: Sequence[np.ndarray], weights: Sequence[float], *, level: float = 0.95,
+                     groups: Sequence | None = None) -> tuple[float, float, float]:
     """(value, low, high) of theta = sum_k weights[k] * mean(blocks[k]) over seeds x items tables.
 
     ``blocks[k]`` [S, N_k]: row s holds seed s's values on the N_k items of cell k (the same S seeds in
@@ -136,8 +80,15 @@ def crossed_interval(blocks: Sequence[np.ndarray], weights: Sequence[float], *, 
     Cochran & Cox's: the parts' t quantiles (S - 1 and N_k - 1 degrees of freedom) weighted by the
     parts' variances. With S = 1 only item parts remain (a t-interval over items). NaN bounds where a
     part cannot be estimated (a block of one item); NaN everything for an empty block.
+
+    ``groups`` [S] (optional): the training corpus of each row when the models were trained on several
+    independently drawn corpora (seeds nested in corpora, a random factor): the seeds' part is then split,
+    as in a one-way random-effects ANOVA of the per-seed values, into a corpus part (mean square between
+    corpora minus within, over S; C - 1 degrees of freedom) and a seed part (mean square within, over S;
+    S - C degrees of freedom), each with its own t quantile in the critical value. A negative corpus part
+    is set to 0 (the seed part alone is then larger than the pooled estimate: conservative).
     """
-    return _estimate(blocks, weights, level)[:3]
+    return _estimate(blocks, weights, level, groups)[:3]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -145,7 +96,22 @@ def _t(p: float, df: int) -> float:
     return t_quantile(p, df)
 
 
-def _estimate(blocks: Sequence[np.ndarray], weights: Sequence[float], level: float
+def _model_parts(per_seed: np.ndarray, groups: Sequence | None, p: float) -> tuple[list[float], list[float]]:
+    """The variance parts of the mean of the per-seed values and their t quantiles (see crossed_interval)."""
+    S = len(per_seed)
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].ravel() if groups is not None else np.zeros(S, int)
+    C = int(codes.max()) + 1
+    if C < 2 or C >= S:
+        sd = float(per_seed.std(ddof=1))
+        return [sd * sd / S], [_t(p, S - 1)]
+    counts = np.bincount(codes, minlength=C).astype(float)
+    means = np.bincount(codes, weights=per_seed, minlength=C) / counts
+    ms_between = float((counts * (means - per_seed.mean()) ** 2).sum()) / (C - 1)
+    ms_within = float(((per_seed - means[codes]) ** 2).sum()) / (S - C)
+    return [max(ms_between - ms_within, 0.0) / S, ms_within / S], [_t(p, C - 1), _t(p, S - C)]
+
+
+def _estimate(blocks: Sequence[np.ndarray], weights: Sequence[float], level: float, groups: Sequence | None = None
               ) -> tuple[float, float, float, float]:
     """:func:`crossed_interval` plus the standard deviation of the per-seed values (NaN with one seed)."""
     nan = float("nan")
@@ -159,8 +125,9 @@ def _estimate(blocks: Sequence[np.ndarray], weights: Sequence[float], level: flo
     p = (1 + level) / 2
     parts, quantiles = [], []
     if S > 1:
-        parts.append(sd * sd / S)
-        quantiles.append(_t(p, S - 1))
+        model_parts, model_quantiles = _model_parts(per_seed, groups, p)
+        parts += model_parts
+        quantiles += model_quantiles
     for w, b in zip(weights, blocks):
         n = b.shape[1]
         if n < 2:
@@ -208,8 +175,11 @@ class _Group:
     did not score an item; S = the group's models, one per training seed), and ``items``: per item id
     (U rows) the attributes that cells select on."""
 
-    def __init__(self, frame: pd.DataFrame):
+    def __init__(self, frame: pd.DataFrame, nest: str | None = None):
         self.models = sorted(frame["model"].unique())
+        # the training corpus of each model (a random factor the seeds are nested in), when several were drawn
+        self.groups = (frame.drop_duplicates("model").set_index("model")[nest].reindex(self.models).to_numpy()
+                       if nest and nest in frame.columns and frame[nest].nunique(dropna=False) > 1 else None)
         items = frame.drop_duplicates("id")
         self.ids = items["id"].to_numpy()
         col = pd.Index(self.ids).get_indexer(frame["id"])
@@ -244,8 +214,9 @@ def _split(mask: np.ndarray, *columns: np.ndarray):
         yield (key if isinstance(key, tuple) else (key,)), rows[idx]
 
 
-def _cells(items: pd.DataFrame, constructions: list[str]):
-    """(cell keys, item indices) for every level but 'effect', in a fixed order."""
+def _cells(items: pd.DataFrame, constructions: list[str], pools: Mapping[str, Sequence[str]] | None = None):
+    """(cell keys, item indices) for every level but 'effect', in a fixed order; ``pools`` names groups of
+    constructions pooled like 'all'."""
     cons = items["construction"].to_numpy(str)
     cond = items["condition"].to_numpy(str)
     match = items["match"].to_numpy(str)
@@ -253,7 +224,11 @@ def _cells(items: pd.DataFrame, constructions: list[str]):
     dist = items["distance"].to_numpy(np.int64)
     pure = pure_classes(items)
     for con in constructions:
-        here = np.ones(len(items), bool) if con == "all" else cons == con
+        here = (np.ones(len(items), bool) if con == "all" else np.isin(cons, list(pools[con]))
+                if pools and con in pools else cons == con)
+        # every item of the construction, whatever its class (unknown ones too): one cell per data set and model
+        yield {"construction": con, "condition": "all", "n_attractors": -1, "distance": -1, "level": "overall"}, \
+            np.flatnonzero(here)
         for level, label, mask in (("condition", cond, here), ("match", match, here & (match != "unknown")),
                                    ("attractors", pure, here & (pure != ""))):
             for (c, n), idx in _split(mask, label, n_att):
@@ -279,33 +254,42 @@ def _row(base: dict, metric: str, est: tuple, n_items: int, n_excluded: int, acc
             "n_excluded": int(n_excluded), "accuracy": accuracy, "n_seeds": n_seeds, "sd": sd}
 
 
-def _group_rows(group: _Group, base: dict, level: float) -> list[dict]:
+def _group_rows(group: _Group, base: dict, level: float, pools: Mapping[str, Sequence[str]] | None = None
+                ) -> list[dict]:
     """Every cell's rows for one group (one model, or one arch x labels pooled over seeds)."""
     S = len(group.models)
     cons = sorted(group.items["construction"].unique())
-    constructions = cons + (["all"] if len(cons) > 1 else [])
+    constructions = cons + (["all"] if len(cons) > 1 else []) + [name for name in (pools or {})
+                                                                if set(pools[name]) & set(cons)]
     rows: list[dict] = []
     match_cells: dict[tuple, np.ndarray] = {}
     nan4 = (np.nan,) * 4
-    for keys, cols in _cells(group.items, constructions):
+    for keys, cols in _cells(group.items, constructions, pools):
         block, missing = _complete(group.correct, cols)
         if not block.shape[1]:
             rows.append(_row({**base, **keys}, "accuracy", nan4, 0, missing, np.nan, S))
             continue
-        acc = _estimate([block], [1.0], level)
+        acc = _estimate([block], [1.0], level, group.groups)
         rows.append(_row({**base, **keys}, "accuracy", acc, block.shape[1], missing, acc[0], S))
         if keys["level"] in ("condition", "match"):
             mblock, _ = _complete(group.margin, cols)
-            rows.append(_row({**base, **keys}, "margin", _estimate([mblock], [1.0], level), mblock.shape[1],
+            rows.append(_row({**base, **keys}, "margin", _estimate([mblock], [1.0], level, group.groups), mblock.shape[1],
                              missing, acc[0], S))
         if keys["level"] == "match":
             match_cells[(keys["construction"], keys["condition"], keys["n_attractors"])] = cols
-    return rows + _effect_rows(group, base, match_cells, constructions, level)
+    members = {"all": cons} | {name: [c for c in pools[name] if c in cons]
+                               for name in (pools or {}) if name in constructions}
+    return rows + _effect_rows(group, base, match_cells, constructions, level, members)
 
 
-def _effect_rows(group: _Group, base: dict, match_cells: dict, constructions: list[str], level: float) -> list[dict]:
+def _effect_rows(group: _Group, base: dict, match_cells: dict, constructions: list[str], level: float,
+                 members: Mapping[str, Sequence[str]]) -> list[dict]:
     """Attraction effects, acc(matched) - acc(conflict), for all heads and per head number, and the
-    markedness asymmetry effect(sg head) - effect(pl head), per construction x attractor count."""
+    markedness asymmetry effect(sg head) - effect(pl head), per construction x attractor count.
+
+    A pool of constructions ('all', a named pool; ``members`` lists each one's constructions) compares like
+    with like: its matched items are those of the constructions that have conflict items at that count too
+    (a construction whose attractor stands before the head has matched items but no conflict ones)."""
     S = len(group.models)
     head = group.items["head_number"].to_numpy(str)
     rows = []
@@ -314,6 +298,10 @@ def _effect_rows(group: _Group, base: dict, match_cells: dict, constructions: li
             m, c = match_cells.get((con, "matched", n_att)), match_cells.get((con, "conflict", n_att))
             if m is None or c is None:
                 continue
+            if con in members:
+                both = [x for x in members[con] if (x, "matched", n_att) in match_cells
+                        and (x, "conflict", n_att) in match_cells]
+                m = np.concatenate([match_cells[x, "matched", n_att] for x in both]) if both else m
             key = {"construction": con, "n_attractors": n_att, "distance": -1, "level": "effect"}
             pairs = {}
             for label, number in (("all", None), ("sg_head", "sg"), ("pl_head", "pl")):
@@ -323,48 +311,60 @@ def _effect_rows(group: _Group, base: dict, match_cells: dict, constructions: li
                     continue
                 pairs[label] = (bm, bc)
                 rows.append(_row({**base, **key, "condition": label}, "attraction_effect",
-                                 _estimate([bm, bc], [1.0, -1.0], level), bm.shape[1] + bc.shape[1], xm + xc,
+                                 _estimate([bm, bc], [1.0, -1.0], level, group.groups), bm.shape[1] + bc.shape[1], xm + xc,
                                  np.nan, S))
             if "sg_head" in pairs and "pl_head" in pairs:
                 blocks = [*pairs["sg_head"], *pairs["pl_head"]]
                 rows.append(_row({**base, **key, "condition": "sg_head-pl_head"}, "markedness_asymmetry",
-                                 _estimate(blocks, [1.0, -1.0, -1.0, 1.0], level),
+                                 _estimate(blocks, [1.0, -1.0, -1.0, 1.0], level, group.groups),
                                  sum(b.shape[1] for b in blocks), 0, np.nan, S))
     return rows
 
 
-def _summaries(scores: pd.DataFrame, group_keys: list[str], level: float) -> pd.DataFrame:
+def _summaries(scores: pd.DataFrame, group_keys: list[str], level: float, *, nest: str | None = None,
+               pools: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     rows: list[dict] = []
     for vals, frame in scores.groupby(group_keys, sort=True, dropna=False):
         vals = vals if isinstance(vals, tuple) else (vals,)
-        rows += _group_rows(_Group(frame), dict(zip(group_keys, vals)), level)
+        rows += _group_rows(_Group(frame, nest), dict(zip(group_keys, vals)), level, pools)
     out = pd.DataFrame(rows, columns=group_keys + list(CELL_KEYS) + list(VALUE_COLUMNS) + ["n_seeds", "sd"])
     for c in ("n_attractors", "distance"):
         out[c] = out[c].astype(np.int64)
     return out
 
 
-def summarize(scores: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+def summarize(scores: pd.DataFrame, *, level: float = 0.95, pools: Mapping[str, Sequence[str]] | None = None
+              ) -> pd.DataFrame:
     """Per-item scores -> one row per model x cell x metric (see the module docstring), t-intervals over items.
 
     Groups by the model keys (model, arch, seed, method, data) and any label columns the run added.
+    ``pools``: named groups of constructions summarised together, like 'all' ({"pooled": ("pp", "src")}
+    adds rows whose construction is 'pooled').
     """
     keys = list(MODEL_KEYS) + _label_keys(scores)
-    out = _summaries(scores, keys, level)
+    out = _summaries(scores, keys, level, pools=pools)
     return out[keys + list(CELL_KEYS) + list(VALUE_COLUMNS)]
 
 
-def aggregate_seeds(scores: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+NEST_KEY = "corpus"   # the label column naming each model's training corpus, when a run draws several per cell
+
+
+def aggregate_seeds(scores: pd.DataFrame, *, level: float = 0.95, pools: Mapping[str, Sequence[str]] | None = None
+                    ) -> pd.DataFrame:
     """Per-item scores -> one row per arch x labels x cell x metric, pooled over the models (training seeds)
     of each arch and labels, with the crossed seeds x items interval (module docstring).
 
     Items are paired across seeds: a cell uses the items every seed scored (``n_items`` counts them once;
     ``n_excluded`` counts the cell's items some seed did not score). ``sd`` is the standard deviation of
-    the per-seed values (NaN with one seed); ``ci_method`` says which interval a row carries.
+    the per-seed values (NaN with one seed); ``ci_method`` says which interval a row carries. A label
+    column ``corpus`` (models of one cell trained on several independently drawn corpora) is not a group
+    key: the corpora are pooled as a random factor the seeds are nested in (``crossed_interval``'s groups).
     """
-    keys = [k for k in MODEL_KEYS if k not in ("model", "seed")] + _label_keys(scores)
-    out = _summaries(scores, keys, level)
-    out["ci_method"] = np.where(out["n_seeds"] > 1, "seeds x items (crossed)", "items (1 seed)")
+    keys = [k for k in MODEL_KEYS if k not in ("model", "seed")] + [k for k in _label_keys(scores) if k != NEST_KEY]
+    out = _summaries(scores, keys, level, nest=NEST_KEY, pools=pools)
+    nested = NEST_KEY in scores.columns and scores[NEST_KEY].nunique(dropna=False) > 1
+    out["ci_method"] = np.where(out["n_seeds"] > 1, "corpora > seeds x items (nested, crossed)" if nested
+                                else "seeds x items (crossed)", "items (1 seed)")
     return out[keys + list(CELL_KEYS) + list(SEED_VALUE_COLUMNS)]
 
 

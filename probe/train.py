@@ -14,7 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Annotated, Any, Callable, Iterable, NamedTuple
 
 import numpy as np
 import torch
@@ -22,7 +22,8 @@ import torch
 from probe import __version__
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir, save_config, write_text_atomic
-from probe.core.config import config_from_dict, config_to_dict
+from probe.core.config import (FLAGS, CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+                               Range, config_from_layers, config_to_dict)
 from probe.core.device import resolve_device
 from probe.core.distributed import gather_state, init_distributed, rng_states, shard_state
 from probe.data.corpus import Vocab, load_corpus
@@ -34,6 +35,7 @@ from probe.models.checkpoint import read_checkpoint, save_checkpoint
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("sgd", "adam")
+STATES = ("sentence", "stream")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_LR = {"sgd": 20.0, "adam": 1e-3}
 # A model that stops improving above this multiple of the corpus' entropy floor did not learn: it has stalled
@@ -43,50 +45,64 @@ STALL_RATIO = 1.5
 # Options that may change when a run is resumed (how long and how chattily it runs); every other option
 # shapes the model or the update and must match the run being resumed.
 RESUMABLE = ("epochs", "max_steps", "log_every", "eval_every", "checkpoint_every", "max_nonfinite", "device",
-             "eval_batch_size", "stop_after", "evals_per_epoch")
+             "eval_batch_size", "stop_after", "evals_per_epoch", "stop_on", "agreement_delta")
+STOP_ON = ("ppl", "ppl+agreement")
+
+
+# TrainConfig's fractions: an lr factor in (0, 1], a relative improvement in [0, 1)
+DecayFactor = Annotated[float, Range(0, 1, low_open=True)]
+RelativeDelta = Annotated[float, Range(0, 1, high_open=True)]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(CheckedConfig):
     """Options of `probe train` (model shape, optimisation, bookkeeping); saved in config.json and checkpoints."""
 
     arch: str = "lstm"                 # srn | gru | lstm | transformer
-    layers: int = 2                    # stacked recurrent layers / transformer blocks
-    hidden: int = 200                  # units per layer (transformer: model width)
-    emb: int = 200                     # embedding size
+    layers: PositiveInt = 2            # stacked recurrent layers / transformer blocks
+    hidden: PositiveInt = 200          # units per layer (transformer: model width)
+    emb: PositiveInt = 200             # embedding size
     dropout: float = 0.0               # on embeddings, between layers, before the output layer
     tied: bool = False                 # tie input embedding and output weights
     skip: str = "none"                 # how stacked recurrent layers connect: none | residual | dense | highway
     nonlinearity: str = "tanh"         # srn: tanh | relu
     forget_bias: float | None = None   # lstm: initial forget-gate bias (None: PyTorch's init)
     bidirectional: bool = False        # refused: a language model cannot read the word it predicts
-    heads: int = 4                     # transformer attention heads
+    heads: PositiveInt = 4             # transformer attention heads
     kernel: str = "auto"               # auto: fastest kernel with equal numbers; torch: plain nn.RNN/GRU/LSTM
     softmax: str = "full"              # full | adaptive (large vocabularies: exact log-probs, a fraction of the cost)
     cutoffs: tuple[int, ...] = ()      # adaptive softmax clusters (ids); empty: chosen from the corpus' counts,
                                        #   the head covering 60% of training tokens, then 80% and 95%
     div_value: float = 4.0             # adaptive softmax: how much narrower each tail cluster's projection is
     optimizer: str = "sgd"             # sgd | adam
-    lr: float | None = None            # learning rate (None: 20 for sgd, 1e-3 for adam)
-    lr_decay: float = 0.25             # lr *= lr_decay when validation perplexity stops improving
-    patience: int = 0                  # evaluations without improvement tolerated before a decay
-    min_delta: float = 0.0             # relative drop in valid ppl that counts as an improvement (0.002 = 0.2%)
-    stop_after: int = 0                # stop (converged) after this many evaluations in a row without an
+    lr: PositiveFloat | None = None    # learning rate (None: 20 for sgd, 1e-3 for adam)
+    lr_decay: DecayFactor = 0.25       # lr *= lr_decay when validation perplexity stops improving
+    patience: NonNegativeInt = 0       # evaluations without improvement tolerated before a decay
+    min_delta: RelativeDelta = 0.0     # relative drop in valid ppl that counts as an improvement (0.002 = 0.2%)
+    stop_after: NonNegativeInt = 0     # stop (converged) after this many evaluations in a row without an
                                        #   improvement; 0 = run every epoch (epochs and max_steps stay as caps)
-    batch_size: int = 32               # parallel streams (split across DDP processes)
-    bptt: int = 35                     # truncated-BPTT segment length (transformer: context length)
-    epochs: int = 10                   # passes over the training split
-    max_steps: int = 0                 # stop after this many steps (0 = no limit)
-    clip: float = 0.25                 # gradient-norm clipping threshold (0 = off)
-    seed: int = 0                      # seeds initialisation and dropout
+    stop_on: str = "ppl"               # what must stop improving: ppl (validation perplexity) | ppl+agreement
+                                       #   (and agreement on held-out items, --items: the mean over item classes)
+    agreement_delta: RelativeDelta = 0.005   # rise in held-out agreement that counts as an improvement (absolute)
+    batch_size: PositiveInt = 32       # parallel streams (split across DDP processes); state sentence: sentences
+    bptt: PositiveInt = 35             # truncated-BPTT segment length (transformer: context length); with
+                                       #   state sentence, sentences are never cut
+    state: str = "sentence"            # sentence: every sentence from a zero state after <eos>, as items are scored
+                                       #   (length-bucketed batches of batch_size sentences, seeded order) |
+                                       #   stream: one token stream, the state carried across sentences
+    epochs: PositiveInt = 10           # passes over the training split
+    max_steps: NonNegativeInt = 0      # stop after this many steps (0 = no limit)
+    clip: NonNegativeFloat = 0.25      # gradient-norm clipping threshold (0 = off)
+    seed: NonNegativeInt = 0           # seeds initialisation and dropout
     device: str = "auto"               # auto (CUDA when present) | cpu | cuda
     amp: bool = False                  # CUDA only: bfloat16 autocast for the forward pass and loss
-    log_every: int = 50                # steps between metrics.jsonl training lines
-    eval_every: int = 0                # steps between validations (0 = evals_per_epoch times per epoch)
-    evals_per_epoch: int = 1           # validations per epoch, evenly spaced, when eval_every is 0
-    checkpoint_every: int = 0          # steps between last.pt saves (0 = at each validation)
-    max_nonfinite: int = 20            # consecutive non-finite steps before the run stops
-    eval_batch_size: int = 10          # streams for validation/test perplexity
+    log_every: PositiveInt = 50        # steps between metrics.jsonl training lines
+    eval_every: NonNegativeInt = 0     # steps between validations (0 = evals_per_epoch times per epoch)
+    evals_per_epoch: PositiveInt = 1   # validations per epoch, evenly spaced, when eval_every is 0
+    checkpoint_every: NonNegativeInt = 0  # steps between last.pt saves (0 = at each validation)
+    max_nonfinite: PositiveInt = 20    # consecutive non-finite steps before the run stops
+    eval_batch_size: PositiveInt = 10  # streams for validation/test perplexity (state sentence: sentences a batch,
+                                       #   at least batch_size)
 
 
 class StepResult(NamedTuple):
@@ -109,24 +125,14 @@ def resolve_train_config(cfg: TrainConfig) -> TrainConfig:
 
 
 def check_train_config(cfg: TrainConfig) -> None:
-    """One-line ProbeErrors for impossible options (before anything is loaded or written)."""
-    for name in ("layers", "hidden", "emb", "batch_size", "bptt", "epochs", "log_every", "max_nonfinite",
-                 "eval_batch_size", "heads", "evals_per_epoch"):
-        if getattr(cfg, name) <= 0:
-            raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
-    for name in ("max_steps", "eval_every", "checkpoint_every", "patience", "stop_after"):
-        if getattr(cfg, name) < 0:
-            raise ProbeError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(cfg, name)}")
+    """One-line ProbeErrors for impossible options (before anything is loaded or written); the ranges of the
+    numbers are declared on TrainConfig's fields and checked where a config is made."""
     if cfg.optimizer not in OPTIMIZERS:
         raise ProbeError(f"unknown --optimizer {cfg.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
-    if cfg.lr is not None and not (cfg.lr > 0 and math.isfinite(cfg.lr)):
-        raise ProbeError(f"--lr must be a positive number, got {cfg.lr}")
-    if not 0 < cfg.lr_decay <= 1:
-        raise ProbeError(f"--lr-decay must be in (0, 1], got {cfg.lr_decay}")
-    if not 0 <= cfg.min_delta < 1:
-        raise ProbeError(f"--min-delta is a relative improvement in [0, 1), e.g. 0.002; got {cfg.min_delta}")
-    if not (cfg.clip >= 0 and math.isfinite(cfg.clip)):
-        raise ProbeError(f"--clip must be 0 (off) or a positive norm, got {cfg.clip}")
+    if cfg.stop_on not in STOP_ON:
+        raise ProbeError(f"unknown --stop-on {cfg.stop_on!r}: choose from {', '.join(STOP_ON)}")
+    if cfg.state not in STATES:
+        raise ProbeError(f"unknown --state {cfg.state!r}: choose from {', '.join(STATES)}")
     if cfg.device not in DEVICES:
         raise ProbeError(f"unknown --device {cfg.device!r}: choose from {', '.join(DEVICES)}")
     if cfg.amp and (cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())):
@@ -148,10 +154,12 @@ def model_config_for(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
 def train_config_from_options(options: dict, *, resume_dir: str | os.PathLike | None = None) -> TrainConfig:
     """A TrainConfig from command-line options (None = not given): defaults, or the resumed run's config."""
     given = {k: v for k, v in options.items() if v is not None}
-    base: dict = {}
+    layers = [(given, FLAGS)]
     if resume_dir is not None:
-        base = read_run_config(resume_dir)["train"]
-    return config_from_dict(TrainConfig, {**base, **given}, where="train options")
+        saved = dict(read_run_config(resume_dir)["train"])
+        saved.setdefault("state", "stream")   # written before the option existed: trained on one carried stream
+        layers.insert(0, (saved, str(Path(resume_dir) / "config.json")))
+    return config_from_layers(TrainConfig, {}, layers)
 
 
 def resolved_train_config(cfg: TrainConfig, corpus: Any) -> TrainConfig:
@@ -216,6 +224,59 @@ def get_batch(data: np.ndarray, start: int, bptt: int, device: torch.device) -> 
     return chunk[:, :-1], chunk[:, 1:]
 
 
+class SentenceBatches:
+    """A split's sentences as training batches, every sentence its own row from a zero state.
+
+    Row k reads ``<eos> w_1 .. w_n`` and predicts ``w_1 .. w_n <eos>``: the state a model starts each
+    sentence from is the one items are scored from. Each epoch, a seeded permutation orders the sentences,
+    a stable sort groups them by length (so a batch pads at most to its longest row, and most batches not
+    at all), and the batches are shuffled; the last incomplete batch of an epoch is dropped. The order is
+    a function of (seed, epoch) alone, so a resumed run replays it.
+    """
+
+    def __init__(self, ids: np.ndarray, *, batch_size: int, seed: int, eos: int):
+        arr = np.concatenate([[eos], np.asarray(ids, dtype=np.int64)])
+        ends = np.flatnonzero(arr == eos)
+        if arr[-1] != eos:     # a split that does not end with <eos>: its last words form a sentence too
+            arr = np.concatenate([arr, [eos]])
+            ends = np.append(ends, len(arr) - 1)
+        self.tokens = arr
+        self.starts = ends[:-1]                  # the <eos> before each sentence
+        self.lengths = np.diff(ends)             # words + 1: the row length, inputs and targets alike
+        self.batch_size, self.seed = batch_size, seed
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        return len(self.starts) // self.batch_size
+
+    def plan(self, epoch: int) -> np.ndarray:
+        """The epoch's batches as sentence indices: int64 [len(self), batch_size]."""
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.starts))
+        order = order[np.argsort(self.lengths[order], kind="stable")]
+        batches = order[: len(self) * self.batch_size].reshape(len(self), self.batch_size)
+        return batches[rng.permutation(len(batches))]
+
+    def rows(self, sentences: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets [B, L] of the given sentences (L: the longest); targets -1 where a row is padded."""
+        lengths = self.lengths[sentences]
+        width = int(lengths.max())
+        offsets = np.arange(width)
+        inside = offsets[None, :] < lengths[:, None]
+        pos = np.where(inside, self.starts[sentences][:, None] + offsets[None, :], 0)
+        x = self.tokens[pos]
+        y = np.where(inside, self.tokens[pos + 1], -1)
+        return (torch.from_numpy(x).to(device, non_blocking=True), torch.from_numpy(y).to(device, non_blocking=True))
+
+
+def sentence_rows(ids: np.ndarray, eos: int, batch_size: int) -> Iterable[tuple[np.ndarray, SentenceBatches]]:
+    """Every sentence of ``ids`` once, in batches of about ``batch_size`` sorted by length (evaluation)."""
+    data = SentenceBatches(ids, batch_size=batch_size, seed=0, eos=eos)
+    order = np.argsort(data.lengths, kind="stable")
+    for i in range(0, len(order), batch_size):
+        yield order[i: i + batch_size], data
+
+
 # ---------------------------------------------------------------------------------------------------
 # One step, evaluation
 
@@ -245,6 +306,13 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
         out = model(x, state, targets=y)
         loss = _loss(out)
+    if world_size > 1:
+        # each process' mean over its own tokens, weighted by its share of the batch's tokens (padded sentence
+        # rows make the shares unequal), so that DDP's average of the gradients is the whole batch's mean
+        mine = (y >= 0).sum().float()
+        total = mine.clone()
+        torch.distributed.all_reduce(total)
+        loss = loss * (mine * world_size / total)
     loss_value = loss.detach().float()
     if world_size > 1:
         torch.distributed.all_reduce(loss_value)
@@ -264,28 +332,41 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
 
 
 def evaluate_perplexity(model: torch.nn.Module, ids: np.ndarray, *, bptt: int = 35, batch_size: int = 10,
-                        device: str | torch.device = "cpu") -> tuple[float, float]:
-    """(mean token cross-entropy, perplexity) of ``model`` on a 1-D id array, state carried across segments.
+                        device: str | torch.device = "cpu", state: str = "stream", eos: int = 1
+                        ) -> tuple[float, float]:
+    """(mean token cross-entropy, perplexity) of ``model`` on a 1-D id array, in the training convention ``state``.
 
-    The transformer sees each segment of ``bptt`` tokens on its own. Training mode is restored after.
+    stream: ``batch_size`` contiguous streams, the state carried across segments of ``bptt`` tokens (the
+    transformer sees each segment on its own). sentence: every sentence from a zero state after ``<eos>``
+    (id ``eos``), predicting its words and closing ``<eos>``, ``batch_size`` sentences a batch. Training mode
+    is restored after.
     """
-    batch_size = max(1, min(batch_size, len(ids) // 2))
-    data = batchify(np.asarray(ids), batch_size)
-    if data.shape[1] < 2:
-        raise ProbeError(f"a split of {len(ids)} tokens is too short to evaluate; use a bigger corpus")
+    device = torch.device(device)
     was_training = model.training
     model.eval()
-    total, count, state = 0.0, 0, None
+    total, count, carried = 0.0, 0, None
     try:
         with torch.no_grad():
-            for start in segment_starts(data.shape[1], bptt):
-                x, y = get_batch(data, start, bptt, torch.device(device))
-                enc = model.encoder(x, state)
-                total += float(model.nll(enc.hidden, y, reduction="sum"))
-                count += y.numel()
-                state = enc.state
+            if state == "sentence":
+                for rows, data in sentence_rows(ids, eos, batch_size):
+                    x, y = data.rows(rows, device)
+                    total += float(model.nll(model.encoder(x).hidden, y, reduction="sum"))
+                    count += int((y >= 0).sum())
+            else:
+                batch_size = max(1, min(batch_size, len(ids) // 2))
+                data = batchify(np.asarray(ids), batch_size)
+                if data.shape[1] < 2:
+                    raise ProbeError(f"a split of {len(ids)} tokens is too short to evaluate; use a bigger corpus")
+                for start in segment_starts(data.shape[1], bptt):
+                    x, y = get_batch(data, start, bptt, device)
+                    enc = model.encoder(x, carried)
+                    total += float(model.nll(enc.hidden, y, reduction="sum"))
+                    count += y.numel()
+                    carried = enc.state
     finally:
         model.train(was_training)
+    if not count:
+        raise ProbeError(f"a split of {len(ids)} tokens is too short to evaluate; use a bigger corpus")
     loss = total / count
     return loss, math.exp(min(loss, 700.0))
 
@@ -313,6 +394,9 @@ class _Progress:
     streak: int = 0               # consecutive skipped steps
     metrics_bytes: int = 0        # size of metrics.jsonl at the checkpoint (resume truncates to it)
     train_seconds: float = 0.0
+    agreement_best: float = -math.inf   # best held-out agreement seen (stop_on ppl+agreement)
+    agreement_stale: int = 0      # evaluations in a row without a rise of agreement_delta
+    agreement_at_best: float = math.nan   # held-out agreement of the checkpoint saved as model.pt
 
 
 def _check_resume(data: dict, cfg: TrainConfig, vocab: Vocab, mcfg: ModelConfig, path: Path) -> None:
@@ -342,6 +426,9 @@ def _stop_text(reason: str, cfg: TrainConfig) -> str:
     """Why training stopped, in words (summary.json's ``stop_reason``)."""
     if reason == "converged":
         gain = f"by {cfg.min_delta:.2%} " if cfg.min_delta else ""
+        if cfg.stop_on == "ppl+agreement":
+            return (f"converged: neither validation perplexity ({gain or 'any gain'}) nor held-out agreement (by "
+                    f"{cfg.agreement_delta:g}) improved in {cfg.stop_after} evaluations in a row")
         return f"converged: validation perplexity did not improve {gain}in {cfg.stop_after} evaluations in a row"
     if reason == "max_steps":
         return f"step cap: stopped at --max-steps {cfg.max_steps}" + (" before converging" if cfg.stop_after else "")
@@ -370,8 +457,15 @@ def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.Path
     if len(corpus.splits["train"]) < 2 * cfg.batch_size:
         raise ProbeError(f"the training split has {len(corpus.splits['train'])} tokens, too few for --batch-size "
                          f"{cfg.batch_size}; use a smaller batch or a bigger corpus")
+    n_sentences = int((np.asarray(corpus.splits["train"]) == corpus.vocab.eos_id).sum())
+    if cfg.state == "sentence" and n_sentences < cfg.batch_size:
+        raise ProbeError(f"the training split has {n_sentences} sentences, too few for --batch-size {cfg.batch_size} "
+                         "sentences a batch; use a smaller batch, a bigger corpus or --state stream")
     if len(corpus.splits["valid"]) < 2:
         raise ProbeError(f"the validation split of {corpus.path} is empty; rebuild the corpus with a valid split")
+    if cfg.stop_on == "ppl+agreement" and on_eval is None:
+        raise ProbeError("--stop-on ppl+agreement needs held-out agreement items to watch: give --items DIR "
+                         "(disjoint from the benchmark)")
     vocab = corpus.vocab
     cfg = resolved_train_config(cfg, corpus)
     mcfg = model_config_for(cfg, len(vocab))
@@ -439,10 +533,26 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
 
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    train_data = batchify(corpus.splits["train"], cfg.batch_size)[rank * shard: (rank + 1) * shard]
     valid_ids = corpus.splits["valid"]
-    starts = segment_starts(train_data.shape[1], cfg.bptt)
-    steps_per_epoch = len(starts)
+    if cfg.state == "sentence":
+        sentences = SentenceBatches(corpus.splits["train"], batch_size=cfg.batch_size, seed=cfg.seed,
+                                    eos=vocab.eos_id)
+        steps_per_epoch = len(sentences)
+        plans = {}
+
+        def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
+            if prog.epoch not in plans:
+                plans.clear()
+                plans[prog.epoch] = sentences.plan(prog.epoch)
+            return sentences.rows(plans[prog.epoch][prog.segment][rank * shard: (rank + 1) * shard], device)
+    else:
+        train_data = batchify(corpus.splits["train"], cfg.batch_size)[rank * shard: (rank + 1) * shard]
+        starts = segment_starts(train_data.shape[1], cfg.bptt)
+        steps_per_epoch = len(starts)
+
+        def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
+            return get_batch(train_data, starts[prog.segment], cfg.bptt, device)
+    eval_batch = cfg.eval_batch_size if cfg.state == "stream" else max(cfg.eval_batch_size, cfg.batch_size)
     # validations inside an epoch (the one at its end is separate): evals_per_epoch - 1 evenly spaced segments
     inner_evals = set() if cfg.eval_every else \
         {round(k * steps_per_epoch / cfg.evals_per_epoch) for k in range(1, cfg.evals_per_epoch)} - {0, steps_per_epoch}
@@ -493,8 +603,8 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
                             train_config=train_cfg_dict, train_state=train_state)
 
     def validate(scheduled: bool) -> None:
-        valid_loss, ppl = evaluate_perplexity(model, valid_ids, bptt=cfg.bptt, batch_size=cfg.eval_batch_size,
-                                              device=device)
+        valid_loss, ppl = evaluate_perplexity(model, valid_ids, bptt=cfg.bptt, batch_size=eval_batch,
+                                              device=device, state=cfg.state, eos=vocab.eos_id)
         prog.last_ppl, prog.eval_step = ppl, prog.step
         row = {"kind": "eval", "step": prog.step, "epoch": epoch_now(), "valid_loss": valid_loss, "valid_ppl": ppl,
                "lr": prog.lr}
@@ -520,8 +630,18 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
                                 train_state={"step": prog.step, "epoch": epoch_now(), "valid_ppl": ppl,
                                              "tokens": prog.tokens})
         row["best"] = best
-        if on_eval is not None and is_main:
+        if on_eval is not None:
+            # every process computes it (DDP processes must agree on when to stop); rank 0 records it
             row.update(on_eval(model, vocab, device))
+        agreement = row.get("agreement")
+        if agreement is not None and math.isfinite(agreement):
+            if best:
+                prog.agreement_at_best = agreement
+            if scheduled:
+                if agreement > prog.agreement_best + cfg.agreement_delta:
+                    prog.agreement_best, prog.agreement_stale = agreement, 0
+                else:
+                    prog.agreement_stale += 1
         write_metrics(row)
 
     bar = tqdm(total=total_steps, initial=min(prog.step, total_steps), desc=f"train {cfg.arch}", unit="step",
@@ -531,8 +651,11 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
     stop_reason = "epochs"
 
     def converged() -> bool:
-        """Validation has not improved (by min_delta) in ``stop_after`` evaluations in a row."""
-        return bool(cfg.stop_after) and prog.stale >= cfg.stop_after
+        """Validation perplexity has not improved (by min_delta) in ``stop_after`` evaluations in a row, nor,
+        with stop_on ppl+agreement, held-out agreement (by agreement_delta)."""
+        if not cfg.stop_after or prog.stale < cfg.stop_after:
+            return False
+        return cfg.stop_on == "ppl" or prog.agreement_stale >= cfg.stop_after
 
     model.train()
     try:
@@ -541,13 +664,13 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
                 if cfg.max_steps and prog.step >= cfg.max_steps:
                     stop_reason = "max_steps"
                     break
-                x, y = get_batch(train_data, starts[prog.segment], cfg.bptt, device)
+                x, y = next_batch()
                 res = train_step(ddp, optimizer, x, y, state, clip=cfg.clip, world_size=world,
                                  amp=cfg.amp and device.type == "cuda")
-                state = res.state
+                state = res.state if cfg.state == "stream" else None
                 prog.step += 1
                 prog.segment += 1
-                n_tokens = y.numel() * world
+                n_tokens = (y.numel() if cfg.state == "stream" else int((y >= 0).sum())) * world
                 prog.tokens += n_tokens
                 window_tokens += n_tokens
                 bar.update(1)
@@ -617,7 +740,11 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
                "train_seconds": prog.train_seconds,
                "tokens_per_s": prog.tokens / prog.train_seconds if prog.train_seconds > 0 else None,
                "parameters": count_parameters(model), "stopped": stop_reason, "world_size": world,
-               "converged": stop_reason == "converged", "stop_reason": _stop_text(stop_reason, cfg)}
+               "converged": stop_reason == "converged", "stop_reason": _stop_text(stop_reason, cfg),
+               "stop_on": cfg.stop_on}
+    if math.isfinite(prog.agreement_at_best):
+        summary["agreement_at_best"] = prog.agreement_at_best    # held-out agreement of the scored checkpoint
+        summary["agreement_best"] = prog.agreement_best
     floor = corpus.stats.get("entropy_floor") or {}
     if isinstance(floor.get("valid"), dict):
         # the best possible model's perplexity on the same sentences (synthetic corpora: probe.grammar)
@@ -628,8 +755,8 @@ def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
         from probe.models.checkpoint import load_checkpoint
 
         best = load_checkpoint(out, device=device).model
-        summary["test_ppl"] = evaluate_perplexity(best, corpus.splits["test"], bptt=cfg.bptt,
-                                                  batch_size=cfg.eval_batch_size, device=device)[1]
+        summary["test_ppl"] = evaluate_perplexity(best, corpus.splits["test"], bptt=cfg.bptt, batch_size=eval_batch,
+                                                  device=device, state=cfg.state, eos=vocab.eos_id)[1]
         if isinstance(floor.get("test"), dict):
             summary["floor_test_ppl"] = floor["test"]["ppl"]
             summary["test_ppl_ratio"] = summary["test_ppl"] / floor["test"]["ppl"]

@@ -374,10 +374,20 @@ def fit_classifier(cfg: NumberConfig, vocab: Vocab, train: NumberData, valid: Nu
     return model.eval(), rows, best
 
 
+def homogeneous_class(items: pd.DataFrame) -> np.ndarray:
+    """Per prepared item: 'none' (no attractor), 'matched' (all attractors of the head's number), 'conflict' (all
+    of the other number: Linzen et al.'s k-attractor items) or 'mixed' (both numbers: left out of their tables)."""
+    from probe.metrics import pure_classes
+
+    pure = pure_classes(items)
+    match = items["match"].to_numpy(str)
+    return np.where(pure != "", pure, np.where(match == "none", "none", "mixed")).astype(object)
+
+
 def item_correctness(model: NumberClassifier, test: pd.DataFrame, data: NumberData) -> pd.DataFrame:
-    """Per-item correctness of ``model`` on prepared test items."""
+    """Per-item correctness of ``model`` on prepared test items (``match``: their homogeneous class)."""
     correct = (predict_proba(model, data) > 0.5) == (data.labels == 1)
-    return pd.DataFrame({"n_attractors": test["n_attractors"].to_numpy(), "match": test["match"].to_numpy(),
+    return pd.DataFrame({"n_attractors": test["n_attractors"].to_numpy(), "match": homogeneous_class(test),
                          "construction": test["construction"].to_numpy(), "correct": correct})
 
 

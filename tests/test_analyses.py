@@ -72,7 +72,7 @@ def test_probe_run_stage_reads_the_registry(toy, tmp_path):
     from probe.run import RunConfig, run_analyses
 
     cfg = RunConfig(archs=("srn",), seeds=(0, 1), attractor_rates=(0.1,), analyses=("count",), analysis_scale="quick")
-    sections = run_analyses(cfg, root=tmp_path, work=tmp_path / "work", corpora={0.1: tmp_path}, bench=tmp_path,
+    sections = run_analyses(cfg, root=tmp_path, work=tmp_path / "work", corpora={(0.1, 0): tmp_path}, bench=tmp_path,
                             log=lambda s: None)
     assert list(sections) == ["Counting models"] and sections["Counting models"].startswith("2 models")
 

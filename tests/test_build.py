@@ -5,11 +5,11 @@ from collections import Counter
 import pytest
 
 from probe.data.build import BuildConfig, build_dataset, build_items, cells_for
-from probe.data.items import jsonl_lines
+from probe.data.items import jsonl_lines, load_items
 from probe.core.errors import ProbeError
 from probe.data.constructions import CONSTRUCTIONS
 from probe.data.lexicon import default_lexicon_path, load_lexicon
-from probe.data.records import ITEM_COLUMNS
+from probe.data.records import ITEM_COLUMNS, ITEM_FEATURES
 
 LEX = load_lexicon()
 LEX_LINES = default_lexicon_path().read_text().splitlines()
@@ -172,12 +172,42 @@ def test_build_dataset_writes_loadable_folder_and_is_byte_identical(tmp_path):
     build_dataset(cfg, out=tmp_path / "b", workers=2)
     a, b = (tmp_path / "a" / "items.jsonl").read_bytes(), (tmp_path / "b" / "items.jsonl").read_bytes()
     assert a == b
-    ds = datasets.load_from_disk(str(tmp_path / "a"))
+    ds = datasets.load_from_disk(str(tmp_path / "a" / "arrow"))
     assert len(ds) == len(a.splitlines()) and ds.column_names == list(ITEM_COLUMNS)
     assert ds[0] == json.loads(a.splitlines()[0])
     card = (tmp_path / "a" / "README.md").read_text()
     assert "| pp |" in card and "S@d3 2" in card
+    assert card == (tmp_path / "b" / "README.md").read_text()     # the card does not depend on the workers
     assert json.loads((tmp_path / "a" / "config.json").read_text())["seed"] == 5
+
+
+@pytest.mark.parametrize("splits, hub_split", [((0.0, 0.0, 1.0), "test"), ((0.5, 0.0, 0.5), "items")])
+def test_built_folder_loads_with_load_dataset_through_its_card(tmp_path, splits, hub_split):
+    """README.md is a Hugging Face dataset card: load_dataset(DIR) reads items.jsonl with ITEM_FEATURES."""
+    import datasets
+    import huggingface_hub
+    import yaml
+
+    out = tmp_path / "bench"
+    build_dataset(BuildConfig(per_condition=1, seed=2, constructions=("simple", "pp", "control"), splits=splits),
+                  out=out, workers=1)
+    loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))   # offline (conftest)
+    assert list(loaded) == [hub_split]
+    rows = loaded[hub_split]
+    lines = (out / "items.jsonl").read_text(encoding="utf-8").splitlines()
+    assert rows.features == ITEM_FEATURES and len(rows) == len(lines)
+    assert rows.to_list() == [json.loads(line) for line in lines]
+    assert rows.to_list() == load_items(out).to_list()          # the Arrow copy holds the same rows
+    assert len(set(rows["split"])) == (2 if hub_split == "items" else 1)
+    text = (out / "README.md").read_text(encoding="utf-8")
+    head, body = text.split("---\n")[1:3]
+    meta = yaml.safe_load(head)
+    assert meta["configs"] == [{"config_name": "default", "data_files": [{"split": hub_split, "path": "items.jsonl"}]}]
+    assert meta["dataset_info"]["splits"][0]["num_examples"] == len(lines)
+    card = huggingface_hub.DatasetCard.load(out / "README.md")      # the Hub's own parser
+    assert card.data.license == "mit" and card.data.pretty_name == "probe agreement benchmark"
+    assert card.data.task_categories == ["text-classification"] and card.data.language == ["en"]
+    assert "| pp |" in body and "S@d3 1" in body and "@software{" in body   # counts and citation below the YAML
 
 
 def test_build_dataset_refuses_non_empty_folder(tmp_path):

@@ -73,6 +73,9 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, 
     ("sweep.yml", "seeds: [0, true]\n", "seeds[1] must be an integer, got True"),
     ("sweep.json", '{"corpus": {"grammar": {"pp": "half"}}}', "corpus.grammar.pp must be a number, got 'half'"),
     ("sweep.json", '{"extra_data": [{"format": "blimp"}]}', "extra_data[0] lacks the required key(s) path"),
+    # a range is checked where the config is read: the file and key are named, not a flag the user never typed
+    ("sweep.yaml", "train:\n  hidden: -64\n", "train.hidden must be a positive integer, got -64"),
+    ("sweep.yaml", "arch_train:\n  srn:\n    lr: -1.0\n", "arch_train.srn.lr must be a positive number, got -1.0"),
 ])
 def test_run_config_of_wrong_type_is_one_line_exit_2(tmp_path, monkeypatch, capsys, name, text, message):
     monkeypatch.chdir(tmp_path)
@@ -81,6 +84,29 @@ def test_run_config_of_wrong_type_is_one_line_exit_2(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"probe run: error: {name}: {message}"]
     assert [p.name for p in tmp_path.iterdir()] == [name]   # no results folder, nothing partial
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("sweep.yaml", "train:\n  hiden: 64\n", "sweep.yaml: unknown key 'hiden' in train for TrainConfig; valid keys: "),
+    ("sweep.yaml", "train:\n  hidden: 64\n lr: 1.0\n", "config file sweep.yaml line 3, column 2: "),
+    ("sweep.json", '{"seeds": [0, 1],}', "config file sweep.json line 1, column 18: "),
+])
+def test_run_config_unknown_key_or_broken_syntax_names_the_file_and_place(tmp_path, monkeypatch, capsys, name, text,
+                                                                          message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text(text)
+    assert main(["run", "--preset", "quick", "--config", name]) == 2
+    assert _one_error_line(capsys, "run").startswith(f"probe run: error: {message}")
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_flag_out_of_its_fields_range_names_the_flag_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--preset", "quick", "--workers", "-1"]) == 2
+    assert _one_error_line(capsys, "run") == "probe run: error: --workers must be a non-negative integer, got -1"
+    assert main(["corpus", "--out", "c", "--seed", "-2"]) == 2
+    assert _one_error_line(capsys, "corpus") == "probe corpus: error: --seed must be a non-negative integer, got -2"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_resumed_training_config_of_wrong_type_is_one_line_exit_2(tmp_path, capsys):
@@ -166,3 +192,56 @@ def test_out_of_range_attractor_rate_given_to_corpus(tmp_path, capsys, rate):
     assert main(["corpus", "--out", str(out), "--sentences", "100", "--no-exclude", "--attractor-rate", rate]) == 2
     assert "attractor" in _one_error_line(capsys, "corpus")
     assert _nothing_written(out)
+
+
+# --- an output path that cannot be written: one line, exit 2, nothing left --------------------------------
+
+@pytest.mark.parametrize("command", [
+    ["build", "--per-condition", "1", "--constructions", "simple", "--out", "{out}"],
+    ["evaluate", "--model", "{tmp}/model", "--data", "{tmp}/items", "--out", "{out}"],
+    ["run", "--preset", "quick", "--results-dir", "{out}"],
+])
+def test_output_under_a_file_is_one_line_before_any_work(tmp_path, monkeypatch, capsys, command):
+    """(probe runs as root in CI, where chmod does not stop a write: a parent that is a regular file does.)"""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    out = tmp_path / "notes.txt" / "out"
+    assert main([a.format(out=out, tmp=tmp_path) for a in command]) == 2
+    line = _one_error_line(capsys, command[0])
+    assert f"{tmp_path / 'notes.txt'} is a file, not a folder; choose another path" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_write_refused_by_the_system_is_one_line_from_any_command(tmp_path, monkeypatch, capsys):
+    """A folder the process may not write to (simulated: probe runs as root in CI): the atomic writers name the
+    output, and any other OSError reaching the CLI is one line too, not a traceback."""
+    import errno
+    import pathlib
+    import types
+
+    import probe.core.io
+
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+
+    monkeypatch.setattr(probe.core.io, "tempfile", types.SimpleNamespace(mkdtemp=refuse, mkstemp=refuse))
+    out = tmp_path / "agr"
+    assert main(["build", "--per-condition", "1", "--constructions", "simple", "--out", str(out)]) == 2
+    assert _one_error_line(capsys, "build") == (
+        f"probe build: error: cannot use {out}: Permission denied; choose a folder you may write to "
+        "(another --out or --results-dir) or change its permissions")
+    assert _nothing_written(out)
+    monkeypatch.undo()
+
+    real_mkdir = pathlib.Path.mkdir
+
+    def read_only_mkdir(self, *args, **kwargs):
+        if self.is_relative_to(tmp_path / "ro"):
+            raise PermissionError(errno.EROFS, "Read-only file system", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", read_only_mkdir)
+    assert main(["run", "--preset", "quick", "--results-dir", str(tmp_path / "ro")]) == 2
+    line = _one_error_line(capsys, "run")
+    assert "Read-only file system; the file system is read-only; choose a folder on a writable disk" in line
+    assert list(tmp_path.iterdir()) == []

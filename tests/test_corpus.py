@@ -289,3 +289,28 @@ def test_cli_refuses_existing_output_without_overwrite(tmp_path, capsys):
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert main(["corpus", "--out", str(out), "--sentences", "100", "--no-exclude", "--overwrite"]) == 0
     assert not (out / "keep.txt").exists() and (out / "train.npy").is_file()
+
+
+def test_cli_text_that_is_not_utf8_names_file_line_and_byte(tmp_path, capsys):
+    f = tmp_path / "latin1.txt"
+    f.write_bytes("the dog runs\nthe café is open\n".encode("latin-1"))
+    out = tmp_path / "c"
+    assert main(["corpus", "--text", str(f), "--out", str(out), "--tokenizer", "whitespace", "--no-exclude",
+                 "--cache-dir", str(tmp_path / "hf")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"probe corpus: error: {f} line 2 (byte 20): b'\\xe9' is not UTF-8 text; re-encode the file as "
+                   "UTF-8, e.g. iconv -f latin1 -t utf-8 latin1.txt > utf8-latin1.txt"]
+    assert not out.exists() and not list(tmp_path.glob(".c.*"))
+
+
+def test_cli_hub_dataset_offline_fails_at_once_naming_local_files(tmp_path, monkeypatch, capsys):
+    """HF_HUB_OFFLINE (set for the whole suite) is honoured: no retries against the hub, and the fix is
+    local files."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "c"
+    assert main(["corpus", "--hf", "wikitext:wikitext-2-raw-v1", "--out", str(out), "--no-exclude",
+                 "--cache-dir", str(tmp_path / "hf")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the Hugging Face hub is offline or unreachable" in err[0]
+    assert "--text FILE or --train/--valid/--test FILE" in err[0]
+    assert not out.exists()

@@ -34,11 +34,11 @@ def data(tmp_path_factory) -> Path:
 
 def test_models_to_train_trains_one_layer_once():
     jobs = models_to_train(DepthConfig(archs=("srn", "lstm"), layers=(2, 1, 4)))
-    assert jobs[:5] == [("srn", 1, "none"), ("srn", 2, "none"), ("srn", 2, "residual"), ("srn", 2, "dense"),
-                        ("srn", 2, "highway")]
+    assert jobs[:5] == [("srn", 1, "none", 0), ("srn", 2, "none", 0), ("srn", 2, "residual", 0),
+                        ("srn", 2, "dense", 0), ("srn", 2, "highway", 0)]
     assert len(jobs) == 2 * (1 + 4 + 4)
-    assert models_to_train(DepthConfig(archs=("gru",), layers=(1, 3), skips=("highway",))) == \
-        [("gru", 1, "none"), ("gru", 3, "highway")]
+    assert models_to_train(DepthConfig(archs=("gru",), layers=(1, 3), skips=("highway",), train_seeds=(0, 4))) == \
+        [("gru", 1, "none", 0), ("gru", 1, "none", 4), ("gru", 3, "highway", 0), ("gru", 3, "highway", 4)]
 
 
 def test_gradients_vanish_through_depth_and_residuals_keep_them():
@@ -74,11 +74,10 @@ def test_tiny_sweep_end_to_end_and_bad_input(data, capsys):
     assert (out / "figures" / "depth.png").is_file() and (out / "figures" / "depth.pdf").is_file()
     assert "| gru (default) | 2 | residual | not converged |" in res["markdown"]    # 2 steps, and it says so
     bad = data / "bad"
-    with pytest.raises(SystemExit):           # argparse rejects it: usage line + error, exit 2
-        main(["depth", "--corpus", str(data / "corpus"), "--layers", "0", "--out", str(bad)])
+    assert main(["depth", "--corpus", str(data / "corpus"), "--layers", "0", "--out", str(bad)]) == 2
     assert main(["depth", "--corpus", str(data / "corpus"), "--archs", "lstm:forget_bias=inf", "--out", str(bad)]) == 2
     assert main(["depth", "--corpus", str(data / "nope"), "--out", str(bad)]) == 2
     assert main(["depth", "--corpus", str(data / "corpus"), "--items", str(data / "nope"), "--out", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err.count("probe depth: error:") == 4 and "--layers: expected a positive integer" in err
+    assert err.count("probe depth: error:") == 4 and "--layers must be a positive integer, got 0" in err
     assert not bad.exists()

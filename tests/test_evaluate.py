@@ -337,7 +337,8 @@ def test_cli_evaluate_writes_results(tmp_path, capsys):
                      "summary.json", "summary_seeds.csv"]
     # the command prints accuracy per item class (not one number mixing them) and writes a report
     printed = capsys.readouterr().out
-    assert "accuracy [95% CI] per item class" in printed and "matched k=1" in printed and "conflict k=1" in printed
+    assert "accuracy [95% CI] on all items" in printed and "per item class" in printed
+    assert "all items" in printed and "matched k=1" in printed and "conflict k=1" in printed
     report = (out / "report.md").read_text()
     assert report.startswith("# probe evaluate: res") and "probe evaluate --model" in report
     assert "(figures/attractors.png)" in report
@@ -356,6 +357,46 @@ def test_cli_evaluate_writes_results(tmp_path, capsys):
     # the same run through the library gives the same scores
     again = evaluate([str(tmp_path / "tri")], [str(data)], progress=False)
     np.testing.assert_allclose(again["logp_good"], scores.loc[scores["model"] == "tri", "logp_good"])
+
+
+def _printed_table(printed: str) -> list[str]:
+    """The rows of the accuracy table ``probe evaluate`` prints (header line and column line dropped)."""
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("accuracy [95% CI] on all items"))
+    end = next(i for i, line in enumerate(lines) if "item scores excluded" in line)
+    return lines[start + 2:end]
+
+
+def test_cli_evaluate_takes_several_paths_after_one_flag_and_prints_every_data_set(tmp_path, capsys):
+    corpus, data = write_toy(tmp_path)
+    # a data set of one's own whose items say nothing of their numbers: every item is of unknown class
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    rows = [{k: v for k, v in i.items() if k not in ("head_number", "attractor_numbers", "nearest_number")}
+            | {"condition": "", "n_attractors": -1} for i in ITEMS]
+    (unknown / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for order in ("3", "2"):
+        assert main(["baseline", "--corpus", str(corpus), "--order", order, "--out", str(tmp_path / f"g{order}")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(tmp_path / "g3"), str(tmp_path / "g2"), "--data", str(data),
+                 str(unknown), "--out", str(out), "--no-figures"]) == 0
+    table = _printed_table(capsys.readouterr().out)
+    # one line per arch x data set, the unknown-class set included (with its 'all items' cell only)
+    assert len(table) == 4 and sum("unknown" in line for line in table) == 2
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert sorted(scores["model"].unique()) == ["g2", "g3"] and sorted(scores["data"].unique()) == ["data", "unknown"]
+    seeds = pd.read_csv(out / "summary_seeds.csv")
+    overall = seeds[(seeds["level"] == "overall") & (seeds["data"] == "unknown") & (seeds["metric"] == "accuracy")
+                    & (seeds["construction"] == "all")]
+    assert len(overall) == 2 and (overall["n_items"] == len(ITEMS)).all()
+    for arch in overall["arch"]:
+        here = scores[(scores["arch"] == arch) & (scores["data"] == "unknown") & ~scores["excluded"]]
+        assert overall.loc[overall["arch"] == arch, "value"].item() == pytest.approx(here["correct"].mean())
+    # the flag repeated still works, and mixes with several paths after one flag
+    assert main(["evaluate", "--model", str(tmp_path / "g3"), "--model", str(tmp_path / "g2"), "--data",
+                 str(unknown), "--out", str(tmp_path / "res2"), "--no-figures"]) == 0
+    assert len(_printed_table(capsys.readouterr().out)) == 2
 
 
 def test_cli_evaluate_with_a_checkpoint(tmp_path):
@@ -557,3 +598,48 @@ def test_scores_start_from_a_zero_state_unless_a_start_state_is_given():
                for p, c in zip(prefixes, cand)]
     np.testing.assert_allclose(warm, np.stack(ref), atol=1e-5)
     assert np.abs(warm - cold).max() > 1e-4
+
+
+def test_cli_duplicate_item_ids_are_refused(tmp_path, capsys):
+    corpus, data = write_toy(tmp_path, items=ITEMS + [dict(ITEMS[1], prefix="the cats", sentence_good="the cats run",
+                                                          sentence_bad="the cats runs")])
+    main(["baseline", "--corpus", str(corpus), "--out", str(tmp_path / "tri")])
+    capsys.readouterr()
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(tmp_path / "tri"), "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"probe evaluate: error: {data}: item id {ITEMS[1]['id']!r} is used 2 times; give each item its "
+                   f"own id (`probe validate {data}` lists them)"]
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".res")]
+
+
+def test_cli_unknown_model_kind_is_named(tmp_path, capsys):
+    _, data = write_toy(tmp_path)
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", "kenlm:foo.arpa", "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown kind 'kenlm' in the model reference 'kenlm:foo.arpa'" in err[0]
+    assert "checkpoint, ngram, hf" in err[0] and not out.exists()
+
+
+def test_cli_results_folder_refused_by_the_system_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """The folder cannot be written (simulated: tests run as root, whom chmod does not stop): scoring ran, the
+    atomic writer fails, the error names the results folder, and no partial folder is left."""
+    import errno
+    import types
+
+    import probe.core.io
+
+    corpus, data = write_toy(tmp_path)
+    main(["baseline", "--corpus", str(corpus), "--out", str(tmp_path / "tri")])
+    capsys.readouterr()
+
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+
+    monkeypatch.setattr(probe.core.io, "tempfile", types.SimpleNamespace(mkdtemp=refuse, mkstemp=refuse))
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(tmp_path / "tri"), "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"probe evaluate: error: cannot use {out}: Permission denied; ")
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".res")]

@@ -100,11 +100,60 @@ def test_depth_limits_recursion(lex):
         assert sum(t in nouns for t in s.tokens) <= 3  # subject + one object per conjunct
         assert not set(s.tokens) & (set(lex.preps) | set(lex.comps) | set(lex.cverbs))
     one = Grammar(lex, attractor_rate=0.5, max_depth=1).generate(2000, seed=6)
-    # depth 1: no complement clauses, and modifiers hold no modifiers of their own
+    # depth 1: no complement clauses, and modifiers hold no modifiers of their own: at most the subject, its
+    # PP chain of 4, and per conjunct an object with a one-noun modifier
     assert not any(set(s.tokens) & set(lex.cverbs) for s in one)
-    assert max(sum(t in nouns for t in s.tokens) for s in one) <= 6
+    assert max(sum(t in nouns for t in s.tokens) for s in one) <= 9
+    assert not any(set(s.tokens) & set(lex.comps) and set(s.tokens) & set(lex.preps)
+                   and _relative_inside_pp(s.tokens, lex) for s in one)
     deep = Grammar(lex, attractor_rate=0.5, max_depth=4).generate(2000, seed=6)
     assert max(sum(t in nouns for t in s.tokens) for s in deep) > 6
+
+
+def _relative_inside_pp(tokens, lex):
+    """Whether a relative clause follows a PP's noun (a modifier inside a modifier)."""
+    nouns, comps, preps = set(lex.noun_number), set(lex.comps), set(lex.preps)
+    for i, t in enumerate(tokens[:-1]):
+        if t in nouns and tokens[i + 1] in comps and any(x in preps for x in tokens[max(0, i - 3):i]):
+            return True
+    return False
+
+
+def test_between_a_subject_and_its_verbs_every_noun_has_one_number(lex):
+    """Attracted subjects cross only nouns of the other number, matched ones only nouns of theirs; a bare
+    subject's coordinated object has the other number with probability rho = r / (r + m)."""
+    g = Grammar(lex, attractor_rate=0.1, modifier_rate=0.5)
+    assert g.rho == pytest.approx(0.2)
+    coord_other = coord = 0
+    for s in g.generate(12000, seed=13):
+        for c, v, kind in s.deps:
+            if kind != SUBJECT:
+                continue
+            head = lex.noun_number[s.tokens[c]]
+            between = {lex.noun_number[t] for t in s.tokens[c + 1:v] if t in lex.noun_number}
+            assert len(between) <= 1, s.tokens
+            if s.tokens[v - 1] == "and" and s.tokens[c + 1] in lex.verb_number:   # bare subject, coordinated
+                if between:
+                    coord += 1
+                    coord_other += head not in between
+    assert coord > 100 and coord_other / coord == pytest.approx(0.2, abs=0.08)
+
+
+def test_subject_pp_chains_and_adverb_runs(lex):
+    """Subject PP chains reach 4 PPs and adverb runs 12 adverbs, the benchmark's deepest pp and longest control
+    items, and never more."""
+    preps, advs = set(lex.preps), set(lex.advs)
+    longest_chain = longest_run = 0
+    for s in Grammar(lex, attractor_rate=0.1, modifier_rate=0.6).generate(6000, seed=14):
+        run = chain = 0
+        for t in s.tokens:
+            run = run + 1 if t in advs else 0
+            longest_run = max(longest_run, run)
+        pos = [i for i, t in enumerate(s.tokens) if t in preps]
+        for a, b in zip(pos, pos[1:]):
+            chain = chain + 1 if b - a in (3, 4) else 0
+            longest_chain = max(longest_chain, chain + 1)
+    assert longest_run == 12 and longest_chain == 4
 
 
 def test_same_seed_same_sentences(lex):

@@ -15,12 +15,9 @@ from probe.data.items import prepare_items
 from probe.scoring.base import score_continuations
 from probe.scoring.items import score_items
 from probe.scoring.hf import HFScorer
+from toy import save_tiny_gpt2
 
 torch.set_num_threads(1)
-
-# Merges that make 'Ġis', 'Ġdog', 'Ġdogs', 'Ġthe' single tokens; 'are', 'run', 'cats' stay in pieces.
-MERGES = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("Ġ", "i"), ("Ġi", "s"), ("Ġ", "d"), ("o", "g"), ("Ġd", "og"),
-          ("Ġdog", "s"), ("Ġ", "r"), ("u", "n")]
 
 
 def item(prefix, good, bad, condition, *, rest="", construction="pp"):
@@ -45,27 +42,8 @@ ITEMS = [
 @pytest.fixture(scope="module")
 def tiny_gpt2(tmp_path_factory):
     """A randomly initialised 2-layer GPT-2 and its tokenizer, saved with save_pretrained -> folder."""
-    transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {c: i for i, c in enumerate(alphabet)}
-    for a, b in MERGES:
-        vocab[a + b] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    tk = Tokenizer(models.BPE(vocab, MERGES))
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|endoftext|>",
-                                               eos_token="<|endoftext|>")
-    torch.manual_seed(0)
-    # a large init spread makes the random model's distributions peaked, so scores differ visibly
-    cfg = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32, n_positions=128, vocab_size=len(vocab),
-                                  initializer_range=0.3, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    out = tmp_path_factory.mktemp("hf") / "tiny-gpt2"
-    transformers.GPT2LMHeadModel(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    pytest.importorskip("transformers")
+    return save_tiny_gpt2(tmp_path_factory.mktemp("hf") / "tiny-gpt2")
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +189,39 @@ def test_suite_scores_an_hf_model_with_full_coverage(tiny_gpt2, scorer, tmp_path
     path.write_text(json.dumps(suite))
     summary = evaluate_suite([f"hf:{tiny_gpt2}"], [path], tmp_path / "out", device="cpu")
     assert (summary["token_coverage"] == 1).all() and (summary["n_items"] == 1).all()
+
+
+def test_cli_hub_name_offline_is_one_line_naming_a_local_folder(tmp_path, monkeypatch, capsys):
+    """HF_HUB_OFFLINE is honoured: a hub name that is not cached fails at once (no retries), and the fix
+    given is a local save_pretrained folder."""
+    pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = tmp_path / "items.jsonl"
+    data.write_text("".join(json.dumps(i) + "\n" for i in ITEMS))
+    out = tmp_path / "res"
+    assert main(["evaluate", "--hf-model", "probe-tests/no-such-model", "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'probe-tests/no-such-model': the hub is offline or unreachable" in err[0]
+    assert "a folder written by save_pretrained (--hf-model PATH)" in err[0] and not out.exists()
+
+
+def test_unreachable_hub_puts_the_libraries_offline_for_the_load_only(monkeypatch):
+    """Without HF_HUB_OFFLINE, a hub whose host refuses the connection is seen at once: the load runs in the
+    libraries' offline mode (cache only, no retries) and fails with the local-folder fix; afterwards the
+    environment and the libraries' flags are as they were."""
+    import os
+
+    hub = pytest.importorskip("huggingface_hub")
+    pytest.importorskip("transformers")
+    from probe.core.hub import hub_access
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")     # the discard port: nothing listens there
+    with hub_access(timeout=2.0) as online:
+        assert not online and hub.constants.HF_HUB_OFFLINE and os.environ["HF_HUB_OFFLINE"] == "1"
+    assert hub.constants.HF_HUB_OFFLINE is False and "HF_HUB_OFFLINE" not in os.environ
+    with pytest.raises(ProbeError, match="the hub is offline or unreachable and the model is not in the local cache"):
+        HFScorer.from_pretrained("probe-tests/no-such-model")
+    assert hub.constants.HF_HUB_OFFLINE is False

@@ -1,6 +1,7 @@
 """Importers: each format round-trips into the item schema; decoded codes; SyntaxGym predictions; bad files."""
 import gzip
 import json
+import re
 from collections import Counter
 
 import datasets
@@ -18,7 +19,7 @@ from probe.data.importers.linzen import read_linzen
 from probe.data.importers.syntaxgym import read_syntaxgym
 from probe.data.importers.common import tokenize
 from probe.data.lexicon import load_lexicon
-from probe.data.records import ITEM_COLUMNS, ITEM_FEATURES
+from probe.data.records import ITEM_COLUMNS, ITEM_FEATURES, item_classes
 from probe.data.items import load_items
 
 LEX = load_lexicon()
@@ -97,6 +98,50 @@ def test_blimp_round_trip(tmp_path, capsys):
     assert (r["prefix"], r["verb_good"], r["verb_bad"], r["verb_index"]) == ("", "", "", -1)
     assert (r["head_number"], r["condition"], r["n_attractors"]) == ("pl", "P", 0)
     assert by_src["regular_plural_subject_verb_agreement_1/0"]["head_number"] == "sg"
+
+
+def _own(good, bad, i, **fields):
+    return {"sentence_good": good, "sentence_bad": bad, "UID": "my_agreement", "pairID": str(i),
+            "one_prefix_method": True, **fields}
+
+
+def test_blimp_format_file_with_its_own_conditions_keeps_them(tmp_path, capsys):
+    records = [
+        _own("The key to the cabinets is here.", "The key to the cabinets are here.", 0, condition="SP"),
+        _own("The keys to the cabinet are here.", "The keys to the cabinet is here.", 1, condition="PS"),
+        _own("The key to the cabinet is here.", "The key to the cabinet are here.", 2, condition="SS",
+             n_attractors=1, attractors=["cabinet"]),
+        # the attractor stands before the head: its positions say the nearest noun is the head
+        _own("The guards said the author laughs.", "The guards said the author laugh.", 3, condition="SP",
+             head_index=4, attractor_indices=[1]),
+        _own("The author laughs.", "The author laugh.", 4, condition="S"),
+        # an item that says nothing keeps the guessed (here: unknown) facts
+        _own("The author near the guards laughs.", "The author near the guards laugh.", 5),
+    ]
+    rows = _import("blimp", _jsonl(tmp_path / "own.jsonl", records), tmp_path / "out", capsys)
+    got = [(r["condition"], r["n_attractors"], r["head_number"], r["attractor_numbers"], r["nearest_number"])
+           for r in rows]
+    assert got == [("SP", 1, "sg", ["pl"], "pl"), ("PS", 1, "pl", ["sg"], "sg"), ("SS", 1, "sg", ["sg"], "sg"),
+                   ("SP", 1, "sg", ["pl"], "sg"), ("S", 0, "sg", [], "sg"), ("", -1, "", [], "")]
+    assert rows[2]["attractors"] == ["cabinet"]
+    classes, _ = item_classes([r["head_number"] for r in rows], [r["attractor_numbers"] for r in rows],
+                              [r["nearest_number"] for r in rows], [r["n_attractors"] for r in rows])
+    assert classes == ["conflict", "conflict", "matched", "mismatched_no_conflict", "none", "unknown"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"condition": "SX"}, "field 'condition' must be S/P letters"),
+    ({"condition": "SP", "n_attractors": 2}, "field 'n_attractors' (2) disagrees"),
+    ({"condition": "SP", "attractor_numbers": ["sg"]}, "field 'attractor_numbers' ['sg'] disagrees"),
+    ({"condition": "SP", "head_number": "pl"}, "field 'head_number' (pl) disagrees"),
+    ({"nearest_number": "plural"}, "field 'nearest_number' must be 'sg' or 'pl'"),
+    ({"attractor_indices": ["2"]}, "field 'attractor_indices' must be a list of int"),
+])
+def test_blimp_format_stated_facts_that_disagree_are_an_error(tmp_path, fields, message):
+    path = _jsonl(tmp_path / "own.jsonl", [_own("The key to the cabinets is here.", "The key to the cabinets are "
+                                                "here.", 0, **fields)])
+    with pytest.raises(ProbeError, match=re.escape(f"line 1: {message}")):
+        read_blimp([path])
 
 
 def test_blimp_shared_files(external):
@@ -508,6 +553,72 @@ def test_linzen_full_tsv_counts_must_match_the_tags(tmp_path):
         read_linzen([path], verb_pairs=LEX.verb_pair)
 
 
+# Gulordava et al. (2018)'s copy of Linzen et al.'s test set, colorlessgreenRNNs data/linzen_testset/: hand-made
+# lines in its format (the real files are not available here). .text: one lower-cased tokenized sentence per line
+# ending in ' <eos>'; .gold: target_index (0-based), correct_form, wrong_form, n_attractors, tab-separated;
+# .eval: the target indices.
+TESTSET_TEXT = ("the keys to the cabinet are on the table . <eos>\n"
+                "as a consequence , the town is very opulently designed . <eos>\n"
+                "the price of the bonds and the shares rises . <eos>\n")
+TESTSET_GOLD = "5\tare\tis\t1\n6\tis\tare\t0\n8\trises\trise\t2\n"
+TESTSET_EVAL = "5\n6\n8\n"
+
+
+def _testset(folder, text=TESTSET_TEXT, gold=TESTSET_GOLD, evals=TESTSET_EVAL):
+    folder.mkdir(exist_ok=True)
+    (folder / "subj_agr_filtered.text").write_text(text)
+    (folder / "subj_agr_filtered.gold").write_text(gold)
+    if evals is not None:
+        (folder / "subj_agr_filtered.eval").write_text(evals)
+    return folder / "subj_agr_filtered.gold"
+
+
+def test_linzen_testset_golden(tmp_path, capsys):
+    gold = _testset(tmp_path / "linzen_testset")
+    rows = _import("linzen", gold.parent, tmp_path / "out", capsys)          # the folder
+    fields = ("construction", "prefix", "verb_good", "verb_bad", "verb_index", "head_number", "n_attractors",
+              "condition", "attractor_numbers", "nearest_number", "sentence_bad", "source_id")
+    assert [tuple(r[f] for f in fields) for r in rows] == [
+        ("linzen_testset", "the keys to the cabinet", "are", "is", 5, "pl", 1, "PS", ["sg"], "",
+         "the keys to the cabinet is on the table .", "subj_agr_filtered.gold:1"),
+        ("linzen_testset", "as a consequence , the town", "is", "are", 6, "sg", 0, "S", [], "",
+         "as a consequence , the town are very opulently designed .", "subj_agr_filtered.gold:2"),
+        ("linzen_testset", "the price of the bonds and the shares", "rises", "rise", 8, "sg", 2, "SPP", ["pl", "pl"],
+         "", "the price of the bonds and the shares rise .", "subj_agr_filtered.gold:3")]
+    assert rows[0]["sentence_good"] == "the keys to the cabinet are on the table ."      # <eos> dropped
+    # Linzen's count is of nouns of the other number: with attractors the nearest noun's number is unknown
+    classes, _ = item_classes([r["head_number"] for r in rows], [r["attractor_numbers"] for r in rows],
+                              [r["nearest_number"] for r in rows], [r["n_attractors"] for r in rows])
+    assert classes == ["unknown", "none", "unknown"]
+    # the .gold file itself, the .text beside it, or without an .eval file: the same items
+    again = read_linzen([gold], verb_numbers=LEX.verb_number)
+    assert [r["id"] for r in again] == [r["id"] for r in rows]
+    assert len(read_linzen([gold.with_suffix(".text"), gold], verb_numbers=LEX.verb_number)) == 3
+    no_eval = _testset(tmp_path / "b", evals=None)
+    assert [r["id"] for r in read_linzen([no_eval])] == [r["id"] for r in rows]
+
+
+@pytest.mark.parametrize("gold, evals, message", [
+    (TESTSET_GOLD.replace("5\tare", "4\tare", 1), None, "line 1: field 'target_index' (4) points at 'cabinet'"),
+    (TESTSET_GOLD + "3\tis\tare\t0\n", None, "4 lines, but subj_agr_filtered.text has 3 sentences"),
+    (TESTSET_GOLD.replace("\t1\n", "\n", 1), None, "line 1: expected 4 tab-separated fields"),
+    (TESTSET_GOLD.replace("\t1\n", "\tone\n", 1), None, "line 1: field 'n_attractors' must be an integer"),
+    (TESTSET_GOLD.replace("8\t", "80\t"), None, "line 3: field 'target_index' (80) is outside the sentence"),
+    (TESTSET_GOLD, "5\n5\n8\n", "subj_agr_filtered.eval line 2: '5' differs from field 'target_index' (6)"),
+])
+def test_linzen_testset_errors_name_the_line_and_field(tmp_path, gold, evals, message):
+    path = _testset(tmp_path / "t", gold=gold, evals=evals or TESTSET_EVAL)
+    with pytest.raises(ProbeError, match=re.escape(message)):
+        read_linzen([path])
+
+
+def test_linzen_testset_needs_its_text_file(tmp_path):
+    path = _testset(tmp_path / "t")
+    path.with_suffix(".text").unlink()
+    with pytest.raises(ProbeError, match="subj_agr_filtered.text is not beside it"):
+        read_linzen([path])
+
+
 # --------------------------------------------------------------------------- Gulordava et al. 2018
 
 GULORDAVA = (
@@ -621,5 +732,19 @@ def test_missing_input_is_an_error(tmp_path, capsys):
 
 def test_imported_folder_loads_as_dataset(tmp_path, capsys):
     _import("blimp", _jsonl(tmp_path / "s.jsonl", BLIMP), tmp_path / "out", capsys)
-    ds = datasets.load_from_disk(str(tmp_path / "out"))
+    ds = datasets.load_from_disk(str(tmp_path / "out" / "arrow"))
     assert len(ds) == len(BLIMP) and set(ds.column_names) == set(ITEM_COLUMNS)
+    hub = datasets.load_dataset(str(tmp_path / "out"), cache_dir=str(tmp_path / "cache"))["test"]   # the card
+    assert hub.features == ITEM_FEATURES and hub.to_list() == ds.to_list()
+
+
+def test_blimp_file_that_is_not_utf8_names_the_line(tmp_path, capsys):
+    path = _jsonl(tmp_path / "b.jsonl", BLIMP[:2])
+    with open(path, "ab") as fh:
+        fh.write(json.dumps({**BLIMP[3], "sentence_good": "Paula references Ren\u00e9."}, ensure_ascii=False)
+                 .encode("latin-1") + b"\n")
+    out = tmp_path / "out"
+    assert main(["import", "blimp", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{path} line 3 (byte " in err[0] and "is not UTF-8 text; re-encode" in err[0]
+    assert not out.exists()

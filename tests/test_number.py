@@ -32,7 +32,7 @@ def data(tmp_path_factory):
     build_dataset(BuildConfig(per_condition=3, constructions=("simple", "pp"), max_attractors=2,
                               splits=(0.5, 0.2, 0.3)), out=items)
     corpus = root / "corpus"
-    build_corpus(CorpusConfig(n_sentences=400, attractor_rate=0.2, exclude_items=str(items)), out=corpus)
+    build_corpus(CorpusConfig(n_sentences=1000, attractor_rate=0.2, exclude_items=str(items)), out=corpus)
     return root, items, corpus
 
 
@@ -100,7 +100,7 @@ def test_grammar_examples_are_prefixes_labelled_by_the_verb(data):
 
 def test_train_number_writes_a_loadable_classifier_that_learns(data, tmp_path):
     _, items, corpus = data
-    cfg = NumberConfig(arch="lstm", hidden=16, emb=16, n_sentences=400, epochs=4, batch_size=16, lr=1e-2)
+    cfg = NumberConfig(arch="lstm", hidden=16, emb=16, n_sentences=800, epochs=4, batch_size=16, lr=1e-2)
     summary = train_number(cfg, out=tmp_path / "num", corpus=corpus, items=items, progress=False)
     for name in ("model.pt", "config.json", "metrics.jsonl", "summary.json"):
         assert (tmp_path / "num" / name).is_file()

@@ -40,9 +40,58 @@ def test_restart_skips_finished_stages(quick_run):
     assert any("all models done already" in line for line in logs)
     assert (out / "work" / "models" / "lstm-r0.1-s0" / "model.pt").stat().st_mtime_ns == before
     # the report does not pass the short second invocation off as the whole run's time
-    n_models = len(cfg.archs) * len(cfg.seeds) * len(cfg.attractor_rates)
+    n_models = len(cfg.archs) * (len(cfg.seeds) + cfg.sensitivity_seeds) * len(cfg.attractor_rates)
     assert f"{n_models} of the {n_models} language models were finished by an earlier" in (out / "report.md").read_text()
     assert any(line.startswith("corpus r0.1: done already") for line in logs)
+
+
+def test_another_config_in_the_run_folder_is_refused_and_the_same_one_resumes(quick_run, tmp_path, capsys,
+                                                                                    monkeypatch):
+    """--name NAME on a folder holding another preset's (or config's) run: one line, nothing touched;
+    --overwrite lets it in; the same config resumes (test_restart_skips_finished_stages)."""
+    from probe.core.config import config_to_dict
+    from probe.run.stages import check_run_folder
+
+    import probe.run.benchmark
+
+    def started(*args, **kwargs):
+        raise AssertionError("the run started in a folder holding another config's run")
+
+    monkeypatch.setattr(probe.run.benchmark, "run_stage", started)
+    cfg, out, _ = quick_run
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    assert main(["run", "--name", cfg.name, "--results-dir", str(out.parent)]) == 2     # the default preset
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"probe run: error: {out} holds a run of another config (")
+    assert "seeds" in err[0] and "pass --overwrite to replace it" in err[0] and "or choose another --name" in err[0]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    check_run_folder(out, config_to_dict(cfg))                                   # the same config: resumes
+    check_run_folder(out, config_to_dict(PRESETS["default"]), overwrite=True)
+    check_run_folder(out, {**config_to_dict(cfg), "workers": 7})                 # the pace is no other run
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(ProbeError, match="holds no probe run"):
+        check_run_folder(tmp_path / "mine", config_to_dict(cfg))
+
+
+def test_a_damaged_checkpoint_in_a_finished_run_is_trained_again(quick_run):
+    """A truncated model.pt (say the disk filled up) is no finished model: the restart says so and trains that
+    model again instead of calling it done and failing in scoring; the other models are kept."""
+    from probe.models.checkpoint import checkpoint_problem
+
+    cfg, out, _ = quick_run
+    models = out / "work" / "models"
+    damaged, kept = models / "gru-r0.1-s0" / "model.pt", models / "lstm-r0.1-s0" / "model.pt"
+    data = damaged.read_bytes()
+    damaged.write_bytes(data[: len(data) // 2])
+    before = kept.stat().st_mtime_ns
+    logs: list[str] = []
+    from dataclasses import replace
+
+    run_benchmark(replace(cfg, analyses=()), log=logs.append, overwrite=True)     # (no analyses: a faster test)
+    assert any(line.startswith("gru-r0.1-s0: training it again, its checkpoint is damaged") for line in logs)
+    assert any(line.startswith("training: 1 models in") for line in logs)
+    assert checkpoint_problem(damaged) is None and kept.stat().st_mtime_ns == before
 
 
 def test_new_training_data_makes_models_and_baselines_stale(quick_run):
@@ -54,7 +103,8 @@ def test_new_training_data_makes_models_and_baselines_stale(quick_run):
     model = out / "work" / "models" / "lstm-r0.1-s0" / "model.pt"
     before = model.stat().st_mtime_ns
     logs: list[str] = []
-    run_benchmark(replace(cfg, corpus=replace(cfg.corpus, n_sentences=cfg.corpus.n_sentences - 50)), log=logs.append)
+    run_benchmark(replace(cfg, corpus=replace(cfg.corpus, n_sentences=cfg.corpus.n_sentences - 50)), log=logs.append,
+                  overwrite=True)     # another config in the same folder: only with overwrite
     assert not any("done already" in line for line in logs if line.startswith(("corpus", "baseline", "training")))
     assert model.stat().st_mtime_ns != before
 
@@ -68,6 +118,26 @@ def test_config_file_overrides_and_unknown_keys(tmp_path):
     f = f.rename(tmp_path / "bad.json")
     with pytest.raises(ProbeError, match="unknown key 'hiden'"):
         load_run_config(preset="quick", config_file=f)
+
+
+def test_negative_seed_in_a_run_config_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.json").write_text('{"seeds": [0, -1]}')
+    assert main(["run", "--preset", "quick", "--config", "cfg.json"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "probe run: error: cfg.json: seeds[1] must be a non-negative integer, got -1"]
+    assert [p.name for p in tmp_path.iterdir()] == ["cfg.json"]
+    # the same declared range holds for every seed field, wherever the config is made
+    from probe.run import RunConfig
+    from probe.train import TrainConfig
+
+    with pytest.raises(ProbeError, match=r"^RunConfig.seeds\[1\] must be a non-negative integer, got -1$"):
+        RunConfig(seeds=(0, -1))
+    with pytest.raises(ProbeError, match=r"^TrainConfig.seed must be a non-negative integer, got -3$"):
+        TrainConfig(seed=-3)
+    (tmp_path / "cfg.json").write_text('{"corpus": {"seed": -2}}')
+    with pytest.raises(ProbeError, match=r"^cfg.json: corpus.seed must be a non-negative integer, got -2$"):
+        load_run_config(preset="quick", config_file="cfg.json")
 
 
 @pytest.mark.parametrize("args, message", [

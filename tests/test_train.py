@@ -15,7 +15,7 @@ from probe.core.errors import ProbeError
 from probe.data.corpus import Vocab, write_ids
 from probe.models.config import archs
 from probe.models.checkpoint import load_checkpoint, read_checkpoint
-from probe.train import TrainConfig, train
+from probe.train import SentenceBatches, TrainConfig, evaluate_perplexity, train
 from toy import agreement_stream
 
 torch.set_num_threads(1)
@@ -89,10 +89,11 @@ def test_deterministic_for_a_seed(corpus, tmp_path):
                            read_checkpoint(tmp_path / "c" / "last.pt")["state_dict"]["decoder.weight"])
 
 
-@pytest.mark.parametrize("arch,optimizer", [("lstm", "adam"), ("gru", "sgd")])
-def test_interrupted_and_resumed_equals_uninterrupted(corpus, tmp_path, monkeypatch, arch, optimizer):
+@pytest.mark.parametrize("arch,optimizer,state", [("lstm", "adam", "sentence"), ("gru", "sgd", "sentence"),
+                                                  ("lstm", "adam", "stream")])
+def test_interrupted_and_resumed_equals_uninterrupted(corpus, tmp_path, monkeypatch, arch, optimizer, state):
     kw = dict(arch=arch, optimizer=optimizer, lr=None, layers=2, dropout=0.3, epochs=2, eval_every=5,
-              checkpoint_every=3, patience=0, lr_decay=0.5)
+              checkpoint_every=3, patience=0, lr_decay=0.5, state=state)
     whole = run(kw, corpus, tmp_path / "whole")
     calls = {"n": 0}
     real_loss = train_mod._loss
@@ -304,6 +305,27 @@ def test_early_stopping_marks_convergence_and_keeps_the_best(corpus, tmp_path):
     assert s["steps"] < 60 * capped["steps"]                       # stopped long before its own epoch cap
 
 
+def test_stopping_on_agreement_waits_for_held_out_agreement_too(corpus, tmp_path):
+    """stop_on ppl+agreement: a run whose perplexity has stopped improving goes on while held-out agreement
+    still rises by agreement_delta, and stops once neither improves in stop_after evaluations in a row."""
+    rising = iter([0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9])
+
+    def held_out(model, vocab, device):
+        return {"agreement": next(rising)}
+
+    kw = dict(arch="srn", epochs=50, eval_every=4, lr=1.0, min_delta=0.9, stop_after=2, agreement_delta=0.05)
+    ppl_only = run(kw, corpus, tmp_path / "ppl")
+    assert ppl_only["converged"] and ppl_only["steps"] == 3 * 4          # the first evaluation sets the best
+    both = run({**kw, "stop_on": "ppl+agreement"}, corpus, tmp_path / "both", on_eval=held_out)
+    evals = [r for r in read_metrics(tmp_path / "both") if r["kind"] == "eval"]
+    assert both["converged"] and "held-out agreement (by 0.05)" in both["stop_reason"]
+    assert [r["agreement"] for r in evals] == [0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9]
+    assert both["steps"] == 7 * 4 and both["agreement_best"] == 0.9
+    with pytest.raises(ProbeError, match="needs held-out agreement items"):
+        run({**kw, "stop_on": "ppl+agreement"}, corpus, tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+
+
 def test_summary_compares_with_the_corpus_floor(corpus, tmp_path):
     """A corpus whose stats.json holds the grammar's entropy floor gets ppl / floor ratios in the summary."""
     import shutil
@@ -356,3 +378,40 @@ def test_amp_is_refused_without_cuda(corpus, tmp_path, capsys):
     assert main(["train", "--corpus", str(corpus), "--out", str(tmp_path / "r"), "--amp", "--device", "cpu"]) == 2
     assert "--amp (bfloat16 autocast) is for CUDA training" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_sentence_batches_hold_every_sentence_once_from_its_eos():
+    eos = 1
+    ids = np.array([5, 6, 1, 7, 1, 8, 9, 4, 1, 3, 1, 2, 2, 1], dtype=np.uint16)     # sentences of 2, 1, 3, 1, 2 words
+    data = SentenceBatches(ids, batch_size=2, seed=3, eos=eos)
+    assert len(data) == 2 and data.lengths.tolist() == [3, 2, 4, 2, 3]
+    plan = data.plan(0)
+    assert plan.shape == (2, 2) and len(set(plan.ravel().tolist())) == 4     # one sentence left over
+    assert plan.tolist() == data.plan(0).tolist()                            # a function of (seed, epoch)
+    assert any(data.plan(e).tolist() != plan.tolist() for e in range(1, 6))
+    x, y = data.rows(np.array([2, 1]), torch.device("cpu"))
+    assert x.tolist() == [[1, 8, 9, 4], [1, 7, 1, 1]]                        # <eos> w1 .. wn, then padding
+    assert y.tolist() == [[8, 9, 4, 1], [7, 1, -1, -1]]                      # w1 .. wn <eos>, -1 where padded
+
+
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+def test_sentence_perplexity_is_each_sentence_from_a_zero_state(corpus, arch):
+    from probe.data.corpus import load_corpus
+    from probe.models.config import ModelConfig
+    from probe.models.lm import build_model
+
+    c = load_corpus(corpus)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch=arch, vocab_size=len(c.vocab), emb=8, hidden=8, layers=1, heads=2)).eval()
+    ids = np.asarray(c.splits["valid"], dtype=np.int64)
+    loss, ppl = evaluate_perplexity(model, ids, batch_size=7, state="sentence", eos=c.vocab.eos_id)
+    # the obvious reference: one sentence at a time, <eos> first, predicting its words and closing <eos>
+    total, count, start = 0.0, 0, 0
+    for end in np.flatnonzero(ids == c.vocab.eos_id):
+        row = torch.as_tensor(np.concatenate([[c.vocab.eos_id], ids[start:end + 1]]))[None]
+        with torch.no_grad():
+            logits = model(row[:, :-1]).logits[0]
+        total += float(torch.nn.functional.cross_entropy(logits, row[0, 1:], reduction="sum"))
+        count += end + 1 - start
+        start = end + 1
+    assert loss == pytest.approx(total / count, rel=1e-5) and ppl == pytest.approx(np.exp(total / count), rel=1e-5)

@@ -65,12 +65,24 @@ def _bare_complement_cverb(rows):
         r[key] = " ".join(words)
 
 
+def _noun_after_and(rows):
+    # 'the pilots know the rich editor and jumps' coordinates two nouns: a grammatical bad sentence
+    r = next(r for r in rows if r["construction"] == "vp_coord_long" and r["head_number"] == "pl"
+             and r["verb_type"] == "intransitive")
+    v = r["verb_index"]
+    good, bad = r["sentence_good"].split(" "), r["sentence_bad"].split(" ")
+    good[v], bad[v] = "jump", "jumps"
+    r["sentence_good"], r["sentence_bad"] = " ".join(good), " ".join(bad)
+    r["verb_good"], r["verb_bad"] = "jump", "jumps"
+
+
 @pytest.mark.parametrize("edit, check", [
     (_swap_verbs, "good verb agrees with the head"),
     (_two_diffs, "one differing token"),
     (_attractor_after_verb, "attractors are nouns before the verb"),
     (_past_tense_bad_verb, "bad verb is not also a past tense"),
     (_bare_complement_cverb, "embedding verb takes only an agreeing clause"),
+    (_noun_after_and, "a verb after 'and' has no noun reading"),
 ])
 def test_planted_bad_item_is_caught(folder, tmp_path, edit, check):
     rep = validate_dataset(_plant(folder, tmp_path, edit), parser="none")

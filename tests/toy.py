@@ -1,4 +1,4 @@
-"""A toy agreement language for tests that train models: 'the N (near the N) V <eos>' as token ids."""
+"""Toys for tests: an agreement language as token ids ('the N (near the N) V <eos>'), a tiny GPT-2 built offline."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,3 +35,34 @@ def write_toy_corpus(folder: Path, splits: Mapping[str, tuple[int, int]], *, wor
     for split, (n, seed) in splits.items():
         write_ids(folder / f"{split}.npy", agreement_stream(n, seed, words=words, **stream_options))
     return folder
+
+
+# Merges that make 'Ġis', 'Ġdog', 'Ġdogs', 'Ġthe' single tokens; 'are', 'run', 'cats' stay in pieces.
+GPT2_MERGES = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("Ġ", "i"), ("Ġi", "s"), ("Ġ", "d"), ("o", "g"),
+               ("Ġd", "og"), ("Ġdog", "s"), ("Ġ", "r"), ("u", "n")]
+
+
+def save_tiny_gpt2(out: Path) -> Path:
+    """A randomly initialised 2-layer GPT-2 and a hand-made byte-level BPE tokenizer (``GPT2_MERGES``; bos =
+    eos = '<|endoftext|>'), saved with save_pretrained into ``out``; needs transformers and tokenizers."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {c: i for i, c in enumerate(alphabet)}
+    for a, b in GPT2_MERGES:
+        vocab[a + b] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    tk = Tokenizer(models.BPE(vocab, GPT2_MERGES))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|endoftext|>",
+                                               eos_token="<|endoftext|>")
+    torch.manual_seed(0)
+    # a large init spread makes the random model's distributions peaked, so scores differ visibly
+    cfg = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32, n_positions=128, vocab_size=len(vocab),
+                                  initializer_range=0.3, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    transformers.GPT2LMHeadModel(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

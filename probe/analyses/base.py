@@ -39,6 +39,8 @@ class AnalysisInputs:
     models: tuple[dict, ...] = ()          # [{"path", "arch", "attractor_rate", "seed"}]: training folders
     corpus_dirs: Mapping = field(default_factory=dict)   # {attractor_rate: corpus folder}
     items: str | None = None                # the benchmark item dataset (folder or .jsonl)
+    dev_items: str | None = None            # held-out items (disjoint from the benchmark) that trainings watch to
+                                            #   stop (stop_on ppl+agreement); None: they stop on perplexity alone
     out: str = "."                          # where the analysis writes its tables, figures and json
     workers: int = 1                        # processes an analysis may use for training
     executor: Executor | None = None        # where it trains its models (None: `workers` local processes)

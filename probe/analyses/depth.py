@@ -66,7 +66,8 @@ class DepthConfig:
     burn_in: int = 10                  # tokens read before the measured positions
     n_sequences: int = 64              # gradient windows per model
     n_items: int = 1000                # benchmark items sampled for the accuracies (0: all)
-    seed: int = 0                      # init, windows, item sample
+    seed: int = 0                      # gradient windows and the item sample
+    train_seeds: tuple[NonNegativeInt, ...] = (0,)   # training seeds per variant (a finding needs 5 or more)
 
 
 # Presets: 'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run).
@@ -104,21 +105,26 @@ def check_config(cfg: DepthConfig) -> None:
     if cfg.valid_tokens and cfg.valid_tokens < 2 * cfg.bptt:
         raise ProbeError(f"valid_tokens {cfg.valid_tokens} is too few to validate; use 0 (all) or at least "
                          f"{2 * cfg.bptt}")
+    if not cfg.train_seeds or len(set(cfg.train_seeds)) != len(cfg.train_seeds):
+        raise ProbeError("--train-seeds must list one or more distinct seeds")
     for spec in cfg.archs:
         check_train_config(_train_config(cfg, spec, 1, "none"))
 
 
-def models_to_train(cfg: DepthConfig) -> list[tuple[str, int, str]]:
-    """(cell spec, layers, skip) for every model: a one-layer model has no skip connection, so it is trained once."""
+def models_to_train(cfg: DepthConfig) -> list[tuple[str, int, str, int]]:
+    """(cell spec, layers, skip, seed) for every model: a one-layer model has no skip connection, so it is trained
+    once per seed."""
     jobs = []
     for spec in cfg.archs:
         for n in sorted(set(int(x) for x in cfg.layers)):
             for skip in (("none",) if n == 1 else dict.fromkeys(cfg.skips)):
-                jobs.append((spec, n, skip))
+                jobs.extend((spec, n, skip, int(seed)) for seed in cfg.train_seeds)
     return jobs
 
 
-def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str):
+def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str, seed: int = 0, *, watch: bool = False):
+    """A depth model's training config; ``watch``: held-out items are given, so it stops on perplexity and on
+    agreement (stop_on ppl+agreement), as the run's models do."""
     from probe.train import TrainConfig
 
     v = parse_variant(spec)
@@ -126,8 +132,8 @@ def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str):
                        layers=layers, skip=skip, hidden=cfg.hidden, emb=cfg.emb, optimizer=cfg.optimizer,
                        lr=cfg.lr, clip=cfg.clip, batch_size=cfg.batch_size, bptt=cfg.bptt, epochs=cfg.epochs,
                        max_steps=cfg.max_steps, min_delta=cfg.min_delta, stop_after=cfg.stop_after, patience=0,
-                       evals_per_epoch=cfg.evals_per_epoch,
-                       lr_decay=0.25, seed=cfg.seed, log_every=10**6, device="cpu")
+                       evals_per_epoch=cfg.evals_per_epoch, stop_on="ppl+agreement" if watch else "ppl",
+                       lr_decay=0.25, seed=seed, log_every=10**6, device="cpu")
 
 
 def accuracies(model, vocab, items: pd.DataFrame) -> dict:
@@ -192,19 +198,21 @@ def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
     work = Path(out) / "work" / STEM
     shutil.rmtree(work / "corpus", ignore_errors=True)     # a killed run's copy: written again, the same
     work_corpus = working_corpus(corpus, work / "corpus", valid_tokens=cfg.valid_tokens)
-    folders = [work / f"{spec.replace(':', '-').replace('=', '')}-L{n}-{skip}" for spec, n, skip in jobs]
-    train_jobs = [TrainJob(config=config_to_dict(_train_config(cfg, *job)), corpus=str(work_corpus), out=str(f),
-                           threads=1) for job, f in zip(jobs, folders)]
+    folders = [work / f"{spec.replace(':', '-').replace('=', '')}-L{n}-{skip}-s{seed}" for spec, n, skip, seed in jobs]
+    watch = bool(inputs.dev_items) and bool(cfg.stop_after)
+    train_jobs = [TrainJob(config=config_to_dict(_train_config(cfg, *job, watch=watch)), corpus=str(work_corpus),
+                           out=str(f), items=inputs.dev_items if watch else None, threads=1)
+                  for job, f in zip(jobs, folders)]
     summaries = train_models(inputs, train_jobs, what="depth")
-    for (spec, n_layers, skip), folder, summary in zip(jobs, folders, summaries):
-        tcfg = _train_config(cfg, spec, n_layers, skip)
+    for (spec, n_layers, skip, seed), folder, summary in zip(jobs, folders, summaries):
+        tcfg = _train_config(cfg, spec, n_layers, skip, seed)
         train_seconds = summary["train_seconds"]
-        torch.manual_seed(cfg.seed)        # the initial weights the run started from (train seeds the same way)
+        torch.manual_seed(seed)        # the initial weights the run started from (train seeds the same way)
         mcfg = model_config_for(tcfg, len(corp.vocab))
         states = {"init": build_model(mcfg).eval(), "trained": load_checkpoint(folder / "model.pt").model}
         for state, model in states.items():
             row = {"arch": parse_variant(spec)["arch"], "variant": variant_name(mcfg), "layers": n_layers,
-                   "skip": skip, "state": state, "hidden": cfg.hidden, "steps": summary["steps"],
+                   "skip": skip, "seed": seed, "state": state, "hidden": cfg.hidden, "steps": summary["steps"],
                    "epochs": summary["epochs"], "converged": bool(summary.get("converged")),
                    "status": summary.get("status", ""),
                    "valid_ppl": summary["best_valid_ppl"] if state == "trained" else float("nan"),
@@ -286,9 +294,34 @@ def plot_depth(table: pd.DataFrame) -> Figure:
     return fig
 
 
+def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per trained variant (cell, layers, skip) over its training seeds: how many converged, and the mean of the
+    perplexity ratio and of the conflict accuracy with a 95% t-interval over seeds and the sorted per-seed
+    values (a split between seeds stays visible)."""
+    from probe.core.stats import t_quantile
+
+    tr = table[table["state"] == "trained"]
+    rows = []
+    for (arch, variant, layers, skip), g in tr.groupby(["arch", "variant", "layers", "skip"], sort=False):
+        row = {"arch": arch, "variant": variant, "layers": layers, "skip": skip, "seeds": len(g),
+               "converged": int((g["status"] == "converged").sum()),
+               "stalled": int((g["status"] == "stalled").sum())}
+        for col in ("valid_ppl_ratio", "acc_conflict", "acc_matched"):
+            v = g[col].to_numpy(float) if col in g else np.full(len(g), np.nan)
+            v = v[np.isfinite(v)]
+            half = t_quantile(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
+            row.update({col: v.mean() if len(v) else np.nan, f"{col}_low": v.mean() - half if len(v) else np.nan,
+                        f"{col}_high": v.mean() + half if len(v) else np.nan,
+                        f"{col}_seeds": ", ".join(f"{x:.3g}" for x in np.sort(v))})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
     tr = table[table["state"] == "trained"].reset_index(drop=True)
     init = table[table["state"] == "init"].reset_index(drop=True)
+    if len(cfg.train_seeds) > 1:
+        return _seeds_markdown(table, cfg, corpus)
     t = pd.DataFrame({
         "cell": tr["arch"] + " (" + tr["variant"] + ")", "layers": tr["layers"], "skip": tr["skip"],
         "status": tr["status"], "epochs": tr["epochs"],
@@ -319,6 +352,39 @@ def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
         f"matched: 1+ attractors, all of the head's number). `emb grad dL`: mean ||dJ(t)/d emb(t-L)||, J = "
         f"cross-entropy at the final position of {cfg.n_sequences} valid-split windows (L = 0: straight up "
         "through every layer); `top grad`: the same for the top layer's hidden state.", "",
+        markdown_table(t), "", "![depth](figures/depth.png)", ""])
+
+
+def _seeds_markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
+    """The report section with several training seeds per variant: means with intervals over seeds, the
+    per-seed values, and the gradients at initialisation and after training (means over seeds)."""
+    agg = seed_summary(table)
+    grads = table.groupby(["arch", "variant", "layers", "skip", "state"], sort=False)[
+        ["grad_emb_d0", "grad_emb_dk", "grad_top_dk"]].mean().reset_index()
+    init, trained = (grads[grads["state"] == st].reset_index(drop=True) for st in ("init", "trained"))
+    fmt = lambda r, c: f"{r[c]:.3f} [{r[c + '_low']:.3f}, {r[c + '_high']:.3f}]"     # noqa: E731
+    t = pd.DataFrame({
+        "cell": agg["arch"] + " (" + agg["variant"] + ")", "layers": agg["layers"], "skip": agg["skip"],
+        "seeds": agg["seeds"], "converged / stalled": [f"{c} / {s}" for c, s in zip(agg["converged"], agg["stalled"])],
+        "ppl / floor": [fmt(r, "valid_ppl_ratio") for _, r in agg.iterrows()],
+        "acc conflict": [fmt(r, "acc_conflict") for _, r in agg.iterrows()],
+        "acc conflict per seed": agg["acc_conflict_seeds"],
+        "emb grad d0 (init)": init["grad_emb_d0"].map(fmt_num),
+        f"emb grad d{cfg.distance} (trained)": trained["grad_emb_dk"].map(fmt_num),
+    })
+    stop = ("until neither validation perplexity nor held-out agreement improved in "
+            f"{cfg.stop_after} evaluations in a row" if cfg.stop_after else f"for {cfg.max_steps} steps")
+    return "\n".join([
+        "## Depth and skip connections", "",
+        f"{cfg.hidden}-unit stacks, {len(cfg.train_seeds)} training seeds per variant, trained with {cfg.optimizer} "
+        f"lr {cfg.lr:g} {stop} (lr x 0.25 at each plateau; at most {cfg.epochs} epochs) on "
+        f"`{Path(str(corpus)).name}`. Means over the seeds with 95% t-intervals over seeds; *per seed*: each seed's "
+        "value, sorted, so that seeds that split show. ppl / floor: validation perplexity over the grammar's "
+        f"entropy floor (*stalled*: stopped improving above {STALL_RATIO} x the floor). Skip connections: *residual* "
+        "adds a layer's input to its output, *dense* feeds every layer all earlier outputs (the embedding "
+        "included), *highway* mixes output and input through a learned gate; one layer has none. `emb grad dL`: "
+        "mean ||dJ(t)/d emb(t-L)|| over the seeds' models, J = cross-entropy at the final position of "
+        f"{cfg.n_sequences} valid-split windows.", "",
         markdown_table(t), "", "![depth](figures/depth.png)", ""])
 
 

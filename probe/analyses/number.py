@@ -21,8 +21,8 @@ from probe.core.config import PositiveInt, config_to_dict
 from probe.core.errors import ProbeError
 from probe.jobs import TrainJob
 from probe.train_number import (
-    NumberConfig, grammar_examples, item_correctness, item_examples, load_number_checkpoint, load_test_items,
-    read_corpus_config, save_examples
+    NumberConfig, grammar_examples, homogeneous_class, item_correctness, item_examples, load_number_checkpoint,
+    load_test_items, read_corpus_config, save_examples
 )
 
 STEM = "number_prediction"
@@ -139,7 +139,7 @@ def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.
         scores = score_items(scorer, kept)
         scored = ~scores["excluded"].to_numpy()
         lm = pd.DataFrame({"n_attractors": kept["n_attractors"].to_numpy()[scored],
-                           "match": kept["match"].to_numpy()[scored],
+                           "match": homogeneous_class(kept)[scored],
                            "correct": scores["correct"].to_numpy()[scored].astype(bool)})
         lm_rows.append(_accuracy_rows(lm, {"objective": "lm", **key}, n_boot=cfg.n_boot, seed=cfg.seed))
         if vocab.itos not in examples_cache:

@@ -25,9 +25,10 @@ def analysis_parser(name: str, prog: str) -> tuple[argparse.ArgumentParser, obje
     what = (inspect.getdoc(module) or analysis.title).split("\n")[0] if module else analysis.title
     needs = ", ".join(INPUT_FLAGS[k] for k in analysis.needs) or "nothing but --out"
     q = argparse.ArgumentParser(prog=prog, description=f"{what} Needs {needs}.")
-    q.add_argument("--model", action="append", default=[], metavar="DIR",
-                   help="a trained language model (training folder or model.pt); repeat for several")
-    q.add_argument("--corpus", action="append", default=[], metavar="DIR",
+    q.add_argument("--model", action="extend", nargs="+", default=[], metavar="DIR",
+                   help="trained language models (training folders or model.pt files): several after one flag, or "
+                        "the flag repeated")
+    q.add_argument("--corpus", action="extend", nargs="+", default=[], metavar="DIR",
                    help="the models' corpus folder(s) (`probe corpus`); the attractor rate is read from each")
     q.add_argument("--items", metavar="DIR", help="the benchmark items (`probe build` folder or .jsonl)")
     q.add_argument("--out", required=True, metavar="DIR", help="results folder (files are replaced one by one)")

@@ -47,6 +47,8 @@ SUMMARIES = {
     "plot": "draw the figures of a results folder",
     "import": "convert a published agreement test set into probe items",
     "extract": "extract agreement items from natural text with a spaCy parser",
+    "export": "write an item dataset as another harness' tasks (lm-evaluation-harness)",
+    "rates": "measure real text's attractor rate (subject-verb spans holding a noun of the other number)",
     "run": "the one-command benchmark: build, corpora, train, baselines, evaluate, plot, report",
     "number": "number prediction (Linzen et al. 2016): uni/bidirectional classifiers vs the LM objective",
     "diagnose": "diagnostic classifiers for the head's number in hidden states; number-unit ablation",

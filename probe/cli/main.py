@@ -9,7 +9,7 @@ from typing import Sequence
 from probe.cli import data_commands, model_commands, analysis_commands  # isort: skip (pipeline order = help order)
 from probe.analyses import BUILTIN
 from probe.cli.common import COMMANDS, SUMMARIES
-from probe.core.errors import ProbeError
+from probe.core.errors import ProbeError, os_error_message
 
 # importing the command modules registers their commands, in this order
 COMMAND_MODULES = (data_commands, model_commands, analysis_commands)
@@ -41,7 +41,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse, dispatch, and turn ProbeError into a one-line message with exit code 2."""
+    """Entry point: parse, dispatch, and turn ProbeError or OSError into a one-line message with exit code 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not sys.stderr.isatty():
         # in a log, Hugging Face datasets' bars are carriage-return noise (read when datasets is imported)
@@ -67,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ProbeError as exc:
         print(f"probe {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:      # a path that cannot be written or read (every command's outputs are atomic)
+        print(f"probe {args.command}: error: {os_error_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"probe {args.command}: interrupted; finished outputs are kept, rerun to resume", file=sys.stderr)

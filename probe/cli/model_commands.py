@@ -81,15 +81,16 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                     "sentence: total log-probability of each whole sentence including the final <eos>. Items with out-of-vocabulary words are "
                     "excluded and counted per condition (--unk scores them through <unk>). Writes OUT/"
                     "scores.jsonl, scores.parquet, summary.csv, summary_seeds.csv, summary.json, config.json.")
-    p.add_argument("--model", action="append", default=[], metavar="DIR",
-                   help="a training folder or model.pt (probe train), or a baseline folder (probe baseline); "
-                        "repeat for several")
+    p.add_argument("--model", action="extend", nargs="+", default=[], metavar="DIR",
+                   help="training folders or model.pt files (probe train), or baseline folders (probe baseline): "
+                        "several after one flag, or the flag repeated")
     p.add_argument("--hf-model", action="append", default=[], metavar="NAME_OR_PATH",
                    help="a Hugging Face causal LM: a local save_pretrained folder (works offline) or a hub name; "
                         "subword scores sum over a word's tokens, after the tokenizer's BOS token; needs "
                         "pip install probe[hf]; repeat for several")
-    p.add_argument("--data", action="append", required=True, metavar="DIR",
-                   help="an item dataset (probe build folder or .jsonl); repeat for several")
+    p.add_argument("--data", action="extend", nargs="+", required=True, metavar="DIR",
+                   help="item datasets (probe build folders or .jsonl files): several after one flag, or the flag "
+                        "repeated")
     p.add_argument("--out", required=True, help="results folder")
     names = add_config_options(p.add_argument_group("scoring (EvalConfig)"), EvalConfig,
                                skip=("models", "hf_models", "data"))
@@ -189,6 +190,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                                show_defaults=False)
     slurm = add_config_options(p.add_argument_group("Slurm (with --executor slurm; the run config's slurm: {...})"),
                                SlurmConfig, prefix="slurm")
+    p.add_argument("--overwrite", action="store_true",
+                   help="run into a run folder that holds another config's run (its stages that still match are "
+                        "kept); without it such a folder is refused, and the same config resumes")
 
     def run(a: argparse.Namespace) -> int:
         from probe.cli.options import option_values
@@ -198,7 +202,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         if option_values(a, slurm, prefix="slurm"):
             overrides["slurm"] = option_values(a, slurm, prefix="slurm")
         cfg = load_run_config(preset=a.preset, config_file=a.config, overrides=overrides)
-        run_benchmark(cfg, argv=a.argv[1:])
+        run_benchmark(cfg, argv=a.argv[1:], overwrite=a.overwrite)
         return 0
 
     p.set_defaults(func=run)
@@ -220,8 +224,9 @@ def _add_suite(sub: argparse._SubParsersAction) -> None:
                     "OUT/predictions.csv, coverage.csv, summary.csv, summary_seeds.csv, published.csv, report.md and "
                     "config.json. (`probe import syntaxgym` turns number-agreement suites into minimal pairs for "
                     "`probe evaluate` instead.)")
-    p.add_argument("--model", action="append", default=[], metavar="DIR",
-                   help="checkpoint or baseline folder, or hf:NAME_OR_PATH; repeatable")
+    p.add_argument("--model", action="extend", nargs="+", default=[], metavar="DIR",
+                   help="checkpoint or baseline folders, or hf:NAME_OR_PATH: several after one flag, or the flag "
+                        "repeated")
     p.add_argument("--suite", action="append", default=[], metavar="FILE", help="SyntaxGym suite JSON; repeatable")
     p.add_argument("--out", required=True, help="results folder")
     # the scoring options it shares with probe evaluate (unk here: critical regions through <unk>)

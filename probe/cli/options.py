@@ -9,12 +9,10 @@ import types
 import typing
 from typing import Any
 
-from probe.cli.common import _nonneg_int, _positive_int
+from probe.core.config import FLAGS, replace_config
 
 _COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*?#\s*(.*)$")
 _CONTINUED = re.compile(r"^\s+#\s*(.*)$")
-# the argparse type of an Annotated int field (probe.core.config.PositiveInt / NonNegativeInt)
-_CHECKED_INTS = {"positive": _positive_int, "non-negative": _nonneg_int}
 
 
 def field_comments(cls: type) -> dict[str, str]:
@@ -41,15 +39,17 @@ def field_comments(cls: type) -> dict[str, str]:
 
 
 def _scalar(tp: Any) -> tuple[Any, bool, bool]:
-    """A field type -> (element type or argparse type, is a tuple, may be None)."""
+    """A field type -> (element type, is a tuple, may be None). A declared range (``Annotated``) is not
+    checked by argparse but where the config is made (``apply_options``), so the error is one line."""
     if typing.get_origin(tp) is typing.Annotated:
-        base, *meta = typing.get_args(tp)
-        return (_CHECKED_INTS.get(meta[0], base) if meta else base), False, False
+        tp = typing.get_args(tp)[0]
     optional = False
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         optional = len(args) < len(typing.get_args(tp))
         tp = args[0] if len(args) == 1 else str
+        if typing.get_origin(tp) is typing.Annotated:
+            tp = typing.get_args(tp)[0]
     if typing.get_origin(tp) is tuple:
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
         return (_scalar(args[0])[0] if args else str), True, optional
@@ -86,8 +86,8 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         elif typing.get_origin(tp) is dict or tp is dict:
             parser.add_argument(flag, type=_key_value, nargs="+", default=None, metavar="KEY=VALUE", help=help_text)
         else:
-            kind = tp if tp in (int, float, str, *_CHECKED_INTS.values()) else str
-            metavar = "INT" if kind in _CHECKED_INTS.values() else kind.__name__.upper()
+            kind = tp if tp in (int, float, str) else str
+            metavar = kind.__name__.upper()
             parser.add_argument(flag, type=kind, nargs="+" if many else None, default=None, metavar=metavar,
                                 help=help_text)
         names.append(dest)
@@ -117,6 +117,7 @@ def option_values(namespace: argparse.Namespace, names: list[str], *, prefix: st
 
 
 def apply_options(cfg: Any, namespace: argparse.Namespace, names: list[str]) -> Any:
-    """``cfg`` with every flag given on the command line (not None) replacing its field."""
+    """``cfg`` with every flag given on the command line (not None) replacing its field, each checked against
+    the field's type and range (a ProbeError naming the flag: ``--layers must be a positive integer, got 0``)."""
     given = option_values(namespace, names)
-    return dataclasses.replace(cfg, **given) if given else cfg
+    return replace_config(cfg, given, where=FLAGS) if given else cfg

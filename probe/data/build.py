@@ -1,12 +1,14 @@
 """Build the agreement benchmark: lexicon x constructions x seed -> balanced, de-duplicated items."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, check_output_dir
@@ -15,7 +17,7 @@ from probe.data.constructions import CONSTRUCTIONS, Construction, Sampler
 from probe import __version__
 from probe.data.lexicon import PL, SG, Lexicon, lexicon_digest, load_lexicon
 from probe.data.records import ITEM_COLUMNS, condition_code, item_id
-from probe.data.items import _arrow_table, dataset_card, fill_item_folder, jsonl_lines
+from probe.data.items import PROBE_LICENSE, _arrow_table, dataset_card, fill_item_folder, jsonl_lines
 
 DEFAULT_OUT = "data/agreement"
 DEFAULT_PER_CONDITION = 100
@@ -34,6 +36,8 @@ class BuildConfig:
     nonce: bool = False                        # sample content words without semantic constraints
     splits: tuple[float, float, float] = (0.0, 0.0, 1.0)  # train/valid/test shares, assigned by item id
     lexicon: str | None = None                 # lexicon TSV; None -> the shipped one
+    exclude_items: str | None = None           # an item folder (or items.jsonl) whose sentences this build must not
+                                               #   repeat: held-out items disjoint from a benchmark
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ def check_config(cfg: BuildConfig) -> None:
     for name, v in (("--per-condition", cfg.per_condition), ("--size", cfg.size)):
         if v is not None and v <= 0:
             raise ProbeError(f"{name} must be positive, got {v}")
+    if cfg.exclude_items is not None and not Path(cfg.exclude_items).exists():
+        raise ProbeError(f"exclude_items {cfg.exclude_items} does not exist; give an item folder or items.jsonl")
     if len(cfg.splits) != 3 or any(f < 0 for f in cfg.splits) or abs(sum(cfg.splits) - 1) > 1e-6:
         raise ProbeError(f"--splits {' '.join(map(str, cfg.splits))} must be three non-negative shares summing to 1")
 
@@ -104,6 +110,17 @@ def _split_of(iid: str, cuts: tuple[float, float]) -> str:
     return "train" if u < cuts[0] else "valid" if u < cuts[1] else "test"
 
 
+@functools.lru_cache(maxsize=2)
+def excluded_sentences(path: str | None) -> frozenset[str]:
+    """The good and bad sentences of an item folder (empty for None): what ``exclude_items`` keeps out."""
+    if path is None:
+        return frozenset()
+    from probe.data.items import load_items
+
+    ds = load_items(path)
+    return frozenset(ds["sentence_good"]) | frozenset(ds["sentence_bad"])
+
+
 def build_cell(lex: Lexicon, cfg: BuildConfig, cell: Cell, n: int) -> list[tuple]:
     """``n`` distinct items for one cell as tuples in ITEM_COLUMNS order; verb types take turns.
 
@@ -121,6 +138,7 @@ def build_cell(lex: Lexicon, cfg: BuildConfig, cell: Cell, n: int) -> list[tuple
     n_attr = len(attractor_numbers)
     head_number = numbers[0]
     seen: set[str] = set()
+    exclude = excluded_sentences(cfg.exclude_items)
     rows: list[tuple] = []
     types = con.verb_types
     attempts, max_attempts = 0, 50 * n + 1000
@@ -134,7 +152,7 @@ def build_cell(lex: Lexicon, cfg: BuildConfig, cell: Cell, n: int) -> list[tuple
         parts = build(sampler, numbers, verb_type, variant)
         toks = parts.tokens
         good = " ".join(toks)
-        if good in seen:
+        if good in seen or good in exclude:
             continue
         seen.add(good)
         vi, hi, ai = parts.verb_index, parts.head_index, parts.attractor_indices
@@ -234,7 +252,8 @@ def build_dataset(cfg: BuildConfig = BuildConfig(), out: str | os.PathLike = DEF
         fill_item_folder(tmp, table, (blob for blob, _, _ in parts),
                          card=dataset_card(columns, title="probe agreement benchmark", intro=intro,
                                            by_distance={c.construction for c in cells
-                                                        if CONSTRUCTIONS[c.construction].distance_variants}),
+                                                        if CONSTRUCTIONS[c.construction].distance_variants},
+                                           license=PROBE_LICENSE, num_bytes=sum(len(blob) for blob, _, _ in parts)),
                          config=resolved)
     secs = time.perf_counter() - t0
     return f"wrote {n_items} items in {len(cells)} cells to {out} ({secs:.1f} s, {n_items / secs:,.0f} items/s)"

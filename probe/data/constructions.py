@@ -49,6 +49,9 @@ class Sampler:
         self.comp = "that" if "that" in lex.comps else lex.comps[0]
         self.verbs_by_type = {"copula": lex.copulas, "intransitive": self.intransitive,
                               "transitive": self.transitive}
+        # after 'and', a plural that is also a noun ('the editor and jumps', '... and work') coordinates nouns
+        # and makes the bad sentence grammatical: coordination items take their target verb among the others
+        self.verbs_after_and = {t: tuple(v for v in pool if not v.noun) for t, pool in self.verbs_by_type.items()}
         # transitive verbs that take an inanimate (False) / animate (True) object, as the grammar's _tr_obj
         self.transitive_for = {animate: tuple(v for v in self.transitive
                                               if v.obj in ("any", "animate" if animate else "inanimate"))
@@ -97,8 +100,13 @@ class Sampler:
     def number(self) -> str:
         return SG if self.rng.random() < 0.5 else PL
 
-    def verb(self, verb_type: str) -> Verb:
-        return self.choice(self.verbs_by_type[verb_type])
+    def verb(self, verb_type: str, *, after_and: bool = False) -> Verb:
+        """A verb of ``verb_type``; ``after_and``: one whose plural has no noun reading (coordination targets)."""
+        pool = (self.verbs_after_and if after_and else self.verbs_by_type)[verb_type]
+        if not pool:
+            raise ProbeError(f"the lexicon has no {verb_type} verb without a noun reading for the coordination "
+                             "items; add one (a verb line without the 'noun' feature)")
+        return self.choice(pool)
 
 
 def noun_phrase(s: Sampler, noun: Noun, number: str, out: list[str], adj_prob: float = 0.0) -> int:
@@ -111,14 +119,15 @@ def noun_phrase(s: Sampler, noun: Noun, number: str, out: list[str], adj_prob: f
 
 
 def verb_phrase(s: Sampler, verb_type: str, head: Noun, number: str, out: list[str],
-                 avoid: list[Noun]) -> tuple[int, str, str]:
+                 avoid: list[Noun], *, after_and: bool = False) -> tuple[int, str, str]:
     """Append the target VERB and its continuation; return (verb index, good form, bad form).
 
     copula:       is/are ADJ | was/were ADJ | has/have been ADJ
     intransitive: VERB
     transitive:   VERB the OBJ   (object number drawn at random: it comes after the verb)
+    ``after_and``: the verb follows 'and' (coordination), so its plural must have no noun reading.
     """
-    v = s.verb(verb_type)
+    v = s.verb(verb_type, after_and=after_and)
     good, bad = v.form(number), v.form(PL if number == SG else SG)
     idx = len(out)
     out.append(good)
@@ -255,7 +264,7 @@ def vp_coord(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant: int)
     h = noun_phrase(s, head, numbers[0], out)
     out.append(s.choice(s.intransitive).form(numbers[0]))
     out.append("and")
-    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid, after_and=True)
     return Parts(tuple(out), vi, good, bad, h, ())
 
 
@@ -276,7 +285,7 @@ def vp_coord_long(s: Sampler, numbers: tuple[str, ...], verb_type: str, variant:
     a = len(out)
     out.append(obj.form(numbers[1]))
     out.append("and")
-    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
+    vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid, after_and=True)
     return Parts(tuple(out), vi, good, bad, h, (a,))
 
 
@@ -300,13 +309,39 @@ Builder = Callable[[Sampler, tuple, str, int], Parts]
 
 
 @dataclass(frozen=True)
+class Configuration:
+    """What a construction looks like in a training corpus (``probe.data.evidence`` counts it there).
+
+    ``dependency``: the grammar's kind of agreement dependency (subject | src | orc); ``span``: a regular
+    expression the category tags strictly between controller and verb must match whole (one letter per
+    token, see ``probe.data.evidence``); ``before``: one the tags just before the controller must end
+    with (from the sentence start when it begins with '^', as the items do), whose nouns are then the
+    attractors ('' = the attractors are the nouns in the span);
+    ``variant_by``: how the item variant shows in the span: 'nouns' (their count: pp's attractors),
+    'length' (its length: control's distance) or '' (one variant, 0).
+    """
+
+    dependency: str
+    span: str
+    before: str = ""
+    variant_by: str = ""
+
+    def variant(self, span: str) -> int:
+        """The variant a matching span belongs to (the cell dimension of ``Construction.variants``)."""
+        if self.variant_by == "nouns":
+            return span.count("N")
+        return len(span) if self.variant_by == "length" else 0
+
+
+@dataclass(frozen=True)
 class Construction:
     """A construction's builder and the cells it covers.
 
     ``attractors``: number of attractor slots, or None for pp (1..max_attractors);
     ``verb_types``: target verb types it can take; ``variants``: extra cell dimension (control distances);
     ``distance_variants``: the variants are head-verb distances, matched to those of the attractor
-    constructions a build contains (control: the distance baseline of pp/src/orc).
+    constructions a build contains (control: the distance baseline of pp/src/orc); ``configuration``: its
+    shape in a training corpus (None: not counted).
     """
 
     name: str
@@ -315,6 +350,7 @@ class Construction:
     verb_types: tuple[str, ...] = VERB_TYPES
     variants: tuple[int, ...] = (0,)
     distance_variants: bool = False
+    configuration: Configuration | None = None
 
 
 # The distances (tokens between head and verb) of pp with 1-4 attractors (3, 6, 9, 12), of src and
@@ -322,17 +358,20 @@ class Construction:
 CONTROL_DISTANCES = (3, 4, 6, 9, 12)
 
 CONSTRUCTIONS: dict[str, Construction] = {c.name: c for c in (
-    Construction("simple", simple, 0),
-    Construction("pp", pp, None),
-    Construction("src", src, 1),
-    Construction("orc", orc, 1),
-    Construction("orc_nothat", orc_nothat, 1),
-    Construction("within_orc", within_orc, 1, verb_types=("transitive",)),
-    Construction("within_orc_nothat", within_orc_nothat, 1, verb_types=("transitive",)),
-    Construction("sent_comp", sent_comp, 1),
-    Construction("vp_coord", vp_coord, 0),
-    Construction("vp_coord_long", vp_coord_long, 1),
-    Construction("control", control, 0, variants=CONTROL_DISTANCES, distance_variants=True),
+    Construction("simple", simple, 0, configuration=Configuration("subject", "")),
+    Construction("pp", pp, None, configuration=Configuration("subject", "(?:PDJ?N){1,4}", variant_by="nouns")),
+    Construction("src", src, 1, configuration=Configuration("subject", "CTDJ?N")),
+    Construction("orc", orc, 1, configuration=Configuration("subject", "CDJ?NT")),
+    Construction("orc_nothat", orc_nothat, 1, configuration=Configuration("subject", "DJ?NT")),
+    Construction("within_orc", within_orc, 1, verb_types=("transitive",),
+                 configuration=Configuration("orc", "", before="^DJ?NCDJ?")),
+    Construction("within_orc_nothat", within_orc_nothat, 1, verb_types=("transitive",),
+                 configuration=Configuration("orc", "", before="^DJ?NDJ?")),
+    Construction("sent_comp", sent_comp, 1, configuration=Configuration("subject", "", before="^DJ?NXD")),
+    Construction("vp_coord", vp_coord, 0, configuration=Configuration("subject", "IA")),
+    Construction("vp_coord_long", vp_coord_long, 1, configuration=Configuration("subject", "TDJ?NA")),
+    Construction("control", control, 0, variants=CONTROL_DISTANCES, distance_variants=True,
+                 configuration=Configuration("subject", "R{1,12}", variant_by="length")),
 )}
 
 

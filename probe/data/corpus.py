@@ -13,8 +13,11 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from probe.core.config import CheckedConfig, NonNegativeInt
 from probe.core.errors import ProbeError
-from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_atomic
+from probe.core.hub import hub_access
+from probe.core.io import atomic_dir, check_output_dir, check_utf8, save_config, write_text_atomic
+from probe.data.evidence import count_configurations, evidence_table
 from probe.data.grammar import Grammar, GrammarProbs, check_grammar_options, entropy_floor, measure_dependencies
 
 UNK, EOS = "<unk>", "<eos>"
@@ -139,7 +142,7 @@ _REAL_TEXT_NOTE = ("not measured on real text: finding each verb's subject needs
 
 
 @dataclass(frozen=True)
-class CorpusConfig:
+class CorpusConfig(CheckedConfig):
     """Options of ``probe corpus``: where the sentences come from, how they are split and encoded."""
 
     source: str = "synthetic"                # synthetic (the grammar) | text (local files) | hf (hub dataset)
@@ -152,7 +155,7 @@ class CorpusConfig:
     max_depth: int = 3                       # deepest nesting of modifiers / complement clauses (0 = none)
     grammar: GrammarProbs = field(default_factory=GrammarProbs)  # the grammar's other probabilities
     lexicon: str | None = None               # lexicon TSV; None = the shipped one
-    seed: int = 0                            # same seed -> byte-identical corpus folder
+    seed: NonNegativeInt = 0                 # same seed -> byte-identical corpus folder
     # --- splits: shares of the sentences (synthetic) or of the train lines (real text without split files)
     valid_fraction: float = 0.05             # taken after the train part
     test_fraction: float = 0.05              # taken last
@@ -176,7 +179,8 @@ class CorpusConfig:
     batch_size: int = 1000                   # lines per spaCy batch
     # --- benchmark exclusion: sentences equal to an item's sentence_good or sentence_bad are dropped
     exclude_benchmark: bool = True
-    exclude_items: str | None = None         # item folder / items.jsonl; None = the default benchmark, built in memory
+    exclude_items: str | tuple[str, ...] | None = None   # item folder(s) / items.jsonl; None = the default
+                                             #   benchmark, built in memory
 
 
 def check_corpus_config(cfg: CorpusConfig) -> None:
@@ -238,8 +242,11 @@ def _benchmark_sentences(cfg: CorpusConfig) -> set[str]:
     if cfg.exclude_items:
         from probe.data.items import load_items
 
-        ds = load_items(cfg.exclude_items)
-        return set(ds["sentence_good"]) | set(ds["sentence_bad"])
+        out: set[str] = set()
+        for path in (cfg.exclude_items,) if isinstance(cfg.exclude_items, str) else cfg.exclude_items:
+            ds = load_items(path)
+            out |= set(ds["sentence_good"]) | set(ds["sentence_bad"])
+        return out
     from probe.data.build import BuildConfig, build_items
 
     rows = build_items(BuildConfig())
@@ -447,10 +454,15 @@ def _synthetic_splits(cfg: CorpusConfig, exclude: set[str]) -> tuple[dict, dict,
     log_keep = math.log1p(-removed / drawn) if drawn else 0.0
     ambiguous = grammar.ambiguous_forms()
     floor = {name: entropy_floor(part, log_keep=log_keep) for name, part in parts.items() if part}
+    counts = count_configurations(parts["train"], lex)
     stats = {
         "attractor_rate_target": cfg.attractor_rate,
         "match_rate": grammar.match_rate,
         "modifier_rate": grammar.attractor_rate + grammar.match_rate,
+        "designed_share": grammar.rho,
+        # per benchmark construction: its training dependencies, in conflict / matched configuration
+        "constructions": [{**row, "patterns": dict(sorted(counts[(row["construction"], row["variant"])].items()))}
+                          for row in evidence_table(counts, grammar.rho)],
         "entropy_floor": {**floor, "exact": not ambiguous, "ambiguous_forms": ambiguous,
                           "note": "the grammar's own log-probability of each sentence and its <eos>; exact where every "
                                   "sentence has one derivation, else an upper bound on the floor perplexity"},
@@ -501,16 +513,25 @@ def _load_text_splits(cfg: CorpusConfig) -> dict[str, list[str]]:
     """Lines per split through ``datasets`` (local files via the 'text' builder, or a hub dataset)."""
     import datasets
 
+    online = True
     try:
         if cfg.source == "hf":
             name, _, conf = cfg.hf_name.partition(":")
-            loaded = datasets.load_dataset(name, conf or None, cache_dir=cfg.cache_dir)
+            # an unreachable hub fails in seconds (a dataset loaded before still comes from the cache)
+            with hub_access() as online:
+                loaded = datasets.load_dataset(name, conf or None, cache_dir=cfg.cache_dir)
         else:
             files = {"train": list(cfg.text_files or cfg.train_files)}
             files.update({k: list(v) for k, v in (("valid", cfg.valid_files), ("test", cfg.test_files)) if v})
+            for f in (f for split in files.values() for f in split):
+                check_utf8(f)       # else datasets says only "An error occurred while generating the dataset"
             loaded = datasets.load_dataset("text", data_files=files, cache_dir=cfg.cache_dir)
     except (OSError, ValueError, datasets.exceptions.DatasetsError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if cfg.source == "hf" and not online:
+            raise ProbeError(f"cannot load {cfg.hf_name!r}: the Hugging Face hub is offline or unreachable and the "
+                             "dataset is not in the local cache; download the text and give its files with "
+                             "--text FILE or --train/--valid/--test FILE") from exc
         if cfg.source == "hf":
             raise ProbeError(f"cannot load {cfg.hf_name!r} from the Hugging Face hub ({first}); check the name "
                              "and the network, or download the text and use --text/--train") from exc

@@ -47,7 +47,6 @@ becomes a spaced ``-``/``,``/``.`` ('N @-@ <unk>' -> 'N - <unk>'), so that ``<un
 """
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -59,6 +58,7 @@ from typing import Iterable, Iterator
 
 from probe.core.errors import MissingParser, ProbeError
 from probe.core.config import config_to_dict
+from probe.core.io import read_text_lines
 from probe.data.lexicon import PL, SG, load_lexicon
 from probe.data.records import condition_code, item_id
 
@@ -181,9 +181,9 @@ def load_vocab(path: str | os.PathLike) -> set[str]:
 
 # --------------------------------------------------------------------------- one sentence
 
-def _finite(subj) -> object:
-    """The word that agrees with ``subj``: its governor, or the leftmost aux/auxpass/cop of the governor."""
-    gov = subj.head
+def finite_word(gov) -> object:
+    """The word of predicate ``gov`` that agrees with its subject: ``gov`` itself, or its leftmost
+    aux/auxpass/cop dependent (*has* in "has been seen", *is* in a UD-style "is happy")."""
     auxes = [c for c in gov.children if c.dep_ in _AUX_DEPS]
     return min([gov, *auxes], key=lambda t: t.i)
 
@@ -202,7 +202,7 @@ def _confounded(subj, verb) -> bool:
     return False
 
 
-def _is_noun(t) -> bool:
+def is_noun(t) -> bool:
     """A noun that can attract: NN/NNS/NNP/NNPS, with a letter, not a compound modifier of another noun."""
     return t.tag_ in _NOUN_TAGS and t.dep_ != "compound" and any(c.isalpha() for c in t.text)
 
@@ -251,7 +251,7 @@ def sentence_items(sent, *, verb_pairs: dict | None = None, verb_numbers: dict |
         if head_number is None:
             reasons["subject_not_common_noun"] += 1
             continue
-        verb = _finite(subj)
+        verb = finite_word(subj.head)
         verb_number = _VERB_TAGS.get(verb.tag_)
         if verb_number is None or verb.i == subj.i:
             reasons["verb_not_present"] += 1
@@ -280,7 +280,7 @@ def sentence_items(sent, *, verb_pairs: dict | None = None, verb_numbers: dict |
         if _confounded(subj, verb):
             reasons["confound"] += 1
             continue
-        nouns = [(t.i - start, _NOUN_TAGS[t.tag_]) for t in sent[:v] if _is_noun(t)]
+        nouns = [(t.i - start, _NOUN_TAGS[t.tag_]) for t in sent[:v] if is_noun(t)]
         attractors = [(i, n) for i, n in nouns if h < i and n != head_number]
         clean = all(n != head_number for i, n in nouns if h < i)
         near_i, near_n = nouns[-1] if nouns else (-1, "")
@@ -335,14 +335,22 @@ def iter_texts(cfg: ExtractConfig) -> Iterator[tuple[str, str]]:
     ``cfg.max_texts`` of them."""
     count = 0
     for text, origin in (_file_texts(cfg.texts) if cfg.texts else _hf_texts(cfg)):
-        text = " ".join(text.split())
-        if not text or _WIKITEXT_HEADING.match(text):
+        text = clean_text(text)
+        if not text:
             continue
-        text = _WIKITEXT_JOIN.sub(r"\1", _WIKITEXT_JOIN_UNK.sub(r" \1\2 ", text))
         yield text, origin
         count += 1
         if cfg.max_texts is not None and count >= cfg.max_texts:
             return
+
+
+def clean_text(text: str) -> str:
+    """One input line as the parser gets it: whitespace collapsed, WikiText's ``@-@ @,@ @.@`` joins rejoined
+    (spaced next to ``<unk>``); '' for a blank line or a WikiText ``= heading =`` line."""
+    text = " ".join(text.split())
+    if not text or _WIKITEXT_HEADING.match(text):
+        return ""
+    return _WIKITEXT_JOIN.sub(r"\1", _WIKITEXT_JOIN_UNK.sub(r" \1\2 ", text))
 
 
 def _file_texts(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
@@ -350,18 +358,8 @@ def _file_texts(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
     for path in map(Path, paths):
         if not path.is_file():
             raise ProbeError(f"text file {path} does not exist; give one or more text files with --text")
-        try:
-            # bytes, decoded line by line: a text-mode reader decodes in chunks and cannot name the bad line
-            with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
-                for n, raw in enumerate(fh, start=1):
-                    try:
-                        line = raw.decode("utf-8")
-                    except UnicodeDecodeError as exc:
-                        raise ProbeError(f"text file {path} line {n}: not UTF-8 ({exc.reason} at byte {exc.start}); "
-                                         "give UTF-8 text (.txt or .gz)") from exc
-                    yield line, f"{path.name}:{n}"
-        except OSError as exc:
-            raise ProbeError(f"cannot read text file {path}: {exc}; give UTF-8 text (.txt or .gz)") from exc
+        for n, line in read_text_lines(path):
+            yield line, f"{path.name}:{n}"
 
 
 def _hf_texts(cfg: ExtractConfig) -> Iterator[tuple[str, str]]:

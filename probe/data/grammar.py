@@ -17,19 +17,32 @@ a complement clause sits one level deeper than the clause that embeds it.
 
 The knob, ``attractor_rate`` r: every clause subject (of a main or complement clause, the subjects
 whose verbs agree) is drawn as
-  - attracted (probability r): a modifier whose first noun has the other number, so the subject-verb
-    dependency crosses a noun of the other number (later nouns in the modifier are free);
+  - attracted (probability r): a modifier all of whose nouns have the other number, so the subject-verb
+    dependency crosses nouns of the other number only;
   - matched (probability m): a modifier all of whose nouns have the head's number;
   - bare (the rest): no post-modifier (an adjective at most).
 Attracted and matched modifiers are drawn alike (same kinds, same lengths, a noun in every one: a
 subject relative clause is then transitive); only their nouns' numbers differ. m is
 ``modifier_rate - r`` when ``modifier_rate`` (the share of modified subjects) is given, which is how
-an attractor-rate sweep varies one thing: the share of modifiers whose noun has the other number,
+an attractor-rate sweep varies one thing: the share of modifiers whose nouns have the other number,
 with the share of modified subjects, their kinds and the corpus length held fixed. Otherwise m is
-``match_rate``, by default min(r, 1 - r): with m = r a modifier is no cue to the verb's number. In a coordination
-('the author likes the guards and laughs') the object of a non-final conjunct lies between the head
-and the next verb, so for non-attracted subjects its nouns take the head's number too: a clause
-subject's dependencies cross a noun of the other number exactly when it was drawn as attracted.
+``match_rate``, by default min(r, 1 - r): with m = r a modifier is no cue to the verb's number.
+
+Every other place where a noun stands beside an agreement dependency follows the same share,
+rho = r / (r + m), the share of modifiers whose nouns have the other number, so that each benchmark
+construction's conflict configuration is as common in training as any other's:
+  - the object of a non-final conjunct ('the author likes the guards and laughs') lies between the head
+    and the next verb: it has the other number when the subject is attracted, the head's when it is
+    matched, and for a bare subject the other number with probability rho;
+  - a modifier outside a subject (on an object, a matrix subject or a noun inside a modifier) has the
+    other number than the noun it modifies with probability rho, so an object relative clause on any
+    noun ('... the author that the guards like') matches its subject as often as one on a subject;
+  - the subject of a complement clause has the other number than the matrix subject with probability
+    rho ('the mechanics said the author laughs').
+Subject PPs form chains of 1-4 ('the author of the books near the tables ...'; each further PP with
+probability ``pp_chain``), the benchmark's 'pp' construction at every attractor count, and an agreeing
+verb may follow a run of 1-12 adverbs (probability ``adverb``; each further adverb with probability
+``adverb_chain``), the benchmark's distance-only 'control' items at every distance.
 
 Every sentence comes with the natural log-probability of its derivation (the sum of the logs of every
 random choice made). Each sentence of this grammar has exactly one derivation (a word form belongs to
@@ -57,6 +70,8 @@ from probe.data.lexicon import PL, SG, Lexicon
 SUBJECT, SRC, ORC = "subject", "src", "orc"  # kinds of agreement dependency
 DEP_KINDS = (SUBJECT, SRC, ORC)
 _PP, _SRC, _ORC, _ORC_BARE = range(4)  # modifier kinds
+MAX_PP_CHAIN = 4    # PPs in a subject's PP chain at most (the benchmark stacks 1-4)
+MAX_ADVERBS = 12    # adverbs before a verb at most (the benchmark's longest distance-only item)
 _COP, _INTR, _TR = range(3)  # verb-phrase kinds
 AND, BEEN = "and", "been"  # the grammar's own function words (the lexicon has no conjunctions)
 
@@ -68,6 +83,7 @@ class GrammarProbs:
     plural: float = 0.5             # P(plural) for a noun whose number is free (not fixed by the knob)
     adjective: float = 0.1          # P(an adjective before the noun), per noun phrase
     modifier: float = 0.15          # P(a post-modifier) on a non-subject noun (objects, modifier nouns)
+    pp_chain: float = 0.35          # P(another PP) after each PP of a subject's PP chain (1-4 PPs)
     pp: float = 0.5                 # modifier kinds, relative weights (renormalised over the kinds
     src: float = 0.25               # that fit the head: SRCs need an animate head)
     orc: float = 0.15               # object relative clause with 'that'/'who'
@@ -80,7 +96,9 @@ class GrammarProbs:
     coordination: float = 0.1       # P('VP and VP') in a clause
     copula: float = 0.3             # P(copula VP: is/are, was/were, has/have been + ADJ)
     transitive: float = 0.5         # P(transitive | lexical verb)
-    adverb: float = 0.05            # P(an adverb before a lexical verb)
+    adverb: float = 0.1             # P(a run of adverbs before an agreeing verb: lexical, copula, or an object
+                                    #   relative clause's verb)
+    adverb_chain: float = 0.8       # P(another adverb) after each adverb of a run (at most 12)
     inanimate_subject: float = 0.3  # P(inanimate subject | the clause's VPs are all copular)
 
 
@@ -179,6 +197,21 @@ class Grammar:
             if total <= 0:
                 raise ProbeError("no noun modifier fits the lexicon and grammar weights; give pp a positive weight")
             self._mod_cum.append(tuple(np.cumsum(w) / total))
+        # relative-clause kinds only (src, orc, orc_bare), for the last noun of a subject's PP chain
+        self._rc_cum, self._rc_logw = [], []
+        for animate in (0, 1):
+            w = [probs.src * animate, probs.orc * bool(self._tr_obj[animate]),
+                 probs.orc_bare * bool(self._tr_obj[animate])]
+            total = sum(w)
+            self._rc_cum.append(tuple(np.cumsum(w) / total) if total > 0 else ())
+            self._rc_logw.append(tuple(_log(x / total) for x in w) if total > 0 else ())
+
+    @property
+    def rho(self) -> float:
+        """The share of modifiers whose nouns have the other number, r / (r + m) (0 without modifiers): every
+        noun beside an agreement dependency has the other number with this probability."""
+        rm = self.attractor_rate + self.match_rate
+        return self.attractor_rate / rm if rm > 0 else 0.0
 
     @property
     def vocabulary(self) -> tuple[str, ...]:
@@ -208,6 +241,7 @@ class Grammar:
         u = blocks().__next__
         p = self.probs
         r, rm, max_depth = self.attractor_rate, self.attractor_rate + self.match_rate, self.max_depth
+        rho = self.rho
         nouns, adjs, intr, tr, tr_obj, cop = self._nouns, self._adjs, self._intr, self._tr, self._tr_obj, self._cop
         dets, preps, advs, cverbs = self.lexicon.dets, self.lexicon.preps, self.lexicon.advs, self.lexicon.cverbs
         that, who, mod_cum = self._that, self._who, self._mod_cum
@@ -231,8 +265,22 @@ class Grammar:
         def number(force: int | None) -> int:
             return force if force is not None else int(coin(p_pl))
 
+        def relative(num: int) -> int:
+            """The number of a noun beside one of number ``num``: the other one with probability rho."""
+            return 1 - num if coin(rho) else num
+
         def vp_kind() -> int:
             return _COP if coin(p.copula) else (_TR if coin(p_tr_lex) else _INTR)
+
+        def adverbs(toks: list) -> None:
+            # an optional run of adverbs: one, then each further one with probability adverb_chain, at most
+            # MAX_ADVERBS (a geometric length needs no counting, save at the cap)
+            if advs and coin(p_adv):
+                toks.append(pick(advs))
+                for _ in range(MAX_ADVERBS - 1):
+                    if not coin(p.adverb_chain):
+                        break
+                    toks.append(pick(advs))
 
         def noun_phrase(toks: list, deps: list, num: int, animate: int, depth: int, force: int | None,
                         post: bool = True) -> int:
@@ -243,37 +291,67 @@ class Grammar:
             i = len(toks)
             toks.append(pick(nouns[animate])[num])
             if post and depth < max_depth and coin(p_mod):
-                modifier(toks, deps, i, num, animate, depth + 1, force, None, False)
+                modifier(toks, deps, i, num, animate, depth + 1, force, False)
             return i
 
         def modifier(toks: list, deps: list, head: int, num: int, animate: int, depth: int,
-                     force: int | None, key: int | None, need_noun: bool) -> None:
-            # A post-modifier whose nouns are at ``depth``; ``key`` fixes the number of its first noun,
-            # ``force`` that of every noun in it, ``need_noun`` demands a noun (clause subjects).
+                     force: int | None, subject: bool) -> None:
+            # A post-modifier of the noun at ``head`` (number ``num``) whose nouns are at ``depth``; ``force``
+            # fixes the number of every noun in it; ``subject`` marks a clause subject's modifier (a noun in
+            # every kind: a relative clause is then transitive, a PP starts a chain).
             x, cum = u(), mod_cum[animate]
             kind = _PP if x < cum[0] else _SRC if x < cum[1] else _ORC if x < cum[2] else _ORC_BARE
             lp[0] += mod_logw[animate][kind]
-            if key is None:
-                key = number(force)
-            if kind == _PP:
-                toks.append(pick(preps))
-                noun_phrase(toks, deps, key, int(coin(p.animate_pp)), depth, force)
-            elif kind == _SRC:
-                toks.append(who if coin(p_who) else that)
-                v = verb_phrase(toks, deps, _TR if need_noun else vp_kind(), num, animate, depth, force, key)
-                deps.append((head, v, SRC))
+            if kind != _PP:
+                rc(toks, deps, head, num, animate, depth, force, kind, subject)
+            elif subject:
+                pp_chain(toks, deps, force, depth, force)
             else:
-                if kind == _ORC:
-                    toks.append(who if animate and coin(p_who) else that)
-                s = noun_phrase(toks, deps, key, 1, depth, force, post=False)
-                if coin(p_adv):
-                    toks.append(pick(advs))
-                deps.append((s, len(toks), ORC))
-                toks.append(pick(tr_obj[animate])[key])
+                toks.append(pick(preps))
+                key = force if force is not None else relative(num)
+                noun_phrase(toks, deps, key, int(coin(p.animate_pp)), depth, force)
+
+        def pp_chain(toks: list, deps: list, key: int, depth: int, force: int | None) -> None:
+            # a subject's PP chain: PREP NP, each further PP (attached to the noun before it) with
+            # probability pp_chain, at most MAX_PP_CHAIN; every noun has the number ``key``. Only the last
+            # noun may take another modifier, and not a PP (so that each chain has one derivation).
+            for k in range(1, MAX_PP_CHAIN + 1):
+                toks.append(pick(preps))
+                animate = int(coin(p.animate_pp))
+                i = noun_phrase(toks, deps, key, animate, depth, force, post=False)
+                if k < MAX_PP_CHAIN and coin(p.pp_chain):
+                    continue
+                cum = self._rc_cum[animate]
+                if cum and depth < max_depth and coin(p_mod):
+                    x = u()
+                    kind = _SRC if x < cum[0] else _ORC if x < cum[1] else _ORC_BARE
+                    lp[0] += self._rc_logw[animate][kind - 1]
+                    rc(toks, deps, i, key, animate, depth + 1, force, kind, False)
+                return
+
+        def rc(toks: list, deps: list, head: int, num: int, animate: int, depth: int, force: int | None,
+               kind: int, subject: bool) -> None:
+            # a relative clause of ``kind`` on the noun at ``head`` (number ``num``); its noun's number is
+            # drawn only where there is a noun (an SRC with an intransitive or copular verb has none)
+            if kind == _SRC:
+                toks.append(who if coin(p_who) else that)
+                vp = _TR if subject else vp_kind()
+                key = (force if force is not None else relative(num)) if vp == _TR else None
+                v = verb_phrase(toks, deps, vp, num, animate, depth, force, key)
+                deps.append((head, v, SRC))
+                return
+            if kind == _ORC:
+                toks.append(who if animate and coin(p_who) else that)
+            key = force if force is not None else relative(num)
+            s = noun_phrase(toks, deps, key, 1, depth, force, post=False)
+            adverbs(toks)
+            deps.append((s, len(toks), ORC))
+            toks.append(pick(tr_obj[animate])[key])
 
         def verb_phrase(toks: list, deps: list, kind: int, num: int, animate: int, depth: int,
                         force: int | None, obj_num: int | None = None) -> int:
             # returns the index of the agreeing verb; the object (if any) sits at the clause's depth
+            adverbs(toks)
             if kind == _COP:
                 c = pick(cop)
                 i = len(toks)
@@ -282,8 +360,6 @@ class Grammar:
                     toks.append(BEEN)
                 toks.append(pick(adjs[animate]))
                 return i
-            if coin(p_adv):
-                toks.append(pick(advs))
             i = len(toks)
             if kind == _INTR:
                 toks.append(pick(intr)[num])
@@ -294,16 +370,18 @@ class Grammar:
             noun_phrase(toks, deps, obj_num if obj_num is not None else number(force), obj_anim, depth, force)
             return i
 
-        def clause(toks: list, deps: list, depth: int) -> None:
+        def clause(toks: list, deps: list, depth: int, matrix: int | None = None) -> None:
+            # ``matrix``: the number of the subject of the clause embedding this one (a complement clause)
             if depth + 2 <= max_depth and coin(p.complement):
                 # the embedding verb is past tense (no agreement): its subject is a free noun phrase
-                noun_phrase(toks, deps, number(None), 1, depth, None)
+                outer = number(None)
+                noun_phrase(toks, deps, outer, 1, depth, None)
                 toks.append(pick(cverbs))
                 if coin(p.complement_that):
                     toks.append(that)
-                clause(toks, deps, depth + 1)
+                clause(toks, deps, depth + 1, outer)
                 return
-            num = number(None)
+            num = number(None) if matrix is None else relative(matrix)
             kinds = [vp_kind()]
             if coin(p.coordination):
                 kinds.append(vp_kind())
@@ -314,20 +392,23 @@ class Grammar:
             head = len(toks)
             toks.append(pick(nouns[animate])[num])
             x = u()
-            attracted = x < r
-            if attracted:
+            if x < r:
                 lp[0] += subject_log[0]
-                modifier(toks, deps, head, num, animate, depth + 1, None, 1 - num, True)
+                between = 1 - num
+                modifier(toks, deps, head, num, animate, depth + 1, between, True)
             elif x < rm:
                 lp[0] += subject_log[1]
-                modifier(toks, deps, head, num, animate, depth + 1, num, num, True)
+                between = num
+                modifier(toks, deps, head, num, animate, depth + 1, between, True)
             else:
                 lp[0] += subject_log[2]
+                # a bare subject: only a non-final conjunct's object can stand between it and a verb
+                between = relative(num) if _TR in kinds[:-1] else None
             last = len(kinds) - 1
             for j, kind in enumerate(kinds):
                 if j:
                     toks.append(AND)
-                force = None if attracted or j == last else num
+                force = None if j == last else between
                 deps.append((head, verb_phrase(toks, deps, kind, num, animate, depth, force), SUBJECT))
 
         while True:

@@ -109,15 +109,23 @@ def check_items_jsonl(path: str | os.PathLike) -> int:
     return n_items
 
 
+# An item folder's Arrow copy (``save_to_disk``) lives in this subfolder: ``datasets.load_dataset`` refuses a
+# folder that holds a ``save_to_disk`` dataset itself, and the folder is meant to load with it as it is.
+ARROW_DIR = "arrow"
+
+
 def load_items(path: str | os.PathLike) -> datasets.Dataset:
-    """Load items from a dataset folder (``save_to_disk``), an ``items.jsonl`` file or a folder holding one.
+    """Load items from an item folder (its ``arrow/`` copy; a ``save_to_disk`` folder, as older versions wrote at
+    the top), an ``items.jsonl`` file or a folder holding one.
 
     Raises ProbeError if the path is not a dataset or lacks a required column; a JSONL file is
     checked first (:func:`check_items_jsonl`), so a malformed line is named with its line number.
     """
     p = Path(path)
     try:
-        if p.is_dir() and ((p / "dataset_info.json").is_file() or (p / "state.json").is_file()):
+        if p.is_dir() and (p / ARROW_DIR / "state.json").is_file():
+            ds = datasets.load_from_disk(str(p / ARROW_DIR))
+        elif p.is_dir() and ((p / "dataset_info.json").is_file() or (p / "state.json").is_file()):
             ds = datasets.load_from_disk(str(p))
         elif p.is_dir() and (p / "items.jsonl").is_file():
             check_items_jsonl(p / "items.jsonl")
@@ -181,8 +189,11 @@ def _arrow_columns(columns: Sequence[Sequence]):
 
 
 def write_item_folder(rows: list[dict], out: str | os.PathLike, *, config: object, card_title: str,
-                      card_intro: str = "", overwrite: bool = False) -> Path:
-    """Write an item dataset folder atomically: HF dataset (``load_from_disk``), items.jsonl, README.md, config.json.
+                      card_intro: str = "", license: str = "other", citation: str | None = None,
+                      overwrite: bool = False) -> Path:
+    """Write an item dataset folder atomically: items.jsonl, README.md (a dataset card, so ``datasets.load_dataset``
+    reads the folder; ``license`` is its Hub licence id, ``citation`` its BibTeX, see :func:`dataset_card`), the
+    Arrow copy ``arrow/`` (``datasets.load_from_disk``) and config.json.
 
     Shared by the importers and the extractor, so every item folder looks the same as ``probe build``'s.
     """
@@ -191,28 +202,99 @@ def write_item_folder(rows: list[dict], out: str | os.PathLike, *, config: objec
     with atomic_dir(out, overwrite=overwrite) as tmp:
         columns = {k: [r[k] for r in rows] for k in ITEM_COLUMNS}
         dumps = json.JSONEncoder(ensure_ascii=False).encode
-        fill_item_folder(tmp, _arrow_columns([columns[k] for k in ITEM_COLUMNS]),
-                         ((dumps({k: r[k] for k in ITEM_COLUMNS}) + "\n").encode("utf-8") for r in rows),
-                         card=dataset_card(columns, title=card_title, intro=card_intro), config=config)
+        lines = [(dumps({k: r[k] for k in ITEM_COLUMNS}) + "\n").encode("utf-8") for r in rows]
+        fill_item_folder(tmp, _arrow_columns([columns[k] for k in ITEM_COLUMNS]), lines,
+                         card=dataset_card(columns, title=card_title, intro=card_intro, license=license,
+                                           citation=citation, num_bytes=sum(map(len, lines))), config=config)
     return Path(out)
 
 
 def fill_item_folder(tmp: Path, table: Any, jsonl: Iterable[bytes], *, card: str, config: object) -> None:
-    """The files of an item folder, written into ``tmp`` (an ``atomic_dir``): the HF dataset of the Arrow
-    ``table`` (ITEM_FEATURES' schema), items.jsonl from its ``jsonl`` lines, README.md (``card``) and
-    config.json. The one writer behind ``probe build``, the importers and the extractor."""
+    """The files of an item folder, written into ``tmp`` (an ``atomic_dir``): items.jsonl from its ``jsonl``
+    lines, README.md (``card``, :func:`dataset_card`), the HF dataset of the Arrow ``table`` (ITEM_FEATURES'
+    schema) in ``arrow/`` and config.json. The one writer behind ``probe build``, the importers and the
+    extractor."""
     import datasets
 
-    datasets.Dataset(table).save_to_disk(str(tmp), max_shard_size="500MB")
+    datasets.Dataset(table).save_to_disk(str(tmp / ARROW_DIR), max_shard_size="500MB")
     with open(tmp / "items.jsonl", "wb") as fh:
         fh.writelines(jsonl)
     (tmp / "README.md").write_text(card, encoding="utf-8")
     save_config(config, tmp)
 
 
-def dataset_card(columns: dict, *, title: str, intro: str = "", by_distance: Collection[str] = ()) -> str:
-    """A markdown dataset card from item columns: schema, and counts per construction x condition; the
-    constructions in ``by_distance`` are balanced per head-verb distance too, so their cells show it: 'S@d3'."""
+# The licence and citation of items built from probe's shipped lexicon; imported and extracted items carry
+# their source's licence ('other' on their card until the importer names it).
+PROBE_LICENSE = "mit"
+PROBE_CITATION = """@software{probe_agreement,
+  title = {probe: subject-verb agreement minimal pairs with attractors, and language models scored on them},
+  version = {%s},
+  note = {Items built with `probe build`; design after Linzen, Dupoux and Goldberg (2016), TACL 4, and
+          Marvin and Linzen (2018), EMNLP}
+}"""
+
+
+def _size_category(n: int) -> str:
+    """The Hub's ``size_categories`` label of ``n`` rows."""
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < limit:
+            return label
+    return "10M<n<100M"
+
+
+def _yaml_features() -> list[dict]:
+    """``ITEM_FEATURES`` as a card's ``dataset_info.features`` (``sequence:`` lists, which datasets 2.x-5.x read)."""
+    out = []
+    for name, feature in ITEM_FEATURES.items():
+        if isinstance(feature, datasets.Sequence):
+            out.append({"name": name, "sequence": feature.feature.dtype})
+        else:
+            out.append({"name": name, "dtype": feature.dtype})
+    return out
+
+
+def card_split(splits: Iterable[str]) -> str:
+    """The Hub split that holds every row of ``items.jsonl``: the items' own split when they share one
+    ('valid' -> 'validation'), else 'items' (the ``split`` column then tells each row's)."""
+    names = set(splits)
+    if len(names) == 1:
+        only = names.pop()
+        return "validation" if only == "valid" else only if re.fullmatch(r"\w+", only or "") else "items"
+    return "items"
+
+
+def card_metadata(n_items: int, split: str, *, title: str, license: str = "other", num_bytes: int = 0) -> str:
+    """The YAML block that opens a dataset card: ``datasets.load_dataset(DIR)`` reads ``items.jsonl`` with
+    ``ITEM_FEATURES`` through it (checking the number of rows), and the Hub shows it (licence, task, size, pretty
+    name). ``num_bytes``: the size of items.jsonl (the split's and the download's size; datasets checks only
+    the number of rows, so an Arrow size, which depends on how the rows are chunked, is not needed)."""
+    import yaml
+
+    meta = {
+        "pretty_name": title,
+        "language": ["en"],
+        "license": license,
+        "task_categories": ["text-classification"],
+        "task_ids": ["acceptability-classification"],
+        "size_categories": [_size_category(n_items)],
+        "tags": ["minimal-pairs", "subject-verb-agreement", "syntax", "language-model-evaluation"],
+        "configs": [{"config_name": "default", "data_files": [{"split": split, "path": "items.jsonl"}]}],
+        "dataset_info": {"config_name": "default", "features": _yaml_features(),
+                         "splits": [{"name": split, "num_bytes": int(num_bytes), "num_examples": int(n_items)}],
+                         "download_size": int(num_bytes)},
+    }
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000) + "---\n"
+
+
+def dataset_card(columns: dict, *, title: str, intro: str = "", by_distance: Collection[str] = (),
+                 license: str = "other", citation: str | None = None, num_bytes: int = 0) -> str:
+    """A Hugging Face dataset card from item columns: YAML metadata (:func:`card_metadata`), then for readers
+    the schema and counts per construction x condition; the constructions in ``by_distance`` are balanced per
+    head-verb distance too, so their cells show it: 'S@d3'. ``citation`` (BibTeX): probe's by default;
+    ``num_bytes``: the size of items.jsonl."""
+    from probe import __version__
+
     dist = columns.get("distance") or [0] * len(columns["id"])
     by_cell = Counter((k, f"{c}@d{d}" if k in by_distance else c)
                       for k, c, d in zip(columns["construction"], columns["condition"], dist))
@@ -220,9 +302,12 @@ def dataset_card(columns: dict, *, title: str, intro: str = "", by_distance: Col
     by_type = Counter(columns["verb_type"])
     by_split = Counter(columns["split"])
     n = len(columns["id"])
-    lines = [f"# {title}", "", intro, "",
-             f"{n} minimal pairs. Load with `datasets.load_from_disk(DIR)` or read `items.jsonl` (one JSON "
-             "object per pair).", "",
+    split = card_split(by_split)
+    where = (f"`datasets.load_dataset(DIR)` (split `{split}`"
+             + (", each row's own split in the `split` column" if split == "items" else "") + ")")
+    lines = [card_metadata(n, split, title=title, license=license, num_bytes=num_bytes), f"# {title}", "", intro, "",
+             f"{n} minimal pairs. Load with {where}, or its Arrow copy with `datasets.load_from_disk(DIR/arrow)`, "
+             "or read `items.jsonl` (one JSON object per pair).", "",
              "Splits: " + ", ".join(f"{k} {v}" for k, v in sorted(by_split.items())) + ".  ",
              "Target verb types: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())) + ".", "",
              "Condition codes: one letter per noun, head first, then attractors in sentence order "
@@ -233,6 +318,7 @@ def dataset_card(columns: dict, *, title: str, intro: str = "", by_distance: Col
     for con in by_con:
         conds = sorted((c for (k, c) in by_cell if k == con), key=lambda c: (len(c.split("@")[0]), len(c), c))
         lines.append(f"| {con} | {by_con[con]} | " + ", ".join(f"{c} {by_cell[(con, c)]}" for c in conds) + " |")
+    lines += ["", "## Citation", "", "```bibtex", citation or PROBE_CITATION % __version__, "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -313,11 +399,22 @@ def _nearest_from_positions(df: pd.DataFrame) -> pd.Series:
     return pd.Series(near, index=df.index, dtype=object)
 
 
+def check_unique_ids(df: pd.DataFrame, where: str | os.PathLike) -> None:
+    """ProbeError if two items of ``df`` share an id: scores, exclusions and pairing across seeds are keyed by it."""
+    counts = df["id"].value_counts()
+    repeated = counts[counts > 1]
+    if len(repeated):
+        more = f" ({len(repeated)} ids repeat)" if len(repeated) > 1 else ""
+        raise ProbeError(f"{where}: item id {repeated.index[0]!r} is used {int(repeated.iloc[0])} times{more}; give "
+                         f"each item its own id (`probe validate {where}` lists them)")
+
+
 def read_items(path: str | os.PathLike, *, n: int = 0, seed: int = 0) -> pd.DataFrame:
     """An item folder or JSONL file, prepared for scoring; a seeded sample of ``n`` items (0: all)."""
     from probe.data.items import load_items
 
     df = prepare_items(load_items(path))
+    check_unique_ids(df, path)
     if n and len(df) > n:
         df = df.sample(n=n, random_state=seed).reset_index(drop=True)
     return df
@@ -350,6 +447,7 @@ def load_data(paths: Sequence[str], *, split: str | None, constructions: Sequenc
         names = [f"{n}#{i}" for i, n in enumerate(names)]
     for path, name in zip(paths, names):
         df = prepare_items(load_items(path))
+        check_unique_ids(df, path)
         df = select_items(df, split=split, constructions=constructions, where=str(path))
         df["data"] = name
         frames.append(df)

@@ -1,6 +1,7 @@
 """Load and check the lexicon data file (nouns, verbs, copulas and function words with their features)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -18,7 +19,7 @@ SAFE_FORM = re.compile(r'^[^\sA-Z"\\\x00-\x1f]+$')
 # Which features each category may carry; anything else is rejected with the line number.
 _FEATURES = {
     "noun": {"animate", "inanimate", "irregular"},
-    "verb": {"intransitive", "transitive", "obj=animate", "obj=inanimate", "obj=any"},
+    "verb": {"intransitive", "transitive", "obj=animate", "obj=inanimate", "obj=any", "noun"},
     "copula": {"tense=present", "tense=past", "tense=perfect"},
     "cverb": set(),
     "adj": {"animate", "inanimate", "any"},
@@ -83,6 +84,20 @@ def verb_tables() -> tuple[dict, dict] | None:
     return lookup, verb_exc
 
 
+@functools.lru_cache(maxsize=1)
+def noun_lemmas() -> frozenset[str] | None:
+    """English noun lemmas (WordNet's, in spacy-lookups-data's ``lemma_index``), or None when that package is
+    not installed: a verb form whose lemma is among them can also be read as a noun."""
+    try:
+        from spacy.util import load_language_data, registry
+
+        if "en" not in registry.lookups:
+            return None
+        return frozenset(load_language_data(registry.lookups.get("en")["lemma_index"])["noun"])
+    except (ImportError, ValueError, OSError, KeyError):
+        return None
+
+
 def past_tense_reason(singular: str, plural: str, tables: tuple[dict, dict] | None = None) -> str | None:
     """Why the plural present form ``plural`` (of ``singular``, e.g. reads/read) is also a past tense,
     or None when it is not known to be one.
@@ -136,6 +151,7 @@ class Verb:
     obj: str = "any"  # animacy of a plausible object: animate | inanimate | any
     kind: str = "lexical"  # lexical | copula
     tense: str = "present"  # copulas: present | past | perfect
+    noun: bool = False     # a form is also a noun ("jumps", "work"): after "and" it can coordinate nouns
 
     def form(self, number: str) -> str:
         """The surface form agreeing with a subject of ``number``."""
@@ -281,7 +297,8 @@ def load_lexicon(path: str | os.PathLike | None = None) -> Lexicon:
                 fail(lineno, f"verb {f1!r}/{f2!r}: the plural {f2!r} is also a past tense ({past}), so a singular "
                              f"head with it ('the teacher {f2}') is grammatical and the bad sentence would be too; "
                              "drop the line or use a verb whose past tense differs from its plural")
-            verbs.append(Verb(f1, f2, transitive="transitive" in trans, obj=objs[0] if objs else "any"))
+            verbs.append(Verb(f1, f2, transitive="transitive" in trans, obj=objs[0] if objs else "any",
+                              noun="noun" in feats))
         elif cat == "copula":
             tenses = [f.split("=", 1)[1] for f in feats if f.startswith("tense=")]
             if len(tenses) != 1:

@@ -6,7 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from probe.core.errors import ProbeError
-from probe.data.lexicon import PL, SG, bare_complement_class, load_lexicon, past_tense_reason, verb_tables
+from probe.data.lexicon import (PL, SG, bare_complement_class, load_lexicon, noun_lemmas, past_tense_reason,
+                                verb_tables)
 from probe.data.records import condition_code
 from probe.data.items import load_items
 
@@ -123,6 +124,9 @@ def validate_dataset(path: str | os.PathLike, *, lexicon: str | None = None, par
     tables = verb_tables()
     lemmas = tables[0] if tables is not None else None
     past_reasons: dict = {}  # (good, bad) -> reason or None; one table scan per distinct verb pair
+    # verb forms with a noun reading: the lexicon's 'noun' verbs, and WordNet's noun lemmas where installed
+    noun_forms = {f for v in lex.verbs if v.noun for f in (v.sg, v.pl)}
+    nouns = noun_lemmas()
     if lemmas is None:
         rep.notes.append("spaCy lemma tables not installed (pip install spacy-lookups-data); "
                          "verb forms checked against the lexicon only")
@@ -165,6 +169,11 @@ def validate_dataset(path: str | os.PathLike, *, lexicon: str | None = None, par
                 past_reasons[key] = past_tense_reason(vgood[i], vbad[i], tables)
             if past_reasons[key]:
                 rep.fail("bad verb is not also a past tense", iid, f"'{heads[i]} {vbad[i]}': {past_reasons[key]}")
+        if vi and p[-1] == "and" and vbad[i] not in _COPULA_FORMS and (vbad[i] in noun_forms or (
+                nouns is not None and ((lemmas or {}).get(vbad[i], vbad[i]) in nouns or vbad[i] in nouns))):
+            rep.fail("a verb after 'and' has no noun reading", iid,
+                     f"'{' '.join(b[max(0, vi - 3):vi + 1])}': {vbad[i]!r} can be a noun, so the bad sentence can "
+                     "coordinate nouns")
         if cons[i] == "sent_comp" and hidx[i] >= 2 and bare_complement_class(g[hidx[i] - 2]):
             cverb = g[hidx[i] - 2]
             rep.fail("embedding verb takes only an agreeing clause", iid,

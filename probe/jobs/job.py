@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,9 +54,14 @@ def run_job(job: TrainJob) -> dict:
     from probe.scoring.items import AgreementCurve
     from probe.train import train
 
+    from probe.models.checkpoint import checkpoint_problem
+
+    t0 = time.perf_counter()      # after the imports: a worker pays for them once, not per model
     cfg = config_from_dict(TrainConfig, job.config)
+    # a damaged last.pt (a crash while the disk filled up) cannot be resumed: the model starts again
     resume = ((out / "last.pt").is_file() and not (out / "summary.json").is_file()
-              and same_train_config(out, cfg, job.corpus, ignore=RESUMABLE))
+              and same_train_config(out, cfg, job.corpus, ignore=RESUMABLE)
+              and checkpoint_problem(out / "last.pt") is None)
     # under DDP every process decides the same; only the first clears the folder (the others only read it)
     if out.exists() and not resume and os.environ.get("RANK", "0") == "0":
         shutil.rmtree(out)
@@ -64,8 +70,10 @@ def run_job(job: TrainJob) -> dict:
 
         step = read_checkpoint(out / "last.pt")["train_state"]["progress"]["step"]
         print(f"{job.name}: resuming from {out / 'last.pt'} at step {step}", flush=True)   # a job log's line
-    return train(cfg, corpus_dir=job.corpus, out=out, resume=resume,
-                 on_eval=AgreementCurve(job.items) if job.items else None, progress=False)
+    summary = train(cfg, corpus_dir=job.corpus, out=out, resume=resume,
+                    on_eval=AgreementCurve(job.items) if job.items else None, progress=False)
+    # job_seconds: the job's whole time (corpus and items loaded included): what a time-left estimate needs
+    return {**summary, "job_seconds": time.perf_counter() - t0}
 
 
 def same_train_config(out: str | Path, tcfg: TrainConfig, corpus: str | Path, *, ignore: tuple[str, ...] = ()) -> bool:
@@ -73,10 +81,13 @@ def same_train_config(out: str | Path, tcfg: TrainConfig, corpus: str | Path, *,
     config equals ``tcfg`` resolved as training resolves it (default lr, adaptive cutoffs from the corpus),
     except the fields in ``ignore`` (``probe.train.RESUMABLE``: what a resumed run may change)."""
     f = Path(out) / "config.json"
-    if not f.is_file():
+    try:
+        saved = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):      # missing or damaged: the folder holds no model we can vouch for
         return False
-    saved = json.loads(f.read_text(encoding="utf-8"))
-    saved_train = saved.get("train", saved)
+    saved_train = saved.get("train", saved) if isinstance(saved, dict) else None
+    if not isinstance(saved_train, dict):
+        return False
     want = config_to_dict(resolved_train_config(tcfg, corpus))
     # a field added after the model was trained is missing from its config: it ran with the default
     defaults = config_to_dict(TrainConfig())

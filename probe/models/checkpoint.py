@@ -73,6 +73,15 @@ def read_checkpoint(path_or_dir: str | os.PathLike) -> dict:
     return data
 
 
+def checkpoint_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a readable probe checkpoint (truncated, damaged, missing), or None when it is one."""
+    try:
+        read_checkpoint(path)
+    except ProbeError as exc:
+        return str(exc)
+    return None
+
+
 def upgrade_model_config(data: dict) -> dict:
     """A saved model config in today's keys: checkpoints before skip connections had ``residual: bool``."""
     if isinstance(data, dict) and "residual" in data and "skip" not in data:

@@ -75,9 +75,15 @@ class LanguageModel(nn.Module):
         return self.output(self.features(hidden))
 
     def nll(self, hidden: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        """Token cross-entropy of ``targets`` [B, T] after encoder outputs ``hidden`` [B, T, H] ('mean' or 'sum')."""
+        """Token cross-entropy of ``targets`` [B, T] after encoder outputs ``hidden`` [B, T, H] ('mean' or 'sum').
+
+        A negative target marks padding (sentence batches): it is left out of the loss and of the mean.
+        """
         h = self.features(hidden)
         flat = targets.reshape(-1)
+        if flat.numel() and int(flat.min()) < 0:
+            keep = flat >= 0
+            h, flat = h.reshape(-1, h.shape[-1])[keep], flat[keep]
         if self.config.softmax == "adaptive":
             loss = self.decoder(h.reshape(-1, h.shape[-1]), flat).loss
             return loss * flat.numel() if reduction == "sum" else loss

@@ -489,6 +489,8 @@ def read_seed_summary(results: str | os.PathLike) -> pd.DataFrame:
                            "ci_low", "ci_high", "n_seeds", "n_items") if c not in seeds.columns]
     if missing:
         raise ProbeError(f"{f} lacks the column(s) {', '.join(missing)}; regenerate it with `probe evaluate`")
+    # imported items of unknown numbers have the empty condition code: a value of its own, not a missing one
+    seeds["condition"] = seeds["condition"].fillna("")
     return seeds
 
 

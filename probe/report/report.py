@@ -45,6 +45,19 @@ HEADLINE_CLASSES = (("matched", "matched accuracy"), ("conflict", "conflict: syn
                     ("mismatched_no_conflict", "mismatched, no conflict: accuracy"))
 
 
+def headline_constructions(seeds: pd.DataFrame) -> tuple[str, str]:
+    """(the pool, its constructions with conflict items): the construction labels the headline reads. A run's
+    summaries pool the constructions its corpora attest ('pooled', 'pooled_conflict'); other results folders
+    have 'all' (every construction), or a single construction."""
+    from probe.evaluate import POOL, POOL_CONFLICT
+
+    cons = set(seeds["construction"])
+    if POOL in cons:
+        return POOL, POOL_CONFLICT if POOL_CONFLICT in cons else POOL
+    pooled = "all" if "all" in cons else sorted(cons)[0]
+    return pooled, pooled
+
+
 def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1, convergence: Mapping | None = None) -> pd.DataFrame:
     """Per arch (x labels), all constructions pooled, items with ``n_attractors`` attractor slots: accuracy on
     matched items, the syntactic choice rate on conflict items (= their accuracy), accuracy on mismatched
@@ -54,17 +67,19 @@ def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1, convergence: M
     it, a column says so per row ('no: not interpreted' where any did not; '-' for models not trained
     to convergence, such as the baselines). No conclusion should be drawn from unconverged rows.
     """
-    cons = set(seeds["construction"])
-    construction = "all" if "all" in cons else sorted(cons)[0]
-    here = seeds[(seeds["construction"] == construction) & (seeds["n_attractors"] == n_attractors)]
-    sel = here[(here["level"] == "match") & (here["metric"] == "accuracy")]
+    pooled, frames = headline_constructions(seeds)
+    here = seeds[(seeds["construction"] == frames) & (seeds["n_attractors"] == n_attractors)]
+    sel = seeds[seeds["construction"].isin([pooled, frames]) & (seeds["n_attractors"] == n_attractors)
+                & (seeds["level"] == "match") & (seeds["metric"] == "accuracy")]
     keys = ["arch"] + _group_keys(seeds)
     rows = []
     for vals, g in sel.groupby(keys, sort=True, dropna=False):
         vals = vals if isinstance(vals, tuple) else (vals,)
         row = dict(zip(keys, vals))
         for cls, title in HEADLINE_CLASSES:
-            r = g[g["condition"] == cls]
+            # matched and conflict items of the same constructions; mismatched-without-conflict ones of the pool
+            r = g[(g["condition"] == cls) & (g["construction"] == (pooled if cls == "mismatched_no_conflict"
+                                                                    else frames))]
             row[title] = fmt_ci(*r[["value", "ci_low", "ci_high"]].iloc[0]) if len(r) else "-"
         same = here
         for k, v in zip(keys, vals):
@@ -72,7 +87,7 @@ def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1, convergence: M
         eff = same[(same["metric"] == "attraction_effect") & (same["condition"] == "all")]
         row["attraction effect (matched - conflict)"] = fmt_ci(*eff[["value", "ci_low", "ci_high"]].iloc[0]) \
             if len(eff) else "-"
-        conflict = g[g["condition"] == "conflict"]
+        conflict = g[(g["condition"] == "conflict") & (g["construction"] == frames)]
         row["seeds"] = int(g["n_seeds"].max())
         row["conflict items"] = int(conflict["n_items"].iloc[0]) if len(conflict) else 0
         if convergence is not None:
@@ -91,11 +106,24 @@ def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1, convergence: M
     return out
 
 
+def training_count(evidence: pd.DataFrame | None, rate, construction: str, variant: int, what: str) -> str:
+    """' (n in training)': how many training dependencies (summed over the rate's corpora) have a construction's
+    variant in configuration ``what`` ('conflict' or 'structure'); '' without evidence."""
+    if evidence is None or not len(evidence):
+        return ""
+    sel = evidence[(evidence["construction"] == construction) & (evidence["variant"] == variant)]
+    if "attractor_rate" in evidence.columns and rate is not None:
+        sel = sel[sel["attractor_rate"] == rate]
+    n = int(pd.to_numeric(sel[what], errors="coerce").fillna(0).sum())
+    return f" (n = {n:,} in training)"
+
+
 def distance_vs_attraction(seeds: pd.DataFrame, *, distance_construction: str = "control",
-                           attractor_construction: str = "pp") -> pd.DataFrame:
+                           attractor_construction: str = "pp", evidence: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per neural cell (x labels): the syntactic choice rate at the shortest and longest head-verb distance with
     no attractor, and with one and with the most attractors of the other number, and which of the two
-    lowers it (the interval at the far end lies wholly below the one at the near end)."""
+    lowers it (the interval at the far end lies wholly below the one at the near end). ``evidence`` (a run's
+    evidence.csv): each end also says how many training dependencies had that configuration."""
     keys = ["arch"] + _group_keys(seeds)
     dist = seeds[(seeds["level"] == "distance") & (seeds["metric"] == "accuracy")
                  & (seeds["construction"] == distance_construction)]
@@ -118,8 +146,12 @@ def distance_vs_attraction(seeds: pd.DataFrame, *, distance_construction: str = 
                 row[name] = "-"
                 continue
             near, far = frame.sort_values(col).iloc[0], frame.sort_values(col).iloc[-1]
-            row[name] = (f"{int(near[col])}: {fmt_ci(near['value'], near['ci_low'], near['ci_high'])} -> "
-                         f"{int(far[col])}: {fmt_ci(far['value'], far['ci_low'], far['ci_high'])}")
+            con, what = ((distance_construction, "structure") if name == "distance"
+                         else (attractor_construction, "conflict"))
+            rate = row.get("attractor_rate")
+            ends = [f"{int(e[col])}: {fmt_ci(e['value'], e['ci_low'], e['ci_high'])}"
+                    + training_count(evidence, rate, con, int(e[col]), what) for e in (near, far)]
+            row[name] = " -> ".join(ends)
             drops[name] = far["ci_high"] < near["ci_low"]
         hurt = [n for n, dropped in drops.items() if dropped]
         row["what lowers it"] = " and ".join(hurt) if hurt else "neither (within the intervals)"
@@ -131,21 +163,86 @@ def distance_vs_attraction(seeds: pd.DataFrame, *, distance_construction: str = 
     return out
 
 
-def class_table(seeds: pd.DataFrame, *, construction: str | None = None) -> pd.DataFrame:
-    """Accuracy [CI] per arch (x labels) x item class x attractor slots: the compact table ``probe evaluate``
-    prints. ``construction``: default 'all' (pooled) when present."""
-    cons = set(seeds["construction"])
-    construction = construction or ("all" if "all" in cons else sorted(cons)[0])
-    sel = seeds[(seeds["construction"] == construction) & (seeds["level"] == "match") & (seeds["metric"] == "accuracy")]
+def relation_of(condition: str) -> str:
+    """The attractors' numbers relative to the head's ('SPS' -> 'OS'), as ``probe.data.evidence`` counts them."""
+    return "".join("S" if c == condition[0] else "O" for c in condition[1:])
+
+
+def generalization_table(seeds: pd.DataFrame, evidence: pd.DataFrame | None) -> pd.DataFrame:
+    """Accuracy [CI] per arch on the item cells (construction x condition) whose configuration no training corpus
+    of their rate shows (a PP chain of mixed numbers, a construction the grammar never produces): tested
+    beyond the training grammar, never pooled. Needs a run's evidence.csv; empty when every cell is attested."""
+    if evidence is None or not len(evidence) or "attractor_rate" not in seeds.columns:
+        return pd.DataFrame()
+    seen: dict = {}
+    for r in evidence.itertuples():
+        patterns = json.loads(r.patterns) if isinstance(r.patterns, str) else {}
+        seen.setdefault(r.attractor_rate, set()).update((r.construction, int(r.variant), p)
+                                                        for p, n in patterns.items() if n > 0)
+    known = set(evidence["construction"])
+    sel = seeds[(seeds["level"] == "condition") & (seeds["metric"] == "accuracy") & seeds["construction"].isin(known)
+                & (seeds["n_attractors"] > 0)].copy()
+    if not len(sel):
+        return pd.DataFrame()
+    variant = [int(k) if c == "pp" else 0 for c, k in zip(sel["construction"], sel["n_attractors"])]
+    key = list(zip(sel["construction"], variant, sel["condition"].map(relation_of)))
+    sel = sel[[k not in seen.get(rate, set()) for k, rate in zip(key, sel["attractor_rate"])]]
+    if not len(sel):
+        return pd.DataFrame()
+    keys = _group_keys(seeds)
+    sel = sel.assign(cell=_with_ci(sel), relation=sel["condition"].map(relation_of))
+    index = keys + ["construction", "condition"]
+    wide = sel.pivot_table(index=index, columns="arch", values="cell", aggfunc="first").reset_index()
+    from probe.core.style import arch_order
+
+    return wide[index + arch_order(sel["arch"])]
+
+
+def attractor_count_table(seeds: pd.DataFrame, evidence: pd.DataFrame | None = None, *,
+                          construction: str = "pp") -> pd.DataFrame:
+    """Accuracy [CI] per arch (x labels) on ``construction``'s items with k attractors all of the other number
+    (conflict) and all of the head's (matched), k = 1.. : like with like (one construction at every k), with
+    the training dependencies of each conflict configuration where the run counted them."""
+    sel = seeds[(seeds["construction"] == construction) & (seeds["level"] == "attractors")
+                & (seeds["metric"] == "accuracy")]
     if not len(sel):
         return pd.DataFrame()
     keys = ["arch"] + _group_keys(seeds)
-    sel = sel.assign(cell=_with_ci(sel).where(sel["n_items"] > 0, "-"),
-                     column=sel["condition"] + " k=" + sel["n_attractors"].astype(str))
-    order = [f"{c} k={k}" for c in ("none", "matched", "conflict", "mismatched_no_conflict")
-             for k in sorted(sel["n_attractors"].unique())]
+    sel = sel.assign(cell=_with_ci(sel), column=sel["condition"] + " k=" + sel["n_attractors"].astype(str))
     wide = sel.pivot_table(index=keys, columns="column", values="cell", aggfunc="first").reset_index()
-    return wide[keys + [c for c in order if c in wide.columns]]
+    ks = sorted(sel["n_attractors"].unique())
+    out = wide[keys + [c for k in ks for c in (f"matched k={k}", f"conflict k={k}") if c in wide.columns]]
+    if evidence is not None and len(evidence) and "attractor_rate" in out.columns:
+        counts = [{"arch": "(training: conflict dependencies)", "attractor_rate": rate,
+                   **{f"conflict k={k}": training_count(evidence, rate, construction, int(k), "conflict")
+                      .strip(" ()").removeprefix("n = ").removesuffix(" in training") for k in ks}}
+                  for rate in sorted(out["attractor_rate"].dropna().unique())]
+        out = pd.concat([out, pd.DataFrame(counts)], ignore_index=True).fillna("")
+    return out
+
+
+def class_table(seeds: pd.DataFrame, *, construction: str | None = None) -> pd.DataFrame:
+    """Accuracy [CI] per arch (x labels: data set, method, ...) on all items, then per item class x attractor
+    slots: the compact table ``probe evaluate`` prints. Every group has its ``all items`` cell, so a data set
+    whose items are all of unknown class still gets its line. ``construction``: default 'all' (pooled) when
+    present."""
+    cons = set(seeds["construction"])
+    construction = construction or ("all" if "all" in cons else sorted(cons)[0])
+    here = seeds[(seeds["construction"] == construction) & (seeds["metric"] == "accuracy")]
+    sel = here[here["level"] == "match"]
+    sel = sel.assign(column=sel["condition"] + " k=" + sel["n_attractors"].astype(str))
+    overall = here[here["level"] == "overall"]
+    sel = pd.concat([overall.assign(column="all items"), sel])
+    if not len(sel):
+        return pd.DataFrame()
+    keys = ["arch"] + _group_keys(seeds)
+    sel = sel.assign(cell=_with_ci(sel).where(sel["n_items"] > 0, "-"))
+    order = ["all items"] + [f"{c} k={k}" for c in ("none", "matched", "conflict", "mismatched_no_conflict")
+                             for k in sorted(sel.loc[sel["level"] == "match", "n_attractors"].unique())]
+    wide = sel.pivot_table(index=keys, columns="column", values="cell", aggfunc="first").reset_index()
+    columns = [c for c in order if c in wide.columns]
+    # a group without items of a class (e.g. a data set all of unknown class) shows '-' there
+    return wide[keys + columns].fillna({c: "-" for c in columns})
 
 
 def condition_table(seeds: pd.DataFrame) -> pd.DataFrame:
@@ -233,23 +330,39 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
         out += ["## Commands", "", "```sh", *commands, "```", ""]
     for heading, text in (lead or {}).items():
         out += [f"## {heading}", "", text.strip(), ""]
+    evidence = pd.read_csv(res / "evidence.csv") if (res / "evidence.csv").is_file() else None
+    pooled, frames = headline_constructions(seeds)
+    pools = summary_json.get("pools") or {}
+    if pooled in pools:
+        scope = (f"the constructions whose configurations every training corpus attests at its designed share "
+                 f"({', '.join(f'`{c}`' for c in pools[pooled])}; see Corpora); matched and conflict accuracy and "
+                 f"their difference over those with conflict items "
+                 f"({', '.join(f'`{c}`' for c in pools.get(frames, pools[pooled]))}), so that both classes come from "
+                 "the same constructions")
+    else:
+        scope = "all constructions pooled" if pooled == "all" else f"construction `{pooled}`"
     out += [f"## Headline: agreement with {n_attractors} attractor", "",
-            "Accuracy = share of items where the model prefers the verb agreeing with the head, all constructions "
-            "pooled. Three classes of items with an attractor, never pooled: *matched* (every attractor has the "
-            "head's number), *conflict* (the noun nearest the verb has the other number: there a syntactic "
-            "choice agrees with the head and a sequential one with that noun, so the accuracy is the syntactic "
-            "choice rate, below 0.5 for a sequential model) and *mismatched, no conflict* (an attractor of the "
-            "other number, but the nearest noun agrees with the head: interference without recency).",
+            f"Accuracy = share of items where the model prefers the verb agreeing with the head; {scope}. Three "
+            "classes of items with an attractor, never pooled: *matched* (every attractor has the head's number), "
+            "*conflict* (the noun nearest the verb has the other number: there a syntactic choice agrees with the "
+            "head and a sequential one with that noun, so the accuracy is the syntactic choice rate, below 0.5 for "
+            "a sequential model) and *mismatched, no conflict* (an attractor has the other number but the noun "
+            "nearest the verb agrees with the head: interference without recency; the attractor stands before the "
+            "head, or a matching noun lies between, as in `pp` SPS).",
             "", markdown_table(headline_table(seeds, n_attractors=n_attractors, convergence=convergence))]
-    claims = distance_vs_attraction(seeds)
+    claims = distance_vs_attraction(seeds, evidence=evidence)
     if len(claims):
+        attested = ("Both manipulations occur in the training corpora (n: training dependencies with that "
+                    "configuration, summed over the rate's corpora: adverb runs of that length; PP chains of that "
+                    "length whose nouns all have the other number), so neither end asks the model for something it "
+                    "never saw." if evidence is not None else
+                    "The training corpora's evidence for either manipulation is not known here.")
         out += ["## Distance or attraction?", "",
                 "The lecture's claim, measured: does agreement fail with the distance between head and verb (what "
                 "vanishing gradients would do), or with attractors of the other number? Syntactic choice rate on "
                 "`control` items (adverbs between head and verb, no noun) at the shortest and longest distance, and "
-                "on `pp` items with one and with four attractors all of the other number; *what lowers it*: the far "
-                "end's interval lies wholly below the near end's. The adverb chains of `control` are longer than any "
-                "the training grammar produces (one adverb at most), so a drop there can also be unfamiliarity.", "",
+                "on `pp` items with one and with the most attractors, all of the other number; *what lowers it*: the "
+                f"far end's interval lies wholly below the near end's. {attested}", "",
                 markdown_table(claims)]
         if (res / "figures" / "headline.png").is_file():
             out += ["![headline](figures/headline.png)", ""]
@@ -258,10 +371,10 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
     if "attractor_rate" in seeds.columns:
         from probe.metrics import syntactic_onset
 
-        onset = syntactic_onset(seeds, n_attractors=n_attractors)
+        onset = syntactic_onset(seeds, n_attractors=n_attractors, construction=frames)
         table = onset.drop(columns=["n_points"]).astype(object).where(onset.drop(columns=["n_points"]).notna(), "-")
         out += ["## Where agreement turns syntactic", "",
-                "Per architecture, the syntactic choice rate on conflict items (all constructions, "
+                "Per architecture, the syntactic choice rate on conflict items (the headline's constructions, "
                 f"{n_attractors} attractor) at each corpus attractor rate: *sequential* where its interval lies "
                 "wholly below 0.5, *syntactic* wholly above, `~` otherwise. A cell *turns* syntactic only if every "
                 "lower rate is sequential and every higher rate syntactic (undecided rates may lie between); a "
@@ -282,9 +395,21 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
             "effect(pl head), positive when plural attractors disrupt singular heads more than the reverse (as in "
             "humans).", "",
             markdown_table(effect_table(seeds, n_attractors=n_attractors)),
-            "## Accuracy per item class and attractor count", "",
-            "All constructions pooled; k = attractor slots. *none*: no attractor.", "",
-            markdown_table(class_table(seeds)),
+            *(["## Accuracy by number of attractors", "",
+               "`pp` items only, at every count k, so that each column compares the same construction: *conflict* "
+               "(all k attractors of the other number) and *matched* (all of the head's number). The last rows give "
+               "the training dependencies with each conflict configuration (summed over the rate's corpora).", "",
+               markdown_table(attractor_count_table(seeds, evidence))] if pooled in pools else
+              ["## Accuracy per item class and attractor count", "",
+               "All constructions pooled; k = attractor slots. *all items*: every item, those of unknown class (imported "
+               "data that does not say the numbers) included. *none*: no attractor.", "",
+               markdown_table(class_table(seeds)),]),
+            *(["## Generalization beyond the training grammar", "",
+               "Item cells whose configuration none of the training corpora of their rate shows (for `pp`, "
+               "attractors of mixed numbers; the grammar makes every noun between a subject and its verb one "
+               "number): what the models do with an unseen configuration. Never pooled into any row above.", "",
+               markdown_table(generalization_table(seeds, evidence))]
+              if len(generalization_table(seeds, evidence)) else []),
             "## Mismatched items without conflict, per construction", "",
             "Items with an attractor of the other number whose nearest noun agrees with the head (the attractor "
             "stands before the head: `within_orc*`, `sent_comp`), reported on their own: interference "
@@ -337,6 +462,6 @@ def report_evaluation(results_dir: str | os.PathLike, *, command: str = "", figu
     write_report(res, title=f"probe evaluate: {res.name}", commands=[command] if command else [])
     table = class_table(read_seed_summary(res))
     if not len(table):
-        return "no items with a known item class"
-    return ("accuracy [95% CI] per item class and attractor slots k (all constructions pooled):\n"
-            + table.to_string(index=False))
+        return "no scored items"
+    return ("accuracy [95% CI] on all items (unknown-class ones included), then per item class and attractor "
+            "slots k (all constructions pooled):\n" + table.to_string(index=False))

@@ -10,25 +10,30 @@ from pathlib import Path
 from typing import Callable
 
 from probe.data.build import build_dataset
-from probe.core.config import config_to_dict
+from probe.core.config import config_from_dict, config_to_dict, merge_config
 from probe.core.io import save_config
-from probe.run.config import RunConfig, check_run_config, rate_labels, rate_tag, sweep_rates, train_config
+from probe.run.config import (RunConfig, check_run_config, corpus_tag, model_labels, model_tag, rate_tag,
+                              stream_seeds, sweep_rates, train_config, training_seed)
 from probe.run.published import overview_section, score_extra_data
-from probe.run.report import intro_markdown, report_sections, reproducibility, training_summaries
+from probe.run.report import intro_markdown, report_sections, reproducibility, training_summaries, write_evidence
 from probe.jobs import Executor, TrainJob, same_train_config, train_many
-from probe.run.stages import run_stage
+from probe.run.sensitivity import state_sensitivity
+from probe.run.stages import check_run_folder, finished_model, run_stage
 
 
-def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None) -> Path:
+def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None,
+                  overwrite: bool = False) -> Path:
     """Run every stage of ``cfg`` and return the run folder (``results/<name>``) holding report.md.
 
     Stage outputs go to ``results/<name>/work/`` (not committed: checkpoints, corpora, per-item
     scores); the run folder gets config.json, summary.csv, summary_seeds.csv, summary.json,
     figures/ and report.md. Restarting after an interruption skips finished stages and resumes
-    interrupted trainings from their last checkpoint.
+    interrupted trainings from their last checkpoint. A run folder holding another config's run is refused
+    unless ``overwrite`` (then the stages whose config still matches are kept).
     """
     from probe.scoring.ngram import BaselineConfig, build_baseline
     from probe.data.corpus import build_corpus, corpus_fingerprint, resolved_corpus_config
+    from probe.data.evidence import pooled_constructions
     from probe.train import RESUMABLE
     from probe.evaluate import evaluate
     from probe.core.environment import git_commit
@@ -36,53 +41,62 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     check_run_config(cfg)
     t_start = time.perf_counter()
     root = Path(cfg.results_dir) / cfg.name
+    check_run_folder(root, config_to_dict(cfg), overwrite=overwrite)
     commit = git_commit()      # before this run writes anything (its folder is ignored by git anyway)
     work = root / "work"
     work.mkdir(parents=True, exist_ok=True)
     save_config(cfg, root, extra={"stage": "run"})
 
-    # 1. the benchmark items, and a small disjoint-seed item set for learning curves
+    # 1. the benchmark items, and held-out items (learning curves, stopping) that repeat none of its sentences
     bench, dev = work / "benchmark", work / "dev_items"
-    new_bench = False
-    for folder, bcfg, what in ((bench, cfg.benchmark, "benchmark items"), (dev, cfg.dev_items, "learning-curve items")):
-        ran = run_stage(folder, config_to_dict(bcfg), lambda f=folder, c=bcfg: build_dataset(c, out=f), log, what)
-        new_bench = new_bench or (ran and folder == bench)
+    dev_cfg = replace(cfg.dev_items, exclude_items=str(bench))
+    new_bench = run_stage(bench, config_to_dict(cfg.benchmark), lambda: build_dataset(cfg.benchmark, out=bench), log,
+                          "benchmark items")
+    run_stage(dev, config_to_dict(dev_cfg), lambda: build_dataset(dev_cfg, out=dev), log, "held-out items",
+              force=new_bench)
 
-    # 2. one synthetic corpus per attractor rate; benchmark sentences are removed from each. A corpus whose
-    # token ids changed (new config, new benchmark) makes its models and baselines stale: they are redone.
+    # 2. synthetic corpora, one per attractor rate and corpus seed; benchmark and held-out sentences are removed.
+    # A corpus whose token ids changed (new config, new benchmark) makes its models and baselines stale: redone.
     corpora, new_data = {}, {}
     for rate in sweep_rates(cfg):
-        ccfg = replace(cfg.corpus, exclude_items=str(bench))
-        if rate is not None:
-            ccfg = replace(ccfg, attractor_rate=rate)
-        folder = work / "corpora" / rate_tag(rate)
-        corpora[rate] = folder
-        before = corpus_fingerprint(folder)
-        run_stage(folder, config_to_dict(resolved_corpus_config(ccfg)), lambda f=folder, c=ccfg: build_corpus(c, out=f),
-                  log, f"corpus {rate_tag(rate)}", force=new_bench)
-        new_data[rate] = corpus_fingerprint(folder) != before
+        for c in cfg.corpus_seeds:
+            ccfg = replace(cfg.corpus, exclude_items=(str(bench), str(dev)), seed=c)
+            if rate is not None:
+                ccfg = replace(ccfg, attractor_rate=rate)
+            folder = work / "corpora" / corpus_tag(rate, c, cfg)
+            corpora[rate, c] = folder
+            before = corpus_fingerprint(folder)
+            run_stage(folder, config_to_dict(resolved_corpus_config(ccfg)),
+                      lambda f=folder, cc=ccfg: build_corpus(cc, out=f), log, f"corpus {folder.name}", force=new_bench)
+            new_data[rate, c] = corpus_fingerprint(folder) != before
+    pool = pooled_constructions(json.loads((f / "stats.json").read_text()) for f in corpora.values())
+    write_evidence(root, corpora)
 
-    # 3. language models: arch x rate x seed, in parallel processes or as Slurm jobs (cfg.executor)
-    jobs, model_dirs, labels = [], [], {}
+    # 3. language models: arch x rate x corpus x seed, and the sensitivity models of the other state convention,
+    # in parallel processes or as Slurm jobs (cfg.executor)
+    jobs, model_dirs, labels, sensitivity = [], [], {}, []
     reused = 0
     for rate in sweep_rates(cfg):
-        for arch in cfg.archs:
-            for seed in cfg.seeds:
-                tcfg = train_config(cfg, arch, seed)
-                out = work / "models" / f"{arch}-{rate_tag(rate)}-s{seed}"
-                model_dirs.append(out)
-                labels[str(out)] = rate_labels(rate)
-                done = (not new_data[rate] and (out / "summary.json").is_file()
-                        and same_train_config(out, tcfg, corpora[rate]))
-                if done:
-                    reused += 1
-                    continue
-                # an interrupted run resumes only on the same data with the same model and update
-                if out.exists() and (new_data[rate] or not same_train_config(out, tcfg, corpora[rate],
-                                                                            ignore=RESUMABLE)):
-                    shutil.rmtree(out)
-                jobs.append(TrainJob(config=config_to_dict(tcfg), corpus=str(corpora[rate]), out=str(out),
-                                     items=str(dev)))
+        for c in cfg.corpus_seeds:
+            for arch in cfg.archs:
+                for seed, state in [(s, "") for s in cfg.seeds] + [(s, "stream") for s in stream_seeds(cfg)]:
+                    tcfg = train_config(cfg, arch, training_seed(cfg, c, seed), state=state or None)
+                    out = work / "models" / model_tag(arch, rate, c, seed, cfg, state)
+                    if state:
+                        sensitivity.append(out)
+                    else:
+                        model_dirs.append(out)
+                    labels[str(out)] = model_labels(cfg, rate, c)
+                    done = not new_data[rate, c] and finished_model(out, tcfg, corpora[rate, c], log=log)
+                    if done:
+                        reused += 1
+                        continue
+                    # an interrupted run resumes only on the same data with the same model and update
+                    if out.exists() and (new_data[rate, c] or not same_train_config(out, tcfg, corpora[rate, c],
+                                                                                  ignore=RESUMABLE)):
+                        shutil.rmtree(out)
+                    jobs.append(TrainJob(config=config_to_dict(tcfg), corpus=str(corpora[rate, c]), out=str(out),
+                                         items=str(dev)))
     workers = cfg.workers or os.cpu_count() or 1
     executor = Executor(kind=cfg.executor, workers=workers, slurm=cfg.slurm, folder=str(work / "slurm"))
     if jobs:
@@ -91,23 +105,26 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
         log("training: all models done already")
 
     # 4. baselines per corpus: n-gram (sequential reference) and unigram (sanity)
-    for rate in sweep_rates(cfg):
+    for (rate, c), corpus in corpora.items():
         for kind in ("ngram", "unigram"):
-            bcfg = BaselineConfig(corpus=str(corpora[rate]), kind=kind, order=cfg.ngram_order)
-            folder = work / "baselines" / f"{kind}-{rate_tag(rate)}"
+            bcfg = BaselineConfig(corpus=str(corpus), kind=kind, order=cfg.ngram_order)
+            folder = work / "baselines" / f"{kind}-{corpus.name}"
             model_dirs.append(folder)
-            labels[str(folder)] = rate_labels(rate)
-            run_stage(folder, {"kind": kind, "order": cfg.ngram_order, "corpus": str(corpora[rate])},
-                      lambda f=folder, c=bcfg: build_baseline(c, f), log, f"baseline {kind} {rate_tag(rate)}",
-                      force=new_data[rate])
+            labels[str(folder)] = model_labels(cfg, rate, c)
+            run_stage(folder, {"kind": kind, "order": cfg.ngram_order, "corpus": str(corpus)},
+                      lambda f=folder, b=bcfg: build_baseline(b, f), log, f"baseline {kind} {corpus.name}",
+                      force=new_data[rate, c])
 
-    # 5. evaluation of every model on the benchmark (prefix method)
+    # 5. evaluation of every model on the benchmark (prefix method); constructions whose configurations every
+    # corpus attests at the designed share are pooled as 'pooled' (the headline)
     t0 = time.perf_counter()
     evaluate([str(m) for m in model_dirs], [str(bench)], work / "eval", labels=labels, overwrite=True,
-             progress=True)
+             progress=True, pool=pool)
     log(f"evaluation: {time.perf_counter() - t0:.1f} s")
     for name in ("summary.csv", "summary_seeds.csv", "summary.json"):
         shutil.copyfile(work / "eval" / name, root / name)
+    sensitivity_section = state_sensitivity(cfg, work=work, root=root, models=sensitivity, pool=pool, labels=labels,
+                                            log=log)
 
     # 5b. published test sets: coverage decides these numbers, so both regimes are reported
     frames: dict = {}
@@ -145,7 +162,9 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                                                                else "not converged") == "converged"
     verdict = reproducibility(cfg, root, log=log)
     write_report(root, title=f"probe run: {cfg.name}", commands=[command], intro=intro_markdown(cfg, elapsed, reused),
-                 lead=overview, sections=report_sections(cfg, work, trained) | extra_sections | analysis_sections,
+                 lead=overview, sections=({"State convention: sensitivity": sensitivity_section} if sensitivity_section
+                                          else {}) | report_sections(cfg, corpora, trained) | extra_sections
+                 | analysis_sections,
                  convergence=convergence, commit=commit,
                  closing={"Reproducibility": verdict} if verdict else None)
     log(f"probe run {cfg.name}: finished in {elapsed:.0f} s; report at {root / 'report.md'}")
@@ -156,18 +175,25 @@ def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench
                  log: Callable[[str], None] = print, workers: int = 1, executor: Executor | None = None) -> dict:
     """Run each analysis named in ``cfg.analyses`` (the registry's preset ``cfg.analysis_scale``) into the run
     folder, their own trainings on ``executor`` (default: ``workers`` local processes); return report sections
-    by the analyses' titles."""
+    by the analyses' titles. ``corpora``: {(rate, corpus seed): folder}."""
     from probe.analyses.base import AnalysisInputs, run_analysis, get_analysis
 
-    models = tuple({"path": str(work / "models" / f"{arch}-{rate_tag(rate)}-s{seed}"), "arch": arch,
-                    "attractor_rate": rate, "seed": seed}
+    c = cfg.corpus_seeds[0]      # the analyses read one corpus per rate: the first drawn, and its models
+    models = tuple({"path": str(work / "models" / model_tag(arch, rate, c, seed, cfg)), "arch": arch,
+                    "attractor_rate": rate, "seed": training_seed(cfg, c, seed)}
                    for rate in sweep_rates(cfg) for arch in cfg.archs for seed in cfg.seeds)
-    inputs = AnalysisInputs(models=models, corpus_dirs={r: str(p) for r, p in corpora.items()}, items=str(bench),
-                            out=str(root), workers=workers, executor=executor)
+    inputs = AnalysisInputs(models=models, corpus_dirs={r: str(corpora[r, c]) for r in sweep_rates(cfg)},
+                            items=str(bench), dev_items=str(work / "dev_items"), out=str(root), workers=workers,
+                            executor=executor)
     sections = {}
     for name in cfg.analyses:
         t0 = time.perf_counter()
-        result = run_analysis(name, inputs, preset=cfg.analysis_scale)
+        analysis = get_analysis(name)
+        preset = config_to_dict(analysis.preset(cfg.analysis_scale))
+        config = config_from_dict(analysis.config, merge_config(preset, cfg.analysis_options.get(name, {}),
+                                                                cls=analysis.config),
+                                  where="run config", key=f"analysis_options.{name}")
+        result = run_analysis(name, inputs, config)
         secs = time.perf_counter() - t0
         log(f"analysis {name}: {secs:.1f} s")
         text = (result.get("markdown") or "").strip()

@@ -14,29 +14,45 @@ from probe.run.config import RunConfig, rate_tag, sweep_rates
 def intro_markdown(cfg: RunConfig, elapsed: float, reused: int = 0) -> str:
     """The report's opening paragraph; ``reused``: models trained by an earlier invocation and kept."""
     t = cfg.train
+    corpora = len(cfg.corpus_seeds)
     if cfg.attractor_rates:
         held = (f"; {cfg.corpus.modifier_rate:g} of the subjects carry a modifier in every corpus, so only the share "
-                "of modifiers whose noun has the other number varies" if cfg.corpus.modifier_rate is not None else "")
-        data = (f"{len(cfg.attractor_rates)} synthetic corpora of {cfg.corpus.n_sentences:,} sentences differing in "
-                f"their attractor rate ({', '.join(f'{r:g}' for r in cfg.attractor_rates)}: the share of subjects "
-                f"whose modifier puts a noun of the other number between head and verb{held})")
+                "of modifiers whose nouns have the other number varies" if cfg.corpus.modifier_rate is not None else "")
+        data = (f"{'synthetic corpora' if corpora == 1 else f'{corpora} independently drawn synthetic corpora per rate'}"
+                f" of {cfg.corpus.n_sentences:,} sentences at {len(cfg.attractor_rates)} attractor rates "
+                f"({', '.join(f'{r:g}' for r in cfg.attractor_rates)}: the share of subjects whose modifier puts nouns "
+                f"of the other number between head and verb{held})")
     else:
         files = cfg.corpus.train_files or cfg.corpus.text_files or (cfg.corpus.hf_name,)
         data = f"the real-text corpus {', '.join(map(str, files))} (tokenizer: {cfg.corpus.tokenizer})"
+    state = ("each training sentence on its own from a zero state after `<eos>`, as every item is scored, "
+             f"{t.batch_size} sentences a batch" if t.state == "sentence" else
+             f"one token stream with the state carried across sentences, batch {t.batch_size} x BPTT {t.bptt}")
+    stop = ((f"until neither validation perplexity (by {t.min_delta:.1%}) nor agreement on held-out items (by "
+             f"{t.agreement_delta:g}) has improved in {t.stop_after} validations (at most {t.epochs} epochs)")
+            if t.stop_after and t.stop_on == "ppl+agreement" else
+            f"until validation perplexity stops improving (at most {t.epochs} epochs)" if t.stop_after else
+            f"{t.epochs} epochs")
+    sensitivity = (f" For the first {cfg.sensitivity_seeds} seed(s), each cell is also trained on one carried stream, "
+                   "the other state convention (see State convention: sensitivity)." if cfg.sensitivity_seeds else "")
     return (
-        f"{len(cfg.archs)} recurrent cells ({', '.join(cfg.archs)}) x {len(cfg.seeds)} training seeds, trained on "
-        f"{data}, plus a {cfg.ngram_order}-gram Kneser-Ney and a unigram baseline per corpus. "
-        f"Models: {t.layers}x{t.hidden} units, embeddings {t.emb}, {t.optimizer} lr {t.lr}, batch {t.batch_size}, "
-        f"BPTT {t.bptt}, dropout {t.dropout}, "
-        + (f"trained until validation stops improving (at most {t.epochs} epochs)" if t.stop_after else
-           f"{t.epochs} epochs")
+        f"{len(cfg.archs)} recurrent cells ({', '.join(cfg.archs)}) x {len(cfg.seeds)} training seeds"
+        + (" per corpus" if corpora > 1 else "") + f", trained on {data}, plus a {cfg.ngram_order}-gram Kneser-Ney "
+        f"and a unigram baseline per corpus. Models: {t.layers}x{t.hidden} units, embeddings {t.emb}, {t.optimizer} "
+        f"lr {t.lr}, dropout {t.dropout}, {state}, {stop}"
         + (f" (at most {t.max_steps} steps)" if t.max_steps else "")
         + ("; per cell: " + "; ".join(f"{a}: " + ", ".join(f"{k} {v}" for k, v in ch.items())
                                       for a, ch in cfg.arch_train.items()) if cfg.arch_train else "")
-        + (f". The whole run took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()})." if not reused else
-           f". This invocation took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()}); {reused} of the "
-           f"{len(cfg.archs) * len(cfg.seeds) * len(sweep_rates(cfg))} language models were finished by an earlier "
+        + "." + sensitivity
+        + (f" The whole run took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()})." if not reused else
+           f" This invocation took {elapsed:.0f} s on {os.cpu_count()} CPU cores ({cpu_model()}); {reused} of the "
+           f"{n_models(cfg)} language models were finished by an earlier "
            "invocation of the same command and reused (their training times are in the Training table)."))
+
+
+def n_models(cfg: RunConfig) -> int:
+    """The language models a run trains: cells x rates x corpora x (seeds + the sensitivity models)."""
+    return len(cfg.archs) * len(sweep_rates(cfg)) * len(cfg.corpus_seeds) * (len(cfg.seeds) + cfg.sensitivity_seeds)
 
 
 def rounded(x: Any, digits: int = 4) -> Any:
@@ -57,18 +73,21 @@ def training_summaries(model_dirs: list[Path], labels: dict) -> list[dict]:
     return rows
 
 
-def report_sections(cfg: RunConfig, work: Path, trained: list[dict]) -> dict:
-    """Report sections read from the run's own outputs: what each corpus holds, how each model trained."""
+def report_sections(cfg: RunConfig, corpora: dict, trained: list[dict]) -> dict:
+    """Report sections read from the run's own outputs: what each corpus holds (and how often it shows each
+    construction), how each model trained. ``corpora``: {(rate, corpus seed): folder}."""
     import pandas as pd
 
     from probe.core.tables import markdown_table
 
-    rows = []
-    for rate in sweep_rates(cfg):
-        f = work / "corpora" / rate_tag(rate) / "stats.json"
+    rows, stats_by = [], {}
+    several = len(cfg.corpus_seeds) > 1
+    for (rate, c), folder in corpora.items():
+        f = Path(folder) / "stats.json"
         if not f.is_file():
             continue
         s = json.loads(f.read_text())
+        stats_by[rate, c] = s
         if rate is None:  # real text: what the corpus is, not what the grammar was asked for
             rows.append({"corpus": rate_tag(rate), "train tokens": s.get("tokens", {}).get("train"),
                          "vocabulary": s.get("vocab_size") or s.get("types"),
@@ -77,12 +96,13 @@ def report_sections(cfg: RunConfig, work: Path, trained: list[dict]) -> dict:
             continue
         floor = (s.get("entropy_floor") or {}).get("valid") or {}
         modified = s.get("modifier_rate")
-        rows.append({"attractor_rate (asked)": rate, "sentences": sum(s.get("sentences", {}).values()),
+        rows.append({"attractor_rate (asked)": rate, **({"corpus seed": c} if several else {}),
+                     "sentences": sum(s.get("sentences", {}).values()),
                      "train tokens": s.get("tokens", {}).get("train"),
                      "modified subjects (asked)": rounded(modified),
                      "subjects crossing any noun": rounded(s.get("subject_noun_rate")),
-                     "attracted subjects (measured)": rounded(s.get("attractor_rate")),
-                     "modifiers with the other number": rounded(rate / modified) if modified else None,
+                     "subjects crossing a noun of the other number": rounded(s.get("attractor_rate")),
+                     "designed share of other-number nouns": rounded(s.get("designed_share")),
                      "entropy floor (valid ppl)": rounded(floor.get("ppl")),
                      "benchmark sentences removed": s.get("removed_benchmark_sentences")})
     sections = {}
@@ -93,11 +113,26 @@ def report_sections(cfg: RunConfig, work: Path, trained: list[dict]) -> dict:
                 "entropy on the valid split, the perplexity of the best possible model."
                 if cfg.attractor_rates else "The corpus (stats.json of `probe corpus`):")
         sections["Corpora"] = what + "\n\n" + markdown_table(pd.DataFrame(rows))
+        evidence = evidence_table(stats_by)
+        if len(evidence):
+            sections["Corpora"] += (
+                "\n\n**Training evidence per construction.** How many training dependencies of each corpus have the "
+                "shape of each benchmark construction (`probe.data.evidence`: the dependency's kind and what lies "
+                "between and before head and verb, from the corpus' own records), and among them how many have its "
+                "conflict configuration (every attractor of the other number) and its matched one; the share is "
+                "conflict / all of that shape, designed to equal the corpus' share of other-number nouns. "
+                "*attested*: the configuration occurs and its share agrees with the designed one within 25% "
+                "(relative; Wilson interval), in every corpus of the rate. The headline pools the constructions "
+                "attested at every rate (one attractor); configurations no corpus shows are reported apart, under "
+                "generalization beyond the training grammar.\n\n" + markdown_table(evidence))
     if trained:
         t = cfg.train
-        rule = (f"until validation perplexity stopped improving by {t.min_delta:.1%} in {t.stop_after} validations in "
-                f"a row ({t.evals_per_epoch} per epoch; lr x {t.lr_decay} at each plateau; at most {t.epochs} epochs)"
-                if t.stop_after else f"for {t.epochs} epochs (no early stopping)")
+        watch = (f"neither validation perplexity (by {t.min_delta:.1%}) nor agreement on the held-out items (by "
+                 f"{t.agreement_delta:g}; the mean over item classes) had improved"
+                 if t.stop_on == "ppl+agreement" else f"validation perplexity had not improved by {t.min_delta:.1%}")
+        rule = (f"until {watch} in {t.stop_after} validations in a row ({t.evals_per_epoch} per epoch; lr x "
+                f"{t.lr_decay} at each perplexity plateau; at most {t.epochs} epochs)" if t.stop_after
+                else f"for {t.epochs} epochs (no early stopping)")
         def status(r: dict) -> str:
             s = r.get("status", "converged" if r.get("converged") else "not converged")
             return s if s == "converged" else f"{s}: {r.get('stop_reason', r.get('stopped'))}"
@@ -107,11 +142,14 @@ def report_sections(cfg: RunConfig, work: Path, trained: list[dict]) -> dict:
             "best valid ppl": rounded(r.get("best_valid_ppl")),
             "ppl / floor": rounded(r["valid_ppl_ratio"]) if r.get("valid_ppl_ratio") is not None else "-",
             "test ppl": rounded(r.get("test_ppl")), "train seconds": rounded(r.get("train_seconds"), 3),
-            "tokens/s": rounded(r.get("tokens_per_s"), 3)} for r in trained])
+            "held-out agreement": rounded(r.get("agreement_at_best"), 3) if r.get("agreement_at_best") is not None
+            else "-",
+            "tokens/s": f"{r['tokens_per_s']:,.0f}" if r.get("tokens_per_s") else "-"} for r in trained])
         ratios = [r["valid_ppl_ratio"] for r in trained if r.get("valid_ppl_ratio")]
         n_conv = sum(r.get("status") == "converged" for r in trained)
         close = sum(x <= cfg.floor_ratio for x in ratios)
-        summary = (f"{n_conv} of {len(trained)} models converged (validation stopped improving)"
+        both = "validation perplexity and held-out agreement" if t.stop_on == "ppl+agreement" else "validation"
+        summary = (f"{n_conv} of {len(trained)} models converged ({both} stopped improving)"
                    + (f"; {close} of {len(ratios)} reached {cfg.floor_ratio} x the entropy floor or better "
                       f"(valid ppl / floor {min(ratios):.3f}-{max(ratios):.3f})" if ratios else "")
                    + ". Rows of the headline from cells with a model that did not converge (or stalled: stopped "
@@ -175,3 +213,52 @@ def reproducibility(cfg: RunConfig, root: Path, *, log: Callable[[str], None] = 
     if missing:
         text += f"\n\n{missing} reference rows have no counterpart in this run."
     return text
+
+
+def evidence_table(stats_by: dict) -> "Any":
+    """Per construction (pp per PP count, control per distance) x rate: conflict and matched training
+    dependencies, summed over the rate's corpora, their share and whether every corpus attests it."""
+    import pandas as pd
+
+    cells: dict = {}
+    for (rate, _), s in sorted(stats_by.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or 0, kv[0][1])):
+        for r in s.get("constructions") or []:
+            key = (r["construction"], r["variant"])
+            cell = cells.setdefault(key, {}).setdefault(rate, {"structure": 0, "conflict": 0, "matched": 0,
+                                                               "attested": True, "attractors": r["attractors"]})
+            cell["structure"] += r["structure"]
+            cell["conflict"] += r["conflict"] or 0
+            cell["matched"] += r["matched"] or 0
+            cell["attested"] = cell["attested"] and bool(r["attested"])
+    rows = []
+    for (name, variant), by_rate in sorted(cells.items()):
+        row = {"construction": name, "variant": (f"{variant} PPs" if name == "pp" else f"distance {variant}"
+                                                 if name == "control" else "-")}
+        for rate, c in by_rate.items():
+            if c["attractors"]:
+                share = c["conflict"] / c["structure"] if c["structure"] else float("nan")
+                text = f"{c['conflict']:,} / {c['matched']:,} of {c['structure']:,} ({share:.3f})"
+            else:
+                text = f"{c['structure']:,} (no attractor)"
+            row[f"r={rate:g}: conflict / matched of all (share)"] = text + ("" if c["attested"] else " NOT attested")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_evidence(root: Path, corpora: dict) -> None:
+    """``root/evidence.csv``: every corpus' per-construction training evidence (stats.json's ``constructions``,
+    with the attractor rate, the corpus seed and the relation patterns as JSON), which the report reads for
+    its distance-versus-attraction counts and its generalization table."""
+    import pandas as pd
+
+    from probe.core.io import write_text_atomic
+
+    rows = []
+    for (rate, c), folder in corpora.items():
+        f = Path(folder) / "stats.json"
+        stats = json.loads(f.read_text()) if f.is_file() else {}
+        for r in stats.get("constructions") or []:
+            rows.append({"attractor_rate": rate, "corpus": c, **{k: v for k, v in r.items() if k != "patterns"},
+                         "patterns": json.dumps(r.get("patterns", {}), sort_keys=True)})
+    if rows:
+        write_text_atomic(root / "evidence.csv", pd.DataFrame(rows).to_csv(index=False))

@@ -8,6 +8,53 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from probe.core.errors import ProbeError
+from probe.core.io import check_writable
+from probe.jobs.job import same_train_config
+from probe.models.checkpoint import checkpoint_problem
+from probe.train import TrainConfig
+
+# RunConfig keys that say where a run goes and how many processes it uses, not what it computes
+_PLACE_AND_PACE = ("name", "results_dir", "workers", "executor", "slurm")
+
+
+def _differences(want: dict, have: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts; a key ``have`` lacks (a field added after
+    it was written) does not count: stage-level checks compare those with the defaults they ran with."""
+    out = []
+    for k, v in want.items():
+        if k not in have:
+            continue
+        if isinstance(v, dict) and isinstance(have[k], dict) and set(v) & set(have[k]):
+            out += _differences(v, have[k], f"{prefix}{k}.")
+        elif have[k] != v:
+            out.append(prefix + k)
+    return out
+
+
+def check_run_folder(root: Path, config: dict, *, overwrite: bool = False) -> None:
+    """Refuse to run a config (``config``: the RunConfig as a dict) into ``root`` when it holds another run
+    (another preset or config) or files that are no run, unless ``overwrite``; the same config resumes
+    (finished stages are kept). Also fails at once when ``root`` cannot be created."""
+    check_writable(root)
+    if overwrite or not root.is_dir() or not any(root.iterdir()):
+        return
+    saved = None
+    f = root / "config.json"
+    if f.is_file():
+        try:
+            saved = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = None
+    if not isinstance(saved, dict) or saved.get("stage") != "run":
+        raise ProbeError(f"{root} exists and holds no probe run (no readable config.json); choose another --name, "
+                         "or pass --overwrite to run into it")
+    differ = [k for k in _differences(config, saved) if k.split(".")[0] not in _PLACE_AND_PACE]
+    if differ:
+        shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+        raise ProbeError(f"{root} holds a run of another config ({shown} differ); pass --overwrite to replace it "
+                         "(stages whose config still matches are kept), or choose another --name")
+
 
 def same_config(folder: Path, expected: dict) -> bool:
     """True if ``folder/config.json`` holds every key of ``expected`` with the same value."""
@@ -34,3 +81,16 @@ def run_stage(folder: Path, expected: dict, make: Callable[[], Any], log: Callab
     make()
     log(f"{what}: {time.perf_counter() - t0:.1f} s")
     return True
+
+
+def finished_model(out: Path, tcfg: TrainConfig, corpus: str | Path, *,
+                   log: Callable[[str], None] | None = None) -> bool:
+    """True if the training folder ``out`` holds a finished model of ``tcfg`` on ``corpus`` that can be read: its
+    summary.json, the same config (:func:`same_train_config`) and an intact model.pt. A damaged checkpoint
+    (truncated, overwritten) makes the model stale, so the run trains it again (said through ``log``)."""
+    if not (out / "summary.json").is_file() or not same_train_config(out, tcfg, corpus):
+        return False
+    problem = checkpoint_problem(out / "model.pt")
+    if problem is not None and log is not None:
+        log(f"{out.name}: training it again, its checkpoint is damaged ({problem.split(';')[0]})")
+    return problem is None

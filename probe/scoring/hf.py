@@ -30,6 +30,7 @@ padding
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from pathlib import Path
@@ -40,6 +41,7 @@ import pandas as pd
 
 from probe.core.device import resolve_device
 from probe.core.errors import ProbeError
+from probe.core.hub import hub_access
 from probe.scoring.base import TokenScorer, batched_next_word, batched_token_logprobs, pad_right, start_next_word
 
 
@@ -142,12 +144,19 @@ class HFScorer(TokenScorer):
             raise ProbeError(f"{src} is not a folder; give a folder written by save_pretrained or a hub "
                              "name such as openai-community/gpt2")
         dev = resolve_device(device)
-        try:
-            tokenizer = tf.AutoTokenizer.from_pretrained(src, local_files_only=local)
-            model = tf.AutoModelForCausalLM.from_pretrained(src, local_files_only=local)
-        except (OSError, ValueError, KeyError, ImportError) as exc:
-            where = "the folder" if local else "the hub (no network? a hub name needs it once, then the cache)"
-            raise ProbeError(f"cannot load Hugging Face causal LM {src!r} from {where}: {_one_line(exc)}") from None
+        # an unreachable hub fails in seconds (the cache still serves a name loaded before), not after retries
+        with contextlib.nullcontext(True) if local else hub_access() as online:
+            try:
+                tokenizer = tf.AutoTokenizer.from_pretrained(src, local_files_only=local)
+                model = tf.AutoModelForCausalLM.from_pretrained(src, local_files_only=local)
+            except (OSError, ValueError, KeyError, ImportError) as exc:
+                if not online:
+                    raise ProbeError(f"cannot load Hugging Face causal LM {src!r}: the hub is offline or unreachable "
+                                     "and the model is not in the local cache; give the path of a folder written by "
+                                     "save_pretrained (--hf-model PATH), or load the name once with the network"
+                                     ) from None
+                where = "the folder" if local else "the hub"
+                raise ProbeError(f"cannot load Hugging Face causal LM {src!r} from {where}: {_one_line(exc)}") from None
         if dev == "cpu":
             model = model.float()
         model.to(dev)

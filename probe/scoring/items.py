@@ -180,5 +180,55 @@ class AgreementCurve:
         self.items = read_items(items)        # read_items prepares them
 
     def __call__(self, model: Any, vocab: Vocab, device: Any) -> dict:
-        """-> {"agreement_accuracy": share of in-vocabulary items answered right, prefix method}."""
-        return {"agreement_accuracy": agreement_accuracy(model, vocab, self.items, device=str(device))}
+        """-> {"agreement_accuracy": share of in-vocabulary items answered right (prefix method), "agreement": the
+        mean of the accuracies per item class (none, matched, conflict, mismatched without conflict: conflict
+        items weigh as much as the easy ones; what ``stop_on ppl+agreement`` watches), "agreement_conflict"}."""
+        scores = score_items(LMScorer(model, vocab, device=str(device)), self.items, method="prefix")
+        kept = scores[~scores["excluded"].to_numpy(bool)]
+        if not len(kept):
+            nan = float("nan")
+            return {"agreement_accuracy": nan, "agreement": nan, "agreement_conflict": nan}
+        correct = kept["correct"].astype(float)
+        by_class = correct.groupby(kept["match"].to_numpy(str)).mean().drop("unknown", errors="ignore")
+        return {"agreement_accuracy": float(correct.mean()),
+                "agreement": float(by_class.mean()) if len(by_class) else float("nan"),
+                "agreement_conflict": float(by_class.get("conflict", float("nan")))}
+
+
+def corpus_contexts(ids: np.ndarray, eos: int, n: int, length: int) -> list[np.ndarray]:
+    """``n`` stretches of whole sentences, about ``length`` tokens each, spread over ``ids`` (a corpus split): each
+    ends just before an ``<eos>``, so that an item's own leading ``<eos>`` closes the last sentence."""
+    ids = np.asarray(ids)
+    ends = np.flatnonzero(ids == eos)
+    if len(ends) < 2:
+        raise ProbeError("the corpus split holds fewer than two sentences; a context needs whole sentences")
+    out = []
+    for k in np.linspace(1, len(ends) - 1, n + 2).astype(int)[1:-1]:
+        end = int(ends[k])
+        first = int(np.searchsorted(ends, end - length)) - 1      # the <eos> before the context's first sentence
+        start = int(ends[first]) + 1 if first >= 0 else 0
+        out.append(ids[start:end].astype(np.int64))
+    return out
+
+
+def score_after_contexts(model: Any, vocab: Vocab, items: pd.DataFrame, contexts: list[np.ndarray], *,
+                         method: str = "prefix", batch_size: int = 256) -> pd.DataFrame:
+    """Score prepared items as :func:`score_items` does, but with the recurrent state each item starts from
+    warmed on a stretch of corpus text (``contexts``, from :func:`corpus_contexts`), the convention of a model
+    trained on one carried stream: log-probabilities averaged over the contexts, ``correct`` from the averaged
+    margin."""
+    from probe.scoring.neural import warm_state
+
+    runs = [score_items(LMScorer(model, vocab, batch_size=batch_size, start_state=warm_state(model, ctx)), items,
+                        method=method) for ctx in contexts]
+    out = runs[0].copy()
+    for col in ("logp_good", "logp_bad"):
+        out[col] = np.mean([r[col].to_numpy(float) for r in runs], axis=0)
+    out["margin"] = out["logp_good"] - out["logp_bad"]
+    scored = ~out["excluded"].to_numpy(bool)
+    good = (out["margin"] > 0).to_numpy()
+    out["correct"] = pd.array(np.where(scored, good, pd.NA), dtype="boolean")
+    same = (out["nearest_number"] == out["head_number"]).to_numpy()
+    out["choice_syntactic"] = out["correct"]
+    out["choice_sequential"] = pd.array(np.where(scored, np.where(same, good, ~good), pd.NA), dtype="boolean")
+    return out

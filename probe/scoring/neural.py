@@ -46,6 +46,9 @@ class LMScorer(TokenScorer):
         seed = ckpt.train_config.get("seed", 0) if isinstance(ckpt.train_config, dict) else 0
         arch = getattr(ckpt.model_config, "arch", "lm")
         info = {"model": name or model_name(path), "arch": str(arch), "seed": int(seed or 0), "path": str(path)}
+        if isinstance(ckpt.train_config, dict) and ckpt.model.carries_state:
+            # the state convention it was trained in (checkpoints written before the option: one carried stream)
+            info["training_state"] = ckpt.train_config.get("state", "stream")
         return cls(ckpt.model, ckpt.vocab, batch_size=batch_size, info=info)
 
     @contextlib.contextmanager

@@ -62,6 +62,11 @@ def check_model_path(path: str | os.PathLike) -> None:
         if kind.detect is not None and not kind.detect(Path(target)):
             raise ProbeError(f"{target} is not a {kind.name} model; {kind.help}")
         return
+    prefix, sep, _ = str(path).partition(":")
+    if sep and prefix.isidentifier() and not Path(path).exists():
+        raise ProbeError(f"unknown kind {prefix!r} in the model reference {str(path)!r}: KIND:TARGET takes KIND one "
+                         f"of {', '.join(SCORERS)} (probe.scoring.registry.register_scorer adds kinds), or give a "
+                         "model's folder")
     raise ProbeError(f"{path} is not a model: no model.pt (train one with `probe train --out DIR`) "
                      "and no baseline.json (make one with `probe baseline --out DIR`); or give KIND:TARGET "
                      f"with KIND one of {', '.join(SCORERS)}")

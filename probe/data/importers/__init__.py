@@ -69,8 +69,9 @@ def import_items(fmt: str, paths: Sequence[str | os.PathLike], *, lexicon: str |
 def import_dataset(cfg: ImportConfig, out: str | os.PathLike, *, overwrite: bool = False) -> str:
     """Run ``probe import``: read the inputs, write an item folder like ``probe build``'s; return a summary.
 
-    The folder holds the HF dataset (``datasets.load_from_disk``), ``items.jsonl``, ``README.md`` (a card
-    with counts per construction x condition) and ``config.json``; nothing is written on error.
+    The folder holds ``items.jsonl``, ``README.md`` (a dataset card, so ``datasets.load_dataset`` reads the
+    folder, with counts per construction x condition), ``arrow/`` (``datasets.load_from_disk``) and
+    ``config.json``; nothing is written on error.
     """
     check_output_dir(out, overwrite)
     t0 = time.perf_counter()

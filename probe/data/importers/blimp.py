@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Callable, Iterable, Mapping, Sequence
 
 from probe.core.errors import ProbeError
@@ -86,6 +87,86 @@ def _blimp_attractor_fields(uid: str, good: list[str], v: int, head_number: str)
             "distance": v - h - 1}
 
 
+_CONDITION = re.compile(r"^[SP]+$")
+_NUMBERS = (SG, PL)
+
+
+def _list_field(rec: Mapping, name: str, path, line: int, kind: type, allowed: tuple = ()) -> list:
+    """``rec[name]`` checked to be a list of ``kind`` (and of ``allowed`` values when given)."""
+    value = rec[name]
+    if not isinstance(value, list) or any(not isinstance(v, kind) or isinstance(v, bool) or
+                                          (allowed and v not in allowed) for v in value):
+        what = " or ".join(map(repr, allowed)) if allowed else kind.__name__
+        raise ProbeError(f"{path} line {line}: field {name!r} must be a list of {what}, got {value!r}")
+    return value
+
+
+def _number(rec: Mapping, name: str, path, line: int) -> str:
+    if rec[name] not in _NUMBERS:
+        raise ProbeError(f"{path} line {line}: field {name!r} must be 'sg' or 'pl', got {rec[name]!r}")
+    return rec[name]
+
+
+def _explicit_fields(rec: Mapping, path, line: int, verb_index: int) -> dict:
+    """The item fields a record states itself (probe's names: condition, n_attractors, attractor_numbers, ...),
+    checked against each other; {} when it states none. See :func:`read_blimp`."""
+    out: dict = {}
+    code = rec.get("condition")
+    if code not in (None, ""):
+        if not isinstance(code, str) or not _CONDITION.match(code):
+            raise ProbeError(f"{path} line {line}: field 'condition' must be S/P letters, head first (e.g. SP), "
+                             f"got {code!r}")
+        numbers = [SG if c == "S" else PL for c in code]
+        out.update(condition=code, head_number=numbers[0], attractor_numbers=numbers[1:],
+                   n_attractors=len(numbers) - 1)
+    if "head_number" in rec and rec["head_number"] != "":
+        hn = _number(rec, "head_number", path, line)
+        if "condition" in out and hn != out["head_number"]:
+            raise ProbeError(f"{path} line {line}: field 'head_number' ({hn}) disagrees with field 'condition' "
+                             f"{code!r}")
+        out["head_number"] = hn
+    if "attractor_numbers" in rec:
+        atts = _list_field(rec, "attractor_numbers", path, line, str, _NUMBERS)
+        if "condition" in out and atts != out["attractor_numbers"]:
+            raise ProbeError(f"{path} line {line}: field 'attractor_numbers' {atts} disagrees with field 'condition' "
+                             f"{code!r}")
+        out["attractor_numbers"] = atts
+    if "n_attractors" in rec:
+        k = _field(rec, "n_attractors", path, line, int)
+        if "attractor_numbers" in out and k != len(out["attractor_numbers"]):
+            raise ProbeError(f"{path} line {line}: field 'n_attractors' ({k}) disagrees with the "
+                             f"{len(out['attractor_numbers'])} attractors of field 'condition'/'attractor_numbers'")
+        out["n_attractors"] = k
+    for name in ("head", "nearest_noun"):
+        if name in rec:
+            out[name] = _field(rec, name, path, line)
+    for name in ("head_index", "distance"):
+        if name in rec:
+            out[name] = _field(rec, name, path, line, int)
+    if "attractors" in rec:
+        out["attractors"] = _list_field(rec, "attractors", path, line, str)
+    if "attractor_indices" in rec:
+        out["attractor_indices"] = _list_field(rec, "attractor_indices", path, line, int)
+    if "nearest_number" in rec and rec["nearest_number"] != "":
+        out["nearest_number"] = _number(rec, "nearest_number", path, line)
+    elif "attractor_numbers" in out and "head_number" in out:
+        out["nearest_number"] = _nearest_number(out, verb_index)
+    if "head_number" in out and "condition" not in out and "attractor_numbers" in out:
+        out["condition"] = condition_code(out["head_number"], out["attractor_numbers"])
+    return out
+
+
+def _nearest_number(fields: Mapping, verb_index: int) -> str:
+    """The number of the noun nearest before the verb: from the head's and attractors' positions when the record
+    gives them, else the last attractor's (attractors between head and verb, the usual layout), else the head's."""
+    atts, hn = fields["attractor_numbers"], fields["head_number"]
+    idx, h = fields.get("attractor_indices"), fields.get("head_index", -1)
+    if idx is not None and len(idx) == len(atts) and h >= 0 and verb_index >= 0:
+        before = [(i, n) for i, n in [(h, hn), *zip(idx, atts)] if i < verb_index]
+        return max(before)[1] if before else ""
+    return atts[-1] if atts else hn
+
+
 @_gc_paused()
 def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | None = None,
                verb_numbers: Mapping | None = None) -> list[dict]:
@@ -102,6 +183,16 @@ def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | No
     get the head, its one attractor (the distractor, always of the other number: see
     ``_BLIMP_DISTRACTOR_HEAD``), which is also the nearest noun, the condition code and n_attractors = 1.
     Where the head number cannot be told, these stay unknown ('' / [] / -1).
+
+    A file of one's own in this format may state the item's facts in probe's field names; stated facts
+    replace the guessed ones: ``condition`` (S/P letters, head first: it sets ``head_number``,
+    ``attractor_numbers`` and ``n_attractors``), ``head_number``, ``attractor_numbers``, ``n_attractors``,
+    ``head``, ``head_index``, ``attractors``, ``attractor_indices``, ``nearest_noun``, ``nearest_number``,
+    ``distance``; facts that disagree with each other are an error naming the line. The nearest noun's
+    number, which decides the item class, is ``nearest_number`` when given, else read from
+    ``head_index``/``attractor_indices`` and the verb's position when given, else the last attractor's
+    (attractors standing between head and verb, as in 'the key to the cabinets'; a file whose attractors
+    precede the head states ``nearest_number``).
     """
     noun_numbers, verb_numbers = noun_numbers or {}, verb_numbers or {}
     rows: list[dict] = []
@@ -122,10 +213,12 @@ def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | No
             prefix_ok = i >= 0 and bool(rec.get("one_prefix_method", True))
             head_number = _blimp_head_number(rec, good, bad, i, noun_numbers, verb_numbers)
             n_attr = 0 if uid in _BLIMP_NO_ATTRACTOR else -1
-            fields = {"condition": _code(head_number, []) if n_attr == 0 else "", "n_attractors": n_attr,
-                      **_blimp_attractor_fields(uid, good, i if prefix_ok else -1, head_number)}
+            fields = {"head_number": head_number,
+                      "condition": _code(head_number, []) if n_attr == 0 else "", "n_attractors": n_attr,
+                      **_blimp_attractor_fields(uid, good, i if prefix_ok else -1, head_number),
+                      **_explicit_fields(rec, path, n, i if prefix_ok else -1)}
             rows.append(item_row(
-                construction=uid, head_number=head_number, **fields,
+                construction=uid, **fields,
                 prefix=" ".join(good[:i]) if prefix_ok else "",
                 verb_good=good[i] if prefix_ok else "", verb_bad=bad[i] if prefix_ok else "",
                 verb_index=i if prefix_ok else -1,
@@ -138,4 +231,6 @@ def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | No
 register_importer(Importer(
     name='blimp', read=lambda paths, lex: read_blimp(paths, noun_numbers=lex.noun_number, verb_numbers=lex.verb_number),
     intro=("BLiMP (Warstadt et al. 2020) minimal pairs; construction = UID, source_id = UID/pairID. "
-             "Prefix-scorable where BLiMP's one_prefix_method holds and the tokenized pair differs in one token.")))
+             "Prefix-scorable where BLiMP's one_prefix_method holds and the tokenized pair differs in one token. "
+             "Facts a file states in probe's field names (condition, attractor_numbers, nearest_number, ...) "
+             "replace the guessed ones.")))

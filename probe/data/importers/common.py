@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from probe.core.errors import ProbeError
+from probe.core.io import read_text_lines
 from probe.data.lexicon import PL, SG
 from probe.data.records import condition_code, item_id
 
@@ -128,13 +129,9 @@ def _open_text(path: Path) -> io.TextIOBase:
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, line without newline) of a text or .gz file, with one-line read errors."""
-    try:
-        with _open_text(path) as fh:
-            for n, line in enumerate(fh, start=1):
-                yield n, line.rstrip("\n").rstrip("\r")
-    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
-        raise ProbeError(f"{path}: cannot decode the file ({type(exc).__name__}); give a UTF-8 text file") from exc
+    """(1-based line number, line without newline) of a text or .gz file, with one-line read errors (bytes that
+    are not UTF-8: the line and byte offset)."""
+    return read_text_lines(path)
 
 
 def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:

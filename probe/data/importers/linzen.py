@@ -11,7 +11,7 @@ from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
 from probe.data.records import condition_code
 from probe.data.importers.common import (
-    _COPULAS, _field, _gc_paused, input_files, item_row, _open_text, _other, read_lines
+    _CLOSED_NUMBER, _COPULAS, _field, _gc_paused, input_files, item_row, _open_text, _other, read_lines, _s_form
 )
 from probe.data.importers.registry import Importer, register_importer
 
@@ -151,6 +151,80 @@ def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[
     return rows
 
 
+_TESTSET_COLUMNS = ("target_index", "correct_form", "wrong_form", "n_attractors")
+
+
+def _verb_number(good: str, bad: str, verb_numbers: dict) -> str:
+    """The number of the head a verb pair says (the agreeing form's): closed forms, the lexicon, the -s rule."""
+    if good in _CLOSED_NUMBER and bad in _CLOSED_NUMBER:
+        return _CLOSED_NUMBER[good]
+    if good in verb_numbers and bad in verb_numbers:
+        return verb_numbers[good]
+    s = _s_form(good, bad)
+    return "" if s is None else SG if s else PL
+
+
+def _testset_files(gold: Path) -> tuple[Path, Path | None]:
+    """The ``.text`` beside a ``.gold`` file (required) and its ``.eval`` (optional)."""
+    text, evals = gold.with_suffix(".text"), gold.with_suffix(".eval")
+    if not text.is_file():
+        raise ProbeError(f"{gold}: the sentences file {text.name} is not beside it; keep {gold.stem}.text, "
+                         f".gold (and .eval) in one folder")
+    return text, evals if evals.is_file() else None
+
+
+def _read_linzen_testset(gold: Path, verb_numbers: dict) -> list[dict]:
+    """Gulordava et al.'s LM-scorable copy of Linzen et al.'s test set (``subj_agr_filtered.gold`` + ``.text``)."""
+    text_path, eval_path = _testset_files(gold)
+    sentences = [line for _, line in read_lines(text_path)]
+    golds = [(n, line) for n, line in read_lines(gold) if line.strip()]
+    if len(golds) != len(sentences):
+        raise ProbeError(f"{gold}: {len(golds)} lines, but {text_path.name} has {len(sentences)} sentences; the "
+                         "files must be line-aligned (one gold line per sentence)")
+    targets = [line.strip() for _, line in read_lines(eval_path)] if eval_path else None
+    if targets is not None and len(targets) != len(golds):
+        raise ProbeError(f"{eval_path}: {len(targets)} lines, but {gold.name} has {len(golds)}; the files must be "
+                         "line-aligned")
+    rows = []
+    for k, ((n, line), sentence) in enumerate(zip(golds, sentences)):
+        cols = line.split("\t")
+        if len(cols) != len(_TESTSET_COLUMNS):
+            raise ProbeError(f"{gold} line {n}: expected {len(_TESTSET_COLUMNS)} tab-separated fields "
+                             f"({', '.join(_TESTSET_COLUMNS)}), got {len(cols)}")
+        rec = dict(zip(_TESTSET_COLUMNS, (c.strip() for c in cols)))
+        t = _field(rec, "target_index", gold, n, int)
+        n_attr = _field(rec, "n_attractors", gold, n, int)
+        good, bad = _field(rec, "correct_form", gold, n).lower(), _field(rec, "wrong_form", gold, n).lower()
+        tokens = sentence.lower().split()
+        if tokens and tokens[-1] == "<eos>":
+            tokens.pop()
+        if not 0 <= t < len(tokens):
+            raise ProbeError(f"{gold} line {n}: field 'target_index' ({t}) is outside the sentence on line {n} of "
+                             f"{text_path.name} ({len(tokens)} words)")
+        if tokens[t] != good:
+            raise ProbeError(f"{gold} line {n}: field 'target_index' ({t}) points at {tokens[t]!r} in "
+                             f"{text_path.name}, not at field 'correct_form' {good!r}; the files must be line-aligned")
+        if targets is not None and targets[k] != str(t):
+            raise ProbeError(f"{eval_path} line {k + 1}: {targets[k]!r} differs from field 'target_index' ({t}) "
+                             f"of {gold.name}")
+        if n_attr < 0 or good == bad or " " in bad:
+            raise ProbeError(f"{gold} line {n}: field 'n_attractors' must be >= 0 and field 'wrong_form' one word "
+                             f"other than the correct form, got {n_attr} and {bad!r}")
+        hn = _verb_number(good, bad, verb_numbers)
+        # n_attractors counts the intervening nouns of the other number (Linzen et al.'s definition), so their
+        # numbers are known but not their positions, nor whether a noun of the head's number also intervenes:
+        # the nearest noun's number stays unknown, and items with attractors are of the 'unknown' class.
+        attractor_numbers = [_other(hn)] * n_attr if hn else []
+        rows.append(item_row(
+            construction="linzen_testset", condition=condition_code(hn, attractor_numbers) if hn else "",
+            n_attractors=n_attr, head_number=hn, attractor_numbers=attractor_numbers,
+            prefix=" ".join(tokens[:t]), verb_good=good, verb_bad=bad, verb_index=t,
+            verb_type="copula" if good in _COPULAS else "other", sentence_good=" ".join(tokens),
+            sentence_bad=" ".join(tokens[:t] + [bad] + tokens[t + 1:]), source="linzen",
+            source_id=f"{gold.name}:{n}"))
+    return rows
+
+
 @_gc_paused()
 def read_linzen(paths: Iterable[str | os.PathLike], *, verb_pairs: dict | None = None,
                 verb_numbers: dict | None = None) -> list[dict]:
@@ -176,9 +250,26 @@ def read_linzen(paths: Iterable[str | os.PathLike], *, verb_pairs: dict | None =
       ``last_intervening`` ('na': the head), the noun stays '', and so do the attractor nouns and
       indices ([]) while their numbers (all the other number) are kept. Counts that disagree with the
       tags are a ProbeError.
+    - Gulordava et al. (2018)'s LM-scorable copy of the test set (colorlessgreenRNNs ``data/linzen_testset/``),
+      read from its ``.gold`` file (or the folder, or the ``.text``/``.eval`` beside it): ``subj_agr_filtered.text``
+      holds one lower-cased tokenized sentence per line ending in `` <eos>``; the line-aligned ``.gold`` has
+      four tab-separated columns: ``target_index`` (0-based position of the verb), ``correct_form``,
+      ``wrong_form``, ``n_attractors``; the optional ``.eval`` repeats the target indices (checked when
+      present). Construction ``linzen_testset``; ``head_number`` is the correct form's number (is/are,
+      the lexicon, the -s rule). ``n_attractors`` counts the intervening nouns of the other number, so the
+      attractors' numbers are known but neither their positions nor the nearest noun's number: items with
+      attractors are of the ``unknown`` item class (as Gulordava's ``.tab`` items are), items with none
+      of class ``none``. The verb at ``target_index`` must be the correct form.
     """
     rows: list[dict] = []
-    for path in input_files(paths, ("numpred.*", "*.tsv", "*.tsv.gz"), "Linzen"):
+    seen: set[Path] = set()
+    for path in input_files(paths, ("numpred.*", "*.tsv", "*.tsv.gz", "*.gold"), "Linzen"):
+        if path.suffix in (".gold", ".text", ".eval") and path.with_suffix(".gold").is_file():
+            gold = path.with_suffix(".gold")
+            if gold.resolve() not in seen:
+                seen.add(gold.resolve())
+                rows.extend(_read_linzen_testset(gold, verb_numbers or {}))
+            continue
         first = next(read_lines(path), (0, ""))[1]
         if "verb_index" in first.split("\t"):
             rows.extend(_read_linzen_full(path, verb_pairs or {}, verb_numbers or {}))
@@ -191,4 +282,6 @@ register_importer(Importer(
     name='linzen', read=lambda paths, lex: read_linzen(paths, verb_pairs=lex.verb_pair, verb_numbers=lex.verb_number),
     intro=("Linzen, Dupoux & Goldberg (2016) number-prediction dependencies; n_attractors = intervening "
               "nouns of the other number; items that also have an intervening noun of the head's number are "
-              "construction linzen_mixed (not clean k-attractor items); source_id = file:line.")))
+              "construction linzen_mixed (not clean k-attractor items); Gulordava et al. (2018)'s copy of the test "
+              "set (subj_agr_filtered.gold/.text) is construction linzen_testset, whose items with attractors are "
+              "of the unknown item class (the nearest noun's number is not given); source_id = file:line.")))

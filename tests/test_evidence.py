@@ -1,0 +1,82 @@
+"""Per-construction evidence in a training corpus: tags, configuration counts, the attested verdict."""
+from collections import Counter
+
+import pytest
+
+from probe.data.constructions import CONSTRUCTIONS
+from probe.data.evidence import (attested_patterns, category_tags, count_configurations, evidence_table,
+                                 relation_pattern)
+from probe.data.grammar import ORC, SUBJECT, Grammar, Sentence
+from probe.data.lexicon import load_lexicon
+
+
+@pytest.fixture(scope="module")
+def lex():
+    return load_lexicon()
+
+
+def sent(text, *deps):
+    return Sentence(text.split(), list(deps))
+
+
+def test_tags_and_relation_patterns(lex):
+    tags = category_tags(lex)
+    assert [tags[w] for w in "the old author of the books often laughs and likes".split()] == \
+        list("DJNPDNRIAT")
+    assert tags["been"] == "B" and tags["said"] == "X" and tags["is"] == "K"
+    assert relation_pattern("sg", ["pl", "sg"]) == "OS" and relation_pattern("pl", []) == ""
+
+
+def test_each_item_shape_is_counted_as_its_construction(lex):
+    sentences = [
+        sent("the author laughs", (1, 2, SUBJECT)),
+        sent("the author of the books near the tables laughs", (1, 8, SUBJECT)),
+        sent("the author of the book near the tables laughs", (1, 8, SUBJECT)),           # mixed: 'SO'
+        sent("the author that likes the guards laughs", (1, 6, SUBJECT)),
+        sent("the authors that the guard likes laugh", (1, 6, SUBJECT), (4, 5, ORC)),
+        sent("the author the guards like laughs", (1, 5, SUBJECT), (3, 4, ORC)),
+        sent("the mechanic said the authors laugh", (4, 5, SUBJECT)),
+        sent("the author likes the old guards and laughs", (1, 2, SUBJECT), (1, 7, SUBJECT)),
+        sent("the author really often never laughs", (1, 5, SUBJECT)),
+    ]
+    counts = count_configurations(sentences, lex)
+    assert counts[("simple", 0)] == Counter({"": 3})   # 'the author laughs', 'the authors laugh', 'the author likes'
+    assert counts[("pp", 2)] == Counter({"OO": 1, "SO": 1})
+    assert counts[("src", 0)] == Counter({"O": 1})
+    assert counts[("orc", 0)] == Counter({"O": 1})
+    assert counts[("within_orc", 0)] == Counter({"O": 1})
+    assert counts[("orc_nothat", 0)] == Counter({"O": 1}) and counts[("within_orc_nothat", 0)] == Counter({"O": 1})
+    assert counts[("sent_comp", 0)] == Counter({"O": 1})
+    assert counts[("vp_coord_long", 0)] == Counter({"O": 1})
+    assert counts[("control", 3)] == Counter({"": 1})
+    rows = {(r["construction"], r["variant"]): r for r in evidence_table(counts, rho=0.5)}
+    assert rows[("pp", 2)]["conflict"] == 1 and rows[("pp", 2)]["mixed"] == 1 and rows[("pp", 2)]["matched"] == 0
+    assert ("pp", 2, "SO") in attested_patterns(counts) and ("pp", 2, "OS") not in attested_patterns(counts)
+
+
+def test_attested_means_the_designed_share(lex):
+    counts = {("pp", 1): Counter({"O": 50, "S": 950}), ("src", 0): Counter({"O": 5, "S": 995}),
+              ("orc", 0): Counter({"S": 300}), ("simple", 0): Counter({"": 10})}
+    rows = {r["construction"]: r for r in evidence_table(counts, rho=0.05)}
+    assert rows["pp"]["attested"] and rows["pp"]["share"] == pytest.approx(0.05)
+    assert not rows["src"]["attested"]          # 0.5%: far below the designed 5%
+    assert not rows["orc"]["attested"]          # the conflict configuration never occurs
+    assert rows["simple"]["attested"] and rows["simple"]["conflict"] is None
+    at_zero = {r["construction"]: r["attested"] for r in evidence_table(counts, rho=0.0)}
+    assert at_zero == {"pp": False, "src": False, "orc": True, "simple": True}
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.3])
+def test_the_grammar_attests_every_construction_at_its_designed_share(lex, rate):
+    g = Grammar(lex, attractor_rate=rate, modifier_rate=0.6)
+    counts = count_configurations(g.generate(20_000, seed=3), lex)
+    rows = evidence_table(counts, g.rho)
+    seen = {r["construction"] for r in rows}
+    assert seen == {c for c in CONSTRUCTIONS if CONSTRUCTIONS[c].configuration is not None}
+    for r in rows:
+        assert r["attested"], r
+        if r["attractors"]:
+            assert r["mixed"] == 0, r          # homogeneous attraction: no mixed PP chains
+    variants = {r["variant"] for r in rows if r["construction"] == "pp"}
+    assert variants == {1, 2, 3, 4}
+    assert {r["variant"] for r in rows if r["construction"] == "control"} >= {3, 4, 6, 9, 12}
