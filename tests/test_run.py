@@ -58,7 +58,7 @@ def test_another_config_in_the_run_folder_is_refused_and_the_same_one_resumes(qu
         raise AssertionError("the run started in a folder holding another config's run")
 
     monkeypatch.setattr(probe.run.benchmark, "run_stage", started)
-    cfg, out, _ = quick_run
+    cfg, out, *_ = quick_run
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     assert main(["run", "--name", cfg.name, "--results-dir", str(out.parent)]) == 2     # the default preset
     err = capsys.readouterr().err.strip().splitlines()
@@ -79,7 +79,7 @@ def test_a_damaged_checkpoint_in_a_finished_run_is_trained_again(quick_run):
     model again instead of calling it done and failing in scoring; the other models are kept."""
     from probe.models.checkpoint import checkpoint_problem
 
-    cfg, out, _ = quick_run
+    cfg, out, *_ = quick_run
     models = out / "work" / "models"
     damaged, kept = models / "gru-r0.1-s0" / "model.pt", models / "lstm-r0.1-s0" / "model.pt"
     data = damaged.read_bytes()
