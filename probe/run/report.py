@@ -122,7 +122,8 @@ def report_sections(cfg: RunConfig, corpora: dict, trained: list[dict]) -> dict:
                 "conflict configuration (every attractor of the other number) and its matched one; the share is "
                 "conflict / all of that shape, designed to equal the corpus' share of other-number nouns. "
                 "*attested*: the configuration occurs and its share agrees with the designed one within 25% "
-                "(relative; Wilson interval), in every corpus of the rate. The headline pools the constructions "
+                "(relative; 99.9% Wilson interval, as a run checks some 25 configurations per corpus), in every "
+                "corpus of the rate. The headline pools the constructions "
                 "attested at every rate (one attractor); configurations no corpus shows are reported apart, under "
                 "generalization beyond the training grammar.\n\n" + markdown_table(evidence))
     if trained:
