@@ -2,6 +2,7 @@
 
     python bench/train_speed.py [--sizes 1x64 2x200] [--vocab 120 10000] [--threads 1] [--device cpu]
     python bench/train_speed.py --adaptive [--adaptive-tokens 200000]   # the V=10k adaptive-softmax case only
+    python bench/train_speed.py --states        # sentence batches (the default state convention) vs stream
 
 Both sides train the same shape (embedding = hidden size, LAYERSxHIDDEN, batch 64, BPTT 35, plain SGD,
 gradient clipping at 0.25, hidden state carried and detached across segments) on the same random token
@@ -88,10 +89,12 @@ def probe_stepper(cell, vocab, hidden, layers, device, clip, lr, kernel="auto", 
     return step
 
 
-def best_rates(variants: dict, batches: list, *, rounds: int, min_time: float, budget: float, clock, sync) -> dict:
+def best_rates(variants: dict, batches: list, *, rounds: int, min_time: float, budget: float, clock, sync,
+               count=lambda y: y.numel()) -> dict:
     """Best tokens/s per variant over interleaved rounds (each round: >= min_time and >= 2 steps).
 
-    Rounds stop early (after at least 3) once ``budget`` seconds of wall time are spent.
+    Rounds stop early (after at least 3) once ``budget`` seconds of wall time are spent. ``count``: the tokens
+    a batch's targets hold (padded sentence batches count only their real targets).
     """
     best = {k: 0.0 for k in variants}
     pos = {k: 0 for k in variants}
@@ -111,7 +114,7 @@ def best_rates(variants: dict, batches: list, *, rounds: int, min_time: float, b
                 step(x, y)
                 pos[k] += 1
                 n += 1
-                tokens += y.numel()
+                tokens += count(y)
             sync()
             best[k] = max(best[k], tokens / (clock() - t0))
     return best
@@ -232,6 +235,60 @@ def adaptive_case(a, device, clock, sync, rng) -> None:
           f"({adap['cpu_seconds']:.0f} s): adaptive / full = {adap['valid_ppl'] / full['valid_ppl']:.3f}")
 
 
+def sentence_case(a, device, clock, sync) -> None:
+    """The state conventions: probe's sentence batches (every sentence from a zero state, ``--state sentence``,
+    the default) against a plain nn.X loop on the same padded batches, and against probe on one carried stream
+    of the same tokens (64 streams x BPTT 35), on the synthetic grammar's sentences at 1x64."""
+    from probe.data.corpus import Vocab
+    from probe.data.grammar import Grammar
+    from probe.data.lexicon import load_lexicon
+    from probe.train import SentenceBatches
+
+    grammar = Grammar(load_lexicon(), attractor_rate=0.05, modifier_rate=0.6)
+    vocab = Vocab(("<unk>", "<eos>", *grammar.vocabulary))
+    ids = np.asarray([i for s in grammar.generate(20_000, seed=a.seed) for i in vocab.encode(s.tokens) + [1]])
+    V, hidden, layers = len(vocab), 64, 1
+    sentences = SentenceBatches(ids, batch_size=a.batch_size, seed=a.seed, eos=vocab.eos_id)
+    plan = sentences.plan(0)
+    sent_batches = [sentences.rows(rows, device) for rows in plan]
+    data = batchify(ids, a.batch_size)
+    stream_batches = [get_batch(data, s, a.bptt, device) for s in segment_starts(data.shape[1], a.bptt)]
+
+    def plain_sentences(cell):
+        model = PlainLM(cell, V, hidden, layers).to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=1.0)
+
+        def step(x, y):
+            logits, _ = model(x, None)
+            loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1), ignore_index=-1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+            opt.step()
+        return step
+
+    def probe_sentences(cell):
+        model = build_model(ModelConfig(arch=cell, vocab_size=V, emb=hidden, hidden=hidden, layers=layers))
+        opt = build_optimizer(TrainConfig(optimizer="sgd", lr=1.0), model.to(device))
+
+        def step(x, y):
+            train_step(model, opt, x, y, None, clip=0.25)
+        return step
+
+    print(f"\nstate conventions, 1x{hidden}, the grammar's sentences (vocabulary {V}, mean length "
+          f"{sentences.lengths.mean():.1f} tokens with <eos>): tokens/s (predicted tokens; padding not counted)")
+    print(f"  {'cell':5s} {'plain sent.':>12s} {'probe sent.':>12s} {'probe/plain':>12s} {'probe stream':>13s} "
+          f"{'sentence/stream':>16s}")
+    for cell in a.cells:
+        sent = best_rates({"plain": plain_sentences(cell), "probe": probe_sentences(cell)}, sent_batches,
+                          rounds=a.rounds, min_time=a.min_time, budget=a.budget, clock=clock, sync=sync,
+                          count=lambda y: int((y >= 0).sum()))
+        stream = best_rates({"probe": probe_stepper(cell, V, hidden, layers, device, 0.25, 1.0)}, stream_batches,
+                            rounds=a.rounds, min_time=a.min_time, budget=a.budget, clock=clock, sync=sync)
+        print(f"  {cell:5s} {sent['plain']:12,.0f} {sent['probe']:12,.0f} {sent['probe'] / sent['plain']:11.2f}x "
+              f"{stream['probe']:13,.0f} {sent['probe'] / stream['probe']:15.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", nargs="+", default=["srn", "gru", "lstm"])
@@ -251,6 +308,8 @@ def main() -> None:
                     help="also time probe with --kernel torch (its model on nn.RNN/nn.GRU/nn.LSTM)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--adaptive", action="store_true", help="only the V=10k adaptive-softmax case")
+    ap.add_argument("--states", action="store_true",
+                    help="only the state conventions: sentence batches (probe's default) vs plain and vs one stream")
     ap.add_argument("--adaptive-tokens", type=int, default=200_000,
                     help="PTB training tokens before the full/adaptive perplexities are compared (default 200,000)")
     a = ap.parse_args()
@@ -267,6 +326,9 @@ def main() -> None:
           f"clock: {'process CPU time' if cpu_clock else 'wall time'}; cpu: {cpu_model()}")
     if a.adaptive:
         adaptive_case(a, device, clock, sync, rng)
+        return
+    if a.states:
+        sentence_case(a, device, clock, sync)
         return
     for size in a.sizes:
         layers, hidden = (int(v) for v in size.split("x"))

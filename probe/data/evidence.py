@@ -13,8 +13,9 @@ attractor has the controller's number). Tokens are tagged by lexicon category, o
 A construction is *attested* in a corpus when its structure occurs and its conflict share (conflict /
 structure) agrees with the grammar's designed share rho (every noun beside an agreement dependency has the
 other number with probability rho, ``probe.data.grammar``) within ``TOLERANCE`` (relative), as far as the
-count can tell (the Wilson interval of the share overlaps the tolerated band); with rho = 0 its conflict
-configuration must be absent. Attractor patterns the grammar never produces (a mixed PP chain such as
+count can tell (the share's Wilson interval at ``LEVEL`` overlaps the tolerated band); with rho = 0 its
+conflict configuration must be absent. A run makes about 25 such checks per corpus: at 95% one corpus in
+two would drop a construction whose configuration the grammar produces at exactly its designed share. Attractor patterns the grammar never produces (a mixed PP chain such as
 'the author of the book near the tables') are counted too: their count of 0 is what sends an item to the
 report's "generalization beyond the training grammar" table.
 """
@@ -29,6 +30,7 @@ from probe.data.lexicon import Lexicon
 from probe.core.stats import wilson_interval
 
 TOLERANCE = 0.25   # a construction's conflict share may differ from the designed share by 25% (relative)
+LEVEL = 0.999      # the confidence of each check (a family of ~25 per corpus, several corpora per run)
 SAME, OTHER = "S", "O"   # an attractor's number relative to the controller's
 
 
@@ -90,7 +92,7 @@ def count_configurations(sentences: Iterable, lexicon: Lexicon,
     return counts
 
 
-def evidence_table(counts: dict[tuple, Counter], rho: float, *, level: float = 0.95) -> list[dict]:
+def evidence_table(counts: dict[tuple, Counter], rho: float, *, level: float = LEVEL) -> list[dict]:
     """One row per (construction, variant): structure count, conflict and matched counts, the conflict share
     with its Wilson interval, the designed share ``rho`` and whether the configuration is attested (module
     docstring). Constructions without attractors have no conflict configuration: attested when they occur."""

@@ -15,7 +15,8 @@ from probe.core.io import save_config
 from probe.run.config import (RunConfig, check_run_config, corpus_tag, model_labels, model_tag, rate_tag,
                               stream_seeds, sweep_rates, train_config, training_seed)
 from probe.run.published import overview_section, score_extra_data
-from probe.run.report import intro_markdown, report_sections, reproducibility, training_summaries, write_evidence
+from probe.run.report import (intro_markdown, report_sections, reproducibility, seeds_confirmation,
+                              training_summaries, write_evidence)
 from probe.jobs import Executor, TrainJob, same_train_config, train_many
 from probe.run.sensitivity import state_sensitivity
 from probe.run.stages import check_run_folder, finished_model, run_stage
@@ -161,12 +162,14 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
         convergence[key] = convergence.get(key, True) and t.get("status", "converged" if t.get("converged")
                                                                else "not converged") == "converged"
     verdict = reproducibility(cfg, root, log=log)
+    confirmation = seeds_confirmation(cfg, root)
     write_report(root, title=f"probe run: {cfg.name}", commands=[command], intro=intro_markdown(cfg, elapsed, reused),
                  lead=overview, sections=({"State convention: sensitivity": sensitivity_section} if sensitivity_section
                                           else {}) | report_sections(cfg, corpora, trained) | extra_sections
                  | analysis_sections,
                  convergence=convergence, commit=commit,
-                 closing={"Reproducibility": verdict} if verdict else None)
+                 closing=({"Verdicts against the many-seed sweep": confirmation} if confirmation else {})
+                 | ({"Reproducibility": verdict} if verdict else {}))
     log(f"probe run {cfg.name}: finished in {elapsed:.0f} s; report at {root / 'report.md'}")
     return root
 

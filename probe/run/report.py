@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from probe.core.environment import cpu_model
-from probe.report.report import HEADLINE_CLASSES
 from probe.run.config import RunConfig, rate_tag, sweep_rates
 
 
@@ -18,7 +17,8 @@ def intro_markdown(cfg: RunConfig, elapsed: float, reused: int = 0) -> str:
     if cfg.attractor_rates:
         held = (f"; {cfg.corpus.modifier_rate:g} of the subjects carry a modifier in every corpus, so only the share "
                 "of modifiers whose nouns have the other number varies" if cfg.corpus.modifier_rate is not None else "")
-        data = (f"{'synthetic corpora' if corpora == 1 else f'{corpora} independently drawn synthetic corpora per rate'}"
+        drawn = "synthetic corpora" if corpora == 1 else f"{corpora} independently drawn synthetic corpora per rate"
+        data = (f"{drawn}"
                 f" of {cfg.corpus.n_sentences:,} sentences at {len(cfg.attractor_rates)} attractor rates "
                 f"({', '.join(f'{r:g}' for r in cfg.attractor_rates)}: the share of subjects whose modifier puts nouns "
                 f"of the other number between head and verb{held})")
@@ -122,7 +122,8 @@ def report_sections(cfg: RunConfig, corpora: dict, trained: list[dict]) -> dict:
                 "conflict configuration (every attractor of the other number) and its matched one; the share is "
                 "conflict / all of that shape, designed to equal the corpus' share of other-number nouns. "
                 "*attested*: the configuration occurs and its share agrees with the designed one within 25% "
-                "(relative; Wilson interval), in every corpus of the rate. The headline pools the constructions "
+                "(relative; 99.9% Wilson interval, as a run checks some 25 configurations per corpus), in every "
+                "corpus of the rate. The headline pools the constructions "
                 "attested at every rate (one attractor); configurations no corpus shows are reported apart, under "
                 "generalization beyond the training grammar.\n\n" + markdown_table(evidence))
     if trained:
@@ -160,15 +161,6 @@ def report_sections(cfg: RunConfig, corpora: dict, trained: list[dict]) -> dict:
     return sections
 
 
-def headline_rows(seeds) -> "Any":
-    """The rows a reproducibility check compares: per arch x attractor rate (all constructions, one attractor
-    slot), accuracy on matched, conflict and mismatched-without-conflict items, with their intervals."""
-    sel = seeds[(seeds["construction"] == "all") & (seeds["level"] == "match") & (seeds["metric"] == "accuracy")
-                & (seeds["n_attractors"] == 1) & seeds["condition"].isin([c for c, _ in HEADLINE_CLASSES])]
-    keys = ["arch", "condition"] + (["attractor_rate"] if "attractor_rate" in seeds.columns else [])
-    return sel[keys + ["value", "ci_low", "ci_high"]].reset_index(drop=True)
-
-
 def resolve_reference(cfg: RunConfig, root: Path) -> Path | None:
     """The committed run to compare with: ``cfg.reference``, or results/<name> for 'auto' (None if absent,
     or if it is this run's own folder)."""
@@ -181,38 +173,77 @@ def resolve_reference(cfg: RunConfig, root: Path) -> Path | None:
 
 
 def reproducibility(cfg: RunConfig, root: Path, *, log: Callable[[str], None] = print) -> str:
-    """Compare this run's headline rows with the reference run's: a row reproduces when the new value lies in
-    the reference's interval. Returns the report section (and logs the verdict); '' without a reference."""
-
-    from probe.report.plots import read_seed_summary
+    """Write this run's claims.json, and check every claim of the reference run (its claims.json, or the claims
+    its files state) against this run's: a value claim holds when this run's value lies inside the reference's
+    interval, a verdict when it reads the same. Returns the report section (and logs the verdict, naming this
+    machine's CPU); '' without a reference."""
     from probe.core.tables import markdown_table
+    from probe.report.claims import check_claims, collect_claims, read_claims, write_claims
 
+    claims = write_claims(root)
     ref = resolve_reference(cfg, root)
     if ref is None:
         return ""
-    new, old = headline_rows(read_seed_summary(root)), headline_rows(read_seed_summary(ref))
-    keys = [k for k in ("arch", "condition", "attractor_rate") if k in new.columns and k in old.columns]
-    both = new.merge(old, on=keys, suffixes=("", "_ref"))
-    if not len(both):
-        text = f"The reference {ref} has no headline rows comparable with this run's (another design or config)."
+    reference = read_claims(ref)
+    if reference is None:
+        reference = collect_claims(ref)
+    table = check_claims(claims, reference)
+    if not len(table):
+        text = f"The reference {ref} states no claims comparable with this run's (another design or config)."
         log(f"reproducibility: {text}")
         return text
-    inside = (both["value"] >= both["ci_low_ref"] - 1e-12) & (both["value"] <= both["ci_high_ref"] + 1e-12)
-    verdict = f"reproduces the reference {ref}: {int(inside.sum())}/{len(both)} headline rows within their intervals"
+    counts = table["holds"].value_counts()
+    hold, total = int(counts.get("yes", 0)), len(table)
+    verdict = (f"on this machine ({cpu_model()}) {hold} of the {total} claims of the reference {ref} hold"
+               + (f"; {int(counts.get('no', 0))} do not" if counts.get("no", 0) else "")
+               + (f"; {int(counts.get('missing', 0))} have no counterpart here" if counts.get("missing", 0) else "")
+               + (f"; {int(counts.get('no interval', 0))} carry no interval to check (one seed)"
+                  if counts.get("no interval", 0) else ""))
     log(f"reproducibility: {verdict}")
-    text = (f"Headline rows (all constructions, one attractor slot: matched, conflict and mismatched-without-"
-            f"conflict accuracy per cell and rate) compared with the committed reference `{ref}`: a row "
-            f"reproduces when this run's value lies inside the reference's 95% interval. **{verdict}.**")
-    if not inside.all():
-        diff = both[~inside].assign(**{"this run": lambda d: d["value"].round(3),
-                                       "reference [95% CI]": lambda d: [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in
-                                                                       zip(d["value_ref"], d["ci_low_ref"],
-                                                                           d["ci_high_ref"])]})
-        text += "\n\nRows that differ:\n\n" + markdown_table(diff[keys + ["this run", "reference [95% CI]"]])
-    missing = len(old) - len(both)
-    if missing:
-        text += f"\n\n{missing} reference rows have no counterpart in this run."
+    text = (f"Every finding of the committed reference `{ref}` is a claim in its `claims.json` (a value with its "
+            "interval, or a verdict read from intervals); this run's own are in this folder's `claims.json`. A value "
+            "claim holds when this run's value lies inside the reference's 95% interval, a verdict when it reads the "
+            f"same. **{verdict[0].upper() + verdict[1:]}.** Results depend on the CPU's floating-point kernels "
+            "(MKL picks kernels by CPU, thread count and shape): a last-bit difference early in training grows like "
+            "a change of seed, so single models differ between machines, while claims over seeds and items should "
+            "hold within their intervals.")
+    failed = table[table["holds"] != "yes"]
+    if len(failed):
+        text += "\n\nClaims that do not hold here (or cannot be checked):\n\n" + markdown_table(
+            failed[["claim", "reference", "this run", "holds"]])
     return text
+
+
+def seeds_confirmation(cfg: RunConfig, root: Path, seeds_root: Path = Path("results") / "seeds") -> str:
+    """The verdicts of this run (few seeds) beside those of the many-seed sweep ``seeds_root`` (``configs/
+    seeds.json``): the report section, or '' when this run is that sweep or the sweep is not there."""
+    from probe.core.tables import markdown_table
+    from probe.report.claims import read_claims
+
+    sweep = read_claims(seeds_root)
+    if sweep is None or Path(root).resolve() == seeds_root.resolve():
+        return ""
+    own = read_claims(root) or []
+    theirs = {c["id"]: c for c in sweep}
+    rows = []
+    for c in own:
+        if c["kind"] != "verdict" or not c["id"].startswith(("headline/", "turning_point/", "distance_or_attraction/")):
+            continue
+        other = theirs.get(c["id"])
+        rows.append({"claim": c["statement"], "seeds here": c.get("n_seeds", "-"),
+                     str(seeds_root): "-" if other is None
+                     else f"{other['verdict']} ({other.get('n_seeds', '-')} seeds)",
+                     "confirmed": "-" if other is None else "yes" if other["verdict"] == c["verdict"] else "NO"})
+    if not rows:
+        return ""
+    import pandas as pd
+
+    table = pd.DataFrame(rows)
+    n_no = int((table["confirmed"] == "NO").sum())
+    return (f"This run's verdicts rest on {len(cfg.seeds)} seed(s) per cell and rate; `{seeds_root}` "
+            "(`probe run --config configs/seeds.json`) measures the same cells with many seeds and several corpora "
+            f"per rate. {n_no} of this run's {len(table)} verdicts are not confirmed there (marked NO): read those "
+            "as unsettled.\n\n" + markdown_table(table))
 
 
 def evidence_table(stats_by: dict) -> "Any":

@@ -7,8 +7,8 @@ trained so), must then score items after preceding text, as Gulordava et al.'s e
 script keeps the state across the test sentences). For the first ``RunConfig.sensitivity_seeds`` seeds
 each cell is also trained that way and scored after ``sensitivity_contexts`` stretches of its corpus' valid
 split (margins averaged), and from a zero state too (a state such a model never saw: what scoring
-stream-trained models like sentence-trained ones would report). The table sets the three side by side on the pooled conflict
-items with one attractor, for the same seeds.
+stream-trained models like sentence-trained ones would report). The table sets the three side by side on
+the pooled conflict items with one attractor, for the same seeds.
 """
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ def state_sensitivity(cfg: RunConfig, *, work: Path, root: Path, models: list[Pa
     write_text_atomic(root / "state_sensitivity.csv", table.to_csv(index=False))
     log(f"state sensitivity: {len(models)} stream-trained models scored after corpus text and from a zero state")
     keys = [c for c in ("arch", "attractor_rate") if c in table.columns]
-    wide = table.assign(cell=[fmt_ci(v, lo, hi) for v, lo, hi in zip(table["value"], table["ci_low"], table["ci_high"])])
+    cells = [fmt_ci(v, lo, hi) for v, lo, hi in zip(table["value"], table["ci_low"], table["ci_high"])]
+    wide = table.assign(cell=cells)
     wide = wide.pivot_table(index=keys, columns="convention", values="cell", aggfunc="first").reset_index()
     wide = wide[keys + [c for c, _ in CONVENTIONS if c in wide.columns]]
     wide = wide.rename(columns=dict(CONVENTIONS))

@@ -1,0 +1,50 @@
+"""claims.json: a folder's findings as values and verdicts, and the check of one run's claims against another's."""
+import json
+
+import pandas as pd
+
+from probe.report.claims import check_claims, collect_claims, read_claims, write_claims
+
+
+def seed_rows(values: dict) -> pd.DataFrame:
+    """A summary_seeds.csv of one cell at two rates: {(class, rate): (value, low, high)}."""
+    rows = []
+    for (cls, rate), (v, lo, hi) in values.items():
+        con = "pooled" if cls == "mismatched_no_conflict" else "pooled_conflict"
+        rows.append({"arch": "lstm", "method": "prefix", "data": "bench", "attractor_rate": rate, "construction": con,
+                     "condition": cls, "n_attractors": 1, "distance": -1, "level": "match", "metric": "accuracy",
+                     "value": v, "ci_low": lo, "ci_high": hi, "sd": 0.1, "n_seeds": 10, "n_items": 400,
+                     "n_excluded": 0, "accuracy": v, "ci_method": "seeds x items (crossed)"})
+    return pd.DataFrame(rows)
+
+
+REFERENCE = {("conflict", 0.01): (0.40, 0.30, 0.48), ("conflict", 0.3): (0.90, 0.85, 0.95),
+             ("matched", 0.01): (0.99, 0.97, 1.0), ("matched", 0.3): (0.99, 0.97, 1.0),
+             ("mismatched_no_conflict", 0.01): (0.95, 0.9, 1.0), ("mismatched_no_conflict", 0.3): (0.97, 0.9, 1.0)}
+
+
+def test_claims_are_values_and_verdicts_read_from_the_folder(tmp_path):
+    seed_rows(REFERENCE).to_csv(tmp_path / "summary_seeds.csv", index=False)
+    claims = write_claims(tmp_path)
+    ids = {c["id"]: c for c in claims}
+    assert ids["headline/conflict/lstm/r0.01"]["value"] == 0.40 and ids["headline/conflict/lstm/r0.01"]["n_seeds"] == 10
+    assert ids["headline/conflict/lstm/r0.01/verdict"]["verdict"] == "sequential"
+    assert ids["headline/conflict/lstm/r0.3/verdict"]["verdict"] == "syntactic"
+    assert ids["turning_point/lstm"]["verdict"] == "turns"
+    assert read_claims(tmp_path) == json.loads(json.dumps(claims))
+    assert collect_claims(tmp_path) == claims
+
+
+def test_a_run_is_checked_claim_by_claim(tmp_path):
+    ref, new = tmp_path / "ref", tmp_path / "new"
+    ref.mkdir(), new.mkdir()
+    seed_rows(REFERENCE).to_csv(ref / "summary_seeds.csv", index=False)
+    moved = {**REFERENCE, ("conflict", 0.01): (0.55, 0.52, 0.58)}       # outside the interval, and now syntactic
+    seed_rows(moved).to_csv(new / "summary_seeds.csv", index=False)
+    table = check_claims(write_claims(new), write_claims(ref))
+    failed = table[table["holds"] != "yes"]
+    assert set(failed["id"]) == {"headline/conflict/lstm/r0.01", "headline/conflict/lstm/r0.01/verdict",
+                                 "turning_point/lstm"}
+    assert (table["holds"] == "yes").sum() == len(table) - 3
+    alone = check_claims([], write_claims(ref))
+    assert (alone["holds"] == "missing").all()
