@@ -30,8 +30,9 @@ setup(
     extras_require={
         # transformers for tests/test_hf.py (a tiny GPT-2 built offline; the tests skip without it): on top
         # of torch and datasets, pip added 141 MB in 55 s (transformers 129 MB, tokenizers, safetensors)
-        # submitit for tests/test_jobs.py's Slurm tests (they also need a reachable Slurm; they skip without one)
-        "test": ["pytest>=7", "transformers>=4.36", "submitit>=1.5"],
+        # submitit for tests/test_jobs.py's Slurm tests (they also need a reachable Slurm; they skip without one);
+        # lm-eval and minicons for tests/test_export.py's cross-checks (the [lmeval] extra: +170 MB, 28 s)
+        "test": ["pytest>=7", "transformers>=4.36", "submitit>=1.5", "lm-eval>=0.4.13,<0.5", "minicons>=0.3.39"],
         # probe run --executor slurm: jobs go to Slurm through submitit (pure Python: a 76 kB wheel + cloudpickle)
         "cluster": ["submitit>=1.5"],
         "hf": ["transformers>=4.36"],
