@@ -42,3 +42,17 @@ def test_two_models_with_one_seed_are_refused():
 
     with pytest.raises(ValueError, match="several models share a seed"):
         pooled_accuracy(pd.concat([s, other]), "lstm")
+
+
+def test_attraction_effect_rows_subtract_conflict_from_matched_of_the_same_sets():
+    from probe.report.overview import pooled_effect
+
+    matched = _scores({("lstm", 0): [1, 1, 1, 1, 1, 1], ("lstm", 1): [1, 1, 1, 1, 0, 1]}).assign(match="matched")
+    conflict = _scores({("lstm", 0): [0, 1, 0, 0, 1, 0], ("lstm", 1): [0, 0, 0, 1, 0, 0]})
+    value, low, high, n = pooled_effect(matched, conflict, "lstm")
+    kept = lambda f: f[~f["excluded"]]["correct"].mean()      # noqa: E731
+    assert n == 10 and np.isclose(value, kept(matched) - kept(conflict)) and low <= value <= high
+    table = overview_table({"set": conflict}, effects={"set: effect": (matched, conflict)},
+                           rules={"set": "fully in vocabulary"})
+    assert table["test set"].tolist() == ["set", "set: effect"]
+    assert table.loc[1, "lstm"].startswith(f"{value:.3f}") and table.loc[0, "kept when"] == "fully in vocabulary"

@@ -152,9 +152,10 @@ def test_bad_run_options_exit_2(tmp_path, monkeypatch, capsys, args, message):
     assert not (tmp_path / "results").exists()
 
 
-def test_critical_words_include_the_head():
-    """The 'critical words in vocabulary' regime needs the head as well as the two verbs: a pair whose head
-    is <unk> tests no agreement with it (it used to be kept: 5-30% of the kept Marvin & Linzen pairs)."""
+def test_critical_words_include_the_head_and_the_attractors():
+    """The 'critical words in vocabulary' regime needs the head and the attractors as well as the two verbs: a
+    pair whose head is <unk> tests no agreement with it (it used to be kept: 5-30% of the kept Marvin & Linzen
+    pairs), and one whose attractor is <unk> is no conflict item for the model."""
     import pandas as pd
 
     from probe.run import critical_in_vocab
@@ -167,6 +168,10 @@ def test_critical_words_include_the_head():
     vocab = Vocab(("<unk>", "<eos>", "the", "author", "laughs", "laugh"))
     assert critical_in_vocab(items, vocab).tolist() == [False, True, False]
     assert critical_in_vocab(items.drop(columns="head"), vocab).tolist() == [True, True, False]
+    with_attractors = items.assign(attractors=[[], ["quxes"], []], nearest_noun=["", "quxes", "author"])
+    assert critical_in_vocab(with_attractors, vocab).tolist() == [False, False, False]
+    listed_none = items.assign(nearest_noun=["", "author", "zorblat"]).iloc[1:]
+    assert critical_in_vocab(listed_none, vocab).tolist() == [True, False]
 
 
 def test_a_finished_model_with_resolved_options_is_reused(tmp_path):

@@ -34,6 +34,27 @@ def pooled_accuracy(scores: pd.DataFrame, arch: str, *, level: float = 0.95) -> 
     return value, max(low, 0.0), min(high, 1.0), int(wide.shape[1])     # a share: the interval stays in [0, 1]
 
 
+def _seed_item_table(scores: pd.DataFrame, arch: str) -> np.ndarray | None:
+    """``arch``'s kept items as a seeds x items 0/1 table (items every seed kept), or None when there are none."""
+    g = scores[(scores["arch"] == arch) & ~scores["excluded"].astype(bool)]
+    if g.empty:
+        return None
+    wide = g.pivot_table(index="seed", columns="id", values="correct", aggfunc="first").dropna(axis=1).astype(float)
+    return wide.to_numpy() if wide.shape[1] else None
+
+
+def pooled_effect(matched: pd.DataFrame, conflict: pd.DataFrame, arch: str, *, level: float = 0.95
+                  ) -> tuple[float, float, float, int]:
+    """The attraction effect, accuracy on matched minus conflict items, of ``arch`` (crossed seeds x items
+    interval over both blocks) -> (value, low, high, items). The caller passes both classes from the same
+    constructions, so that a prior for one verb form cannot pass for attraction."""
+    m, c = _seed_item_table(matched, arch), _seed_item_table(conflict, arch)
+    if m is None or c is None or m.shape[0] != c.shape[0]:
+        return float("nan"), float("nan"), float("nan"), 0
+    value, low, high = crossed_interval([m, c], [1.0, -1.0], level=level)
+    return value, max(low, -1.0), min(high, 1.0), int(m.shape[1] + c.shape[1])
+
+
 def _cell(v: float, lo: float, hi: float) -> str:
     if not np.isfinite(v):
         return "-"
@@ -41,15 +62,20 @@ def _cell(v: float, lo: float, hi: float) -> str:
 
 
 def overview_table(sets: Mapping[str, pd.DataFrame], *, suites: pd.DataFrame | None = None,
-                   published: Mapping[str, str] | None = None, level: float = 0.95) -> pd.DataFrame:
+                   published: Mapping[str, str] | None = None, level: float = 0.95,
+                   effects: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]] | None = None,
+                   rules: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per test set. ``sets``: {label: per-item scores of every model (``probe evaluate`` rows:
     arch, seed, id, construction, correct, excluded)}; ``suites``: ``score_suites``' seed-pooled summary
-    (its item-criterion rows become one row per suite); ``published``: {label: text}."""
+    (its item-criterion rows become one row per suite); ``published``: {label: text}; ``effects``: {label:
+    (matched scores, conflict scores) of the same constructions}, rows of the attraction effect (matched -
+    conflict); ``rules``: {label: the coverage rule its kept items meet}."""
     published = published or {}
     # a column per recurrent cell (a missing one shows "-") and per other model kind scored, in the usual order
     present = [a for scores in sets.values() for a in scores["arch"].unique()]
     present += list(suites["arch"].unique()) if suites is not None and len(suites) else []
     columns = arch_order(dict.fromkeys([*recurrent_cells(), *present]))
+    rules = rules or {}
     rows = []
     for label, scores in sets.items():
         row = {"test set": label}
@@ -61,6 +87,13 @@ def overview_table(sets: Mapping[str, pd.DataFrame], *, suites: pd.DataFrame | N
             kept = max(kept, n)
         row["published"] = published.get(label, "-")
         row["coverage"] = f"{kept}/{n_pairs} ({kept / n_pairs:.0%})" if n_pairs else "-"
+        row["kept when"] = rules.get(label, "-")
+        rows.append(row)
+    for label, (matched, conflict) in (effects or {}).items():
+        row = {"test set": label}
+        for arch in columns:
+            row[arch] = _cell(*pooled_effect(matched, conflict, arch, level=level)[:3])
+        row["published"], row["coverage"], row["kept when"] = "-", "-", rules.get(label, "-")
         rows.append(row)
     if suites is not None and len(suites):
         item = suites[suites["metric"] == "item"]
@@ -73,8 +106,9 @@ def overview_table(sets: Mapping[str, pd.DataFrame], *, suites: pd.DataFrame | N
             r = g.iloc[0]
             n, x = int(r.get("n_items", 0)), int(r.get("n_excluded", 0))
             row["coverage"] = f"{n}/{n + x} items" if n + x else "-"
+            row["kept when"] = "critical words in vocabulary (the suite's own criterion)"
             rows.append(row)
-    return pd.DataFrame(rows, columns=["test set", *columns, "published", "coverage"])
+    return pd.DataFrame(rows, columns=["test set", *columns, "published", "coverage", "kept when"])
 
 
 def published_blimp(path: str | Path | None, paradigms: list[str]) -> str:
@@ -102,10 +136,14 @@ def overview_markdown(table: pd.DataFrame, *, tokens: int | None = None) -> str:
     """The overview section: the table and what a PTB-sized corpus can be expected to show."""
     size = f"{tokens:,} training tokens" if tokens else "PTB's ~0.9M training tokens"
     return ("Per test set: each cell's accuracy (share of kept pairs where the agreeing form is preferred; "
-            "mean over training seeds, 95% interval over seeds and items, `probe.metrics.crossed_interval`), "
-            "the 3-gram, the published numbers with the data their models saw, and coverage (pairs kept: "
-            "critical words - the two verb forms and the head - in the vocabulary, other words read as "
-            "`<unk>`). SyntaxGym rows give the suite's own criterion (every prediction of an item holds).\n\n"
+            "mean over training seeds, 95% interval over seeds and items, `probe.metrics.crossed_interval`) beside "
+            "the 3-gram and the unigram (which sees no context: its accuracy is a prior for one verb form), the "
+            "published numbers with the data their models saw, coverage, and the rule a kept pair meets (*fully in "
+            "vocabulary*: every word; *critical words*: the two verb forms, the head and the attractors, other "
+            "words read as `<unk>`: a pair whose attractor is `<unk>` is no conflict pair for the model). "
+            "*attraction effect* rows: accuracy on matched minus conflict pairs of the same constructions, which a "
+            "verb-form prior cannot produce. SyntaxGym rows give the suite's own criterion (every prediction of "
+            "an item holds).\n\n"
             + markdown_table(table)
             + f"\n\nThese models saw {size}; the published LSTMs saw about 90M tokens (Gulordava et al.), GPT-2 "
               "billions, and only the BLLIP-XS LSTM (~1M tokens) is of PTB's size. Agreement across an "

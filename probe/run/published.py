@@ -14,19 +14,26 @@ from probe.run.stages import run_stage
 
 def critical_in_vocab(items, vocab) -> Any:
     """Per item: True if the words that decide the pair are in ``vocab``: every word that differs between
-    sentence_good and sentence_bad (the verbs, for agreement pairs) and the head noun, when the item names
-    one. A pair whose verbs are ``<unk>`` carries no evidence either way, and one whose head is ``<unk>``
-    tests no agreement with that head: the model cannot know the head's number."""
+    sentence_good and sentence_bad (the verbs, for agreement pairs), the head noun, and the attractors (or,
+    where the item lists none, its nearest noun), when the item names them. A pair whose verbs are ``<unk>``
+    carries no evidence either way; one whose head is ``<unk>`` tests no agreement with that head; and one
+    whose attractor is ``<unk>`` is no conflict item for the model, which cannot see that noun's number."""
     import numpy as np
 
-    heads = items["head"].fillna("").astype(str).tolist() if "head" in items.columns else [""] * len(items)
+    def column(name: str) -> list:
+        return items[name].tolist() if name in items.columns else [None] * len(items)
+
+    heads, attractors, nearest = column("head"), column("attractors"), column("nearest_noun")
     out = np.zeros(len(items), dtype=bool)
     for i, (g, b) in enumerate(zip(items["sentence_good"], items["sentence_bad"])):
         gt, bt = str(g).split(), str(b).split()
         diff = ({x for x, y in zip(gt, bt) if x != y} | {y for x, y in zip(gt, bt) if x != y}) \
             if len(gt) == len(bt) else set(gt) ^ set(bt)
-        head = {w for w in heads[i].split() if w}
-        out[i] = bool(diff) and all(map(vocab.is_known, diff | head))
+        nouns = {w for w in str(heads[i] or "").split() if w}
+        listed = attractors[i] if attractors[i] is not None and len(attractors[i]) else None
+        nouns |= {w for a in listed for w in str(a).split()} if listed is not None else \
+            {w for w in str(nearest[i] or "").split() if w}
+        out[i] = bool(diff) and all(map(vocab.is_known, diff | nouns))
     return out
 
 
@@ -135,32 +142,58 @@ SET_LABELS = {"blimp": "BLiMP", "marvin-linzen": "Marvin & Linzen 2018", "natura
 
 
 def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary) -> str:
-    """The report's first section for runs that score published sets: probe's benchmark and every set,
-    split into items without an attractor and conflict items, side by side with published numbers."""
+    """The report's first section for runs that score published sets: probe's benchmark and every set, split
+    into items without an attractor and conflict items, beside the baselines and published numbers, with the
+    attraction effect (matched - conflict) over each set's constructions that have both. probe's benchmark
+    is split by construction where coverage skews its mix (a construction's share of the kept items differs
+    from its share of all items by more than 10 points)."""
     import pandas as pd
 
     from probe.report.overview import overview_markdown, overview_table, published_blimp, published_suites
 
-    sets, published = {}, {}
+    sets, published, effects, rules = {}, {}, {}, {}
     bench = pd.read_parquet(work / "eval" / "scores.parquet")
     for name, scores in [("probe benchmark", bench)] + [(SET_LABELS.get(k, k), v) for k, v in frames.items()]:
         if "attractor_rate" in scores.columns and scores["attractor_rate"].nunique() > 1:
             # one model per cell and seed: a sweep's overview reads the corpus with the most attractors
             scores = scores[scores["attractor_rate"] == scores["attractor_rate"].max()]
+        rule = "fully in vocabulary" if name == "probe benchmark" else "critical words in vocabulary"
         for cls, what in (("none", "no attractor"), ("conflict", "conflict (attractor nearest the verb)")):
             part = scores[scores["match"] == cls]
-            if part["id"].nunique() >= 10:
-                label = f"{name}: {what}"
-                sets[label] = part
+            if part["id"].nunique() < 10:
+                continue
+            for label, piece in _by_construction(f"{name}: {what}", part, split=name == "probe benchmark"):
+                sets[label], rules[label] = piece, rule
                 if name == "BLiMP":
-                    published[label] = published_blimp(cfg.published_blimp, sorted(part["construction"].unique()))
+                    published[label] = published_blimp(cfg.published_blimp, sorted(piece["construction"].unique()))
+        both = set(scores.loc[scores["match"] == "conflict", "construction"]) \
+            & set(scores.loc[scores["match"] == "matched", "construction"])
+        same = scores[scores["construction"].isin(both)]
+        if same["id"].nunique() >= 10:
+            label = f"{name}: attraction effect (matched - conflict, {len(both)} construction(s))"
+            effects[label] = (same[same["match"] == "matched"], same[same["match"] == "conflict"])
+            rules[label] = rule
     published.update(published_suites())
-    table = overview_table(sets, suites=suite_summary, published=published)
+    table = overview_table(sets, suites=suite_summary, published=published, effects=effects, rules=rules)
     tokens = None
     stats = next(iter((work / "corpora").glob("*/stats.json")), None)
     if stats is not None:
         tokens = json.loads(stats.read_text()).get("tokens", {}).get("train")
     return overview_markdown(table, tokens=tokens if isinstance(tokens, int) else None)
+
+
+def _by_construction(label: str, part, *, split: bool, skew: float = 0.10) -> list:
+    """[(label, scores)]: the whole part, or (``split``) one per construction when the kept items' mix of
+    constructions differs from all items' by more than ``skew`` for some construction (coverage skews it)."""
+    if not split or part["construction"].nunique() < 2:
+        return [(label, part)]
+    one = part[part["model"] == part["model"].iloc[0]]
+    everything = one["construction"].value_counts(normalize=True)
+    kept = one.loc[~one["excluded"].astype(bool), "construction"].value_counts(normalize=True)
+    shift = (kept.reindex(everything.index, fill_value=0.0) - everything).abs().max() if len(kept) else 0.0
+    if shift <= skew:
+        return [(label, part)]
+    return [(f"{label}, {con}", g) for con, g in part.groupby("construction", sort=True)]
 
 
 def extra_markdown(cfg: RunConfig, table) -> str:
