@@ -1,13 +1,12 @@
 """Training: truncated BPTT over a corpus' token stream, checkpoints, resume, non-finite guards, DDP.
 
-One job, a little over 600 lines: the training loop and what it keeps at hand (its config and checks, stream
-batching, the step, validation perplexity); torchrun's plumbing lives in ``probe.core.distributed``.
+One job: the training loop and what it keeps at hand (its config and checks, batching, the step, validation
+perplexity, the :class:`Trainer` that runs them); torchrun's plumbing lives in ``probe.core.distributed``.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import os
 import shutil
@@ -25,14 +24,13 @@ from probe.core.io import check_output_dir, save_config, write_text_atomic
 from probe.core.config import (FLAGS, CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
                                Range, config_from_layers, config_to_dict)
 from probe.core.device import resolve_device
-from probe.core.distributed import gather_state, init_distributed, rng_states, shard_state
+from probe.core.distributed import Dist, gather_state, init_distributed, rng_states, shard_state
 from probe.data.corpus import Vocab, load_corpus
 from probe.models.config import ModelConfig, check_model_config
-from probe.models.lm import build_model, count_parameters
+from probe.models.lm import build_model, choose_cutoffs, count_parameters
 from probe.models.recurrent import detach_state
-from probe.models.checkpoint import read_checkpoint, save_checkpoint
+from probe.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 
-log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("sgd", "adam")
 STATES = ("sentence", "stream")
@@ -117,10 +115,16 @@ class StepResult(NamedTuple):
 # Configuration
 
 
-def resolve_train_config(cfg: TrainConfig) -> TrainConfig:
-    """Fill the defaults that depend on other options (the learning rate per optimizer)."""
+def resolve_train_config(cfg: TrainConfig, corpus: Any = None) -> TrainConfig:
+    """``cfg`` with the defaults that depend on other options filled in: the optimizer's learning rate and, given
+    the ``corpus`` (a Corpus or its folder) and the adaptive softmax without cutoffs, the cutoffs chosen from its
+    counts (the corpus is read only then). What a run records in its config.json, and what a restart compares
+    a finished model with."""
     if cfg.lr is None and cfg.optimizer in DEFAULT_LR:
-        return dataclasses.replace(cfg, lr=DEFAULT_LR[cfg.optimizer])
+        cfg = dataclasses.replace(cfg, lr=DEFAULT_LR[cfg.optimizer])
+    if corpus is not None and cfg.softmax == "adaptive" and not cfg.cutoffs:
+        corpus = load_corpus(corpus) if isinstance(corpus, (str, os.PathLike)) else corpus
+        cfg = dataclasses.replace(cfg, cutoffs=adaptive_cutoffs(corpus))
     return cfg
 
 
@@ -162,22 +166,9 @@ def train_config_from_options(options: dict, *, resume_dir: str | os.PathLike | 
     return config_from_layers(TrainConfig, {}, layers)
 
 
-def resolved_train_config(cfg: TrainConfig, corpus: Any) -> TrainConfig:
-    """The config a run of ``cfg`` on ``corpus`` (a Corpus or its folder) records in its config.json: the
-    optimizer's default lr filled in and, for the adaptive softmax without cutoffs, the cutoffs chosen from
-    the corpus' counts (the corpus is read only then). What a restart compares a finished model with."""
-    cfg = resolve_train_config(cfg)
-    if cfg.softmax == "adaptive" and not cfg.cutoffs:
-        corpus = load_corpus(corpus) if isinstance(corpus, (str, os.PathLike)) else corpus
-        cfg = dataclasses.replace(cfg, cutoffs=adaptive_cutoffs(corpus))
-    return cfg
-
-
 def adaptive_cutoffs(corpus) -> tuple[int, ...]:
     """Cutoffs for the adaptive softmax from the training split's counts (``models.choose_cutoffs``); the
     vocabulary must be frequency-sorted, as ``probe corpus`` builds it (ids after <unk>, <eos> by count)."""
-    from probe.models.lm import choose_cutoffs
-
     counts = np.bincount(np.asarray(corpus.splits["train"], dtype=np.int64), minlength=len(corpus.vocab))
     words = counts[2:]
     if len(words) > 1 and (np.diff(words) > 0).any():
@@ -372,12 +363,13 @@ def evaluate_perplexity(model: torch.nn.Module, ids: np.ndarray, *, bptt: int = 
 
 
 # ---------------------------------------------------------------------------------------------------
-# The training run
+# The training run: counters, the metrics log, restore, the trainer
 
 
 @dataclass
-class _Progress:
-    """Everything that must survive an interruption besides weights and optimizer state."""
+class TrainCounters:
+    """Everything that must survive an interruption besides weights and optimizer state (a checkpoint's
+    ``train_state["progress"]``)."""
 
     step: int = 0                 # training segments processed (updates + skipped)
     epoch: int = 0                # current epoch (0-based)
@@ -397,6 +389,377 @@ class _Progress:
     agreement_best: float = -math.inf   # best held-out agreement seen (stop_on ppl+agreement)
     agreement_stale: int = 0      # evaluations in a row without a rise of agreement_delta
     agreement_at_best: float = math.nan   # held-out agreement of the checkpoint saved as model.pt
+
+
+class MetricsLog:
+    """A run's metrics.jsonl: one JSON row a line, flushed at once. Only the main process writes (the others
+    hold no file); a resumed run first drops the lines written after its checkpoint (``keep_bytes``)."""
+
+    def __init__(self, path: Path, *, enabled: bool, keep_bytes: int | None = None):
+        self.file = None
+        if not enabled:
+            return
+        if keep_bytes is None:
+            path.write_text("")
+        else:
+            with open(path, "ab") as fh:
+                fh.truncate(keep_bytes)
+        self.file = open(path, "a", encoding="utf-8")
+
+    def write(self, row: dict) -> None:
+        if self.file is not None:
+            self.file.write(json.dumps(row) + "\n")
+            self.file.flush()
+
+    def tell(self) -> int:
+        """Bytes written so far (what a checkpoint records)."""
+        return self.file.tell() if self.file is not None else 0
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def restore(data: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, rank: int, world: int,
+            device: torch.device, path: Path) -> tuple[TrainCounters, Any]:
+    """Load a last.pt (``data``, read from ``path``) into a fresh run: weights, optimizer state and random
+    number generators -> (counters, this process' share of the carried state)."""
+    try:
+        model.load_state_dict(data["state_dict"])
+        ts = data["train_state"]
+        optimizer.load_state_dict(ts["optimizer"])
+        counters = TrainCounters(**ts["progress"])
+        state = shard_state(ts["hidden"], rank, world, device)
+        rngs = ts["rng"]
+        torch.set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+        if device.type == "cuda" and ts.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ts["cuda_rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ProbeError(f"{path} cannot be resumed ({first}); it is damaged or from another probe version: "
+                         "train into a new --out") from exc
+    return counters, state
+
+
+class TrainBatches:
+    """One process' training batches, step by step: its rows of each sentence batch (state sentence) or the
+    BPTT segments of its share of the carried streams (state stream)."""
+
+    def __init__(self, cfg: TrainConfig, ids: np.ndarray, *, eos: int, rank: int, world: int):
+        shard = cfg.batch_size // world
+        self.rows, self.bptt = slice(rank * shard, (rank + 1) * shard), cfg.bptt
+        self.sentences, self.plan = None, (None, None)    # plan: (epoch, its sentence batches)
+        if cfg.state == "sentence":
+            self.sentences = SentenceBatches(ids, batch_size=cfg.batch_size, seed=cfg.seed, eos=eos)
+            self.steps = len(self.sentences)
+        else:
+            self.streams = batchify(ids, cfg.batch_size)[self.rows]
+            self.starts = segment_starts(self.streams.shape[1], cfg.bptt)
+            self.steps = len(self.starts)
+
+    def __len__(self) -> int:
+        """Steps per epoch."""
+        return self.steps
+
+    def get(self, epoch: int, segment: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets [B, L] of step ``segment`` of ``epoch`` (sentence rows: targets -1 where padded)."""
+        if self.sentences is None:
+            return get_batch(self.streams, self.starts[segment], self.bptt, device)
+        if self.plan[0] != epoch:
+            self.plan = (epoch, self.sentences.plan(epoch))
+        return self.sentences.rows(self.plan[1][segment][self.rows], device)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+class Trainer:
+    """One training run: the model, its optimizer and carried state, the counters, the schedule (validations,
+    checkpoints, lr decay, stopping) and the outputs (metrics.jsonl, model.pt, last.pt).
+
+    ``fit()`` trains to the end and returns why it stopped; ``summary()`` is then summary.json's content. A
+    ``resume_data`` (a last.pt, read and checked) continues that run exactly where it was saved.
+    """
+
+    def __init__(self, cfg: TrainConfig, mcfg: ModelConfig, corpus: Any, out: Path, *, device: torch.device,
+                 dist: Dist, resume_data: dict | None = None, on_eval: Callable | None = None,
+                 overwrite: bool = False, progress: bool = True):
+        from tqdm.auto import tqdm
+
+        self.cfg, self.mcfg, self.corpus, self.out, self.device = cfg, mcfg, corpus, out, device
+        self.rank, self.world, self.on_eval = dist.rank, dist.world, on_eval
+        self.is_main = self.rank == 0
+        self.model, self.optimizer = self._build()
+        self.counters, self.state = TrainCounters(lr=cfg.lr), None
+        if resume_data is not None:
+            self.counters, self.state = restore(resume_data, self.model, self.optimizer, rank=self.rank,
+                                                world=self.world, device=device, path=out / "last.pt")
+        set_lr(self.optimizer, self.counters.lr)
+        self.ddp = self.model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.batches = TrainBatches(cfg, corpus.splits["train"], eos=corpus.vocab.eos_id, rank=self.rank,
+                                    world=self.world)
+        self.eval_batch = cfg.eval_batch_size if cfg.state == "stream" else max(cfg.eval_batch_size, cfg.batch_size)
+        steps = len(self.batches)
+        # validations inside an epoch (the one at its end is separate): evals_per_epoch - 1 evenly spaced segments
+        self.inner_evals = set() if cfg.eval_every else \
+            {round(k * steps / cfg.evals_per_epoch) for k in range(1, cfg.evals_per_epoch)} - {0, steps}
+        self.metrics = self._start_outputs(resume_data is not None, overwrite)
+        self.train_config = config_to_dict(cfg)
+        self.saved_step, self.stop_reason = -1, "epochs"
+        total = min(cfg.epochs * steps, cfg.max_steps) if cfg.max_steps else cfg.epochs * steps
+        self.bar = tqdm(total=total, initial=min(self.counters.step, total), desc=f"train {cfg.arch}", unit="step",
+                        disable=None if (progress and self.is_main) else True, dynamic_ncols=True)  # None: tty only
+        self.window_start, self.window_tokens = time.perf_counter(), 0    # the stretch tokens_per_s measures
+
+    def _build(self) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        """The seeded model and its optimizer: the same initial weights on every process, and on more than one a
+        different dropout stream each."""
+        torch.manual_seed(self.cfg.seed)
+        if self.device.type == "cuda":
+            torch.cuda.manual_seed_all(self.cfg.seed)
+        model = build_model(self.mcfg).to(self.device)
+        if self.world > 1:
+            torch.manual_seed(self.cfg.seed + self.rank)
+        return model, build_optimizer(self.cfg, model)
+
+    def _start_outputs(self, resumed: bool, overwrite: bool) -> MetricsLog:
+        """The output folder (emptied with ``overwrite``), its config.json and the metrics log (main process)."""
+        metrics_path = self.out / "metrics.jsonl"
+        if self.is_main:
+            if not resumed:
+                if overwrite and self.out.exists():
+                    shutil.rmtree(self.out)
+                self.out.mkdir(parents=True, exist_ok=True)
+            run_info = {"train": config_to_dict(self.cfg), "model": config_to_dict(self.mcfg),
+                        "corpus": str(self.corpus.path.resolve()), "items": getattr(self.on_eval, "source", None),
+                        "world_size": self.world, "parameters": count_parameters(self.model), "probe": __version__,
+                        "torch": torch.__version__}
+            metrics = MetricsLog(metrics_path, enabled=True,
+                                 keep_bytes=self.counters.metrics_bytes if resumed else None)
+            save_config(run_info, self.out)
+            return metrics
+        return MetricsLog(metrics_path, enabled=False)
+
+    def epochs_done(self) -> float:
+        """Epochs done, as a fraction (1.0 = the end of the first epoch)."""
+        return round(self.counters.epoch + self.counters.segment / len(self.batches), 4)
+
+    def converged(self) -> bool:
+        """Validation perplexity has not improved (by min_delta) in ``stop_after`` evaluations in a row, nor,
+        with stop_on ppl+agreement, held-out agreement (by agreement_delta)."""
+        cfg, c = self.cfg, self.counters
+        if not cfg.stop_after or c.stale < cfg.stop_after:
+            return False
+        return cfg.stop_on == "ppl" or c.agreement_stale >= cfg.stop_after
+
+    def fit(self) -> str:
+        """Train until the epochs, max_steps or convergence end the run; validate and save its final state;
+        return why it stopped (epochs | max_steps | converged)."""
+        self.model.train()
+        try:
+            while self.counters.epoch < self.cfg.epochs and not self.converged():
+                if not self.epoch():
+                    break
+            if self.converged():
+                self.stop_reason = "converged"
+            self.counters.train_seconds += time.perf_counter() - self.window_start
+            self.window_start = time.perf_counter()
+            if self.counters.eval_step != self.counters.step:
+                self.validate(scheduled=False)   # final numbers; the lr schedule is left as a resumed run finds it
+            if self.saved_step != self.counters.step:
+                self.save()
+        finally:
+            self.bar.close()
+            self.metrics.close()
+        return self.stop_reason
+
+    def epoch(self) -> bool:
+        """Step to the end of the epoch, validating and saving on schedule; False when the run stops inside it
+        (max_steps or convergence)."""
+        cfg, c = self.cfg, self.counters
+        while c.segment < len(self.batches) and not self.converged():
+            if cfg.max_steps and c.step >= cfg.max_steps:
+                self.stop_reason = "max_steps"
+                return False
+            self.step()
+            eval_due = (cfg.eval_every and c.step % cfg.eval_every == 0) or c.segment in self.inner_evals
+            if eval_due:
+                self.validate_between_steps()
+            checkpoint_due = (cfg.checkpoint_every and c.step % cfg.checkpoint_every == 0) or \
+                (not cfg.checkpoint_every and eval_due)
+            if checkpoint_due and c.streak == 0:   # during a non-finite streak, keep the last good one
+                self.save()
+        if c.segment < len(self.batches):
+            return False
+        c.epoch += 1
+        c.segment = 0
+        self.state = None
+        if not cfg.eval_every:
+            self.validate_between_steps()
+            if c.streak == 0:
+                self.save()
+        return True
+
+    def step(self) -> StepResult:
+        """One update on the next batch (skipped when its loss or gradient is not finite), counted and logged."""
+        cfg, c = self.cfg, self.counters
+        x, y = self.batches.get(c.epoch, c.segment, self.device)
+        res = train_step(self.ddp, self.optimizer, x, y, self.state, clip=cfg.clip, world_size=self.world,
+                         amp=cfg.amp and self.device.type == "cuda")
+        self.state = res.state if cfg.state == "stream" else None
+        c.step += 1
+        c.segment += 1
+        n_tokens = (y.numel() if cfg.state == "stream" else int((y >= 0).sum())) * self.world
+        c.tokens += n_tokens
+        self.window_tokens += n_tokens
+        self.bar.update(1)
+        if res.finite:
+            c.streak = 0
+        else:
+            self._skipped(res)
+        if c.step % cfg.log_every == 0 and res.finite:
+            self._log_train(res)
+        return res
+
+    def _skipped(self, res: StepResult) -> None:
+        """Count a skipped step; stop the run (a ProbeError) after ``max_nonfinite`` of them in a row."""
+        c = self.counters
+        c.nonfinite += 1
+        c.streak += 1
+        self.metrics.write({"kind": "skip", "step": c.step, "epoch": self.epochs_done(),
+                            "loss": res.loss if math.isfinite(res.loss) else str(res.loss),
+                            "grad_norm": res.grad_norm if math.isfinite(res.grad_norm) else str(res.grad_norm),
+                            "nonfinite": c.nonfinite})
+        if c.streak >= self.cfg.max_nonfinite:
+            self.metrics.write({"kind": "stop", "step": c.step, "reason": "nonfinite", "streak": c.streak})
+            kept = (f"{self.out / 'last.pt'} keeps the last good state" if (self.out / "last.pt").exists()
+                    else "no checkpoint had been saved yet")
+            raise ProbeError(f"training stopped at step {c.step}: {c.streak} consecutive steps had a non-finite "
+                             f"loss or gradient ({c.nonfinite} in all); {kept}; lower --lr or set --clip")
+
+    def _log_train(self, res: StepResult) -> None:
+        """A metrics.jsonl training line (and the bar's numbers); tokens_per_s over the steps since the last."""
+        c = self.counters
+        now = time.perf_counter()
+        tps = self.window_tokens / max(now - self.window_start, 1e-9)
+        c.train_seconds += now - self.window_start
+        self.window_start, self.window_tokens = now, 0
+        self.metrics.write({"kind": "train", "step": c.step, "epoch": self.epochs_done(), "loss": res.loss,
+                            "grad_norm": res.grad_norm, "clipped": res.clipped, "lr": c.lr, "tokens_per_s": tps,
+                            "nonfinite": c.nonfinite})
+        self.bar.set_postfix(loss=f"{res.loss:.3f}", ppl=f"{math.exp(min(res.loss, 50)):.1f}", tok_s=f"{tps:,.0f}",
+                             refresh=False)
+
+    def validate_between_steps(self) -> None:
+        """A scheduled validation, its time kept out of train_seconds."""
+        self.counters.train_seconds += time.perf_counter() - self.window_start
+        self.validate(scheduled=True)
+        self.window_start = time.perf_counter()
+
+    def validate(self, scheduled: bool) -> None:
+        """Validation perplexity (and the callback's values) as a metrics.jsonl row; model.pt when it is the best
+        so far. ``scheduled``: it counts for the lr schedule and for stopping (the final one does not)."""
+        cfg, c = self.cfg, self.counters
+        valid_loss, ppl = evaluate_perplexity(self.model, self.corpus.splits["valid"], bptt=cfg.bptt,
+                                              batch_size=self.eval_batch, device=self.device, state=cfg.state,
+                                              eos=self.corpus.vocab.eos_id)
+        c.last_ppl, c.eval_step = ppl, c.step
+        row = {"kind": "eval", "step": c.step, "epoch": self.epochs_done(), "valid_loss": valid_loss,
+               "valid_ppl": ppl, "lr": c.lr}
+        if scheduled:
+            self._schedule(ppl)
+        row["best"] = best = ppl < c.best_ppl
+        if best:
+            c.best_ppl = ppl
+            if self.is_main:
+                save_checkpoint(self.out / "model.pt", model=self.model, model_config=self.mcfg,
+                                vocab=self.corpus.vocab, train_config=self.train_config,
+                                train_state={"step": c.step, "epoch": self.epochs_done(), "valid_ppl": ppl,
+                                             "tokens": c.tokens})
+        if self.on_eval is not None:
+            # every process computes it (DDP processes must agree on when to stop); rank 0 records it
+            row.update(self.on_eval(self.model, self.corpus.vocab, self.device))
+        self._watch_agreement(row.get("agreement"), best=best, scheduled=scheduled)
+        self.metrics.write(row)
+
+    def _schedule(self, ppl: float) -> None:
+        """The lr schedule and early stopping's count. An improvement must beat the best of the schedule by
+        min_delta (relative), so that a long crawl of tiny gains still ends: they add up until one counts."""
+        cfg, c = self.cfg, self.counters
+        if ppl < c.plateau_best * (1 - cfg.min_delta):
+            c.plateau_best, c.bad_evals, c.stale = ppl, 0, 0
+            return
+        c.stale += 1
+        c.bad_evals += 1
+        if c.bad_evals > cfg.patience:
+            c.lr *= cfg.lr_decay
+            c.bad_evals = 0
+            set_lr(self.optimizer, c.lr)
+
+    def _watch_agreement(self, agreement: float | None, *, best: bool, scheduled: bool) -> None:
+        """Held-out agreement of the best checkpoint, and stopping's count of validations without a rise."""
+        c = self.counters
+        if agreement is None or not math.isfinite(agreement):
+            return
+        if best:
+            c.agreement_at_best = agreement
+        if scheduled:
+            if agreement > c.agreement_best + self.cfg.agreement_delta:
+                c.agreement_best, c.agreement_stale = agreement, 0
+            else:
+                c.agreement_stale += 1
+
+    def save(self) -> None:
+        """last.pt, what a resumed run continues from (every process takes part: the carried state and the random
+        number generators are gathered from all)."""
+        c = self.counters
+        self.saved_step = c.step
+        hidden = gather_state(self.state, self.world)     # None for a model that carries no state (the transformer)
+        rngs = rng_states(self.world)
+        if self.is_main:
+            c.metrics_bytes = self.metrics.tell()
+            train_state = {"progress": dataclasses.asdict(c), "optimizer": self.optimizer.state_dict(),
+                           "hidden": hidden, "world_batch": self.cfg.batch_size, "rng": rngs,
+                           "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None}
+            save_checkpoint(self.out / "last.pt", model=self.model, model_config=self.mcfg, vocab=self.corpus.vocab,
+                            train_config=self.train_config, train_state=train_state)
+
+    def summary(self) -> dict:
+        """summary.json: steps, tokens, perplexities (against the corpus' entropy floor where it has one), why
+        training stopped and its status; the main process adds the best checkpoint's test perplexity."""
+        cfg, c = self.cfg, self.counters
+        summary = {"out": str(self.out), "rank": self.rank, "arch": cfg.arch, "steps": c.step,
+                   "epochs": self.epochs_done(), "tokens": c.tokens, "best_valid_ppl": c.best_ppl,
+                   "last_valid_ppl": c.last_ppl, "nonfinite_steps": c.nonfinite, "train_seconds": c.train_seconds,
+                   "tokens_per_s": c.tokens / c.train_seconds if c.train_seconds > 0 else None,
+                   "parameters": count_parameters(self.model), "stopped": self.stop_reason, "world_size": self.world,
+                   "converged": self.stop_reason == "converged", "stop_reason": _stop_text(self.stop_reason, cfg),
+                   "stop_on": cfg.stop_on}
+        if math.isfinite(c.agreement_at_best):
+            summary["agreement_at_best"] = c.agreement_at_best    # held-out agreement of the scored checkpoint
+            summary["agreement_best"] = c.agreement_best
+        floor = self.corpus.stats.get("entropy_floor") or {}
+        if isinstance(floor.get("valid"), dict):
+            # the best possible model's perplexity on the same sentences (synthetic corpora: probe.grammar)
+            summary["floor_valid_ppl"] = floor["valid"]["ppl"]
+            summary["valid_ppl_ratio"] = c.best_ppl / floor["valid"]["ppl"]
+        summary["status"] = training_status(summary)
+        test = self.corpus.splits.get("test")
+        if self.is_main and test is not None and len(test) >= 2 and (self.out / "model.pt").exists():
+            best = load_checkpoint(self.out, device=self.device).model
+            summary["test_ppl"] = evaluate_perplexity(best, test, bptt=cfg.bptt, batch_size=self.eval_batch,
+                                                      device=self.device, state=cfg.state,
+                                                      eos=self.corpus.vocab.eos_id)[1]
+            if isinstance(floor.get("test"), dict):
+                summary["floor_test_ppl"] = floor["test"]["ppl"]
+                summary["test_ppl_ratio"] = summary["test_ppl"] / floor["test"]["ppl"]
+        return summary
 
 
 def _check_resume(data: dict, cfg: TrainConfig, vocab: Vocab, mcfg: ModelConfig, path: Path) -> None:
@@ -435,22 +798,8 @@ def _stop_text(reason: str, cfg: TrainConfig) -> str:
     return f"epoch cap: ran all {cfg.epochs} epochs" + (" without converging" if cfg.stop_after else "")
 
 
-def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.PathLike, resume: bool = False,
-          on_eval: Callable[[torch.nn.Module, Vocab, torch.device], dict] | None = None, overwrite: bool = False,
-          progress: bool = True) -> dict:
-    """Train a language model on ``corpus_dir`` into ``out`` and return a summary dict.
-
-    ``out`` gets model.pt (best validation perplexity), last.pt (for ``resume``), config.json and
-    metrics.jsonl. Every option and input is checked before ``out`` is created or touched. Under
-    ``torchrun`` the batch's streams are split across processes (DistributedDataParallel); only rank 0
-    writes. ``on_eval(model, vocab, device) -> dict``: called at each validation on rank 0, its values
-    join that row of metrics.jsonl (learning curves; e.g. ``probe.scoring.items.AgreementCurve``, whose
-    ``source`` is recorded). A callback, so that the training loop needs no scorer.
-    """
-    cfg = resolve_train_config(cfg)
-    check_train_config(cfg)
-    device = torch.device(resolve_device(cfg.device))
-    corpus = load_corpus(corpus_dir)
+def check_corpus_for(cfg: TrainConfig, corpus: Any, on_eval: Callable | None) -> None:
+    """One-line ProbeErrors for a corpus ``cfg`` cannot train on (splits missing or too small for a batch)."""
     for split in ("train", "valid"):
         if split not in corpus.splits:
             raise ProbeError(f"corpus {corpus.path} has no {split} split ({split}.npy); rebuild it with `probe corpus`")
@@ -466,300 +815,54 @@ def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.Path
     if cfg.stop_on == "ppl+agreement" and on_eval is None:
         raise ProbeError("--stop-on ppl+agreement needs held-out agreement items to watch: give --items DIR "
                          "(disjoint from the benchmark)")
-    vocab = corpus.vocab
-    cfg = resolved_train_config(cfg, corpus)
-    mcfg = model_config_for(cfg, len(vocab))
+
+
+def read_resumable(out: Path, cfg: TrainConfig, vocab: Vocab, mcfg: ModelConfig) -> dict:
+    """The last.pt of the run in ``out``, checked against the options and corpus of its continuation."""
+    if not (out / "last.pt").is_file():
+        raise ProbeError(f"nothing to resume: {out}/last.pt does not exist; start the run without --resume")
+    data = read_checkpoint(out / "last.pt")
+    _check_resume(data, cfg, vocab, mcfg, out / "last.pt")
+    return data
+
+
+def train(cfg: TrainConfig, *, corpus_dir: str | os.PathLike, out: str | os.PathLike, resume: bool = False,
+          on_eval: Callable[[torch.nn.Module, Vocab, torch.device], dict] | None = None, overwrite: bool = False,
+          progress: bool = True) -> dict:
+    """Train a language model on ``corpus_dir`` into ``out`` and return a summary dict.
+
+    ``out`` gets model.pt (best validation perplexity), last.pt (for ``resume``), config.json and
+    metrics.jsonl. Every option and input is checked before ``out`` is created or touched. Under
+    ``torchrun`` the batch's streams are split across processes (DistributedDataParallel); only rank 0
+    writes. ``on_eval(model, vocab, device) -> dict``: called at each validation on rank 0, its values
+    join that row of metrics.jsonl (learning curves; e.g. ``probe.scoring.items.AgreementCurve``, whose
+    ``source`` is recorded). A callback, so that the training loop needs no scorer.
+    """
+    check_train_config(cfg)
+    device = torch.device(resolve_device(cfg.device))
+    corpus = load_corpus(corpus_dir)
+    check_corpus_for(cfg, corpus, on_eval)
+    cfg = resolve_train_config(cfg, corpus)
+    mcfg = model_config_for(cfg, len(corpus.vocab))
     check_model_config(mcfg)
     out = Path(out)
-    resume_data = None
-    if resume:
-        if not (out / "last.pt").is_file():
-            raise ProbeError(f"nothing to resume: {out}/last.pt does not exist; start the run without --resume")
-        resume_data = read_checkpoint(out / "last.pt")
-        _check_resume(resume_data, cfg, vocab, mcfg, out / "last.pt")
-    else:
+    resume_data = read_resumable(out, cfg, corpus.vocab, mcfg) if resume else None
+    if not resume:
         check_output_dir(out, overwrite)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if cfg.batch_size % world:
         raise ProbeError(f"--batch-size {cfg.batch_size} must be divisible by the {world} DDP processes")
-    dist_info = init_distributed(device)
-    if dist_info.local_rank and device.type == "cuda":
-        device = torch.device("cuda", dist_info.local_rank)
+    dist = init_distributed(device)
+    if dist.local_rank and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
     try:
-        return _run(cfg, mcfg, corpus, out, resume_data, on_eval, device, dist_info,
-                    overwrite=overwrite, progress=progress)
+        trainer = Trainer(cfg, mcfg, corpus, out, device=device, dist=dist, resume_data=resume_data,
+                          on_eval=on_eval, overwrite=overwrite, progress=progress)
+        trainer.fit()
+        summary = trainer.summary()
+        if trainer.is_main:
+            write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        return summary
     finally:
-        if dist_info.initialised_here:
+        if dist.initialised_here:
             torch.distributed.destroy_process_group()
-
-
-def _run(cfg, mcfg, corpus, out: Path, resume_data, on_eval, device, dist_info,
-         *, overwrite: bool, progress: bool) -> dict:
-    from tqdm.auto import tqdm
-
-    rank, world = dist_info.rank, dist_info.world
-    is_main = rank == 0
-    vocab = corpus.vocab
-    torch.manual_seed(cfg.seed)
-    if device.type == "cuda":
-        torch.cuda.manual_seed_all(cfg.seed)
-    model = build_model(mcfg).to(device)
-    if world > 1:
-        torch.manual_seed(cfg.seed + rank)   # the same init everywhere, a different dropout stream per process
-    optimizer = build_optimizer(cfg, model)
-    prog = _Progress(lr=cfg.lr)
-    state = None
-    shard = cfg.batch_size // world
-    if resume_data is not None:
-        try:
-            model.load_state_dict(resume_data["state_dict"])
-            ts = resume_data["train_state"]
-            optimizer.load_state_dict(ts["optimizer"])
-            prog = _Progress(**ts["progress"])
-            state = shard_state(ts["hidden"], rank, world, device)
-            rngs = ts["rng"]
-            torch.set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
-            if device.type == "cuda" and ts.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(ts["cuda_rng"])
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
-            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-            raise ProbeError(f"{out / 'last.pt'} cannot be resumed ({first}); it is damaged or from another "
-                             "probe version: train into a new --out") from exc
-    for group in optimizer.param_groups:
-        group["lr"] = prog.lr
-    ddp = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    valid_ids = corpus.splits["valid"]
-    if cfg.state == "sentence":
-        sentences = SentenceBatches(corpus.splits["train"], batch_size=cfg.batch_size, seed=cfg.seed,
-                                    eos=vocab.eos_id)
-        steps_per_epoch = len(sentences)
-        plans = {}
-
-        def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
-            if prog.epoch not in plans:
-                plans.clear()
-                plans[prog.epoch] = sentences.plan(prog.epoch)
-            return sentences.rows(plans[prog.epoch][prog.segment][rank * shard: (rank + 1) * shard], device)
-    else:
-        train_data = batchify(corpus.splits["train"], cfg.batch_size)[rank * shard: (rank + 1) * shard]
-        starts = segment_starts(train_data.shape[1], cfg.bptt)
-        steps_per_epoch = len(starts)
-
-        def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
-            return get_batch(train_data, starts[prog.segment], cfg.bptt, device)
-    eval_batch = cfg.eval_batch_size if cfg.state == "stream" else max(cfg.eval_batch_size, cfg.batch_size)
-    # validations inside an epoch (the one at its end is separate): evals_per_epoch - 1 evenly spaced segments
-    inner_evals = set() if cfg.eval_every else \
-        {round(k * steps_per_epoch / cfg.evals_per_epoch) for k in range(1, cfg.evals_per_epoch)} - {0, steps_per_epoch}
-    total_steps = cfg.epochs * steps_per_epoch
-    if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps)
-
-    metrics_path = out / "metrics.jsonl"
-    run_info = {"train": config_to_dict(cfg), "model": config_to_dict(mcfg), "corpus": str(corpus.path.resolve()),
-                "items": getattr(on_eval, "source", None), "world_size": world,
-                "parameters": count_parameters(model), "probe": __version__, "torch": torch.__version__}
-    if is_main:
-        if resume_data is None:
-            if overwrite and out.exists():
-                shutil.rmtree(out)
-            out.mkdir(parents=True, exist_ok=True)
-            metrics_path.write_text("")
-        else:
-            with open(metrics_path, "ab") as fh:   # drop lines written after the checkpoint
-                fh.truncate(prog.metrics_bytes)
-        save_config(run_info, out)
-    metrics = open(metrics_path, "a", encoding="utf-8") if is_main else None
-
-    def write_metrics(row: dict) -> None:
-        if metrics is not None:
-            metrics.write(json.dumps(row) + "\n")
-            metrics.flush()
-
-    train_cfg_dict = config_to_dict(cfg)
-
-    def epoch_now() -> float:
-        """Epochs done, as a fraction (1.0 = the end of the first epoch)."""
-        return round(prog.epoch + prog.segment / steps_per_epoch, 4)
-
-    saved_step = -1
-
-    def save_last() -> None:
-        nonlocal saved_step
-        saved_step = prog.step
-        hidden = gather_state(state, world)     # None for a model that carries no state (the transformer)
-        rngs = rng_states(world)
-        if is_main:
-            prog.metrics_bytes = metrics.tell()
-            train_state = {"progress": dataclasses.asdict(prog), "optimizer": optimizer.state_dict(),
-                           "hidden": hidden, "world_batch": cfg.batch_size, "rng": rngs,
-                           "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None}
-            save_checkpoint(out / "last.pt", model=model, model_config=mcfg, vocab=vocab,
-                            train_config=train_cfg_dict, train_state=train_state)
-
-    def validate(scheduled: bool) -> None:
-        valid_loss, ppl = evaluate_perplexity(model, valid_ids, bptt=cfg.bptt, batch_size=eval_batch,
-                                              device=device, state=cfg.state, eos=vocab.eos_id)
-        prog.last_ppl, prog.eval_step = ppl, prog.step
-        row = {"kind": "eval", "step": prog.step, "epoch": epoch_now(), "valid_loss": valid_loss, "valid_ppl": ppl,
-               "lr": prog.lr}
-        if scheduled:
-            # an improvement must beat the best of the schedule by min_delta (relative), so that a long
-            # crawl of tiny gains still ends: they add up until one counts
-            if ppl < prog.plateau_best * (1 - cfg.min_delta):
-                prog.plateau_best, prog.bad_evals, prog.stale = ppl, 0, 0
-            else:
-                prog.stale += 1
-                prog.bad_evals += 1
-                if prog.bad_evals > cfg.patience:
-                    prog.lr *= cfg.lr_decay
-                    prog.bad_evals = 0
-                    for group in optimizer.param_groups:
-                        group["lr"] = prog.lr
-        best = ppl < prog.best_ppl
-        if best:
-            prog.best_ppl = ppl
-            if is_main:
-                save_checkpoint(out / "model.pt", model=model, model_config=mcfg, vocab=vocab,
-                                train_config=train_cfg_dict,
-                                train_state={"step": prog.step, "epoch": epoch_now(), "valid_ppl": ppl,
-                                             "tokens": prog.tokens})
-        row["best"] = best
-        if on_eval is not None:
-            # every process computes it (DDP processes must agree on when to stop); rank 0 records it
-            row.update(on_eval(model, vocab, device))
-        agreement = row.get("agreement")
-        if agreement is not None and math.isfinite(agreement):
-            if best:
-                prog.agreement_at_best = agreement
-            if scheduled:
-                if agreement > prog.agreement_best + cfg.agreement_delta:
-                    prog.agreement_best, prog.agreement_stale = agreement, 0
-                else:
-                    prog.agreement_stale += 1
-        write_metrics(row)
-
-    bar = tqdm(total=total_steps, initial=min(prog.step, total_steps), desc=f"train {cfg.arch}", unit="step",
-               disable=None if (progress and is_main) else True, dynamic_ncols=True)   # None: off when not a tty
-    started = time.perf_counter()
-    window_start, window_tokens = started, 0
-    stop_reason = "epochs"
-
-    def converged() -> bool:
-        """Validation perplexity has not improved (by min_delta) in ``stop_after`` evaluations in a row, nor,
-        with stop_on ppl+agreement, held-out agreement (by agreement_delta)."""
-        if not cfg.stop_after or prog.stale < cfg.stop_after:
-            return False
-        return cfg.stop_on == "ppl" or prog.agreement_stale >= cfg.stop_after
-
-    model.train()
-    try:
-        while prog.epoch < cfg.epochs and not converged():
-            while prog.segment < steps_per_epoch and not converged():
-                if cfg.max_steps and prog.step >= cfg.max_steps:
-                    stop_reason = "max_steps"
-                    break
-                x, y = next_batch()
-                res = train_step(ddp, optimizer, x, y, state, clip=cfg.clip, world_size=world,
-                                 amp=cfg.amp and device.type == "cuda")
-                state = res.state if cfg.state == "stream" else None
-                prog.step += 1
-                prog.segment += 1
-                n_tokens = (y.numel() if cfg.state == "stream" else int((y >= 0).sum())) * world
-                prog.tokens += n_tokens
-                window_tokens += n_tokens
-                bar.update(1)
-                if res.finite:
-                    prog.streak = 0
-                else:
-                    prog.nonfinite += 1
-                    prog.streak += 1
-                    write_metrics({"kind": "skip", "step": prog.step, "epoch": epoch_now(),
-                                   "loss": res.loss if math.isfinite(res.loss) else str(res.loss),
-                                   "grad_norm": res.grad_norm if math.isfinite(res.grad_norm) else str(res.grad_norm),
-                                   "nonfinite": prog.nonfinite})
-                    if prog.streak >= cfg.max_nonfinite:
-                        write_metrics({"kind": "stop", "step": prog.step, "reason": "nonfinite",
-                                       "streak": prog.streak})
-                        kept = (f"{out / 'last.pt'} keeps the last good state" if (out / "last.pt").exists()
-                                else "no checkpoint had been saved yet")
-                        raise ProbeError(
-                            f"training stopped at step {prog.step}: {prog.streak} consecutive steps had a non-finite "
-                            f"loss or gradient ({prog.nonfinite} in all); {kept}; lower --lr or set --clip")
-                if prog.step % cfg.log_every == 0 and res.finite:
-                    now = time.perf_counter()
-                    tps = window_tokens / max(now - window_start, 1e-9)
-                    prog.train_seconds += now - window_start
-                    window_start, window_tokens = now, 0
-                    write_metrics({"kind": "train", "step": prog.step, "epoch": epoch_now(), "loss": res.loss,
-                                   "grad_norm": res.grad_norm, "clipped": res.clipped, "lr": prog.lr,
-                                   "tokens_per_s": tps, "nonfinite": prog.nonfinite})
-                    bar.set_postfix(loss=f"{res.loss:.3f}", ppl=f"{math.exp(min(res.loss, 50)):.1f}",
-                                    tok_s=f"{tps:,.0f}", refresh=False)
-                eval_due = (cfg.eval_every and prog.step % cfg.eval_every == 0) or prog.segment in inner_evals
-                if eval_due:
-                    prog.train_seconds += time.perf_counter() - window_start
-                    validate(scheduled=True)
-                    window_start = time.perf_counter()
-                checkpoint_due = (cfg.checkpoint_every and prog.step % cfg.checkpoint_every == 0) or \
-                    (not cfg.checkpoint_every and eval_due)
-                if checkpoint_due and prog.streak == 0:   # during a non-finite streak, keep the last good one
-                    save_last()
-            if prog.segment < steps_per_epoch:    # stopped by max_steps or convergence inside the epoch
-                break
-            prog.epoch += 1
-            prog.segment = 0
-            state = None
-            if not cfg.eval_every:
-                prog.train_seconds += time.perf_counter() - window_start
-                validate(scheduled=True)
-                window_start = time.perf_counter()
-                if prog.streak == 0:
-                    save_last()
-        if converged():
-            stop_reason = "converged"
-        prog.train_seconds += time.perf_counter() - window_start
-        window_start = time.perf_counter()
-        if prog.eval_step != prog.step:
-            validate(scheduled=False)   # final numbers; the lr schedule is left as a resumed run would find it
-        if saved_step != prog.step:
-            save_last()
-    finally:
-        bar.close()
-        if metrics is not None:
-            metrics.close()
-
-    summary = {"out": str(out), "rank": rank, "arch": cfg.arch, "steps": prog.step,
-               "epochs": epoch_now(), "tokens": prog.tokens,
-               "best_valid_ppl": prog.best_ppl, "last_valid_ppl": prog.last_ppl, "nonfinite_steps": prog.nonfinite,
-               "train_seconds": prog.train_seconds,
-               "tokens_per_s": prog.tokens / prog.train_seconds if prog.train_seconds > 0 else None,
-               "parameters": count_parameters(model), "stopped": stop_reason, "world_size": world,
-               "converged": stop_reason == "converged", "stop_reason": _stop_text(stop_reason, cfg),
-               "stop_on": cfg.stop_on}
-    if math.isfinite(prog.agreement_at_best):
-        summary["agreement_at_best"] = prog.agreement_at_best    # held-out agreement of the scored checkpoint
-        summary["agreement_best"] = prog.agreement_best
-    floor = corpus.stats.get("entropy_floor") or {}
-    if isinstance(floor.get("valid"), dict):
-        # the best possible model's perplexity on the same sentences (synthetic corpora: probe.grammar)
-        summary["floor_valid_ppl"] = floor["valid"]["ppl"]
-        summary["valid_ppl_ratio"] = prog.best_ppl / floor["valid"]["ppl"]
-    summary["status"] = training_status(summary)
-    if is_main and "test" in corpus.splits and len(corpus.splits["test"]) >= 2 and (out / "model.pt").exists():
-        from probe.models.checkpoint import load_checkpoint
-
-        best = load_checkpoint(out, device=device).model
-        summary["test_ppl"] = evaluate_perplexity(best, corpus.splits["test"], bptt=cfg.bptt, batch_size=eval_batch,
-                                                  device=device, state=cfg.state, eos=vocab.eos_id)[1]
-        if isinstance(floor.get("test"), dict):
-            summary["floor_test_ppl"] = floor["test"]["ppl"]
-            summary["test_ppl_ratio"] = summary["test_ppl"] / floor["test"]["ppl"]
-    if is_main:
-        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    return summary

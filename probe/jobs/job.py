@@ -11,7 +11,7 @@ from pathlib import Path
 
 from probe.core.config import config_from_dict, config_to_dict
 from probe.core.errors import ProbeError
-from probe.train import RESUMABLE, TrainConfig, resolved_train_config
+from probe.train import RESUMABLE, TrainConfig, resolve_train_config
 
 KINDS = ("lm", "number")
 
@@ -88,7 +88,7 @@ def same_train_config(out: str | Path, tcfg: TrainConfig, corpus: str | Path, *,
     saved_train = saved.get("train", saved) if isinstance(saved, dict) else None
     if not isinstance(saved_train, dict):
         return False
-    want = config_to_dict(resolved_train_config(tcfg, corpus))
+    want = config_to_dict(resolve_train_config(tcfg, corpus))
     # a field added after the model was trained is missing from its config: it ran with the default
     defaults = config_to_dict(TrainConfig())
     saved_train = {**{k: v for k, v in defaults.items() if k not in saved_train}, **saved_train}
