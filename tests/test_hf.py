@@ -171,7 +171,7 @@ def test_cli_scores_an_hf_model_like_any_other(tiny_gpt2, tmp_path, capsys):
 
 def test_suite_scores_an_hf_model_with_full_coverage(tiny_gpt2, scorer, tmp_path):
     """probe suite on a subword model: word surprisals sum their tokens, nothing is out of vocabulary."""
-    from probe.evaluate import evaluate_suite
+    from probe.suite import evaluate_suite
     from probe.scoring.suites import token_surprisals
 
     words = "the dogs near the cats are".split()

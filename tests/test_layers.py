@@ -11,7 +11,7 @@ LAYERS = [
     ("data", ("probe.data",)),
     ("models", ("probe.models",)),
     ("scoring", ("probe.scoring",)),
-    ("stages", ("probe.train", "probe.train_number", "probe.evaluate", "probe.metrics", "probe.jobs")),
+    ("stages", ("probe.train", "probe.train_number", "probe.evaluate", "probe.suite", "probe.metrics", "probe.jobs")),
     ("analyses", ("probe.analyses",)),
     ("report", ("probe.report",)),
     ("run", ("probe.run",)),

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from probe.data.corpus import Vocab
-from probe.evaluate import evaluate_suite, load_published, published_markdown, published_table, score_suites
+from probe.suite import evaluate_suite, load_published, published_markdown, published_table, score_suites
 from probe.scoring.suites import critical_regions, formula_parts, formula_references, region_coverage
 
 AGREE = "[(4;%match_sing%) < (4;%mismatch_sing%)] & [(4;%match_plural%) < (4;%mismatch_plural%)]"

@@ -52,6 +52,7 @@ from probe.core.io import check_output_dir
 from probe.core.style import fmt_num, log_axis
 from probe.core.tables import markdown_table
 from probe.data.corpus import Vocab, load_corpus
+from probe.data.items import read_items
 from probe.models.cells import recurrent_cells
 from probe.models.checkpoint import load_checkpoint
 from probe.models.config import ModelConfig
@@ -59,9 +60,6 @@ from probe.models.lm import LanguageModel, build_model
 
 
 STEM = "gradients"
-# The issue's quick simulation (64 units, PyTorch init): gradient at distance 20, for comparison only.
-ISSUE_EXPECTED_D20 = {("srn", "tanh"): 1e-6, ("gru", "default"): 1e-4, ("lstm", "default"): 4e-5,
-                      ("lstm", "forget_bias=1"): 1e-2}
 
 
 @dataclass(frozen=True)
@@ -84,9 +82,9 @@ class GradientsConfig:
     attractor_rate: float | None = None  # trained models of this corpus rate (None: the largest given)
     models_per_cell: int = 0          # trained models used per cell, the first seeds (0: all)
     n_boot: int = 200                 # bootstrap resamples of windows for the CIs
-    sim_models: int = 8               # the issue's bare-cell simulation: initialisations per variant (0: skip)
+    sim_models: int = 8               # the bare-cell simulation: initialisations per variant (0: skip)
     sim_sequences: int = 8            # its input sequences per initialisation
-    sim_hidden: int = 64              # its units (the issue's 64)
+    sim_hidden: int = 64              # its units
     sim_input_scale: float = 1.0      # its inputs: N(0, scale^2) per unit
     seed: int = 0                     # windows, item sample, fresh-model init
 
@@ -125,7 +123,7 @@ def check_config(cfg: GradientsConfig) -> None:
 
 def cell_jacobian_norms(spec: dict, *, hidden: int = 64, input_scale: float = 1.0, max_distance: int = 20,
                         n_sequences: int = 16, seed: int = 0) -> np.ndarray:
-    """The issue's quick simulation: a bare cell at PyTorch init read inputs N(0, input_scale^2) from the zero state.
+    """A quick simulation: a bare cell at PyTorch init read inputs N(0, input_scale^2) from the zero state.
 
     Returns the Frobenius norms ||dh(t)/dh(t-l)||_F of the full Jacobian (all hidden units), float64
     [n_sequences, max_distance + 1], column l = distance l. The H rows of each Jacobian come from one
@@ -373,19 +371,36 @@ def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
     check_config(cfg)
     started = time.perf_counter()
     out = check_output_dir(inputs.out, overwrite=True)     # a file there is refused; a folder is added to
-    items, corpus_dirs = inputs.items, dict(inputs.corpus_dirs)
-    if items and not inputs.models:
+    if inputs.items and not inputs.models:
         raise ProbeError("item gradients need at least one trained model (--model DIR); drop --items for fresh "
                          "models only")
+    # load everything first: bad input fails before anything is written
+    trained, base_corpus, vocab = _trained_models(inputs, cfg)
+    fresh = _fresh_models(trained, base_corpus, vocab, cfg)
+    item_df = None
+    if inputs.items is not None and trained and cfg.n_items:
+        item_df = read_items(inputs.items, n=cfg.n_items, seed=cfg.seed)
+    table, sources = _decay_table(fresh + trained, cfg, progress=inputs.progress)
+    sim = _simulate(cfg)
+    fits = _fits(table, sim, cfg)
+    item_rows = _item_rows(trained, item_df, cfg) if item_df is not None else pd.DataFrame()
+    return _write(out, cfg, started=started, table=table, fits=fits, sim=sim, item_rows=item_rows,
+                  item_summary=summarize_items(item_rows) if item_df is not None else None,
+                  models=[{"name": m.name, "arch": m.cfg.arch, "variant": variant_name(m.cfg), "state": m.state,
+                           "seed": m.seed, "attractor_rate": m.attractor_rate, "windows": sources.get(m.name)}
+                          for m in fresh + trained])
+
+
+def _trained_models(inputs: AnalysisInputs, cfg: GradientsConfig) -> tuple[list[_Model], str | None, Vocab]:
+    """The trained models measured (analysis copies, in the order given), and the corpus and vocabulary of the
+    fresh models: the trained models' corpus, else any corpus given (else None: random tokens)."""
+    corpus_dirs = dict(inputs.corpus_dirs)
     rate, chosen = (select_models(inputs.models, cfg.attractor_rate, max_seeds=cfg.models_per_cell or None)
                     if inputs.models else (None, []))
     kept = {m["path"] for m in chosen}
-    chosen = [m for m in inputs.models if m["path"] in kept]     # in the order given (the table's row order)
-    # fresh models read the trained models' corpus, else any corpus given (else random tokens)
     corpus = corpus_for(corpus_dirs, rate) or next(iter(corpus_dirs.values()), None)
-    # --- load everything first: bad input fails before anything is written
     trained: list[_Model] = []
-    for m in chosen:
+    for m in (m for m in inputs.models if m["path"] in kept):     # in the order given (the table's row order)
         d = m["path"]
         ck = load_checkpoint(d)
         if ck.model_config.arch not in recurrent_cells():
@@ -396,19 +411,22 @@ def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
                               str(c) if c else None, int(m.get("seed", ck.train_config.get("seed", 0)) or 0),
                               m.get("attractor_rate")))
     if corpus is not None:
-        base_corpus = str(corpus)
-        vocab = load_corpus(corpus).vocab
-    elif trained:
-        base_corpus, vocab = trained[0].corpus, trained[0].vocab
-    else:
-        base_corpus, vocab = None, Vocab(("<unk>", "<eos>", *(f"w{i}" for i in range(cfg.vocab_size - 2))))
+        return trained, str(corpus), load_corpus(corpus).vocab
+    if trained:
+        return trained, trained[0].corpus, trained[0].vocab
+    return trained, None, Vocab(("<unk>", "<eos>", *(f"w{i}" for i in range(cfg.vocab_size - 2))))
+
+
+def _fresh_models(trained: list[_Model], base_corpus: str | None, vocab: Vocab, cfg: GradientsConfig
+                  ) -> list[_Model]:
+    """Fresh models at init: one per variant of ``cfg.variants`` (at a trained model's sizes), and the initial
+    weights of every trained model's seed too (init vs trained per model)."""
     fresh = []
     for spec in map(parse_variant, cfg.variants):
         like = next((m.cfg for m in trained if m.cfg.arch == spec["arch"]), trained[0].cfg if trained else None)
         m = _fresh_model(spec, vocab=vocab, like=like, cfg=cfg, seed=cfg.seed)
         m.corpus = base_corpus
         fresh.append(m)
-    # the same seeds' initial weights for every trained model too: init vs trained per model
     for m in trained:
         spec = {"arch": m.cfg.arch, "nonlinearity": m.cfg.nonlinearity, "forget_bias": m.cfg.forget_bias}
         if not any(f.cfg.arch == m.cfg.arch and variant_name(f.cfg) == variant_name(m.cfg) for f in fresh):
@@ -416,20 +434,17 @@ def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
                              seed=m.seed)
             f.corpus = m.corpus
             fresh.append(f)
-    item_df = None
-    if items is not None and trained and cfg.n_items:
-        from probe.data.items import read_items
-
-        item_df = read_items(items, n=cfg.n_items, seed=cfg.seed)
-    # --- measure
-    cache: dict = {}
-    frames, sources = [], {}
+    return fresh
+def _decay_table(models: list[_Model], cfg: GradientsConfig, *, progress: bool) -> tuple[pd.DataFrame, dict]:
+    """Gradient norms by distance per (cell, variant, init | trained), pooled over its models -> (table,
+    {model: where its windows came from})."""
     from tqdm.auto import tqdm
 
-    groups: dict = {}
-    for m in fresh + trained:
+    cache: dict = {}
+    frames, sources, groups = [], {}, {}
+    for m in models:
         groups.setdefault((m.cfg.arch, variant_name(m.cfg), m.state), []).append(m)
-    for (arch, variant, state), ms in tqdm(groups.items(), desc="gradients", disable=not inputs.progress):
+    for (arch, variant, state), ms in tqdm(groups.items(), desc="gradients", disable=not progress):
         norms = []
         for m in ms:
             windows, src = _windows_for(m, cfg, cache)
@@ -444,51 +459,53 @@ def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
         summary["hidden"] = ms[0].cfg.hidden
         summary["layers"] = ms[0].cfg.layers
         frames.append(summary)
-    table = pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True), sources
+
+
+def _fits(table: pd.DataFrame, sim: pd.DataFrame, cfg: GradientsConfig) -> list[dict]:
+    """The decay fit per line of ``table``, its norms at distances 0 and 20, and the bare cell's at 20."""
     fits = []
     for (arch, variant, state), d in table.groupby(["arch", "variant", "state"], sort=False):
         f = fit_decay(d["distance"].to_numpy(), d["grad_norm"].to_numpy(), fit_min=cfg.fit_min)
         at = d.set_index("distance")
-        has20 = 20 in at.index        # the issue's comparison distance (NaN when --max-distance is below it)
+        has20 = 20 in at.index        # the comparison distance (NaN when --max-distance is below it)
         fits.append({"arch": arch, "variant": variant, "state": state, **f,
                      "grad_norm_d20": float(at.loc[20, "grad_norm"]) if has20 else float("nan"),
                      "grad_norm_rel_d20": float(at.loc[20, "grad_norm_rel"]) if has20 else float("nan"),
-                     "grad_norm_d0": float(at.loc[0, "grad_norm"]),
-                     "issue_expected_d20": ISSUE_EXPECTED_D20.get((arch, variant), float("nan")) if state == "init"
-                     else float("nan")})
-    sim = _simulate(cfg)
+                     "grad_norm_d0": float(at.loc[0, "grad_norm"])})
     for f in fits:
         at = sim[(sim["arch"] == f["arch"]) & (sim["variant"] == f["variant"]) & (sim["distance"] == 20)]
         f["bare_cell_fro_d20"] = float(at["jacobian_fro"].iloc[0]) if f["state"] == "init" and len(at) else float("nan")
-    fit_table = pd.DataFrame(fits)
-    item_rows = pd.DataFrame()
-    if item_df is not None:
-        parts = []
-        for m in trained:
-            r = item_gradients(m.model, m.vocab, item_df, batch_size=cfg.batch_size)
-            r.insert(0, "model", m.name)
-            r.insert(0, "variant", variant_name(m.cfg))
-            r.insert(0, "arch", m.cfg.arch)
-            parts.append(r)
-        item_rows = pd.concat(parts, ignore_index=True)
-    item_summary = summarize_items(item_rows) if item_df is not None else None
-    # --- write
-    tables = {STEM: table, f"{STEM}_fit": fit_table, **({f"{STEM}_sim": sim} if len(sim) else {})}
+    return fits
+
+
+def _item_rows(trained: list[_Model], item_df: pd.DataFrame, cfg: GradientsConfig) -> pd.DataFrame:
+    """Item gradients of every trained model, one frame."""
+    parts = []
+    for m in trained:
+        r = item_gradients(m.model, m.vocab, item_df, batch_size=cfg.batch_size)
+        r.insert(0, "model", m.name)
+        r.insert(0, "variant", variant_name(m.cfg))
+        r.insert(0, "arch", m.cfg.arch)
+        parts.append(r)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _write(out: Path, cfg: GradientsConfig, *, started: float, table: pd.DataFrame, fits: list[dict],
+           sim: pd.DataFrame, item_rows: pd.DataFrame, item_summary: pd.DataFrame | None, models: list[dict]) -> dict:
+    """Write the tables, figures and gradients.json; return the analysis' result."""
     import matplotlib
 
+    fit_table = pd.DataFrame(fits)
+    tables = {STEM: table, f"{STEM}_fit": fit_table, **({f"{STEM}_sim": sim} if len(sim) else {})}
     with matplotlib.rc_context({"font.size": 8}):
         figures = {STEM: plot_gradients(table)}
         if item_summary is not None:
             tables[f"{STEM}_items"] = item_summary
             figures[f"{STEM}_items"] = plot_item_gradients(item_summary)
     markdown = _markdown(table, fit_table, item_rows, cfg)
-    info = {"config": config_to_dict(cfg), "estimator": __doc__.split("Agreement items")[0].strip(),
-            "models": [{"name": m.name, "arch": m.cfg.arch, "variant": variant_name(m.cfg), "state": m.state,
-                        "seed": m.seed, "attractor_rate": m.attractor_rate, "windows": sources.get(m.name)}
-                       for m in fresh + trained],
-            "fits": _jsonable(fits)}
     seconds = time.perf_counter() - started
-    info["seconds"] = seconds
+    info = {"config": config_to_dict(cfg), "models": models, "fits": _jsonable(fits), "seconds": seconds}
     files = write_outputs(out, tables=tables, figures=figures, records={STEM: info})
     return {"files": files, "markdown": markdown, "seconds": seconds,
             "d20": {f"{r['arch']}/{r['variant']}/{r['state']}": r["grad_norm_d20"] if math.isfinite(r["grad_norm_d20"])
@@ -532,7 +549,7 @@ def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, 
              f"hidden state, over {n} windows per line (burn-in {cfg.burn_in} tokens; one backward pass per batch). "
              f"Decay fit: log-linear over distances {cfg.fit_min}-{cfg.max_distance}; `per step` is the fitted factor "
              "per step back, `tau` the steps per e-fold. `rel` divides by the norm at distance 0 (the decay alone). "
-             f"`bare cell` re-runs the issue's quick simulation as we read it: one cell of {cfg.sim_hidden} units at "
+             f"`bare cell` is a quick simulation of one cell of {cfg.sim_hidden} units at "
              f"PyTorch init, inputs N(0, {cfg.sim_input_scale:g}^2), Frobenius norm of the Jacobian dh(t)/dh(t-20) "
              f"({cfg.sim_models} initialisations x {cfg.sim_sequences} sequences). The language-model numbers differ "
              "from the bare cell's by construction: J's gradient at h(t) is one direction (its norm is `grad_norm_d0` "
@@ -543,7 +560,6 @@ def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, 
         "cell": fits["arch"] + " (" + fits["variant"] + ")", "state": fits["state"],
         "at 20": fits["grad_norm_d20"].map(fmt_num), "rel at 20": fits["grad_norm_rel_d20"].map(fmt_num),
         "bare cell at 20": fits["bare_cell_fro_d20"].map(fmt_num),
-        "issue expects at 20": fits["issue_expected_d20"].map(fmt_num),
         "per step": fits["per_step"].map(lambda v: fmt_num(v, 3)), "tau": fits["tau"].map(lambda v: fmt_num(v, 3)),
         "R^2": fits["r2"].map(lambda v: fmt_num(v, 3))})
     lines += [markdown_table(t), "", "![gradients](figures/gradients.png)", ""]

@@ -237,7 +237,7 @@ def _add_suite(sub: argparse._SubParsersAction) -> None:
         import shlex
 
         from probe.cli.options import apply_options
-        from probe.evaluate import evaluate_suite
+        from probe.suite import evaluate_suite
 
         cfg = apply_options(EvalConfig(), a, names)
         command = "probe " + " ".join(shlex.quote(x) for x in a.argv)

@@ -310,27 +310,53 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
     ``closing``: sections placed at the end (before the environment). ``convergence``: see
     :func:`headline_table`. Figures are those in ``results_dir/figures`` (PNG shown, PDF linked).
     """
-    res = Path(results_dir)
     from probe.report.plots import read_seed_summary
 
+    res = Path(results_dir)
     seeds = read_seed_summary(res)
     summary_json = json.loads((res / "summary.json").read_text()) if (res / "summary.json").is_file() else {}
     config = json.loads((res / "config.json").read_text()) if (res / "config.json").is_file() else {}
+    evidence = pd.read_csv(res / "evidence.csv") if (res / "evidence.csv").is_file() else None
     out = [f"# {title}", ""]
     if intro:
         out += [intro.strip(), ""]
+    out += _method_lines(summary_json, config)
+    if commands:
+        out += ["## Commands", "", "```sh", *commands, "```", ""]
+    out += _sections(lead)
+    out += _headline_lines(seeds, summary_json, n_attractors=n_attractors, convergence=convergence)
+    out += _distance_lines(res, seeds, evidence)
+    out += _sections(sections)
+    out += _onset_lines(seeds, n_attractors=n_attractors)
+    out += _class_lines(seeds, summary_json, evidence, n_attractors=n_attractors)
+    out += _exclusion_lines(summary_json) + _figure_lines(res) + _provenance_lines(config) + _sections(closing)
+    out += ["## Environment", "", *[f"- {k}: {v}" for k, v in environment_facts(commit).items()], ""]
+    path = res / "report.md"
+    write_text_atomic(path, "\n".join(out).rstrip() + "\n")
+    return path
+
+
+def _sections(sections: Mapping[str, str] | None) -> list[str]:
+    out = []
+    for heading, text in (sections or {}).items():
+        out += [f"## {heading}", "", text.strip(), ""]
+    return out
+
+
+def _method_lines(summary_json: dict, config: dict) -> list[str]:
+    """The scoring method and what the intervals are over."""
     method = summary_json.get("method", config.get("method", "?"))
-    out += [f"Scoring method: **{method}**"
+    return [f"Scoring method: **{method}**"
             + (f" (final `<eos>` {'included' if summary_json.get('final_eos', True) else 'not included'})"
                if method == "sentence" else " (log P(verb | `<eos>` prefix))")
             + f"; intervals: {int(100 * float(summary_json.get('ci_level', 0.95)))}% over items and training seeds "
             "(a crossed seeds x items design: every seed scores the same items; `probe.metrics.crossed_interval`); "
             "with one seed, over items.", ""]
-    if commands:
-        out += ["## Commands", "", "```sh", *commands, "```", ""]
-    for heading, text in (lead or {}).items():
-        out += [f"## {heading}", "", text.strip(), ""]
-    evidence = pd.read_csv(res / "evidence.csv") if (res / "evidence.csv").is_file() else None
+
+
+def _headline_lines(seeds: pd.DataFrame, summary_json: dict, *, n_attractors: int,
+                    convergence: Mapping | None) -> list[str]:
+    """The headline: accuracy per item class with ``n_attractors`` attractors, over the pooled constructions."""
     pooled, frames = headline_constructions(seeds)
     pools = summary_json.get("pools") or {}
     if pooled in pools:
@@ -341,7 +367,7 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
                  "the same constructions")
     else:
         scope = "all constructions pooled" if pooled == "all" else f"construction `{pooled}`"
-    out += [f"## Headline: agreement with {n_attractors} attractor", "",
+    return [f"## Headline: agreement with {n_attractors} attractor", "",
             f"Accuracy = share of items where the model prefers the verb agreeing with the head; {scope}. Three "
             "classes of items with an attractor, never pooled: *matched* (every attractor has the head's number), "
             "*conflict* (the noun nearest the verb has the other number: there a syntactic choice agrees with the "
@@ -350,6 +376,12 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
             "nearest the verb agrees with the head: interference without recency; the attractor stands before the "
             "head, or a matching noun lies between, as in `pp` SPS).",
             "", markdown_table(headline_table(seeds, n_attractors=n_attractors, convergence=convergence))]
+
+
+def _distance_lines(res: Path, seeds: pd.DataFrame, evidence: pd.DataFrame | None) -> list[str]:
+    """Distance or attraction: control items at the shortest and longest distance vs pp with one and the most
+    attractors."""
+    out = []
     claims = distance_vs_attraction(seeds, evidence=evidence)
     if len(claims):
         attested = ("Both manipulations occur in the training corpora (n: training dependencies with that "
@@ -366,8 +398,13 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
                 markdown_table(claims)]
         if (res / "figures" / "headline.png").is_file():
             out += ["![headline](figures/headline.png)", ""]
-    for heading, text in (sections or {}).items():
-        out += [f"## {heading}", "", text.strip(), ""]
+    return out
+
+
+def _onset_lines(seeds: pd.DataFrame, *, n_attractors: int) -> list[str]:
+    """Where agreement turns syntactic along the corpora's attractor rates (with the unigram's check)."""
+    out = []
+    _, frames = headline_constructions(seeds)
     if "attractor_rate" in seeds.columns:
         from probe.metrics import syntactic_onset
 
@@ -389,7 +426,16 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
             out += [f"False-positive check: the unigram's verdict is *{unigram['verdict'].iloc[0]}*"
                     + (" (as it must be)." if ok else ": the rule fires on a model that cannot see the nearest noun, so "
                        "the turning points above cannot be trusted."), ""]
-    out += ["## Attraction effects and markedness asymmetry", "",
+    return out
+
+
+def _class_lines(seeds: pd.DataFrame, summary_json: dict, evidence: pd.DataFrame | None, *,
+                 n_attractors: int) -> list[str]:
+    """Attraction effects, accuracy by attractor count or item class, unseen configurations, mismatched items
+    without conflict, and every construction x condition."""
+    pooled, _ = headline_constructions(seeds)
+    pools = summary_json.get("pools") or {}
+    return ["## Attraction effects and markedness asymmetry", "",
             "attraction_effect = accuracy(matched) - accuracy(conflict), per construction and attractor count; per "
             "head number (sg_head: singular heads; pl_head: plural heads); markedness_asymmetry = effect(sg head) - "
             "effect(pl head), positive when plural attractors disrupt singular heads more than the reverse (as in "
@@ -418,13 +464,22 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
             "## Accuracy per construction and condition", "",
             "Condition codes: S/P per noun, head first (SP = singular head, plural attractor).", "",
             markdown_table(condition_table(seeds))]
+
+
+def _exclusion_lines(summary_json: dict) -> list[str]:
     exc = exclusion_table(summary_json)
-    out += ["## Excluded items", ""]
+    out = ["## Excluded items", ""]
     if len(exc):
         out += ["Items not scored (out-of-vocabulary words, or a pair the vocabulary cannot tell apart), summed over "
                 "models:", "", markdown_table(exc)]
     else:
         out += [f"None: all {summary_json.get('n_scores', 'the')} item scores are in the models' vocabularies.", ""]
+    return out
+
+
+def _figure_lines(res: Path) -> list[str]:
+    """Every figure of ``res/figures`` (PNG shown, PDF linked) with its caption."""
+    out = []
     figs = sorted((res / "figures").glob("*.png")) if (res / "figures").is_dir() else []
     if figs:
         out += ["## Figures", ""]
@@ -436,6 +491,12 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
             out += [f"![{png.stem}](figures/{png.name})", "",
                     f"*{caption}{' (' + extra + ')' if extra else ''}*"
                     + (f" [PDF](figures/{pdf.name})" if pdf.is_file() else ""), ""]
+    return out
+
+
+def _provenance_lines(config: dict) -> list[str]:
+    """The scoring conventions and the models scored."""
+    out = []
     conventions = config.get("conventions", {})
     if conventions:
         out += ["## Scoring conventions", "", *[f"- **{k}**: {_code_tokens(v)}" for k, v in conventions.items()], ""]
@@ -443,12 +504,7 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
     if models:
         out += ["## Models", "", markdown_table(pd.DataFrame(models)[[c for c in ("model", "arch", "seed", "vocab_size",
                                                                                   "path") if c in models[0]]])]
-    for heading, text in (closing or {}).items():
-        out += [f"## {heading}", "", text.strip(), ""]
-    out += ["## Environment", "", *[f"- {k}: {v}" for k, v in environment_facts(commit).items()], ""]
-    path = res / "report.md"
-    write_text_atomic(path, "\n".join(out).rstrip() + "\n")
-    return path
+    return out
 
 
 def report_evaluation(results_dir: str | os.PathLike, *, command: str = "", figures: bool = True) -> str:

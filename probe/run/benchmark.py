@@ -5,14 +5,14 @@ import json
 import os
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from probe.data.build import build_dataset
 from probe.core.config import config_from_dict, config_to_dict, merge_config
 from probe.core.io import save_config
-from probe.run.config import (RunConfig, check_run_config, corpus_tag, model_labels, model_tag, rate_tag,
+from probe.data.build import build_dataset
+from probe.run.config import (RunConfig, check_run_config, corpus_tag, model_labels, model_tag,
                               stream_seeds, sweep_rates, train_config, training_seed)
 from probe.run.published import overview_section, score_extra_data
 from probe.run.report import (intro_markdown, report_sections, reproducibility, seeds_confirmation,
@@ -22,156 +22,210 @@ from probe.run.sensitivity import state_sensitivity
 from probe.run.stages import check_run_folder, finished_model, run_stage
 
 
+@dataclass
+class BenchmarkRun:
+    """What the stages of one ``probe run`` share: its config, folders and log, and what earlier stages made."""
+
+    cfg: RunConfig
+    root: Path                                  # the run folder (report.md, summaries, figures)
+    work: Path                                  # stage outputs: items, corpora, models, baselines, scores
+    log: Callable[[str], None]
+    bench: Path | None = None                   # the benchmark items
+    dev: Path | None = None                     # held-out items (learning curves, stopping)
+    corpora: dict = field(default_factory=dict)     # {(rate, corpus seed): corpus folder}
+    new_items: bool = False                     # the benchmark items were (re)built in this run
+    new_data: dict = field(default_factory=dict)    # {(rate, corpus seed): its token ids changed in this run}
+    pool: tuple = ()                            # constructions pooled as the headline's 'pooled'
+    model_dirs: list = field(default_factory=list)  # the scored models: language models, then baselines
+    labels: dict = field(default_factory=dict)      # {model folder: its label columns}
+    sensitivity: list = field(default_factory=list)  # the other state convention's models
+    reused: int = 0                             # language models an earlier invocation finished
+    executor: Executor | None = None
+
+    @property
+    def language_models(self) -> list[Path]:
+        return [m for m in self.model_dirs if "baselines" not in m.parts]
+
+
 def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None,
                   overwrite: bool = False) -> Path:
     """Run every stage of ``cfg`` and return the run folder (``results/<name>``) holding report.md.
 
-    Stage outputs go to ``results/<name>/work/`` (not committed: checkpoints, corpora, per-item
+    Stage outputs go to ``<results_dir>/<name>/work/`` (not committed: checkpoints, corpora, per-item
     scores); the run folder gets config.json, summary.csv, summary_seeds.csv, summary.json,
     figures/ and report.md. Restarting after an interruption skips finished stages and resumes
     interrupted trainings from their last checkpoint. A run folder holding another config's run is refused
     unless ``overwrite`` (then the stages whose config still matches are kept).
     """
-    from probe.scoring.ngram import BaselineConfig, build_baseline
-    from probe.data.corpus import build_corpus, corpus_fingerprint, resolved_corpus_config
-    from probe.data.evidence import pooled_constructions
-    from probe.train import RESUMABLE
-    from probe.evaluate import evaluate
     from probe.core.environment import git_commit
+    from probe.report.plots import make_figures
 
     check_run_config(cfg)
     t_start = time.perf_counter()
     root = Path(cfg.results_dir) / cfg.name
     check_run_folder(root, config_to_dict(cfg), overwrite=overwrite)
     commit = git_commit()      # before this run writes anything (its folder is ignored by git anyway)
-    work = root / "work"
-    work.mkdir(parents=True, exist_ok=True)
+    run = BenchmarkRun(cfg, root, root / "work", log)
+    run.work.mkdir(parents=True, exist_ok=True)
     save_config(cfg, root, extra={"stage": "run"})
+    build_items(run)
+    build_corpora(run)
+    train_language_models(run)
+    build_baselines(run)
+    evaluate_models(run)
+    sensitivity = state_sensitivity(cfg, work=run.work, root=root, models=run.sensitivity, pool=run.pool,
+                                    labels=run.labels, log=log)
+    extra_sections, overview = score_published_sets(run)
+    # 6. figures; 7. the lecture's analyses, at small size, on this run's models and corpora
+    make_figures(root, train_dirs=run.language_models)
+    analysis_sections = run_analyses(cfg, root=root, work=run.work, corpora=run.corpora, bench=run.bench, log=log,
+                                     workers=run.executor.workers, executor=run.executor)
+    elapsed = time.perf_counter() - t_start
+    eval_cfg = json.loads((run.work / "eval" / "config.json").read_text())
+    save_config(cfg, root, extra={"stage": "run", "conventions": eval_cfg.get("conventions", {}),
+                                  "models_info": eval_cfg.get("models_info", []),
+                                  "environment": eval_cfg.get("environment", {}),
+                                  "wall_seconds": round(elapsed, 1), "git_commit": commit})
+    write_run_report(run, command="probe run" + (" " + " ".join(argv) if argv else ""), elapsed=elapsed,
+                     commit=commit, lead=overview, sensitivity=sensitivity, sections=extra_sections | analysis_sections)
+    log(f"probe run {cfg.name}: finished in {elapsed:.0f} s; report at {root / 'report.md'}")
+    return root
 
-    # 1. the benchmark items, and held-out items (learning curves, stopping) that repeat none of its sentences
-    bench, dev = work / "benchmark", work / "dev_items"
+
+def build_items(run: BenchmarkRun) -> None:
+    """1. The benchmark items, and held-out items (learning curves, stopping) that repeat none of its sentences."""
+    cfg, work = run.cfg, run.work
+    run.bench, run.dev = bench, dev = work / "benchmark", work / "dev_items"
     dev_cfg = replace(cfg.dev_items, exclude_items=str(bench))
-    new_bench = run_stage(bench, config_to_dict(cfg.benchmark), lambda: build_dataset(cfg.benchmark, out=bench), log,
-                          "benchmark items")
-    run_stage(dev, config_to_dict(dev_cfg), lambda: build_dataset(dev_cfg, out=dev), log, "held-out items",
-              force=new_bench)
+    run.new_items = run_stage(bench, config_to_dict(cfg.benchmark), lambda: build_dataset(cfg.benchmark, out=bench),
+                              run.log, "benchmark items")
+    run_stage(dev, config_to_dict(dev_cfg), lambda: build_dataset(dev_cfg, out=dev), run.log, "held-out items",
+              force=run.new_items)
 
-    # 2. synthetic corpora, one per attractor rate and corpus seed; benchmark and held-out sentences are removed.
-    # A corpus whose token ids changed (new config, new benchmark) makes its models and baselines stale: redone.
-    corpora, new_data = {}, {}
+
+def build_corpora(run: BenchmarkRun) -> None:
+    """2. Synthetic corpora, one per attractor rate and corpus seed; benchmark and held-out sentences are removed.
+    A corpus whose token ids changed (new config, new benchmark) makes its models and baselines stale: redone."""
+    from probe.data.corpus import build_corpus, corpus_fingerprint, resolved_corpus_config
+    from probe.data.evidence import pooled_constructions
+
+    cfg = run.cfg
     for rate in sweep_rates(cfg):
         for c in cfg.corpus_seeds:
-            ccfg = replace(cfg.corpus, exclude_items=(str(bench), str(dev)), seed=c)
+            ccfg = replace(cfg.corpus, exclude_items=(str(run.bench), str(run.dev)), seed=c)
             if rate is not None:
                 ccfg = replace(ccfg, attractor_rate=rate)
-            folder = work / "corpora" / corpus_tag(rate, c, cfg)
-            corpora[rate, c] = folder
+            folder = run.work / "corpora" / corpus_tag(rate, c, cfg)
+            run.corpora[rate, c] = folder
             before = corpus_fingerprint(folder)
             run_stage(folder, config_to_dict(resolved_corpus_config(ccfg)),
-                      lambda f=folder, cc=ccfg: build_corpus(cc, out=f), log, f"corpus {folder.name}", force=new_bench)
-            new_data[rate, c] = corpus_fingerprint(folder) != before
-    pool = pooled_constructions(json.loads((f / "stats.json").read_text()) for f in corpora.values())
-    write_evidence(root, corpora)
+                      lambda f=folder, cc=ccfg: build_corpus(cc, out=f), run.log, f"corpus {folder.name}",
+                      force=run.new_items)
+            run.new_data[rate, c] = corpus_fingerprint(folder) != before
+    run.pool = pooled_constructions(json.loads((f / "stats.json").read_text()) for f in run.corpora.values())
+    write_evidence(run.root, run.corpora)
 
-    # 3. language models: arch x rate x corpus x seed, and the sensitivity models of the other state convention,
-    # in parallel processes or as Slurm jobs (cfg.executor)
-    jobs, model_dirs, labels, sensitivity = [], [], {}, []
-    reused = 0
+
+def train_language_models(run: BenchmarkRun) -> None:
+    """3. Language models: arch x rate x corpus x seed, and the sensitivity models of the other state convention,
+    in parallel processes or as Slurm jobs (cfg.executor); finished ones are kept, interrupted ones resume."""
+    from probe.train import RESUMABLE
+
+    cfg, jobs = run.cfg, []
     for rate in sweep_rates(cfg):
         for c in cfg.corpus_seeds:
             for arch in cfg.archs:
                 for seed, state in [(s, "") for s in cfg.seeds] + [(s, "stream") for s in stream_seeds(cfg)]:
                     tcfg = train_config(cfg, arch, training_seed(cfg, c, seed), state=state or None)
-                    out = work / "models" / model_tag(arch, rate, c, seed, cfg, state)
-                    if state:
-                        sensitivity.append(out)
-                    else:
-                        model_dirs.append(out)
-                    labels[str(out)] = model_labels(cfg, rate, c)
-                    done = not new_data[rate, c] and finished_model(out, tcfg, corpora[rate, c], log=log)
-                    if done:
-                        reused += 1
+                    out = run.work / "models" / model_tag(arch, rate, c, seed, cfg, state)
+                    (run.sensitivity if state else run.model_dirs).append(out)
+                    run.labels[str(out)] = model_labels(cfg, rate, c)
+                    corpus, new = run.corpora[rate, c], run.new_data[rate, c]
+                    if not new and finished_model(out, tcfg, corpus, log=run.log):
+                        run.reused += 1
                         continue
                     # an interrupted run resumes only on the same data with the same model and update
-                    if out.exists() and (new_data[rate, c] or not same_train_config(out, tcfg, corpora[rate, c],
-                                                                                  ignore=RESUMABLE)):
+                    if out.exists() and (new or not same_train_config(out, tcfg, corpus, ignore=RESUMABLE)):
                         shutil.rmtree(out)
-                    jobs.append(TrainJob(config=config_to_dict(tcfg), corpus=str(corpora[rate, c]), out=str(out),
-                                         items=str(dev)))
-    workers = cfg.workers or os.cpu_count() or 1
-    executor = Executor(kind=cfg.executor, workers=workers, slurm=cfg.slurm, folder=str(work / "slurm"))
+                    jobs.append(TrainJob(config=config_to_dict(tcfg), corpus=str(corpus), out=str(out),
+                                         items=str(run.dev)))
+    run.executor = Executor(kind=cfg.executor, workers=cfg.workers or os.cpu_count() or 1, slurm=cfg.slurm,
+                            folder=str(run.work / "slurm"))
     if jobs:
-        train_many(jobs, executor=executor, log=log)
+        train_many(jobs, executor=run.executor, log=run.log)
     else:
-        log("training: all models done already")
+        run.log("training: all models done already")
 
-    # 4. baselines per corpus: n-gram (sequential reference) and unigram (sanity)
-    for (rate, c), corpus in corpora.items():
+
+def build_baselines(run: BenchmarkRun) -> None:
+    """4. Baselines per corpus: n-gram (sequential reference) and unigram (sanity)."""
+    from probe.scoring.ngram import BaselineConfig, build_baseline
+
+    order = run.cfg.ngram_order
+    for (rate, c), corpus in run.corpora.items():
         for kind in ("ngram", "unigram"):
-            bcfg = BaselineConfig(corpus=str(corpus), kind=kind, order=cfg.ngram_order)
-            folder = work / "baselines" / f"{kind}-{corpus.name}"
-            model_dirs.append(folder)
-            labels[str(folder)] = model_labels(cfg, rate, c)
-            run_stage(folder, {"kind": kind, "order": cfg.ngram_order, "corpus": str(corpus)},
-                      lambda f=folder, b=bcfg: build_baseline(b, f), log, f"baseline {kind} {corpus.name}",
-                      force=new_data[rate, c])
+            bcfg = BaselineConfig(corpus=str(corpus), kind=kind, order=order)
+            folder = run.work / "baselines" / f"{kind}-{corpus.name}"
+            run.model_dirs.append(folder)
+            run.labels[str(folder)] = model_labels(run.cfg, rate, c)
+            run_stage(folder, {"kind": kind, "order": order, "corpus": str(corpus)},
+                      lambda f=folder, b=bcfg: build_baseline(b, f), run.log, f"baseline {kind} {corpus.name}",
+                      force=run.new_data[rate, c])
 
-    # 5. evaluation of every model on the benchmark (prefix method); constructions whose configurations every
-    # corpus attests at the designed share are pooled as 'pooled' (the headline)
+
+def evaluate_models(run: BenchmarkRun) -> None:
+    """5. Every model on the benchmark (prefix method); constructions whose configurations every corpus attests
+    at the designed share are pooled as 'pooled' (the headline). The summaries are copied to the run folder."""
+    from probe.evaluate import evaluate
+
     t0 = time.perf_counter()
-    evaluate([str(m) for m in model_dirs], [str(bench)], work / "eval", labels=labels, overwrite=True,
-             progress=True, pool=pool)
-    log(f"evaluation: {time.perf_counter() - t0:.1f} s")
+    evaluate([str(m) for m in run.model_dirs], [str(run.bench)], run.work / "eval", labels=run.labels,
+             overwrite=True, progress=True, pool=run.pool)
+    run.log(f"evaluation: {time.perf_counter() - t0:.1f} s")
     for name in ("summary.csv", "summary_seeds.csv", "summary.json"):
-        shutil.copyfile(work / "eval" / name, root / name)
-    sensitivity_section = state_sensitivity(cfg, work=work, root=root, models=sensitivity, pool=pool, labels=labels,
-                                            log=log)
+        shutil.copyfile(run.work / "eval" / name, run.root / name)
 
-    # 5b. published test sets: coverage decides these numbers, so both regimes are reported
+
+def score_published_sets(run: BenchmarkRun) -> tuple[dict, dict]:
+    """5b. Published test sets and SyntaxGym suites (coverage decides these numbers, so both regimes are
+    reported) -> (their report sections, the overview that leads the report)."""
+    cfg, work = run.cfg, run.work
     frames: dict = {}
-    extra_sections = score_extra_data(cfg, work=work, model_dirs=model_dirs, labels=labels, log=log, frames=frames)
+    sections = score_extra_data(cfg, work=work, model_dirs=run.model_dirs, labels=run.labels, log=run.log,
+                                frames=frames)
     suite_summary = None
     if cfg.suites:
-        from probe.evaluate import score_suites
+        from probe.suite import score_suites
 
-        suite_summary, extra_sections["SyntaxGym suites"] = score_suites(model_dirs, cfg.suites, work / "suites",
-                                                                         labels=labels, log=log)
+        suite_summary, sections["SyntaxGym suites"] = score_suites(run.model_dirs, cfg.suites, work / "suites",
+                                                                   labels=run.labels, log=run.log)
     overview = {"Overview: every test set side by side": overview_section(cfg, work, frames, suite_summary)} \
         if frames or suite_summary is not None else {}
+    return sections, overview
 
-    # 6. figures and report
-    from probe.report.plots import make_figures
+
+def write_run_report(run: BenchmarkRun, *, command: str, elapsed: float, commit: str | None, lead: dict,
+                     sensitivity: str, sections: dict) -> None:
+    """The run's report.md: introduction, the overview (``lead``), the state-convention check, corpora and
+    training, the other ``sections``, and the verdicts against the many-seed sweep and the committed reference."""
     from probe.report.report import write_report
 
-    make_figures(root, train_dirs=[m for m in model_dirs if "baselines" not in m.parts])
-
-    # 7. the lecture's analyses, at small size, on this run's models and corpora
-    analysis_sections = run_analyses(cfg, root=root, work=work, corpora=corpora, bench=bench, log=log,
-                                     workers=workers, executor=executor)
-    elapsed = time.perf_counter() - t_start
-    command = "probe run" + (" " + " ".join(argv) if argv else "")
-    eval_cfg = json.loads((work / "eval" / "config.json").read_text())
-    save_config(cfg, root, extra={"stage": "run", "conventions": eval_cfg.get("conventions", {}),
-                                  "models_info": eval_cfg.get("models_info", []),
-                                  "environment": eval_cfg.get("environment", {}),
-                                  "wall_seconds": round(elapsed, 1), "git_commit": commit})
-    trained = training_summaries([m for m in model_dirs if "baselines" not in m.parts], labels)
+    cfg, root = run.cfg, run.root
+    trained = training_summaries(run.language_models, run.labels)
     convergence = {}
     for t in trained:
         key = (t["arch"], t.get("attractor_rate"))
         convergence[key] = convergence.get(key, True) and t.get("status", "converged" if t.get("converged")
                                                                else "not converged") == "converged"
-    verdict = reproducibility(cfg, root, log=log)
+    verdict = reproducibility(cfg, root, log=run.log)
     confirmation = seeds_confirmation(cfg, root)
-    write_report(root, title=f"probe run: {cfg.name}", commands=[command], intro=intro_markdown(cfg, elapsed, reused),
-                 lead=overview, sections=({"State convention: sensitivity": sensitivity_section} if sensitivity_section
-                                          else {}) | report_sections(cfg, corpora, trained) | extra_sections
-                 | analysis_sections,
+    write_report(root, title=f"probe run: {cfg.name}", commands=[command],
+                 intro=intro_markdown(cfg, elapsed, run.reused), lead=lead,
+                 sections=({"State convention: sensitivity": sensitivity} if sensitivity else {})
+                 | report_sections(cfg, run.corpora, trained) | sections,
                  convergence=convergence, commit=commit,
                  closing=({"Verdicts against the many-seed sweep": confirmation} if confirmation else {})
                  | ({"Reproducibility": verdict} if verdict else {}))
-    log(f"probe run {cfg.name}: finished in {elapsed:.0f} s; report at {root / 'report.md'}")
-    return root
 
 
 def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench: Path,

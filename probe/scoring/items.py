@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,80 @@ def encode_column(values: pd.Series, vocab: Vocab, prepend_eos: bool) -> tuple[l
     return ids, codes.astype(np.int64), oov
 
 
+class _Pairs(NamedTuple):
+    """How one method reads a set of items: what keeps each pair from being scored, and how scored pairs are."""
+
+    reason: np.ndarray       # object [N]: why a pair cannot be scored whatever the vocabulary ('' = it can)
+    oov: np.ndarray          # bool [N]: a word is out of the model's vocabulary
+    tie: np.ndarray          # bool [N]: both members are the same token ids
+    same_words: np.ndarray   # bool [N]: both members are the same words
+    logprobs: Callable[[np.ndarray], np.ndarray]   # bool [N] (the pairs scored) -> [k, 2] log P (good, bad)
+
+
+def _word_pairs(scorer: WordScorer, items: pd.DataFrame, method: str, final_eos: bool) -> _Pairs:
+    """Subword models tokenize the words themselves: nothing is out of vocabulary, and a word of several tokens
+    (or several words) is scored as the sum of its tokens."""
+    n = len(items)
+    prefix = method == "prefix"
+    ctx = items["prefix"].astype(str) if prefix else pd.Series([""] * n, dtype=object)
+    good, bad = (items["verb_good"].astype(str), items["verb_bad"].astype(str)) if prefix else \
+        (items["sentence_good"].astype(str), items["sentence_bad"].astype(str))
+    reason = np.array([""] * n, dtype=object)
+    if not scorer.scores_first_word:
+        # no start token: a text's first word is context only, so a pair differing there is not comparable
+        first_differs = (good.str.split().str[0] != bad.str.split().str[0]).to_numpy()
+        reason[(ctx.str.strip() == "").to_numpy() & first_differs] = "first_word"
+
+    def logprobs(scored: np.ndarray) -> np.ndarray:
+        c = ctx.to_numpy()[scored]
+        vals = scorer.word_logprobs(np.concatenate([c, c]), np.concatenate([good.to_numpy()[scored],
+                                                                            bad.to_numpy()[scored]]),
+                                    final_eos=final_eos and not prefix)
+        return np.stack([vals[: len(c)], vals[len(c):]], axis=1)
+
+    return _Pairs(reason, np.zeros(n, dtype=bool), (good.str.strip() == bad.str.strip()).to_numpy(),
+                  (good == bad).to_numpy(), logprobs)
+
+
+def _prefix_pairs(scorer: Scorer, items: pd.DataFrame) -> _Pairs:
+    """log P(verb | <eos> prefix) for both verbs from one pass over each distinct prefix; a verb of several
+    tokens cannot be compared so."""
+    vocab = scorer.vocab
+    good, bad = items["verb_good"].astype(str), items["verb_bad"].astype(str)
+    p_ids, p_of, p_oov = encode_column(items["prefix"], vocab, prepend_eos=True)
+    multi = (good.str.contains(r"\s") | bad.str.contains(r"\s")).to_numpy()
+    g_id = good.map(lambda w: vocab.stoi.get(w, 0)).to_numpy(np.int64)
+    b_id = bad.map(lambda w: vocab.stoi.get(w, 0)).to_numpy(np.int64)
+    oov = p_oov[p_of] | ~good.isin(vocab.stoi).to_numpy() | ~bad.isin(vocab.stoi).to_numpy()
+    reason = np.where(multi, "multi_token", "").astype(object)
+
+    def logprobs(scored: np.ndarray) -> np.ndarray:
+        return scorer.next_word_logprobs(p_ids, np.stack([g_id[scored], b_id[scored]], axis=1), p_of[scored])
+
+    return _Pairs(reason, oov, g_id == b_id, (good == bad).to_numpy(), logprobs)
+
+
+def _sentence_pairs(scorer: Scorer, items: pd.DataFrame, final_eos: bool) -> _Pairs:
+    """The total log-probability of each whole sentence (each distinct sentence scored once)."""
+    suffix = f" {EOS}" if final_eos else ""
+    g_ids, g_of, g_oov = encode_column(items["sentence_good"] + suffix, scorer.vocab, prepend_eos=True)
+    b_ids, b_of, b_oov = encode_column(items["sentence_bad"] + suffix, scorer.vocab, prepend_eos=True)
+    n = len(items)
+    tie = np.fromiter((g_ids[i] == b_ids[j] for i, j in zip(g_of, b_of)), dtype=bool, count=n)
+    same = (items["sentence_good"].astype(str) == items["sentence_bad"].astype(str)).to_numpy()
+
+    def logprobs(scored: np.ndarray) -> np.ndarray:
+        seqs = g_ids + b_ids
+        which = np.concatenate([g_of[scored], b_of[scored] + len(g_ids)])
+        uniq_used, inv = np.unique(which, return_inverse=True)
+        sub = [seqs[i] for i in uniq_used]
+        vals = scorer.sequence_logprobs(sub, np.ones(len(sub), dtype=np.int64))[inv]
+        k = int(scored.sum())
+        return np.stack([vals[:k], vals[k:]], axis=1)
+
+    return _Pairs(np.array([""] * n, dtype=object), g_oov[g_of] | b_oov[b_of], tie, same, logprobs)
+
+
 def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", unk: bool = False,
                 final_eos: bool = True) -> pd.DataFrame:
     """Score prepared items (see :func:`prepare_items`) with one model -> per-item score rows.
@@ -53,68 +127,28 @@ def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", 
     """
     if method not in METHODS:
         raise ProbeError(f"unknown scoring method {method!r}; choose from {', '.join(METHODS)}")
-    vocab = scorer.vocab
-    n = len(items)
-    reason = np.array([""] * n, dtype=object)
-    good_s, bad_s = items["verb_good"].astype(str), items["verb_bad"].astype(str)
-    words = isinstance(scorer, WordScorer)
-    if words:
-        # subword models tokenize the words themselves: nothing is out of vocabulary, and a word of
-        # several tokens (or several words) is scored as the sum of its tokens
-        ctx = items["prefix"].astype(str) if method == "prefix" else pd.Series([""] * n, dtype=object)
-        w_good, w_bad = (good_s, bad_s) if method == "prefix" else \
-            (items["sentence_good"].astype(str), items["sentence_bad"].astype(str))
-        oov = multi = np.zeros(n, dtype=bool)
-        tie = (w_good.str.strip() == w_bad.str.strip()).to_numpy()
-        if not scorer.scores_first_word:
-            # no start token: a text's first word is context only, so a pair differing there is not comparable
-            first_differs = (w_good.str.split().str[0] != w_bad.str.split().str[0]).to_numpy()
-            reason[(ctx.str.strip() == "").to_numpy() & first_differs] = "first_word"
-    elif method == "prefix":
-        p_ids, p_of, p_oov = encode_column(items["prefix"], vocab, prepend_eos=True)
-        multi = (good_s.str.contains(r"\s") | bad_s.str.contains(r"\s")).to_numpy()
-        g_id = good_s.map(lambda w: vocab.stoi.get(w, 0)).to_numpy(np.int64)
-        b_id = bad_s.map(lambda w: vocab.stoi.get(w, 0)).to_numpy(np.int64)
-        oov = p_oov[p_of] | ~good_s.isin(vocab.stoi).to_numpy() | ~bad_s.isin(vocab.stoi).to_numpy()
-        tie = g_id == b_id
-        reason[multi] = "multi_token"
+    if isinstance(scorer, WordScorer):
+        pairs = _word_pairs(scorer, items, method, final_eos)
     else:
-        suffix = f" {EOS}" if final_eos else ""
-        g_ids, g_of, g_oov = encode_column(items["sentence_good"] + suffix, vocab, prepend_eos=True)
-        b_ids, b_of, b_oov = encode_column(items["sentence_bad"] + suffix, vocab, prepend_eos=True)
-        oov = g_oov[g_of] | b_oov[b_of]
-        tie = np.fromiter((g_ids[i] == b_ids[j] for i, j in zip(g_of, b_of)), dtype=bool, count=n)
-        multi = np.zeros(n, dtype=bool)
-    same_words = (good_s == bad_s).to_numpy() if method == "prefix" else \
-        (items["sentence_good"].astype(str) == items["sentence_bad"].astype(str)).to_numpy()
+        pairs = _prefix_pairs(scorer, items) if method == "prefix" else _sentence_pairs(scorer, items, final_eos)
+    reason = pairs.reason.copy()
     free = reason == ""
     if unk:
         # through <unk>: still scorable unless the two members become the same ids (a forced tie)
-        reason[free & tie & ~same_words] = "unk_tie"
+        reason[free & pairs.tie & ~pairs.same_words] = "unk_tie"
     else:
-        reason[free & oov] = "oov"
-    reason[(reason == "") & tie] = "tie"
+        reason[free & pairs.oov] = "oov"
+    reason[(reason == "") & pairs.tie] = "tie"
     scored = reason == ""
-    logp = np.full((n, 2), np.nan)
+    logp = np.full((len(items), 2), np.nan)
     if scored.any():
-        if words:
-            rows = np.flatnonzero(scored)
-            c = ctx.to_numpy()[rows]
-            vals = scorer.word_logprobs(np.concatenate([c, c]),
-                                        np.concatenate([w_good.to_numpy()[rows], w_bad.to_numpy()[rows]]),
-                                        final_eos=final_eos and method == "sentence")
-            logp[rows, 0], logp[rows, 1] = vals[: len(rows)], vals[len(rows):]
-        elif method == "prefix":
-            rows = np.flatnonzero(scored)
-            logp[rows] = scorer.next_word_logprobs(p_ids, np.stack([g_id[rows], b_id[rows]], axis=1), p_of[rows])
-        else:
-            seqs = g_ids + b_ids
-            which = np.concatenate([g_of[scored], b_of[scored] + len(g_ids)])
-            uniq_used, inv = np.unique(which, return_inverse=True)
-            sub = [seqs[i] for i in uniq_used]
-            vals = scorer.sequence_logprobs(sub, np.ones(len(sub), dtype=np.int64))[inv]
-            k = int(scored.sum())
-            logp[scored, 0], logp[scored, 1] = vals[:k], vals[k:]
+        logp[scored] = pairs.logprobs(scored)
+    return _score_rows(items, scorer.info, method, logp, scored, reason, has_unk=scored & pairs.oov)
+
+
+def _score_rows(items: pd.DataFrame, info: dict, method: str, logp: np.ndarray, scored: np.ndarray,
+                reason: np.ndarray, *, has_unk: np.ndarray) -> pd.DataFrame:
+    """The SCORE_FEATURES rows of one model's scores: each item's choice, syntactic and sequential."""
     margin = logp[:, 0] - logp[:, 1]
     correct = pd.array(np.where(scored, margin > 0, False), dtype="boolean")
     correct[~scored] = pd.NA
@@ -122,8 +156,7 @@ def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", 
     same_as_head = (items["nearest_number"] == items["head_number"]).to_numpy()
     seq = pd.array(np.where(same_as_head, correct.fillna(False), ~correct.fillna(False)), dtype="boolean")
     seq[~(scored & known.to_numpy())] = pd.NA
-    info = scorer.info
-    out = pd.DataFrame({
+    return pd.DataFrame({
         "id": items["id"].astype(str).to_numpy(),
         "data": items["data"].to_numpy() if "data" in items.columns else "",
         "model": info.get("model", ""),
@@ -141,8 +174,8 @@ def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", 
         "attractor_numbers": items["attractor_numbers"].to_numpy(),
         "nearest_number": items["nearest_number"].to_numpy(),
         "distance": items["distance"].fillna(-1).astype(np.int64).to_numpy(),
-        "verb_good": good_s.to_numpy(),
-        "verb_bad": bad_s.to_numpy(),
+        "verb_good": items["verb_good"].astype(str).to_numpy(),
+        "verb_bad": items["verb_bad"].astype(str).to_numpy(),
         "logp_good": logp[:, 0],
         "logp_bad": logp[:, 1],
         "margin": margin,
@@ -151,9 +184,8 @@ def score_items(scorer: Scorer, items: pd.DataFrame, *, method: str = "prefix", 
         "choice_sequential": seq,
         "excluded": ~scored,
         "exclude_reason": reason.astype(str),
-        "has_unk": scored & oov,
+        "has_unk": has_unk,
     })
-    return out
 
 
 def agreement_accuracy(model: Any, vocab: Vocab, items: Any, *, batch_size: int = 256, device: str = "cpu") -> float:
