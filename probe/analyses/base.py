@@ -26,6 +26,7 @@ import torch
 from probe.analyses import BUILTIN
 from probe.core.errors import ProbeError
 from probe.core.io import write_bytes_atomic
+from probe.core.registry import Registry
 from probe.jobs import Executor, TrainJob, train_many
 from probe.models.cells import recurrent_cells
 from probe.models.classifier import OBJECTIVE
@@ -66,34 +67,28 @@ class Analysis:
         return self.presets[name]
 
 
-ANALYSES: dict[str, Analysis] = {}
+ANALYSES: Registry[Analysis] = Registry("analysis", how="probe.analyses.base.register_analysis adds one")
 
 
 def register_analysis(analysis: Analysis) -> Analysis:
-    """Add ``analysis`` to the registry (replacing one of that name); returns it."""
+    """Add ``analysis`` to the registry (a name may be registered once); returns it."""
     for p in ("full", "small", "quick"):
         if p not in analysis.presets:
             raise ValueError(f"analysis {analysis.name}: presets must include full, small and quick")
-    ANALYSES[analysis.name] = analysis
-    return analysis
+    return ANALYSES.register(analysis.name, analysis)
 
 
-def load_analyses() -> dict[str, Analysis]:
+def load_analyses() -> Registry[Analysis]:
     """Import the built-in analysis modules (each registers itself) and return the registry."""
     for name in BUILTIN:
         importlib.import_module(f"probe.analyses.{name}")
-    # report order: the built-ins as BUILTIN lists them, then the others as registered
-    order = list(BUILTIN) + [n for n in ANALYSES if n not in BUILTIN]
-    ANALYSES.update({n: ANALYSES.pop(n) for n in order})
+    ANALYSES.reorder(BUILTIN)     # report order: the built-ins as BUILTIN lists them, then the others as registered
     return ANALYSES
 
 
 def get_analysis(name: str) -> Analysis:
     """The registry entry for ``name``, loading the built-ins first; a ProbeError names the choices."""
-    registry = load_analyses() if name not in ANALYSES else ANALYSES
-    if name not in registry:
-        raise ProbeError(f"unknown analysis {name!r}; choose from {', '.join(registry)}")
-    return registry[name]
+    return (load_analyses() if name not in ANALYSES else ANALYSES)[name]
 
 
 # what each input is called on the command line, for the error naming a missing one

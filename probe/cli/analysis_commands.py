@@ -6,11 +6,14 @@ analysis' config dataclass and their comments (probe.cli.options), so an option 
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib.util
 import inspect
+from pathlib import Path
 import sys
 
 from probe.analyses import BUILTIN
-from probe.cli.common import SUMMARIES, _positive_int, command
+from probe.cli.common import command, positive_int, summary_of
 
 
 def analysis_parser(name: str, prog: str) -> tuple[argparse.ArgumentParser, object, list[str]]:
@@ -34,7 +37,7 @@ def analysis_parser(name: str, prog: str) -> tuple[argparse.ArgumentParser, obje
     q.add_argument("--out", required=True, metavar="DIR", help="results folder (files are replaced one by one)")
     q.add_argument("--preset", choices=tuple(analysis.presets), default="full",
                    help="size preset (default full); the options below override it")
-    q.add_argument("--workers", type=_positive_int, default=1, help="training processes (default 1)")
+    q.add_argument("--workers", type=positive_int, default=1, help="training processes (default 1)")
     q.add_argument("--no-progress", action="store_true", help="no progress bars")
     names = add_config_options(q.add_argument_group(f"{name} options ({analysis.config.__name__})"),
                                analysis.config, defaults=analysis.preset("full"))
@@ -58,12 +61,13 @@ def run_analysis_command(name: str, argv: list[str], prog: str) -> int:
     return 0
 
 
-@command
+@command("run any registered analysis (flags from its config dataclass): probe analyze NAME --help")
 def _add_analyze(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "analyze", help=SUMMARIES["analyze"], add_help=False,
-        description="Run a registered analysis (probe.analyses: gradients, clipping, depth, number, diagnose, or "
-                    "one a user registered) on trained models, corpora and items, with a size preset; every field "
+        "analyze", help=summary_of("analyze"), add_help=False,
+        description=f"Run a registered analysis (probe.analyses: {', '.join(BUILTIN)}, or one a user "
+                    "registered, e.g. with probe --code FILE) on trained models, corpora and items, with a size "
+                    "preset; every field "
                     "of the analysis' config is a flag that overrides the preset. `probe analyze NAME --help` "
                     "lists them.")
 
@@ -83,12 +87,24 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
 def _alias(name: str):
     """The command ``probe NAME`` = ``probe analyze NAME`` (its flags are parsed once the name is known)."""
     def add(sub: argparse._SubParsersAction) -> None:
-        p = sub.add_parser(name, help=SUMMARIES[name], add_help=False)
+        p = sub.add_parser(name, help=summary_of(name), add_help=False)
         p.set_defaults(func=lambda a: run_analysis_command(name, a.rest, f"probe {name}"))
 
     add.__name__ = f"_add_{name}"
     return add
 
 
-for _name in BUILTIN:
-    command(_alias(_name))
+def module_summary(module: str) -> str:
+    """The first line of a module's docstring, read from its source without importing it (the analyses import
+    torch; ``probe --help`` should not wait for it)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        return module
+    doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or module
+    return doc.split("\n")[0].rstrip(".").replace("%", "%%")
+
+
+# the built-in analyses are commands of their own too (`probe gradients`); registered ones: `probe analyze NAME`
+ALIASES = BUILTIN
+for _name in ALIASES:
+    command(module_summary(f"probe.analyses.{_name}"))(_alias(_name))

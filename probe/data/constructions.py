@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from probe.core.errors import ProbeError
+from probe.core.registry import Registry
 from probe.data.lexicon import PL, SG, Lexicon, Noun, Verb
 
 VERB_TYPES = ("copula", "intransitive", "transitive")
@@ -357,7 +358,22 @@ class Construction:
 # orc (4) and of orc without 'that' (3): the control reproduces each of them without nouns.
 CONTROL_DISTANCES = (3, 4, 6, 9, 12)
 
-CONSTRUCTIONS: dict[str, Construction] = {c.name: c for c in (
+CONSTRUCTIONS: Registry[Construction] = Registry(
+    "construction", how="probe.data.constructions.register_construction adds one")
+
+
+def register_construction(construction: Construction) -> Construction:
+    """Add a construction (``probe build --constructions NAME`` then builds it); returns it.
+
+    ``construction.build(sampler, numbers, verb_type, variant) -> Parts``: ``numbers`` holds the head's
+    number then one per attractor slot (``attractors`` of them); write the slot diagram in its docstring.
+    """
+    if not construction.name.isidentifier():
+        raise ProbeError(f"construction name {construction.name!r} must be an identifier (it starts every item id)")
+    return CONSTRUCTIONS.register(construction.name, construction)
+
+
+for _construction in (
     Construction("simple", simple, 0, configuration=Configuration("subject", "")),
     Construction("pp", pp, None, configuration=Configuration("subject", "(?:PDJ?N){1,4}", variant_by="nouns")),
     Construction("src", src, 1, configuration=Configuration("subject", "CTDJ?N")),
@@ -372,19 +388,5 @@ CONSTRUCTIONS: dict[str, Construction] = {c.name: c for c in (
     Construction("vp_coord_long", vp_coord_long, 1, configuration=Configuration("subject", "TDJ?NA")),
     Construction("control", control, 0, variants=CONTROL_DISTANCES, distance_variants=True,
                  configuration=Configuration("subject", "R{1,12}", variant_by="length")),
-)}
-
-
-
-def register_construction(construction: Construction) -> Construction:
-    """Add a construction (``probe build --constructions NAME`` then builds it); returns it.
-
-    ``construction.build(sampler, numbers, verb_type, variant) -> Parts``: ``numbers`` holds the head's
-    number then one per attractor slot (``attractors`` of them); write the slot diagram in its docstring.
-    """
-    if construction.name in CONSTRUCTIONS:
-        raise ProbeError(f"a construction named {construction.name!r} exists already")
-    if not construction.name.isidentifier():
-        raise ProbeError(f"construction name {construction.name!r} must be an identifier (it starts every item id)")
-    CONSTRUCTIONS[construction.name] = construction
-    return construction
+):
+    register_construction(_construction)

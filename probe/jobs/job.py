@@ -11,7 +11,8 @@ from pathlib import Path
 
 from probe.core.config import config_from_dict, config_to_dict
 from probe.core.errors import ProbeError
-from probe.train import RESUMABLE, TrainConfig, resolve_train_config
+from probe.core.plugins import load_plugins
+from probe.train import RESUMABLE, TrainConfig, resolve_train_config, train
 
 KINDS = ("lm", "number")
 
@@ -40,6 +41,7 @@ def run_job(job: TrainJob) -> dict:
     folder is replaced. Number classifiers train in seconds: they always start afresh."""
     import torch
 
+    load_plugins()      # the --code files and installed plugins of the process that made the job (PROBE_CODE)
     if job.kind not in KINDS:
         raise ProbeError(f"unknown training job kind {job.kind!r}; use {' or '.join(KINDS)}")
     if job.threads:
@@ -52,7 +54,6 @@ def run_job(job: TrainJob) -> dict:
         return train_number(config_from_dict(NumberConfig, job.config), out=out, corpus=job.corpus, items=None,
                             overwrite=True, progress=False, examples=examples)
     from probe.scoring.items import AgreementCurve
-    from probe.train import train
 
     from probe.models.checkpoint import checkpoint_problem
 

@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from probe.core.registry import Registry
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -51,29 +53,28 @@ class Cell:
         return len(self.state)
 
 
-CELLS: dict[str, Cell] = {}
+CELLS: Registry[Cell] = Registry("cell", how="probe.models.cells.register_cell adds one")
 
 
 def register_cell(cell: Cell) -> Cell:
-    """Add ``cell`` to the table under ``cell.name`` (replacing one of that name); returns it."""
+    """Add ``cell`` to the table under ``cell.name`` (a name may be registered once); returns it."""
     if not cell.name.isidentifier() or cell.name == "transformer":
         raise ValueError(f"cell name {cell.name!r} must be an identifier other than 'transformer'")
     if cell.state[0] != "h":
         raise ValueError(f"cell {cell.name}: the first state must be 'h' (the output), got {cell.state}")
     if cell.fused is not None and (cell.fast_step is None or cell.state_size != 1):
         raise ValueError(f"cell {cell.name}: a fused kernel needs a fast step and a single state (h)")
-    CELLS[cell.name] = cell
-    return cell
+    return CELLS.register(cell.name, cell)
 
 
 def get_cell(name: str) -> Cell:
-    """The table entry for ``name`` (KeyError if there is none; callers turn it into a ProbeError)."""
+    """The table entry for ``name`` (an unknown name is a ProbeError listing the cells)."""
     return CELLS[name]
 
 
 def recurrent_cells() -> tuple[str, ...]:
     """Names of every registered cell, built-ins first."""
-    return tuple(CELLS)
+    return CELLS.names()
 
 
 def as_tuple(state: Any) -> tuple:

@@ -137,8 +137,11 @@ def score_extra_data(cfg: RunConfig, *, work: Path, model_dirs: list, labels: di
     return {"Published test sets: coverage and accuracy": extra_markdown(cfg, table)}
 
 
-SET_LABELS = {"blimp": "BLiMP", "marvin-linzen": "Marvin & Linzen 2018", "natural": "WikiText-2 natural items",
-              "syntaxgym": "SyntaxGym (as pairs)", "linzen": "Linzen et al. 2016", "gulordava": "Gulordava et al. 2018"}
+def set_label(fmt: str) -> str:
+    """What reports call a set imported in format ``fmt`` (its importer's label)."""
+    from probe.data.importers import IMPORTERS
+
+    return IMPORTERS[fmt].title if fmt in IMPORTERS else fmt
 
 
 def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary) -> str:
@@ -153,7 +156,7 @@ def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary) ->
 
     sets, published, effects, rules = {}, {}, {}, {}
     bench = pd.read_parquet(work / "eval" / "scores.parquet")
-    for name, scores in [("probe benchmark", bench)] + [(SET_LABELS.get(k, k), v) for k, v in frames.items()]:
+    for name, scores in [("probe benchmark", bench)] + [(set_label(k), v) for k, v in frames.items()]:
         if "attractor_rate" in scores.columns and scores["attractor_rate"].nunique() > 1:
             # one model per cell and seed: a sweep's overview reads the corpus with the most attractors
             scores = scores[scores["attractor_rate"] == scores["attractor_rate"].max()]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from probe.core.errors import ProbeError
+from probe.core.registry import Registry
 from probe.scoring.base import Scorer, _model_parts, model_name
 
 
@@ -26,20 +27,19 @@ class ScorerKind:
     help: str = ""                                       # what TARGET is, for error messages
 
 
-SCORERS: dict[str, ScorerKind] = {}
+SCORERS: Registry[ScorerKind] = Registry("kind of model", how="probe.scoring.registry.register_scorer adds one")
 
 
 def register_scorer(name: str, load: Callable[..., Scorer], *, detect: Callable[[Path], bool] | None = None,
                     help: str = "") -> ScorerKind:
-    """Add a kind of model under the reference prefix ``name`` (``name:TARGET``); returns its entry.
+    """Add a kind of model under the reference prefix ``name`` (``name:TARGET``; a name may be registered once);
+    returns its entry.
 
     ``load(target, *, batch_size, device, name)`` returns a Scorer whose ``info`` has at least ``model``.
     """
     if not name.isidentifier():
         raise ValueError(f"scorer kind {name!r} must be an identifier (it is the prefix of 'KIND:TARGET')")
-    kind = ScorerKind(name, load, detect, help)
-    SCORERS[name] = kind
-    return kind
+    return SCORERS.register(name, ScorerKind(name, load, detect, help))
 
 
 def split_reference(ref: str | os.PathLike) -> tuple[ScorerKind | None, str]:

@@ -229,7 +229,8 @@ def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | No
 
 
 register_importer(Importer(
-    name='blimp', read=lambda paths, lex: read_blimp(paths, noun_numbers=lex.noun_number, verb_numbers=lex.verb_number),
+    name='blimp', label='BLiMP',
+    read=lambda paths, lex: read_blimp(paths, noun_numbers=lex.noun_number, verb_numbers=lex.verb_number),
     intro=("BLiMP (Warstadt et al. 2020) minimal pairs; construction = UID, source_id = UID/pairID. "
              "Prefix-scorable where BLiMP's one_prefix_method holds and the tokenized pair differs in one token. "
              "Facts a file states in probe's field names (condition, attractor_numbers, nearest_number, ...) "

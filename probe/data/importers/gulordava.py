@@ -106,6 +106,7 @@ def _gulordava_row(path: Path, n: int, good: dict, bad: dict, pattern_col: str) 
 
 
 register_importer(Importer(
-    name='gulordava', read=lambda paths, lex: read_gulordava(paths),
+    name='gulordava', label='Gulordava et al. 2018',
+    read=lambda paths, lex: read_gulordava(paths),
     intro=("Gulordava et al. (2018) agreement pairs (original and generated 'colorless green' "
                  "sentences; nonce = generated); construction = pattern, source_id = pattern/constr_id/sent_id.")))

@@ -279,7 +279,8 @@ def read_linzen(paths: Iterable[str | os.PathLike], *, verb_pairs: dict | None =
 
 
 register_importer(Importer(
-    name='linzen', read=lambda paths, lex: read_linzen(paths, verb_pairs=lex.verb_pair, verb_numbers=lex.verb_number),
+    name='linzen', label='Linzen et al. 2016',
+    read=lambda paths, lex: read_linzen(paths, verb_pairs=lex.verb_pair, verb_numbers=lex.verb_number),
     intro=("Linzen, Dupoux & Goldberg (2016) number-prediction dependencies; n_attractors = intervening "
               "nouns of the other number; items that also have an intervening noun of the head's number are "
               "construction linzen_mixed (not clean k-attractor items); Gulordava et al. (2018)'s copy of the test "

@@ -203,6 +203,7 @@ def read_marvin_linzen(paths: Iterable[str | os.PathLike]) -> list[dict]:
 
 
 register_importer(Importer(
-    name='marvin-linzen', read=lambda paths, lex: read_marvin_linzen(paths),
+    name='marvin-linzen', label='Marvin & Linzen 2018',
+    read=lambda paths, lex: read_marvin_linzen(paths),
     intro=("Marvin & Linzen (2018) subject-verb agreement pairs; construction = test, condition "
                      "decoded from the test's code (kept in source_id = test/condition/index).")))

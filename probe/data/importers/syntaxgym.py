@@ -188,6 +188,7 @@ def read_syntaxgym(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping 
 
 
 register_importer(Importer(
-    name='syntaxgym', read=lambda paths, lex: read_syntaxgym(paths, noun_numbers=lex.noun_number),
+    name='syntaxgym', label='SyntaxGym (as pairs)',
+    read=lambda paths, lex: read_syntaxgym(paths, noun_numbers=lex.noun_number),
     intro=("SyntaxGym number-agreement suites: match_X (good) vs mismatch_X (bad) at the critical region; "
                  "source_id = suite/item/condition.")))
