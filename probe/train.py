@@ -21,12 +21,12 @@ import torch
 from probe import __version__
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir, save_config, write_text_atomic
-from probe.core.config import (FLAGS, CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
-                               Range, config_from_layers, config_to_dict)
+from probe.core.config import (FLAGS, NonNegativeFloat, NonNegativeInt, OneOf, PositiveFloat, PositiveInt, Range,
+                               config_from_layers, config_to_dict, field_values)
 from probe.core.device import resolve_device
 from probe.core.distributed import Dist, gather_state, init_distributed, rng_states, shard_state
 from probe.data.corpus import Vocab, load_corpus
-from probe.models.config import ModelConfig, check_model_config
+from probe.models.config import ModelConfig, ModelShape, check_model_config
 from probe.models.lm import build_model, choose_cutoffs, count_parameters
 from probe.models.recurrent import detach_state
 from probe.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
@@ -53,46 +53,33 @@ RelativeDelta = Annotated[float, Range(0, 1, high_open=True)]
 
 
 @dataclass(frozen=True)
-class TrainConfig(CheckedConfig):
-    """Options of `probe train` (model shape, optimisation, bookkeeping); saved in config.json and checkpoints."""
+class TrainConfig(ModelShape):
+    """Options of `probe train`: the model's shape (the fields of ``ModelShape``: arch, layers, hidden, emb, ...,
+    declared there), optimisation and bookkeeping; saved in config.json and checkpoints."""
 
-    arch: str = "lstm"                 # srn | gru | lstm | transformer
-    layers: PositiveInt = 2            # stacked recurrent layers / transformer blocks
-    hidden: PositiveInt = 200          # units per layer (transformer: model width)
-    emb: PositiveInt = 200             # embedding size
-    dropout: float = 0.0               # on embeddings, between layers, before the output layer
-    tied: bool = False                 # tie input embedding and output weights
-    skip: str = "none"                 # how stacked recurrent layers connect: none | residual | dense | highway
-    nonlinearity: str = "tanh"         # srn: tanh | relu
-    forget_bias: float | None = None   # lstm: initial forget-gate bias (None: PyTorch's init)
-    bidirectional: bool = False        # refused: a language model cannot read the word it predicts
-    heads: PositiveInt = 4             # transformer attention heads
-    kernel: str = "auto"               # auto: fastest kernel with equal numbers; torch: plain nn.RNN/GRU/LSTM
-    softmax: str = "full"              # full | adaptive (large vocabularies: exact log-probs, a fraction of the cost)
-    cutoffs: tuple[int, ...] = ()      # adaptive softmax clusters (ids); empty: chosen from the corpus' counts,
-                                       #   the head covering 60% of training tokens, then 80% and 95%
-    div_value: float = 4.0             # adaptive softmax: how much narrower each tail cluster's projection is
-    optimizer: str = "sgd"             # sgd | adam
+    optimizer: Annotated[str, OneOf(OPTIMIZERS)] = "sgd"   # sgd | adam
     lr: PositiveFloat | None = None    # learning rate (None: 20 for sgd, 1e-3 for adam)
     lr_decay: DecayFactor = 0.25       # lr *= lr_decay when validation perplexity stops improving
     patience: NonNegativeInt = 0       # evaluations without improvement tolerated before a decay
     min_delta: RelativeDelta = 0.0     # relative drop in valid ppl that counts as an improvement (0.002 = 0.2%)
     stop_after: NonNegativeInt = 0     # stop (converged) after this many evaluations in a row without an
                                        #   improvement; 0 = run every epoch (epochs and max_steps stay as caps)
-    stop_on: str = "ppl"               # what must stop improving: ppl (validation perplexity) | ppl+agreement
-                                       #   (and agreement on held-out items, --items: the mean over item classes)
+    stop_on: Annotated[str, OneOf(STOP_ON)] = "ppl"   # what must stop improving: ppl (validation perplexity) |
+                                       #   ppl+agreement (and agreement on held-out items, --items: the mean over
+                                       #   item classes)
     agreement_delta: RelativeDelta = 0.005   # rise in held-out agreement that counts as an improvement (absolute)
     batch_size: PositiveInt = 32       # parallel streams (split across DDP processes); state sentence: sentences
     bptt: PositiveInt = 35             # truncated-BPTT segment length (transformer: context length); with
                                        #   state sentence, sentences are never cut
-    state: str = "sentence"            # sentence: every sentence from a zero state after <eos>, as items are scored
-                                       #   (length-bucketed batches of batch_size sentences, seeded order) |
-                                       #   stream: one token stream, the state carried across sentences
+    state: Annotated[str, OneOf(STATES)] = "sentence"   # sentence: every sentence from a zero state after <eos>,
+                                       #   as items are scored (length-bucketed batches of batch_size sentences,
+                                       #   seeded order) | stream: one token stream, the state carried across
+                                       #   sentences
     epochs: PositiveInt = 10           # passes over the training split
     max_steps: NonNegativeInt = 0      # stop after this many steps (0 = no limit)
     clip: NonNegativeFloat = 0.25      # gradient-norm clipping threshold (0 = off)
     seed: NonNegativeInt = 0           # seeds initialisation and dropout
-    device: str = "auto"               # auto (CUDA when present) | cpu | cuda
+    device: Annotated[str, OneOf(DEVICES)] = "auto"   # auto (CUDA when present) | cpu | cuda
     amp: bool = False                  # CUDA only: bfloat16 autocast for the forward pass and loss
     log_every: PositiveInt = 50        # steps between metrics.jsonl training lines
     eval_every: NonNegativeInt = 0     # steps between validations (0 = evals_per_epoch times per epoch)
@@ -129,18 +116,10 @@ def resolve_train_config(cfg: TrainConfig, corpus: Any = None) -> TrainConfig:
 
 
 def check_train_config(cfg: TrainConfig) -> None:
-    """One-line ProbeErrors for impossible options (before anything is loaded or written); the ranges of the
-    numbers are declared on TrainConfig's fields and checked where a config is made."""
-    if cfg.optimizer not in OPTIMIZERS:
-        raise ProbeError(f"unknown --optimizer {cfg.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
-    if cfg.stop_on not in STOP_ON:
-        raise ProbeError(f"unknown --stop-on {cfg.stop_on!r}: choose from {', '.join(STOP_ON)}")
-    if cfg.state not in STATES:
-        raise ProbeError(f"unknown --state {cfg.state!r}: choose from {', '.join(STATES)}")
-    if cfg.device not in DEVICES:
-        raise ProbeError(f"unknown --device {cfg.device!r}: choose from {', '.join(DEVICES)}")
+    """One-line ProbeErrors for impossible combinations of options (before anything is loaded or written); each
+    field's own range and choices are checked where a config is made."""
     if cfg.amp and (cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())):
-        raise ProbeError("--amp (bfloat16 autocast) is for CUDA training; drop it, or add --device cuda on a GPU")
+        raise ProbeError("amp (bfloat16 autocast) is for CUDA training; drop it, or set device cuda on a GPU")
     # the model's own checks; adaptive-softmax cutoffs are checked against the vocabulary once the corpus is read
     shape_only = dataclasses.replace(cfg, cutoffs=(1,)) if cfg.softmax == "adaptive" else cfg
     check_model_config(model_config_for(shape_only, vocab_size=2))
@@ -148,11 +127,7 @@ def check_train_config(cfg: TrainConfig) -> None:
 
 def model_config_for(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
     """The ModelConfig a training config describes, for a vocabulary of ``vocab_size`` types."""
-    return ModelConfig(arch=cfg.arch, vocab_size=vocab_size, emb=cfg.emb, hidden=cfg.hidden, layers=cfg.layers,
-                       dropout=cfg.dropout, tied=cfg.tied, skip=cfg.skip, nonlinearity=cfg.nonlinearity,
-                       forget_bias=cfg.forget_bias, bidirectional=cfg.bidirectional, heads=cfg.heads,
-                       max_len=max(512, cfg.bptt), kernel=cfg.kernel, softmax=cfg.softmax, cutoffs=tuple(cfg.cutoffs),
-                       div_value=cfg.div_value)
+    return ModelConfig(**field_values(cfg, ModelShape), vocab_size=vocab_size, max_len=max(512, cfg.bptt))
 
 
 def train_config_from_options(options: dict, *, resume_dir: str | os.PathLike | None = None) -> TrainConfig:
@@ -186,7 +161,8 @@ def read_run_config(out: str | os.PathLike) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ProbeError(f"{out} has no readable config.json ({exc}); resume a folder written by `probe train`") from exc
+        raise ProbeError(f"{out} has no readable config.json ({exc}); resume a folder written by `probe train`"
+                         ) from exc
     if not isinstance(data, dict) or not isinstance(data.get("train"), dict):
         raise ProbeError(f"{path} is not a probe training config; resume a folder written by `probe train`")
     return data

@@ -36,53 +36,49 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 import json
-import math
 import os
 from pathlib import Path
 import time
-from typing import NamedTuple, Sequence
+from typing import Annotated, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from probe.core.config import config_from_dict, config_to_dict
+from probe.core.config import (NonNegativeFloat, NonNegativeInt, OneOf, PositiveFloat, PositiveInt, Range,
+                               config_from_dict, config_to_dict, field_values)
 from probe.core.device import resolve_device
 from probe.core.errors import ProbeError
-from probe.core.io import atomic_dir, save_config, write_text_atomic
-from probe.data.corpus import EOS, UNK, Vocab
+from probe.core.io import atomic_dir, check_output_dir, save_config, write_bytes_atomic, write_text_atomic
+from probe.data.corpus import EOS, UNK, Vocab, load_corpus
 from probe.models.cells import get_cell, recurrent_cells
-from probe.models.classifier import LABELS, OBJECTIVE, POOLINGS, ClassifierConfig, NumberClassifier
+from probe.models.classifier import LABELS, OBJECTIVE, ClassifierConfig, ClassifierShape, NumberClassifier
 from probe.scoring.base import pad_right
 
 
 DATA_SOURCES = ("grammar", "items")
 OPTIMIZERS = ("adam", "sgd")
+DEVICES = ("cpu", "cuda", "auto")
 
 
 @dataclass(frozen=True)
-class NumberConfig:
-    """Options of ``probe train --objective number`` (classifier shape, data, optimisation)."""
+class NumberConfig(ClassifierShape):
+    """Options of ``probe train --objective number``: the classifier's shape (the fields of ``ClassifierShape``:
+    arch, bidirectional, layers, hidden, emb, dropout, nonlinearity, pooling, declared there), data, optimisation."""
 
-    arch: str = "lstm"            # srn | gru | lstm
-    bidirectional: bool = False   # read the prefix in both directions
-    layers: int = 1               # stacked layers
-    hidden: int = 64              # units per layer and direction
-    emb: int = 64                 # embedding size
-    dropout: float = 0.0          # dropout probability
-    nonlinearity: str = "tanh"    # srn: tanh | relu
-    pooling: str = "final"        # final | mean
-    data: str = "grammar"         # grammar: the corpus' own sentences | items: an item dataset's train split
-    n_sentences: int = 20_000     # grammar: sentences read (capped at the corpus' training sentences)
-    valid_fraction: float = 0.1   # grammar: share of those sentences held out for model selection
-    optimizer: str = "adam"       # adam | sgd
-    lr: float = 3e-3              # learning rate
-    batch_size: int = 64          # prefixes per update (batches hold prefixes of one length: no padding)
-    epochs: int = 3               # passes over the training examples; the best epoch by validation is kept
-    clip: float = 1.0             # gradient-norm clipping (0 = off)
-    seed: int = 0                 # initialisation, data order, train/valid split
-    device: str = "cpu"           # cpu | cuda | auto
+    data: Annotated[str, OneOf(DATA_SOURCES)] = "grammar"   # grammar: the corpus' own sentences | items: an item
+                                                            #   dataset's train split
+    n_sentences: PositiveInt = 20_000   # grammar: sentences read (capped at the corpus' training sentences)
+    valid_fraction: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = 0.1   # grammar: share of those
+                                        #   sentences held out for model selection
+    optimizer: Annotated[str, OneOf(OPTIMIZERS)] = "adam"   # adam | sgd
+    lr: PositiveFloat = 3e-3            # learning rate
+    batch_size: PositiveInt = 64        # prefixes per update (batches hold prefixes of one length: no padding)
+    epochs: PositiveInt = 3             # passes over the training examples; the best epoch by validation is kept
+    clip: NonNegativeFloat = 1.0        # gradient-norm clipping (0 = off)
+    seed: NonNegativeInt = 0            # initialisation, data order, train/valid split
+    device: Annotated[str, OneOf(DEVICES)] = "cpu"   # cpu | cuda | auto
 
 
 class NumberData(NamedTuple):
@@ -107,38 +103,17 @@ class NumberCheckpoint(NamedTuple):
 
 
 def check_number_config(cfg: NumberConfig) -> None:
-    """One-line ProbeErrors for impossible options (before anything is read or written)."""
+    """One-line ProbeErrors for impossible combinations of options (before anything is read or written); each
+    field's own range and choices are checked where the config is made."""
     if cfg.arch not in recurrent_cells():
-        raise ProbeError(f"--arch {cfg.arch!r} has no number classifier; choose from {', '.join(recurrent_cells())}")
-    for name in ("layers", "hidden", "emb", "batch_size", "epochs", "n_sentences"):
-        if getattr(cfg, name) <= 0:
-            raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
-    if cfg.pooling not in POOLINGS:
-        raise ProbeError(f"unknown pooling {cfg.pooling!r}: choose from {', '.join(POOLINGS)}")
-    if cfg.data not in DATA_SOURCES:
-        raise ProbeError(f"unknown number-training data {cfg.data!r}: choose from {', '.join(DATA_SOURCES)}")
-    if cfg.optimizer not in OPTIMIZERS:
-        raise ProbeError(f"unknown --optimizer {cfg.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
-    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
-        raise ProbeError(f"--lr must be a positive number, got {cfg.lr}")
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise ProbeError(f"--dropout must be in [0, 1), got {cfg.dropout}")
-    if not 0.0 < cfg.valid_fraction < 1.0:
-        raise ProbeError(f"valid fraction {cfg.valid_fraction} must lie strictly between 0 and 1")
-    if not (cfg.clip >= 0 and math.isfinite(cfg.clip)):
-        raise ProbeError(f"--clip must be 0 (off) or a positive norm, got {cfg.clip}")
-    if cfg.nonlinearity not in ("tanh", "relu"):
-        raise ProbeError(f"unknown --nonlinearity {cfg.nonlinearity!r}: choose tanh or relu")
+        raise ProbeError(f"arch {cfg.arch!r} has no number classifier; choose from {', '.join(recurrent_cells())}")
     if cfg.nonlinearity != "tanh" and "nonlinearity" not in get_cell(cfg.arch).options:
-        raise ProbeError(f"--nonlinearity does not apply to the {cfg.arch} cell (its table entry has no such option)")
-    if cfg.device not in ("cpu", "cuda", "auto"):
-        raise ProbeError(f"unknown --device {cfg.device!r}: choose from auto, cpu, cuda")
+        raise ProbeError(f"nonlinearity does not apply to the {cfg.arch} cell (its table entry has no such option)")
 
 
 def classifier_config_for(cfg: NumberConfig, vocab_size: int) -> ClassifierConfig:
-    return ClassifierConfig(arch=cfg.arch, vocab_size=vocab_size, emb=cfg.emb, hidden=cfg.hidden, layers=cfg.layers,
-                            dropout=cfg.dropout, nonlinearity=cfg.nonlinearity, bidirectional=cfg.bidirectional,
-                            pooling=cfg.pooling)
+    """The ClassifierConfig a number-training config describes, for a vocabulary of ``vocab_size`` types."""
+    return ClassifierConfig(**field_values(cfg, ClassifierShape), vocab_size=vocab_size)
 
 
 def load_number_checkpoint(path_or_dir: str | os.PathLike, device: str = "cpu") -> NumberCheckpoint:
@@ -184,8 +159,8 @@ def item_examples(items: pd.DataFrame, vocab: Vocab) -> tuple[NumberData, np.nda
     if not np.isin(heads, LABELS).all():
         raise ProbeError("some items have no head number (sg/pl); number prediction needs the head_number column")
     labels = (heads == "pl").astype(np.int64)
-    attracted = (items["match"].isin(["conflict", "mismatched_no_conflict"])).to_numpy() if "match" in items.columns else \
-        np.zeros(len(items), dtype=bool)
+    attracted = (items["match"].isin(["conflict", "mismatched_no_conflict"])).to_numpy() \
+        if "match" in items.columns else np.zeros(len(items), dtype=bool)
     return NumberData(ids[codes], lengths[codes], labels, attracted), ~oov[codes]
 
 
@@ -267,7 +242,6 @@ def grammar_examples(corpus_dir: str | os.PathLike, vocab: Vocab, *, n_sentences
 def save_examples(path: str | os.PathLike, examples: tuple[NumberData, NumberData, dict]) -> Path:
     """Write (train, valid, facts) as ``grammar_examples`` returns them to one .npz file, atomically, so that a
     classifier trained in another process or on another machine reads the very same examples."""
-    from probe.core.io import write_bytes_atomic
     import io
 
     train, valid, facts = examples
@@ -418,8 +392,6 @@ def train_number(cfg: NumberConfig, *, out: str | os.PathLike, corpus: str | os.
     ``items``: item data: the test set (its ``test`` split), and with ``data='items'`` also train/valid.
     ``examples``/``vocab``: precomputed (train, valid, facts) and vocabulary (analyses share them).
     """
-    from probe.core.io import check_output_dir
-    from probe.data.corpus import load_corpus
     from probe.models.checkpoint import save_checkpoint
 
     check_number_config(cfg)
@@ -496,27 +468,10 @@ def _item_training_examples(items: str | os.PathLike | None, vocab: Vocab) -> tu
     return parts["train"], parts["valid"], facts
 
 
-def number_config_from_train_options(options: dict) -> NumberConfig:
-    """`probe train --objective number`: TrainConfig-style options (None = not given) -> NumberConfig.
-
-    Options that only make sense for a language model are refused with a one-line error.
-    """
-    from probe.train import TrainConfig
-
-    fields = {f.name for f in dataclasses.fields(NumberConfig)}
-    lm_only = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in fields]
-    given = {k: v for k, v in options.items() if v is not None}
-    bad = [k for k in lm_only if k in given]
-    if bad:
-        raise ProbeError(f"--{bad[0].replace('_', '-')} applies to language models only, not to --objective number")
-    kept = {k: v for k, v in given.items() if k in fields}
-    return config_from_dict(NumberConfig, kept, where="number options")
-
-
-def train_number_from_options(options: dict, *, out: str | os.PathLike, corpus: str | os.PathLike | None = None,
-                              items: str | os.PathLike | None = None, resume: bool = False, overwrite: bool = False,
-                              progress: bool = True) -> dict:
-    """`probe train --objective number`: options as parsed for `probe train` (None = not given) -> summary.
+def train_number_from_config(cfg: NumberConfig, *, out: str | os.PathLike, corpus: str | os.PathLike | None = None,
+                             items: str | os.PathLike | None = None, resume: bool = False, overwrite: bool = False,
+                             progress: bool = True) -> dict:
+    """`probe train --objective number`: train ``cfg``'s classifier and return its summary.
 
     With ``corpus`` the classifier trains on the corpus' own sentences (data 'grammar') and ``items``
     (optional) is the test set; with ``items`` alone it trains on their train split (data 'items').
@@ -524,9 +479,8 @@ def train_number_from_options(options: dict, *, out: str | os.PathLike, corpus: 
     if resume:
         raise ProbeError("--resume applies to language models; number classifiers train in seconds: rerun "
                          "without --resume (and with --overwrite)")
-    cfg = dataclasses.replace(number_config_from_train_options(options),
-                              data="grammar" if corpus is not None else "items")
     if corpus is None and items is None:
         raise ProbeError("give --corpus DIR (a synthetic corpus: trains on its sentences) and/or --items DIR "
                          "(test items; alone: trains on their train split)")
+    cfg = dataclasses.replace(cfg, data="grammar" if corpus is not None else "items")
     return train_number(cfg, out=out, corpus=corpus, items=items, overwrite=overwrite, progress=progress)

@@ -90,3 +90,36 @@ def test_models_and_corpora_without_an_attractor_rate_form_their_own_group():
     corpora = {None: "text", 0.1: "r01", 0.3: "r03"}
     assert (corpus_for(corpora, None), corpus_for(corpora, 0.1), corpus_for(corpora, 0.2)) == ("text", "r01", None)
     assert richest_corpus(corpora, "depth").name == "r03" and richest_corpus({None: "text"}, "depth").name == "text"
+
+
+# the configs of the committed reference run, as an earlier version wrote them (training options at the top level)
+EARLIER = {
+    "depth": {"archs": ["lstm"], "batch_size": 64, "bptt": 35, "burn_in": 10, "clip": 1.0, "distance": 10, "emb": 32,
+              "epochs": 30, "evals_per_epoch": 2, "hidden": 32, "layers": [1, 4], "lr": 0.01, "max_steps": 0,
+              "min_delta": 0.005, "n_items": 600, "n_sequences": 32, "optimizer": "adam", "seed": 0,
+              "skips": ["none", "residual", "dense", "highway"], "stop_after": 2, "valid_tokens": 0},
+    "clipping": {"archs": ["srn", "srn:nonlinearity=relu"], "batch_size": 32, "bptt": 35, "clips": [0.0, 0.25, 1.0, 5.0],
+                 "emb": 32, "hidden": 32, "layers": 1, "lr": 5.0, "max_nonfinite": 20, "max_steps": 60, "n_items": 300,
+                 "optimizer": "sgd", "seed": 0, "valid_tokens": 4000},
+    "number": {"attractor_rate": None, "batch_size": 64, "constructions": ["simple", "pp"], "directions": ["uni", "bi"],
+               "epochs": 3, "lr": 0.01, "max_seeds": 1, "n_boot": 200, "n_sentences": 6000, "pooling": "final",
+               "seed": 0},
+}
+
+
+@pytest.mark.parametrize("name", sorted(EARLIER))
+def test_configs_written_before_the_training_options_moved_into_train_still_load(name):
+    """An analysis config of an earlier version (its training options beside its own) reads as today's (them in
+    ``train``): the reference run's small-preset configs equal today's small presets."""
+    from probe.core.config import config_from_dict
+
+    analysis = get_analysis(name)
+    old = config_from_dict(analysis.config, EARLIER[name], where=f"{name}.json: config")
+    assert old == analysis.preset("small")
+    # a run config's analysis_options of that layout too, merged into the preset
+    from probe.run.config import RunConfig, analysis_config
+
+    run_cfg = RunConfig(analyses=(name,), analysis_options={name: {"lr": 0.5}})
+    assert analysis_config(run_cfg, name).train.lr == 0.5
+    with pytest.raises(ProbeError, match=rf"run config: unknown key 'nope' in analysis_options.{name}"):
+        analysis_config(RunConfig(analyses=(name,), analysis_options={name: {"nope": 1}}), name)

@@ -126,14 +126,14 @@ def test_splits_are_assigned_by_id():
     assert 0.7 < share["train"] / len(rows) < 0.9 and share["valid"] and share["test"]
 
 
-@pytest.mark.parametrize("cfg, message", [
-    (BuildConfig(constructions=("nope",)), "unknown construction 'nope'"),
-    (BuildConfig(max_attractors=5), "out of range"),
-    (BuildConfig(splits=(0.5, 0.1, 0.1)), "summing to 1"),
+@pytest.mark.parametrize("options, message", [
+    (dict(constructions=("nope",)), "unknown construction 'nope'"),
+    (dict(max_attractors=5), "BuildConfig.max_attractors must be an integer from 1 to 4, got 5"),
+    (dict(splits=(0.5, 0.1, 0.1)), "summing to 1"),
 ])
-def test_bad_configs(cfg, message):
+def test_bad_configs(options, message):
     with pytest.raises(ProbeError, match=message):
-        build_items(cfg)
+        build_items(BuildConfig(**options))
 
 
 TINY = """noun\tauthor\tauthors\tanimate

@@ -1,4 +1,5 @@
 """Clipping analysis: exact counts on a synthetic exploding case, trace parsing, outputs, bad input."""
+from dataclasses import replace
 import json
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from probe.cli import main
-from probe.analyses.clipping import (ClippingConfig, read_trace, run as run_clipping,
+from probe.analyses.clipping import (TRAIN, ClippingConfig, read_trace, run as run_clipping,
                                      trace_counts, train_clipping_run)
 from probe.analyses.base import AnalysisInputs, working_corpus
 from probe.core.errors import ProbeError
@@ -40,8 +41,9 @@ def data(tmp_path_factory) -> Path:
 
 
 def cfg(**kw):
-    base = dict(archs=(RELU,), hidden=8, emb=8, batch_size=4, bptt=10, max_steps=8, max_nonfinite=3, n_items=0)
-    return ClippingConfig(**{**base, **kw})
+    train = {"max_steps": 8, **{k: kw.pop(k) for k in ("lr", "max_steps") if k in kw}}
+    return ClippingConfig(**{"archs": (RELU,), "n_items": 0, **kw},
+                          train=replace(TRAIN, hidden=8, emb=8, batch_size=4, bptt=10, max_nonfinite=3, **train))
 
 
 @pytest.mark.parametrize("lr,clip,status,steps,nonfinite,clipped", [
@@ -104,9 +106,11 @@ def test_bad_input_is_one_line_and_writes_nothing(data, capsys):
     assert main(["clipping", "--corpus", str(data / "nope"), "--out", str(bad)]) == 2
     assert main(["clipping", "--corpus", str(data / "corpus"), "--clips", "-1", "--out", str(bad)]) == 2
     assert main(["clipping", "--corpus", str(data / "corpus"), "--archs", "gru:forget_bias=1", "--out", str(bad)]) == 2
-    assert main(["clipping", "--corpus", str(data / "corpus"), "--lr", "0", "--out", str(bad)]) == 2
+    assert main(["clipping", "--corpus", str(data / "corpus"), "--train-lr", "0", "--out", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all(e.startswith("probe clipping: error:") for e in err)
+    # a training option is its train config's field, flagged --train-FIELD and named so when it is wrong
+    assert err[-1] == "probe clipping: error: --train-lr must be a positive number, got 0.0"
     assert not bad.exists()
     novalid = write_toy_corpus(data / "novalid", {"train": (20, 0)}, words=WORDS)
     with pytest.raises(ProbeError, match="no valid split"):

@@ -1,4 +1,5 @@
 """Depth sweep: which models are trained, gradients through depth (residuals help), a tiny end-to-end run."""
+from dataclasses import replace
 import json
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from probe.cli import main
-from probe.analyses.depth import DepthConfig, depth_gradients, models_to_train, run as run_depth
+from probe.analyses.depth import TRAIN, DepthConfig, depth_gradients, models_to_train, run as run_depth
 from probe.analyses.base import AnalysisInputs
 from probe.models.config import ModelConfig
 from probe.models.lm import build_model
@@ -60,8 +61,9 @@ def test_gradients_vanish_through_depth_and_residuals_keep_them():
 
 def test_tiny_sweep_end_to_end_and_bad_input(data, capsys):
     out = data / "results"
-    cfg = DepthConfig(archs=("gru",), layers=(2,), skips=("none", "residual"), hidden=4, emb=4, batch_size=4, bptt=5,
-                      max_steps=2, stop_after=0, distance=3, burn_in=1, n_sequences=4, n_items=0)
+    cfg = DepthConfig(archs=("gru",), layers=(2,), skips=("none", "residual"),
+                      train=replace(TRAIN, hidden=4, emb=4, batch_size=4, bptt=5, max_steps=2, stop_after=0),
+                      distance=3, burn_in=1, n_sequences=4, n_items=0)
     res = run_depth(AnalysisInputs(corpus_dirs={0.0: str(data / "corpus")}, items=str(data / "items.jsonl"),
                                    out=str(out), workers=2), cfg)
     table = pd.read_csv(out / "depth.csv")

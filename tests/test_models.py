@@ -162,12 +162,12 @@ def test_tied_projection_residual_and_forget_bias():
 @pytest.mark.parametrize("change,words", [
     (dict(arch="cnn"), "unknown arch"),
     (dict(bidirectional=True), "predict"),
-    (dict(hidden=0), "--hidden"),
-    (dict(layers=-1), "--layers"),
-    (dict(dropout=1.0), "--dropout"),
+    (dict(hidden=0), "ModelConfig.hidden must be a positive integer"),
+    (dict(layers=-1), "ModelConfig.layers must be a positive integer"),
+    (dict(dropout=1.0), r"ModelConfig.dropout must be a number in \[0, 1\)"),
     (dict(arch="lstm", nonlinearity="relu"), "srn only"),
     (dict(arch="gru", forget_bias=1.0), "lstm only"),
-    (dict(arch="transformer", heads=3), "--heads"),
+    (dict(arch="transformer", heads=3), "heads must divide hidden"),
 ])
 def test_bad_model_configs(change, words):
     with pytest.raises(ProbeError, match=words):

@@ -137,18 +137,23 @@ def test_cli_train_objective_number(data, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["bidirectional"] is True and (tmp_path / "bi" / "model.pt").is_file()
     assert load_number_checkpoint(tmp_path / "bi").config.bidirectional
-    assert main(base + ["--bptt", "5", "--out", str(tmp_path / "bad")]) == 2
-    assert "language models only" in capsys.readouterr().err
-    # every TrainConfig option NumberConfig lacks is refused, not dropped (the list is computed, not written)
-    assert main(base + ["--softmax", "adaptive", "--out", str(tmp_path / "bad")]) == 2
-    assert "--softmax applies to language models only" in capsys.readouterr().err
+    # its options are NumberConfig's own: a language model's option is refused, not dropped
+    with pytest.raises(SystemExit):
+        main(base + ["--bptt", "5", "--out", str(tmp_path / "bad")])
+    assert "unrecognized arguments: --bptt 5" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+    # and its help shows its own defaults (hidden 64, lr 0.003), not the language model's
+    with pytest.raises(SystemExit):
+        main(["train", "--objective", "number", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--pooling" in help_text and "(default 64)" in help_text and "(default 0.003)" in help_text
+    assert "--bptt" not in help_text
 
 
 def test_run_number_analysis(data, lms, tmp_path):
     _, items, corpus = data
     models = [{"path": str(p), "arch": a, "attractor_rate": 0.2, "seed": 0} for a, p in lms.items()]
-    cfg = NumberAnalysisConfig(n_sentences=150, epochs=1, n_boot=20, max_seeds=1)
+    cfg = NumberAnalysisConfig(train=NumberConfig(n_sentences=150, epochs=1), n_boot=20, max_seeds=1)
     res = run_number(AnalysisInputs(models=tuple(models), corpus_dirs={0.2: str(corpus)}, items=items,
                                     out=str(tmp_path)), cfg)
     table = pd.read_csv(tmp_path / "number_prediction.csv")

@@ -10,9 +10,8 @@ of the final weights (``last.pt``; both NaN for stopped runs).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import json
-import math
 import os
 from pathlib import Path
 import tempfile
@@ -25,78 +24,65 @@ import pandas as pd
 from probe.analyses.base import (
     Analysis, AnalysisInputs, one_thread, register_analysis, richest_corpus, working_corpus, write_outputs
 )
-from probe.analyses.taps import parse_variant
-from probe.core.config import PositiveInt, config_to_dict
+from probe.analyses.taps import parse_variant, variant_name
+from probe.core.config import CheckedConfig, NonNegativeFloat, NonNegativeInt, config_to_dict, nest_keys
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
 from probe.core.style import fmt_num, log_axis
 from probe.core.tables import markdown_table
+from probe.train import TrainConfig, check_train_config, train
 
 
 STEM = "clipping"
 
 
+# How every clipping run trains (its cell, threshold and seed come from archs, clips and seed): a fixed number of
+# plain-SGD steps at a deliberately large learning rate that never decays, every step logged
+TRAIN = TrainConfig(layers=1, hidden=64, emb=64, optimizer="sgd", lr=5.0, lr_decay=1.0, batch_size=32, bptt=35,
+                    epochs=10**6, max_steps=300, max_nonfinite=20, log_every=1, eval_every=0, device="cpu")
+
+
 @dataclass(frozen=True)
-class ClippingConfig:
+class ClippingConfig(CheckedConfig):
     """Options of ``probe clipping`` (the defaults are the full size; PRESETS has smaller ones)."""
 
     archs: tuple[str, ...] = ("srn", "srn:nonlinearity=relu", "lstm")  # cells, as arch[:option=value]
-    clips: tuple[float, ...] = (0.0, 0.25, 1.0, 5.0)    # gradient-norm thresholds (0 = clipping off)
-    lr: float = 5.0                    # deliberately large plain-SGD learning rate, the same for every run
-    optimizer: str = "sgd"             # sgd | adam
-    hidden: PositiveInt = 64           # units per layer
-    emb: PositiveInt = 64              # embedding size
-    layers: int = 1                                                    # stacked layers
-    batch_size: int = 32                                               # parallel streams per update
-    bptt: int = 35                                                     # truncated-BPTT length
-    max_steps: PositiveInt = 300       # updates per run (the learning rate never decays)
-    max_nonfinite: int = 20            # consecutive non-finite steps before a run stops
-    valid_tokens: int = 0              # validate on the first N tokens of the valid split (0: all of it)
-    n_items: int = 1000                # benchmark items sampled for the agreement accuracy (0: all)
+    clips: tuple[NonNegativeFloat, ...] = (0.0, 0.25, 1.0, 5.0)   # gradient-norm thresholds (0 = clipping off)
+    train: TrainConfig = TRAIN         # how each run trains (arch, clip and seed: per run); the same lr for all
+    valid_tokens: NonNegativeInt = 0   # validate on the first N tokens of the valid split (0: all of it)
+    n_items: NonNegativeInt = 1000     # benchmark items sampled for the agreement accuracy (0: all)
     seed: int = 0                      # model init, item sample
+
+    @classmethod
+    def upgrade(cls, data: dict) -> dict:
+        """Configs written before ``train`` held the training options had them at the top level."""
+        return nest_keys(data, cls, "train")
 
 
 # Presets: 'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run).
 PRESETS = {
     "full": ClippingConfig(),
-    "small": ClippingConfig(archs=("srn", "srn:nonlinearity=relu"), hidden=32, emb=32, max_steps=60,
-                            valid_tokens=4000, n_items=300),
-    "quick": ClippingConfig(archs=("srn:nonlinearity=relu",), clips=(0.0, 1.0), hidden=16, emb=16,
-                            batch_size=16, bptt=20, max_steps=15, max_nonfinite=5, valid_tokens=500, n_items=50),
+    "small": ClippingConfig(archs=("srn", "srn:nonlinearity=relu"),
+                            train=replace(TRAIN, hidden=32, emb=32, max_steps=60), valid_tokens=4000, n_items=300),
+    "quick": ClippingConfig(archs=("srn:nonlinearity=relu",), clips=(0.0, 1.0),
+                            train=replace(TRAIN, hidden=16, emb=16, batch_size=16, bptt=20, max_steps=15,
+                                          max_nonfinite=5),
+                            valid_tokens=500, n_items=50),
 }
 
 
 def check_config(cfg: ClippingConfig) -> None:
     """One-line ProbeErrors for impossible options (before anything is trained or written)."""
     if not cfg.archs or not cfg.clips:
-        raise ProbeError("give at least one cell (--archs) and one clipping threshold (--clips)")
-    for spec in cfg.archs:
-        parse_variant(spec)
-    bad = [c for c in cfg.clips if not (c >= 0 and math.isfinite(c))]
-    if bad:
-        raise ProbeError(f"clipping thresholds must be 0 (off) or positive, got {bad[0]}")
-    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
-        raise ProbeError(f"--lr must be a positive number, got {cfg.lr}")
-    for name in ("hidden", "emb", "layers", "batch_size", "bptt", "max_steps", "max_nonfinite"):
-        if getattr(cfg, name) <= 0:
-            raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
-    if cfg.n_items < 0 or cfg.valid_tokens < 0:
-        raise ProbeError(f"--n-items and valid_tokens must be 0 or more, got {cfg.n_items}, {cfg.valid_tokens}")
-    from probe.train import check_train_config
-
+        raise ProbeError("give at least one cell (archs) and one clipping threshold (clips)")
     for spec in cfg.archs:
         check_train_config(_train_config(cfg, spec, cfg.clips[0]))
 
 
-def _train_config(cfg: ClippingConfig, spec: str, clip: float):
-    from probe.train import TrainConfig
-
+def _train_config(cfg: ClippingConfig, spec: str, clip: float) -> TrainConfig:
     v = parse_variant(spec)
-    return TrainConfig(arch=v["arch"], nonlinearity=v.get("nonlinearity", "tanh"), forget_bias=v.get("forget_bias"),
-                       layers=cfg.layers, hidden=cfg.hidden, emb=cfg.emb, optimizer=cfg.optimizer, lr=cfg.lr,
-                       lr_decay=1.0, batch_size=cfg.batch_size, bptt=cfg.bptt, epochs=10**6, max_steps=cfg.max_steps,
-                       clip=clip, seed=cfg.seed, log_every=1, eval_every=0, max_nonfinite=cfg.max_nonfinite,
-                       device="cpu")
+    return replace(cfg.train, arch=v["arch"], nonlinearity=v.get("nonlinearity", "tanh"),
+                   forget_bias=v.get("forget_bias"), clip=clip, seed=cfg.seed)
 
 
 def read_trace(train_dir: str | os.PathLike) -> pd.DataFrame:
@@ -141,7 +127,6 @@ def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_di
     ``items``: prepared items (DataFrame) for the agreement accuracy of the final weights, or None.
     """
     from probe.models.checkpoint import load_checkpoint
-    from probe.train import train
 
     v = parse_variant(spec)
     out = Path(workdir) / f"{spec.replace(':', '-').replace('=', '')}-clip{clip:g}"
@@ -156,8 +141,8 @@ def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_di
             raise       # not a non-finite stop: a real input problem
         status = "stopped"
     trace = read_trace(out)
-    row = {"arch": v["arch"], "variant": _variant(v), "optimizer": cfg.optimizer, "lr": cfg.lr, "clip": clip,
-           "status": status, **trace_counts(trace),
+    row = {"arch": v["arch"], "variant": _variant(v), "optimizer": cfg.train.optimizer, "lr": cfg.train.lr,
+           "clip": clip, "status": status, **trace_counts(trace),
            "final_valid_ppl": float(summary.get("last_valid_ppl", float("nan"))),
            "best_valid_ppl": float(summary.get("best_valid_ppl", float("nan"))),
            "agreement_accuracy": float("nan"), "n_items": 0}
@@ -175,7 +160,6 @@ def train_clipping_run(cfg: ClippingConfig, spec: str, clip: float, *, corpus_di
 
 
 def _variant(v: dict) -> str:
-    from probe.analyses.taps import variant_name
     from probe.models.config import ModelConfig
 
     return variant_name(ModelConfig(**{**v, "vocab_size": 2}))
@@ -251,9 +235,9 @@ def run(inputs: AnalysisInputs, cfg: ClippingConfig) -> dict:
     corpus, items, progress = richest_corpus(inputs.corpus_dirs, "clipping"), inputs.items, inputs.progress
     out = check_output_dir(inputs.out, overwrite=True)     # a file there is refused; a folder is added to
     load_corpus(corpus)        # a bad corpus fails here, before any training
-    if cfg.valid_tokens and cfg.valid_tokens < 2 * cfg.bptt:
+    if cfg.valid_tokens and cfg.valid_tokens < 2 * cfg.train.bptt:
         raise ProbeError(f"valid_tokens {cfg.valid_tokens} is too few to validate; use 0 (all) or at least "
-                         f"{2 * cfg.bptt}")
+                         f"{2 * cfg.train.bptt}")
     item_df = None
     if items is not None:
         from probe.data.items import read_items
@@ -278,7 +262,7 @@ def run(inputs: AnalysisInputs, cfg: ClippingConfig) -> dict:
     markdown = _markdown(runs, cfg, corpus)
     seconds = time.perf_counter() - started
     info = {"config": config_to_dict(cfg), "corpus": str(corpus), "items": str(items) if items else None,
-            "seconds": seconds, "definitions": __doc__.strip()}
+            "seconds": seconds}
     files = write_outputs(out, tables={STEM: runs, f"{STEM}_traces": trace_table}, figures={STEM: figure},
                           records={STEM: info})
     return {"files": files, "markdown": markdown, "seconds": seconds,
@@ -297,12 +281,13 @@ def _markdown(runs: pd.DataFrame, cfg: ClippingConfig, corpus) -> str:
         "agreement acc": runs["agreement_accuracy"].map(lambda v: fmt_num(v, 3)),
     })
     n_items = int(runs["n_items"].max()) if len(runs) else 0
+    tc = cfg.train
     return "\n".join([
         "## Exploding gradients and clipping", "",
-        f"{cfg.layers}x{cfg.hidden}-unit models trained with {cfg.optimizer} at a deliberately large learning rate "
-        f"{cfg.lr:g} (no decay) for up to {cfg.max_steps} steps (batch {cfg.batch_size}, BPTT {cfg.bptt}) on "
+        f"{tc.layers}x{tc.hidden}-unit models trained with {tc.optimizer} at a deliberately large learning rate "
+        f"{tc.lr:g} (no decay) for up to {tc.max_steps} steps (batch {tc.batch_size}, BPTT {tc.bptt}) on "
         f"`{Path(str(corpus)).name}`, gradient-norm clipping off and at each threshold. Non-finite steps are skipped "
-        f"and counted; {cfg.max_nonfinite} in a row stop a run (`stopped`: no perplexity or accuracy). Clipped "
+        f"and counted; {tc.max_nonfinite} in a row stop a run (`stopped`: no perplexity or accuracy). Clipped "
         f"share = clipped steps / steps. Validation perplexity of the final weights on "
         f"{f'the first {cfg.valid_tokens} tokens of' if cfg.valid_tokens else 'all of'} the valid split; "
         f"agreement accuracy on {n_items} benchmark items.", "",

@@ -14,7 +14,7 @@ initial weights) and after training, measured by
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import json
 from pathlib import Path
 import shutil
@@ -30,44 +30,46 @@ from probe.analyses.base import (
     working_corpus, write_outputs
 )
 from probe.analyses.taps import decay_norms, parse_variant, sample_windows, variant_name
-from probe.core.config import NonNegativeInt, PositiveInt, config_to_dict
+from probe.core.config import CheckedConfig, NonNegativeInt, PositiveInt, config_to_dict, nest_keys
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
 from probe.jobs import TrainJob
-from probe.core.style import fmt_num, log_axis
+from probe.core.style import arch_order, fmt_num, log_axis
 from probe.core.tables import markdown_table
-from probe.train import STALL_RATIO
+from probe.models.config import SKIPS
+from probe.train import STALL_RATIO, TrainConfig, check_train_config, model_config_for
 
 
 STEM = "depth"
 
 
+# How every depth model trains (its cell, layers, skip connection and seed come from the sweep): to convergence
+# on validation perplexity, lr x 0.25 at each plateau
+TRAIN = TrainConfig(hidden=64, emb=64, optimizer="adam", lr=5e-3, clip=1.0, batch_size=64, bptt=35, epochs=30,
+                    min_delta=0.005, evals_per_epoch=2, stop_after=2, patience=0, lr_decay=0.25, log_every=10**6,
+                    device="cpu")
+
+
 @dataclass(frozen=True)
-class DepthConfig:
+class DepthConfig(CheckedConfig):
     """Options of ``probe depth`` (the defaults are the full size; PRESETS has smaller ones)."""
 
     archs: tuple[str, ...] = ("srn", "gru", "lstm")   # cells, as arch[:option=value]
     layers: tuple[PositiveInt, ...] = (1, 2, 4, 6)    # depths to sweep
     skips: tuple[str, ...] = ("none", "residual", "dense", "highway")   # how layers connect (depth >= 2)
-    hidden: PositiveInt = 64           # units per layer
-    emb: PositiveInt = 64              # embedding size
-    optimizer: str = "adam"                           # sgd | adam
-    lr: float = 5e-3                                  # learning rate (decayed at each plateau)
-    clip: float = 1.0                                 # gradient-norm clipping (0 = off)
-    batch_size: int = 64                              # parallel streams per update
-    bptt: int = 35                                    # truncated-BPTT length
-    epochs: int = 30                   # cap; training stops earlier once validation stops improving
-    min_delta: float = 0.005           # relative improvement that counts (early stopping, lr decay)
-    evals_per_epoch: int = 2           # validations per epoch (early stopping decides at each)
-    stop_after: int = 2                # validations without one before stopping (0: run max_steps / epochs)
-    max_steps: NonNegativeInt = 0      # cap on updates per model (0: none)
-    valid_tokens: int = 0              # validate on the first N tokens of the valid split (0: all of it)
+    train: TrainConfig = TRAIN         # how each model trains (arch, layers, skip, seed and stop_on: per model)
+    valid_tokens: NonNegativeInt = 0   # validate on the first N tokens of the valid split (0: all of it)
     distance: PositiveInt = 10         # l for the gradient norms back in time
-    burn_in: int = 10                  # tokens read before the measured positions
-    n_sequences: int = 64              # gradient windows per model
-    n_items: int = 1000                # benchmark items sampled for the accuracies (0: all)
+    burn_in: NonNegativeInt = 10       # tokens read before the measured positions
+    n_sequences: PositiveInt = 64      # gradient windows per model
+    n_items: NonNegativeInt = 1000     # benchmark items sampled for the accuracies (0: all)
     seed: int = 0                      # gradient windows and the item sample
     train_seeds: tuple[NonNegativeInt, ...] = (0,)   # training seeds per variant (a finding needs 5 or more)
+
+    @classmethod
+    def upgrade(cls, data: dict) -> dict:
+        """Configs written before ``train`` held the training options had them at the top level."""
+        return nest_keys(data, cls, "train")
 
 
 # Presets: 'full' (CLI defaults), 'small' (inside ``probe run``, <= ~40 s) or 'quick' (toy run).
@@ -75,38 +77,28 @@ PRESETS = {
     "full": DepthConfig(),
     # one cell keeps probe run within its budget (all ten models took 290 s on 2 cores); `--size full`
     # runs srn, gru and lstm at 1, 2, 4 and 6 layers
-    "small": DepthConfig(archs=("lstm",), layers=(1, 4), hidden=32, emb=32, lr=1e-2, n_sequences=32,
-                         n_items=600),
-    "quick": DepthConfig(archs=("srn", "lstm"), layers=(1, 2), skips=("none", "highway"), hidden=8, emb=8,
-                         batch_size=8, bptt=10, stop_after=0, max_steps=3, valid_tokens=300, n_sequences=8,
-                         n_items=30),
+    "small": DepthConfig(archs=("lstm",), layers=(1, 4), train=replace(TRAIN, hidden=32, emb=32, lr=1e-2),
+                         n_sequences=32, n_items=600),
+    "quick": DepthConfig(archs=("srn", "lstm"), layers=(1, 2), skips=("none", "highway"),
+                         train=replace(TRAIN, hidden=8, emb=8, batch_size=8, bptt=10, stop_after=0, max_steps=3),
+                         valid_tokens=300, n_sequences=8, n_items=30),
 }
 
 
 def check_config(cfg: DepthConfig) -> None:
     """One-line ProbeErrors for impossible options (before anything is trained or written)."""
-    from probe.models.config import SKIPS
-    from probe.train import check_train_config
-
     if not cfg.archs or not cfg.layers or not cfg.skips:
-        raise ProbeError("give at least one cell (--archs), one depth (--layers) and one skip connection (--skips)")
+        raise ProbeError("give at least one cell (archs), one depth (layers) and one skip connection (skips)")
     bad = [k for k in cfg.skips if k not in SKIPS]
     if bad:
         raise ProbeError(f"unknown skip connection {bad[0]!r}: choose from {', '.join(SKIPS)}")
-    if any(int(n) <= 0 for n in cfg.layers):
-        raise ProbeError(f"--layers must be positive integers, got {list(cfg.layers)}")
-    if not cfg.stop_after and not cfg.max_steps:
-        raise ProbeError("give --stop-after (train to convergence) or --max-steps (a fixed budget), or both")
-    for name in ("distance", "n_sequences", "epochs"):
-        if getattr(cfg, name) <= 0:
-            raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
-    if cfg.burn_in < 0 or cfg.n_items < 0 or cfg.valid_tokens < 0:
-        raise ProbeError("burn_in, n_items and valid_tokens must be 0 or more")
-    if cfg.valid_tokens and cfg.valid_tokens < 2 * cfg.bptt:
+    if not cfg.train.stop_after and not cfg.train.max_steps:
+        raise ProbeError("give train.stop_after (train to convergence) or train.max_steps (a fixed budget), or both")
+    if cfg.valid_tokens and cfg.valid_tokens < 2 * cfg.train.bptt:
         raise ProbeError(f"valid_tokens {cfg.valid_tokens} is too few to validate; use 0 (all) or at least "
-                         f"{2 * cfg.bptt}")
+                         f"{2 * cfg.train.bptt}")
     if not cfg.train_seeds or len(set(cfg.train_seeds)) != len(cfg.train_seeds):
-        raise ProbeError("--train-seeds must list one or more distinct seeds")
+        raise ProbeError("train_seeds must list one or more distinct seeds")
     for spec in cfg.archs:
         check_train_config(_train_config(cfg, spec, 1, "none"))
 
@@ -122,18 +114,14 @@ def models_to_train(cfg: DepthConfig) -> list[tuple[str, int, str, int]]:
     return jobs
 
 
-def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str, seed: int = 0, *, watch: bool = False):
+def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str, seed: int = 0, *, watch: bool = False
+                  ) -> TrainConfig:
     """A depth model's training config; ``watch``: held-out items are given, so it stops on perplexity and on
     agreement (stop_on ppl+agreement), as the run's models do."""
-    from probe.train import TrainConfig
-
     v = parse_variant(spec)
-    return TrainConfig(arch=v["arch"], nonlinearity=v.get("nonlinearity", "tanh"), forget_bias=v.get("forget_bias"),
-                       layers=layers, skip=skip, hidden=cfg.hidden, emb=cfg.emb, optimizer=cfg.optimizer,
-                       lr=cfg.lr, clip=cfg.clip, batch_size=cfg.batch_size, bptt=cfg.bptt, epochs=cfg.epochs,
-                       max_steps=cfg.max_steps, min_delta=cfg.min_delta, stop_after=cfg.stop_after, patience=0,
-                       evals_per_epoch=cfg.evals_per_epoch, stop_on="ppl+agreement" if watch else "ppl",
-                       lr_decay=0.25, seed=seed, log_every=10**6, device="cpu")
+    return replace(cfg.train, arch=v["arch"], nonlinearity=v.get("nonlinearity", "tanh"),
+                   forget_bias=v.get("forget_bias"), layers=layers, skip=skip, seed=seed,
+                   stop_on="ppl+agreement" if watch else "ppl")
 
 
 def accuracies(model, vocab, items: pd.DataFrame) -> dict:
@@ -175,8 +163,6 @@ def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
     from probe.data.corpus import load_corpus
     from probe.models.checkpoint import load_checkpoint
     from probe.models.lm import build_model
-    from probe.train import model_config_for
-
     check_config(cfg)
     started = time.perf_counter()
     corpus, items = richest_corpus(inputs.corpus_dirs, "depth"), inputs.items
@@ -199,7 +185,7 @@ def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
     shutil.rmtree(work / "corpus", ignore_errors=True)     # a killed run's copy: written again, the same
     work_corpus = working_corpus(corpus, work / "corpus", valid_tokens=cfg.valid_tokens)
     folders = [work / f"{spec.replace(':', '-').replace('=', '')}-L{n}-{skip}-s{seed}" for spec, n, skip, seed in jobs]
-    watch = bool(inputs.dev_items) and bool(cfg.stop_after)
+    watch = bool(inputs.dev_items) and bool(cfg.train.stop_after)
     train_jobs = [TrainJob(config=config_to_dict(_train_config(cfg, *job, watch=watch)), corpus=str(work_corpus),
                            out=str(f), items=inputs.dev_items if watch else None, threads=1)
                   for job, f in zip(jobs, folders)]
@@ -212,7 +198,7 @@ def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
         states = {"init": build_model(mcfg).eval(), "trained": load_checkpoint(folder / "model.pt").model}
         for state, model in states.items():
             row = {"arch": parse_variant(spec)["arch"], "variant": variant_name(mcfg), "layers": n_layers,
-                   "skip": skip, "seed": seed, "state": state, "hidden": cfg.hidden, "steps": summary["steps"],
+                   "skip": skip, "seed": seed, "state": state, "hidden": cfg.train.hidden, "steps": summary["steps"],
                    "epochs": summary["epochs"], "converged": bool(summary.get("converged")),
                    "status": summary.get("status", ""),
                    "valid_ppl": summary["best_valid_ppl"] if state == "trained" else float("nan"),
@@ -235,7 +221,7 @@ def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
     markdown = _markdown(table, cfg, corpus)
     seconds = time.perf_counter() - started
     info = {"config": config_to_dict(cfg), "corpus": str(corpus), "items": str(items) if items else None,
-            "seconds": seconds, "definitions": __doc__.strip()}
+            "seconds": seconds}
     files = write_outputs(out, tables={STEM: table}, figures={STEM: figure}, records={STEM: info})
     return {"files": files, "markdown": markdown, "seconds": seconds,
             "rows": json.loads(table.to_json(orient="records"))}
@@ -249,7 +235,6 @@ def plot_depth(table: pd.DataFrame) -> Figure:
     initialisation (||dJ(t)/d emb(t)||) and ``distance`` steps back after training, against the number of
     layers, one line per skip connection (all start from the same one-layer model)."""
     fig = Figure(figsize=(10.0, 2.9 * max(1, table["arch"].nunique()) + 0.8), layout="constrained")
-    from probe.core.style import arch_order
 
     archs = arch_order(table["arch"])
     k = int(table["distance"].iloc[0]) if len(table) else 0
@@ -335,14 +320,15 @@ def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
         f"top grad d{cfg.distance} (trained)": tr["grad_top_dk"].map(fmt_num),
     })
     n_items = int(tr["n_items"].max()) if "n_items" in tr and len(tr) else 0
-    budget = (f"until validation perplexity stopped improving by {cfg.min_delta:.1%} in {cfg.stop_after} "
-              f"evaluations in a row (lr x 0.25 at each plateau; at most {cfg.epochs} epochs"
-              + (f", {cfg.max_steps} steps" if cfg.max_steps else "") + ")") if cfg.stop_after else \
-        f"for {cfg.max_steps} steps each (not to convergence)"
+    tc = cfg.train
+    budget = (f"until validation perplexity stopped improving by {tc.min_delta:.1%} in {tc.stop_after} "
+              f"evaluations in a row (lr x 0.25 at each plateau; at most {tc.epochs} epochs"
+              + (f", {tc.max_steps} steps" if tc.max_steps else "") + ")") if tc.stop_after else \
+        f"for {tc.max_steps} steps each (not to convergence)"
     return "\n".join([
         "## Depth and skip connections", "",
-        f"{cfg.hidden}-unit stacks trained with {cfg.optimizer} lr {cfg.lr:g} {budget} (batch {cfg.batch_size}, "
-        f"BPTT {cfg.bptt}) on `{Path(str(corpus)).name}`; valid ppl on "
+        f"{tc.hidden}-unit stacks trained with {tc.optimizer} lr {tc.lr:g} {budget} (batch {tc.batch_size}, "
+        f"BPTT {tc.bptt}) on `{Path(str(corpus)).name}`; valid ppl on "
         f"{f'the first {cfg.valid_tokens} tokens of' if cfg.valid_tokens else 'all of'} the valid split "
         "(ppl / floor: relative to the grammar's entropy floor; *stalled*: stopped improving above "
         f"{STALL_RATIO} x the floor, i.e. the model did not learn). Skip connections: *residual* adds a layer's input "
@@ -372,12 +358,13 @@ def _seeds_markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
         "emb grad d0 (init)": init["grad_emb_d0"].map(fmt_num),
         f"emb grad d{cfg.distance} (trained)": trained["grad_emb_dk"].map(fmt_num),
     })
+    tc = cfg.train
     stop = ("until neither validation perplexity nor held-out agreement improved in "
-            f"{cfg.stop_after} evaluations in a row" if cfg.stop_after else f"for {cfg.max_steps} steps")
+            f"{tc.stop_after} evaluations in a row" if tc.stop_after else f"for {tc.max_steps} steps")
     return "\n".join([
         "## Depth and skip connections", "",
-        f"{cfg.hidden}-unit stacks, {len(cfg.train_seeds)} training seeds per variant, trained with {cfg.optimizer} "
-        f"lr {cfg.lr:g} {stop} (lr x 0.25 at each plateau; at most {cfg.epochs} epochs) on "
+        f"{tc.hidden}-unit stacks, {len(cfg.train_seeds)} training seeds per variant, trained with {tc.optimizer} "
+        f"lr {tc.lr:g} {stop} (lr x 0.25 at each plateau; at most {tc.epochs} epochs) on "
         f"`{Path(str(corpus)).name}`. Means over the seeds with 95% t-intervals over seeds; *per seed*: each seed's "
         "value, sorted, so that seeds that split show. ppl / floor: validation perplexity over the grammar's "
         f"entropy floor (*stalled*: stopped improving above {STALL_RATIO} x the floor). Skip connections: *residual* "

@@ -46,7 +46,7 @@ from probe.models.config import archs
 from probe.analyses.ablation import (
     ablation_accuracy, ablation_summary, plot_ablation, rank_units, units_dict, units_text
 )
-from probe.analyses.base import Analysis, AnalysisInputs, register_analysis
+from probe.analyses.base import Analysis, AnalysisInputs, one_thread, register_analysis, select_models, write_outputs
 
 
 MAX_ATTRACTORS = 4
@@ -332,7 +332,6 @@ def run(inputs: AnalysisInputs, cfg: DiagnoseConfig) -> dict:
     models, items, out, progress = list(inputs.models), inputs.items, inputs.out, inputs.progress
     from tqdm.auto import tqdm
 
-    from probe.analyses.base import one_thread, select_models, write_outputs
     from probe.data.lexicon import load_lexicon
     from probe.scoring.registry import check_model_path
 

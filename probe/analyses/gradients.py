@@ -49,10 +49,10 @@ from probe.analyses.taps import (
 from probe.core.config import NonNegativeInt, PositiveInt, config_to_dict
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
-from probe.core.style import fmt_num, log_axis
+from probe.core.style import arch_order, arch_style, fmt_num, log_axis
 from probe.core.tables import markdown_table
 from probe.data.corpus import Vocab, load_corpus
-from probe.data.items import read_items
+from probe.data.items import prepare_items, read_items
 from probe.models.cells import recurrent_cells
 from probe.models.checkpoint import load_checkpoint
 from probe.models.config import ModelConfig
@@ -159,7 +159,6 @@ def item_gradients(model: LanguageModel, vocab: Vocab, items: pd.DataFrame, *, b
     Columns: item, condition, n_attractors, match, role (head|attractor), rank (0 head, 1.. attractors in
     order), noun_number, distance (verb position - noun position), grad_emb, grad_h, margin.
     """
-    from probe.data.items import prepare_items
     from probe.scoring.base import length_batches, pad_right
 
     df = prepare_items(items) if "match" not in items.columns else items
@@ -233,8 +232,6 @@ def summarize_items(rows: pd.DataFrame) -> pd.DataFrame:
 
 def line_style(arch: str, variant: str, archs: Sequence[str]) -> dict:
     """matplotlib kwargs for an (arch, variant): the arch's marker/line/colour; other variants open, dotted."""
-    from probe.core.style import arch_style
-
     marker, ls, colour = arch_style(arch, archs)
     default = variant in ("default", "tanh")
     return {"marker": marker, "ls": ls if default else ":", "color": colour, "mfc": colour if default else "white",
@@ -254,7 +251,6 @@ def plot_gradients(table: pd.DataFrame) -> Figure:
         ax.text(0.5, 0.5, "no gradient measurements", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    from probe.core.style import arch_order
 
     archs = arch_order(table["arch"])
     axes = [fig.add_subplot(1, len(states), i + 1) for i in range(len(states))]
@@ -286,7 +282,6 @@ def plot_item_gradients(summary: pd.DataFrame) -> Figure:
         ax.text(0.5, 0.5, "no scorable agreement items", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    from probe.core.style import arch_order, arch_style
 
     archs = arch_order(summary["arch"])
     axes = [fig.add_subplot(1, 2, i + 1) for i in range(2)]

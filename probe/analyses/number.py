@@ -7,7 +7,7 @@ test items: accuracy by number of attractors, per item class, with bootstrap int
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import os
 from pathlib import Path
 import time
@@ -17,7 +17,7 @@ import pandas as pd
 from probe.analyses.base import (
     Analysis, AnalysisInputs, corpus_for, one_thread, register_analysis, select_models, train_models, write_outputs
 )
-from probe.core.config import PositiveInt, config_to_dict
+from probe.core.config import CheckedConfig, config_to_dict, nest_keys
 from probe.core.errors import ProbeError
 from probe.jobs import TrainJob
 from probe.train_number import (
@@ -27,7 +27,7 @@ from probe.train_number import (
 
 STEM = "number_prediction"
 # Linzen, Dupoux & Goldberg (2016), supervised number prediction with an LSTM on Wikipedia: accuracy with
-# 0-4 attractors (as quoted in the issue that asked for this analysis). Published numbers, not ours.
+# 0-4 attractors. Published numbers, not ours.
 LINZEN_2016_SUPERVISED = {0: 0.993, 1: 0.953, 2: 0.902, 3: 0.843, 4: 0.786}
 
 
@@ -35,28 +35,36 @@ LINZEN_2016_SUPERVISED = {0: 0.993, 1: 0.953, 2: 0.902, 3: 0.843, 4: 0.786}
 # The analysis: classifiers vs the language-model objective, by number of attractors
 
 
+# How every classifier trains (its cell, sizes, direction and seed follow the language model it is compared with)
+TRAIN = NumberConfig(n_sentences=20_000, epochs=3, batch_size=64, lr=3e-3, pooling="final")
+
+
 @dataclass(frozen=True)
-class NumberAnalysisConfig:
+class NumberAnalysisConfig(CheckedConfig):
     """Options of ``probe number``: what it trains and compares (classifier sizes follow each language model's)."""
 
     attractor_rate: float | None = None          # the corpus whose models are compared (None: the largest rate)
     max_seeds: int = 3                           # training seeds per arch (the run's first ones)
     directions: tuple[str, ...] = ("uni", "bi")  # classifier encoders
-    n_sentences: PositiveInt = 20_000            # grammar sentences per classifier's training data
-    epochs: PositiveInt = 3                      # classifier epochs (best by validation kept)
-    batch_size: int = 64                         # prefixes per classifier update
-    lr: float = 3e-3                             # Adam
-    pooling: str = "final"                       # final | mean: the classifier reads its last state or the mean
+    train: NumberConfig = TRAIN                  # how each classifier trains (Adam; arch, bidirectional, layers,
+                                                 #   hidden, emb, nonlinearity and seed: per model)
     constructions: tuple[str, ...] = ("simple", "pp")  # test items: attractors in PPs, as Linzen's figure
     n_boot: int = 1000                           # bootstrap resamples for item CIs
     seed: int = 0                                # bootstrap seed
 
+    @classmethod
+    def upgrade(cls, data: dict) -> dict:
+        """Configs written before ``train`` held the classifiers' training options had them at the top level."""
+        return nest_keys(data, cls, "train")
+
 
 # Inside `probe run` (about 40 s of 2 CPU cores): fewer sentences, so a larger step (measured: with 8,000
 # sentences x 3 epochs, lr 1e-2 reached 0.95-1.0 on 1-4 mismatched attractors where lr 3e-3 stayed at 0.2-0.7).
-SMALL_NUMBER = NumberAnalysisConfig(max_seeds=1, n_sentences=6_000, epochs=3, lr=1e-2, n_boot=200)
+SMALL_NUMBER = NumberAnalysisConfig(max_seeds=1, train=replace(TRAIN, n_sentences=6_000, epochs=3, lr=1e-2),
+                                    n_boot=200)
 # The quick preset's toy sizes (a few seconds once torch and matplotlib are imported): a smoke test, not a result.
-QUICK_NUMBER = NumberAnalysisConfig(max_seeds=1, n_sentences=1_000, epochs=2, lr=1e-2, n_boot=100)
+QUICK_NUMBER = NumberAnalysisConfig(max_seeds=1, train=replace(TRAIN, n_sentences=1_000, epochs=2, lr=1e-2),
+                                    n_boot=100)
 PRESETS = {"full": NumberAnalysisConfig(), "small": SMALL_NUMBER, "quick": QUICK_NUMBER}
 
 
@@ -143,16 +151,14 @@ def _compare_objectives(chosen: list[dict], corpus: str | os.PathLike, test: pd.
                            "correct": scores["correct"].to_numpy()[scored].astype(bool)})
         lm_rows.append(_accuracy_rows(lm, {"objective": "lm", **key}, n_boot=cfg.n_boot, seed=cfg.seed))
         if vocab.itos not in examples_cache:
-            examples = grammar_examples(corpus, vocab, n_sentences=cfg.n_sentences, valid_fraction=0.1, seed=0,
-                                        exclude_prefixes=exclude)
+            examples = grammar_examples(corpus, vocab, n_sentences=cfg.train.n_sentences,
+                                        valid_fraction=cfg.train.valid_fraction, seed=0, exclude_prefixes=exclude)
             path = save_examples(work / f"examples-{len(examples_cache)}.npz", examples)
             examples_cache[vocab.itos] = (path, examples[2])
         folders = []
         for direction in cfg.directions:
-            ncfg = NumberConfig(arch=arch, bidirectional=direction == "bi", layers=mc.layers, hidden=mc.hidden,
-                                emb=mc.emb, nonlinearity=mc.nonlinearity, pooling=cfg.pooling,
-                                n_sentences=cfg.n_sentences, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                                lr=cfg.lr, seed=seed)
+            ncfg = replace(cfg.train, arch=arch, bidirectional=direction == "bi", layers=mc.layers, hidden=mc.hidden,
+                           emb=mc.emb, nonlinearity=mc.nonlinearity, seed=seed)
             folders.append((direction, work / f"{arch}-{direction}-r{rate:g}-s{seed}"))
             jobs.append(TrainJob(config=config_to_dict(ncfg), corpus=str(corpus), out=str(folders[-1][1]),
                                  examples=str(examples_cache[vocab.itos][0]), threads=1, kind="number"))
@@ -251,10 +257,11 @@ def number_markdown(table: pd.DataFrame, *, facts: dict, config: NumberAnalysisC
             f"forms. Classifier training data: {facts.get('examples_train', '?')} dependencies from "
             f"{facts.get('sentences', '?')} of the corpus' training sentences "
             f"({100 * facts.get('train_attracted_share', float('nan')):.1f}% cross a noun of the other number), "
-            f"{config.epochs} epochs. Test: the benchmark's {', '.join(config.constructions) or 'all'} items; "
+            f"{config.train.epochs} epochs. Test: the benchmark's {', '.join(config.constructions) or 'all'} items; "
             f"accuracy on items whose attractors all differ from the head (0 = no attractor), mean over "
             f"{n_seeds} seed(s), n = item scores. The last row is Linzen et al. (2016)'s published supervised "
-            "LSTM on Wikipedia (0-4 attractors: " + "/".join(f"{v:.3f}" for _, v in sorted(LINZEN_2016_SUPERVISED.items()))
+            "LSTM on Wikipedia (0-4 attractors: "
+            + "/".join(f"{v:.3f}" for _, v in sorted(LINZEN_2016_SUPERVISED.items()))
             + "): a different corpus and test set, shown only as a reference shape.\n\n")
     return text + markdown_table(pd.DataFrame(lines))
 

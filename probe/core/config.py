@@ -3,7 +3,8 @@
 A config is checked once, where it is made, and an error names a value the way its user gave it (its
 :class:`Origin`): ``sweep.yaml: train.hidden must be a positive integer, got -64`` for a file's key,
 ``--hidden must be a positive integer, got -64`` for a command-line flag, ``TrainConfig.hidden must be ...``
-for a Python call. A number field's allowed values are declared once, on the field (``hidden: PositiveInt``).
+for a Python call. A field's allowed values are declared once, on the field: a number's :class:`Range`
+(``hidden: PositiveInt``), a text's choices (``optimizer: Annotated[str, OneOf(OPTIMIZERS)]``).
 """
 from __future__ import annotations
 
@@ -59,6 +60,20 @@ class Range:
                 else f"a number {'<' if self.high_open else '<='} {self.high:g}")
 
 
+@dataclasses.dataclass(frozen=True)
+class OneOf:
+    """The values a text field admits, declared on the field: ``Annotated[str, OneOf(("sgd", "adam"))]``;
+    checked wherever a :class:`Range` is."""
+
+    choices: tuple[str, ...]
+
+    def admits(self, value: Any) -> bool:
+        return value in self.choices
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(map(str, self.choices))
+
+
 PositiveInt = Annotated[int, Range(1, text="a positive integer")]
 NonNegativeInt = Annotated[int, Range(0, text="a non-negative integer")]
 PositiveFloat = Annotated[float, Range(0, low_open=True, text="a positive number")]
@@ -108,6 +123,12 @@ def config_to_dict(cfg: Any) -> dict:
     if not dataclasses.is_dataclass(cfg):
         raise TypeError(f"expected a dataclass instance, got {type(cfg).__name__}")
     return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+
+
+def field_values(cfg: Any, cls: type) -> dict:
+    """The values of ``cfg``'s fields that dataclass ``cls`` (a base of its class) declares, as keyword arguments:
+    how a config built on a shared base (``TrainConfig`` on ``ModelShape``) makes the other one (``ModelConfig``)."""
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)}
 
 
 _NONE = type(None)
@@ -164,7 +185,9 @@ def _type_error(value: Any, hint: Any, where: Origin, key: str) -> ProbeError:
 
 def _check_range(value: Any, ranges: list, where: Origin, key: str) -> None:
     for r in ranges:
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not r.admits(value):
+        checked = isinstance(value, str) if isinstance(r, OneOf) else \
+            isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if checked and not r.admits(value):
             raise _OutOfRange(f"{where.name(key)} must be {r.describe()}, got {_shown(value)}")
 
 
@@ -181,7 +204,7 @@ def _coerce(value: Any, hint: Any, where: Origin, key: str) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Annotated:
         value = _coerce(value, args[0], where, key)
-        _check_range(value, [m for m in args[1:] if isinstance(m, Range)], where, key)
+        _check_range(value, [m for m in args[1:] if isinstance(m, (Range, OneOf))], where, key)
         return value
     if origin is typing.Union or isinstance(hint, types.UnionType):
         if value is None and _NONE in args:
@@ -256,12 +279,14 @@ def config_from_dict(cls: type[T], data: dict, *, where: str | Origin = "config"
     one-line ProbeError naming the value as ``where`` (an :class:`Origin`, or a file's path or other
     label) names it, e.g. ``config.json: train.hidden must be an integer, got 'big'`` or
     ``--hidden must be a positive integer, got 0``. ``key`` is the path of ``data`` itself inside an
-    enclosing config ('' at the top).
+    enclosing config ('' at the top). A class with an ``upgrade(data) -> data`` classmethod (``CheckedConfig``)
+    first turns what an earlier version wrote into today's keys.
     """
     where = _origin(where)
     if not isinstance(data, dict):
         what = f"{where.name(key)} must be" if key else f"{where.name('')}: expected"
         raise ProbeError(f"{what} a mapping of options, got {type(data).__name__}")
+    data = cls.upgrade(data) if hasattr(cls, "upgrade") else data
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
@@ -293,7 +318,7 @@ def replace_config(cfg: T, changes: dict, *, where: str | Origin = FLAGS) -> T:
 
 
 def _ranges(hint: Any) -> list:
-    return [m for m in typing.get_args(hint)[1:] if isinstance(m, Range)] \
+    return [m for m in typing.get_args(hint)[1:] if isinstance(m, (Range, OneOf))] \
         if typing.get_origin(hint) is Annotated else []
 
 
@@ -331,6 +356,28 @@ class CheckedConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self)
+
+    @classmethod
+    def upgrade(cls, data: dict) -> dict:
+        """``data`` as an earlier version wrote it -> today's keys (:func:`config_from_dict` calls it first);
+        a config whose keys changed overrides it."""
+        return data
+
+
+def nest_keys(data: dict, cls: type, name: str) -> dict:
+    """``data`` with its keys that are fields of ``cls``'s nested config ``name`` but not of ``cls`` itself moved
+    into ``data[name]`` (over what it holds): a config whose options moved into a nested config (an analysis'
+    training options into its ``train``) still reads what was written before."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    nested = {f.name for f in dataclasses.fields(_bare(field_hints(cls)[name]))}
+    moved = {k: v for k, v in data.items() if k not in fields and k in nested}
+    if not moved:
+        return data
+    inner = data.get(name)
+    if not isinstance(inner, dict):     # not given: the moved keys change the field's default, as they did then
+        f = fields[name]
+        inner = config_to_dict(f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+    return {**{k: v for k, v in data.items() if k not in moved}, name: {**inner, **moved}}
 
 
 def read_config_file(path: str | os.PathLike) -> dict:

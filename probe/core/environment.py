@@ -10,8 +10,6 @@ from pathlib import Path
 
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo on Linux, else platform), for benchmark and report headers."""
-    import platform
-
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

@@ -9,32 +9,37 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, check_output_dir
-from probe.core.config import config_to_dict
+from probe.core.config import CheckedConfig, NonNegativeFloat, PositiveInt, Range, config_to_dict
 from probe.data.constructions import CONSTRUCTIONS, Construction, Sampler
 from probe import __version__
 from probe.data.lexicon import PL, SG, Lexicon, lexicon_digest, load_lexicon
 from probe.data.records import ITEM_COLUMNS, condition_code, item_id
-from probe.data.items import PROBE_LICENSE, _arrow_table, dataset_card, fill_item_folder, jsonl_lines
+from probe.data.items import PROBE_LICENSE, _arrow_table, dataset_card, fill_item_folder, jsonl_lines, load_items
 
 DEFAULT_OUT = "data/agreement"
 DEFAULT_PER_CONDITION = 100
 MAX_ATTRACTORS = 4
+AttractorCount = Annotated[int, Range(1, MAX_ATTRACTORS, text=f"an integer from 1 to {MAX_ATTRACTORS}")]
 
 
 @dataclass(frozen=True)
-class BuildConfig:
+class BuildConfig(CheckedConfig):
     """Options of ``probe build``."""
 
     seed: int = 0                              # same seed -> byte-identical items.jsonl
-    per_condition: int | None = None           # items per cell; None -> size, or DEFAULT_PER_CONDITION
-    size: int | None = None                    # items in total, spread evenly over the cells
+    per_condition: PositiveInt | None = None   # items per construction x condition cell; None -> size, or
+                                               #   DEFAULT_PER_CONDITION
+    size: PositiveInt | None = None            # items in total, spread evenly over the cells
     constructions: tuple[str, ...] = tuple(CONSTRUCTIONS)  # which constructions to build
-    max_attractors: int = MAX_ATTRACTORS       # most stacked PP attractors (1-4)
-    nonce: bool = False                        # sample content words without semantic constraints
-    splits: tuple[float, float, float] = (0.0, 0.0, 1.0)  # train/valid/test shares, assigned by item id
+    max_attractors: AttractorCount = MAX_ATTRACTORS   # most stacked PP attractors
+    nonce: bool = False                        # 'colorless green' items: content words sampled without semantic
+                                               #   constraints
+    splits: tuple[NonNegativeFloat, NonNegativeFloat, NonNegativeFloat] = (0.0, 0.0, 1.0)   # train/valid/test
+                                               #   shares, assigned by item id
     lexicon: str | None = None                 # lexicon TSV; None -> the shipped one
     exclude_items: str | None = None           # an item folder (or items.jsonl) whose sentences this build must not
                                                #   repeat: held-out items disjoint from a benchmark
@@ -63,18 +68,13 @@ def check_config(cfg: BuildConfig) -> None:
     if unknown:
         raise ProbeError(f"unknown construction {unknown[0]!r}; choose from {', '.join(CONSTRUCTIONS)}")
     if not cfg.constructions:
-        raise ProbeError("no constructions selected; name at least one with --constructions")
-    if not 1 <= cfg.max_attractors <= MAX_ATTRACTORS:
-        raise ProbeError(f"--max-attractors {cfg.max_attractors} is out of range; use 1 to {MAX_ATTRACTORS}")
+        raise ProbeError("no constructions selected; name at least one in constructions")
     if cfg.per_condition is not None and cfg.size is not None:
-        raise ProbeError("give either --per-condition or --size, not both")
-    for name, v in (("--per-condition", cfg.per_condition), ("--size", cfg.size)):
-        if v is not None and v <= 0:
-            raise ProbeError(f"{name} must be positive, got {v}")
+        raise ProbeError("give either per_condition or size, not both")
     if cfg.exclude_items is not None and not Path(cfg.exclude_items).exists():
         raise ProbeError(f"exclude_items {cfg.exclude_items} does not exist; give an item folder or items.jsonl")
-    if len(cfg.splits) != 3 or any(f < 0 for f in cfg.splits) or abs(sum(cfg.splits) - 1) > 1e-6:
-        raise ProbeError(f"--splits {' '.join(map(str, cfg.splits))} must be three non-negative shares summing to 1")
+    if len(cfg.splits) != 3 or abs(sum(cfg.splits) - 1) > 1e-6:
+        raise ProbeError(f"splits {' '.join(map(str, cfg.splits))} must be three non-negative shares summing to 1")
 
 
 def cells_for(cfg: BuildConfig) -> list[Cell]:
@@ -115,7 +115,6 @@ def excluded_sentences(path: str | None) -> frozenset[str]:
     """The good and bad sentences of an item folder (empty for None): what ``exclude_items`` keeps out."""
     if path is None:
         return frozenset()
-    from probe.data.items import load_items
 
     ds = load_items(path)
     return frozenset(ds["sentence_good"]) | frozenset(ds["sentence_bad"])

@@ -9,16 +9,17 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Annotated, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from probe.core.config import CheckedConfig, NonNegativeInt
+from probe.core.config import CheckedConfig, NonNegativeInt, OneOf, PositiveInt, Range
 from probe.core.errors import ProbeError
 from probe.core.hub import hub_access
 from probe.core.io import atomic_dir, check_output_dir, check_utf8, save_config, write_text_atomic
 from probe.data.evidence import count_configurations, evidence_table
-from probe.data.grammar import Grammar, GrammarProbs, check_grammar_options, entropy_floor, measure_dependencies
+from probe.data.grammar import (Grammar, GrammarProbs, check_grammar_options, entropy_floor, measure_dependencies,
+                                resolve_match_rate)
 
 UNK, EOS = "<unk>", "<eos>"
 SPLITS = ("train", "valid", "test")
@@ -122,7 +123,8 @@ def load_corpus(path: str | os.PathLike) -> Corpus:
             except ValueError as exc:
                 raise ProbeError(f"corpus file {f} is corrupted ({exc}); rebuild the corpus") from exc
             if splits[name].size and int(splits[name].max()) >= len(vocab):
-                raise ProbeError(f"corpus file {f} has ids beyond the vocabulary ({len(vocab)} types); rebuild the corpus")
+                raise ProbeError(f"corpus file {f} has ids beyond the vocabulary ({len(vocab)} types); rebuild the "
+                                 "corpus")
     stats_f = p / "stats.json"
     stats = json.loads(stats_f.read_text()) if stats_f.is_file() else {}
     return Corpus(path=p, vocab=vocab, splits=splits, stats=stats)
@@ -134,6 +136,8 @@ def load_corpus(path: str | os.PathLike) -> Corpus:
 DEFAULT_OUT = "data/corpus/synthetic"
 SOURCES = ("synthetic", "text", "hf")
 TOKENIZERS = ("spacy", "whitespace")
+Share = Annotated[float, Range(0, 1, high_open=True, text="a share in [0, 1), such as 0.05")]
+VocabSize = Annotated[int, Range(3, text="3 or more (it counts <unk> and <eos>)")]
 # Tokens spaCy must keep whole: the corpus markers, and WikiText's split-number markers.
 _SPECIAL_TOKENS = (UNK, EOS, "@-@", "@,@", "@.@")
 _CHUNK_LINES = 20_000  # lines per tokenisation chunk: bounds memory, paces the progress bar
@@ -145,89 +149,79 @@ _REAL_TEXT_NOTE = ("not measured on real text: finding each verb's subject needs
 class CorpusConfig(CheckedConfig):
     """Options of ``probe corpus``: where the sentences come from, how they are split and encoded."""
 
-    source: str = "synthetic"                # synthetic (the grammar) | text (local files) | hf (hub dataset)
+    source: Annotated[str, OneOf(SOURCES)] = "synthetic"   # synthetic (the grammar) | text (local files) | hf (hub
+                                             #   dataset); probe corpus infers it from the files or --hf-name given
     # --- synthetic corpus (probe.data.grammar); the lead tunes these two from training measurements
-    n_sentences: int = 100_000               # sentences in all splits together (after benchmark removal)
+    n_sentences: PositiveInt = 100_000       # sentences in all splits together (after benchmark removal)
     attractor_rate: float = 0.05             # share of clause subjects whose modifier holds a noun of the other number
     match_rate: float | None = None          # share with a modifier whose nouns all match; None = min(r, 1 - r)
     modifier_rate: float | None = None       # share of subjects with a modifier (attracted + matched); when set,
                                              #   match rate = modifier rate - attractor rate (a sweep varies one thing)
-    max_depth: int = 3                       # deepest nesting of modifiers / complement clauses (0 = none)
+    max_depth: NonNegativeInt = 3            # deepest nesting of modifiers / complement clauses (0 = none)
     grammar: GrammarProbs = field(default_factory=GrammarProbs)  # the grammar's other probabilities
     lexicon: str | None = None               # lexicon TSV; None = the shipped one
     seed: NonNegativeInt = 0                 # same seed -> byte-identical corpus folder
     # --- splits: shares of the sentences (synthetic) or of the train lines (real text without split files)
-    valid_fraction: float = 0.05             # taken after the train part
-    test_fraction: float = 0.05              # taken last
+    valid_fraction: Share = 0.05             # taken after the train part
+    test_fraction: Share = 0.05              # taken last
     # --- real text (the synthetic corpus ignores these: its vocabulary is every word the grammar can emit)
-    text_files: tuple[str, ...] = ()         # text files split into train/valid/test by the fractions
+    text_files: tuple[str, ...] = ()         # text files (.txt or .gz, one sentence or paragraph per line) split into
+                                             #   train/valid/test by the fractions
     train_files: tuple[str, ...] = ()        # or files per split (PTB, WikiText); a split without files
     valid_files: tuple[str, ...] = ()        #   is carved from the end of train by its fraction
-    test_files: tuple[str, ...] = ()
-    hf_name: str | None = None               # hub dataset 'NAME[:CONFIG]' (needs the network)
+    test_files: tuple[str, ...] = ()         # test files (else carved from train)
+    hf_name: str | None = None               # hub dataset 'NAME[:CONFIG]', e.g. wikitext:wikitext-2-raw-v1 (needs the
+                                             #   network)
     hf_column: str = "text"                  # the hub dataset's text column
     cache_dir: str | None = None             # Hugging Face datasets cache; None = its default
-    max_lines: int | None = None             # at most this many non-empty lines per input split, before
+    max_lines: PositiveInt | None = None     # at most this many non-empty lines per input split, before
                                              #   valid/test are carved from train (None = all)
-    tokenizer: str = "spacy"                 # spacy: blank English tokenizer, keeping <unk>, <eos> and WikiText's
-                                             #   @-@ @,@ @.@ whole | whitespace: for pre-tokenized text (PTB:
-                                             #   reproduces the standard 10,000-word vocabulary)
+    tokenizer: Annotated[str, OneOf(TOKENIZERS)] = "spacy"   # spacy: blank English tokenizer, keeping <unk>,
+                                             #   <eos> and WikiText's @-@ @,@ @.@ whole | whitespace: for
+                                             #   pre-tokenized text (PTB: reproduces the standard 10,000-word
+                                             #   vocabulary)
     lowercase: bool = True                   # lower-case every token (the benchmark is lower case)
-    max_vocab: int | None = None             # vocabulary size incl. <unk> and <eos>; None = no limit
-    min_count: int = 1                       # train-split count a word needs to enter the vocabulary
-    n_process: int = 1                       # spaCy tokenizer processes (chunks of 20,000 lines each); for big inputs
-    batch_size: int = 1000                   # lines per spaCy batch
+    max_vocab: VocabSize | None = None       # vocabulary size incl. <unk> and <eos>; None = no limit
+    min_count: PositiveInt = 1               # train-split count a word needs to enter the vocabulary
+    n_process: PositiveInt = 1               # spaCy tokenizer processes (chunks of 20,000 lines each); for big inputs
+    batch_size: PositiveInt = 1000           # lines per spaCy batch
     # --- benchmark exclusion: sentences equal to an item's sentence_good or sentence_bad are dropped
-    exclude_benchmark: bool = True
+    exclude_benchmark: bool = True           # remove sentences equal to benchmark items (good or bad) and count them
     exclude_items: str | tuple[str, ...] | None = None   # item folder(s) / items.jsonl; None = the default
                                              #   benchmark, built in memory
 
 
 def check_corpus_config(cfg: CorpusConfig) -> None:
-    """Reject bad options with one-line errors before anything is read or written."""
-    if cfg.source not in SOURCES:
-        raise ProbeError(f"unknown corpus source {cfg.source!r}; choose from {', '.join(SOURCES)}")
-    if cfg.tokenizer not in TOKENIZERS:
-        raise ProbeError(f"unknown tokenizer {cfg.tokenizer!r}; choose from {', '.join(TOKENIZERS)}")
-    for name, v in (("valid fraction", cfg.valid_fraction), ("test fraction", cfg.test_fraction)):
-        if not 0.0 <= v < 1.0:
-            raise ProbeError(f"{name} {v} is outside [0, 1); give a share such as 0.05")
+    """Reject impossible combinations of options with one-line errors before anything is read or written (each
+    field's own range and choices are checked where the config is made)."""
     if cfg.valid_fraction + cfg.test_fraction >= 1.0:
         raise ProbeError("valid and test fractions add up to 1 or more; leave a share for train")
-    if cfg.max_vocab is not None and cfg.max_vocab < 3:
-        raise ProbeError(f"max vocabulary {cfg.max_vocab} is too small; it counts <unk> and <eos>, give 3 or more")
-    if cfg.min_count < 1:
-        raise ProbeError(f"min count {cfg.min_count} must be at least 1")
-    if cfg.max_lines is not None and cfg.max_lines < 1:
-        raise ProbeError(f"max lines {cfg.max_lines} must be positive (or unset for all lines)")
-    if cfg.n_process < 1 or cfg.batch_size < 1:
-        raise ProbeError("n_process and batch_size must be positive")
     has_files = bool(cfg.text_files or cfg.train_files or cfg.valid_files or cfg.test_files)
     if cfg.source == "synthetic":
         if has_files or cfg.hf_name:
             raise ProbeError("text files or a hub dataset were given with source 'synthetic'; set source to text or hf")
-        if cfg.n_sentences < 1:
-            raise ProbeError(f"n_sentences {cfg.n_sentences} must be positive")
         check_grammar_options(attractor_rate=cfg.attractor_rate, match_rate=cfg.match_rate,
                               max_depth=cfg.max_depth, probs=cfg.grammar, modifier_rate=cfg.modifier_rate)
         n_valid, n_test = _split_sizes(cfg.n_sentences, cfg)
         if cfg.n_sentences - n_valid - n_test < 1:
-            raise ProbeError(f"{cfg.n_sentences} sentences leave none for train; raise --sentences")
+            raise ProbeError(f"{cfg.n_sentences} sentences leave none for train; raise n_sentences")
     elif cfg.source == "text":
         if cfg.hf_name:
-            raise ProbeError("give either text files or a hub dataset (--hf), not both")
+            raise ProbeError("give either text files or a hub dataset (hf_name), not both")
         if cfg.text_files and (cfg.train_files or cfg.valid_files or cfg.test_files):
-            raise ProbeError("give either --text FILE... (split by fractions) or --train/--valid/--test files, not both")
+            raise ProbeError("give either text_files (split by the fractions) or train_files/valid_files/test_files, "
+                             "not both")
         if not (cfg.text_files or cfg.train_files):
-            raise ProbeError("no training text: give --text FILE... or --train FILE... (with --valid/--test)")
+            raise ProbeError("no training text: give text_files or train_files (with valid_files/test_files)")
         for f in cfg.text_files + cfg.train_files + cfg.valid_files + cfg.test_files:
             if not Path(f).is_file():
                 raise ProbeError(f"text file {f} does not exist; give the path of a text file (.txt or .gz)")
     else:
         if has_files:
-            raise ProbeError("give either a hub dataset (--hf) or text files, not both")
+            raise ProbeError("give either a hub dataset (hf_name) or text files, not both")
         if not cfg.hf_name:
-            raise ProbeError("source 'hf' needs a dataset name: --hf NAME[:CONFIG], e.g. wikitext:wikitext-2-raw-v1")
+            raise ProbeError("source 'hf' needs a dataset name (hf_name NAME[:CONFIG], e.g. "
+                             "wikitext:wikitext-2-raw-v1)")
 
 
 def _split_sizes(n: int, cfg: CorpusConfig) -> tuple[int, int]:
@@ -481,7 +475,6 @@ def resolved_corpus_config(cfg: CorpusConfig) -> CorpusConfig:
     a modifier rate the match rate follows from it, and stats.json records it; giving both is an error)."""
     if cfg.source != "synthetic":
         return cfg
-    from probe.data.grammar import resolve_match_rate
     from probe.data.lexicon import load_lexicon
 
     match = max(0.0, resolve_match_rate(cfg.attractor_rate, cfg.match_rate, cfg.modifier_rate))

@@ -58,7 +58,7 @@ from typing import Iterable, Iterator
 
 from probe.core.errors import MissingParser, ProbeError
 from probe.core.config import config_to_dict
-from probe.core.io import read_text_lines
+from probe.core.io import check_output_dir, read_text_lines
 from probe.data.lexicon import PL, SG, load_lexicon
 from probe.data.records import condition_code, item_id
 
@@ -434,7 +434,6 @@ def extract_dataset(cfg: ExtractConfig, out: str | os.PathLike, *, overwrite: bo
     ``nlp``: an already loaded pipeline (default: ``cfg.model`` through :func:`load_parser`).
     """
     from probe.data.items import write_item_folder
-    from probe.core.io import check_output_dir
 
     check_output_dir(out, overwrite)
     t0 = time.perf_counter()

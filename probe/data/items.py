@@ -14,7 +14,7 @@ import pandas as pd
 
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, save_config
-from probe.data.records import ITEM_COLUMNS, ITEM_FEATURES, REQUIRED_COLUMNS
+from probe.data.records import ITEM_COLUMNS, ITEM_FEATURES, REQUIRED_COLUMNS, item_classes
 
 
 def _kind(value) -> str | None:
@@ -214,8 +214,6 @@ def fill_item_folder(tmp: Path, table: Any, jsonl: Iterable[bytes], *, card: str
     lines, README.md (``card``, :func:`dataset_card`), the HF dataset of the Arrow ``table`` (ITEM_FEATURES'
     schema) in ``arrow/`` and config.json. The one writer behind ``probe build``, the importers and the
     extractor."""
-    import datasets
-
     datasets.Dataset(table).save_to_disk(str(tmp / ARROW_DIR), max_shard_size="500MB")
     with open(tmp / "items.jsonl", "wb") as fh:
         fh.writelines(jsonl)
@@ -334,8 +332,6 @@ def prepare_items(items: Any) -> pd.DataFrame:
     Optional schema columns missing from user data are derived from the condition code where it is
     one ('SP'), else filled with neutral values ('' / 0 / False).
     """
-    from probe.data.records import REQUIRED_COLUMNS, item_classes
-
     if hasattr(items, "to_pandas"):
         df = items.to_pandas()
     elif isinstance(items, pd.DataFrame):

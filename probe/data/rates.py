@@ -43,7 +43,7 @@ import numpy as np
 
 from probe.core.errors import MissingParser, ProbeError
 from probe.core.io import atomic_dir, save_config, write_text_atomic
-from probe.data.extract import _file_texts, clean_text, finite_word, is_noun
+from probe.data.extract import _file_texts, clean_text, finite_word, is_noun, load_parser
 from probe.data.lexicon import PL, SG
 
 CONSTRUCTIONS = ("pp", "relative_clause", "coordination", "other")
@@ -301,7 +301,6 @@ def measure_corpus(paths: Sequence[str], nlp, *, max_texts: int | None = None, b
 def find_pipeline(model: str = "auto"):
     """(name, pipeline): ``model`` through ``extract.load_parser``, or for 'auto' the first installed of
     ``importers.natural.DEFAULT_PARSERS``; a missing one is a :class:`MissingParser`."""
-    from probe.data.extract import load_parser
     from probe.data.importers.natural import DEFAULT_PARSERS, find_parser
 
     return find_parser(DEFAULT_PARSERS) if model == "auto" else (model, load_parser(model))

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 from probe.core.errors import ProbeError
 from probe.jobs.job import TrainJob
-from probe.jobs.slurm import SlurmConfig, check_slurm
+from probe.jobs.slurm import SlurmConfig, SlurmTrainer, check_slurm
 
 EXECUTORS = ("local", "slurm")
 
@@ -49,8 +49,6 @@ def train_many(jobs: Sequence[TrainJob], *, executor: Executor | None = None, lo
         return []
     t0 = time.perf_counter()
     if executor.kind == "slurm":
-        from probe.jobs.slurm import SlurmTrainer
-
         if not executor.folder:
             raise ProbeError("the slurm executor needs a folder on the cluster's shared file system (Executor.folder)")
         results = SlurmTrainer(executor.slurm, executor.folder, log=log, what=what).run(jobs)

@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -132,8 +132,6 @@ class TrainTask:
         self.threads = threads
 
     def __call__(self, job: TrainJob) -> dict:
-        from dataclasses import replace
-
         from probe.core.distributed import torchrun_env_from_slurm
 
         if int(os.environ.get("SLURM_NTASKS", "1")) > 1:

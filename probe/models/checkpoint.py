@@ -82,15 +82,6 @@ def checkpoint_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
-def upgrade_model_config(data: dict) -> dict:
-    """A saved model config in today's keys: checkpoints before skip connections had ``residual: bool``."""
-    if isinstance(data, dict) and "residual" in data and "skip" not in data:
-        residual = bool(data["residual"])
-        data = {k: v for k, v in data.items() if k != "residual"}
-        data["skip"] = "residual" if residual else "none"
-    return data
-
-
 def load_checkpoint(path_or_dir: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint file (or ``DIR/model.pt``) into a model in eval mode on ``device``.
 
@@ -99,7 +90,7 @@ def load_checkpoint(path_or_dir: str | os.PathLike, device: str | torch.device =
     """
     data = read_checkpoint(path_or_dir)
     p = data["path"]
-    cfg = config_from_dict(ModelConfig, upgrade_model_config(data["model_config"]), where=f"{p}: model_config")
+    cfg = config_from_dict(ModelConfig, data["model_config"], where=f"{p}: model_config")
     try:
         vocab = Vocab(tuple(data["vocab"]))
     except (ValueError, TypeError) as exc:

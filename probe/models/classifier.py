@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn as nn
 
+from probe.core.config import CheckedConfig, NonNegativeInt, OneOf, PositiveInt
 from probe.core.errors import ProbeError
 from probe.models.cells import get_cell
+from probe.models.config import NONLINEARITIES, Dropout
 
 
 POOLINGS = ("final", "mean")
@@ -20,19 +23,26 @@ OBJECTIVE = "number"               # written into every classifier checkpoint's 
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierShape(CheckedConfig):
+    """A number classifier's shape: the options its user chooses (declared once here; ``NumberConfig`` inherits
+    them and :class:`ClassifierConfig` adds the vocabulary)."""
+
+    arch: str = "lstm"            # srn | gru | lstm (a registered cell with a torch module)
+    bidirectional: bool = False   # read the prefix in both directions
+    layers: PositiveInt = 1       # stacked layers
+    hidden: PositiveInt = 64      # units per layer and direction
+    emb: PositiveInt = 64         # embedding size
+    dropout: Dropout = 0.0        # on embeddings, between layers and before the softmax
+    nonlinearity: Annotated[str, OneOf(NONLINEARITIES)] = "tanh"   # srn only: tanh | relu
+    pooling: Annotated[str, OneOf(POOLINGS)] = "final"   # final | mean (see probe.train_number)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(ClassifierShape):
     """What rebuilds a number classifier (saved as ``model_config`` in its checkpoint)."""
 
-    arch: str = "lstm"            # srn | gru | lstm
-    vocab_size: int = 0           # from the vocabulary (ids 0 <unk>, 1 <eos>)
-    emb: int = 64                 # embedding size
-    hidden: int = 64              # units per layer and direction
-    layers: int = 1               # stacked layers
-    dropout: float = 0.0          # on embeddings, between layers and before the softmax
-    nonlinearity: str = "tanh"    # srn only: tanh | relu
-    bidirectional: bool = False   # also read the prefix right to left
-    pooling: str = "final"        # final | mean (see the module docstring)
-    objective: str = OBJECTIVE    # marks the checkpoint as a number classifier, not a language model
+    vocab_size: NonNegativeInt = 0   # from the vocabulary (ids 0 <unk>, 1 <eos>)
+    objective: str = OBJECTIVE       # marks the checkpoint as a number classifier, not a language model
 
 
 class NumberClassifier(nn.Module):

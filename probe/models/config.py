@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-import math
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import torch
 
+from probe.core.config import CheckedConfig, NonNegativeInt, OneOf, PositiveInt, Range
 from probe.core.errors import ProbeError
 from probe.models.cells import CELLS, recurrent_cells
 
@@ -34,84 +34,91 @@ HIGHWAY_BIAS = -1.0
 KERNELS = ("auto", "torch")
 
 
+NONLINEARITIES = ("tanh", "relu")    # the srn's (a cell reads it when its table entry lists the option)
+
+
+# A probability: dropout in [0, 1)
+Dropout = Annotated[float, Range(0, 1, high_open=True)]
+FiniteFloat = Annotated[float, Range(text="a finite number")]
+
+
 @dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild a model (saved in every checkpoint; never a pickled object)."""
+class ModelShape(CheckedConfig):
+    """A model's shape: the options its user chooses (declared once here; ``TrainConfig`` inherits them and
+    :class:`ModelConfig` adds what the corpus and the training decide)."""
 
-    arch: str = "lstm"                # a cell of probe.models.cells (srn | gru | lstm | ...) or transformer
-    vocab_size: int = 0               # token types, set from the corpus vocabulary (ids 0 <unk>, 1 <eos>)
-    emb: int = 200                    # embedding size
-    hidden: int = 200                 # units per recurrent layer; transformer: model width
-    layers: int = 2                   # stacked recurrent layers / transformer blocks
-    dropout: float = 0.0              # on embeddings, between layers and before the output layer
-    tied: bool = False                # output weights = input embedding (hidden -> emb projection if sizes differ)
-    skip: str = "none"                # recurrent stacks: none | residual | dense | highway (see SKIPS)
-    nonlinearity: str = "tanh"        # srn only: tanh | relu
-    forget_bias: float | None = None  # lstm only: initial forget-gate bias (None: PyTorch's default init)
-    bidirectional: bool = False       # encoders of a classifier only; a language model must read left to right
-    heads: int = 4                    # transformer: attention heads (must divide hidden)
-    ff: int = 0                       # transformer: feed-forward width (0 = 4 * hidden)
-    max_len: int = 512                # transformer: longest input (learned positions)
-    kernel: str = "auto"              # recurrent: auto = fastest kernel with the same numbers; torch = nn.RNN/GRU/LSTM
-    softmax: str = "full"             # full | adaptive (Grave et al. 2017: frequent words in a head, rare ones in
-                                      #   clusters; exact normalised log-probabilities, far cheaper for big vocabularies)
-    cutoffs: tuple[int, ...] = ()     # adaptive: ids where the head and each tail cluster end (ids frequency-sorted)
-    div_value: float = 4.0            # adaptive: each tail cluster's projection is div_value times narrower
+    arch: str = "lstm"                 # srn | gru | lstm | transformer (or a cell registered in probe.models.cells)
+    layers: PositiveInt = 2            # stacked recurrent layers / transformer blocks
+    hidden: PositiveInt = 200          # units per layer (transformer: model width)
+    emb: PositiveInt = 200             # embedding size
+    dropout: Dropout = 0.0             # on embeddings, between layers, before the output layer
+    tied: bool = False                 # tie input embedding and output weights
+    skip: Annotated[str, OneOf(SKIPS)] = "none"   # how stacked recurrent layers connect: none | residual | dense |
+                                                  #   highway
+    nonlinearity: Annotated[str, OneOf(NONLINEARITIES)] = "tanh"   # srn: tanh | relu
+    forget_bias: FiniteFloat | None = None   # lstm: initial forget-gate bias (None: PyTorch's init)
+    bidirectional: bool = False        # refused: a language model cannot read the word it predicts
+    heads: PositiveInt = 4             # transformer attention heads
+    kernel: Annotated[str, OneOf(KERNELS)] = "auto"   # auto: fastest kernel with equal numbers; torch: plain
+                                                      #   nn.RNN/GRU/LSTM
+    softmax: Annotated[str, OneOf(SOFTMAXES)] = "full"   # full | adaptive (large vocabularies: exact log-probs, a
+                                                         #   fraction of the cost)
+    cutoffs: tuple[int, ...] = ()      # adaptive softmax clusters (ids); empty: chosen from the corpus' counts,
+                                       #   the head covering 60% of training tokens, then 80% and 95%
+    div_value: Annotated[float, Range(1, low_open=True, text="a number above 1")] = 4.0   # adaptive softmax: how
+                                       #   much narrower each tail cluster's projection is
 
 
-def check_model_config(cfg: ModelConfig, *, language_model: bool = True) -> None:
-    """Reject impossible model options with one-line ProbeErrors (called before anything is built or written)."""
+@dataclass(frozen=True)
+class ModelConfig(ModelShape):
+    """Everything needed to rebuild a model (saved in every checkpoint; never a pickled object): its shape, and
+    the sizes the corpus and the training decide."""
+
+    vocab_size: NonNegativeInt = 0    # token types, set from the corpus vocabulary (ids 0 <unk>, 1 <eos>)
+    ff: NonNegativeInt = 0            # transformer: feed-forward width (0 = 4 * hidden)
+    max_len: PositiveInt = 512        # transformer: longest input (learned positions)
+
+    @classmethod
+    def upgrade(cls, data: dict) -> dict:
+        """A saved model config in today's keys: checkpoints before skip connections had ``residual: bool``."""
+        if "residual" in data and "skip" not in data:
+            residual = bool(data["residual"])
+            data = {k: v for k, v in data.items() if k != "residual"}
+            data["skip"] = "residual" if residual else "none"
+        return data
+
+
+def check_model_config(cfg: ModelConfig) -> None:
+    """Reject impossible combinations of model options with one-line ProbeErrors (called before anything is built
+    or written); each field's own range and choices are checked where the config is made."""
     if cfg.arch not in archs():
         raise ProbeError(f"unknown arch {cfg.arch!r}: choose from {', '.join(archs())}")
     options = CELLS[cfg.arch].options if cfg.arch in CELLS else ()
-    if cfg.bidirectional and language_model:
+    if cfg.bidirectional:
         raise ProbeError(
             "a language model cannot be bidirectional: it predicts each word from the words before it, and a "
-            "backward pass would read the very word it must predict; drop --bidirectional")
-    if cfg.bidirectional:
-        raise ProbeError("bidirectional encoders come with the number classifier (--objective number), "
-                         "which this version does not have yet")
-    for name in ("emb", "hidden", "layers"):
-        if getattr(cfg, name) <= 0:
-            raise ProbeError(f"--{name} must be a positive integer, got {getattr(cfg, name)}")
+            "backward pass would read the very word it must predict; drop bidirectional")
     if cfg.vocab_size < 2:
         raise ProbeError(f"vocabulary size must be at least 2 (<unk>, <eos>), got {cfg.vocab_size}; "
                          "check the corpus' vocab.json")
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise ProbeError(f"--dropout must be in [0, 1), got {cfg.dropout}")
-    if cfg.nonlinearity not in ("tanh", "relu"):
-        raise ProbeError(f"unknown --nonlinearity {cfg.nonlinearity!r}: choose tanh or relu")
     if cfg.nonlinearity != "tanh" and "nonlinearity" not in options:
-        raise ProbeError(f"--nonlinearity applies to the srn only, not to {cfg.arch}")
+        raise ProbeError(f"nonlinearity applies to the srn only, not to {cfg.arch}")
     if cfg.forget_bias is not None and "forget_bias" not in options:
-        raise ProbeError(f"--forget-bias applies to the lstm only, not to {cfg.arch}")
-    if cfg.forget_bias is not None and not math.isfinite(cfg.forget_bias):
-        raise ProbeError(f"--forget-bias must be a finite number, got {cfg.forget_bias}")
-    if cfg.softmax not in SOFTMAXES:
-        raise ProbeError(f"unknown --softmax {cfg.softmax!r}: choose from {', '.join(SOFTMAXES)}")
+        raise ProbeError(f"forget_bias applies to the lstm only, not to {cfg.arch}")
     if cfg.softmax == "adaptive":
         cuts = list(cfg.cutoffs)
         if not cuts or cuts != sorted(set(cuts)) or cuts[0] <= 0 or cuts[-1] >= cfg.vocab_size:
             raise ProbeError(f"adaptive softmax cutoffs {cuts} must be increasing ids between 1 and the vocabulary "
                              f"size {cfg.vocab_size} - 1; leave them empty to have them chosen from the corpus")
         if cfg.tied:
-            raise ProbeError("--tied cannot be combined with the adaptive softmax (its clusters have their own "
+            raise ProbeError("tied cannot be combined with the adaptive softmax (its clusters have their own "
                              "projections); drop one of them")
-        if not cfg.div_value > 1:
-            raise ProbeError(f"--div-value must be above 1, got {cfg.div_value}")
     elif cfg.cutoffs:
-        raise ProbeError("cutoffs apply to the adaptive softmax only; add --softmax adaptive or drop them")
-    if cfg.skip not in SKIPS:
-        raise ProbeError(f"unknown --skip {cfg.skip!r}: choose from {', '.join(SKIPS)}")
+        raise ProbeError("cutoffs apply to the adaptive softmax only; set softmax adaptive or drop them")
     if cfg.skip != "none" and cfg.arch == "transformer":
-        raise ProbeError("--skip applies to recurrent stacks; the transformer's blocks are residual already")
-    if cfg.kernel not in KERNELS:
-        raise ProbeError(f"unknown kernel {cfg.kernel!r}: choose from {', '.join(KERNELS)}")
-    if cfg.arch == "transformer":
-        if cfg.heads <= 0 or cfg.hidden % cfg.heads:
-            raise ProbeError(f"--heads must be positive and divide --hidden ({cfg.hidden}), got {cfg.heads}")
-        if cfg.ff < 0 or cfg.max_len <= 0:
-            raise ProbeError(f"transformer sizes must be positive (ff={cfg.ff}, max_len={cfg.max_len})")
+        raise ProbeError("skip applies to recurrent stacks; the transformer's blocks are residual already")
+    if cfg.arch == "transformer" and cfg.hidden % cfg.heads:
+        raise ProbeError(f"heads must divide hidden ({cfg.hidden}), got {cfg.heads}")
 
 
 class ModelOutput(NamedTuple):

@@ -126,7 +126,7 @@ def choose_cutoffs(counts: Sequence[int], coverage: tuple[float, ...] = (0.6, 0.
 
 def build_model(cfg: ModelConfig) -> LanguageModel:
     """Check ``cfg`` (ProbeError on bad options) and build a freshly initialised language model."""
-    check_model_config(cfg, language_model=True)
+    check_model_config(cfg)
     return LanguageModel(cfg)
 
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from probe.core.config import config_from_dict, config_to_dict, merge_config
+from probe.core.config import config_to_dict
 from probe.core.io import save_config
 from probe.data.build import build_dataset
-from probe.run.config import (RunConfig, check_run_config, corpus_tag, model_labels, model_tag,
+from probe.run.config import (RunConfig, analysis_config, check_run_config, corpus_tag, model_labels, model_tag,
                               stream_seeds, sweep_rates, train_config, training_seed)
 from probe.run.published import overview_section, score_extra_data
 from probe.run.report import (intro_markdown, report_sections, reproducibility, seeds_confirmation,
@@ -245,12 +245,7 @@ def run_analyses(cfg: RunConfig, *, root: Path, work: Path, corpora: dict, bench
     sections = {}
     for name in cfg.analyses:
         t0 = time.perf_counter()
-        analysis = get_analysis(name)
-        preset = config_to_dict(analysis.preset(cfg.analysis_scale))
-        config = config_from_dict(analysis.config, merge_config(preset, cfg.analysis_options.get(name, {}),
-                                                                cls=analysis.config),
-                                  where="run config", key=f"analysis_options.{name}")
-        result = run_analysis(name, inputs, config)
+        result = run_analysis(name, inputs, analysis_config(cfg, name))
         secs = time.perf_counter() - t0
         log(f"analysis {name}: {secs:.1f} s")
         text = (result.get("markdown") or "").strip()

@@ -5,13 +5,13 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from probe.data.build import BuildConfig
+from probe.data.build import BuildConfig, check_config
 from probe.core.errors import ProbeError
 from probe.core.config import (FLAGS, CheckedConfig, NonNegativeInt, Origin, PositiveInt, config_from_dict,
-                               config_from_layers, config_to_dict, read_config_file)
-from probe.data.corpus import CorpusConfig
-from probe.jobs import SlurmConfig
-from probe.train import TrainConfig
+                               config_from_layers, config_to_dict, merge_config, read_config_file)
+from probe.data.corpus import CorpusConfig, check_corpus_config
+from probe.jobs import SlurmConfig, check_executor
+from probe.train import TrainConfig, check_train_config, resolve_train_config
 from probe.analyses import BUILTIN
 
 
@@ -147,12 +147,20 @@ def stream_seeds(cfg: RunConfig) -> tuple[int, ...]:
     return tuple(cfg.seeds[: cfg.sensitivity_seeds])
 
 
+def analysis_config(cfg: RunConfig, name: str):
+    """The config analysis ``name`` runs with in ``cfg``: its preset ``cfg.analysis_scale`` changed by
+    ``cfg.analysis_options[name]`` (nested keys merge; keys of an earlier version's layout are upgraded)."""
+    from probe.analyses.base import get_analysis
+
+    analysis = get_analysis(name)
+    preset = config_to_dict(analysis.preset(cfg.analysis_scale))
+    return config_from_dict(analysis.config, merge_config(preset, cfg.analysis_options.get(name, {}),
+                                                          cls=analysis.config),
+                            where="run config", key=f"analysis_options.{name}")
+
+
 def check_run_config(cfg: RunConfig) -> None:
     """Reject a config that cannot run, before anything is written."""
-    from probe.data.build import check_config
-    from probe.data.corpus import check_corpus_config
-    from probe.train import check_train_config, resolve_train_config
-
     if not cfg.archs or not cfg.seeds:
         raise ProbeError("archs and seeds must each list at least one value")
     stray = [a for a in cfg.arch_train if a not in cfg.archs]
@@ -186,14 +194,11 @@ def check_run_config(cfg: RunConfig) -> None:
                          "most as many (the first ones are trained in the other state convention too)")
     if len(cfg.corpus_seeds) > 1 and cfg.corpus.source != "synthetic":
         raise ProbeError("corpus_seeds draw synthetic corpora; a real-text run has one corpus: set corpus_seeds to [0]")
-    if cfg.analyses:
-        from probe.analyses.base import get_analysis
-
-        for name in cfg.analyses:
-            get_analysis(name)
     stray = [name for name in cfg.analysis_options if name not in cfg.analyses]
     if stray:
         raise ProbeError(f"analysis_options names {stray[0]!r}, which analyses does not list; add it to analyses")
+    for name in cfg.analyses:
+        analysis_config(cfg, name)      # an unknown analysis or option fails here, before any training
     if cfg.analysis_scale not in ("small", "quick"):
         raise ProbeError(f"analysis_scale {cfg.analysis_scale!r}: use small or quick")
     if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
@@ -205,7 +210,6 @@ def check_run_config(cfg: RunConfig) -> None:
                             else replace(cfg.corpus, exclude_items=None))
     for arch in cfg.archs:
         check_train_config(resolve_train_config(train_config(cfg, arch, cfg.seeds[0])))
-    from probe.jobs import check_executor
 
     check_executor(cfg.executor, cfg.slurm)     # last: on Slurm it asks the cluster
 

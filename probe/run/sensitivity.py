@@ -18,7 +18,7 @@ from typing import Callable
 import pandas as pd
 
 from probe.core.io import write_text_atomic
-from probe.run.config import RunConfig
+from probe.run.config import RunConfig, stream_seeds
 
 CONVENTIONS = (("sentence", "trained on sentences, scored from a zero state (probe)"),
                ("stream-warm", "trained on a stream, scored after corpus text"),
@@ -80,7 +80,6 @@ def state_sensitivity(cfg: RunConfig, *, work: Path, root: Path, models: list[Pa
     wide = wide.pivot_table(index=keys, columns="convention", values="cell", aggfunc="first").reset_index()
     wide = wide[keys + [c for c, _ in CONVENTIONS if c in wide.columns]]
     wide = wide.rename(columns=dict(CONVENTIONS))
-    from probe.run.config import stream_seeds
 
     seeds = ", ".join(map(str, stream_seeds(cfg)))
     return ("Syntactic choice rate on the pooled conflict items (one attractor) of the same training seeds "

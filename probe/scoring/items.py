@@ -26,9 +26,9 @@ import pandas as pd
 
 from probe.core.errors import ProbeError
 from probe.data.corpus import EOS, Vocab
-from probe.data.items import prepare_items
+from probe.data.items import prepare_items, read_items
 from probe.scoring.base import METHODS, Scorer, WordScorer
-from probe.scoring.neural import LMScorer
+from probe.scoring.neural import LMScorer, warm_state
 
 
 def encode_column(values: pd.Series, vocab: Vocab, prepend_eos: bool) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
@@ -206,8 +206,6 @@ class AgreementCurve:
     """A training callback (``train(on_eval=...)``): agreement accuracy on an item set at each validation."""
 
     def __init__(self, items: str | os.PathLike):
-        from probe.data.items import read_items
-
         self.source = str(Path(items).resolve())      # recorded in the training run's config.json
         self.items = read_items(items)        # read_items prepares them
 
@@ -249,8 +247,6 @@ def score_after_contexts(model: Any, vocab: Vocab, items: pd.DataFrame, contexts
     warmed on a stretch of corpus text (``contexts``, from :func:`corpus_contexts`), the convention of a model
     trained on one carried stream: log-probabilities averaged over the contexts, ``correct`` from the averaged
     margin."""
-    from probe.scoring.neural import warm_state
-
     runs = [score_items(LMScorer(model, vocab, batch_size=batch_size, start_state=warm_state(model, ctx)), items,
                         method=method) for ctx in contexts]
     out = runs[0].copy()

@@ -20,7 +20,7 @@ import numpy as np
 
 from probe.core.config import PositiveInt
 from probe.core.errors import ProbeError
-from probe.core.io import atomic_dir, save_config, write_bytes_atomic, write_text_atomic
+from probe.core.io import atomic_dir, check_output_dir, save_config, write_bytes_atomic, write_text_atomic
 from probe.data.corpus import Vocab, load_corpus
 
 
@@ -320,8 +320,6 @@ def train_baselines(corpus: str | os.PathLike, *, order: int = 3, split: str = "
 
 def build_baseline(cfg: BaselineConfig, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Train a baseline and write its folder (what ``probe baseline`` does)."""
-    from probe.core.io import check_output_dir
-
     check_output_dir(out, overwrite)
     model = train_baseline(cfg)
     return model.save(out, config=cfg, overwrite=overwrite)
