@@ -55,10 +55,8 @@ from probe.core.stats import t_quantile, wilson_interval
 MODEL_KEYS = ("model", "arch", "seed", "method", "data")
 CELL_KEYS = ("construction", "condition", "n_attractors", "distance", "level")
 VALUE_COLUMNS = ("metric", "value", "ci_low", "ci_high", "n_items", "n_excluded", "accuracy")
-SUMMARY_COLUMNS = MODEL_KEYS + CELL_KEYS + VALUE_COLUMNS
 SEED_VALUE_COLUMNS = ("metric", "value", "ci_low", "ci_high", "sd", "n_seeds", "n_items", "n_excluded",
                       "accuracy", "ci_method")
-LEVELS = ("overall", "condition", "match", "attractors", "distance", "effect")
 # The range each bounded metric can take: intervals are clipped to it (with few seeds they can reach past).
 METRIC_RANGES = {"accuracy": (0.0, 1.0), "syntactic_rate": (0.0, 1.0), "attraction_effect": (-1.0, 1.0),
                  "markedness_asymmetry": (-2.0, 2.0)}

@@ -14,9 +14,10 @@ import pandas as pd
 from probe.core.environment import environment
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_atomic
+from probe.core.stats import t_quantile, wilson_interval
 from probe.core.tables import fmt_ci, markdown_table
 from probe.data.importers.syntaxgym import load_suite
-from probe.metrics import crossed_interval, t_quantile, wilson_interval
+from probe.metrics import crossed_interval
 from probe.scoring.registry import load_scorer, unique_names
 from probe.scoring.suites import (evaluate_predictions, formula_parts, region_coverage, region_surprisals,
                                   suite_formulas, token_surprisals)

@@ -15,7 +15,8 @@ from probe.core.errors import ProbeError
 from probe.data.corpus import Vocab, write_ids
 from probe.scoring.neural import LMScorer
 from probe.scoring.items import agreement_accuracy, score_items
-from probe.scoring.base import build_prefix_trie, pad_right, score_continuations
+from probe.scoring import score_continuations
+from probe.scoring.base import build_prefix_trie, pad_right
 from probe.evaluate import evaluate
 from probe.data.items import prepare_items, select_items
 

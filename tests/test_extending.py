@@ -13,7 +13,8 @@ from probe.data.build import BuildConfig, build_dataset
 from probe.data.constructions import (CONSTRUCTIONS, Construction, Parts, noun_phrase, register_construction,
                                       verb_phrase)
 from probe.data.importers import ImportConfig, formats, import_dataset
-from probe.data.importers.common import item_row, read_lines, single_diff
+from probe.data.importers.common import read_lines, single_diff
+from probe.data.records import item_row
 from probe.data.importers.registry import IMPORTERS, Importer, register_importer
 from probe.data.items import load_items
 from probe.data.corpus import Vocab

@@ -12,7 +12,7 @@ import torch
 from probe.cli import main
 from probe.core.errors import ProbeError
 from probe.data.items import prepare_items
-from probe.scoring.base import score_continuations
+from probe.scoring import score_continuations
 from probe.scoring.items import score_items
 from probe.scoring.hf import HFScorer
 from toy import save_tiny_gpt2

@@ -5,13 +5,14 @@ from pathlib import Path
 import probe
 
 ROOT = Path(probe.__file__).parent
-# lowest first; a module may import its own layer or any lower one (../shared/DESIGN.md)
+# lowest first; a module may import its own layer or any lower one (README.md, Layout)
 LAYERS = [
     ("core", ("probe", "probe.core")),
     ("data", ("probe.data",)),
     ("models", ("probe.models",)),
     ("scoring", ("probe.scoring",)),
-    ("stages", ("probe.train", "probe.train_number", "probe.evaluate", "probe.suite", "probe.metrics", "probe.jobs")),
+    ("stages", ("probe.train", "probe.train_number", "probe.evaluate", "probe.suite", "probe.metrics",
+                "probe.jobs")),
     ("analyses", ("probe.analyses",)),
     ("report", ("probe.report",)),
     ("run", ("probe.run",)),

@@ -32,7 +32,8 @@ COMPONENTS = textwrap.dedent('''
     from probe.analyses.base import Analysis, register_analysis
     from probe.data.constructions import Construction, Parts, noun_phrase, register_construction, verb_phrase
     from probe.data.importers import Importer, register_importer
-    from probe.data.importers.common import item_row, read_lines, single_diff
+    from probe.data.importers.common import read_lines, single_diff
+    from probe.data.records import item_row
     from probe.models.cells import Cell, register_cell
     from probe.scoring.registry import register_scorer
 

@@ -156,14 +156,14 @@ def test_real_suites_through_cli_with_a_unigram_lacking_a_head(external, tmp_pat
     """number_orc / number_prep as shipped: a unigram ignores the head, so exactly one of an item's two
     comparisons holds (pairwise 0.5, item criterion 0); items whose head is 'clerks' are excluded."""
     from probe.cli import main
-    from probe.data.importers.syntaxgym import _region_tokens, load_suite
+    from probe.data.importers.syntaxgym import region_tokens, load_suite
     from probe.scoring.ngram import UnigramLM
 
     paths = [external / "syntaxgym" / f"{n}.json" for n in ("number_orc", "number_prep")]
     if not all(p.is_file() for p in paths):
         pytest.skip("no SyntaxGym suites in shared/external")
     words = sorted({t for p in paths for it in load_suite(p)["items"] for c in it["conditions"]
-                    for _, ts in _region_tokens(c) for t in ts} - {"clerks"})
+                    for _, ts in region_tokens(c) for t in ts} - {"clerks"})
     vocab = Vocab(("<unk>", "<eos>", *words))
     UnigramLM(vocab, np.arange(len(vocab)) + 1).save(tmp_path / "uni")    # distinct counts: no ties
     args = ["suite", "--model", str(tmp_path / "uni"), "--out", str(tmp_path / "out")]

@@ -32,14 +32,14 @@ from dataclasses import dataclass
 import hashlib
 import os
 import time
-from typing import Any, NamedTuple, Sequence
+from typing import Annotated, Any, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 
-from probe.core.config import NonNegativeInt, PositiveInt, config_to_dict
+from probe.core.config import CheckedConfig, NonNegativeInt, PositiveFloat, PositiveInt, Range, config_to_dict
 from probe.core.errors import ProbeError
 from probe.models.cells import CELLS, get_cell, recurrent_cells
 from probe.models.config import archs
@@ -50,26 +50,28 @@ from probe.analyses.base import Analysis, AnalysisInputs, one_thread, register_a
 
 
 MAX_ATTRACTORS = 4
-ABLATIONS = ("none", "number", "random")
+
+
+Folds = Annotated[int, Range(2, text="at least 2 (cross-validation)")]
 
 
 @dataclass(frozen=True)
-class DiagnoseConfig:
+class DiagnoseConfig(CheckedConfig):
     """Options of ``probe diagnose``: what it probes and ablates."""
 
     attractor_rate: float | None = None   # models trained at this corpus rate (None: the largest in the run)
-    max_seeds: int = 3                    # training seeds per arch (the run's first ones)
+    max_seeds: PositiveInt = 3                    # training seeds per arch (the run's first ones)
     constructions: tuple[str, ...] = ("pp", "src", "orc", "orc_nothat")  # items whose attractors follow the head
     max_items: PositiveInt = 2000         # items per model (a seeded sample when there are more)
-    folds: PositiveInt = 5                # cross-validation folds per probe
-    C: float = 1.0                        # inverse L2 strength of the logistic regression
-    max_iter: int = 500                   # solver iterations per probe
+    folds: Folds = 5                      # cross-validation folds per probe
+    C: PositiveFloat = 1.0                        # inverse L2 strength of the logistic regression
+    max_iter: PositiveInt = 500                   # solver iterations per probe
     along: bool = False                   # also probe at every offset from the head (head+0 .. head+max_offset)
-    max_offset: int = 12                  # the furthest offset probed with ``along``
+    max_offset: NonNegativeInt = 12                  # the furthest offset probed with ``along``
     ablate: NonNegativeInt = 2            # number units zeroed (0: no ablation)
     random_draws: NonNegativeInt = 10     # random-unit ablations per model
-    batch_size: int = 256                 # sequences per forward pass
-    n_boot: int = 1000                    # bootstrap resamples for accuracy CIs
+    batch_size: PositiveInt = 256                 # sequences per forward pass
+    n_boot: PositiveInt = 1000                    # bootstrap resamples for accuracy CIs
     seed: int = 0                         # item sample, folds, control labels, halves, random units
 
 
@@ -77,19 +79,6 @@ SMALL_DIAGNOSE = DiagnoseConfig(max_seeds=1, max_items=800, folds=5, ablate=2, r
 # The quick preset's toy sizes (a smoke test, not a result).
 QUICK_DIAGNOSE = DiagnoseConfig(max_seeds=1, max_items=300, folds=3, ablate=2, random_draws=3, n_boot=100)
 PRESETS = {"full": DiagnoseConfig(), "small": SMALL_DIAGNOSE, "quick": QUICK_DIAGNOSE}
-
-
-def check_diagnose_config(cfg: DiagnoseConfig) -> None:
-    """One-line ProbeErrors for impossible options."""
-    if cfg.folds < 2:
-        raise ProbeError(f"--folds must be at least 2 for cross-validation, got {cfg.folds}")
-    for name in ("max_items", "max_iter", "batch_size", "n_boot", "max_seeds"):
-        if getattr(cfg, name) <= 0:
-            raise ProbeError(f"{name} must be positive, got {getattr(cfg, name)}")
-    if cfg.ablate < 0 or cfg.random_draws < 0 or cfg.max_offset < 0:
-        raise ProbeError("--ablate, random draws and max offset must be 0 or more")
-    if not cfg.C > 0:
-        raise ProbeError(f"C must be positive, got {cfg.C}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -336,7 +325,6 @@ def run(inputs: AnalysisInputs, cfg: DiagnoseConfig) -> dict:
     from probe.scoring.registry import check_model_path
 
     t0 = time.perf_counter()
-    check_diagnose_config(cfg)
     rate, chosen = select_models(models, cfg.attractor_rate, archs=archs(), max_seeds=cfg.max_seeds)
     for m in chosen:
         check_model_path(m["path"])

@@ -31,7 +31,7 @@ import math
 import os
 from pathlib import Path
 import time
-from typing import Sequence
+from typing import Annotated, Sequence
 
 from matplotlib.figure import Figure
 import numpy as np
@@ -46,7 +46,7 @@ from probe.analyses.taps import (
     tapped_layer, decay_norms, fit_decay, forward_with_taps, parse_variant, random_windows, sample_windows,
     summarize_norms, variant_name
 )
-from probe.core.config import NonNegativeInt, PositiveInt, config_to_dict
+from probe.core.config import CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveInt, Range, config_to_dict
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
 from probe.core.style import arch_order, arch_style, fmt_num, log_axis
@@ -62,30 +62,33 @@ from probe.models.lm import LanguageModel, build_model
 STEM = "gradients"
 
 
+VocabSize = Annotated[int, Range(2, text="at least 2 (<unk>, <eos>)")]
+
+
 @dataclass(frozen=True)
-class GradientsConfig:
+class GradientsConfig(CheckedConfig):
     """Options of ``probe gradients`` (the defaults are the full size; PRESETS has smaller ones)."""
 
     max_distance: PositiveInt = 60    # L: distances 0..L from the target position
-    burn_in: int = 20                 # tokens read before the window's first measured position
+    burn_in: NonNegativeInt = 20                 # tokens read before the window's first measured position
     n_sequences: PositiveInt = 512    # windows averaged per model
-    batch_size: int = 128             # windows (or items) per backward pass
-    fit_min: int = 5                  # the exponential fit uses distances fit_min..max_distance
+    batch_size: PositiveInt = 128             # windows (or items) per backward pass
+    fit_min: NonNegativeInt = 5                  # the exponential fit uses distances fit_min..max_distance
     variants: tuple[str, ...] = ("srn", "gru", "lstm", "lstm:forget_bias=1")  # fresh cells measured at init,
                                       #   as arch[:nonlinearity=relu|forget_bias=X]
-    emb: int = 64                     # sizes of fresh models when no trained model of the cell is given
-    hidden: int = 64                  # units per layer of fresh models
-    layers: int = 1                   # stacked layers of fresh models
-    vocab_size: int = 1000            # fresh models without corpus or trained models: random tokens
+    emb: PositiveInt = 64                     # sizes of fresh models when no trained model of the cell is given
+    hidden: PositiveInt = 64                  # units per layer of fresh models
+    layers: PositiveInt = 1                   # stacked layers of fresh models
+    vocab_size: VocabSize = 1000                 # fresh models without corpus or trained models: random tokens
     split: str = "valid"              # corpus split the windows come from
     n_items: NonNegativeInt = 2000    # agreement items for the item gradients (0: skip them)
     attractor_rate: float | None = None  # trained models of this corpus rate (None: the largest given)
-    models_per_cell: int = 0          # trained models used per cell, the first seeds (0: all)
-    n_boot: int = 200                 # bootstrap resamples of windows for the CIs
-    sim_models: int = 8               # the bare-cell simulation: initialisations per variant (0: skip)
-    sim_sequences: int = 8            # its input sequences per initialisation
-    sim_hidden: int = 64              # its units
-    sim_input_scale: float = 1.0      # its inputs: N(0, scale^2) per unit
+    models_per_cell: NonNegativeInt = 0          # trained models used per cell, the first seeds (0: all)
+    n_boot: PositiveInt = 200                 # bootstrap resamples of windows for the CIs
+    sim_models: NonNegativeInt = 8               # the bare-cell simulation: initialisations per variant (0: skip)
+    sim_sequences: NonNegativeInt = 8            # its input sequences per initialisation
+    sim_hidden: PositiveInt = 64              # its units
+    sim_input_scale: NonNegativeFloat = 1.0      # its inputs: N(0, scale^2) per unit
     seed: int = 0                     # windows, item sample, fresh-model init
 
 
@@ -100,19 +103,10 @@ PRESETS = {
 
 
 def check_config(cfg: GradientsConfig) -> None:
-    """One-line ProbeErrors for impossible options."""
-    for name in ("max_distance", "n_sequences", "batch_size", "emb", "hidden", "layers", "n_boot"):
-        if getattr(cfg, name) <= 0:
-            raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
-    for name in ("burn_in", "n_items", "models_per_cell", "sim_models", "sim_sequences"):
-        if getattr(cfg, name) < 0:
-            raise ProbeError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(cfg, name)}")
-    if not 0 <= cfg.fit_min < cfg.max_distance - 1:
-        raise ProbeError(f"fit_min ({cfg.fit_min}) must lie below --max-distance - 1 ({cfg.max_distance - 1})")
-    if cfg.sim_hidden <= 0 or not (cfg.sim_input_scale >= 0 and math.isfinite(cfg.sim_input_scale)):
-        raise ProbeError("the simulation needs sim_hidden > 0 and a finite sim_input_scale >= 0")
-    if cfg.vocab_size < 2:
-        raise ProbeError(f"--vocab-size must be at least 2, got {cfg.vocab_size}")
+    """One-line ProbeErrors for impossible combinations of options (each field's range is checked where the config
+    is made)."""
+    if cfg.fit_min >= cfg.max_distance - 1:
+        raise ProbeError(f"fit_min ({cfg.fit_min}) must lie below max_distance - 1 ({cfg.max_distance - 1})")
     for spec in cfg.variants:
         parse_variant(spec)
 

@@ -1,5 +1,5 @@
 """Shared looks and writers for figures and tables: one style per architecture (marker, line, colour, readable in
-black and white), log axes with one label style, numbers in tables, atomic figure and CSV files. The analyses
+black and white), log axes with one label style, numbers in tables, atomic figure files. The analyses
 and the report layer both use them, so they live below both."""
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-import pandas as pd
-
-from probe.core.io import write_bytes_atomic, write_text_atomic
+from probe.core.io import write_bytes_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -75,12 +73,6 @@ def save_figure(fig: "Figure", folder: str | os.PathLike, stem: str,
         write_bytes_atomic(path, figure_bytes(fig, fmt))
         paths.append(path)
     return paths
-
-
-def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """``frame`` as CSV (no index), written atomically."""
-    write_text_atomic(path, frame.to_csv(index=False))
-    return Path(path)
 
 
 def fmt_num(x: float, digits: int = 2) -> str:

@@ -16,7 +16,7 @@ def fmt_ci(value: float, lo: float, hi: float, digits: int = 3) -> str:
     return f"{value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def _code_tokens(text: str) -> str:
+def code_tokens(text: str) -> str:
     """Wrap special tokens such as <eos> in backticks, so markdown does not read them as HTML tags."""
     return re.sub(r"(?<!`)(<\w+>)(?!`)", r"`\1`", str(text))
 

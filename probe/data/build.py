@@ -18,7 +18,7 @@ from probe.data.constructions import CONSTRUCTIONS, Construction, Sampler
 from probe import __version__
 from probe.data.lexicon import PL, SG, Lexicon, lexicon_digest, load_lexicon
 from probe.data.records import ITEM_COLUMNS, condition_code, item_id
-from probe.data.items import PROBE_LICENSE, _arrow_table, dataset_card, fill_item_folder, jsonl_lines, load_items
+from probe.data.items import PROBE_LICENSE, arrow_table, dataset_card, fill_item_folder, jsonl_lines, load_items
 
 DEFAULT_OUT = "data/agreement"
 DEFAULT_PER_CONDITION = 100
@@ -193,7 +193,7 @@ def _build_chunk(args: tuple) -> tuple[bytes, object, int]:
     rows: list[tuple] = []
     for cell, n in jobs:
         rows.extend(build_cell(lex, cfg, cell, n))
-    return jsonl_lines(rows).encode("utf-8"), _arrow_table(rows), len(rows)
+    return jsonl_lines(rows).encode("utf-8"), arrow_table(rows), len(rows)
 
 
 def _chunks(jobs: list, k: int) -> list[list]:

@@ -60,7 +60,7 @@ from probe.core.errors import MissingParser, ProbeError
 from probe.core.config import config_to_dict
 from probe.core.io import check_output_dir, read_text_lines
 from probe.data.lexicon import PL, SG, load_lexicon
-from probe.data.records import condition_code, item_id
+from probe.data.records import condition_code, item_id, item_row
 
 PARSER_HINT = "python -m spacy download en_core_web_sm"
 _HEAD_TAGS = {"NN": SG, "NNS": PL}
@@ -288,19 +288,16 @@ def sentence_items(sent, *, verb_pairs: dict | None = None, verb_numbers: dict |
         code = condition_code(head_number, att_numbers)
         sentence_good = " ".join(tokens[:end])
         vtype = _verb_type(verb, subj.head)
-        rows.append({
-            "id": item_id("natural", code, vtype, f"{sentence_good}\t{v}"),
-            "construction": bucket_name(len(attractors), clean) if bucket else "natural", "condition": code,
-            "n_attractors": len(attractors),
-            "head": tokens[h], "head_number": head_number, "head_index": h,
-            "attractors": [tokens[i] for i, _ in attractors], "attractor_numbers": att_numbers,
-            "attractor_indices": [i for i, _ in attractors],
-            "nearest_noun": tokens[near_i] if near_i >= 0 else "", "nearest_number": near_n,
-            "prefix": " ".join(tokens[:v]), "verb_good": good, "verb_bad": bad, "verb_index": v,
-            "verb_type": vtype, "sentence_good": sentence_good,
-            "sentence_bad": " ".join(tokens[:v] + [bad] + tokens[v + 1:end]),
-            "distance": v - h - 1, "nonce": False, "split": "test", "source": "natural",
-            "source_id": sent.text.strip()})
+        rows.append(item_row(
+            id=item_id("natural", code, vtype, f"{sentence_good}\t{v}"),
+            construction=bucket_name(len(attractors), clean) if bucket else "natural", condition=code,
+            n_attractors=len(attractors), head=tokens[h], head_number=head_number, head_index=h,
+            attractors=[tokens[i] for i, _ in attractors], attractor_numbers=att_numbers,
+            attractor_indices=[i for i, _ in attractors], nearest_noun=tokens[near_i] if near_i >= 0 else "",
+            nearest_number=near_n, prefix=" ".join(tokens[:v]), verb_good=good, verb_bad=bad, verb_index=v,
+            verb_type=vtype, sentence_good=sentence_good,
+            sentence_bad=" ".join(tokens[:v] + [bad] + tokens[v + 1:end]), distance=v - h - 1, source="natural",
+            source_id=sent.text.strip()))
     return rows
 
 
@@ -334,7 +331,7 @@ def iter_texts(cfg: ExtractConfig) -> Iterator[tuple[str, str]]:
     records of a ``datasets`` split; whitespace collapsed, WikiText's ``@-@ @,@ @.@`` joins rejoined; at most
     ``cfg.max_texts`` of them."""
     count = 0
-    for text, origin in (_file_texts(cfg.texts) if cfg.texts else _hf_texts(cfg)):
+    for text, origin in (file_texts(cfg.texts) if cfg.texts else _hf_texts(cfg)):
         text = clean_text(text)
         if not text:
             continue
@@ -353,7 +350,7 @@ def clean_text(text: str) -> str:
     return _WIKITEXT_JOIN.sub(r"\1", _WIKITEXT_JOIN_UNK.sub(r" \1\2 ", text))
 
 
-def _file_texts(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
+def file_texts(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
     """(line, 'name:n') of each file; a line that is not UTF-8 is a ProbeError naming the file and line."""
     for path in map(Path, paths):
         if not path.is_file():

@@ -174,7 +174,7 @@ def jsonl_lines(rows: list[tuple]) -> str:
         for r in rows)
 
 
-def _arrow_table(rows: list[tuple]):
+def arrow_table(rows: list[tuple]):
     """Row tuples in ITEM_COLUMNS order -> an Arrow table with the schema's types."""
     return _arrow_columns(list(zip(*rows)) if rows else [[] for _ in ITEM_COLUMNS])
 

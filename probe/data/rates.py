@@ -43,7 +43,7 @@ import numpy as np
 
 from probe.core.errors import MissingParser, ProbeError
 from probe.core.io import atomic_dir, save_config, write_text_atomic
-from probe.data.extract import _file_texts, clean_text, finite_word, is_noun, load_parser
+from probe.data.extract import file_texts, clean_text, finite_word, is_noun, load_parser
 from probe.data.lexicon import PL, SG
 
 CONSTRUCTIONS = ("pp", "relative_clause", "coordination", "other")
@@ -246,7 +246,7 @@ def _texts(paths: Sequence[str], max_texts: int | None, seen: Counter) -> Iterat
     for path in paths:
         article += 1
         empty = True                   # the current article has no text yet: a heading starts no new one
-        for raw, _origin in _file_texts([path]):
+        for raw, _origin in file_texts([path]):
             if _ARTICLE.match(raw):
                 seen["headings"] += 1
                 article += 0 if empty else 1
@@ -373,7 +373,7 @@ def write_rates(cfg: RatesConfig, out: str | os.PathLike, *, overwrite: bool = F
         frame = pd.DataFrame(rows, columns=list(RATE_COLUMNS))
         write_text_atomic(tmp / "attractor_rates.csv", frame.to_csv(index=False, float_format="%.6g"))
         write_text_atomic(tmp / "attractor_rates.json", json.dumps(facts, indent=1, sort_keys=True) + "\n")
-        save_config(cfg, tmp, extra={"definitions": __doc__.split("\n\n", 1)[1].strip()})
+        save_config(cfg, tmp)
     return rows
 
 

@@ -99,6 +99,25 @@ def item_id(construction: str, condition: str, verb_type: str, sentence_good: st
     return f"{construction}.{condition}.{verb_type}{'.nonce' if nonce else ''}.{digest}"
 
 
+def item_row(**kw) -> dict:
+    """One item row with every schema column (ITEM_FEATURES): what every importer and extractor builds rows with.
+    Unknown values default to '' / -1 / [] and split 'test'; ``id`` is derived from the content and the source
+    id unless given."""
+    row = {
+        "construction": "", "condition": "", "n_attractors": -1, "head": "", "head_number": "",
+        "head_index": -1, "attractors": [], "attractor_numbers": [], "attractor_indices": [],
+        "nearest_noun": "", "nearest_number": "", "prefix": "", "verb_good": "", "verb_bad": "",
+        "verb_index": -1, "verb_type": "other", "sentence_good": "", "sentence_bad": "", "distance": -1,
+        "nonce": False, "split": "test", "source": "", "source_id": "",
+    }
+    row.update(kw)
+    # The source id goes into the hash so that repeated sentences (e.g. one sentence in two tests) get
+    # different, still content-derived, ids.
+    row_id = row.pop("id", None) or item_id(row["construction"], row["condition"] or "x", row["verb_type"],
+                                            f"{row['sentence_good']}\t{row['source_id']}", row["nonce"])
+    return {"id": row_id, **row}
+
+
 def condition_code(head_number: str, attractor_numbers: Iterable[str]) -> str:
     """'sg', ['pl', 'sg'] -> 'SPS'."""
     return "".join("S" if n == "sg" else "P" for n in (head_number, *attractor_numbers))

@@ -14,7 +14,7 @@ import pandas as pd
 
 from probe.core.io import write_text_atomic
 from probe.core.environment import environment_facts
-from probe.core.tables import _code_tokens, fmt_ci, markdown_table
+from probe.core.tables import code_tokens, fmt_ci, markdown_table
 
 FIGURE_CAPTIONS = {
     "attractor_rate": "Syntactic choice rate on conflict items vs the corpus attractor rate, one panel per "
@@ -499,7 +499,7 @@ def _provenance_lines(config: dict) -> list[str]:
     out = []
     conventions = config.get("conventions", {})
     if conventions:
-        out += ["## Scoring conventions", "", *[f"- **{k}**: {_code_tokens(v)}" for k, v in conventions.items()], ""]
+        out += ["## Scoring conventions", "", *[f"- **{k}**: {code_tokens(v)}" for k, v in conventions.items()], ""]
     models = config.get("models_info", [])
     if models:
         out += ["## Models", "", markdown_table(pd.DataFrame(models)[[c for c in ("model", "arch", "seed", "vocab_size",

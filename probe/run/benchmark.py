@@ -15,7 +15,7 @@ from probe.data.build import build_dataset
 from probe.run.config import (RunConfig, analysis_config, check_run_config, corpus_tag, model_labels, model_tag,
                               stream_seeds, sweep_rates, train_config, training_seed)
 from probe.run.published import overview_section, score_extra_data
-from probe.run.report import (intro_markdown, report_sections, reproducibility, seeds_confirmation,
+from probe.run.sections import (intro_markdown, report_sections, reproducibility, seeds_confirmation,
                               training_summaries, write_evidence)
 from probe.jobs import Executor, TrainJob, same_train_config, train_many
 from probe.run.sensitivity import state_sensitivity
@@ -49,7 +49,8 @@ class BenchmarkRun:
 
 def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: list[str] | None = None,
                   overwrite: bool = False) -> Path:
-    """Run every stage of ``cfg`` and return the run folder (``results/<name>``) holding report.md.
+    """Run every stage of ``cfg`` and return the run folder (``<results_dir>/<name>``, default runs/<name>) holding
+    report.md.
 
     Stage outputs go to ``<results_dir>/<name>/work/`` (not committed: checkpoints, corpora, per-item
     scores); the run folder gets config.json, summary.csv, summary_seeds.csv, summary.json,

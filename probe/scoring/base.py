@@ -280,10 +280,10 @@ class TokenScorer:
 
 def model_name(path: str | os.PathLike) -> str:
     """A readable name for a model path: the training folder's name (``runs/lstm-s0/model.pt`` -> lstm-s0)."""
-    return _model_parts(str(path))[-1]
+    return model_path_parts(str(path))[-1]
 
 
-def _model_parts(path: str) -> tuple[str, ...]:
+def model_path_parts(path: str) -> tuple[str, ...]:
     """The path parts that name a model: a training folder's, or a checkpoint file's stem."""
     p = Path(path).resolve()
     if p.suffix == ".pt":

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 from probe.core.errors import ProbeError
 from probe.core.registry import Registry
-from probe.scoring.base import Scorer, _model_parts, model_name
+from probe.scoring.base import Scorer, model_path_parts, model_name
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def load_scorer(path: str | os.PathLike, *, batch_size: int = 256, device: str =
 
 def unique_names(paths: Sequence[str]) -> list[str]:
     """Readable, unique model names: folder names, lengthened with parent folders where they collide."""
-    parts = [_model_parts(p.split(":", 1)[1] if p.split(":", 1)[0] in SCORERS else p) for p in paths]
+    parts = [model_path_parts(p.split(":", 1)[1] if p.split(":", 1)[0] in SCORERS else p) for p in paths]
     for depth in range(1, 6):
         names = ["/".join(ps[-depth:]) for ps in parts]
         if len(set(names)) == len(names):

@@ -7,7 +7,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from probe.core.errors import ProbeError
-from probe.data.importers.syntaxgym import _region_tokens
+from probe.data.importers.syntaxgym import region_tokens
 from probe.scoring.base import Scorer, WordScorer
 
 
@@ -195,7 +195,7 @@ def critical_regions(item: dict, formulas: Sequence[str]) -> list[int]:
     condition, so it shifts all conditions alike; in these regions it decides the comparison."""
     words: dict[int, set] = {}
     for cond in item["conditions"]:
-        for num, ts in _region_tokens(cond):
+        for num, ts in region_tokens(cond):
             words.setdefault(num, set()).add(tuple(ts))
     out = {num for num, variants in words.items() if len(variants) > 1}
     for f in formulas:
@@ -214,7 +214,7 @@ def region_coverage(suite: dict, vocab, formulas: Sequence[str] | None = None) -
     for item in suite["items"]:
         critical = set(critical_regions(item, formulas))
         for cond in item["conditions"]:
-            for num, ts in _region_tokens(cond):
+            for num, ts in region_tokens(cond):
                 oov = [] if vocab is None else [t for t in ts if t not in vocab]
                 rows.append({"item": item["item_number"], "condition": cond["condition_name"], "region": num,
                              "critical": num in critical, "n_tokens": len(ts), "n_oov": len(oov),
@@ -266,7 +266,7 @@ def region_surprisals(suite: dict, surprisal: Callable[[list[str]], Sequence[flo
     for item in suite["items"]:
         for cond in item["conditions"]:
             if tokenize_fn is None:
-                regs = _region_tokens(cond)
+                regs = region_tokens(cond)
             else:
                 regs = [(r["region_number"], tokenize_fn(r["content"]))
                         for r in sorted(cond["regions"], key=lambda r: r["region_number"])]

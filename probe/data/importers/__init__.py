@@ -34,7 +34,7 @@ from typing import Sequence
 from probe.core.config import config_to_dict
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
-from probe.data.importers.common import _gc_paused
+from probe.data.importers.common import gc_paused
 from probe.data.importers.registry import IMPORTERS, Importer, get_importer, register_importer
 from probe.data.importers import blimp, gulordava, linzen, marvin_linzen, natural, syntaxgym
 from probe.data.items import write_item_folder
@@ -86,7 +86,7 @@ def import_dataset(cfg: ImportConfig, out: str | os.PathLike, *, overwrite: bool
              "punctuation dropped. Unknown fields are '' / -1 / [].")
     resolved = {**config_to_dict(cfg), "paths": [str(Path(p).resolve()) for p in cfg.paths],
                 "n_items": len(rows), "n_prefix_scorable": n_prefix}
-    with _gc_paused():
+    with gc_paused():
         write_item_folder(rows, out, config=resolved, card_title=f"{cfg.format} items imported into probe",
                           card_intro=intro, overwrite=overwrite)
     secs = time.perf_counter() - t0

@@ -7,10 +7,10 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
-from probe.data.records import condition_code
+from probe.data.records import condition_code, item_row
 from probe.data.importers.common import (
-    _CLOSED_NUMBER, _code, _COPULAS, _field, _gc_paused, input_files, item_row, _json_lines, _other, _s_form,
-    single_diff, tokenize
+    CLOSED_NUMBER, COPULAS, checked_field, condition_or_blank, gc_paused, input_files, is_s_form, json_lines,
+    other_number, single_diff, tokenize
 )
 from probe.data.importers.registry import Importer, register_importer
 
@@ -38,19 +38,19 @@ def _blimp_head_number(rec: dict, good: list[str], bad: list[str], i: int, noun_
     if i < 0:
         return ""
     g, b = good[i], bad[i]
-    if g in _CLOSED_NUMBER and b in _CLOSED_NUMBER:
-        return _CLOSED_NUMBER[g]
+    if g in CLOSED_NUMBER and b in CLOSED_NUMBER:
+        return CLOSED_NUMBER[g]
     term = rec.get("linguistics_term", "")
     if term == "determiner_noun_agreement":
-        dets = [t for t in good[:i] if t in _CLOSED_NUMBER]
-        return _CLOSED_NUMBER[dets[-1]] if dets else ""
+        dets = [t for t in good[:i] if t in CLOSED_NUMBER]
+        return CLOSED_NUMBER[dets[-1]] if dets else ""
     if term != "subject_verb_agreement":
         return ""
     at_verb = bool(rec.get("one_prefix_method"))
     numbers = verb_numbers if at_verb else noun_numbers
     if g in numbers and b in numbers:
         return numbers[g]
-    s = _s_form(g, b)
+    s = is_s_form(g, b)
     if s is None:
         return ""
     # the -s form is the singular of a verb and the plural of a noun
@@ -80,7 +80,7 @@ def _blimp_attractor_fields(uid: str, good: list[str], v: int, head_number: str)
     h, a = locate(good, v), v - 1
     if not 0 <= h < a - 1:
         return {}
-    attractor_number = _other(head_number)
+    attractor_number = other_number(head_number)
     return {"head": good[h], "head_index": h, "attractors": [good[a]], "attractor_numbers": [attractor_number],
             "attractor_indices": [a], "nearest_noun": good[a], "nearest_number": attractor_number,
             "condition": condition_code(head_number, [attractor_number]), "n_attractors": 1,
@@ -132,17 +132,17 @@ def _explicit_fields(rec: Mapping, path, line: int, verb_index: int) -> dict:
                              f"{code!r}")
         out["attractor_numbers"] = atts
     if "n_attractors" in rec:
-        k = _field(rec, "n_attractors", path, line, int)
+        k = checked_field(rec, "n_attractors", path, line, int)
         if "attractor_numbers" in out and k != len(out["attractor_numbers"]):
             raise ProbeError(f"{path} line {line}: field 'n_attractors' ({k}) disagrees with the "
                              f"{len(out['attractor_numbers'])} attractors of field 'condition'/'attractor_numbers'")
         out["n_attractors"] = k
     for name in ("head", "nearest_noun"):
         if name in rec:
-            out[name] = _field(rec, name, path, line)
+            out[name] = checked_field(rec, name, path, line)
     for name in ("head_index", "distance"):
         if name in rec:
-            out[name] = _field(rec, name, path, line, int)
+            out[name] = checked_field(rec, name, path, line, int)
     if "attractors" in rec:
         out["attractors"] = _list_field(rec, "attractors", path, line, str)
     if "attractor_indices" in rec:
@@ -167,7 +167,7 @@ def _nearest_number(fields: Mapping, verb_index: int) -> str:
     return atts[-1] if atts else hn
 
 
-@_gc_paused()
+@gc_paused()
 def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | None = None,
                verb_numbers: Mapping | None = None) -> list[dict]:
     """BLiMP paradigm files (JSON lines; folders: every ``*.jsonl`` except ``*summary.jsonl``) -> item rows.
@@ -199,10 +199,10 @@ def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | No
     for path in input_files(paths, ("*.jsonl",), "BLiMP .jsonl"):
         if path.name.endswith("summary.jsonl"):
             continue
-        for n, rec in _json_lines(path):
-            sg_text = _field(rec, "sentence_good", path, n)
-            sb_text = _field(rec, "sentence_bad", path, n)
-            uid = _field(rec, "UID", path, n)
+        for n, rec in json_lines(path):
+            sg_text = checked_field(rec, "sentence_good", path, n)
+            sb_text = checked_field(rec, "sentence_bad", path, n)
+            uid = checked_field(rec, "UID", path, n)
             if not isinstance(rec.get("pairID"), (str, int)):
                 raise ProbeError(f"{path} line {n}: field 'pairID' is missing or not a string")
             pair_id = str(rec["pairID"])
@@ -214,7 +214,7 @@ def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | No
             head_number = _blimp_head_number(rec, good, bad, i, noun_numbers, verb_numbers)
             n_attr = 0 if uid in _BLIMP_NO_ATTRACTOR else -1
             fields = {"head_number": head_number,
-                      "condition": _code(head_number, []) if n_attr == 0 else "", "n_attractors": n_attr,
+                      "condition": condition_or_blank(head_number, []) if n_attr == 0 else "", "n_attractors": n_attr,
                       **_blimp_attractor_fields(uid, good, i if prefix_ok else -1, head_number),
                       **_explicit_fields(rec, path, n, i if prefix_ok else -1)}
             rows.append(item_row(
@@ -222,7 +222,7 @@ def read_blimp(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | No
                 prefix=" ".join(good[:i]) if prefix_ok else "",
                 verb_good=good[i] if prefix_ok else "", verb_bad=bad[i] if prefix_ok else "",
                 verb_index=i if prefix_ok else -1,
-                verb_type="copula" if prefix_ok and good[i] in _COPULAS else "other",
+                verb_type="copula" if prefix_ok and good[i] in COPULAS else "other",
                 sentence_good=" ".join(good), sentence_bad=" ".join(bad),
                 source="blimp", source_id=f"{uid}/{pair_id}"))
     return rows

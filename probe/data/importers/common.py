@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 from probe.core.errors import ProbeError
 from probe.core.io import read_text_lines
 from probe.data.lexicon import PL, SG
-from probe.data.records import condition_code, item_id
+from probe.data.records import condition_code
 
 
 _NT = re.compile(r"(\w)(n't)\b")
@@ -33,27 +33,28 @@ _FINAL_PUNCT = {".", "!", "?"}
 def tokenize(text: str, *, drop_final: bool = True) -> list[str]:
     """Lower-case PTB-style tokens of a raw sentence (see the module docstring); final ``. ! ?`` dropped."""
     tokens = _TOKEN.findall(_CLITIC.sub(r"\1 \2", _NT.sub(r"\1 \2", text.lower())))
-    return _drop_final(tokens) if drop_final else tokens
+    return drop_final_punctuation(tokens) if drop_final else tokens
 
 
-def _drop_final(tokens: list[str]) -> list[str]:
+def drop_final_punctuation(tokens: list[str]) -> list[str]:
+    """``tokens`` without their sentence-final punctuation (. ! ?)."""
     while tokens and tokens[-1] in _FINAL_PUNCT:
         tokens = tokens[:-1]
     return tokens
 
 
 # Closed-class words whose number is fixed (after tokenize, "hasn't" is "has n't").
-_CLOSED_NUMBER = {
+CLOSED_NUMBER = {
     "is": SG, "was": SG, "has": SG, "does": SG, "are": PL, "were": PL, "have": PL, "do": PL,
     "this": SG, "that": SG, "these": PL, "those": PL,
     "himself": SG, "herself": SG, "itself": SG, "themselves": PL,
 }
 
 
-_COPULAS = {"is", "are", "was", "were"}
+COPULAS = {"is", "are", "was", "were"}
 
 
-def _s_form(a: str, b: str) -> bool | None:
+def is_s_form(a: str, b: str) -> bool | None:
     """True if ``a`` is the -s form of ``b`` (walks/walk, tries/try, watches/watch), False if the reverse."""
     def plus_s(w: str) -> set[str]:
         out = {w + "s", w + "es"}
@@ -68,29 +69,14 @@ def _s_form(a: str, b: str) -> bool | None:
     return None
 
 
-def _other(number: str) -> str:
+def other_number(number: str) -> str:
+    """'pl' for 'sg', 'sg' otherwise."""
     return PL if number == SG else SG
 
 
-def _code(head_number: str, attractor_numbers: Sequence[str]) -> str:
+def condition_or_blank(head_number: str, attractor_numbers: Sequence[str]) -> str:
+    """The S/P condition code of a head and its attractors, or '' when the head's number is unknown."""
     return condition_code(head_number, attractor_numbers) if head_number else ""
-
-
-def item_row(**kw) -> dict:
-    """One item row with every schema column; unknown values default to '' / -1 / [] (see module doc)."""
-    row = {
-        "construction": "", "condition": "", "n_attractors": -1, "head": "", "head_number": "",
-        "head_index": -1, "attractors": [], "attractor_numbers": [], "attractor_indices": [],
-        "nearest_noun": "", "nearest_number": "", "prefix": "", "verb_good": "", "verb_bad": "",
-        "verb_index": -1, "verb_type": "other", "sentence_good": "", "sentence_bad": "", "distance": -1,
-        "nonce": False, "split": "test", "source": "", "source_id": "",
-    }
-    row.update(kw)
-    # The source id goes into the hash so that repeated sentences (e.g. one sentence in two tests) get
-    # different, still content-derived, ids.
-    row["id"] = item_id(row["construction"], row["condition"] or "x", row["verb_type"],
-                        f"{row['sentence_good']}\t{row['source_id']}", row["nonce"])
-    return row
 
 
 def single_diff(good: Sequence[str], bad: Sequence[str]) -> int:
@@ -119,7 +105,8 @@ def input_files(paths: Iterable[str | os.PathLike], patterns: tuple[str, ...], w
     return out
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def open_text(path: Path) -> io.TextIOBase:
+    """A text or .gz file opened for reading as UTF-8 (a one-line ProbeError if it cannot be)."""
     try:
         if path.suffix == ".gz":
             return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
@@ -134,7 +121,8 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
     return read_text_lines(path)
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+def json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    """(1-based line number, object) of each non-empty line of a JSONL file; one-line errors for bad lines."""
     for n, line in read_lines(path):
         if not line.strip():
             continue
@@ -147,7 +135,7 @@ def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
         yield n, rec
 
 
-def _field(rec: Mapping, name: str, path: Path, line: int | str, kind: type = str):
+def checked_field(rec: Mapping, name: str, path: Path, line: int | str, kind: type = str):
     """``rec[name]`` checked for presence, type and (strings) non-emptiness; else a one-line ProbeError."""
     if name not in rec:
         raise ProbeError(f"{path} line {line}: field {name!r} is missing")
@@ -164,7 +152,7 @@ def _field(rec: Mapping, name: str, path: Path, line: int | str, kind: type = st
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: building 10^5 row dicts otherwise triggers repeated full
     scans of the growing row list (measured: the Marvin & Linzen import ran 2-3x slower with it on)."""
     was_enabled = gc.isenabled()

@@ -8,8 +8,8 @@ from typing import Iterable
 
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
-from probe.data.records import condition_code
-from probe.data.importers.common import _COPULAS, _field, _gc_paused, input_files, item_row, _open_text, _other
+from probe.data.records import condition_code, item_row
+from probe.data.importers.common import COPULAS, checked_field, gc_paused, input_files, open_text, other_number
 from probe.data.importers.registry import Importer, register_importer
 
 
@@ -20,7 +20,7 @@ _GULORDAVA_REQUIRED = ("class", "type", "n_attr", "len_context", "len_prefix", "
 _GULORDAVA_NUMBER = {"sing": SG, "plur": PL}
 
 
-@_gc_paused()
+@gc_paused()
 def read_gulordava(paths: Iterable[str | os.PathLike]) -> list[dict]:
     """Gulordava et al. (2018) ``.tab`` files (two rows per item: class correct, then wrong) -> item rows.
 
@@ -36,7 +36,7 @@ def read_gulordava(paths: Iterable[str | os.PathLike]) -> list[dict]:
     """
     rows: list[dict] = []
     for path in input_files(paths, ("*.tab",), "Gulordava .tab"):
-        with _open_text(path) as fh:
+        with open_text(path) as fh:
             reader = csv.DictReader(fh, delimiter="\t")
             header = reader.fieldnames or []
             pattern_col = "pattern" if "pattern" in header else "pattern_id"
@@ -72,9 +72,9 @@ def _gulordava_row(path: Path, n: int, good: dict, bad: dict, pattern_col: str) 
     if number is None:
         raise ProbeError(f"{path} line {n}: field 'correct_number' must be sing or plur, "
                          f"got {good['correct_number']!r}")
-    n_attr = _field(good, "n_attr", path, n, int)
-    len_prefix = _field(good, "len_prefix", path, n, int)
-    len_context = _field(good, "len_context", path, n, int)
+    n_attr = checked_field(good, "n_attr", path, n, int)
+    len_prefix = checked_field(good, "len_prefix", path, n, int)
+    len_context = checked_field(good, "len_context", path, n, int)
     given = good["prefix"].lower().split()
     if len(given) != len_prefix:
         raise ProbeError(f"{path} line {n}: field 'len_prefix' is {len_prefix} but the prefix has {len(given)} words")
@@ -95,11 +95,11 @@ def _gulordava_row(path: Path, n: int, good: dict, bad: dict, pattern_col: str) 
     rest = sent[len_prefix + 1:]
     h = len_prefix - len_context
     return item_row(
-        construction=good[pattern_col], condition=condition_code(number, [_other(number)] * n_attr),
-        n_attractors=n_attr, attractor_numbers=[_other(number)] * n_attr,
+        construction=good[pattern_col], condition=condition_code(number, [other_number(number)] * n_attr),
+        n_attractors=n_attr, attractor_numbers=[other_number(number)] * n_attr,
         head=prefix[h], head_number=number, head_index=h, prefix=" ".join(prefix),
         verb_good=verb_good, verb_bad=verb_bad, verb_index=len_prefix,
-        verb_type="copula" if verb_good in _COPULAS else "other",
+        verb_type="copula" if verb_good in COPULAS else "other",
         sentence_good=" ".join(prefix + [verb_good] + rest), sentence_bad=" ".join(prefix + [verb_bad] + rest),
         distance=len_context - 1, nonce=good["type"] == "generated", source="gulordava",
         source_id=f"{good[pattern_col]}/{good['constr_id']}/{good['sent_id']}")

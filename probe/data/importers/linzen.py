@@ -9,9 +9,9 @@ from typing import Iterable
 
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
-from probe.data.records import condition_code
+from probe.data.records import condition_code, item_row
 from probe.data.importers.common import (
-    _CLOSED_NUMBER, _COPULAS, _field, _gc_paused, input_files, item_row, _open_text, _other, read_lines, _s_form
+    CLOSED_NUMBER, COPULAS, checked_field, gc_paused, input_files, is_s_form, open_text, other_number, read_lines
 )
 from probe.data.importers.registry import Importer, register_importer
 
@@ -59,8 +59,8 @@ def _read_linzen_simple(path: Path) -> list[dict]:
         # (an intervening one) are known even though the nouns are not.
         k = max(n_attr, 0)
         rows.append(item_row(
-            construction="linzen", condition=condition_code(hn, [_other(hn)] * k), n_attractors=n_attr,
-            attractor_numbers=[_other(hn)] * k, nearest_number=_other(hn) if k else "",
+            construction="linzen", condition=condition_code(hn, [other_number(hn)] * k), n_attractors=n_attr,
+            attractor_numbers=[other_number(hn)] * k, nearest_number=other_number(hn) if k else "",
             head_number=hn, prefix=" ".join(prefix), verb_index=len(prefix),
             source="linzen", source_id=f"{path.name}:{n}"))
     return rows
@@ -90,7 +90,7 @@ def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[
     from probe.data.extract import other_verb_form
 
     rows = []
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         reader = csv.DictReader(fh, delimiter="\t")
         header = reader.fieldnames or []
         for col in _LINZEN_REQUIRED:
@@ -107,10 +107,10 @@ def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[
                 raise ProbeError(f"{path} line {n}: field 'verb_pos' must be VBZ or VBP, got {verb_pos!r}")
             words = rec.get("orig_sentence") or rec["sentence"]
             tokens = words.lower().split()
-            v = _field(rec, "verb_index", path, n, int) - 1  # the file's indices are 1-based
+            v = checked_field(rec, "verb_index", path, n, int) - 1  # the file's indices are 1-based
             if not 0 < v < len(tokens):
                 raise ProbeError(f"{path} line {n}: field 'verb_index' ({v + 1}) is outside the sentence")
-            h = _field(rec, "subj_index", path, n, int) - 1 if rec.get("subj_index") else -1
+            h = checked_field(rec, "subj_index", path, n, int) - 1 if rec.get("subj_index") else -1
             if h >= v:
                 raise ProbeError(f"{path} line {n}: field 'subj_index' must come before 'verb_index'")
             hn = _LINZEN_LABEL[verb_pos]
@@ -122,9 +122,9 @@ def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[
             inter = [(i, _NOUN_TAGS[tags[i]]) for i in range(h + 1, v) if tags[i] in _NOUN_TAGS] \
                 if tags and h >= 0 else None
             between = [i for i, num in inter or () if num != hn]
-            n_int = _field(rec, "n_intervening", path, n, int) if rec.get("n_intervening") else \
+            n_int = checked_field(rec, "n_intervening", path, n, int) if rec.get("n_intervening") else \
                 len(inter) if inter is not None else None
-            n_attr = _field(rec, "n_diff_intervening", path, n, int) if rec.get("n_diff_intervening") else \
+            n_attr = checked_field(rec, "n_diff_intervening", path, n, int) if rec.get("n_diff_intervening") else \
                 len(between) if inter is not None else None
             if inter is not None and (n_int, n_attr) != (len(inter), len(between)):
                 raise ProbeError(f"{path} line {n}: fields 'n_intervening'/'n_diff_intervening' ({n_int}/{n_attr}) "
@@ -136,7 +136,7 @@ def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[
             near, near_number = _linzen_nearest(tags, v, h, hn, rec.get("last_intervening", ""))
             verb = tokens[v]
             bad = other_verb_form(verb, verb_pos, pairs=verb_pairs, numbers=verb_numbers)
-            attractor_numbers = [_other(hn)] * (n_attr or 0)
+            attractor_numbers = [other_number(hn)] * (n_attr or 0)
             rows.append(item_row(
                 construction="linzen" if clean else "linzen_mixed",
                 condition=condition_code(hn, attractor_numbers) if n_attr is not None else "",
@@ -145,7 +145,7 @@ def _read_linzen_full(path: Path, verb_pairs: dict, verb_numbers: dict) -> list[
                 attractor_indices=between, nearest_noun=tokens[near] if near >= 0 else "",
                 nearest_number=near_number, prefix=" ".join(tokens[:v]),
                 verb_good=verb if bad else "", verb_bad=bad, verb_index=v,
-                verb_type="copula" if verb in _COPULAS else "other", sentence_good=" ".join(tokens),
+                verb_type="copula" if verb in COPULAS else "other", sentence_good=" ".join(tokens),
                 sentence_bad=" ".join(tokens[:v] + [bad] + tokens[v + 1:]) if bad else "",
                 distance=v - h - 1 if h >= 0 else -1, source="linzen", source_id=f"{path.name}:{n}"))
     return rows
@@ -156,11 +156,11 @@ _TESTSET_COLUMNS = ("target_index", "correct_form", "wrong_form", "n_attractors"
 
 def _verb_number(good: str, bad: str, verb_numbers: dict) -> str:
     """The number of the head a verb pair says (the agreeing form's): closed forms, the lexicon, the -s rule."""
-    if good in _CLOSED_NUMBER and bad in _CLOSED_NUMBER:
-        return _CLOSED_NUMBER[good]
+    if good in CLOSED_NUMBER and bad in CLOSED_NUMBER:
+        return CLOSED_NUMBER[good]
     if good in verb_numbers and bad in verb_numbers:
         return verb_numbers[good]
-    s = _s_form(good, bad)
+    s = is_s_form(good, bad)
     return "" if s is None else SG if s else PL
 
 
@@ -192,9 +192,9 @@ def _read_linzen_testset(gold: Path, verb_numbers: dict) -> list[dict]:
             raise ProbeError(f"{gold} line {n}: expected {len(_TESTSET_COLUMNS)} tab-separated fields "
                              f"({', '.join(_TESTSET_COLUMNS)}), got {len(cols)}")
         rec = dict(zip(_TESTSET_COLUMNS, (c.strip() for c in cols)))
-        t = _field(rec, "target_index", gold, n, int)
-        n_attr = _field(rec, "n_attractors", gold, n, int)
-        good, bad = _field(rec, "correct_form", gold, n).lower(), _field(rec, "wrong_form", gold, n).lower()
+        t = checked_field(rec, "target_index", gold, n, int)
+        n_attr = checked_field(rec, "n_attractors", gold, n, int)
+        good, bad = checked_field(rec, "correct_form", gold, n).lower(), checked_field(rec, "wrong_form", gold, n).lower()
         tokens = sentence.lower().split()
         if tokens and tokens[-1] == "<eos>":
             tokens.pop()
@@ -214,18 +214,18 @@ def _read_linzen_testset(gold: Path, verb_numbers: dict) -> list[dict]:
         # n_attractors counts the intervening nouns of the other number (Linzen et al.'s definition), so their
         # numbers are known but not their positions, nor whether a noun of the head's number also intervenes:
         # the nearest noun's number stays unknown, and items with attractors are of the 'unknown' class.
-        attractor_numbers = [_other(hn)] * n_attr if hn else []
+        attractor_numbers = [other_number(hn)] * n_attr if hn else []
         rows.append(item_row(
             construction="linzen_testset", condition=condition_code(hn, attractor_numbers) if hn else "",
             n_attractors=n_attr, head_number=hn, attractor_numbers=attractor_numbers,
             prefix=" ".join(tokens[:t]), verb_good=good, verb_bad=bad, verb_index=t,
-            verb_type="copula" if good in _COPULAS else "other", sentence_good=" ".join(tokens),
+            verb_type="copula" if good in COPULAS else "other", sentence_good=" ".join(tokens),
             sentence_bad=" ".join(tokens[:t] + [bad] + tokens[t + 1:]), source="linzen",
             source_id=f"{gold.name}:{n}"))
     return rows
 
 
-@_gc_paused()
+@gc_paused()
 def read_linzen(paths: Iterable[str | os.PathLike], *, verb_pairs: dict | None = None,
                 verb_numbers: dict | None = None) -> list[dict]:
     """Linzen et al. (2016) number-prediction files -> item rows (folders: every file in them).

@@ -8,8 +8,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
-from probe.data.records import condition_code, item_id
-from probe.data.importers.common import _COPULAS, _field, _gc_paused, input_files, read_lines, tokenize
+from probe.data.records import condition_code, item_row
+from probe.data.importers.common import COPULAS, checked_field, gc_paused, input_files, read_lines, tokenize
 from probe.data.importers.registry import Importer, register_importer
 
 
@@ -120,15 +120,15 @@ def _ml_records(path: Path) -> Iterator[tuple[int, str, str, object, str, str]]:
             raise ProbeError(f"{path} line {n}: not valid JSON ({str(exc).split(':')[0]})") from None
         except (KeyError, TypeError):
             for name in ("test", "condition", "sentence_good", "sentence_bad"):
-                _field(rec if isinstance(rec, dict) else {}, name, path, n)
+                checked_field(rec if isinstance(rec, dict) else {}, name, path, n)
             raise
         if not (type(test) is str and type(cond) is str and type(good) is str and type(bad) is str):
             for name in ("test", "condition", "sentence_good", "sentence_bad"):
-                _field(rec, name, path, n)
+                checked_field(rec, name, path, n)
         yield n, test, cond, rec.get("index", n - 1), good, bad
 
 
-@_gc_paused()
+@gc_paused()
 def read_marvin_linzen(paths: Iterable[str | os.PathLike]) -> list[dict]:
     """Marvin & Linzen (2018) agreement pairs (JSONL, .jsonl.gz, or ``sample_sents.txt``) -> item rows.
 
@@ -174,7 +174,7 @@ def read_marvin_linzen(paths: Iterable[str | os.PathLike]) -> list[dict]:
                                  f"{test!r} (condition {cond!r})")
             verb = good[v]
             nxt = good[v + 1] if v + 1 < size else None
-            verb_type = ("copula" if verb in _COPULAS else "transitive" if within
+            verb_type = ("copula" if verb in COPULAS else "transitive" if within
                          else "intransitive" if nxt in (None, "and") else "other")
             if test == "long_vp_coord":
                 att_idx = [i for i in range(h + 1, v) if good[i] in _ML_LONG_VP_NOUNS]
@@ -188,17 +188,14 @@ def read_marvin_linzen(paths: Iterable[str | os.PathLike]) -> list[dict]:
             near = max((i for i in att_idx if h < i < v), default=h)
             sentence = " ".join(good)
             source_id = f"{test}/{cond}/{index}"
-            rows.append({
-                "id": item_id(test, row_code, verb_type, f"{sentence}\t{source_id}"),
-                "construction": test, "condition": row_code, "n_attractors": len(att_idx),
-                "head": good[h], "head_number": hn, "head_index": h,
-                "attractors": [good[i] for i in att_idx], "attractor_numbers": att_num,
-                "attractor_indices": att_idx, "nearest_noun": good[near],
-                "nearest_number": hn if near == h else att_num[att_idx.index(near)], "prefix": " ".join(good[:v]),
-                "verb_good": verb,
-                "verb_bad": bad[v], "verb_index": v, "verb_type": verb_type, "sentence_good": sentence,
-                "sentence_bad": " ".join(bad), "distance": v - h - 1, "nonce": False, "split": "test",
-                "source": "marvin-linzen", "source_id": source_id})
+            rows.append(item_row(
+                construction=test, condition=row_code, n_attractors=len(att_idx),
+                head=good[h], head_number=hn, head_index=h,
+                attractors=[good[i] for i in att_idx], attractor_numbers=att_num,
+                attractor_indices=att_idx, nearest_noun=good[near],
+                nearest_number=hn if near == h else att_num[att_idx.index(near)], prefix=" ".join(good[:v]),
+                verb_good=verb, verb_bad=bad[v], verb_index=v, verb_type=verb_type, sentence_good=sentence,
+                sentence_bad=" ".join(bad), distance=v - h - 1, source="marvin-linzen", source_id=source_id))
     return rows
 
 

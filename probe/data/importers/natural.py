@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Callable, Iterable, Sequence
 
 from probe.core.errors import MissingParser
-from probe.data.extract import FILTERS, PARSER_HINT, ExtractConfig, _file_texts, extract_items, load_parser
+from probe.data.extract import FILTERS, PARSER_HINT, ExtractConfig, file_texts, extract_items, load_parser
 from probe.data.importers.common import input_files
 from probe.data.importers.registry import Importer, register_importer
 
@@ -51,7 +51,7 @@ def read_natural(paths: Iterable[str | os.PathLike], *, model: str | Sequence[st
     """
     files = input_files(paths, TEXT_PATTERNS, "text")
     log = log or (lambda line: print(line, file=sys.stderr))
-    for _ in _file_texts(map(str, files)):
+    for _ in file_texts(map(str, files)):
         pass  # a malformed file is reported (file and line) whether or not a parser is installed
     if nlp is None:
         models = (model,) if isinstance(model, str) else tuple(model or DEFAULT_PARSERS)

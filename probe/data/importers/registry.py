@@ -12,7 +12,7 @@ from probe.data.lexicon import Lexicon
 @dataclass(frozen=True)
 class Importer:
     """One input format: ``read(paths, lexicon)`` -> item rows (``records.ITEM_FEATURES``, each built with
-    ``probe.data.importers.common.item_row``); ``intro`` opens the dataset card of the imported folder (what the
+    ``probe.data.records.item_row``); ``intro`` opens the dataset card of the imported folder (what the
     items are, which fields mean what); ``label`` names the test set in reports (default: the format's name)."""
 
     name: str

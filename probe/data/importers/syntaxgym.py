@@ -10,8 +10,9 @@ from typing import Iterable, Mapping
 from probe.core.errors import ProbeError
 from probe.data.lexicon import PL, SG
 from probe.data.importers.common import (
-    _code, _COPULAS, _drop_final, _gc_paused, input_files, item_row, _s_form, tokenize
+    COPULAS, condition_or_blank, drop_final_punctuation, gc_paused, input_files, is_s_form, tokenize
 )
+from probe.data.records import item_row
 from probe.data.importers.registry import Importer, register_importer
 
 
@@ -70,13 +71,13 @@ def load_suite(path: str | os.PathLike) -> dict:
     return suite
 
 
-def _region_tokens(condition: dict) -> list[tuple[int, list[str]]]:
+def region_tokens(condition: dict) -> list[tuple[int, list[str]]]:
     """(region number, tokens) in region order; sentence-final punctuation dropped from the last region."""
     regions = sorted(condition["regions"], key=lambda r: r["region_number"])
     out = [(r["region_number"], tokenize(r["content"], drop_final=False)) for r in regions]
     for k in range(len(out) - 1, -1, -1):  # the last non-empty region ends the sentence
         if out[k][1]:
-            out[k] = (out[k][0], _drop_final(out[k][1]))
+            out[k] = (out[k][0], drop_final_punctuation(out[k][1]))
             break
     return out
 
@@ -113,25 +114,25 @@ def _suite_nouns(region_meta: Mapping, regions: list, critical: int, partner: li
     h = starts[heads[0]] + len(regions[heads[0]][1]) - 1
     v = starts[critical]
     fields = {"head": regions[heads[0]][1][-1], "head_index": h, "distance": v - h - 1,
-              "condition": _code(head_number, []), "n_attractors": 0, "nearest_noun": regions[heads[0]][1][-1],
+              "condition": condition_or_blank(head_number, []), "n_attractors": 0, "nearest_noun": regions[heads[0]][1][-1],
               "nearest_number": head_number}
     numbers = []
     for k in attrs:
         word, num = regions[k][1][-1], regions[k][0]
         there = other.get(num, [])
-        s = _s_form(word, there[-1]) if there and there[-1] != word else None
+        s = is_s_form(word, there[-1]) if there and there[-1] != word else None
         numbers.append(PL if s else SG if s is False else noun_numbers.get(word, ""))
     if "" in numbers:
         return {**fields, "condition": "", "n_attractors": -1, "nearest_noun": "", "nearest_number": ""}
     idx = [starts[k] + len(regions[k][1]) - 1 for k in attrs]
     fields.update(attractors=[regions[k][1][-1] for k in attrs], attractor_numbers=numbers, attractor_indices=idx,
-                  condition=_code(head_number, numbers), n_attractors=len(attrs))
+                  condition=condition_or_blank(head_number, numbers), n_attractors=len(attrs))
     if idx and idx[-1] > h:
         fields.update(nearest_noun=regions[attrs[-1]][1][-1], nearest_number=numbers[-1])
     return fields
 
 
-@_gc_paused()
+@gc_paused()
 def read_syntaxgym(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping | None = None) -> list[dict]:
     """Number-agreement SyntaxGym suites (conditions ``match_X``/``mismatch_X``) -> item rows.
 
@@ -156,7 +157,7 @@ def read_syntaxgym(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping 
                 bad_name = f"mis{good_name}"
                 if not m or m.group(1) or bad_name not in conds:
                     continue
-                good_r, bad_r = _region_tokens(conds[good_name]), _region_tokens(conds[bad_name])
+                good_r, bad_r = region_tokens(conds[good_name]), region_tokens(conds[bad_name])
                 good = [t for _, ts in good_r for t in ts]
                 bad = [t for _, ts in bad_r for t in ts]
                 differing = [k for k, ((gn, g), (bn, b)) in enumerate(zip(good_r, bad_r)) if g != b or gn != bn]
@@ -172,12 +173,12 @@ def read_syntaxgym(paths: Iterable[str | os.PathLike], *, noun_numbers: Mapping 
                 head_number = SG if "sing" in suffix else PL if "plur" in suffix else ""
                 partner = conds.get(_number_partner(good_name))
                 nouns = _suite_nouns(suite["region_meta"], good_r, differing[0],
-                                     _region_tokens(partner) if partner else None, head_number, noun_numbers)
+                                     region_tokens(partner) if partner else None, head_number, noun_numbers)
                 rows.append(item_row(
                     construction=name, head_number=head_number, **nouns,
                     prefix=" ".join(good[:v]) if prefix_ok else "",
                     verb_good=good[v] if prefix_ok else "", verb_bad=bad[v] if prefix_ok else "",
-                    verb_index=v, verb_type="copula" if prefix_ok and good[v] in _COPULAS else "other",
+                    verb_index=v, verb_type="copula" if prefix_ok and good[v] in COPULAS else "other",
                     sentence_good=" ".join(good), sentence_bad=" ".join(bad), source="syntaxgym",
                     source_id=f"{name}/{item['item_number']}/{good_name}"))
         if len(rows) == n_before:

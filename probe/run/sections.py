@@ -1,4 +1,5 @@
-"""The run's report: its introduction, training and result sections, and the reproducibility verdict."""
+"""The run's report sections: its introduction, the corpora and training sections, the evidence table and the
+reproducibility verdicts (probe.report.report writes report.md from them)."""
 from __future__ import annotations
 
 import json
