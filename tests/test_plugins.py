@@ -32,7 +32,7 @@ COMPONENTS = textwrap.dedent('''
     from probe.analyses.base import Analysis, register_analysis
     from probe.data.constructions import Construction, Parts, noun_phrase, register_construction, verb_phrase
     from probe.data.importers import Importer, register_importer
-    from probe.data.importers.common import read_lines, single_diff
+    from probe.data.importers.common import checked_field, json_lines, single_diff
     from probe.data.records import item_row
     from probe.models.cells import Cell, register_cell
     from probe.scoring.registry import register_scorer
@@ -46,19 +46,16 @@ COMPONENTS = textwrap.dedent('''
     register_cell(Cell("plaintanh", gates=1, reference=_plain_tanh))
 
 
-    def pp_adverb(s, numbers, verb_type, variant):
-        """the HEAD PREP the A1 ADV VERB ...     'the author near the guards often laughs'"""
-        out, avoid = [], []
+    def adverb_first(s, numbers, verb_type, variant):
+        """ADV the HEAD VERB ...     'often the author laughs'"""
+        out, avoid = [s.choice(s.advs)], []
         head = s.subject(avoid)
         h = noun_phrase(s, head, numbers[0], out)
-        out.append(s.choice(s.lex.preps))
-        a = noun_phrase(s, s.noun(None, avoid), numbers[1], out)
-        out.append(s.choice(s.advs))
         vi, good, bad = verb_phrase(s, verb_type, head, numbers[0], out, avoid)
-        return Parts(tuple(out), vi, good, bad, h, (a,))
+        return Parts(tuple(out), vi, good, bad, h, ())
 
 
-    register_construction(Construction("pp_adverb", pp_adverb, 1))
+    register_construction(Construction("adverb_first", adverb_first, 0))
 
 
     class PreferS:
@@ -86,20 +83,21 @@ COMPONENTS = textwrap.dedent('''
     register_scorer("prefer_s", _load_prefer_s, help="any name")
 
 
-    def _read_pairs(paths, lexicon):
+    def _read_json_pairs(paths, lexicon):
+        """One JSON object a line, {"good": sentence, "bad": sentence}: the word they differ in is the verb."""
         rows = []
-        for path in paths:
-            for n, line in read_lines(path):
-                good, bad = (part.split() for part in line.rstrip("\\n").split("\\t"))
+        for path in map(Path, paths):
+            for n, rec in json_lines(path):
+                good, bad = (checked_field(rec, key, path, n).split() for key in ("good", "bad"))
                 v = single_diff(good, bad)
-                rows.append(item_row(construction="pairs", prefix=" ".join(good[:v]), verb_good=good[v],
+                rows.append(item_row(construction="jsonpairs", prefix=" ".join(good[:v]), verb_good=good[v],
                                      verb_bad=bad[v], verb_index=v, sentence_good=" ".join(good),
-                                     sentence_bad=" ".join(bad), head=good[v - 1], head_index=v - 1,
-                                     source="pairs", source_id=f"{Path(path).name}:{n}"))
+                                     sentence_bad=" ".join(bad), source="jsonpairs", source_id=f"{path.name}:{n}"))
         return rows
 
 
-    register_importer(Importer("pairs", _read_pairs, "Tab-separated minimal pairs.", label="my pairs"))
+    register_importer(Importer("jsonpairs", _read_json_pairs, "Minimal pairs, one JSON object a line.",
+                               label="my pairs"))
 
 
     @dataclass(frozen=True)
@@ -135,7 +133,8 @@ def probe(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Complete
 def user(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("user")
     (root / "my_components.py").write_text(COMPONENTS)
-    (root / "pairs.tsv").write_text("the author laughs\tthe author laugh\nthe pilots swim\tthe pilots swims\n")
+    (root / "pairs.jsonl").write_text('{"good": "the author laughs", "bad": "the author laugh"}\n'
+                                      '{"good": "the pilots swim", "bad": "the pilots swims"}\n')
     write_toy_corpus(root / "corpus", {"train": (200, 0), "valid": (30, 1)}, words=WORDS)
     return root
 
@@ -143,16 +142,16 @@ def user(tmp_path_factory) -> Path:
 def test_code_file_components_reach_every_command(user):
     code = ["--code", str(user / "my_components.py")]
     # a construction: probe build
-    r = probe(*code, "build", "--constructions", "pp_adverb", "--per-condition", "3", "--out", "items", cwd=user)
+    r = probe(*code, "build", "--constructions", "adverb_first", "--per-condition", "3", "--out", "items", cwd=user)
     assert r.returncode == 0, r.stderr
     items = [json.loads(line) for line in (user / "items" / "items.jsonl").read_text().splitlines()]
-    assert {i["construction"] for i in items} == {"pp_adverb"} and len(items) == 3 * 4
+    assert {i["construction"] for i in items} == {"adverb_first"} and len(items) == 3 * 2     # S and P heads
     # an importer: probe import (and its label in the command's help)
-    r = probe(*code, "import", "pairs", "pairs.tsv", "--out", "imported", cwd=user)
+    r = probe(*code, "import", "jsonpairs", "pairs.jsonl", "--out", "imported", cwd=user)
     assert r.returncode == 0, r.stderr
     imported = [json.loads(line) for line in (user / "imported" / "items.jsonl").read_text().splitlines()]
     assert [i["verb_good"] for i in imported] == ["laughs", "swim"]
-    assert "pairs (my pairs)" in " ".join(probe(*code, "import", "--help", cwd=user).stdout.split())
+    assert "jsonpairs (my pairs)" in " ".join(probe(*code, "import", "--help", cwd=user).stdout.split())
     # a cell: probe train --arch
     r = probe(*code, "train", "--arch", "plaintanh", "--corpus", "corpus", "--out", "model", "--layers", "1",
               "--hidden", "8", "--emb", "8", "--batch-size", "4", "--max-steps", "3", "--no-progress", cwd=user)
@@ -187,11 +186,11 @@ def test_an_installed_package_registers_through_the_entry_point_group(user, tmp_
         "Metadata-Version: 2.1\nName: my-probe-plugin\nVersion: 0.1\n")
     (site / "my_probe_plugin-0.1.dist-info" / "entry_points.txt").write_text(
         "[probe.plugins]\nmine = my_probe_plugin\n")
-    r = probe("build", "--constructions", "pp_adverb", "--per-condition", "1", "--out", str(tmp_path / "items"),
+    r = probe("build", "--constructions", "adverb_first", "--per-condition", "1", "--out", str(tmp_path / "items"),
               cwd=user, env={"PYTHONPATH": str(site)})
     assert r.returncode == 0, r.stderr
     assert {json.loads(line)["construction"] for line in (tmp_path / "items" / "items.jsonl").read_text().splitlines()} \
-        == {"pp_adverb"}
+        == {"adverb_first"}
 
 
 def test_worker_processes_load_the_code_the_command_was_given(user, tmp_path):
