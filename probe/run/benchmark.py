@@ -14,7 +14,7 @@ from probe.core.config import config_from_dict, config_to_dict, merge_config
 from probe.core.io import save_config
 from probe.run.config import (RunConfig, check_run_config, corpus_tag, model_labels, model_tag, rate_tag,
                               stream_seeds, sweep_rates, train_config, training_seed)
-from probe.run.published import overview_section, score_extra_data
+from probe.run.published import overview_section, real_on_synthetic, score_extra_data
 from probe.run.report import (intro_markdown, report_sections, reproducibility, seeds_confirmation,
                               training_summaries, write_evidence)
 from probe.jobs import Executor, TrainJob, same_train_config, train_many
@@ -138,6 +138,9 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
                                                                          labels=labels, log=log)
     overview = {"Overview: every test set side by side": overview_section(cfg, work, frames, suite_summary)} \
         if frames or suite_summary is not None else {}
+    axis = real_on_synthetic(cfg, work=work, root=root, log=log)
+    if axis:
+        overview["Where real English sits on the attractor-rate axis"] = axis
 
     # 6. figures and report
     from probe.report.plots import make_figures

@@ -77,6 +77,11 @@ class RunConfig(CheckedConfig):
     extra_data: tuple[ExtraData, ...] = ()                  # published sets to import and score too
     published_blimp: str | None = None                      # BLiMP's models_summary.jsonl, shown beside ours
     suites: tuple[str, ...] = ()                            # SyntaxGym suite JSONs scored as `probe suite` does
+    rate_corpora: dict[str, tuple[str, ...]] = field(default_factory=dict)   # real text whose attractor rate is
+                                                            #   measured with a parser (`probe rates`): {name: files}
+    synthetic_reference: str = ""                           # a synthetic sweep's results folder (results/seeds) on
+                                                            #   whose attractor-rate axis this run's cells are drawn,
+                                                            #   at the first rate_corpora entry's measured rate
 
 
 PRESETS: dict[str, RunConfig] = {
@@ -171,6 +176,12 @@ def check_run_config(cfg: RunConfig) -> None:
             raise ProbeError(f"extra_data: {extra.path} does not exist; give the path of the {extra.format} data")
         if extra.method not in ("prefix", "sentence"):
             raise ProbeError(f"extra_data: unknown method {extra.method!r}; use prefix or sentence")
+    missing = [f for files in cfg.rate_corpora.values() for f in files if not Path(f).is_file()]
+    if missing:
+        raise ProbeError(f"rate_corpora: {missing[0]} is not a file; give text files (.txt or .gz)")
+    if cfg.synthetic_reference and not (Path(cfg.synthetic_reference) / "summary_seeds.csv").is_file():
+        raise ProbeError(f"synthetic_reference: {cfg.synthetic_reference} holds no summary_seeds.csv; give a "
+                         "synthetic sweep's results folder (probe run --config configs/seeds.json writes results/seeds)")
     missing = [s for s in cfg.suites if not Path(s).is_file()]
     if missing:
         raise ProbeError(f"suites: {missing[0]} is not a file; give SyntaxGym suite JSON files")
