@@ -181,7 +181,8 @@ def check_run_config(cfg: RunConfig) -> None:
         raise ProbeError(f"rate_corpora: {missing[0]} is not a file; give text files (.txt or .gz)")
     if cfg.synthetic_reference and not (Path(cfg.synthetic_reference) / "summary_seeds.csv").is_file():
         raise ProbeError(f"synthetic_reference: {cfg.synthetic_reference} holds no summary_seeds.csv; give a "
-                         "synthetic sweep's results folder (probe run --config configs/seeds.json writes results/seeds)")
+                         "synthetic sweep's results folder (`probe run --config configs/seeds.json` writes "
+                         "results/seeds)")
     missing = [s for s in cfg.suites if not Path(s).is_file()]
     if missing:
         raise ProbeError(f"suites: {missing[0]} is not a file; give SyntaxGym suite JSON files")
