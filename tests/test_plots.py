@@ -15,7 +15,7 @@ from probe.cli import main
 from probe.metrics import aggregate_seeds
 from probe.report.plots import (load_learning_curves, plot_asymmetry, plot_attractor_rate, plot_attractors,
                                 plot_headline, plot_learning_curves, plot_preference)
-from probe.core.style import arch_style, figure_problems, save_figure
+from probe.core.style import arch_style, figure_problems, save_figure, suptitle
 
 CONDITIONS = {"pp": ["SS", "SP", "PS", "PP", "SSS", "SPP", "PSS", "PPP"], "src": ["SS", "SP", "PS", "PP"],
               "sent_comp": ["SP", "PS"], "control": ["S", "P"]}
@@ -398,6 +398,11 @@ def test_figure_problems_finds_cut_text_and_look_alike_legend_entries():
     assert [p for p in problems if "look the same" in p] == ["legend of axes 0: '3-gram' and 'unigram' look the same"]
     assert figure_problems(figure("a short title", "--")) == ["legend of axes 0: '3-gram' and 'unigram' look the same"]
     assert figure_problems(figure("a short title", ":")) == []
+    fig = figure("", ":")
+    fig.axes[0].get_legend().remove()
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside right upper")
+    suptitle(fig, "a title wrapped to reach the right edge, where a legend at the top would sit")
+    assert figure_problems(fig) == ["the legend of figure overlaps the figure's title"]
 
 
 def test_seed_spread_shows_each_model_and_the_pooled_interval():

@@ -318,13 +318,13 @@ def plot_item_gradients(summary: pd.DataFrame) -> Figure:
         ax.set_xlabel("distance from the verb (tokens; 1 = adjacent)")
         ax.set_ylabel(f"mean ||d margin / d {what}|| (log)")
         ax.set_title(f"w.r.t. the noun's {what}", fontsize=9)
-        ax.legend(fontsize=6.5, frameon=False)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", fontsize=7, frameon=False)
     rate = _rate_of(summary)
     models = int(summary["n_models"].max()) if "n_models" in summary.columns else 1
-    suptitle(fig, "How much of the verb's agreement margin reaches the head vs the attractors "
-                  "(solid, filled: head; dashed, open: every attractor of the same items)",
+    suptitle(fig, "How much of the verb's agreement margin reaches the head (solid, filled) and every attractor of "
+                  "the same items (dashed, open)",
              f"items with attractors; trained models{f' of corpus attractor rate {rate:g}' if rate is not None else ''}"
-             f", {models} per cell; n: items (head) and attractor nouns, summed over distances and models")
+             f" ({models} per cell); n: items and attractor nouns, over every distance and model")
     return fig
 
 

@@ -205,8 +205,8 @@ def _legend_key(handle) -> tuple:
 def figure_problems(fig: "Figure", *, tolerance: float = 1.0) -> list[str]:
     """What makes a figure hard to read, found mechanically (after a draw under FIGURE_RC): text cut at the
     canvas' edge (a visible text artist, or an axis with the tick labels it draws, whose tight box leaves the
-    figure) and legend entries that look the same (two entries of one legend with the same colour, marker,
-    fill and line style). Returns one line per problem."""
+    figure), a legend over the figure's title, and legend entries that look the same (two entries of one
+    legend with the same colour, marker, fill and line style). Returns one line per problem."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.text import Text
@@ -242,9 +242,12 @@ def figure_problems(fig: "Figure", *, tolerance: float = 1.0) -> list[str]:
                             f"({box.x0:.0f}..{box.x1:.0f} x {box.y0:.0f}..{box.y1:.0f} of {width:.0f} x {height:.0f})")
     legends = [(ax.get_title() or f"axes {i}", ax.get_legend()) for i, ax in enumerate(fig.axes)]
     legends += [("figure", leg) for leg in fig.legends]
+    title = fig._suptitle if fig._suptitle is not None and fig._suptitle.get_text() else None
     for where, leg in legends:
         if leg is None:
             continue
+        if title is not None and leg.get_window_extent(renderer).overlaps(title.get_window_extent(renderer)):
+            problems.append(f"the legend of {where} overlaps the figure's title")
         seen: dict = {}
         for handle, label in zip(leg.legend_handles, leg.get_texts()):
             key = _legend_key(handle)

@@ -22,12 +22,11 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter
 
 from probe.core.errors import ProbeError
 from probe.core.style import (
-    ARCH_STYLES, HATCHES, arch_order, arch_style, rate_styles, reference_style, save_figure, shade as _shade,
-    suptitle,
+    ARCH_STYLES, HATCHES, arch_order, arch_style, log_axis, rate_styles, reference_style, save_figure,
+    shade as _shade, suptitle,
 )
 
 # The standard columns of summary_seeds.csv; anything else is a run's label column (e.g. attractor_rate).
@@ -239,9 +238,9 @@ def _rate_title(rate: float | None) -> str:
     return f"corpus attractor rate {rate:g}" if rate is not None else ""
 
 
-def _figure_legend(fig: Figure, axes: Iterable, *, loc: str = "outside right upper", **kw) -> None:
-    """One legend for the figure (default: right of the panels) from every panel's labelled artists (the first
-    of each label)."""
+def _figure_legend(fig: Figure, axes: Iterable, *, loc: str = "outside right center", **kw) -> None:
+    """One legend for the figure (default: right of the panels, clear of the title) from every panel's labelled
+    artists (the first of each label)."""
     handles: dict = {}
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -512,13 +511,13 @@ def plot_learning_curves(curves: pd.DataFrame) -> Figure:
             d = d.sort_values("x")
             p = d[d["valid_ppl"].notna()]
             y = p["valid_ppl"] / p["floor_ppl"] if relative else p["valid_ppl"]
-            top.plot(p["x"], y, ls=ls, color=colour, lw=0.8, alpha=0.75)
+            top.plot(p["x"], y, ls=ls, color=colour, lw=0.8, alpha=0.75, marker=marker, ms=2.2)
             if "converged" in d.columns and d["converged"].iloc[0] == 0 and len(p):
                 unconverged = True
                 top.plot(p["x"].iloc[-1], y.iloc[-1], marker="x", color="black", ms=5, mew=1.0, ls="none")
             a = d[d["agreement"].notna()]
             if len(a):
-                bottom.plot(a["x"], a["agreement"], ls=ls, color=colour, lw=0.8, alpha=0.75)
+                bottom.plot(a["x"], a["agreement"], ls=ls, color=colour, lw=0.8, alpha=0.75, marker=marker, ms=2.2)
         n_runs = here["run"].nunique()
         top.set_title((f"{_rate_title(rate)}\n" if rate is not None else "") + f"{n_runs} run{'s' if n_runs != 1 else ''}",
                       fontsize=8.5)
@@ -527,24 +526,23 @@ def plot_learning_curves(curves: pd.DataFrame) -> Figure:
         bottom.set_ylim(-0.02, 1.02)
         _chance(bottom)
         bottom.set_xlabel(f"training {curves['x_name'].iloc[0]}")
-    grid[0, 0].set_yscale("log")
-    grid[0, 0].yaxis.set_major_formatter(FormatStrFormatter("%g"))   # plain numbers, not 8.8x10^1
-    grid[0, 0].yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    log_axis(grid[0, 0])        # plain numbers (1, 2, 5 where the axis spans less than two decades)
     grid[0, 0].set_ylabel("validation perplexity / entropy floor\n(log; 1 = the best possible model)" if relative
                           else "validation perplexity (log scale)")
     held_out = (curves["agreement_name"] == "agreement").any() if "agreement_name" in curves.columns else False
     grid[1, 0].set_ylabel("held-out agreement\n(mean accuracy over item classes)" if held_out
                           else "agreement accuracy\n(learning-curve items)")
-    handles = [Line2D([], [], color=arch_style(a, archs)[2], ls=arch_style(a, archs)[1], lw=1.2) for a in archs]
+    handles = [Line2D([], [], color=arch_style(a, archs)[2], ls=arch_style(a, archs)[1], marker=arch_style(a, archs)[0],
+                      ms=3, lw=1.2) for a in archs]
     labels = list(archs)
     if unconverged:
         handles.append(Line2D([], [], marker="x", color="black", ls="none", ms=5))
         labels.append("stopped, not converged")
-    fig.legend(handles, labels, loc="outside right upper", fontsize=7, frameon=False)
+    fig.legend(handles, labels, loc="outside right center", fontsize=7, frameon=False)
     _title(fig, "Learning curves: validation perplexity (top) and "
-                + ("held-out agreement, what training stops on with perplexity (bottom)" if held_out
-                   else "agreement accuracy (bottom)"),
-           "one line per trained model (seed and corpus); colour: cell")
+                + ("held-out agreement (bottom)" if held_out else "agreement accuracy (bottom)"),
+           ("held-out agreement: mean accuracy over item classes on held-out items, which training watches besides "
+            "perplexity to stop; " if held_out else "") + "one line per trained model (seed and corpus); colour: cell")
     return fig
 
 
@@ -675,12 +673,13 @@ def plot_seed_spread(per_model: pd.DataFrame, seeds: pd.DataFrame, *, n_attracto
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlim(-0.6, len(rates) - 0.4)
         ax.set_xticks(range(len(rates)))
-        ax.set_xticklabels(["-" if r is None else f"{r:g}" for r in rates])
+        ax.set_xticklabels(["every model" if r is None else f"{r:g}" for r in rates])
         ax.set_xlabel("attractor rate of the training corpus" if rates != [None] else "")
-        ax.set_ylabel("conflict accuracy (syntactic choice rate)")
+        if archs.index(arch) % 3 == 0:          # the first panel of each row
+            ax.set_ylabel("conflict accuracy (syntactic choice rate)")
         counts = one[one["arch"] == arch].groupby("attractor_rate", dropna=False)["value"].size()
         n = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
-        ax.set_title(f"{arch} ({n} models per rate)", fontsize=9)
+        ax.set_title(f"{arch} ({n} models{' per rate' if rates != [None] else ''})", fontsize=9)
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], ls="none", marker=CORPUS_MARKERS[k % len(CORPUS_MARKERS)], color="0.3", mec="0.3",
@@ -693,7 +692,7 @@ def plot_seed_spread(per_model: pd.DataFrame, seeds: pd.DataFrame, *, n_attracto
         str(one["construction"].iloc[0]), str(one["construction"].iloc[0]))
     _title(fig, f"Conflict accuracy of each trained model ({what}, {n_attractors} attractor slot"
                 f"{'s' if n_attractors != 1 else ''}{'; ' + note if note else ''})",
-           "left of each rate: one point per model (seed" + (", marker: corpus" if corpora else "") + "); right: the "
+           "left: one point per model (seed" + (", marker: corpus" if corpora else "") + "); right: the "
            "pooled estimate with its interval; a gap between the points is a split the interval does not show")
     return fig
 

@@ -49,8 +49,9 @@ FIGURE_CAPTIONS = {
                 "one panel per clipping threshold (dotted: the threshold; triangles: norms beyond the axis, drawn "
                 "at its edge; crosses: non-finite steps, skipped).",
     "depth": "Depth and skip connections: conflict accuracy after training, the input gradient through the layers at "
-             "initialisation and the input gradient 10 steps back after training, against the number of layers; one "
-             "colour per skip connection, a point per training seed and a line through their mean.",
+             "initialisation and the input gradient some steps back in time after training (their number is in the "
+             "panel's title), against the number of layers; one colour per skip connection, a point per training "
+             "seed and a line through their mean.",
     "number_prediction": "Number prediction: supervised classifiers (unidirectional and bidirectional) against the "
                          "language-model objective on the same items, by number of attractors (conflict and "
                          "matched), with the published supervised LSTM of Linzen et al. (2016) for reference.",
