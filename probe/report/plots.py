@@ -282,7 +282,7 @@ def plot_preference(seeds: pd.DataFrame, *, n_attractors: int = 1, note: str = "
     _figure_legend(fig, axes)
     _title(fig, f"Head vs nearest noun on conflict items ({n_attractors} attractor slot"
                 f"{'s' if n_attractors != 1 else ''}{'; ' + note if note else ''}); below 0.5: the model follows the "
-                "nearest noun", f"{_n_text(acc)}; error bars: {_ci_note(acc).split(': ', 1)[1]}")
+                "nearest noun", f"{_n_neural(acc)}; error bars: {_ci_note(acc).split(': ', 1)[1]}")
     return fig
 
 
@@ -346,7 +346,7 @@ def plot_asymmetry(seeds: pd.DataFrame, *, construction: str | None = None, n_at
     _figure_legend(fig, grid.ravel(), loc="outside lower center", ncols=2)
     _title(fig, f"Markedness asymmetry ({construction}, {n_attractors} attractor{'s' if n_attractors != 1 else ''}"
                 f"{'; ' + note if note else ''}): SP = singular head, plural attractor; PS = the reverse",
-           f"left: {_n_text(acc)}; right: {_n_text(eff)}; error bars: {_ci_note(acc).split(': ', 1)[1]}")
+           f"left: {_n_neural(acc)}; right: {_n_neural(eff)}; error bars: {_ci_note(acc).split(': ', 1)[1]}")
     return fig
 
 
