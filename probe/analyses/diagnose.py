@@ -383,9 +383,10 @@ def _position_order(positions: Sequence[str]) -> list[str]:
 
 
 def plot_diagnose(diag: pd.DataFrame):
-    """Probe accuracy along the sentence: one panel per arch, one line per layer x kind (h solid, c dashed;
-    marker by layer), control-task accuracy in grey; mean over seeds. Offsets from the head (``along``)
-    are drawn as a second, separate stretch right of the position classes."""
+    """Probe accuracy along the sentence: one panel per arch, one line per layer x kind (h black and solid, c
+    orange and dashed, set a little to the right of h so that equal accuracies stay visible; marker by layer),
+    control-task accuracy paler; mean over seeds. Offsets from the head (``along``) are drawn as a second,
+    separate stretch right of the position classes."""
     import matplotlib
     from matplotlib.figure import Figure
 

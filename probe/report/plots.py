@@ -41,6 +41,19 @@ def _select(frame: pd.DataFrame, **eq) -> pd.DataFrame:
     return frame[mask]
 
 
+def headline_constructions(seeds: pd.DataFrame) -> tuple[str, str]:
+    """(the pool, its constructions with conflict items): the construction labels the headline reads. A run's
+    summaries pool the constructions its corpora attest ('pooled', 'pooled_conflict'); other results folders
+    have 'all' (every construction), or a single construction."""
+    from probe.evaluate import POOL, POOL_CONFLICT
+
+    cons = set(seeds["construction"])
+    if POOL in cons:
+        return POOL, POOL_CONFLICT if POOL_CONFLICT in cons else POOL
+    pooled = "all" if "all" in cons else sorted(cons)[0]
+    return pooled, pooled
+
+
 def _n_text(sub: pd.DataFrame) -> str:
     """'n = 40-50 items per point, 3 seeds' from a selection of seed-summary rows (n_items counts each
     item once: items are paired across seeds)."""
@@ -95,7 +108,10 @@ def _title(fig: Figure, *lines: str, width: int | None = None, fontsize: float =
     suptitle(fig, *lines, width=width, fontsize=fontsize)
 
 
-def _rate_lines(frame: pd.DataFrame, x: str = "attractor_rate") -> list[tuple[float | None, pd.DataFrame, float, object]]:
+RateLine = tuple[float | None, pd.DataFrame, float, object]      # rate, its rows, shade, line style
+
+
+def _rate_lines(frame: pd.DataFrame, x: str = "attractor_rate") -> list[RateLine]:
     """(rate, rows, shade, line style) per attractor rate of ``frame``, lowest rate first (style.rate_styles:
     lighter and more finely dashed for lower rates). One (None, frame, 1.0, '-') when the frame has no rates."""
     if x not in frame.columns or frame[x].isna().all():
@@ -519,8 +535,8 @@ def plot_learning_curves(curves: pd.DataFrame) -> Figure:
             if len(a):
                 bottom.plot(a["x"], a["agreement"], ls=ls, color=colour, lw=0.8, alpha=0.75, marker=marker, ms=2.2)
         n_runs = here["run"].nunique()
-        top.set_title((f"{_rate_title(rate)}\n" if rate is not None else "") + f"{n_runs} run{'s' if n_runs != 1 else ''}",
-                      fontsize=8.5)
+        runs = f"{n_runs} run{'s' if n_runs != 1 else ''}"
+        top.set_title(f"{_rate_title(rate)}\n{runs}" if rate is not None else runs, fontsize=8.5)
         if relative:
             top.axhline(1.0, color="0.4", lw=0.8, ls=":")
         bottom.set_ylim(-0.02, 1.02)
@@ -562,8 +578,6 @@ def plot_attractor_rate(seeds: pd.DataFrame, *, x: str = "attractor_rate", const
     if x not in seeds.columns:
         return _empty(fig, f"no {x} column in the results")
     if construction is None:
-        from probe.report.report import headline_constructions
-
         construction = headline_constructions(seeds)[1]
     sel = _select(syntactic_rates(seeds), construction=construction, n_attractors=n_attractors)
     sel = sel[sel[x].notna()]
@@ -617,7 +631,6 @@ def seed_spread_rows(per_model: pd.DataFrame, seeds: pd.DataFrame, *, n_attracto
     row per trained model, with its seed and, where a rate has several corpora, its corpus), the pooled
     estimate and interval from summary_seeds.csv."""
     from probe.metrics import syntactic_rates
-    from probe.report.report import headline_constructions
 
     construction = headline_constructions(seeds)[1]
     neural = [a for a in set(seeds["arch"]) if a in ARCH_STYLES and a != "unigram"]

@@ -113,16 +113,11 @@ HEADLINE_CLASSES = (("matched", "matched accuracy"), ("conflict", "conflict: syn
 
 
 def headline_constructions(seeds: pd.DataFrame) -> tuple[str, str]:
-    """(the pool, its constructions with conflict items): the construction labels the headline reads. A run's
-    summaries pool the constructions its corpora attest ('pooled', 'pooled_conflict'); other results folders
-    have 'all' (every construction), or a single construction."""
-    from probe.evaluate import POOL, POOL_CONFLICT
+    """(the pool, its constructions with conflict items): :func:`probe.report.plots.headline_constructions`,
+    which the figures read too (it lives there: the figures cannot import this module, which imports them)."""
+    from probe.report.plots import headline_constructions as pools
 
-    cons = set(seeds["construction"])
-    if POOL in cons:
-        return POOL, POOL_CONFLICT if POOL_CONFLICT in cons else POOL
-    pooled = "all" if "all" in cons else sorted(cons)[0]
-    return pooled, pooled
+    return pools(seeds)
 
 
 def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1, convergence: Mapping | None = None) -> pd.DataFrame:
