@@ -49,7 +49,7 @@ from probe.analyses.taps import (
 from probe.core.config import NonNegativeInt, PositiveInt, config_to_dict
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
-from probe.core.style import fmt_num, log_axis
+from probe.core.style import fmt_num, log_axis, suptitle
 from probe.core.tables import markdown_table
 from probe.data.corpus import Vocab, load_corpus
 from probe.models.cells import recurrent_cells
@@ -273,11 +273,21 @@ def plot_gradients(table: pd.DataFrame) -> Figure:
         log_axis(ax)
         ax.set_xlabel("distance l (steps back from the target position t)")
         ax.set_ylabel("mean ||dJ(t)/dh(t-l)|| (log scale)")
-        ax.set_title(f"{'at initialisation' if state == 'init' else 'after training'}", fontsize=9)
+        rate = _rate_of(sub) if state == "trained" else None
+        ax.set_title("at initialisation" if state == "init" else
+                     "after training" + (f" (corpus attractor rate {rate:g})" if rate is not None else ""), fontsize=9)
         ax.legend(fontsize=7, frameon=False)
-    fig.suptitle("Vanishing gradients: J = cross-entropy at position t, h = top-layer hidden state; "
-                 "n = windows per line, bands: 95% bootstrap CI", fontsize=9)
+    suptitle(fig, "Vanishing gradients: J = cross-entropy at position t, h = top-layer hidden state; "
+                  "n = windows per line, bands: 95% bootstrap CI")
     return fig
+
+
+def _rate_of(frame: pd.DataFrame) -> float | None:
+    """The corpus attractor rate of a table's trained models (its ``attractor_rate`` column), None if unknown."""
+    if "attractor_rate" not in frame.columns:
+        return None
+    rates = pd.to_numeric(frame["attractor_rate"], errors="coerce").dropna().unique()
+    return float(rates[0]) if len(rates) == 1 else None
 
 
 def plot_item_gradients(summary: pd.DataFrame) -> Figure:
@@ -300,15 +310,21 @@ def plot_item_gradients(summary: pd.DataFrame) -> Figure:
                 r = d[d["role"] == role].sort_values("distance")
                 if not len(r):
                     continue
+                n = int(r["n"].sum())
                 ax.plot(r["distance"], r[col].where(r[col] > 0), ls=ls, marker=marker, color=colour, mfc=fill,
-                        mec=colour, ms=4, lw=1.2, label=f"{arch} {role} (n={int(r['n'].sum())})")
+                        mec=colour, ms=4, lw=1.2,
+                        label=f"{arch} {role}" + (f" ({n} items)" if role == "head" else f" ({n} nouns)"))
         log_axis(ax)
         ax.set_xlabel("distance from the verb (tokens; 1 = adjacent)")
         ax.set_ylabel(f"mean ||d margin / d {what}|| (log)")
         ax.set_title(f"w.r.t. the noun's {what}", fontsize=9)
-        ax.legend(fontsize=6.5, frameon=False)
-    fig.suptitle("How much of the verb's agreement margin reaches the head vs the attractors "
-                 "(solid, filled: head; dashed, open: attractors; trained models)", fontsize=9)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", fontsize=7, frameon=False)
+    rate = _rate_of(summary)
+    models = int(summary["n_models"].max()) if "n_models" in summary.columns else 1
+    suptitle(fig, "How much of the verb's agreement margin reaches the head (solid, filled) and every attractor of "
+                  "the same items (dashed, open)",
+             f"items with attractors; trained models{f' of corpus attractor rate {rate:g}' if rate is not None else ''}"
+             f" ({models} per cell); n: items and attractor nouns, over every distance and model")
     return fig
 
 
@@ -441,6 +457,7 @@ def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
         summary.insert(0, "variant", variant)
         summary.insert(0, "arch", arch)
         summary["n_models"] = len(ms)
+        summary["attractor_rate"] = rate if state == "trained" else None
         summary["hidden"] = ms[0].cfg.hidden
         summary["layers"] = ms[0].cfg.layers
         frames.append(summary)
@@ -471,7 +488,11 @@ def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
             r.insert(0, "arch", m.cfg.arch)
             parts.append(r)
         item_rows = pd.concat(parts, ignore_index=True)
-    item_summary = summarize_items(item_rows) if item_df is not None else None
+    item_summary = None
+    if item_df is not None:
+        # the items with attractors, as in the report's table: the head's n is theirs, not every item's
+        item_summary = summarize_items(item_rows[item_rows["n_attractors"] > 0] if len(item_rows) else item_rows)
+        item_summary["attractor_rate"] = rate
     # --- write
     tables = {STEM: table, f"{STEM}_fit": fit_table, **({f"{STEM}_sim": sim} if len(sim) else {})}
     import matplotlib
@@ -481,7 +502,7 @@ def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
         if item_summary is not None:
             tables[f"{STEM}_items"] = item_summary
             figures[f"{STEM}_items"] = plot_item_gradients(item_summary)
-    markdown = _markdown(table, fit_table, item_rows, cfg)
+    markdown = _markdown(table, fit_table, item_rows, cfg, rate=rate)
     info = {"config": config_to_dict(cfg), "estimator": __doc__.split("Agreement items")[0].strip(),
             "models": [{"name": m.name, "arch": m.cfg.arch, "variant": variant_name(m.cfg), "state": m.state,
                         "seed": m.seed, "attractor_rate": m.attractor_rate, "windows": sources.get(m.name)}
@@ -525,7 +546,8 @@ def _model_name(path: str | os.PathLike) -> str:
     return (p.parent.name if p.suffix == ".pt" else p.name) or str(p)
 
 
-def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, cfg: GradientsConfig) -> str:
+def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, cfg: GradientsConfig,
+              rate: float | None = None) -> str:
     n = int(table["n"].max()) if len(table) else 0
     lines = ["## Vanishing gradients", "",
              f"Mean norm of dJ(t)/dh(t-l), J = cross-entropy at the final position of a window, h = the top layer's "
@@ -550,7 +572,9 @@ def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, 
     if len(item_rows):
         lines += ["On agreement items: `grad` is the mean norm of the gradient of the verb's log-prob margin "
                   "(log P(good) - log P(bad)) w.r.t. the noun's top-layer hidden state, for the head and the "
-                  "attractor nearest the verb (trained models; items with attractors); `dist` is the mean "
+                  "attractor nearest the verb (trained models"
+                  + (f" of corpus attractor rate {rate:g}" if rate is not None else "") + "; items with attractors, "
+                  "counted once per model); `dist` is the mean "
                   "distance from the verb in tokens.", ""]
         att = item_rows[item_rows["n_attractors"] > 0]
         recs = []

@@ -16,18 +16,85 @@ from probe.core.io import write_text_atomic
 from probe.core.environment import environment_facts
 from probe.core.tables import _code_tokens, fmt_ci, markdown_table
 
+# one caption per figure (file stem before any '__' group suffix), in the order the Figures section lists them
 FIGURE_CAPTIONS = {
-    "attractor_rate": "Syntactic choice rate on conflict items vs the corpus attractor rate, one panel per "
-                      "architecture (95% CI bands over seeds and items; grey: baselines).",
-    "attractors": "Accuracy vs number of attractors, one panel per architecture (solid: conflict, every attractor "
-                  "of the other number; dashed: matched).",
-    "headline": "Syntactic choice rate vs head-verb distance with no attractor (left) and vs the number of "
-                "attractors of the other number (right), one row per cell.",
-    "preference": "Syntactic choice rate per construction on conflict items (1 attractor).",
-    "asymmetry": "Markedness asymmetry: SP vs PS accuracy and the attraction effect per head number.",
-    "learning_curves": "Validation perplexity (relative to the corpus' entropy floor where known) and agreement "
-                       "accuracy during training; x: a run that stopped without converging.",
+    "attractor_rate": "Syntactic choice rate on conflict items (the headline's pooled constructions) against the "
+                      "corpus attractor rate, one panel per architecture (95% interval bands over seeds and items; "
+                      "filled markers: the interval excludes 0.5; grey: the baselines, each with its own marker).",
+    "seed_spread": "Conflict accuracy of every trained model (one point per training seed; marker by corpus where a "
+                   "rate has several) beside the pooled estimate and its interval, per architecture and corpus "
+                   "attractor rate: seeds that split into learners and non-learners show as separate clusters.",
+    "attractors": "Accuracy against the number of attractors (pp), one panel per architecture: conflict items (every "
+                  "attractor of the other number), one line per corpus attractor rate (darker and solid = higher), "
+                  "and matched items (every attractor of the head's number; dash-dot, open markers) at the highest "
+                  "rate.",
+    "headline": "Syntactic choice rate against the head-verb distance with no attractor (left) and against the number "
+                "of attractors of the other number (right), one row per architecture and one line per corpus "
+                "attractor rate (darker and solid = higher); grey: the baselines at the highest rate.",
+    "preference": "Syntactic choice rate per construction on conflict items with one attractor, one row of bars per "
+                  "corpus attractor rate (error bars: 95% intervals); 'pooled': the headline's constructions.",
+    "asymmetry": "Markedness asymmetry on pp items, one row per corpus attractor rate: accuracy on SP and PS items "
+                 "(left) and the attraction effect, accuracy(matched) - accuracy(conflict), for singular and plural "
+                 "heads (right).",
+    "learning_curves": "Learning curves: validation perplexity (relative to the corpus' entropy floor where known; "
+                       "top) and held-out agreement (mean accuracy over item classes on held-out items, which "
+                       "training watches besides perplexity to stop; bottom), one column per corpus attractor rate, "
+                       "one colour per architecture, one thin line per trained model; x: stopped without converging.",
+    "gradients": "Vanishing gradients: mean norm of the gradient of the next-word loss with respect to the hidden "
+                 "state l steps back, per cell, at initialisation and after training (95% bootstrap bands).",
+    "gradients_items": "Gradient of the verb's agreement margin with respect to the head (solid) and to every "
+                       "attractor (dashed) by their distance from the verb, on items with attractors (trained "
+                       "models; the rate and n are in the figure's title).",
+    "clipping": "Exploding gradients: the gradient norm before clipping at each training step, one row per cell and "
+                "one panel per clipping threshold (dotted: the threshold; triangles: norms beyond the axis, drawn "
+                "at its edge; crosses: non-finite steps, skipped).",
+    "depth": "Depth and skip connections: conflict accuracy after training, the input gradient through the layers at "
+             "initialisation and the input gradient some steps back in time after training (their number is in the "
+             "panel's title), against the number of layers; one colour per skip connection, a point per training "
+             "seed and a line through their mean.",
+    "number_prediction": "Number prediction: supervised classifiers (unidirectional and bidirectional) against the "
+                         "language-model objective on the same items, by number of attractors (conflict and "
+                         "matched), with the published supervised LSTM of Linzen et al. (2016) for reference.",
+    "diagnose": "Diagnostic classifiers: accuracy of a linear probe decoding the head's number from the hidden state "
+                "(h) and, in LSTMs, the cell state (c) at each position of the sentence, beside a control task.",
+    "ablation": "Agreement accuracy with the units most predictive of the head's number zeroed, against as many "
+                "random units zeroed (95% range over draws) and the intact model, on all items and on conflict "
+                "items.",
 }
+
+
+def figure_caption(png: Path) -> str:
+    """The italic caption line of a figure file: its FIGURE_CAPTIONS text (the group a '__' suffix names in
+    brackets), with a link to the PDF beside it where there is one."""
+    stem = png.stem.split("__")[0]
+    caption = FIGURE_CAPTIONS.get(stem, f"Figure {png.stem}.")
+    extra = png.stem[len(stem):].lstrip("_").replace("_", " ")
+    pdf = png.with_suffix(".pdf")
+    return (f"*{caption}{' (' + extra + ')' if extra else ''}*"
+            + (f" [PDF](figures/{pdf.name})" if pdf.is_file() else ""))
+
+
+def embed_figures(out: list[str], figures: Path) -> list[str]:
+    """Every PNG in ``figures`` shown once: a figure a section of ``out`` already embeds gets its caption there;
+    the others follow in a Figures section (in FIGURE_CAPTIONS order). Returns ``out`` with both."""
+    import re
+
+    order = list(FIGURE_CAPTIONS)
+    pngs = sorted(figures.glob("*.png"), key=lambda p: (order.index(p.stem.split("__")[0])
+                                                          if p.stem.split("__")[0] in order else len(order), p.name))
+    rest = []
+    for png in pngs:
+        embed = re.compile(r"!\[[^\]]*\]\(figures/" + re.escape(png.name) + r"\)")
+        at = next((i for i, block in enumerate(out) if embed.search(block)), None)
+        if at is None:
+            rest.append(png)
+        else:
+            out[at] = embed.sub(lambda m: m.group(0) + "\n\n" + figure_caption(png), out[at], count=1)
+    if rest:
+        out += ["## Figures", ""]
+        for png in rest:
+            out += [f"![{png.stem}](figures/{png.name})", "", figure_caption(png), ""]
+    return out
 
 
 def _with_ci(frame: pd.DataFrame) -> pd.Series:
@@ -46,16 +113,11 @@ HEADLINE_CLASSES = (("matched", "matched accuracy"), ("conflict", "conflict: syn
 
 
 def headline_constructions(seeds: pd.DataFrame) -> tuple[str, str]:
-    """(the pool, its constructions with conflict items): the construction labels the headline reads. A run's
-    summaries pool the constructions its corpora attest ('pooled', 'pooled_conflict'); other results folders
-    have 'all' (every construction), or a single construction."""
-    from probe.evaluate import POOL, POOL_CONFLICT
+    """(the pool, its constructions with conflict items): :func:`probe.report.plots.headline_constructions`,
+    which the figures read too (it lives there: the figures cannot import this module, which imports them)."""
+    from probe.report.plots import headline_constructions as pools
 
-    cons = set(seeds["construction"])
-    if POOL in cons:
-        return POOL, POOL_CONFLICT if POOL_CONFLICT in cons else POOL
-    pooled = "all" if "all" in cons else sorted(cons)[0]
-    return pooled, pooled
+    return pools(seeds)
 
 
 def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1, convergence: Mapping | None = None) -> pd.DataFrame:
@@ -425,17 +487,8 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
                 "models:", "", markdown_table(exc)]
     else:
         out += [f"None: all {summary_json.get('n_scores', 'the')} item scores are in the models' vocabularies.", ""]
-    figs = sorted((res / "figures").glob("*.png")) if (res / "figures").is_dir() else []
-    if figs:
-        out += ["## Figures", ""]
-        for png in figs:
-            stem = png.stem.split("__")[0]
-            caption = FIGURE_CAPTIONS.get(stem, png.stem)
-            extra = png.stem[len(stem):].lstrip("_").replace("_", " ")
-            pdf = png.with_suffix(".pdf")
-            out += [f"![{png.stem}](figures/{png.name})", "",
-                    f"*{caption}{' (' + extra + ')' if extra else ''}*"
-                    + (f" [PDF](figures/{pdf.name})" if pdf.is_file() else ""), ""]
+    if (res / "figures").is_dir():
+        out = embed_figures(out, res / "figures")
     conventions = config.get("conventions", {})
     if conventions:
         out += ["## Scoring conventions", "", *[f"- **{k}**: {_code_tokens(v)}" for k, v in conventions.items()], ""]
