@@ -13,7 +13,7 @@ from probe.data.build import build_dataset
 from probe.core.config import config_from_dict, config_to_dict, merge_config
 from probe.core.io import save_config
 from probe.run.config import (RunConfig, check_run_config, corpus_tag, model_labels, model_tag, rate_tag,
-                              stream_seeds, sweep_rates, train_config, training_seed)
+                              stream_pairs, sweep_rates, train_config, training_seed)
 from probe.run.published import overview_section, real_on_synthetic, score_extra_data
 from probe.run.report import (intro_markdown, report_sections, reproducibility, seeds_confirmation,
                               training_summaries, write_evidence)
@@ -80,7 +80,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     for rate in sweep_rates(cfg):
         for c in cfg.corpus_seeds:
             for arch in cfg.archs:
-                for seed, state in [(s, "") for s in cfg.seeds] + [(s, "stream") for s in stream_seeds(cfg)]:
+                for seed, state in [(s, "") for s in cfg.seeds] + [(s, "stream") for cc, s in stream_pairs(cfg)
+                                                                     if cc == c]:
                     tcfg = train_config(cfg, arch, training_seed(cfg, c, seed), state=state or None)
                     out = work / "models" / model_tag(arch, rate, c, seed, cfg, state)
                     if state:
