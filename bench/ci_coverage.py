@@ -13,6 +13,11 @@ independently and each holds the same number of seeds (seeds nested in corpora).
                  a run draws several corpora: corpus and seed parts, each with its own t quantile)
 
     python bench/ci_coverage.py [--reps 1000] [--seeds 3 5 10] [--corpora 2] [--items 200]
+
+With a corpus effect, each seed count S is tried in two designs: S seeds in each of --corpora corpora (2S
+models; the nested interval estimates a corpus part from --corpora - 1 degrees of freedom), and S models
+each trained on its own corpus (configs/seeds.json's design: corpus and seed vary together, so the plain
+crossed interval over the S models already holds the corpus variance, with S - 1 degrees of freedom).
 """
 from __future__ import annotations
 
@@ -62,13 +67,16 @@ def main() -> None:
     rng = np.random.default_rng(0)
     print(f"cpu: {cpu_model()}; {a.reps} replicates per regime; {a.items} items; regimes with a corpus effect draw "
           f"{a.corpora} corpora, each with the given number of seeds")
-    print(f"{'regime':<24} {'seeds':>5} | {'seed-t':>7} {'items,1 seed':>12} {'crossed':>8} {'nested':>7}")
+    print(f"{'regime':<24} {'models':>9} | {'seed-t':>7} {'items,1 seed':>12} {'crossed':>8} {'nested':>7}")
     t0 = time.perf_counter()
     for name, corpus_sd, seed_sd, shape, item_sd, base in REGIMES:
         true_mean = truth(rng, corpus_sd, seed_sd, shape, item_sd, base)
         logit0 = np.log(base / (1 - base))
-        n_corpora = a.corpora if corpus_sd > 0 else 1
-        for S in a.seeds:
+        # designs: (corpora, seeds per corpus); with a corpus effect, S seeds in each of --corpora corpora, or S
+        # models each on its own corpus (one seed per corpus: corpus and seed vary together)
+        designs = [(1, S) for S in a.seeds] if corpus_sd == 0 else \
+            [d for S in a.seeds for d in ((a.corpora, S), (S, 1))]
+        for n_corpora, S in designs:
             M = n_corpora * S
             groups = np.repeat(np.arange(n_corpora), S)
             hits = np.zeros(4)
@@ -83,10 +91,10 @@ def main() -> None:
                              crossed_interval([table], [1.0], groups=groups)[1:]]
                 hits += [lo <= true_mean <= hi for lo, hi in intervals]
             cov = hits / a.reps
-            label = f"{S}" + (f"x{n_corpora}" if n_corpora > 1 else "")
-            print(f"{name:<24} {label:>5} | {cov[0]:>7.3f} {cov[1]:>12.3f} {cov[2]:>8.3f} {cov[3]:>7.3f}")
+            label = f"{S}" if n_corpora == 1 else f"{n_corpora}c x {S}s"
+            print(f"{name:<24} {label:>9} | {cov[0]:>7.3f} {cov[1]:>12.3f} {cov[2]:>8.3f} {cov[3]:>7.3f}")
     print(f"({time.perf_counter() - t0:.0f} s; the standard error of each coverage is about "
-          f"{np.sqrt(0.95 * 0.05 / a.reps):.3f}; 'seeds' is seeds per corpus x corpora)")
+          f"{np.sqrt(0.95 * 0.05 / a.reps):.3f}; 'models': seeds, or corpora (c) x seeds per corpus (s))")
 
 
 if __name__ == "__main__":

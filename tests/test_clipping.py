@@ -125,3 +125,28 @@ def test_run_entries_need_a_corpus_and_take_the_richest(tmp_path):
         with pytest.raises(ProbeError, match="needs a corpus"):
             run_analysis(name, AnalysisInputs(out=str(tmp_path / "x")))
     assert richest_corpus({0.01: "a", 0.3: "b", 0.1: "c"}, "depth").name == "b"
+
+
+def test_clipping_figure_a_panel_per_threshold_and_a_capped_axis():
+    """One panel per cell x threshold (no tangle of traces); an explosion to 1e15 does not squash the other
+    traces: it is drawn at a ceiling with its largest value written beside it, non-finite steps as crosses."""
+    from probe.analyses.clipping import plot_clipping
+    from probe.core.style import figure_problems
+
+    steps = np.arange(1, 21)
+    calm = pd.DataFrame({"arch": "srn", "variant": "relu", "clip": 1.0, "step": steps, "loss": 1.0,
+                         "grad_norm": np.full(20, 2.0), "clipped": True, "finite": True})
+    wild = calm.assign(clip=0.0, clipped=False, grad_norm=np.where(steps == 5, 1e15, 0.5), finite=steps < 10)
+    runs = pd.DataFrame([{"arch": "srn", "variant": "relu", "optimizer": "sgd", "lr": 5.0, "clip": c, "status": s,
+                          "steps": 20, "nonfinite_steps": n, "clipped_share": share}
+                         for c, s, n, share in ((0.0, "stopped", 11, 0.0), (1.0, "completed", 0, 1.0))])
+    fig = plot_clipping(pd.concat([wild, calm]), runs)
+    off, on = fig.axes
+    assert off.get_title() == "no clipping: stopped, 11 non-finite"
+    assert on.get_title().startswith("clip 1: 0 non-finite")
+    assert off.get_ylim()[1] < 1e6                               # the explosion does not set the scale
+    assert max(off.lines[0].get_ydata()) == 200      # capped at 100 x the row's median norm (2 > the threshold 1)
+    assert any(t.get_text() == "max 1.0e+15" for t in off.texts)
+    crosses = [line for line in off.lines if line.get_marker() == "x"]
+    assert len(crosses) == 1 and len(crosses[0].get_xdata()) == 11
+    assert figure_problems(fig) == []

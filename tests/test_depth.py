@@ -83,3 +83,32 @@ def test_tiny_sweep_end_to_end_and_bad_input(data, capsys):
     err = capsys.readouterr().err
     assert err.count("probe depth: error:") == 4 and "--layers must be a positive integer, got 0" in err
     assert not bad.exists()
+
+
+def test_depth_figure_shows_each_seed_and_their_mean_set_apart():
+    """Several training seeds per variant: a point per seed, a line through their mean; the lines of the skip
+    connections are set apart sideways, so that equal values stay visible."""
+    from probe.analyses.depth import plot_depth
+    from probe.core.style import figure_problems
+
+    rows = []
+    for seed, acc in ((0, 0.2), (1, 0.6), (2, 1.0)):
+        for layers, skip in ((1, "none"), (4, "none"), (4, "residual")):
+            for state in ("init", "trained"):
+                rows.append({"arch": "lstm", "variant": "default", "layers": layers, "skip": skip, "seed": seed,
+                             "state": state, "status": "converged", "distance": 10, "n_sequences": 8,
+                             "acc_conflict": acc if state == "trained" else np.nan,
+                             "grad_emb_d0": 0.01 * (seed + 1), "grad_emb_dk": 1e-4 * (seed + 1)})
+    fig = plot_depth(pd.DataFrame(rows))
+    acc_panel = fig.axes[0]
+    means = [line for line in acc_panel.lines if line.get_linestyle() not in ("None", ":")]
+    assert len(means) == 2                                       # residual, plain
+    for line in means:
+        np.testing.assert_allclose(line.get_ydata(), [0.6, 0.6])    # the mean of 0.2, 0.6 and 1.0
+    xs = sorted(float(line.get_xdata()[1]) for line in means)
+    assert xs[0] < xs[1] < xs[0] + 0.3                           # set apart, near the same depth
+    points = [line for line in acc_panel.lines if line.get_linestyle() == "None"]
+    # each model once: the one-layer models (shared by every line), four-layer plain and residual
+    values = sorted(np.concatenate([p.get_ydata() for p in points]))
+    np.testing.assert_allclose(values, [0.2] * 3 + [0.6] * 3 + [1.0] * 3)
+    assert "3 training seeds" in fig._suptitle.get_text() and figure_problems(fig) == []

@@ -179,3 +179,21 @@ def test_run_diagnose_analysis_and_cli(setup, tmp_path, capsys):
     assert "error" in capsys.readouterr().err and not bad.exists()
     assert main(args[:4] + [str(bad)] + args[5:] + ["--model", models[0]["path"], "--folds", "1"]) == 2
     assert not bad.exists()
+
+
+def test_diagnose_figure_keeps_the_cell_state_visible_beside_h():
+    """Where h and c decode the head's number equally well (both at 1.0), the c line is drawn beside h in its
+    own colour, not hidden under it."""
+    from probe.analyses.diagnose import plot_diagnose
+    from probe.core.style import figure_problems
+
+    rows = [{"arch": "lstm", "seed": 0, "layer": 0, "kind": kind, "position": pos, "accuracy": 1.0,
+             "control_accuracy": 0.6, "selectivity": 0.4, "n": 50}
+            for kind in ("h", "c") for pos in ("head", "attractor1", "before_verb")]
+    fig = plot_diagnose(pd.DataFrame(rows))
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    h, c = lines["layer 0 h"], lines["layer 0 c"]
+    assert list(h.get_ydata()) == list(c.get_ydata()) == [1.0, 1.0, 1.0]
+    assert all(xc > xh for xh, xc in zip(h.get_xdata(), c.get_xdata()))
+    assert h.get_color() != c.get_color() and h.get_linestyle() != c.get_linestyle()
+    assert figure_problems(fig) == []

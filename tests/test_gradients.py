@@ -1,5 +1,6 @@
 """Gradient decay: step-by-step forward = the model's, one-pass norms = per-distance autograd = finite differences."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 
 from probe.cli import main
 from probe.core.errors import ProbeError
-from probe.analyses.gradients import (GradientsConfig, cell_jacobian_norms, item_gradients,
+from probe.analyses.gradients import (GradientsConfig, cell_jacobian_norms, item_gradients, plot_item_gradients,
                                       run as run_gradients)
 from probe.analyses.base import AnalysisInputs, analysis_copy
 from probe.analyses.taps import decay_norms, fit_decay, forward_with_taps, parse_variant, variant_name
@@ -195,6 +196,10 @@ def test_analysis_end_to_end_and_cli_errors(trained, capsys):
     assert "| srn (tanh) | init |" in res["markdown"]
     items = pd.read_csv(out / "gradients_items.csv")
     assert set(items["role"]) == {"head", "attractor"} and set(items["distance"]) == {1, 4}
+    # the figure counts the items the report's table counts (items with attractors) and names the rate
+    table_items = int(re.search(r"\| srn \(tanh\) \| (\d+) \|", res["markdown"]).group(1))
+    assert items.loc[items["role"] == "head", "n"].sum() == table_items and (items["attractor_rate"] == 0.1).all()
+    assert "corpus attractor rate 0.1" in plot_item_gradients(items)._suptitle.get_text()
     assert json.loads((out / "gradients.json").read_text())["config"]["max_distance"] == 12
     # bad input: one line, exit 2, nothing written
     bad = trained / "bad"

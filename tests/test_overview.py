@@ -56,3 +56,24 @@ def test_attraction_effect_rows_subtract_conflict_from_matched_of_the_same_sets(
                            rules={"set": "fully in vocabulary"})
     assert table["test set"].tolist() == ["set", "set: effect"]
     assert table.loc[1, "lstm"].startswith(f"{value:.3f}") and table.loc[0, "kept when"] == "fully in vocabulary"
+
+
+def test_real_english_is_placed_on_the_synthetic_axis():
+    from probe.report.axis import axis_markdown, plot_real_on_synthetic
+
+    def seeds(rows):
+        return pd.DataFrame([{"arch": a, "attractor_rate": r, "construction": "all", "level": "match",
+                              "metric": "accuracy", "condition": "conflict", "n_attractors": 1, "value": v,
+                              "ci_low": v - 0.05, "ci_high": min(v + 0.05, 1.0), "n_seeds": 3} for a, r, v in rows])
+
+    synthetic = seeds([("lstm", 0.01, 0.3), ("lstm", 0.05, 0.55), ("lstm", 0.3, 0.95)])
+    real = seeds([("lstm", None, 0.3)]).drop(columns="attractor_rate")
+    rates = {"ptb": {"dependencies": 1000, "attractor_rate": (0.11, 0.10, 0.12), "noun_rate": (0.2, 0.19, 0.21)}}
+    counts = pd.DataFrame({"attractor_rate": [0.01, 0.3], "conflict_dependencies": [90, 3000]})
+    text = axis_markdown(synthetic, real, rates, counts, corpus="ptb", synthetic_name="seeds")
+    # lstm: sequential at 0.01, undecided at 0.05, syntactic from 0.3: ptb's 0.11 lies below that first syntactic rate
+    assert "below its first syntactic rate 0.3 (turns)" in text and "about 110 (0.110 of its 1,000" in text
+    assert "0.300 [0.250, 0.350]" in text and "held 90 dependencies" in text
+    fig = plot_real_on_synthetic(synthetic, real, rates["ptb"]["attractor_rate"], corpus="ptb", synthetic_name="s")
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["lstm (s)", "lstm (ptb)"]

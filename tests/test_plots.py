@@ -15,7 +15,7 @@ from probe.cli import main
 from probe.metrics import aggregate_seeds
 from probe.report.plots import (load_learning_curves, plot_asymmetry, plot_attractor_rate, plot_attractors,
                                 plot_headline, plot_learning_curves, plot_preference)
-from probe.core.style import save_figure
+from probe.core.style import arch_style, figure_problems, save_figure, suptitle
 
 CONDITIONS = {"pp": ["SS", "SP", "PS", "PP", "SSS", "SPP", "PSS", "PPP"], "src": ["SS", "SP", "PS", "PP"],
               "sent_comp": ["SP", "PS"], "control": ["S", "P"]}
@@ -99,7 +99,7 @@ def test_asymmetry_figure(seeds_frame):
     fig = plot_asymmetry(seeds_frame)
     ax1, ax2 = fig.axes
     assert [t.get_text() for t in ax1.get_xticklabels()] == ["srn", "lstm", "3-gram"]  # neural archs first
-    sp = next(c for c in ax1.containers if c.get_label() == "SP")
+    sp = next(c for c in ax1.containers if c.get_label().startswith("singular head (SP"))
     want = pick(seeds_frame, construction="pp", condition="SP", metric="accuracy", level="condition",
                 n_attractors=1).set_index("arch")["value"]
     np.testing.assert_allclose([p.get_height() for p in sp.patches], want[["srn", "lstm", "3-gram"]])
@@ -150,17 +150,25 @@ def test_table_and_figure_read_the_same_number(tmp_path):
         assert cell.startswith(f"{y:.3f}")
 
 
-def write_train_dir(path, arch, seed, steps=(100, 200, 300)):
+def write_train_dir(path, arch, seed, steps=(100, 200, 300), corpus=None, held_out=False):
     path.mkdir(parents=True)
-    # the layout `probe train` writes: config.json {"train": {...}, "model": {...}}, metrics.jsonl with
-    # "train" lines (loss only) between "eval" lines
-    (path / "config.json").write_text(json.dumps({"train": {"seed": seed, "arch": arch}, "model": {"arch": arch}}))
+    # the layout `probe train` writes: config.json {"train": {...}, "model": {...}, "corpus": DIR}, metrics.jsonl
+    # with "train" lines (loss only) between "eval" lines
+    (path / "config.json").write_text(json.dumps({"train": {"seed": seed, "arch": arch}, "model": {"arch": arch},
+                                                  **({"corpus": str(corpus)} if corpus else {})}))
     lines = []
     for k, s in enumerate(steps):
         lines.append(json.dumps({"kind": "train", "step": s - 10, "loss": 5.0}))
         lines.append(json.dumps({"kind": "eval", "step": s, "valid_ppl": 100.0 / (k + 1),
-                                 "agreement_accuracy": 0.5 + 0.1 * k}))
+                                 "agreement_accuracy": 0.5 + 0.1 * k,
+                                 **({"agreement": 0.4 + 0.2 * k} if held_out else {})}))
     (path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def write_corpus_config(path, rate):
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"attractor_rate": rate, "source": "synthetic"}))
+    return path
 
 
 def test_learning_curves(tmp_path):
@@ -169,12 +177,37 @@ def test_learning_curves(tmp_path):
     (tmp_path / "c").mkdir()  # no metrics: skipped
     curves = load_learning_curves([tmp_path / "a", tmp_path / "b" / "model.pt", tmp_path / "c"])
     assert sorted(curves["run"].unique()) == ["a", "b"] and set(curves["arch"]) == {"lstm", "srn"}
-    assert set(curves["seed"]) == {0, 1} and len(curves) == 6
+    assert set(curves["seed"]) == {0, 1} and len(curves) == 6 and curves["attractor_rate"].isna().all()
     fig = plot_learning_curves(curves)
-    ax1, ax2 = fig.axes
-    assert ax1.get_yscale() == "log" and "perplexity" in ax1.get_ylabel() and ax1.get_xlabel() == "training step"
+    ax1, ax2 = fig.axes                      # no rates: one column, perplexity above agreement
+    assert ax1.get_yscale() == "log" and "perplexity" in ax1.get_ylabel() and ax2.get_xlabel() == "training step"
     np.testing.assert_allclose(ax1.lines[0].get_ydata(), [100, 50, 100 / 3])
-    np.testing.assert_allclose(ax2.lines[0].get_ydata(), [0.5, 0.6, 0.7])
+    np.testing.assert_allclose(ax2.lines[0].get_ydata(), [0.5, 0.6, 0.7])   # older runs: their accuracy
+    assert "learning-curve items" in ax2.get_ylabel()
+
+
+def test_learning_curves_one_column_per_rate_and_the_held_out_agreement(tmp_path):
+    """Rate and seed stay apart: a column per corpus attractor rate, a colour per cell, a line per run; the
+    bottom row draws the held-out agreement training stops on (metrics.jsonl 'agreement')."""
+    low, high = write_corpus_config(tmp_path / "c-low", 0.01), write_corpus_config(tmp_path / "c-high", 0.3)
+    dirs = []
+    for arch in ("srn", "lstm"):
+        for rate, corpus in (("low", low), ("high", high)):
+            for seed in (0, 1, 2):
+                dirs.append(tmp_path / f"{arch}-{rate}-s{seed}")
+                write_train_dir(dirs[-1], arch, seed, corpus=corpus, held_out=True)
+    curves = load_learning_curves(dirs)
+    assert set(curves["attractor_rate"]) == {0.01, 0.3} and set(curves["agreement_name"]) == {"agreement"}
+    fig = plot_learning_curves(curves)
+    grid = np.array(fig.axes).reshape(2, 2)
+    assert [ax.get_title().splitlines()[0] for ax in grid[0]] == ["corpus attractor rate 0.01",
+                                                                 "corpus attractor rate 0.3"]
+    runs = [[line for line in ax.lines if len(line.get_xdata()) == 3] for ax in grid[1]]   # not the chance line
+    assert [len(r) for r in runs] == [6, 6]                   # 2 cells x 3 seeds per rate
+    assert {line.get_color() for line in runs[0]} == {arch_style("srn")[2], arch_style("lstm")[2]}
+    np.testing.assert_allclose(grid[1, 0].lines[0].get_ydata(), [0.4, 0.6, 0.8])
+    assert "held-out agreement" in grid[1, 0].get_ylabel()
+    assert figure_problems(fig) == []
 
 
 def test_save_figure_and_make_figures(tmp_path, seeds_frame):
@@ -283,3 +316,112 @@ def test_a_figure_that_cannot_be_redrawn_is_kept_with_a_message(tmp_path, seeds_
     written = make_figures(res, formats=["png"], log=lines.append)
     assert sorted(p.name for p in written) == ["asymmetry.png", "attractors.png", "headline.png", "preference.png"]
     assert lines == [message]
+
+
+# --- every figure of a run, readable: no text cut at the edge, no two legend entries alike -------------
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory):
+    """The quick preset with two seeds and two corpora per rate (so that the per-seed figure is drawn and marks
+    the corpus), every analysis included."""
+    from probe.run import load_run_config, run_benchmark
+
+    cfg = load_run_config(preset="quick", overrides={"results_dir": str(tmp_path_factory.mktemp("run")),
+                                                     "seeds": [0, 1], "corpus_seeds": [0, 1]})
+    return run_benchmark(cfg, log=lambda line: None)
+
+
+def redraw(results, stem):
+    """The Figure behind ``results/figures/<stem>.png``, drawn again from the folder's tables."""
+    from probe.analyses import ablation, clipping, depth, diagnose, gradients, number
+    from probe.report import plots
+
+    def table(name):
+        return pd.read_csv(results / f"{name}.csv", keep_default_na=False, na_values=[""])
+
+    seeds = plots.read_seed_summary(results)
+    makers = {
+        "attractors": lambda: plots.plot_attractors(seeds), "headline": lambda: plots.plot_headline(seeds),
+        "attractor_rate": lambda: plots.plot_attractor_rate(seeds),
+        "preference": lambda: plots.plot_preference(seeds), "asymmetry": lambda: plots.plot_asymmetry(seeds),
+        "seed_spread": lambda: plots.plot_seed_spread(table("summary"), seeds),
+        "learning_curves": lambda: plots.plot_learning_curves(
+            plots.load_learning_curves(plots.recorded_train_dirs(results)[0])),
+        "clipping": lambda: clipping.plot_clipping(table("clipping_traces"), table("clipping")),
+        "depth": lambda: depth.plot_depth(table("depth")),
+        "diagnose": lambda: diagnose.plot_diagnose(table("diagnose")),
+        "ablation": lambda: ablation.plot_ablation(table("ablation")),
+        "gradients": lambda: gradients.plot_gradients(table("gradients")),
+        "gradients_items": lambda: gradients.plot_item_gradients(table("gradients_items")),
+        "number_prediction": lambda: number.plot_number_prediction(table("number_prediction")),
+    }
+    import matplotlib
+
+    with matplotlib.rc_context({"font.size": 8}):
+        return makers[stem]()
+
+
+def test_every_figure_of_a_run_is_readable(quick_results):
+    stems = sorted(p.stem for p in (quick_results / "figures").glob("*.png"))
+    assert {"seed_spread", "learning_curves", "clipping", "depth", "diagnose", "gradients_items"} <= set(stems)
+    problems = {stem: figure_problems(redraw(quick_results, stem)) for stem in stems}
+    assert {stem: p for stem, p in problems.items() if p} == {}
+
+
+def test_the_report_shows_every_figure_once_with_a_caption(quick_results):
+    import re
+
+    from probe.report.report import FIGURE_CAPTIONS
+
+    report = (quick_results / "report.md").read_text()
+    for png in (quick_results / "figures").glob("*.png"):
+        embeds = re.findall(r"!\[[^\]]*\]\(figures/" + re.escape(png.name) + r"\)\n\n\*([^*]+)\*", report)
+        assert len(embeds) == 1 and report.count(f"](figures/{png.name})") == 1, png.name
+        assert embeds[0] == FIGURE_CAPTIONS[png.stem]
+
+
+def test_figure_problems_finds_cut_text_and_look_alike_legend_entries():
+    from matplotlib.figure import Figure
+
+    def figure(title, unigram_ls):
+        fig = Figure(figsize=(4, 3), layout="constrained")
+        ax = fig.add_subplot(1, 1, 1)
+        ax.plot([0, 1], [0, 1], color="0.6", ls="--", marker=".", label="3-gram")
+        ax.plot([0, 1], [1, 0], color="0.6", ls=unigram_ls, marker=".", label="unigram")
+        ax.legend()
+        fig.suptitle(title)
+        return fig
+
+    problems = figure_problems(figure("a title far too long for a figure four inches wide, so that it runs past both "
+                                      "edges", "--"))
+    assert any(p.startswith("text 'a title far too long") and "cut at the figure's edge" in p for p in problems)
+    assert [p for p in problems if "look the same" in p] == ["legend of axes 0: '3-gram' and 'unigram' look the same"]
+    assert figure_problems(figure("a short title", "--")) == ["legend of axes 0: '3-gram' and 'unigram' look the same"]
+    assert figure_problems(figure("a short title", ":")) == []
+    fig = figure("", ":")
+    fig.axes[0].get_legend().remove()
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside right upper")
+    suptitle(fig, "a title wrapped to reach the right edge, where a legend at the top would sit")
+    assert figure_problems(fig) == ["the legend of figure overlaps the figure's title"]
+
+
+def test_seed_spread_shows_each_model_and_the_pooled_interval():
+    """A split between seeds stays visible: each model's conflict accuracy is a point, beside the pooled
+    estimate and its interval from the seed summary."""
+    from probe.metrics import aggregate_seeds
+    from probe.report.plots import plot_seed_spread, seed_spread_rows
+
+    scores = fake_scores(archs=("gru", "3-gram"), seeds=(0, 1, 2), rates=[0.01, 0.3], n=20)
+    seeds = aggregate_seeds(scores)
+    per_model = (scores[scores["match"] == "conflict"].groupby(["model", "arch", "seed", "attractor_rate"])
+                 ["correct"].mean().rename("value").reset_index()
+                 .assign(construction="all", condition="conflict", n_attractors=1, level="match", metric="accuracy"))
+    one, pooled = seed_spread_rows(per_model, seeds)
+    assert set(one["arch"]) == {"gru"} and len(one) == 6 and set(pooled["attractor_rate"]) == {0.01, 0.3}
+    fig = plot_seed_spread(per_model, seeds)
+    ax = fig.axes[0]
+    points = np.concatenate([line.get_ydata() for line in ax.lines if line.get_marker() == arch_style("gru")[0]])
+    np.testing.assert_allclose(np.sort(points), np.sort(one["value"]))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.01", "0.3"]
+    assert figure_problems(fig) == []
+    assert plot_seed_spread(per_model[per_model["seed"] == 0], seeds) is None    # one model per cell: no spread

@@ -154,7 +154,7 @@ def plot_ablation(abl: pd.DataFrame):
     import matplotlib
     from matplotlib.figure import Figure
 
-    from probe.core.style import arch_order
+    from probe.core.style import arch_order, suptitle
 
     with matplotlib.rc_context({"font.size": 8}):
         fig = Figure(figsize=(8.0, 3.6), layout="constrained")
@@ -180,13 +180,13 @@ def plot_ablation(abl: pd.DataFrame):
             ax.set_xticks(x)
             ax.set_xticklabels(archs)
             ax.axhline(0.5, color="0.5", lw=0.8, ls=":", zorder=0)
-            ax.set_ylim(0, 1.22)
-            ax.set_yticks(np.linspace(0, 1, 6))
+            ax.set_ylim(0, 1.05)
             ax.set_ylabel("agreement accuracy")
             n = int(s["n_items"].min()) if len(s) else 0
             ax.set_title(f"{match} items (n >= {n} per bar)", fontsize=9)
-            ax.legend(fontsize=6, frameon=False, loc="upper center", ncol=3)
+        if fig.axes:
+            fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=7,
+                       frameon=False)
         k = int(abl.loc[abl["ablation"] == "number", "k"].max()) if (abl["ablation"] == "number").any() else 0
-        fig.suptitle(f"Ablation: the {k} units most predictive of the head's number zeroed vs {k} random units",
-                     fontsize=9)
+        suptitle(fig, f"Ablation: the {k} units most predictive of the head's number zeroed vs {k} random units")
     return fig

@@ -28,7 +28,7 @@ from probe.analyses.taps import parse_variant, variant_name
 from probe.core.config import CheckedConfig, NonNegativeFloat, NonNegativeInt, config_to_dict, nest_keys
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
-from probe.core.style import fmt_num, log_axis
+from probe.core.style import fmt_num, log_axis, suptitle
 from probe.core.tables import markdown_table
 from probe.train import TrainConfig, check_train_config, train
 
@@ -174,50 +174,80 @@ def _last_line(path: Path) -> dict:
 
 
 def plot_clipping(traces: pd.DataFrame, runs: pd.DataFrame) -> Figure:
-    """Gradient norm (before clipping) per step, log y; one panel per cell, one line per threshold.
+    """Gradient norm (before clipping) per step, log y: one row of panels per cell, one panel per threshold (a
+    shared y axis per row), so that no trace hides another.
 
-    Non-finite steps are marked with x at the top of the panel; thresholds are dotted horizontal lines.
+    The y axis stops at 100 x the larger of the largest threshold and the row's median norm: larger finite
+    norms (an explosion on its way to overflow) are drawn at that ceiling as triangles, with the largest
+    one written beside them; non-finite steps (skipped) are crosses in a band above it. Thresholds are
+    dotted lines.
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import blended_transform_factory
+
     cells = list(dict.fromkeys(zip(runs["arch"], runs["variant"])))
-    fig = Figure(figsize=(max(5.0, 4.3 * len(cells)), 4.0), layout="constrained")
+    clips = sorted(runs["clip"].unique())
+    fig = Figure(figsize=(max(5.0, 2.25 * len(clips) + 0.8), 2.3 * max(1, len(cells)) + 1.2), layout="constrained")
     if not len(traces):
         ax = fig.add_subplot(1, 1, 1)
         ax.text(0.5, 0.5, "no training steps", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    clips = sorted(runs["clip"].unique())
-    shades = {c: str(round(0.75 * i / max(1, len(clips) - 1), 2)) for i, c in enumerate(clips)}   # black .. grey
-    styles = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1))]
-    markers = ["o", "s", "^", "D", "v", "P"]
-    axes = [fig.add_subplot(1, len(cells), i + 1) for i in range(len(cells))]
-    for ax, (arch, variant) in zip(axes, cells):
-        top = traces.loc[(traces["arch"] == arch) & (traces["variant"] == variant), "grad_norm"]
-        top = float(np.nanmax(top[np.isfinite(top)])) if np.isfinite(top).any() else 1.0
-        for k, clip in enumerate(clips):
-            t = traces[(traces["arch"] == arch) & (traces["variant"] == variant) & (traces["clip"] == clip)]
+    grid = fig.subplots(len(cells), len(clips), sharex=True, sharey="row", squeeze=False)
+    off_scale = nonfinite = False
+    for row, (arch, variant) in zip(grid, cells):
+        mine = traces[(traces["arch"] == arch) & (traces["variant"] == variant)]
+        g = mine["grad_norm"].to_numpy(dtype=float)
+        g = g[np.isfinite(g) & (g > 0)]
+        median = float(np.median(g)) if len(g) else 1.0
+        ceiling = 100 * max(max(clips), median)
+        low = float(g.min()) / 2 if len(g) else 0.1
+        crowded = (len(g) and g.max() > ceiling) or (~mine["finite"].astype(bool)).any()
+        top = ceiling * 30 if crowded else 2 * (float(g.max()) if len(g) else 1.0)   # room for the marks above
+        for ax, clip in zip(row, clips):
+            t = mine[mine["clip"] == clip]
             r = runs[(runs["arch"] == arch) & (runs["variant"] == variant) & (runs["clip"] == clip)]
-            if not len(r):
-                continue
-            r = r.iloc[0]
-            label = (f"clip {clip:g}" if clip else "no clipping") + \
-                    (f": stopped, {int(r['nonfinite_steps'])} non-finite" if r["status"] == "stopped" else
-                     f": {int(r['nonfinite_steps'])} non-finite, {r['clipped_share']:.0%} clipped")
             fin = t[t["finite"] & np.isfinite(t["grad_norm"]) & (t["grad_norm"] > 0)]
-            ax.plot(fin["step"], fin["grad_norm"], ls=styles[k % len(styles)], color=shades[clip], lw=1.1,
-                    marker=markers[k % len(markers)], markevery=max(1, len(fin) // 8), ms=3.5, label=label)
+            ax.plot(fin["step"], fin["grad_norm"].clip(upper=ceiling), color="black", lw=0.9)
+            above = fin[fin["grad_norm"] > ceiling]
+            if len(above):
+                off_scale = True
+                ax.plot(above["step"], np.full(len(above), ceiling), ls="none", marker="^", color="#d95f02", ms=4)
+                ax.annotate(f"max {fmt_num(float(above['grad_norm'].max()))}", (float(above["step"].iloc[0]), ceiling),
+                            xytext=(3, -10), textcoords="offset points", fontsize=6.5, color="#d95f02")
             bad = t[~t["finite"]]
             if len(bad):
-                ax.plot(bad["step"], np.full(len(bad), top * 3), ls="none", marker="x", color=shades[clip], ms=5)
+                nonfinite = True
+                band = blended_transform_factory(ax.transData, ax.transAxes)
+                ax.plot(bad["step"], np.full(len(bad), 0.95), transform=band, ls="none", marker="x", color="#d62728",
+                        ms=4)
             if clip:
-                ax.axhline(clip, color=shades[clip], ls=":", lw=0.8)
-        log_axis(ax)
+                ax.axhline(clip, color="0.45", ls=":", lw=0.9)
+            if crowded:
+                ax.axhline(ceiling, color="0.8", lw=0.6)
+            log_axis(ax)
+            ax.set_ylim(low, top)
+            if len(r):
+                r = r.iloc[0]
+                state = (f"stopped, {int(r['nonfinite_steps'])} non-finite" if r["status"] == "stopped" else
+                         f"{int(r['nonfinite_steps'])} non-finite, {r['clipped_share']:.0%} clipped")
+                ax.set_title(f"{'clip ' + format(clip, 'g') if clip else 'no clipping'}: {state}", fontsize=7.5)
+        row[0].set_ylabel(f"{arch} ({variant})\ngradient norm (log)")
+    for ax in grid[-1]:
         ax.set_xlabel("training step")
-        ax.set_ylabel("gradient norm before clipping (log)")
-        ax.set_title(f"{arch} ({variant})", fontsize=9)
-        ax.legend(fontsize=6.5, frameon=False)
+    handles = [Line2D([], [], color="black", lw=0.9), Line2D([], [], color="0.45", ls=":", lw=0.9)]
+    labels = ["gradient norm before clipping", "clipping threshold"]
+    if off_scale:
+        handles.append(Line2D([], [], ls="none", marker="^", color="#d95f02", ms=4))
+        labels.append("beyond 100 x the threshold or median (drawn at that line)")
+    if nonfinite:
+        handles.append(Line2D([], [], ls="none", marker="x", color="#d62728", ms=4))
+        labels.append("non-finite step (skipped)")
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(handles) if fig.get_figwidth() >= 8 else 2,
+               fontsize=7, frameon=False)
     r0 = runs.iloc[0]
-    fig.suptitle(f"Exploding gradients: {r0['optimizer']} lr {r0['lr']:g}, up to {int(runs['steps'].max())} steps per "
-                 "run (n = steps); x at the top: non-finite steps (skipped); dotted: thresholds", fontsize=9)
+    suptitle(fig, f"Exploding gradients: {r0['optimizer']} at learning rate {r0['lr']:g}, up to "
+                  f"{int(runs['steps'].max())} steps per run, clipping off and at each threshold")
     return fig
 
 

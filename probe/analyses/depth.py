@@ -34,7 +34,7 @@ from probe.core.config import CheckedConfig, NonNegativeInt, PositiveInt, config
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
 from probe.jobs import TrainJob
-from probe.core.style import arch_order, fmt_num, log_axis
+from probe.core.style import arch_order, fmt_num, log_axis, suptitle
 from probe.core.tables import markdown_table
 from probe.models.config import SKIPS
 from probe.train import STALL_RATIO, TrainConfig, check_train_config, model_config_for
@@ -228,54 +228,94 @@ def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
 
 
 SKIP_STYLES = {"none": ("-", "o"), "residual": ("--", "s"), "dense": (":", "^"), "highway": ("-.", "D")}
+SKIP_COLOURS = {"none": "black", "residual": "#1b9e77", "dense": "#d95f02", "highway": "#7570b3"}
+
+
+def _depth_lines(sub: pd.DataFrame, col: str, log: bool) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    """Per skip connection (plain last, on top): (skip, its models' rows from one layer up, the mean per depth).
+    Every line starts from the one-layer model (it has no skip connection); the mean over training seeds is
+    geometric on a log axis."""
+    one = sub[sub["layers"] == 1]
+    out = []
+    for skip in [k for k in SKIP_STYLES if k in set(sub["skip"]) and k != "none"] + ["none"]:
+        d = pd.concat([one, sub[(sub["skip"] == skip) & (sub["layers"] > 1)]])
+        if d["layers"].nunique() < 2 and skip != "none":
+            continue
+        v = d[["layers", col]].copy()
+        v[col] = v[col].where(v[col] > 0) if log else v[col]
+        if log:
+            mean = np.exp(np.log(v[col]).groupby(v["layers"]).mean())
+        else:
+            mean = v.groupby("layers")[col].mean()
+        out.append((skip, d, mean.reset_index().rename(columns={col: "mean"})))
+    return out
 
 
 def plot_depth(table: pd.DataFrame) -> Figure:
     """One row per cell, side by side: conflict accuracy after training, the input gradient through depth at
     initialisation (||dJ(t)/d emb(t)||) and ``distance`` steps back after training, against the number of
-    layers, one line per skip connection (all start from the same one-layer model)."""
-    fig = Figure(figsize=(10.0, 2.9 * max(1, table["arch"].nunique()) + 0.8), layout="constrained")
+    layers; per skip connection one colour, a point per training seed and a line through their mean (all
+    lines start from the same one-layer models). Lines are set slightly apart sideways so that equal values
+    stay visible; a red cross marks a model that stalled or did not converge."""
+    from matplotlib.lines import Line2D
 
-    archs = arch_order(table["arch"])
-    k = int(table["distance"].iloc[0]) if len(table) else 0
-    acc_col = "acc_conflict" if "acc_conflict" in table.columns and table["acc_conflict"].notna().any() else None
-    panels = [p for p in (("trained", acc_col, "conflict accuracy\n(nearest noun of the other number)",
-                           "agreement after training", "accuracy"),
-                          ("init", "grad_emb_d0", "mean ||dJ(t)/d emb(t)||", "gradient down through the layers, init",
-                           "log"),
-                          ("trained", "grad_emb_dk", f"mean ||dJ(t)/d emb(t-{k})||",
-                           f"gradient to the input {k} steps back, trained", "log")) if p[1] is not None]
+    n_archs = max(1, table["arch"].nunique()) if len(table) else 1
+    fig = Figure(figsize=(9.0, 2.6 * n_archs + 1.3), layout="constrained")
     if not len(table):
         return fig
+    archs = arch_order(table["arch"])
+    k = int(table["distance"].iloc[0])
+    acc_col = "acc_conflict" if "acc_conflict" in table.columns and table["acc_conflict"].notna().any() else None
+    panels = [p for p in (("trained", acc_col, "conflict accuracy", "conflict accuracy, trained", False),
+                          ("init", "grad_emb_d0", "||dJ(t)/d emb(t)||", "gradient through the layers, init", True),
+                          ("trained", "grad_emb_dk", f"||dJ(t)/d emb(t-{k})||", f"gradient {k} steps back, trained",
+                           True)) if p[1] is not None]
+    depths = sorted(int(n) for n in table["layers"].unique())
+    pos = {n: i for i, n in enumerate(depths)}          # depths evenly spaced, labelled with their number
+    skips = [s_ for s_ in SKIP_STYLES if s_ in set(table["skip"])]
+    dodge = {s_: 0.07 * (i - (len(skips) - 1) / 2) for i, s_ in enumerate(skips)}
+    seeds = table["seed"].nunique() if "seed" in table.columns else 1
     axes = fig.subplots(len(archs), len(panels), squeeze=False)
     for row, arch in zip(axes, archs):
-        for ax, (state, col, ylabel, title, scale) in zip(row, panels):
+        for ax, (state, col, ylabel, title, log) in zip(row, panels):
             sub = table[(table["state"] == state) & (table["arch"] == arch)]
-            one = sub[sub["layers"] == 1]
-            for skip in [k_ for k_ in SKIP_STYLES if k_ in set(sub["skip"]) and k_ != "none"] + ["none"]:
-                d = pd.concat([one, sub[(sub["skip"] == skip) & (sub["layers"] > 1)]]).sort_values("layers")
-                if len(d) < 2 and skip != "none":
-                    continue
+            for skip, d, mean in _depth_lines(sub, col, log):
                 ls, marker = SKIP_STYLES[skip]
-                y = d[col].where(d[col] > 0) if scale == "log" else d[col]
-                unconverged = d[(d["state"] == "trained") & (d["status"] != "converged")] if state == "trained" else d[:0]
-                ax.plot(d["layers"], y, ls=ls, marker=marker, color="black" if skip == "none" else None, ms=5,
-                        label="plain" if skip == "none" else skip)
-                if len(unconverged):
-                    ax.plot(unconverged["layers"], unconverged[col], ls="none", marker="x", color="red", ms=8)
-            ax.set_xticks(sorted(table["layers"].unique()))
+                colour = SKIP_COLOURS[skip]
+                x = mean["layers"].map(pos) + dodge[skip]
+                ax.plot(x, mean["mean"], ls=ls, marker=marker, color=colour, ms=4.5, lw=1.3, zorder=3)
+                d = d if skip == "none" else d[d["layers"] > 1]     # the one-layer models once, with plain
+                if seeds > 1:
+                    y = d[col].where(d[col] > 0) if log else d[col]
+                    ax.plot(d["layers"].map(pos) + dodge[skip], y, ls="none", marker=marker, color=colour, ms=3,
+                            alpha=0.45, mfc="white", zorder=2)
+                bad = d[(d["state"] == "trained") & (d["status"] != "converged")] if state == "trained" else d[:0]
+                if len(bad):
+                    ax.plot(bad["layers"].map(pos) + dodge[skip], bad[col], ls="none", marker="x", color="red", ms=4,
+                            mew=0.9, zorder=4)
+            ax.set_xticks(range(len(depths)))
+            ax.set_xticklabels([str(n) for n in depths])
+            ax.set_xlim(-0.4, len(depths) - 0.6)
             ax.set_xlabel("layers")
-            if scale == "log":
+            if log:
                 log_axis(ax)
             else:
                 ax.set_ylim(-0.02, 1.02)
                 ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
             ax.set_ylabel(ylabel)
-            ax.set_title(f"{arch}: {title}", fontsize=8.5)
-            ax.legend(fontsize=6.5, frameon=False)
+            ax.set_title(title, fontsize=8.5)
+        row[0].set_ylabel(f"{arch}: {row[0].get_ylabel()}")
+    handles = [Line2D([], [], ls=SKIP_STYLES[s_][0], marker=SKIP_STYLES[s_][1], color=SKIP_COLOURS[s_], ms=4.5)
+               for s_ in skips[1:] + skips[:1]]
+    labels = [s_ if s_ != "none" else "plain (no skip)" for s_ in skips[1:] + skips[:1]]
+    if (table["status"] != "converged").any():
+        handles.append(Line2D([], [], ls="none", marker="x", color="red", ms=4, mew=0.9))
+        labels.append("stalled or not converged")
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=7, frameon=False)
     n_seq = int(table["n_sequences"].iloc[0])
-    fig.suptitle("Depth and skip connections (lines start from the one-layer model); gradients: mean over "
-                 f"n = {n_seq} windows; red x: stalled (stopped improving far from the floor) or not converged", fontsize=9)
+    suptitle(fig, "Depth and skip connections: every line starts from the one-layer model",
+             (f"lines: mean over {seeds} training seeds (points: each seed; geometric mean on log axes); " if seeds > 1
+              else "one training seed; ") + f"gradients: mean over {n_seq} windows of the validation text")
     return fig
 
 

@@ -370,13 +370,14 @@ def _position_order(positions: Sequence[str]) -> list[str]:
 
 
 def plot_diagnose(diag: pd.DataFrame):
-    """Probe accuracy along the sentence: one panel per arch, one line per layer x kind (h solid, c dashed;
-    marker by layer), control-task accuracy in grey; mean over seeds. Offsets from the head (``along``)
-    are drawn as a second, separate stretch right of the position classes."""
+    """Probe accuracy along the sentence: one panel per arch, one line per layer x kind (h black and solid, c
+    orange and dashed, set a little to the right of h so that equal accuracies stay visible; marker by layer),
+    control-task accuracy paler; mean over seeds. Offsets from the head (``along``) are drawn as a second,
+    separate stretch right of the position classes."""
     import matplotlib
     from matplotlib.figure import Figure
 
-    from probe.core.style import arch_order
+    from probe.core.style import arch_order, shade as _shade, suptitle
 
     with matplotlib.rc_context({"font.size": 8}):
         archs = arch_order(diag["arch"]) if len(diag) else []
@@ -397,18 +398,21 @@ def plot_diagnose(diag: pd.DataFrame):
         for ax, arch in zip(axes, archs):
             sub = diag[diag["arch"] == arch].groupby(["layer", "kind", "position"], as_index=False)[
                 ["accuracy", "control_accuracy"]].mean()
-            for (layer, kind), g in sub.groupby(["layer", "kind"]):
+            # c beside h (set a little to the right, in its own colour, drawn over h): equal accuracies, often
+            # both at 1.0, must not hide one line under the other
+            for (layer, kind), g in sorted(sub.groupby(["layer", "kind"]), key=lambda kv: (kv[0][1] == "c", kv[0])):
                 g = g.set_index("position")
-                ls = "-" if kind == "h" else "--"
+                ls, colour, shift = ("-", "black", -0.08) if kind == "h" else ("--", "#d95f02", 0.08)
                 mk = markers[int(layer) % len(markers)]
                 for k, stretch in enumerate((classes, offsets)):
                     d = g.reindex(stretch)
                     if not len(stretch):
                         continue
-                    x = [xpos[p] for p in stretch]
-                    ax.plot(x, d["accuracy"], ls=ls, marker=mk, color="black", mfc="white" if kind == "c" else "black",
-                            label=f"layer {layer} {kind}" if k == 0 else None)
-                    ax.plot(x, d["control_accuracy"], ls=ls, marker=mk, color="0.6", ms=3, lw=0.8,
+                    x = [xpos[p] + shift for p in stretch]
+                    ax.plot(x, d["accuracy"], ls=ls, marker=mk, color=colour, mfc="white" if kind == "c" else colour,
+                            ms=5, lw=1.3, label=f"layer {layer} {kind}" if k == 0 else None)
+                    ax.plot(x, d["control_accuracy"], ls=ls, marker=mk, color=_shade(colour, 0.45), ms=3, lw=0.8,
+                            mfc="white" if kind == "c" else _shade(colour, 0.45),
                             label=f"layer {layer} {kind}: control task" if k == 0 else None)
             if offsets:
                 ax.axvline(len(classes), color="0.7", lw=0.8)
@@ -420,9 +424,9 @@ def plot_diagnose(diag: pd.DataFrame):
             ax.set_title(f"{arch} (n = {int(n.min())}-{int(n.max())} items per point)", fontsize=9)
             ax.set_ylabel("probe accuracy (head number)")
             ax.legend(fontsize=6, frameon=False, loc="lower left")
-        fig.suptitle("Decoding the head's number from hidden (h, solid) and cell (c, dashed) states\n"
-                     "grey: control task (a random bit per head lemma); each position holds the items that have it",
-                     fontsize=9)
+        suptitle(fig, "Decoding the head's number from the hidden state (h: black, solid) and, in LSTMs, the cell "
+                      "state (c: orange, dashed, drawn beside h)",
+                 "pale: control task (a random bit per head lemma); each position holds the items that have it")
     return fig
 
 

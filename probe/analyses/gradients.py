@@ -49,7 +49,7 @@ from probe.analyses.taps import (
 from probe.core.config import CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveInt, Range, config_to_dict
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
-from probe.core.style import arch_order, arch_style, fmt_num, log_axis
+from probe.core.style import arch_order, arch_style, fmt_num, log_axis, suptitle
 from probe.core.tables import markdown_table
 from probe.data.corpus import Vocab, load_corpus
 from probe.data.items import prepare_items, read_items
@@ -261,11 +261,21 @@ def plot_gradients(table: pd.DataFrame) -> Figure:
         log_axis(ax)
         ax.set_xlabel("distance l (steps back from the target position t)")
         ax.set_ylabel("mean ||dJ(t)/dh(t-l)|| (log scale)")
-        ax.set_title(f"{'at initialisation' if state == 'init' else 'after training'}", fontsize=9)
+        rate = _rate_of(sub) if state == "trained" else None
+        ax.set_title("at initialisation" if state == "init" else
+                     "after training" + (f" (corpus attractor rate {rate:g})" if rate is not None else ""), fontsize=9)
         ax.legend(fontsize=7, frameon=False)
-    fig.suptitle("Vanishing gradients: J = cross-entropy at position t, h = top-layer hidden state; "
-                 "n = windows per line, bands: 95% bootstrap CI", fontsize=9)
+    suptitle(fig, "Vanishing gradients: J = cross-entropy at position t, h = top-layer hidden state; "
+                  "n = windows per line, bands: 95% bootstrap CI")
     return fig
+
+
+def _rate_of(frame: pd.DataFrame) -> float | None:
+    """The corpus attractor rate of a table's trained models (its ``attractor_rate`` column), None if unknown."""
+    if "attractor_rate" not in frame.columns:
+        return None
+    rates = pd.to_numeric(frame["attractor_rate"], errors="coerce").dropna().unique()
+    return float(rates[0]) if len(rates) == 1 else None
 
 
 def plot_item_gradients(summary: pd.DataFrame) -> Figure:
@@ -287,15 +297,21 @@ def plot_item_gradients(summary: pd.DataFrame) -> Figure:
                 r = d[d["role"] == role].sort_values("distance")
                 if not len(r):
                     continue
+                n = int(r["n"].sum())
                 ax.plot(r["distance"], r[col].where(r[col] > 0), ls=ls, marker=marker, color=colour, mfc=fill,
-                        mec=colour, ms=4, lw=1.2, label=f"{arch} {role} (n={int(r['n'].sum())})")
+                        mec=colour, ms=4, lw=1.2,
+                        label=f"{arch} {role}" + (f" ({n} items)" if role == "head" else f" ({n} nouns)"))
         log_axis(ax)
         ax.set_xlabel("distance from the verb (tokens; 1 = adjacent)")
         ax.set_ylabel(f"mean ||d margin / d {what}|| (log)")
         ax.set_title(f"w.r.t. the noun's {what}", fontsize=9)
-        ax.legend(fontsize=6.5, frameon=False)
-    fig.suptitle("How much of the verb's agreement margin reaches the head vs the attractors "
-                 "(solid, filled: head; dashed, open: attractors; trained models)", fontsize=9)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", fontsize=7, frameon=False)
+    rate = _rate_of(summary)
+    models = int(summary["n_models"].max()) if "n_models" in summary.columns else 1
+    suptitle(fig, "How much of the verb's agreement margin reaches the head (solid, filled) and every attractor of "
+                  "the same items (dashed, open)",
+             f"items with attractors; trained models{f' of corpus attractor rate {rate:g}' if rate is not None else ''}"
+             f" ({models} per cell); n: items and attractor nouns, over every distance and model")
     return fig
 
 
@@ -364,25 +380,32 @@ def run(inputs: AnalysisInputs, cfg: GradientsConfig) -> dict:
         raise ProbeError("item gradients need at least one trained model (--model DIR); drop --items for fresh "
                          "models only")
     # load everything first: bad input fails before anything is written
-    trained, base_corpus, vocab = _trained_models(inputs, cfg)
+    rate, trained, base_corpus, vocab = _trained_models(inputs, cfg)
     fresh = _fresh_models(trained, base_corpus, vocab, cfg)
     item_df = None
     if inputs.items is not None and trained and cfg.n_items:
         item_df = read_items(inputs.items, n=cfg.n_items, seed=cfg.seed)
-    table, sources = _decay_table(fresh + trained, cfg, progress=inputs.progress)
+    table, sources = _decay_table(fresh + trained, cfg, progress=inputs.progress, rate=rate)
     sim = _simulate(cfg)
     fits = _fits(table, sim, cfg)
-    item_rows = _item_rows(trained, item_df, cfg) if item_df is not None else pd.DataFrame()
-    return _write(out, cfg, started=started, table=table, fits=fits, sim=sim, item_rows=item_rows,
-                  item_summary=summarize_items(item_rows) if item_df is not None else None,
+    item_rows, item_summary = pd.DataFrame(), None
+    if item_df is not None:
+        item_rows = _item_rows(trained, item_df, cfg)
+        # the items with attractors, as in the report's table: the head's n is theirs, not every item's
+        item_summary = summarize_items(item_rows[item_rows["n_attractors"] > 0] if len(item_rows) else item_rows)
+        item_summary["attractor_rate"] = rate
+    return _write(out, cfg, started=started, rate=rate, table=table, fits=fits, sim=sim, item_rows=item_rows,
+                  item_summary=item_summary,
                   models=[{"name": m.name, "arch": m.cfg.arch, "variant": variant_name(m.cfg), "state": m.state,
                            "seed": m.seed, "attractor_rate": m.attractor_rate, "windows": sources.get(m.name)}
                           for m in fresh + trained])
 
 
-def _trained_models(inputs: AnalysisInputs, cfg: GradientsConfig) -> tuple[list[_Model], str | None, Vocab]:
-    """The trained models measured (analysis copies, in the order given), and the corpus and vocabulary of the
-    fresh models: the trained models' corpus, else any corpus given (else None: random tokens)."""
+def _trained_models(inputs: AnalysisInputs, cfg: GradientsConfig
+                    ) -> tuple[float | None, list[_Model], str | None, Vocab]:
+    """(their corpus attractor rate, the trained models measured (analysis copies, in the order given), the
+    corpus and vocabulary of the fresh models: the trained models' corpus, else any corpus given, else None:
+    random tokens)."""
     corpus_dirs = dict(inputs.corpus_dirs)
     rate, chosen = (select_models(inputs.models, cfg.attractor_rate, max_seeds=cfg.models_per_cell or None)
                     if inputs.models else (None, []))
@@ -400,10 +423,10 @@ def _trained_models(inputs: AnalysisInputs, cfg: GradientsConfig) -> tuple[list[
                               str(c) if c else None, int(m.get("seed", ck.train_config.get("seed", 0)) or 0),
                               m.get("attractor_rate")))
     if corpus is not None:
-        return trained, str(corpus), load_corpus(corpus).vocab
+        return rate, trained, str(corpus), load_corpus(corpus).vocab
     if trained:
-        return trained, trained[0].corpus, trained[0].vocab
-    return trained, None, Vocab(("<unk>", "<eos>", *(f"w{i}" for i in range(cfg.vocab_size - 2))))
+        return rate, trained, trained[0].corpus, trained[0].vocab
+    return rate, trained, None, Vocab(("<unk>", "<eos>", *(f"w{i}" for i in range(cfg.vocab_size - 2))))
 
 
 def _fresh_models(trained: list[_Model], base_corpus: str | None, vocab: Vocab, cfg: GradientsConfig
@@ -424,9 +447,10 @@ def _fresh_models(trained: list[_Model], base_corpus: str | None, vocab: Vocab, 
             f.corpus = m.corpus
             fresh.append(f)
     return fresh
-def _decay_table(models: list[_Model], cfg: GradientsConfig, *, progress: bool) -> tuple[pd.DataFrame, dict]:
-    """Gradient norms by distance per (cell, variant, init | trained), pooled over its models -> (table,
-    {model: where its windows came from})."""
+def _decay_table(models: list[_Model], cfg: GradientsConfig, *, progress: bool, rate: float | None
+                 ) -> tuple[pd.DataFrame, dict]:
+    """Gradient norms by distance per (cell, variant, init | trained), pooled over its models (trained ones: of
+    corpus attractor rate ``rate``) -> (table, {model: where its windows came from})."""
     from tqdm.auto import tqdm
 
     cache: dict = {}
@@ -445,6 +469,7 @@ def _decay_table(models: list[_Model], cfg: GradientsConfig, *, progress: bool) 
         summary.insert(0, "variant", variant)
         summary.insert(0, "arch", arch)
         summary["n_models"] = len(ms)
+        summary["attractor_rate"] = rate if state == "trained" else None
         summary["hidden"] = ms[0].cfg.hidden
         summary["layers"] = ms[0].cfg.layers
         frames.append(summary)
@@ -480,8 +505,9 @@ def _item_rows(trained: list[_Model], item_df: pd.DataFrame, cfg: GradientsConfi
     return pd.concat(parts, ignore_index=True)
 
 
-def _write(out: Path, cfg: GradientsConfig, *, started: float, table: pd.DataFrame, fits: list[dict],
-           sim: pd.DataFrame, item_rows: pd.DataFrame, item_summary: pd.DataFrame | None, models: list[dict]) -> dict:
+def _write(out: Path, cfg: GradientsConfig, *, started: float, rate: float | None, table: pd.DataFrame,
+           fits: list[dict], sim: pd.DataFrame, item_rows: pd.DataFrame, item_summary: pd.DataFrame | None,
+           models: list[dict]) -> dict:
     """Write the tables, figures and gradients.json; return the analysis' result."""
     import matplotlib
 
@@ -492,7 +518,7 @@ def _write(out: Path, cfg: GradientsConfig, *, started: float, table: pd.DataFra
         if item_summary is not None:
             tables[f"{STEM}_items"] = item_summary
             figures[f"{STEM}_items"] = plot_item_gradients(item_summary)
-    markdown = _markdown(table, fit_table, item_rows, cfg)
+    markdown = _markdown(table, fit_table, item_rows, cfg, rate=rate)
     seconds = time.perf_counter() - started
     info = {"config": config_to_dict(cfg), "models": models, "fits": _jsonable(fits), "seconds": seconds}
     files = write_outputs(out, tables=tables, figures=figures, records={STEM: info})
@@ -531,7 +557,8 @@ def _model_name(path: str | os.PathLike) -> str:
     return (p.parent.name if p.suffix == ".pt" else p.name) or str(p)
 
 
-def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, cfg: GradientsConfig) -> str:
+def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, cfg: GradientsConfig,
+              rate: float | None = None) -> str:
     n = int(table["n"].max()) if len(table) else 0
     lines = ["## Vanishing gradients", "",
              f"Mean norm of dJ(t)/dh(t-l), J = cross-entropy at the final position of a window, h = the top layer's "
@@ -555,7 +582,9 @@ def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, 
     if len(item_rows):
         lines += ["On agreement items: `grad` is the mean norm of the gradient of the verb's log-prob margin "
                   "(log P(good) - log P(bad)) w.r.t. the noun's top-layer hidden state, for the head and the "
-                  "attractor nearest the verb (trained models; items with attractors); `dist` is the mean "
+                  "attractor nearest the verb (trained models"
+                  + (f" of corpus attractor rate {rate:g}" if rate is not None else "") + "; items with attractors, "
+                  "counted once per model); `dist` is the mean "
                   "distance from the verb in tokens.", ""]
         att = item_rows[item_rows["n_attractors"] > 0]
         recs = []

@@ -75,6 +75,31 @@ def headline_claims(seeds: pd.DataFrame) -> list[dict]:
     return out
 
 
+def construction_claims(seeds: pd.DataFrame) -> list[dict]:
+    """Per construction of the headline's pool, cell and rate: the syntactic choice rate on its conflict items
+    with one attractor (what the pooled rate is made of), with the verdict against chance."""
+    from probe.report.report import headline_constructions
+
+    pooled, frames = headline_constructions(seeds)
+    if pooled == frames == "all" or pooled not in set(seeds["construction"]):
+        return []
+    members = set(seeds.loc[seeds["construction"] != pooled, "construction"]) - {"all", pooled, frames}
+    sel = seeds[seeds["construction"].isin(members) & (seeds["level"] == "match") & (seeds["metric"] == "accuracy")
+                & (seeds["condition"] == "conflict") & (seeds["n_attractors"] == 1)]
+    out = []
+    for _, r in sel.iterrows():
+        if pd.isna(r["value"]):
+            continue
+        rate = r.get("attractor_rate")
+        tag = f"/r{rate:g}" if rate is not None and pd.notna(rate) else ""
+        rows = {"arch": r["arch"], **({"attractor_rate": rate} if tag else {}), "construction": r["construction"],
+                "level": "match", "condition": "conflict", "n_attractors": 1, "metric": "accuracy"}
+        cid = f"construction/{r['construction']}/{r['arch']}{tag}"
+        out.append(_value(cid, f"{r['arch']}{_rate_label(rate)}, {r['construction']}: conflict accuracy", r,
+                          "summary_seeds.csv", rows))
+    return out
+
+
 def turning_point_claims(seeds: pd.DataFrame) -> list[dict]:
     """Per cell: where it turns from sequential to syntactic along the attractor rate (the report's rule)."""
     from probe.metrics import syntactic_onset
@@ -153,8 +178,8 @@ def collect_claims(root: str | Path) -> list[dict]:
 
     root = Path(root)
     seeds = read_seed_summary(root)
-    return (headline_claims(seeds) + turning_point_claims(seeds) + distance_claims(seeds) + depth_claims(root)
-            + sensitivity_claims(root))
+    return (headline_claims(seeds) + construction_claims(seeds) + turning_point_claims(seeds) + distance_claims(seeds)
+            + depth_claims(root) + sensitivity_claims(root))
 
 
 def write_claims(root: str | Path) -> list[dict]:

@@ -16,18 +16,85 @@ from probe.core.io import write_text_atomic
 from probe.core.environment import environment_facts
 from probe.core.tables import code_tokens, fmt_ci, markdown_table
 
+# one caption per figure (file stem before any '__' group suffix), in the order the Figures section lists them
 FIGURE_CAPTIONS = {
-    "attractor_rate": "Syntactic choice rate on conflict items vs the corpus attractor rate, one panel per "
-                      "architecture (95% CI bands over seeds and items; grey: baselines).",
-    "attractors": "Accuracy vs number of attractors, one panel per architecture (solid: conflict, every attractor "
-                  "of the other number; dashed: matched).",
-    "headline": "Syntactic choice rate vs head-verb distance with no attractor (left) and vs the number of "
-                "attractors of the other number (right), one row per cell.",
-    "preference": "Syntactic choice rate per construction on conflict items (1 attractor).",
-    "asymmetry": "Markedness asymmetry: SP vs PS accuracy and the attraction effect per head number.",
-    "learning_curves": "Validation perplexity (relative to the corpus' entropy floor where known) and agreement "
-                       "accuracy during training; x: a run that stopped without converging.",
+    "attractor_rate": "Syntactic choice rate on conflict items (the headline's pooled constructions) against the "
+                      "corpus attractor rate, one panel per architecture (95% interval bands over seeds and items; "
+                      "filled markers: the interval excludes 0.5; grey: the baselines, each with its own marker).",
+    "seed_spread": "Conflict accuracy of every trained model (one point per training seed; marker by corpus where a "
+                   "rate has several) beside the pooled estimate and its interval, per architecture and corpus "
+                   "attractor rate: seeds that split into learners and non-learners show as separate clusters.",
+    "attractors": "Accuracy against the number of attractors (pp), one panel per architecture: conflict items (every "
+                  "attractor of the other number), one line per corpus attractor rate (darker and solid = higher), "
+                  "and matched items (every attractor of the head's number; dash-dot, open markers) at the highest "
+                  "rate.",
+    "headline": "Syntactic choice rate against the head-verb distance with no attractor (left) and against the number "
+                "of attractors of the other number (right), one row per architecture and one line per corpus "
+                "attractor rate (darker and solid = higher); grey: the baselines at the highest rate.",
+    "preference": "Syntactic choice rate per construction on conflict items with one attractor, one row of bars per "
+                  "corpus attractor rate (error bars: 95% intervals); 'pooled': the headline's constructions.",
+    "asymmetry": "Markedness asymmetry on pp items, one row per corpus attractor rate: accuracy on SP and PS items "
+                 "(left) and the attraction effect, accuracy(matched) - accuracy(conflict), for singular and plural "
+                 "heads (right).",
+    "learning_curves": "Learning curves: validation perplexity (relative to the corpus' entropy floor where known; "
+                       "top) and held-out agreement (mean accuracy over item classes on held-out items, which "
+                       "training watches besides perplexity to stop; bottom), one column per corpus attractor rate, "
+                       "one colour per architecture, one thin line per trained model; x: stopped without converging.",
+    "gradients": "Vanishing gradients: mean norm of the gradient of the next-word loss with respect to the hidden "
+                 "state l steps back, per cell, at initialisation and after training (95% bootstrap bands).",
+    "gradients_items": "Gradient of the verb's agreement margin with respect to the head (solid) and to every "
+                       "attractor (dashed) by their distance from the verb, on items with attractors (trained "
+                       "models; the rate and n are in the figure's title).",
+    "clipping": "Exploding gradients: the gradient norm before clipping at each training step, one row per cell and "
+                "one panel per clipping threshold (dotted: the threshold; triangles: norms beyond the axis, drawn "
+                "at its edge; crosses: non-finite steps, skipped).",
+    "depth": "Depth and skip connections: conflict accuracy after training, the input gradient through the layers at "
+             "initialisation and the input gradient some steps back in time after training (their number is in the "
+             "panel's title), against the number of layers; one colour per skip connection, a point per training "
+             "seed and a line through their mean.",
+    "number_prediction": "Number prediction: supervised classifiers (unidirectional and bidirectional) against the "
+                         "language-model objective on the same items, by number of attractors (conflict and "
+                         "matched), with the published supervised LSTM of Linzen et al. (2016) for reference.",
+    "diagnose": "Diagnostic classifiers: accuracy of a linear probe decoding the head's number from the hidden state "
+                "(h) and, in LSTMs, the cell state (c) at each position of the sentence, beside a control task.",
+    "ablation": "Agreement accuracy with the units most predictive of the head's number zeroed, against as many "
+                "random units zeroed (95% range over draws) and the intact model, on all items and on conflict "
+                "items.",
 }
+
+
+def figure_caption(png: Path) -> str:
+    """The italic caption line of a figure file: its FIGURE_CAPTIONS text (the group a '__' suffix names in
+    brackets), with a link to the PDF beside it where there is one."""
+    stem = png.stem.split("__")[0]
+    caption = FIGURE_CAPTIONS.get(stem, f"Figure {png.stem}.")
+    extra = png.stem[len(stem):].lstrip("_").replace("_", " ")
+    pdf = png.with_suffix(".pdf")
+    return (f"*{caption}{' (' + extra + ')' if extra else ''}*"
+            + (f" [PDF](figures/{pdf.name})" if pdf.is_file() else ""))
+
+
+def embed_figures(out: list[str], figures: Path) -> list[str]:
+    """Every PNG in ``figures`` shown once: a figure a section of ``out`` already embeds gets its caption there;
+    the others follow in a Figures section (in FIGURE_CAPTIONS order). Returns ``out`` with both."""
+    import re
+
+    order = list(FIGURE_CAPTIONS)
+    pngs = sorted(figures.glob("*.png"), key=lambda p: (order.index(p.stem.split("__")[0])
+                                                          if p.stem.split("__")[0] in order else len(order), p.name))
+    rest = []
+    for png in pngs:
+        embed = re.compile(r"!\[[^\]]*\]\(figures/" + re.escape(png.name) + r"\)")
+        at = next((i for i, block in enumerate(out) if embed.search(block)), None)
+        if at is None:
+            rest.append(png)
+        else:
+            out[at] = embed.sub(lambda m: m.group(0) + "\n\n" + figure_caption(png), out[at], count=1)
+    if rest:
+        out += ["## Figures", ""]
+        for png in rest:
+            out += [f"![{png.stem}](figures/{png.name})", "", figure_caption(png), ""]
+    return out
 
 
 def _with_ci(frame: pd.DataFrame) -> pd.Series:
@@ -46,16 +113,11 @@ HEADLINE_CLASSES = (("matched", "matched accuracy"), ("conflict", "conflict: syn
 
 
 def headline_constructions(seeds: pd.DataFrame) -> tuple[str, str]:
-    """(the pool, its constructions with conflict items): the construction labels the headline reads. A run's
-    summaries pool the constructions its corpora attest ('pooled', 'pooled_conflict'); other results folders
-    have 'all' (every construction), or a single construction."""
-    from probe.evaluate import POOL, POOL_CONFLICT
+    """(the pool, its constructions with conflict items): :func:`probe.report.plots.headline_constructions`,
+    which the figures read too (it lives there: the figures cannot import this module, which imports them)."""
+    from probe.report.plots import headline_constructions as pools
 
-    cons = set(seeds["construction"])
-    if POOL in cons:
-        return POOL, POOL_CONFLICT if POOL_CONFLICT in cons else POOL
-    pooled = "all" if "all" in cons else sorted(cons)[0]
-    return pooled, pooled
+    return pools(seeds)
 
 
 def headline_table(seeds: pd.DataFrame, *, n_attractors: int = 1, convergence: Mapping | None = None) -> pd.DataFrame:
@@ -116,6 +178,29 @@ def training_count(evidence: pd.DataFrame | None, rate, construction: str, varia
         sel = sel[sel["attractor_rate"] == rate]
     n = int(pd.to_numeric(sel[what], errors="coerce").fillna(0).sum())
     return f" (n = {n:,} in training)"
+
+
+def conflict_by_construction(seeds: pd.DataFrame, constructions: Sequence[str], *, n_attractors: int = 1
+                             ) -> pd.DataFrame:
+    """The syntactic choice rate [CI] on each construction's conflict items (rows) per cell (x rate) (columns):
+    what a pooled conflict rate is made of."""
+    sel = seeds[seeds["construction"].isin(list(constructions)) & (seeds["level"] == "match")
+                & (seeds["metric"] == "accuracy") & (seeds["condition"] == "conflict")
+                & (seeds["n_attractors"] == n_attractors)]
+    if not len(sel):
+        return pd.DataFrame()
+    keys = _group_keys(seeds)
+    from probe.core.style import arch_order
+
+    short = {"attractor_rate": "r"}
+    sel = sel.assign(cell=_with_ci(sel), column=[a + "".join(f" {short.get(k, k + ' ')}{r[k]:g}" for k in keys
+                                                             if pd.notna(r[k]))
+                                                  for a, (_, r) in zip(sel["arch"], sel.iterrows())])
+    order = [c for a in arch_order(sel["arch"]) for c in sorted(set(sel.loc[sel["arch"] == a, "column"]),
+                                                                  key=lambda c: float(c.split()[-1].lstrip("r"))
+                                                                  if keys else 0)]
+    wide = sel.pivot_table(index="construction", columns="column", values="cell", aggfunc="first").reset_index()
+    return wide[["construction"] + [c for c in order if c in wide.columns]]
 
 
 def distance_vs_attraction(seeds: pd.DataFrame, *, distance_construction: str = "control",
@@ -329,7 +414,10 @@ def write_report(results_dir: str | os.PathLike, *, title: str = "probe results"
     out += _sections(sections)
     out += _onset_lines(seeds, n_attractors=n_attractors)
     out += _class_lines(seeds, summary_json, evidence, n_attractors=n_attractors)
-    out += _exclusion_lines(summary_json) + _figure_lines(res) + _provenance_lines(config) + _sections(closing)
+    out += _exclusion_lines(summary_json)
+    if (res / "figures").is_dir():
+        out = embed_figures(out, res / "figures")
+    out += _provenance_lines(config) + _sections(closing)
     out += ["## Environment", "", *[f"- {k}: {v}" for k, v in environment_facts(commit).items()], ""]
     path = res / "report.md"
     write_text_atomic(path, "\n".join(out).rstrip() + "\n")
@@ -356,7 +444,8 @@ def _method_lines(summary_json: dict, config: dict) -> list[str]:
 
 def _headline_lines(seeds: pd.DataFrame, summary_json: dict, *, n_attractors: int,
                     convergence: Mapping | None) -> list[str]:
-    """The headline: accuracy per item class with ``n_attractors`` attractors, over the pooled constructions."""
+    """The headline: accuracy per item class with ``n_attractors`` attractors over the pooled constructions, and
+    what the pooled conflict rate is made of."""
     pooled, frames = headline_constructions(seeds)
     pools = summary_json.get("pools") or {}
     if pooled in pools:
@@ -367,7 +456,7 @@ def _headline_lines(seeds: pd.DataFrame, summary_json: dict, *, n_attractors: in
                  "the same constructions")
     else:
         scope = "all constructions pooled" if pooled == "all" else f"construction `{pooled}`"
-    return [f"## Headline: agreement with {n_attractors} attractor", "",
+    out = [f"## Headline: agreement with {n_attractors} attractor", "",
             f"Accuracy = share of items where the model prefers the verb agreeing with the head; {scope}. Three "
             "classes of items with an attractor, never pooled: *matched* (every attractor has the head's number), "
             "*conflict* (the noun nearest the verb has the other number: there a syntactic choice agrees with the "
@@ -376,6 +465,14 @@ def _headline_lines(seeds: pd.DataFrame, summary_json: dict, *, n_attractors: in
             "nearest the verb agrees with the head: interference without recency; the attractor stands before the "
             "head, or a matching noun lies between, as in `pp` SPS).",
             "", markdown_table(headline_table(seeds, n_attractors=n_attractors, convergence=convergence))]
+    if frames in pools and len(pools[frames]) > 1:
+        per = conflict_by_construction(seeds, pools[frames], n_attractors=n_attractors)
+        if len(per):
+            out += ["What the pooled conflict rate is made of: each construction's conflict items. A construction "
+                    "whose conflict configuration is rarer in training in absolute numbers (the Corpora section's "
+                    "evidence table counts them) can lag behind at low rates although its share is the designed one.",
+                    "", markdown_table(per)]
+    return out
 
 
 def _distance_lines(res: Path, seeds: pd.DataFrame, evidence: pd.DataFrame | None) -> list[str]:
@@ -424,7 +521,8 @@ def _onset_lines(seeds: pd.DataFrame, *, n_attractors: int) -> list[str]:
         if len(unigram):
             ok = unigram["verdict"].iloc[0] != "turns"
             out += [f"False-positive check: the unigram's verdict is *{unigram['verdict'].iloc[0]}*"
-                    + (" (as it must be)." if ok else ": the rule fires on a model that cannot see the nearest noun, so "
+                    + (" (as it must be)." if ok else ": the rule fires on a model that cannot see the nearest noun, "
+                       "so "
                        "the turning points above cannot be trusted."), ""]
     return out
 
@@ -447,7 +545,8 @@ def _class_lines(seeds: pd.DataFrame, summary_json: dict, evidence: pd.DataFrame
                "the training dependencies with each conflict configuration (summed over the rate's corpora).", "",
                markdown_table(attractor_count_table(seeds, evidence))] if pooled in pools else
               ["## Accuracy per item class and attractor count", "",
-               "All constructions pooled; k = attractor slots. *all items*: every item, those of unknown class (imported "
+               "All constructions pooled; k = attractor slots. *all items*: every item, those of unknown class "
+               "(imported "
                "data that does not say the numbers) included. *none*: no attractor.", "",
                markdown_table(class_table(seeds)),]),
             *(["## Generalization beyond the training grammar", "",
@@ -474,23 +573,6 @@ def _exclusion_lines(summary_json: dict) -> list[str]:
                 "models:", "", markdown_table(exc)]
     else:
         out += [f"None: all {summary_json.get('n_scores', 'the')} item scores are in the models' vocabularies.", ""]
-    return out
-
-
-def _figure_lines(res: Path) -> list[str]:
-    """Every figure of ``res/figures`` (PNG shown, PDF linked) with its caption."""
-    out = []
-    figs = sorted((res / "figures").glob("*.png")) if (res / "figures").is_dir() else []
-    if figs:
-        out += ["## Figures", ""]
-        for png in figs:
-            stem = png.stem.split("__")[0]
-            caption = FIGURE_CAPTIONS.get(stem, png.stem)
-            extra = png.stem[len(stem):].lstrip("_").replace("_", " ")
-            pdf = png.with_suffix(".pdf")
-            out += [f"![{png.stem}](figures/{png.name})", "",
-                    f"*{caption}{' (' + extra + ')' if extra else ''}*"
-                    + (f" [PDF](figures/{pdf.name})" if pdf.is_file() else ""), ""]
     return out
 
 

@@ -13,8 +13,8 @@ from probe.core.config import config_to_dict
 from probe.core.io import save_config
 from probe.data.build import build_dataset
 from probe.run.config import (RunConfig, analysis_config, check_run_config, corpus_tag, model_labels, model_tag,
-                              stream_seeds, sweep_rates, train_config, training_seed)
-from probe.run.published import overview_section, score_extra_data
+                              stream_pairs, sweep_rates, train_config, training_seed)
+from probe.run.published import overview_section, real_on_synthetic, score_extra_data
 from probe.run.sections import (intro_markdown, report_sections, reproducibility, seeds_confirmation,
                               training_summaries, write_evidence)
 from probe.jobs import Executor, TrainJob, same_train_config, train_many
@@ -136,7 +136,8 @@ def train_language_models(run: BenchmarkRun) -> None:
     for rate in sweep_rates(cfg):
         for c in cfg.corpus_seeds:
             for arch in cfg.archs:
-                for seed, state in [(s, "") for s in cfg.seeds] + [(s, "stream") for s in stream_seeds(cfg)]:
+                for seed, state in [(s, "") for s in cfg.seeds] + [(s, "stream") for cc, s in stream_pairs(cfg)
+                                                                     if cc == c]:
                     tcfg = train_config(cfg, arch, training_seed(cfg, c, seed), state=state or None)
                     out = run.work / "models" / model_tag(arch, rate, c, seed, cfg, state)
                     (run.sensitivity if state else run.model_dirs).append(out)
@@ -202,6 +203,9 @@ def score_published_sets(run: BenchmarkRun) -> tuple[dict, dict]:
                                                                    labels=run.labels, log=run.log)
     overview = {"Overview: every test set side by side": overview_section(cfg, work, frames, suite_summary)} \
         if frames or suite_summary is not None else {}
+    axis = real_on_synthetic(cfg, work=work, root=run.root, log=run.log)
+    if axis:
+        overview["Where real English sits on the attractor-rate axis"] = axis
     return sections, overview
 
 

@@ -57,9 +57,9 @@ class RunConfig(CheckedConfig):
         layers=1, hidden=64, emb=64, optimizer="adam", lr=1e-2, batch_size=64, bptt=35, epochs=30,
         clip=1.0, dropout=0.0, log_every=20, evals_per_epoch=2, patience=0, lr_decay=0.25, min_delta=0.005,
         stop_after=2, state="sentence", stop_on="ppl+agreement", agreement_delta=0.005))
-    # the other state convention, as a sensitivity check: for the first this many seeds each cell is also trained
-    # on one carried stream (state stream: batch_size streams of bptt tokens) and scored after stretches of its
-    # corpus (0: no sensitivity check)
+    # the other state convention, as a sensitivity check: for the first this many (corpus, seed) replicates each
+    # cell is also trained on one carried stream (state stream: batch_size streams of bptt tokens) and scored
+    # after stretches of its corpus (0: no sensitivity check)
     sensitivity_seeds: NonNegativeInt = 1
     sensitivity_contexts: PositiveInt = 3                   # corpus stretches each item is scored after (averaged)
     floor_ratio: float = 1.07                               # a converged model should reach ppl <= this x floor
@@ -77,6 +77,11 @@ class RunConfig(CheckedConfig):
     extra_data: tuple[ExtraData, ...] = ()                  # published sets to import and score too
     published_blimp: str | None = None                      # BLiMP's models_summary.jsonl, shown beside ours
     suites: tuple[str, ...] = ()                            # SyntaxGym suite JSONs scored as `probe suite` does
+    rate_corpora: dict[str, tuple[str, ...]] = field(default_factory=dict)   # real text whose attractor rate is
+                                                            #   measured with a parser (`probe rates`): {name: files}
+    synthetic_reference: str = ""                           # a synthetic sweep's results folder (results/seeds) on
+                                                            #   whose attractor-rate axis this run's cells are drawn,
+                                                            #   at the first rate_corpora entry's measured rate
 
 
 PRESETS: dict[str, RunConfig] = {
@@ -142,9 +147,11 @@ def training_seed(cfg: RunConfig, corpus_seed: int, seed: int) -> int:
     return 1000 * list(cfg.corpus_seeds).index(corpus_seed) + seed
 
 
-def stream_seeds(cfg: RunConfig) -> tuple[int, ...]:
-    """The seeds whose models are also trained in the other state convention: the first ``sensitivity_seeds``."""
-    return tuple(cfg.seeds[: cfg.sensitivity_seeds])
+def stream_pairs(cfg: RunConfig) -> tuple[tuple[int, int], ...]:
+    """The (corpus seed, seed) replicates whose models are also trained in the other state convention: the first
+    ``sensitivity_seeds`` of corpus seeds x seeds, corpus-major (with one corpus per rate, its first seeds; with
+    one seed per corpus, the first corpora)."""
+    return tuple((c, s) for c in cfg.corpus_seeds for s in cfg.seeds)[: cfg.sensitivity_seeds]
 
 
 def analysis_config(cfg: RunConfig, name: str):
@@ -179,6 +186,13 @@ def check_run_config(cfg: RunConfig) -> None:
             raise ProbeError(f"extra_data: {extra.path} does not exist; give the path of the {extra.format} data")
         if extra.method not in ("prefix", "sentence"):
             raise ProbeError(f"extra_data: unknown method {extra.method!r}; use prefix or sentence")
+    missing = [f for files in cfg.rate_corpora.values() for f in files if not Path(f).is_file()]
+    if missing:
+        raise ProbeError(f"rate_corpora: {missing[0]} is not a file; give text files (.txt or .gz)")
+    if cfg.synthetic_reference and not (Path(cfg.synthetic_reference) / "summary_seeds.csv").is_file():
+        raise ProbeError(f"synthetic_reference: {cfg.synthetic_reference} holds no summary_seeds.csv; give a "
+                         "synthetic sweep's results folder (`probe run --config configs/seeds.json` writes "
+                         "results/seeds)")
     missing = [s for s in cfg.suites if not Path(s).is_file()]
     if missing:
         raise ProbeError(f"suites: {missing[0]} is not a file; give SyntaxGym suite JSON files")
@@ -189,9 +203,10 @@ def check_run_config(cfg: RunConfig) -> None:
         raise ProbeError("attractor_rates, seeds and corpus_seeds must not repeat values")
     if not cfg.corpus_seeds:
         raise ProbeError("corpus_seeds must list at least one seed (0 is the default corpus)")
-    if cfg.sensitivity_seeds > len(cfg.seeds):
-        raise ProbeError(f"sensitivity_seeds {cfg.sensitivity_seeds} is more than the {len(cfg.seeds)} seeds; give at "
-                         "most as many (the first ones are trained in the other state convention too)")
+    if cfg.sensitivity_seeds > len(cfg.seeds) * len(cfg.corpus_seeds):
+        raise ProbeError(f"sensitivity_seeds {cfg.sensitivity_seeds} is more than the {len(cfg.seeds)} seeds x "
+                         f"{len(cfg.corpus_seeds)} corpora; give at most as many (the first ones are trained in the "
+                         "other state convention too)")
     if len(cfg.corpus_seeds) > 1 and cfg.corpus.source != "synthetic":
         raise ProbeError("corpus_seeds draw synthetic corpora; a real-text run has one corpus: set corpus_seeds to [0]")
     stray = [name for name in cfg.analysis_options if name not in cfg.analyses]

@@ -222,3 +222,45 @@ def extra_markdown(cfg: RunConfig, table) -> str:
                  "vocabulary limit):\n\n"
                  + markdown_table(pub.drop(columns=["linguistics_term"], errors="ignore").round(3)))
     return text
+
+
+def real_on_synthetic(cfg: RunConfig, *, work: Path, root: Path, log: Callable[[str], None] = print) -> str:
+    """The attractor rates of ``cfg.rate_corpora`` (measured with a parser, kept in work/rates), and, with a
+    ``synthetic_reference``, this run's cells on its attractor-rate axis (figures/real_on_synthetic.png): the
+    report section, or '' when there is nothing to measure or no parser (one 'skipped' line)."""
+    import pandas as pd
+
+    from probe.core.style import save_figure
+    from probe.data.rates import attractor_rate_stage
+    from probe.report.axis import axis_markdown, plot_real_on_synthetic, synthetic_counts
+    from probe.report.plots import read_seed_summary
+
+    if not cfg.rate_corpora:
+        return ""
+    folder = work / "rates"
+    wanted = {"rate_corpora": {k: [str(Path(f).resolve()) for f in v] for k, v in cfg.rate_corpora.items()}}
+    run_stage(folder, wanted, lambda: attractor_rate_stage(cfg.rate_corpora, folder, log=log)
+              or folder.mkdir(parents=True, exist_ok=True), log, "attractor rates of real text")
+    table = folder / "attractor_rates.csv"
+    if not table.is_file():
+        return ""
+    write_text_atomic(root / "attractor_rates.csv", table.read_text(encoding="utf-8"))
+    rows = pd.read_csv(table)
+    rates: dict = {}
+    for r in rows[rows["construction"] == "all"].itertuples():
+        if r.metric != "share":
+            rates.setdefault(r.corpus, {"dependencies": int(r.n_dependencies)})[r.metric] = (r.value, r.ci_low,
+                                                                                              r.ci_high)
+    corpus = next(iter(cfg.rate_corpora))
+    if not cfg.synthetic_reference:
+        return axis_markdown(pd.DataFrame(), read_seed_summary(root), rates, pd.DataFrame(), corpus=corpus,
+                             synthetic_name="")
+    synthetic = Path(cfg.synthetic_reference)
+    syn_seeds, real_seeds = read_seed_summary(synthetic), read_seed_summary(root)
+    name = synthetic.name
+    if corpus in rates and "attractor_rate" in rates[corpus]:
+        fig = plot_real_on_synthetic(syn_seeds, real_seeds, rates[corpus]["attractor_rate"], corpus=corpus,
+                                     synthetic_name=name)
+        save_figure(fig, root / "figures", "real_on_synthetic")
+    return axis_markdown(syn_seeds, real_seeds, rates, synthetic_counts(synthetic), corpus=corpus,
+                         synthetic_name=name)

@@ -34,8 +34,9 @@ def intro_markdown(cfg: RunConfig, elapsed: float, reused: int = 0) -> str:
             if t.stop_after and t.stop_on == "ppl+agreement" else
             f"until validation perplexity stops improving (at most {t.epochs} epochs)" if t.stop_after else
             f"{t.epochs} epochs")
-    sensitivity = (f" For the first {cfg.sensitivity_seeds} seed(s), each cell is also trained on one carried stream, "
-                   "the other state convention (see State convention: sensitivity)." if cfg.sensitivity_seeds else "")
+    sensitivity = (f" For the first {cfg.sensitivity_seeds} (corpus, seed) replicate(s), each cell is also trained "
+                   "on one carried stream, the other state convention (see State convention: sensitivity)."
+                   if cfg.sensitivity_seeds else "")
     return (
         f"{len(cfg.archs)} recurrent cells ({', '.join(cfg.archs)}) x {len(cfg.seeds)} training seeds"
         + (" per corpus" if corpora > 1 else "") + f", trained on {data}, plus a {cfg.ngram_order}-gram Kneser-Ney "
@@ -52,8 +53,8 @@ def intro_markdown(cfg: RunConfig, elapsed: float, reused: int = 0) -> str:
 
 
 def n_models(cfg: RunConfig) -> int:
-    """The language models a run trains: cells x rates x corpora x (seeds + the sensitivity models)."""
-    return len(cfg.archs) * len(sweep_rates(cfg)) * len(cfg.corpus_seeds) * (len(cfg.seeds) + cfg.sensitivity_seeds)
+    """The language models a run trains: cells x rates x (corpora x seeds + the sensitivity models)."""
+    return len(cfg.archs) * len(sweep_rates(cfg)) * (len(cfg.corpus_seeds) * len(cfg.seeds) + cfg.sensitivity_seeds)
 
 
 def rounded(x: Any, digits: int = 4) -> Any:

@@ -4,10 +4,10 @@ probe trains every model on sentences that each start from a zero state and scor
 state (``TrainConfig.state = 'sentence'``). The other convention, one token stream with the state carried
 across sentences (pytorch/examples' word_language_model; Gulordava et al. 2018 and Marvin & Linzen 2018
 trained so), must then score items after preceding text, as Gulordava et al.'s evaluation does (their
-script keeps the state across the test sentences). For the first ``RunConfig.sensitivity_seeds`` seeds
-each cell is also trained that way and scored after ``sensitivity_contexts`` stretches of its corpus' valid
-split (margins averaged), and from a zero state too (a state such a model never saw: what scoring
-stream-trained models like sentence-trained ones would report). The table sets the three side by side on
+script keeps the state across the test sentences). For the first ``RunConfig.sensitivity_seeds``
+(corpus, seed) replicates each cell is also trained that way and scored after ``sensitivity_contexts``
+stretches of its corpus' valid split (margins averaged), and from a zero state too (a state such a model
+never saw: what scoring stream-trained models like sentence-trained ones would report). The table sets the three side by side on
 the pooled conflict items with one attractor, for the same seeds.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Callable
 import pandas as pd
 
 from probe.core.io import write_text_atomic
-from probe.run.config import RunConfig, stream_seeds
+from probe.run.config import RunConfig, stream_pairs
 
 CONVENTIONS = (("sentence", "trained on sentences, scored from a zero state (probe)"),
                ("stream-warm", "trained on a stream, scored after corpus text"),
@@ -81,7 +81,8 @@ def state_sensitivity(cfg: RunConfig, *, work: Path, root: Path, models: list[Pa
     wide = wide[keys + [c for c, _ in CONVENTIONS if c in wide.columns]]
     wide = wide.rename(columns=dict(CONVENTIONS))
 
-    seeds = ", ".join(map(str, stream_seeds(cfg)))
+    pairs = stream_pairs(cfg)
+    seeds = ", ".join(f"corpus {c} seed {s}" if len(cfg.corpus_seeds) > 1 else str(s) for c, s in pairs)
     return ("Syntactic choice rate on the pooled conflict items (one attractor) of the same training seeds "
             f"({seeds}) under each state convention: probe's (every training sentence and every item from a zero "
             "state after `<eos>`), the other one (one carried token stream in training; items scored after "
