@@ -35,10 +35,11 @@ Intervals (:func:`crossed_interval`): items and training seeds are crossed (ever
 items), so a seed-pooled value varies with both. Its variance is estimated from the seed x item table as
 in a two-way random-effects design (seed part + item part - the interaction counted twice), and the
 interval uses Cochran & Cox's critical value, the variance-weighted mean of the parts' t quantiles
-(seeds: S - 1 degrees of freedom, items: N - 1). ``bench/ci_coverage.py`` measures why: on simulated
-tables with 3 seeds the t-interval over seeds alone covered the true mean in 35-85% of replicates and a
-hierarchical percentile bootstrap (seeds, then items) in 77-93%, this interval in 93-96%. With one
-seed (one model) it is the t-interval over items.
+(seeds: S - 1 degrees of freedom, items: N - 1). ``bench/ci_coverage.py`` measures its coverage against
+the t-interval over seeds alone and over one seed's items, on simulated tables with normal and bimodal seed
+effects and a corpus effect (bench/README.md quotes the table). With one seed (one model) it is the
+t-interval over items. Models trained on several corpora (a ``corpus`` label) nest the seeds in the corpora
+(``crossed_interval``'s groups); a model per corpus needs no nesting: corpus and seed vary together.
 """
 from __future__ import annotations
 

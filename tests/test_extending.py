@@ -1,4 +1,4 @@
-"""Each extension point takes a new component through its public registry (README, "Extending probe").
+"""Each extension point takes a new component through its public registry (docs/extending.md).
 
 Cells: tests/test_cells.py; analyses: tests/test_analyses.py. Here: a construction, a scorer, an importer.
 """

@@ -557,8 +557,8 @@ def _class_lines(seeds: pd.DataFrame, summary_json: dict, evidence: pd.DataFrame
               if len(generalization_table(seeds, evidence)) else []),
             "## Mismatched items without conflict, per construction", "",
             "Items with an attractor of the other number whose nearest noun agrees with the head (the attractor "
-            "stands before the head: `within_orc*`, `sent_comp`), reported on their own: interference "
-            "without recency.", "",
+            "stands before the head: `within_orc*`, `sent_comp`; or a noun of the head's number lies nearest the "
+            "verb: `pp` SPS and its kind), reported on their own: interference without recency.", "",
             markdown_table(no_conflict_table(seeds)),
             "## Accuracy per construction and condition", "",
             "Condition codes: S/P per noun, head first (SP = singular head, plural attractor).", "",
