@@ -335,8 +335,10 @@ def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
             v = g[col].to_numpy(float) if col in g else np.full(len(g), np.nan)
             v = v[np.isfinite(v)]
             half = t_quantile(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
-            row.update({col: v.mean() if len(v) else np.nan, f"{col}_low": v.mean() - half if len(v) else np.nan,
-                        f"{col}_high": v.mean() + half if len(v) else np.nan,
+            low, high = (0.0, 1.0) if col.startswith("acc_") else (1.0, np.inf)   # a share; a ratio to the floor
+            row.update({col: v.mean() if len(v) else np.nan,
+                        f"{col}_low": max(v.mean() - half, low) if len(v) else np.nan,
+                        f"{col}_high": min(v.mean() + half, high) if len(v) else np.nan,
                         f"{col}_seeds": ", ".join(f"{x:.3g}" for x in np.sort(v))})
         rows.append(row)
     return pd.DataFrame(rows)
