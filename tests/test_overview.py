@@ -77,3 +77,16 @@ def test_real_english_is_placed_on_the_synthetic_axis():
     fig = plot_real_on_synthetic(synthetic, real, rates["ptb"]["attractor_rate"], corpus="ptb", synthetic_name="s")
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert labels == ["lstm (s)", "lstm (ptb)"]
+
+
+def test_the_axis_section_says_whether_the_synthetic_prediction_holds():
+    from probe.report.axis import prediction_text
+
+    counts = pd.DataFrame({"attractor_rate": [0.01, 0.3], "conflict_dependencies": [300, 9000]})
+    failed = "\n".join(prediction_text([("lstm", 0.01, "sequential")], counts, attracted=2000, corpus="ptb"))
+    assert "For lstm, ptb lies above" in failed and "does not predict this corpus" in failed
+    assert "lstm: sequential" in failed
+    held = "\n".join(prediction_text([("gru", 0.01, "syntactic")], counts, attracted=2000, corpus="ptb"))
+    assert "the synthetic axis predicts this corpus" in held
+    # fewer attracted dependencies than the synthetic corpora held at that rate: no prediction either way
+    assert prediction_text([("gru", 0.3, "sequential")], counts, attracted=2000, corpus="ptb") == []
