@@ -26,30 +26,23 @@ def run_local(jobs: Sequence[TrainJob], *, processes: int, on_done: Callable[[in
             torch.set_num_threads(before)
         return results
     import multiprocessing as mp
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from dataclasses import replace
 
     from probe.core.workers import end_with_parent
 
-    pending_jobs = [job if job.threads else _with_threads(job, 1) for job in jobs]
+    pending_jobs = [job if job.threads else replace(job, threads=1) for job in jobs]
     # spawn: torch and fork do not mix safely; end_with_parent: a killed driver takes its workers along
     pool = ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("spawn"),
                                initializer=end_with_parent, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(run_job, job): i for i, job in enumerate(pending_jobs)}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for fut in done:
-                results[futures[fut]] = fut.result()       # raises the worker's exception
-                on_done(futures[fut], results[futures[fut]])
+        for fut in as_completed(futures):                  # each as it finishes: the progress line moves
+            results[futures[fut]] = fut.result()           # raises the worker's exception
+            on_done(futures[fut], results[futures[fut]])
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     return results
 
-
-def _with_threads(job: TrainJob, threads: int) -> TrainJob:
-    from dataclasses import replace
-
-    return replace(job, threads=threads)
