@@ -391,13 +391,20 @@ def attractor_rate_stage(corpora: Mapping[str, Sequence[str | os.PathLike]], out
     except MissingParser as exc:
         log(f"skipped: attractor rates of {', '.join(corpora)} ({exc})")
         return {}
+    return rates_by_corpus(rows)
+
+
+def rates_by_corpus(rows: Iterable[Mapping]) -> dict:
+    """Rows of attractor_rates.csv -> {corpus: {metric: (value, ci_low, ci_high), 'dependencies': n}} for all
+    constructions pooled."""
     result: dict = {}
     for r in rows:
         if r["construction"] == "all" and r["metric"] != "share":
-            result.setdefault(r["corpus"], {"dependencies": r["n_dependencies"]})[r["metric"]] = (
+            result.setdefault(r["corpus"], {"dependencies": int(r["n_dependencies"])})[r["metric"]] = (
                 r["value"], r["ci_low"], r["ci_high"])
     return result
 
 
 __all__ = ["CONSTRUCTIONS", "Dependency", "EXCLUDED", "RatesConfig", "attractor_rate_stage", "cluster_bootstrap",
-           "count_row", "doc_dependencies", "measure_corpus", "measure_rates", "rate_table", "write_rates"]
+           "count_row", "doc_dependencies", "measure_corpus", "measure_rates", "rate_table", "rates_by_corpus",
+           "write_rates"]

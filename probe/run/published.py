@@ -231,26 +231,22 @@ def real_on_synthetic(cfg: RunConfig, *, work: Path, root: Path, log: Callable[[
     import pandas as pd
 
     from probe.core.style import save_figure
-    from probe.data.rates import attractor_rate_stage
+    from probe.data.rates import attractor_rate_stage, rates_by_corpus
     from probe.report.axis import axis_markdown, plot_real_on_synthetic, synthetic_counts
     from probe.report.plots import read_seed_summary
 
     if not cfg.rate_corpora:
         return ""
     folder = work / "rates"
-    wanted = {"rate_corpora": {k: [str(Path(f).resolve()) for f in v] for k, v in cfg.rate_corpora.items()}}
-    run_stage(folder, wanted, lambda: attractor_rate_stage(cfg.rate_corpora, folder, log=log)
-              or folder.mkdir(parents=True, exist_ok=True), log, "attractor rates of real text")
+    corpora = {k: [str(Path(f).resolve()) for f in v] for k, v in cfg.rate_corpora.items()}
+    # the stage's config.json is the RatesConfig it wrote: its corpora are [name, files] pairs
+    run_stage(folder, {"corpora": [[k, v] for k, v in corpora.items()]},
+              lambda: attractor_rate_stage(corpora, folder, log=log), log, "attractor rates of real text")
     table = folder / "attractor_rates.csv"
     if not table.is_file():
         return ""
     write_text_atomic(root / "attractor_rates.csv", table.read_text(encoding="utf-8"))
-    rows = pd.read_csv(table)
-    rates: dict = {}
-    for r in rows[rows["construction"] == "all"].itertuples():
-        if r.metric != "share":
-            rates.setdefault(r.corpus, {"dependencies": int(r.n_dependencies)})[r.metric] = (r.value, r.ci_low,
-                                                                                              r.ci_high)
+    rates = rates_by_corpus(pd.read_csv(table).to_dict("records"))
     corpus = next(iter(cfg.rate_corpora))
     if not cfg.synthetic_reference:
         return axis_markdown(pd.DataFrame(), read_seed_summary(root), rates, pd.DataFrame(), corpus=corpus,
