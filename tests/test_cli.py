@@ -245,3 +245,14 @@ def test_a_write_refused_by_the_system_is_one_line_from_any_command(tmp_path, mo
     line = _one_error_line(capsys, "run")
     assert "Read-only file system; the file system is read-only; choose a folder on a writable disk" in line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["train", "--obj", "number", "--out", "x"], ["--cod", "x.py", "build", "--out", "x"]])
+def test_flags_are_not_abbreviated(tmp_path, monkeypatch, capsys, args):
+    """A prefix of a flag is refused, not taken for the flag: ``--obj number`` would otherwise pass the scan that
+    picks the number objective's parser and train a language model instead."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2 and "probe: error:" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

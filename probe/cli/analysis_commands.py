@@ -13,7 +13,7 @@ from pathlib import Path
 import sys
 
 from probe.analyses import BUILTIN
-from probe.cli.common import command, positive_int, summary_of
+from probe.cli.common import Parser, command, positive_int, summary_of
 
 
 def analysis_parser(name: str, prog: str) -> tuple[argparse.ArgumentParser, object, list[str]]:
@@ -27,7 +27,7 @@ def analysis_parser(name: str, prog: str) -> tuple[argparse.ArgumentParser, obje
     module = sys.modules.get(analysis.run.__module__)
     what = (inspect.getdoc(module) or analysis.title).split("\n")[0] if module else analysis.title
     needs = ", ".join(INPUT_FLAGS[k] for k in analysis.needs) or "nothing but --out"
-    q = argparse.ArgumentParser(prog=prog, description=f"{what} Needs {needs}.")
+    q = Parser(prog=prog, description=f"{what} Needs {needs}.")
     q.add_argument("--model", action="extend", nargs="+", default=[], metavar="DIR",
                    help="trained language models (training folders or model.pt files): several after one flag, or "
                         "the flag repeated")

@@ -4,6 +4,16 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
+class Parser(argparse.ArgumentParser):
+    """The parser of every probe command: a flag must be typed in full (argparse's prefix matching would let
+    ``--obj number`` pass the scans that pick a command's parser from the raw arguments, and train the wrong
+    model)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 # Each subcommand is registered by one small `_add_<name>` function that declares its options and
 # sets `func`, the thin wrapper that turns the parsed options into a call of a library function.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []

@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from probe.cli import data_commands, model_commands, analysis_commands  # isort: skip (pipeline order = help order)
-from probe.cli.common import COMMANDS, summary_of
+from probe.cli.common import COMMANDS, Parser, summary_of
 from probe.cli.analysis_commands import ALIASES
 from probe.cli.model_commands import objective_of, train_number_command
 from probe.core.errors import ProbeError, os_error_message
@@ -26,7 +26,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """
     from probe import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="probe",
         description="probe: do neural language models learn syntax or word order? Build subject-verb "
                     "agreement minimal pairs, train SRN/GRU/LSTM language models, and score whether they "
@@ -36,7 +36,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                         help="a Python file registering cells, scorers, constructions, importers or analyses, "
                              "loaded before the command (repeatable); installed packages declare theirs in the "
                              f"'{ENTRY_POINT_GROUP}' entry-point group")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for add in COMMANDS:
         name = add.__name__[len("_add_"):]
         if only is None:

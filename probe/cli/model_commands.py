@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from probe.core.errors import ProbeError
-from probe.cli.common import command, summary_of
+from probe.cli.common import Parser, command, summary_of
 
 
 @command("train an SRN/GRU/LSTM/transformer language model on a corpus")
@@ -91,7 +91,7 @@ def train_number_command(argv: list[str]) -> int:
     from probe.models.classifier import ClassifierShape
     from probe.train_number import NumberConfig, train_number_from_config
 
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="probe train --objective number",
         description="Train a number classifier (Linzen et al. 2016's supervised task): read <eos> + the words "
                     "before the verb and predict its number. With --corpus (a synthetic corpus) it trains on that "
