@@ -56,6 +56,10 @@ def test_attraction_effect_rows_subtract_conflict_from_matched_of_the_same_sets(
                            rules={"set": "fully in vocabulary"})
     assert table["test set"].tolist() == ["set", "set: effect"]
     assert table.loc[1, "lstm"].startswith(f"{value:.3f}") and table.loc[0, "kept when"] == "fully in vocabulary"
+    # a seed only one class has is left out, and the rest are paired seed by seed, not by row position
+    extra = _scores({("lstm", 2): [0, 0, 0, 0, 0, 0]}).assign(match="matched")
+    again = pooled_effect(pd.concat([extra, matched]), conflict, "lstm")
+    assert np.allclose(again, (value, low, high, n))
 
 
 def test_real_english_is_placed_on_the_synthetic_axis():

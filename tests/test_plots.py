@@ -210,6 +210,17 @@ def test_learning_curves_one_column_per_rate_and_the_held_out_agreement(tmp_path
     assert figure_problems(fig) == []
 
 
+def test_learning_curves_of_a_real_text_corpus_have_no_rate(tmp_path):
+    """A text corpus' config.json carries the synthetic-only attractor_rate at its default: not a rate."""
+    corpus = tmp_path / "text"
+    corpus.mkdir()
+    (corpus / "config.json").write_text(json.dumps({"attractor_rate": 0.05, "source": "text"}))
+    write_train_dir(tmp_path / "m", "lstm", 0, corpus=corpus, held_out=True)
+    curves = load_learning_curves([tmp_path / "m"])
+    assert curves["attractor_rate"].isna().all()
+    assert "attractor rate" not in plot_learning_curves(curves).axes[0].get_title()
+
+
 def test_save_figure_and_make_figures(tmp_path, seeds_frame):
     paths = save_figure(plot_attractors(seeds_frame), tmp_path / "figs", "a")
     assert [p.name for p in paths] == ["a.png", "a.pdf"] and all(p.stat().st_size > 1000 for p in paths)
@@ -425,3 +436,7 @@ def test_seed_spread_shows_each_model_and_the_pooled_interval():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0.01", "0.3"]
     assert figure_problems(fig) == []
     assert plot_seed_spread(per_model[per_model["seed"] == 0], seeds) is None    # one model per cell: no spread
+    # ten corpora per rate (a marker each): every legend entry stays inside the figure
+    many = per_model.loc[per_model.index.repeat(4)].reset_index(drop=True)
+    many["corpus"] = [k % 10 for k in range(len(many))]
+    assert figure_problems(plot_seed_spread(many, seeds)) == []

@@ -75,3 +75,17 @@ def test_helpers_and_bad_folder(tmp_path):
     with pytest.raises(ProbeError, match="summary_seeds.csv"):
         write_report(tmp_path)
     assert not (tmp_path / "report.md").exists()
+
+
+def test_conflict_by_construction_names_columns_by_cell_rate_and_data_set():
+    """Columns per cell x rate (and data set, where several were scored), in cell order then rate order."""
+    from probe.metrics import aggregate_seeds
+    from probe.report.report import conflict_by_construction
+
+    scores = fake_scores(rates=[0.01, 0.3])
+    table = conflict_by_construction(aggregate_seeds(scores), ["pp", "src"])
+    assert list(table.columns) == ["construction", "srn r0.01", "srn r0.3", "lstm r0.01", "lstm r0.3",
+                                   "3-gram r0.01", "3-gram r0.3"]
+    two = pd.concat([scores.assign(data="a"), scores.assign(data="b")])
+    table = conflict_by_construction(aggregate_seeds(two), ["pp"])
+    assert list(table.columns)[:3] == ["construction", "srn data a r0.01", "srn data a r0.3"]

@@ -22,36 +22,38 @@ def pooled_accuracy(scores: pd.DataFrame, arch: str, *, level: float = 0.95) -> 
     """Share correct of ``arch``'s kept items (all constructions pooled: each item counts once), with a crossed
     seeds x items interval -> (value, low, high, items). Only items that every seed kept count; the items
     are one block, so a construction with a single item (a rare attractor bucket) does not void the interval."""
-    g = scores[(scores["arch"] == arch) & ~scores["excluded"].astype(bool)]
-    if "model" in g.columns and g.groupby("seed")["model"].nunique().gt(1).any():
-        raise ValueError(f"{arch}: several models share a seed (other attractor rates?); give one model per seed")
-    if g.empty:
-        return float("nan"), float("nan"), float("nan"), 0
-    wide = g.pivot_table(index="seed", columns="id", values="correct", aggfunc="first").dropna(axis=1).astype(float)
-    if not wide.shape[1]:
+    wide = _seed_item_table(scores, arch)
+    if wide is None:
         return float("nan"), float("nan"), float("nan"), 0
     value, low, high = crossed_interval([wide.to_numpy()], [1.0], level=level)
     return value, max(low, 0.0), min(high, 1.0), int(wide.shape[1])     # a share: the interval stays in [0, 1]
 
 
-def _seed_item_table(scores: pd.DataFrame, arch: str) -> np.ndarray | None:
-    """``arch``'s kept items as a seeds x items 0/1 table (items every seed kept), or None when there are none."""
+def _seed_item_table(scores: pd.DataFrame, arch: str) -> pd.DataFrame | None:
+    """``arch``'s kept items as a seeds (rows) x items 0/1 table (items every seed kept), or None when there are
+    none. Raises ValueError when several models share a seed (one table per model is meant)."""
     g = scores[(scores["arch"] == arch) & ~scores["excluded"].astype(bool)]
+    if "model" in g.columns and g.groupby("seed")["model"].nunique().gt(1).any():
+        raise ValueError(f"{arch}: several models share a seed (other attractor rates?); give one model per seed")
     if g.empty:
         return None
     wide = g.pivot_table(index="seed", columns="id", values="correct", aggfunc="first").dropna(axis=1).astype(float)
-    return wide.to_numpy() if wide.shape[1] else None
+    return wide if wide.shape[1] else None
 
 
 def pooled_effect(matched: pd.DataFrame, conflict: pd.DataFrame, arch: str, *, level: float = 0.95
                   ) -> tuple[float, float, float, int]:
     """The attraction effect, accuracy on matched minus conflict items, of ``arch`` (crossed seeds x items
-    interval over both blocks) -> (value, low, high, items). The caller passes both classes from the same
-    constructions, so that a prior for one verb form cannot pass for attraction."""
+    interval over both blocks, on the seeds both classes have, row for row) -> (value, low, high, items). The
+    caller passes both classes from the same constructions, so that a prior for one verb form cannot pass for
+    attraction."""
     m, c = _seed_item_table(matched, arch), _seed_item_table(conflict, arch)
-    if m is None or c is None or m.shape[0] != c.shape[0]:
+    if m is None or c is None:
         return float("nan"), float("nan"), float("nan"), 0
-    value, low, high = crossed_interval([m, c], [1.0, -1.0], level=level)
+    seeds = m.index.intersection(c.index)
+    if not len(seeds):
+        return float("nan"), float("nan"), float("nan"), 0
+    value, low, high = crossed_interval([m.loc[seeds].to_numpy(), c.loc[seeds].to_numpy()], [1.0, -1.0], level=level)
     return value, max(low, -1.0), min(high, 1.0), int(m.shape[1] + c.shape[1])
 
 

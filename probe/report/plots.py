@@ -449,8 +449,11 @@ def _corpus_facts(cfg: dict) -> tuple[float, float]:
     try:
         made = Path(corpus) / "config.json"
         if made.is_file():
-            given = json.loads(made.read_text(encoding="utf-8")).get("attractor_rate")
-            rate = float(given) if given is not None else rate
+            made_cfg = json.loads(made.read_text(encoding="utf-8"))
+            given = made_cfg.get("attractor_rate")
+            # a real-text corpus' config keeps the synthetic-only fields at their defaults: it has no rate
+            if given is not None and made_cfg.get("source", "synthetic") == "synthetic":
+                rate = float(given)
     except (ValueError, TypeError, AttributeError):
         pass
     return floor, rate
@@ -621,7 +624,7 @@ def plot_attractor_rate(seeds: pd.DataFrame, *, x: str = "attractor_rate", const
     return fig
 
 
-CORPUS_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+CORPUS_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<"]
 
 
 def seed_spread_rows(per_model: pd.DataFrame, seeds: pd.DataFrame, *, n_attractors: int = 1) -> tuple[pd.DataFrame,
@@ -660,8 +663,12 @@ def plot_seed_spread(per_model: pd.DataFrame, seeds: pd.DataFrame, *, n_attracto
     rates = _rates(one)
     corpora = sorted(one["corpus"].dropna().unique()) if "corpus" in one.columns else []
     corpora = corpora if len(corpora) > 1 else []
-    fig = Figure(figsize=(min(10.0, max(5.0, min(len(archs), 3) * (0.75 * len(rates) + 1.3) + 0.5)),
-                          3.0 * ((len(archs) + 2) // 3) + 1.3), layout="constrained")
+    width = min(10.0, max(5.0, min(len(archs), 3) * (0.75 * len(rates) + 1.3) + 0.5))
+    # the legend: a row of entries as wide as the figure allows (ten corpora do not fit in one), and room for it
+    n_entries = (len(corpora) or 1) + 1
+    ncols = min(n_entries, max(1, int(width // 2.5)))
+    legend_rows = -(-n_entries // ncols)
+    fig = Figure(figsize=(width, 3.0 * ((len(archs) + 2) // 3) + 1.1 + 0.2 * legend_rows), layout="constrained")
     axes = _panels(fig, len(archs))
     rng = np.random.default_rng(0)
     for ax, arch in zip(axes, archs):
@@ -700,7 +707,7 @@ def plot_seed_spread(per_model: pd.DataFrame, seeds: pd.DataFrame, *, n_attracto
     labels = [f"one model, corpus {c}" for c in corpora] or ["one model (training seed)"]
     handles.append(Line2D([], [], ls="-", marker="D", color="black", ms=4))
     labels.append("pooled estimate, " + _ci_note(pooled).split(": ", 1)[1] if len(pooled) else "pooled estimate")
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=7, frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=7, frameon=False)
     what = {"pooled_conflict": "the headline's pooled constructions", "all": "all constructions"}.get(
         str(one["construction"].iloc[0]), str(one["construction"].iloc[0]))
     _title(fig, f"Conflict accuracy of each trained model ({what}, {n_attractors} attractor slot"

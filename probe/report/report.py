@@ -193,14 +193,17 @@ def conflict_by_construction(seeds: pd.DataFrame, constructions: Sequence[str], 
     from probe.core.style import arch_order
 
     short = {"attractor_rate": "r"}
-    sel = sel.assign(cell=_with_ci(sel), column=[a + "".join(f" {short.get(k, k + ' ')}{r[k]:g}" for k in keys
+    rank = {a: i for i, a in enumerate(arch_order(sel["arch"]))}
+    # columns in cell order, then by the other keys' values (a rate, a data set), sorted before they become text
+    sel = sel.assign(_rank=sel["arch"].map(rank)).sort_values(["_rank", *keys], kind="stable")
+    def text(v) -> str:
+        return f"{v:g}" if isinstance(v, (int, float)) else str(v)
+
+    sel = sel.assign(cell=_with_ci(sel), column=[a + "".join(f" {short.get(k, k + ' ')}{text(r[k])}" for k in keys
                                                              if pd.notna(r[k]))
                                                   for a, (_, r) in zip(sel["arch"], sel.iterrows())])
-    order = [c for a in arch_order(sel["arch"]) for c in sorted(set(sel.loc[sel["arch"] == a, "column"]),
-                                                                  key=lambda c: float(c.split()[-1].lstrip("r"))
-                                                                  if keys else 0)]
     wide = sel.pivot_table(index="construction", columns="column", values="cell", aggfunc="first").reset_index()
-    return wide[["construction"] + [c for c in order if c in wide.columns]]
+    return wide[["construction"] + list(dict.fromkeys(sel["column"]))]
 
 
 def distance_vs_attraction(seeds: pd.DataFrame, *, distance_construction: str = "control",
