@@ -86,10 +86,11 @@ def main(argv: list[str] | None = None) -> None:
         tcfg = TrainConfig(arch="gru", layers=1, hidden=32, emb=32, epochs=1, batch_size=32, device="cpu")
         jobs = [TrainJob(config=config_to_dict(TrainConfig(**{**config_to_dict(tcfg), "seed": s})), corpus=str(corpus),
                          out=str(tmp / "models" / f"gru-s{s}"), threads=1) for s in range(args.models)]
-        local = measure(jobs, Executor(kind="local", workers=n), n)
+        parallel = min(n, len(jobs))     # slots beyond the jobs stay idle: not the executor's overhead
+        local = measure(jobs, Executor(kind="local", workers=n), parallel)
         slurm = measure(jobs, Executor(kind="slurm", folder=str(tmp / "slurm"),
-                                       slurm=SlurmConfig(partition=args.partition, poll_s=args.poll)), n)
-    print(f"{args.models} models (GRU 1x32, one epoch of {args.sentences} sentences), {n} at a time")
+                                       slurm=SlurmConfig(partition=args.partition, poll_s=args.poll)), parallel)
+    print(f"{args.models} models (GRU 1x32, one epoch of {args.sentences} sentences), {parallel} at a time")
     print(f"{'executor':10} {'wall s':>8} {'train s':>8} {'overhead s/model':>17}")
     for name, m in (("local", local), ("slurm", slurm)):
         print(f"{name:10} {m['wall']:8.1f} {m['train']:8.1f} {m['overhead']:17.1f}")

@@ -27,7 +27,7 @@ from probe.jobs.slurm import SlurmTrainer
 from probe.models.checkpoint import read_checkpoint
 from probe.run import load_run_config
 from probe.train import TrainConfig
-from toy import write_toy_corpus
+from toy import assert_same_weights, write_toy_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = ["the", "dog", "dogs", "cat", "cats", "near", "runs", "run", "sleeps", "sleep"]
@@ -44,13 +44,6 @@ def corpus(tmp_path_factory) -> Path:
 def lm_job(corpus: Path, out: Path, **train) -> TrainJob:
     return TrainJob(config=config_to_dict(TrainConfig(**{**TINY, **train})), corpus=str(corpus), out=str(out),
                     threads=1)
-
-
-def assert_same_weights(a: Path, b: Path):
-    sa, sb = read_checkpoint(a)["state_dict"], read_checkpoint(b)["state_dict"]
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        assert torch.equal(sa[k], sb[k]), k
 
 
 def env() -> dict:
@@ -324,6 +317,8 @@ def slurm_executor(folder: Path, **options) -> Executor:
 
 
 def test_quick_preset_on_slurm_equals_local_byte_for_byte(slurm, quick_run, tmp_path):
+    # one computation path on one machine (the single-node cluster runs on the test's own CPU): the executor
+    # must not change a bit; on a cluster whose nodes have other CPUs, only the claims would be expected to hold
     *_, local = quick_run
     proc = subprocess.run([sys.executable, "-m", "probe", "run", "--preset", "quick", "--executor", "slurm",
                            "--slurm-poll-s", "1", "--results-dir", str(tmp_path)], capture_output=True, text=True,
@@ -352,6 +347,7 @@ def test_a_cancelled_job_is_resubmitted_and_resumes_to_the_same_weights(slurm, c
     driver = threading.Thread(target=lambda: results.append(
         train_many([job], executor=slurm_executor(folder, max_requeue=2), log=lines.append)))
     driver.start()
+    threads = torch.get_num_threads()      # run_job sets this process' thread count: restored below
     reference = threading.Thread(target=lambda: whole.append(run_job(replace(job, out=str(tmp_path / "whole")))))
     reference.start()       # the uninterrupted run, meanwhile in this process
     deadline = time.monotonic() + 300
@@ -367,6 +363,7 @@ def test_a_cancelled_job_is_resubmitted_and_resumes_to_the_same_weights(slurm, c
     resumed = [s for s in (folder / f"{second}_0_log.out").read_text().splitlines() if "resuming from" in s]
     assert resumed and int(resumed[0].rsplit(" ", 1)[1]) > 0, "the new job started from scratch"
     reference.join()
+    torch.set_num_threads(threads)
     assert results[0][0]["steps"] == whole[0]["steps"]
     assert_same_weights(tmp_path / "whole" / "last.pt", tmp_path / "m" / "last.pt")
     assert_same_weights(tmp_path / "whole" / "model.pt", tmp_path / "m" / "model.pt")

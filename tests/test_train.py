@@ -16,7 +16,7 @@ from probe.data.corpus import Vocab, write_ids
 from probe.models.config import archs
 from probe.models.checkpoint import load_checkpoint, read_checkpoint
 from probe.train import SentenceBatches, TrainConfig, evaluate_perplexity, train
-from toy import agreement_stream
+from toy import agreement_stream, assert_same_weights
 
 torch.set_num_threads(1)
 
@@ -50,13 +50,6 @@ def read_metrics(out: Path) -> list[dict]:
 
 def without_timing(rows):
     return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rows]
-
-
-def assert_same_weights(a: Path, b: Path):
-    sa, sb = read_checkpoint(a)["state_dict"], read_checkpoint(b)["state_dict"]
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        assert torch.equal(sa[k], sb[k]), k
 
 
 def test_outputs_metrics_and_summary(corpus, tmp_path):

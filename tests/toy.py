@@ -5,8 +5,10 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+import torch
 
 from probe.data.corpus import Vocab, write_ids
+from probe.models.checkpoint import read_checkpoint
 
 
 def agreement_stream(n_sentences: int, seed: int, *, words: Sequence[str], verbs: Sequence[str] = ("run", "sleep"),
@@ -66,3 +68,12 @@ def save_tiny_gpt2(out: Path) -> Path:
     transformers.GPT2LMHeadModel(cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def assert_same_weights(a: Path, b: Path):
+    """Two checkpoints' weights are bit-identical: only for two runs of the same computation path on one machine
+    (a rerun, a resume, the same job through another executor), never for two different paths."""
+    sa, sb = read_checkpoint(a)["state_dict"], read_checkpoint(b)["state_dict"]
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k

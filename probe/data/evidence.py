@@ -14,8 +14,11 @@ A construction is *attested* in a corpus when its structure occurs and its confl
 structure) agrees with the grammar's designed share rho (every noun beside an agreement dependency has the
 other number with probability rho, ``probe.data.grammar``) within ``TOLERANCE`` (relative), as far as the
 count can tell (the share's Wilson interval at ``LEVEL`` overlaps the tolerated band); with rho = 0 its
-conflict configuration must be absent. A run makes about 25 such checks per corpus: at 95% one corpus in
-two would drop a construction whose configuration the grammar produces at exactly its designed share. Attractor patterns the grammar never produces (a mixed PP chain such as
+conflict configuration must be absent. A run makes about 25 such checks per corpus and several corpora per
+rate, and a construction leaves the pool when any corpus fails its check, so each check runs at ``LEVEL``
+(99.9%): a construction the grammar produces at its designed share stays in. The check tells a share that is
+too small or too large only as far as one corpus' count can; the report's evidence table gives every share.
+Attractor patterns the grammar never produces (a mixed PP chain such as
 'the author of the book near the tables') are counted too: their count of 0 is what sends an item to the
 report's "generalization beyond the training grammar" table.
 """
