@@ -48,3 +48,19 @@ def test_a_run_is_checked_claim_by_claim(tmp_path):
     assert (table["holds"] == "yes").sum() == len(table) - 3
     alone = check_claims([], write_claims(ref))
     assert (alone["holds"] == "missing").all()
+
+
+def test_the_real_english_overview_and_the_measured_rates_are_claims(tmp_path):
+    seed_rows(REFERENCE).to_csv(tmp_path / "summary_seeds.csv", index=False)
+    pd.DataFrame([{"test set": "BLiMP: conflict", "arch": "lstm", "value": 0.13, "ci_low": 0.1, "ci_high": 0.16,
+                   "n_items": 530}]).to_csv(tmp_path / "overview.csv", index=False)
+    pd.DataFrame([{"corpus": "PTB train", "construction": "all", "metric": "attractor_rate", "value": 0.114,
+                   "ci_low": 0.109, "ci_high": 0.119, "n_dependencies": 16810},
+                  {"corpus": "PTB train", "construction": "pp", "metric": "attractor_rate", "value": 0.45,
+                   "ci_low": 0.43, "ci_high": 0.47, "n_dependencies": 2754}]).to_csv(tmp_path / "attractor_rates.csv",
+                                                                                       index=False)
+    ids = {c["id"]: c for c in write_claims(tmp_path)}
+    blimp = ids["overview/BLiMP: conflict/lstm"]
+    assert blimp["value"] == 0.13 and blimp["ci_high"] == 0.16
+    assert ids["attractor_rate/PTB train"]["value"] == 0.114
+    assert not [i for i in ids if i.startswith("attractor_rate/") and i != "attractor_rate/PTB train"]

@@ -172,6 +172,31 @@ def sensitivity_claims(root: Path) -> list[dict]:
     return out
 
 
+def overview_claims(root: Path) -> list[dict]:
+    """Per test set and model of the real-English overview: its accuracy or attraction effect (overview.csv)."""
+    from probe.report.overview import OVERVIEW_CSV
+
+    f = root / OVERVIEW_CSV
+    if not f.is_file():
+        return []
+    return [_value(f"overview/{r['test set']}/{r['arch']}", f"{r['arch']}: {r['test set']}", r, OVERVIEW_CSV,
+                   {"test set": r["test set"], "arch": r["arch"]}) for _, r in pd.read_csv(f).iterrows()]
+
+
+def rate_claims(root: Path) -> list[dict]:
+    """Per real-text corpus: the share of its subject-verb dependencies crossing a noun of the other number
+    (attractor_rates.csv, all constructions)."""
+    f = root / "attractor_rates.csv"
+    if not f.is_file():
+        return []
+    rows = pd.read_csv(f)
+    rows = rows[(rows["construction"] == "all") & (rows["metric"] == "attractor_rate")]
+    return [_value(f"attractor_rate/{r['corpus']}", f"{r['corpus']}: share of subject-verb dependencies crossing a "
+                   "noun of the other number", r, "attractor_rates.csv",
+                   {"corpus": r["corpus"], "construction": "all", "metric": "attractor_rate"})
+            for _, r in rows.iterrows()]
+
+
 def collect_claims(root: str | Path) -> list[dict]:
     """Every claim a results folder's report states, read from its own files."""
     from probe.report.plots import read_seed_summary
@@ -179,7 +204,7 @@ def collect_claims(root: str | Path) -> list[dict]:
     root = Path(root)
     seeds = read_seed_summary(root)
     return (headline_claims(seeds) + construction_claims(seeds) + turning_point_claims(seeds) + distance_claims(seeds)
-            + depth_claims(root) + sensitivity_claims(root))
+            + depth_claims(root) + sensitivity_claims(root) + overview_claims(root) + rate_claims(root))
 
 
 def write_claims(root: str | Path) -> list[dict]:

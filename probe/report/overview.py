@@ -15,6 +15,7 @@ from probe.metrics import crossed_interval
 from probe.models.cells import recurrent_cells
 
 # Published results shipped with the third-party data (see each source's SOURCE.md), and what they were trained on.
+OVERVIEW_CSV = "overview.csv"   # the overview's numbers in a results folder: test set, arch, value, interval
 BLIMP_TRAINING = "BLiMP's LSTM (Gulordava et al. 2018: Wikipedia, ~90M tokens)"
 
 
@@ -71,21 +72,28 @@ def overview_table(sets: Mapping[str, pd.DataFrame], *, suites: pd.DataFrame | N
     arch, seed, id, construction, correct, excluded)}; ``suites``: ``score_suites``' seed-pooled summary
     (its item-criterion rows become one row per suite); ``published``: {label: text}; ``effects``: {label:
     (matched scores, conflict scores) of the same constructions}, rows of the attraction effect (matched -
-    conflict); ``rules``: {label: the coverage rule its kept items meet}."""
+    conflict); ``rules``: {label: the coverage rule its kept items meet}. ``table.attrs["values"]``: the numbers
+    behind the cells (test set, arch, value, ci_low, ci_high, n_items), one row per cell with a value."""
     published = published or {}
     # a column per recurrent cell (a missing one shows "-") and per other model kind scored, in the usual order
     present = [a for scores in sets.values() for a in scores["arch"].unique()]
     present += list(suites["arch"].unique()) if suites is not None and len(suites) else []
     columns = arch_order(dict.fromkeys([*recurrent_cells(), *present]))
     rules = rules or {}
-    rows = []
+    rows, values = [], []     # values: the numbers behind the cells, for overview.csv and the claims
+
+    def cell(label: str, arch: str, v: float, lo: float, hi: float, n: int | None = None) -> str:
+        if np.isfinite(v):
+            values.append({"test set": label, "arch": arch, "value": v, "ci_low": lo, "ci_high": hi, "n_items": n})
+        return _cell(v, lo, hi)
+
     for label, scores in sets.items():
         row = {"test set": label}
         n_pairs = scores.groupby("model")["id"].nunique().max() if len(scores) else 0
         kept = 0
         for arch in columns:
             v, lo, hi, n = pooled_accuracy(scores, arch, level=level)
-            row[arch] = _cell(v, lo, hi)
+            row[arch] = cell(label, arch, v, lo, hi, n)
             kept = max(kept, n)
         row["published"] = published.get(label, "-")
         row["coverage"] = f"{kept}/{n_pairs} ({kept / n_pairs:.0%})" if n_pairs else "-"
@@ -94,7 +102,7 @@ def overview_table(sets: Mapping[str, pd.DataFrame], *, suites: pd.DataFrame | N
     for label, (matched, conflict) in (effects or {}).items():
         row = {"test set": label}
         for arch in columns:
-            row[arch] = _cell(*pooled_effect(matched, conflict, arch, level=level)[:3])
+            row[arch] = cell(label, arch, *pooled_effect(matched, conflict, arch, level=level))
         row["published"], row["coverage"], row["kept when"] = "-", "-", rules.get(label, "-")
         rows.append(row)
     if suites is not None and len(suites):
@@ -103,14 +111,17 @@ def overview_table(sets: Mapping[str, pd.DataFrame], *, suites: pd.DataFrame | N
             row = {"test set": f"SyntaxGym {suite} (item criterion)"}
             for arch in columns:
                 r = g[g["arch"] == arch]
-                row[arch] = _cell(*r[["value", "ci_low", "ci_high"]].iloc[0].tolist()) if len(r) else "-"
+                row[arch] = cell(row["test set"], arch, *r[["value", "ci_low", "ci_high"]].iloc[0].tolist()) \
+                    if len(r) else "-"
             row["published"] = published.get(suite, "-")
             r = g.iloc[0]
             n, x = int(r.get("n_items", 0)), int(r.get("n_excluded", 0))
             row["coverage"] = f"{n}/{n + x} items" if n + x else "-"
             row["kept when"] = "critical words in vocabulary (the suite's own criterion)"
             rows.append(row)
-    return pd.DataFrame(rows, columns=["test set", *columns, "published", "coverage", "kept when"])
+    table = pd.DataFrame(rows, columns=["test set", *columns, "published", "coverage", "kept when"])
+    table.attrs["values"] = pd.DataFrame(values, columns=["test set", "arch", "value", "ci_low", "ci_high", "n_items"])
+    return table
 
 
 def published_blimp(path: str | Path | None, paradigms: list[str]) -> str:

@@ -201,7 +201,7 @@ def score_published_sets(run: BenchmarkRun) -> tuple[dict, dict]:
 
         suite_summary, sections["SyntaxGym suites"] = score_suites(run.model_dirs, cfg.suites, work / "suites",
                                                                    labels=run.labels, log=run.log)
-    overview = {"Overview: every test set side by side": overview_section(cfg, work, frames, suite_summary)} \
+    overview = {"Overview: every test set side by side": overview_section(cfg, work, frames, suite_summary, root=run.root)} \
         if frames or suite_summary is not None else {}
     axis = real_on_synthetic(cfg, work=work, root=run.root, log=run.log)
     if axis:

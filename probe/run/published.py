@@ -144,7 +144,7 @@ def set_label(fmt: str) -> str:
     return IMPORTERS[fmt].title if fmt in IMPORTERS else fmt
 
 
-def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary) -> str:
+def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary, root: Path | None = None) -> str:
     """The report's first section for runs that score published sets: probe's benchmark and every set, split
     into items without an attractor and conflict items, beside the baselines and published numbers, with the
     attraction effect (matched - conflict) over each set's constructions that have both. probe's benchmark
@@ -152,7 +152,7 @@ def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary) ->
     from its share of all items by more than 10 points)."""
     import pandas as pd
 
-    from probe.report.overview import overview_markdown, overview_table, published_blimp, published_suites
+    from probe.report.overview import OVERVIEW_CSV, overview_markdown, overview_table, published_blimp, published_suites
 
     sets, published, effects, rules = {}, {}, {}, {}
     bench = pd.read_parquet(work / "eval" / "scores.parquet")
@@ -178,6 +178,8 @@ def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary) ->
             rules[label] = rule
     published.update(published_suites())
     table = overview_table(sets, suites=suite_summary, published=published, effects=effects, rules=rules)
+    if root is not None:        # the numbers behind the table: its claims (probe.report.claims) read them
+        write_text_atomic(root / OVERVIEW_CSV, table.attrs["values"].to_csv(index=False))
     tokens = None
     stats = next(iter((work / "corpora").glob("*/stats.json")), None)
     if stats is not None:
