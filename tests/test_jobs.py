@@ -370,8 +370,11 @@ def test_a_cancelled_job_is_resubmitted_and_resumes_to_the_same_weights(slurm, c
 
 
 def test_a_killed_driver_restarts_and_trains_no_model_twice(slurm, tmp_path):
-    tiny = {"archs": ["srn", "gru"], "attractor_rates": [0.1], "analyses": [], "corpus": {"n_sentences": 1000},
-            "benchmark": {"per_condition": 2}, "train": {"epochs": 6}, "slurm": {"poll_s": 0.5}, "sensitivity_seeds": 0}
+    # the jobs must outlast the restart (a new driver's start: seconds on a loaded machine), or the restart finds
+    # them finished and re-attaches to nothing: a fixed number of epochs, no early stop
+    tiny = {"archs": ["srn", "gru"], "attractor_rates": [0.1], "analyses": [], "corpus": {"n_sentences": 3000},
+            "benchmark": {"per_condition": 2}, "train": {"epochs": 20, "stop_after": 0}, "slurm": {"poll_s": 0.5},
+            "sensitivity_seeds": 0}
     (tmp_path / "tiny.json").write_text(json.dumps(tiny))
     cmd = [sys.executable, "-m", "probe", "run", "--preset", "quick", "--config", "tiny.json", "--executor", "slurm",
            "--results-dir", "runs"]
