@@ -21,7 +21,7 @@ setup(
         "datasets>=2.16",
         "spacy>=3.5",
         "scikit-learn>=1.2",
-        "matplotlib>=3.6",
+        "matplotlib>=3.7",   # figure legends placed "outside", Legend.legend_handles
         "numpy>=1.23",
         "pandas>=1.5",      # tables for metrics and plots (already a dependency of datasets)
         "tqdm>=4.60",       # progress bars (already a dependency of datasets)

@@ -275,7 +275,7 @@ def evaluate_suite(models: Sequence[str | os.PathLike], suites: Sequence[str | o
     outside the model's vocabulary is excluded and counted, unless ``unk`` (then scored through ``<unk>``
     and marked ``has_unk``). ``models``: paths or references as :func:`probe.scoring.registry.load_scorer`
     takes them, or scorer objects. ``labels``: model path (as given) -> extra columns, pooled separately
-    over seeds (as in :func:`evaluate`). ``out`` (if given) gets:
+    over seeds (as in :func:`probe.evaluate.evaluate`). ``out`` (if given) gets:
 
     predictions.csv     model x suite x item x prediction x part: the comparison alone (part_result), the
                         prediction (result), the item criterion (item_result), exclusion and coverage counts

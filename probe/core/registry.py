@@ -34,7 +34,7 @@ class Registry(MutableMapping, Generic[T]):
 
     def register(self, name: str, entry: T) -> T:
         """Add ``entry`` under ``name`` and return it; a name registered already is a ProbeError (unless it holds
-        this very entry: a module imported twice)."""
+        this very entry, registered again)."""
         old = self._entries.get(name)
         if old is not None and old is not entry:
             raise ProbeError(f"a {self.kind} named {name!r} is registered already; give yours another name "
