@@ -5,7 +5,7 @@ import pytest
 
 from probe.data.constructions import CONSTRUCTIONS
 from probe.data.evidence import (attested_patterns, category_tags, count_configurations, evidence_table,
-                                 relation_pattern)
+                                 pooled_constructions, pooled_evidence, relation_pattern)
 from probe.data.grammar import ORC, SUBJECT, Grammar, Sentence
 from probe.data.lexicon import load_lexicon
 
@@ -80,3 +80,51 @@ def test_the_grammar_attests_every_construction_at_its_designed_share(lex, rate)
     variants = {r["variant"] for r in rows if r["construction"] == "pp"}
     assert variants == {1, 2, 3, 4}
     assert {r["variant"] for r in rows if r["construction"] == "control"} >= {3, 4, 6, 9, 12}
+
+
+def corpus_stats(rho, conflict, structure):
+    """A corpus' stats.json with one attested-or-not pp row and one always-fine src row."""
+    rows = [{"construction": "pp", "variant": 1, "attractors": 1},
+            {"construction": "src", "variant": 0, "attractors": 1}]
+    counts = {("pp", 1): Counter({"O": conflict, "S": structure - conflict}),
+              ("src", 0): Counter({"O": round(rho * 1000), "S": 1000 - round(rho * 1000)})}
+    rows = evidence_table(counts, rho)
+    return {"designed_share": rho, "constructions": rows}
+
+
+def test_pooled_counts_see_what_one_corpus_cannot():
+    # 9 of 100 against a designed 5%: one corpus cannot tell it from 5% +- 25%; ten such corpora can
+    stats = [corpus_stats(0.05, 9, 100) for _ in range(10)]
+    assert all(r["attested"] for s in stats for r in s["constructions"])
+    pooled = {r["construction"]: r for r in pooled_evidence(stats)}
+    assert pooled["pp"]["conflict"] == 90 and pooled["pp"]["structure"] == 1000 and pooled["pp"]["corpora"] == 10
+    assert pooled["pp"]["share_low"] > 0.05 * 1.25 and not pooled["pp"]["attested"]
+    assert pooled["src"]["attested"]
+    assert pooled_constructions(stats) == ("src",)
+    # two rates are pooled apart: a rate at its design does not hide one that is not
+    fine = [corpus_stats(0.3, 30, 100) for _ in range(10)]
+    assert {(r["designed"], r["construction"]) for r in pooled_evidence(fine + stats) if not r["attested"]} == \
+        {(0.05, "pp")}
+    assert pooled_constructions(fine) == ("pp", "src")
+
+
+@pytest.mark.parametrize("rate, tolerance", [(0.05, 0.2), (0.3, 0.08)])
+def test_the_grammar_draws_each_construction_at_its_designed_share(lex, rate, tolerance):
+    # the grammar's own share, not one corpus' draw: 240,000 sentences put the rarest one-attractor structure
+    # (vp_coord_long, ~2,300 dependencies) within a few percent of its expectation, so a grammar that ties
+    # a conflict noun to anything but rho (e.g. to the subject's attraction) fails here
+    g = Grammar(lex, attractor_rate=rate, modifier_rate=0.6)
+    total: dict = {}
+    for seed in (11, 12, 13):
+        for key, c in count_configurations(g.generate(80_000, seed=seed), lex).items():
+            total.setdefault(key, Counter()).update(c)
+    checked = set()
+    for (name, variant), patterns in total.items():
+        k = max(len(p) for p in patterns)
+        if k != 1:
+            continue
+        n = sum(patterns.values())
+        assert n > 1_000, (name, n)
+        assert patterns["O"] / n == pytest.approx(g.rho, rel=tolerance), (name, dict(patterns))
+        checked.add(name)
+    assert {"pp", "src", "orc", "orc_nothat", "sent_comp", "vp_coord_long", "within_orc"} <= checked

@@ -15,9 +15,12 @@ structure) agrees with the grammar's designed share rho (every noun beside an ag
 other number with probability rho, ``probe.data.grammar``) within ``TOLERANCE`` (relative), as far as the
 count can tell (the share's Wilson interval at ``LEVEL`` overlaps the tolerated band); with rho = 0 its
 conflict configuration must be absent. A run makes about 25 such checks per corpus and several corpora per
-rate, and a construction leaves the pool when any corpus fails its check, so each check runs at ``LEVEL``
-(99.9%): a construction the grammar produces at its designed share stays in. The check tells a share that is
-too small or too large only as far as one corpus' count can; the report's evidence table gives every share.
+rate, and a construction leaves the pool when any check fails, so each check runs at ``LEVEL`` (99.9%): a
+construction the grammar produces at its designed share stays in. One corpus' count tells a share that is
+too small or too large only coarsely (at rate 0.01 a rare construction has a handful of conflict
+dependencies per corpus), so the same check also runs on the counts summed over all corpora of a rate,
+the evidence the rate's models saw between them (:func:`pooled_evidence`); the report's evidence table
+gives that share with its interval.
 Attractor patterns the grammar never produces (a mixed PP chain such as
 'the author of the book near the tables') are counted too: their count of 0 is what sends an item to the
 report's "generalization beyond the training grammar" table.
@@ -95,6 +98,16 @@ def count_configurations(sentences: Iterable, lexicon: Lexicon,
     return counts
 
 
+def check_share(conflict: int, n: int, rho: float, *, level: float = LEVEL) -> tuple[float, float, float, bool]:
+    """(share, low, high, attested) for ``conflict`` of ``n`` dependencies against the designed share ``rho``:
+    attested when the conflict configuration occurs and the share's Wilson interval at ``level`` overlaps
+    rho +- ``TOLERANCE`` (relative); with rho = 0, when the structure occurs and the conflict one never."""
+    share, lo, hi = wilson_interval(conflict, n, level=level)
+    if rho > 0:
+        return share, lo, hi, bool(conflict > 0 and lo <= rho * (1 + TOLERANCE) and hi >= rho * (1 - TOLERANCE))
+    return share, lo, hi, bool(n > 0 and conflict == 0)
+
+
 def evidence_table(counts: dict[tuple, Counter], rho: float, *, level: float = LEVEL) -> list[dict]:
     """One row per (construction, variant): structure count, conflict and matched counts, the conflict share
     with its Wilson interval, the designed share ``rho`` and whether the configuration is attested (module
@@ -111,11 +124,7 @@ def evidence_table(counts: dict[tuple, Counter], rho: float, *, level: float = L
         conflict = sum(c for p, c in patterns.items() if p.endswith(OTHER) and set(p) == {OTHER})
         matched = patterns.get(SAME * k, 0)
         mixed = n - conflict - matched
-        share, lo, hi = wilson_interval(conflict, n, level=level)
-        if rho > 0:
-            attested = conflict > 0 and lo <= rho * (1 + TOLERANCE) and hi >= rho * (1 - TOLERANCE)
-        else:
-            attested = n > 0 and conflict == 0
+        share, lo, hi, attested = check_share(conflict, n, rho, level=level)
         rows.append({**row, "conflict": conflict, "matched": matched, "mixed": mixed, "share": share,
                      "share_low": lo, "share_high": hi, "designed": rho, "attested": bool(attested)})
     return rows
@@ -128,11 +137,37 @@ def attested_patterns(counts: dict[tuple, Counter]) -> set[tuple]:
             for pattern, n in patterns.items() if n > 0}
 
 
+def pooled_evidence(stats: Iterable[dict], *, level: float = LEVEL) -> list[dict]:
+    """Per designed share (one attractor rate) x (construction, variant) with attractors: the conflict and
+    structure counts summed over that rate's corpora (their stats.json, as ``probe corpus`` writes it), the
+    pooled share with its Wilson interval at ``level``, and whether the pooled count attests the designed
+    share (:func:`check_share`): the evidence the rate's models saw between them, where one corpus' count is
+    too small to tell. Rows sorted by (designed, construction, variant)."""
+    sums: dict[tuple, list[int]] = {}
+    for s in stats:
+        rho = s.get("designed_share")
+        for r in s.get("constructions") or []:
+            if r["attractors"] and rho is not None:
+                cell = sums.setdefault((rho, r["construction"], r["variant"]), [0, 0, 0, r["attractors"]])
+                cell[0] += r["conflict"] or 0
+                cell[1] += r["structure"]
+                cell[2] += 1
+    rows = []
+    for (rho, name, variant), (conflict, n, corpora, k) in sorted(sums.items()):
+        share, lo, hi, attested = check_share(conflict, n, rho, level=level)
+        rows.append({"designed": rho, "construction": name, "variant": variant, "attractors": k, "corpora": corpora,
+                     "conflict": conflict, "structure": n, "share": share, "share_low": lo, "share_high": hi,
+                     "attested": attested})
+    return rows
+
+
 def pooled_constructions(stats: Iterable[dict]) -> tuple[str, ...]:
     """The constructions a headline may pool: those whose configuration every corpus (its stats.json, as
     ``probe corpus`` writes it) attests at the designed share, with one attractor (pp: one PP) or, for one
-    without attractors, at every variant (control: every distance). Empty when a corpus has no such counts
-    (real text): then nothing is pooled but 'all'."""
+    without attractors, at every variant (control: every distance), and whose counts summed over each
+    rate's corpora attest it too (:func:`pooled_evidence`). Empty when a corpus has no such counts (real
+    text): then nothing is pooled but 'all'."""
+    stats = list(stats)
     good: Counter = Counter()
     bad: set[str] = set()
     n = 0
@@ -147,4 +182,5 @@ def pooled_constructions(stats: Iterable[dict]) -> tuple[str, ...]:
                 here[r["construction"]] = here.get(r["construction"], True) and bool(r["attested"])
         good.update(c for c, ok in here.items() if ok)
         bad.update(c for c, ok in here.items() if not ok)
+    bad.update(r["construction"] for r in pooled_evidence(stats) if r["attractors"] <= 1 and not r["attested"])
     return tuple(sorted(c for c, k in good.items() if k == n and c not in bad))

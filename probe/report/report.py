@@ -452,7 +452,8 @@ def _headline_lines(seeds: pd.DataFrame, summary_json: dict, *, n_attractors: in
     pooled, frames = headline_constructions(seeds)
     pools = summary_json.get("pools") or {}
     if pooled in pools:
-        scope = (f"the constructions whose configurations every training corpus attests at its designed share "
+        scope = (f"the constructions whose configurations every training corpus, and each rate's corpora pooled, "
+                 f"attest at the designed share "
                  f"({', '.join(f'`{c}`' for c in pools[pooled])}; see Corpora); matched and conflict accuracy and "
                  f"their difference over those with conflict items "
                  f"({', '.join(f'`{c}`' for c in pools.get(frames, pools[pooled]))}), so that both classes come from "

@@ -176,8 +176,9 @@ def build_baselines(run: BenchmarkRun) -> None:
 
 
 def evaluate_models(run: BenchmarkRun) -> None:
-    """5. Every model on the benchmark (prefix method); constructions whose configurations every corpus attests
-    at the designed share are pooled as 'pooled' (the headline). The summaries are copied to the run folder."""
+    """5. Every model on the benchmark (prefix method); constructions whose configurations every corpus, and each
+    rate's corpora pooled, attest at the designed share are pooled as 'pooled' (the headline). The summaries are
+    copied to the run folder."""
     from probe.evaluate import evaluate
 
     t0 = time.perf_counter()

@@ -122,10 +122,12 @@ def report_sections(cfg: RunConfig, corpora: dict, trained: list[dict]) -> dict:
                 "shape of each benchmark construction (`probe.data.evidence`: the dependency's kind and what lies "
                 "between and before head and verb, from the corpus' own records), and among them how many have its "
                 "conflict configuration (every attractor of the other number) and its matched one; the share is "
-                "conflict / all of that shape, designed to equal the corpus' share of other-number nouns. "
-                "*attested*: the configuration occurs and its share agrees with the designed one within 25% "
-                "(relative; 99.9% Wilson interval, as a run checks some 25 configurations per corpus), in every "
-                "corpus of the rate. The headline pools the constructions "
+                "conflict / all of that shape, pooled over the rate's corpora with its 99.9% Wilson interval, "
+                "designed to equal the corpus' share of other-number nouns (the grammar draws every such noun's "
+                "number independently, so a corpus' count scatters around it). *attested*: the configuration "
+                "occurs and its share agrees with the designed one within 25% (relative) as far as the count can "
+                "tell (the 99.9% interval overlaps that band, as a run makes some 25 checks per corpus), in every "
+                "corpus of the rate and in the rate's corpora pooled. The headline pools the constructions "
                 "attested at every rate (one attractor); configurations no corpus shows are reported apart, under "
                 "generalization beyond the training grammar.\n\n" + markdown_table(evidence))
     if trained:
@@ -250,11 +252,16 @@ def seeds_confirmation(cfg: RunConfig, root: Path, seeds_root: Path = Path("resu
 
 def evidence_table(stats_by: dict) -> "Any":
     """Per construction (pp per PP count, control per distance) x rate: conflict and matched training
-    dependencies, summed over the rate's corpora, their share and whether every corpus attests it."""
+    dependencies, summed over the rate's corpora, their share with its 99.9% interval, and whether every
+    corpus, and the rate's corpora pooled, attest it (``probe.data.evidence``)."""
     import pandas as pd
 
+    from probe.data.evidence import pooled_evidence
+
     cells: dict = {}
+    by_rate: dict = {}
     for (rate, _), s in sorted(stats_by.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or 0, kv[0][1])):
+        by_rate.setdefault(rate, []).append(s)
         for r in s.get("constructions") or []:
             key = (r["construction"], r["variant"])
             cell = cells.setdefault(key, {}).setdefault(rate, {"structure": 0, "conflict": 0, "matched": 0,
@@ -263,17 +270,22 @@ def evidence_table(stats_by: dict) -> "Any":
             cell["conflict"] += r["conflict"] or 0
             cell["matched"] += r["matched"] or 0
             cell["attested"] = cell["attested"] and bool(r["attested"])
+    pooled = {(rate, p["construction"], p["variant"]): p for rate, group in by_rate.items()
+              for p in pooled_evidence(group)}
     rows = []
-    for (name, variant), by_rate in sorted(cells.items()):
+    for (name, variant), by in sorted(cells.items()):
         row = {"construction": name, "variant": (f"{variant} PPs" if name == "pp" else f"distance {variant}"
                                                  if name == "control" else "-")}
-        for rate, c in by_rate.items():
-            if c["attractors"]:
-                share = c["conflict"] / c["structure"] if c["structure"] else float("nan")
-                text = f"{c['conflict']:,} / {c['matched']:,} of {c['structure']:,} ({share:.3f})"
+        for rate, c in by.items():
+            p = pooled.get((rate, name, variant))
+            if c["attractors"] and p is not None:
+                text = (f"{c['conflict']:,} / {c['matched']:,} of {c['structure']:,} "
+                        f"({p['share']:.3f} [{p['share_low']:.3f}, {p['share_high']:.3f}])")
+                flags = [w for w, ok in (("a corpus", c["attested"]), ("pooled", p["attested"])) if not ok]
             else:
-                text = f"{c['structure']:,} (no attractor)"
-            row[f"r={rate:g}: conflict / matched of all (share)"] = text + ("" if c["attested"] else " NOT attested")
+                text, flags = f"{c['structure']:,} (no attractor)", [] if c["attested"] else ["a corpus"]
+            row[f"r={rate:g}: conflict / matched of all (share [99.9%])"] = (
+                text + (f" NOT attested ({', '.join(flags)})" if flags else ""))
         rows.append(row)
     return pd.DataFrame(rows)
 
