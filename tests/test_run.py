@@ -74,6 +74,27 @@ def test_another_config_in_the_run_folder_is_refused_and_the_same_one_resumes(qu
         check_run_folder(tmp_path / "mine", config_to_dict(cfg))
 
 
+def test_a_run_folder_another_run_is_writing_is_refused(quick_run, capsys):
+    """Two drivers on one run folder would train and report into the same files: the second gets one line and
+    exit 2 and touches nothing; the lock goes with its holder."""
+    import os
+
+    from probe.run.stages import hold_run_lock
+
+    cfg, out, *_ = quick_run
+    held = hold_run_lock(out / "work")
+    try:
+        before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+        assert main(["run", "--preset", "quick", "--results-dir", str(out.parent)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"probe run: error: another probe run (process {os.getpid()}) is writing {out}; wait for it "
+                       "to finish or stop it, or choose another --name"]
+        assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    finally:
+        held.close()
+    hold_run_lock(out / "work").close()        # released with its holder: the next run may start
+
+
 def test_a_damaged_checkpoint_in_a_finished_run_is_trained_again(quick_run):
     """A truncated model.pt (say the disk filled up) is no finished model: the restart says so and trains that
     model again instead of calling it done and failing in scoring; the other models are kept."""

@@ -19,7 +19,7 @@ from probe.run.sections import (intro_markdown, report_sections, reproducibility
                               training_summaries, write_evidence)
 from probe.jobs import Executor, TrainJob, same_train_config, train_many
 from probe.run.sensitivity import state_sensitivity
-from probe.run.stages import check_run_folder, finished_model, run_stage
+from probe.run.stages import check_run_folder, finished_model, hold_run_lock, run_stage
 
 
 @dataclass
@@ -56,10 +56,10 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     scores); the run folder gets config.json, summary.csv, summary_seeds.csv, summary.json,
     figures/ and report.md. Restarting after an interruption skips finished stages and resumes
     interrupted trainings from their last checkpoint. A run folder holding another config's run is refused
-    unless ``overwrite`` (then the stages whose config still matches are kept).
+    unless ``overwrite`` (then the stages whose config still matches are kept), and so is one that another live
+    ``probe run`` is writing (``work/.run.lock``).
     """
     from probe.core.environment import git_commit
-    from probe.report.plots import make_figures
 
     check_run_config(cfg)
     t_start = time.perf_counter()
@@ -67,7 +67,19 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     check_run_folder(root, config_to_dict(cfg), overwrite=overwrite)
     commit = git_commit()      # before this run writes anything (its folder is ignored by git anyway)
     run = BenchmarkRun(cfg, root, root / "work", log)
-    run.work.mkdir(parents=True, exist_ok=True)
+    lock = hold_run_lock(run.work)
+    try:
+        return _run_stages(run, argv=argv, commit=commit, t_start=t_start)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _run_stages(run: BenchmarkRun, *, argv: list[str] | None, commit: str | None, t_start: float) -> Path:
+    """Every stage of ``run_benchmark``, in order, once the run folder is checked and locked."""
+    from probe.report.plots import make_figures
+
+    cfg, root, log = run.cfg, run.root, run.log
     save_config(cfg, root, extra={"stage": "run"})
     build_items(run)
     build_corpora(run)
