@@ -83,13 +83,11 @@ def test_the_grammar_attests_every_construction_at_its_designed_share(lex, rate)
 
 
 def corpus_stats(rho, conflict, structure):
-    """A corpus' stats.json with one attested-or-not pp row and one always-fine src row."""
-    rows = [{"construction": "pp", "variant": 1, "attractors": 1},
-            {"construction": "src", "variant": 0, "attractors": 1}]
+    """A corpus' stats.json at rate ``rho`` (its designed share too) with a pp row of ``conflict`` of ``structure``
+    and a src row at its designed share."""
     counts = {("pp", 1): Counter({"O": conflict, "S": structure - conflict}),
               ("src", 0): Counter({"O": round(rho * 1000), "S": 1000 - round(rho * 1000)})}
-    rows = evidence_table(counts, rho)
-    return {"designed_share": rho, "constructions": rows}
+    return {"attractor_rate_target": rho, "designed_share": rho, "constructions": evidence_table(counts, rho)}
 
 
 def test_pooled_counts_see_what_one_corpus_cannot():
@@ -106,6 +104,12 @@ def test_pooled_counts_see_what_one_corpus_cannot():
     assert {(r["designed"], r["construction"]) for r in pooled_evidence(fine + stats) if not r["attested"]} == \
         {(0.05, "pp")}
     assert pooled_constructions(fine) == ("pp", "src")
+    assert pooled_constructions(fine + stats) == ("src",)      # failing at one rate leaves the pool at every rate
+    # two rates with one designed share (no fixed modifier rate: rho = 0.5 below r = 0.5) are still pooled apart
+    apart = [{**s, "attractor_rate_target": 0.01} for s in stats] + [{**s, "attractor_rate_target": 0.05}
+                                                                   for s in stats[:1]]
+    assert [(r["attractor_rate"], r["conflict"]) for r in pooled_evidence(apart) if r["construction"] == "pp"] == \
+        [(0.01, 90), (0.05, 9)]
 
 
 @pytest.mark.parametrize("rate, tolerance", [(0.05, 0.2), (0.3, 0.08)])

@@ -138,24 +138,27 @@ def attested_patterns(counts: dict[tuple, Counter]) -> set[tuple]:
 
 
 def pooled_evidence(stats: Iterable[dict], *, level: float = LEVEL) -> list[dict]:
-    """Per designed share (one attractor rate) x (construction, variant) with attractors: the conflict and
+    """Per attractor rate (and its designed share) x (construction, variant) with attractors: the conflict and
     structure counts summed over that rate's corpora (their stats.json, as ``probe corpus`` writes it), the
     pooled share with its Wilson interval at ``level``, and whether the pooled count attests the designed
     share (:func:`check_share`): the evidence the rate's models saw between them, where one corpus' count is
-    too small to tell. Rows sorted by (designed, construction, variant)."""
+    too small to tell. Rows sorted by (attractor_rate, designed, construction, variant)."""
     sums: dict[tuple, list[int]] = {}
     for s in stats:
-        rho = s.get("designed_share")
         for r in s.get("constructions") or []:
+            rho = s.get("designed_share", r.get("designed"))
             if r["attractors"] and rho is not None:
-                cell = sums.setdefault((rho, r["construction"], r["variant"]), [0, 0, 0, r["attractors"]])
+                # keyed by the asked rate too: without a fixed modifier rate several rates share rho = 0.5
+                rate = s.get("attractor_rate_target")
+                cell = sums.setdefault((rate, rho, r["construction"], r["variant"]), [0, 0, 0, r["attractors"]])
                 cell[0] += r["conflict"] or 0
                 cell[1] += r["structure"]
                 cell[2] += 1
     rows = []
-    for (rho, name, variant), (conflict, n, corpora, k) in sorted(sums.items()):
+    for (rate, rho, name, variant), (conflict, n, corpora, k) in sorted(sums.items(), key=lambda kv: (
+            kv[0][0] is None, kv[0][0] or 0, *kv[0][1:])):
         share, lo, hi, attested = check_share(conflict, n, rho, level=level)
-        rows.append({"designed": rho, "construction": name, "variant": variant, "attractors": k, "corpora": corpora,
+        rows.append({"attractor_rate": rate, "designed": rho, "construction": name, "variant": variant, "attractors": k, "corpora": corpora,
                      "conflict": conflict, "structure": n, "share": share, "share_low": lo, "share_high": hi,
                      "attested": attested})
     return rows

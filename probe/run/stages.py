@@ -60,27 +60,34 @@ def hold_run_lock(work: Path):
     """Take ``work/.run.lock`` for this process (an exclusive ``flock``, released when the returned file is
     closed or the process ends, however it ends) and write the process id into it; a run folder that another
     live ``probe run`` is writing is refused with one line, since two drivers would train, evaluate and
-    report into the same files at once. No lock where the platform has no ``fcntl``."""
+    report into the same files at once. No lock (None) where the platform or file system has no ``flock``."""
+    import os
+
+    work.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:       # not POSIX: nothing to lock with
         return None
-    import os
-
-    work.mkdir(parents=True, exist_ok=True)
     f = open(work / ".run.lock", "a+", encoding="utf-8")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         f.seek(0)
         pid = f.read().strip() or "unknown"
         f.close()
         raise ProbeError(f"another probe run (process {pid}) is writing {work.parent}; wait for it to finish or "
                          "stop it, or choose another --name") from None
-    f.seek(0)
-    f.truncate()
-    f.write(str(os.getpid()))
-    f.flush()
+    except OSError:           # a file system without flock (e.g. Lustre mounted noflock): run unlocked
+        f.close()
+        return None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+    except OSError:
+        f.close()
+        raise
     return f
 
 
