@@ -158,9 +158,9 @@ def pooled_evidence(stats: Iterable[dict], *, level: float = LEVEL) -> list[dict
     for (rate, rho, name, variant), (conflict, n, corpora, k) in sorted(sums.items(), key=lambda kv: (
             kv[0][0] is None, kv[0][0] or 0, *kv[0][1:])):
         share, lo, hi, attested = check_share(conflict, n, rho, level=level)
-        rows.append({"attractor_rate": rate, "designed": rho, "construction": name, "variant": variant, "attractors": k, "corpora": corpora,
-                     "conflict": conflict, "structure": n, "share": share, "share_low": lo, "share_high": hi,
-                     "attested": attested})
+        rows.append({"attractor_rate": rate, "designed": rho, "construction": name, "variant": variant,
+                     "attractors": k, "corpora": corpora, "conflict": conflict, "structure": n, "share": share,
+                     "share_low": lo, "share_high": hi, "attested": attested})
     return rows
 
 
