@@ -394,10 +394,14 @@ def syntactic_rates(summary: pd.DataFrame) -> pd.DataFrame:
 VERDICTS = {"sequential": "sequential", "syntactic": "syntactic", "undecided": "~"}
 
 
+def interval_verdict(low: float, high: float, chance: float = 0.5) -> str:
+    """'sequential' (the interval wholly below chance), 'syntactic' (wholly above) or 'undecided'."""
+    return "sequential" if high < chance else "syntactic" if low > chance else "undecided"
+
+
 def rate_verdicts(values: np.ndarray, lows: np.ndarray, highs: np.ndarray, chance: float = 0.5) -> list[str]:
-    """Per point: 'sequential' (interval wholly below chance), 'syntactic' (wholly above) or 'undecided'."""
-    return ["sequential" if h < chance else "syntactic" if lo > chance else "undecided"
-            for lo, h in zip(lows, highs)]
+    """Per point: :func:`interval_verdict` of its interval."""
+    return [interval_verdict(lo, h, chance) for lo, h in zip(lows, highs)]
 
 
 def turning_point(xs: Sequence[float], verdicts: Sequence[str]) -> tuple[str, float, float]:

@@ -151,12 +151,11 @@ def ablation_summary(abl: pd.DataFrame, match: str = "conflict") -> pd.DataFrame
 def plot_ablation(abl: pd.DataFrame):
     """Agreement accuracy with number units zeroed vs random units zeroed (bars with 95% intervals), per arch;
     panels: all items, items with mismatched attractors."""
-    import matplotlib
     from matplotlib.figure import Figure
 
-    from probe.core.style import arch_order, suptitle
+    from probe.core.style import arch_order, figure_style, suptitle
 
-    with matplotlib.rc_context({"font.size": 8}):
+    with figure_style():
         fig = Figure(figsize=(8.0, 3.6), layout="constrained")
         matches = [m for m in ("all", "conflict") if m in set(abl["match"])]
         styles = {"intact": ("white", ""), "number_units": ("0.3", "//"), "random": ("0.75", "..")}

@@ -28,7 +28,7 @@ from probe.analyses.taps import parse_variant, variant_name
 from probe.core.config import CheckedConfig, NonNegativeFloat, NonNegativeInt, config_to_dict, nest_keys
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
-from probe.core.style import fmt_num, log_axis, suptitle
+from probe.core.style import figure_style, fmt_num, log_axis, suptitle
 from probe.core.tables import markdown_table
 from probe.train import TrainConfig, check_train_config, train
 
@@ -285,9 +285,8 @@ def run(inputs: AnalysisInputs, cfg: ClippingConfig) -> dict:
             traces.append(trace)
     runs = pd.DataFrame(rows)
     trace_table = pd.concat(traces, ignore_index=True)
-    import matplotlib
 
-    with matplotlib.rc_context({"font.size": 8}):
+    with figure_style():
         figure = plot_clipping(trace_table, runs)
     markdown = _markdown(runs, cfg, corpus)
     seconds = time.perf_counter() - started

@@ -34,7 +34,7 @@ from probe.core.config import CheckedConfig, NonNegativeInt, PositiveInt, config
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
 from probe.jobs import TrainJob
-from probe.core.style import arch_order, fmt_num, log_axis, suptitle
+from probe.core.style import arch_order, figure_style, fmt_num, log_axis, suptitle
 from probe.core.tables import markdown_table
 from probe.models.config import SKIPS
 from probe.train import STALL_RATIO, TrainConfig, check_train_config, model_config_for
@@ -214,9 +214,8 @@ def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
     with contextlib.suppress(OSError):
         work.parent.rmdir()         # the output's work/ folder, unless something else keeps files there
     table = pd.DataFrame(rows)
-    import matplotlib
 
-    with matplotlib.rc_context({"font.size": 8}):
+    with figure_style():
         figure = plot_depth(table)
     markdown = _markdown(table, cfg, corpus)
     seconds = time.perf_counter() - started

@@ -374,12 +374,11 @@ def plot_diagnose(diag: pd.DataFrame):
     orange and dashed, set a little to the right of h so that equal accuracies stay visible; marker by layer),
     control-task accuracy paler; mean over seeds. Offsets from the head (``along``) are drawn as a second,
     separate stretch right of the position classes."""
-    import matplotlib
     from matplotlib.figure import Figure
 
-    from probe.core.style import arch_order, shade as _shade, suptitle
+    from probe.core.style import arch_order, figure_style, shade as _shade, suptitle
 
-    with matplotlib.rc_context({"font.size": 8}):
+    with figure_style():
         archs = arch_order(diag["arch"]) if len(diag) else []
         order = _position_order(diag["position"].unique()) if len(diag) else []
         classes = [p for p in order if not p.startswith("head+")]

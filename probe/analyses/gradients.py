@@ -49,7 +49,7 @@ from probe.analyses.taps import (
 from probe.core.config import CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveInt, Range, config_to_dict
 from probe.core.errors import ProbeError
 from probe.core.io import check_output_dir
-from probe.core.style import arch_order, arch_style, fmt_num, log_axis, suptitle
+from probe.core.style import arch_order, arch_style, figure_style, fmt_num, log_axis, suptitle
 from probe.core.tables import markdown_table
 from probe.data.corpus import Vocab, load_corpus
 from probe.data.items import prepare_items, read_items
@@ -509,11 +509,10 @@ def _write(out: Path, cfg: GradientsConfig, *, started: float, rate: float | Non
            fits: list[dict], sim: pd.DataFrame, item_rows: pd.DataFrame, item_summary: pd.DataFrame | None,
            models: list[dict]) -> dict:
     """Write the tables, figures and gradients.json; return the analysis' result."""
-    import matplotlib
 
     fit_table = pd.DataFrame(fits)
     tables = {STEM: table, f"{STEM}_fit": fit_table, **({f"{STEM}_sim": sim} if len(sim) else {})}
-    with matplotlib.rc_context({"font.size": 8}):
+    with figure_style():
         figures = {STEM: plot_gradients(table)}
         if item_summary is not None:
             tables[f"{STEM}_items"] = item_summary

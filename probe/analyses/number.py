@@ -186,12 +186,11 @@ OBJECTIVE_STYLES = {"number-uni": "-", "number-bi": "--", "lm": ":"}
 def plot_number_prediction(table: pd.DataFrame):
     """Accuracy vs number of attractors: mismatched (left) and matched (right) panels, each starting at the
     0-attractor items; one line per objective x arch (arch: marker, objective: line style), mean over seeds."""
-    import matplotlib
     from matplotlib.figure import Figure
 
-    from probe.core.style import arch_order, arch_style
+    from probe.core.style import arch_order, arch_style, figure_style
 
-    with matplotlib.rc_context({"font.size": 8}):
+    with figure_style():
         fig = Figure(figsize=(9.0, 4.0), layout="constrained")
         if not len(table):
             ax = fig.add_subplot(1, 1, 1)

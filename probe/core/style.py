@@ -91,6 +91,13 @@ def suptitle(fig: "Figure", *lines: str, fontsize: float = 9, width: int | None 
 FIGURE_RC = {"font.size": 8}
 
 
+def figure_style():
+    """A context manager that draws what is made inside it under FIGURE_RC (the same settings as rendering)."""
+    import matplotlib
+
+    return matplotlib.rc_context(FIGURE_RC)
+
+
 def figure_bytes(fig, fmt: str) -> bytes:
     """A matplotlib Figure rendered as ``fmt`` under FIGURE_RC (150 dpi; PDFs without a creation date, so reruns
     are identical)."""

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from probe.core.style import ARCH_STYLES, arch_order, arch_style
+from probe.core.style import arch_order, arch_style
 from probe.core.tables import fmt_ci, markdown_table
+from probe.metrics import interval_verdict
+from probe.scoring.ngram import is_baseline
 
 
 def conflict_rows(seeds: pd.DataFrame) -> pd.DataFrame:
@@ -63,7 +65,7 @@ def plot_real_on_synthetic(synthetic_seeds: pd.DataFrame, real_seeds: pd.DataFra
     syn, real = conflict_rows(synthetic_seeds), conflict_rows(real_seeds)
     value, low, high = rate
     for arch in arch_order(set(syn["arch"]) | set(real["arch"])):
-        if arch not in ARCH_STYLES or arch == "unigram":
+        if is_baseline(arch):
             continue
         marker, ls, color = arch_style(arch)
         g = syn[syn["arch"] == arch].sort_values("attractor_rate")
@@ -112,7 +114,7 @@ def axis_markdown(synthetic_seeds: pd.DataFrame, real_seeds: pd.DataFrame, rates
     real = conflict_rows(real_seeds)
     lines, past = [], []    # past: cells whose first syntactic rate the corpus exceeds, with what they did
     for _, o in onset.iterrows():
-        if o["arch"] not in ARCH_STYLES or o["arch"] == "unigram" or o["arch"].endswith("-gram"):
+        if is_baseline(o["arch"]):
             continue
         first_syn = o["syntactic_from"]
         if np.isfinite(first_syn):
@@ -125,8 +127,7 @@ def axis_markdown(synthetic_seeds: pd.DataFrame, real_seeds: pd.DataFrame, rates
         lines.append({"cell": o["arch"], "synthetic verdicts": o["verdicts"], f"{corpus} sits": pos,
                       f"{corpus}-trained conflict accuracy": got})
         if len(r) and np.isfinite(first_syn) and low > first_syn:
-            observed = ("syntactic" if r["ci_low"].iloc[0] > 0.5 else "sequential" if r["ci_high"].iloc[0] < 0.5
-                        else "undecided")
+            observed = interval_verdict(r["ci_low"].iloc[0], r["ci_high"].iloc[0])
             past.append((o["arch"], first_syn, observed))
     if lines:
         text += [f"{corpus}'s rate, {value:.3f} [{low:.3f}, {high:.3f}], on each cell's synthetic sweep "

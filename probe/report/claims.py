@@ -23,12 +23,9 @@ from typing import Any
 import pandas as pd
 
 from probe.core.io import write_text_atomic
+from probe.metrics import interval_verdict
 
 CLAIMS = "claims.json"
-
-
-def _interval_verdict(lo: float, hi: float, chance: float = 0.5) -> str:
-    return "sequential" if hi < chance else "syntactic" if lo > chance else "undecided"
 
 
 def _value(claim_id: str, statement: str, row: Any, source: str, rows: dict, **extra) -> dict:
@@ -69,7 +66,7 @@ def headline_claims(seeds: pd.DataFrame) -> list[dict]:
             cid = f"headline/{cls}/{r['arch']}" + (f"/r{rate:g}" if rate is not None and pd.notna(rate) else "")
             out.append(_value(cid, f"{r['arch']}{_rate_label(rate)}: {title}", r, "summary_seeds.csv", rows))
             if cls == "conflict":
-                v = _interval_verdict(r["ci_low"], r["ci_high"])
+                v = interval_verdict(r["ci_low"], r["ci_high"])
                 out.append(_verdict(cid + "/verdict", f"{r['arch']}{_rate_label(rate)} is {v} on conflict items",
                                     v, "summary_seeds.csv", rows, n_seeds=int(r["n_seeds"])))
     return out

@@ -25,9 +25,10 @@ from matplotlib.figure import Figure
 
 from probe.core.errors import ProbeError
 from probe.core.style import (
-    ARCH_STYLES, HATCHES, arch_order, arch_style, log_axis, rate_styles, reference_style, save_figure,
+    HATCHES, arch_order, arch_style, figure_style, log_axis, rate_styles, reference_style, save_figure,
     shade as _shade, suptitle,
 )
+from probe.scoring.ngram import is_baseline
 
 # The standard columns of summary_seeds.csv; anything else is a run's label column (e.g. attractor_rate).
 SEED_COLUMNS = ("arch", "method", "data", "construction", "condition", "n_attractors", "distance", "level", "metric", "value",
@@ -136,7 +137,7 @@ def _at_rate(frame: pd.DataFrame, rate: float | None, x: str = "attractor_rate")
 
 def _n_neural(sub: pd.DataFrame) -> str:
     """_n_text for the neural cells only (baselines have one 'seed' and would widen the range)."""
-    neural = sub[sub["arch"].isin(ARCH_STYLES) & (sub["arch"] != "unigram")] if len(sub) else sub
+    neural = sub[~sub["arch"].map(is_baseline)] if len(sub) else sub
     return _n_text(neural if len(neural) else sub)
 
 
@@ -390,7 +391,7 @@ def plot_headline(seeds: pd.DataFrame, *, distance_construction: str = "control"
                   condition="conflict")
     both = pd.concat([dist, att])
     all_archs = arch_order(both["arch"])
-    archs = [a for a in all_archs if a in ARCH_STYLES and a != "unigram"]
+    archs = [a for a in all_archs if not is_baseline(a)]
     refs = [a for a in all_archs if a not in archs]
     fig = Figure(figsize=(7.6, 2.3 * max(1, len(archs)) + 1.3), layout="constrained")
     if not archs:
@@ -587,7 +588,7 @@ def plot_attractor_rate(seeds: pd.DataFrame, *, x: str = "attractor_rate", const
     if not len(sel):
         return _empty(fig, f"no conflict items with {n_attractors} attractor(s)")
     all_archs = arch_order(sel["arch"])
-    archs = [a for a in all_archs if a in ARCH_STYLES and a != "unigram"] or all_archs
+    archs = [a for a in all_archs if not is_baseline(a)] or all_archs
     refs = [a for a in all_archs if a not in archs]
     onset = syntactic_onset(seeds, x=x, construction=construction, n_attractors=n_attractors).set_index("arch")
     rates = np.sort(sel[x].astype(float).unique())
@@ -636,7 +637,7 @@ def seed_spread_rows(per_model: pd.DataFrame, seeds: pd.DataFrame, *, n_attracto
     from probe.metrics import syntactic_rates
 
     construction = headline_constructions(seeds)[1]
-    neural = [a for a in set(seeds["arch"]) if a in ARCH_STYLES and a != "unigram"]
+    neural = [a for a in set(seeds["arch"]) if not is_baseline(a)]
     pick = dict(construction=construction, n_attractors=n_attractors)
     one = _select(syntactic_rates(per_model), **pick)
     pooled = _select(syntactic_rates(seeds), **pick)
@@ -837,7 +838,6 @@ def make_figures(results: str | os.PathLike, *, train_dirs: Sequence[str | os.Pa
     curves = load_learning_curves(train_dirs)
     per_model = (pd.read_csv(res / "summary.csv", keep_default_na=False, na_values=[""])
                  if (res / "summary.csv").is_file() else None)
-    import matplotlib
 
     figures = res / "figures"
     if figures.exists() and not figures.is_dir():
@@ -845,7 +845,7 @@ def make_figures(results: str | os.PathLike, *, train_dirs: Sequence[str | os.Pa
     tmp = Path(tempfile.mkdtemp(prefix=".figures.", suffix=".partial", dir=res))
     try:
         written = []
-        with matplotlib.rc_context({"font.size": 8}):
+        with figure_style():
             keys = group_keys(seeds, exclude=("attractor_rate",))
             for suffix, g in figure_groups(seeds):
                 if "attractor_rate" in g.columns and g["attractor_rate"].notna().any():

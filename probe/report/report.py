@@ -217,12 +217,13 @@ def distance_vs_attraction(seeds: pd.DataFrame, *, distance_construction: str = 
                  & (seeds["construction"] == distance_construction)]
     att = seeds[(seeds["level"] == "attractors") & (seeds["metric"] == "accuracy") & (seeds["condition"] == "conflict")
                 & (seeds["construction"] == attractor_construction)]
-    from probe.core.style import ARCH_STYLES, arch_order
+    from probe.core.style import arch_order
+    from probe.scoring.ngram import is_baseline
 
     rows = []
     for vals, d in dist.groupby(keys, sort=True, dropna=False):
         vals = vals if isinstance(vals, tuple) else (vals,)
-        if vals[0] not in ARCH_STYLES or vals[0] == "unigram":
+        if is_baseline(vals[0]):
             continue
         a = att
         for k, v in zip(keys, vals):
@@ -537,6 +538,7 @@ def _class_lines(seeds: pd.DataFrame, summary_json: dict, evidence: pd.DataFrame
     without conflict, and every construction x condition."""
     pooled, _ = headline_constructions(seeds)
     pools = summary_json.get("pools") or {}
+    unseen = generalization_table(seeds, evidence)
     return ["## Attraction effects and markedness asymmetry", "",
             "attraction_effect = accuracy(matched) - accuracy(conflict), per construction and attractor count; per "
             "head number (sg_head: singular heads; pl_head: plural heads); markedness_asymmetry = effect(sg head) - "
@@ -557,8 +559,8 @@ def _class_lines(seeds: pd.DataFrame, summary_json: dict, evidence: pd.DataFrame
                "Item cells whose configuration none of the training corpora of their rate shows (for `pp`, "
                "attractors of mixed numbers; the grammar makes every noun between a subject and its verb one "
                "number): what the models do with an unseen configuration. Never pooled into any row above.", "",
-               markdown_table(generalization_table(seeds, evidence))]
-              if len(generalization_table(seeds, evidence)) else []),
+               markdown_table(unseen)]
+              if len(unseen) else []),
             "## Mismatched items without conflict, per construction", "",
             "Items with an attractor of the other number whose nearest noun agrees with the head (the attractor "
             "stands before the head: `within_orc*`, `sent_comp`; or a noun of the head's number lies nearest the "
