@@ -59,6 +59,10 @@ class Registry(MutableMapping, Generic[T]):
     def __delitem__(self, name: str) -> None:
         del self._entries[name]
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's default goes through __getitem__, which formats an UnknownName message on every miss
+        return name in self._entries
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 

@@ -62,7 +62,7 @@ def train_many(jobs: Sequence[TrainJob], *, executor: Executor | None = None, lo
     processes = min(executor.workers or os.cpu_count() or 1, len(jobs))
     with Progress(what, len(jobs), unit="models", log=log, disable=not progress, parallel=processes) as bar:
         def on_done(i: int, summary: dict) -> None:
-            bar.update(jobs[i].name, summary.get("job_seconds", summary.get("train_seconds", summary.get("seconds"))))
+            bar.update(jobs[i].name, summary["job_seconds"])
 
         results = run_local(jobs, processes=processes, on_done=on_done)
     if progress:

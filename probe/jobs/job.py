@@ -50,26 +50,28 @@ def run_job(job: TrainJob) -> dict:
     if job.kind == "number":
         from probe.train_number import NumberConfig, load_examples, train_number
 
+        t0 = time.perf_counter()
         examples = load_examples(job.examples) if job.examples else None
-        return train_number(config_from_dict(NumberConfig, job.config), out=out, corpus=job.corpus, items=None,
-                            overwrite=True, progress=False, examples=examples)
+        summary = train_number(config_from_dict(NumberConfig, job.config), out=out, corpus=job.corpus, items=None,
+                               overwrite=True, progress=False, examples=examples)
+        return {**summary, "job_seconds": time.perf_counter() - t0}
+    from probe.models.checkpoint import read_checkpoint
     from probe.scoring.items import AgreementCurve
-
-    from probe.models.checkpoint import checkpoint_problem
 
     t0 = time.perf_counter()      # after the imports: a worker pays for them once, not per model
     cfg = config_from_dict(TrainConfig, job.config)
-    # a damaged last.pt (a crash while the disk filled up) cannot be resumed: the model starts again
-    resume = ((out / "last.pt").is_file() and not (out / "summary.json").is_file()
-              and same_train_config(out, cfg, job.corpus, ignore=RESUMABLE)
-              and checkpoint_problem(out / "last.pt") is None)
+    step = None
+    if (out / "last.pt").is_file() and not (out / "summary.json").is_file() \
+            and same_train_config(out, cfg, job.corpus, ignore=RESUMABLE):
+        try:
+            step = read_checkpoint(out / "last.pt")["train_state"]["progress"]["step"]
+        except ProbeError:      # a damaged last.pt (a crash while the disk filled up): the model starts again
+            step = None
+    resume = step is not None
     # under DDP every process decides the same; only the first clears the folder (the others only read it)
     if out.exists() and not resume and os.environ.get("RANK", "0") == "0":
         shutil.rmtree(out)
     if resume and os.environ.get("RANK", "0") == "0":
-        from probe.models.checkpoint import read_checkpoint
-
-        step = read_checkpoint(out / "last.pt")["train_state"]["progress"]["step"]
         print(f"{job.name}: resuming from {out / 'last.pt'} at step {step}", flush=True)   # a job log's line
     summary = train(cfg, corpus_dir=job.corpus, out=out, resume=resume,
                     on_eval=AgreementCurve(job.items) if job.items else None, progress=False)

@@ -110,7 +110,7 @@ def load_run_config(*, preset: str = "default", config_file: str | os.PathLike |
     if config_file:     # each cell's changes to `train` are train options of that file too
         for arch in cfg.arch_train:
             train_config(cfg, arch, cfg.seeds[0] if cfg.seeds else 0, where=Origin(str(config_file)))
-    check_run_config(cfg)
+    check_run_config(cfg, executor=False)
     return cfg
 
 
@@ -166,8 +166,9 @@ def analysis_config(cfg: RunConfig, name: str):
                             where="run config", key=f"analysis_options.{name}")
 
 
-def check_run_config(cfg: RunConfig) -> None:
-    """Reject a config that cannot run, before anything is written."""
+def check_run_config(cfg: RunConfig, *, executor: bool = True) -> None:
+    """Reject a config that cannot run, before anything is written. ``executor``: also check the executor (on
+    Slurm a question to the cluster, which ``run_benchmark`` asks; loading a config leaves it to it)."""
     if not cfg.archs or not cfg.seeds:
         raise ProbeError("archs and seeds must each list at least one value")
     stray = [a for a in cfg.arch_train if a not in cfg.archs]
@@ -226,7 +227,8 @@ def check_run_config(cfg: RunConfig) -> None:
     for arch in cfg.archs:
         check_train_config(resolve_train_config(train_config(cfg, arch, cfg.seeds[0])))
 
-    check_executor(cfg.executor, cfg.slurm)     # last: on Slurm it asks the cluster
+    if executor:
+        check_executor(cfg.executor, cfg.slurm)     # last: on Slurm it asks the cluster
 
 
 def sweep_rates(cfg: RunConfig) -> tuple:
