@@ -7,8 +7,9 @@ selected model of a finished ``probe run`` folder is trained again with the same
 seed, except that every initial weight moves by one unit in the last place (up or down at random). Both models
 are scored on the run's benchmark. Prints, per model and in sum, the change of validation perplexity, epochs and
 syntactic choice rate on the run's pooled conflict items (one attractor), and the share of items whose choice
-flips; beside them, the same between the run's seeds of one cell and rate. ``--replay`` also retrains each model
-unperturbed, which must give the same weights bit for bit (same machine, same path: a determinism check).
+flips; beside them, the same between the run's seeds of one cell and rate, and the ratio of the two. ``--replay``
+also retrains each model unperturbed, which must give the same weights bit for bit (same machine, same path: a
+determinism check), and measures the nudge against that replay, trained in the same invocation.
 
     python bench/fp_spread.py results/default [--rate 0.01] [--workers 2] [--replay]
 """
@@ -32,6 +33,7 @@ from probe.core.environment import cpu_model
 from probe.evaluate import evaluate
 from probe.jobs import TrainJob, run_job
 from probe.models.checkpoint import read_checkpoint
+from probe.scoring.registry import unique_names
 
 RATE = re.compile(r"-r([0-9.]+)-")
 
@@ -99,9 +101,13 @@ def conflict_rate(scores: pd.DataFrame, pool: list[str]) -> pd.Series:
     return rows.groupby("model")["correct"].mean()
 
 
-def flips(scores: pd.DataFrame, a: str, b: str) -> float:
-    """Share of the scored items on which models ``a`` and ``b`` make different choices."""
-    wide = scores[~scores["excluded"].astype(bool)].pivot_table(index="id", columns="model", values="correct")
+def choices(scores: pd.DataFrame) -> pd.DataFrame:
+    """Item x model table of choices (1: the head-agreeing verb), the scored items only."""
+    return scores[~scores["excluded"].astype(bool)].pivot_table(index="id", columns="model", values="correct")
+
+
+def flips(wide: pd.DataFrame, a: str, b: str) -> float:
+    """Share of the items of ``wide`` (:func:`choices`) on which models ``a`` and ``b`` choose differently."""
     both = wide[[a, b]].dropna()
     return float((both[a] != both[b]).mean())
 
@@ -133,19 +139,23 @@ def main(argv: list[str] | None = None) -> None:
             replay_equal = sum(same_weights(m / "model.pt", tmp / "replay" / m.name / "model.pt") for m in models)
         print(f"training: {time.perf_counter() - t0:.0f} s")
         nudged = [tmp / "nudged" / m.name for m in models]
+        # the reference of each nudged model: its unperturbed replay, trained here in this invocation, where there
+        # is one (the run's own model may come from another machine); else the run's model
+        bases = [tmp / "replay" / m.name for m in models] if args.replay else list(models)
         data = args.run / "work" / "benchmark"
-        scores = evaluate(models=[*models, *nudged], data=[data], progress=False, device="cpu")
-        # evaluate names the second of two same-named folders apart; map each path to its model name
-        names = dict(zip([str(p) for p in [*models, *nudged]], scores.drop_duplicates("model")["model"]))
+        paths = list(dict.fromkeys([*models, *bases, *nudged]))
+        scores = evaluate(models=paths, data=[data], progress=False, device="cpu")
+        names = dict(zip(map(str, paths), unique_names([str(p) for p in paths])))   # evaluate's own naming
         rates = conflict_rate(scores, pool)
+        wide = choices(scores)
         rows = []
-        for m, n in zip(models, nudged):
-            so, sn = (json.loads((f / "summary.json").read_text()) for f in (m, n))
-            a, b = names[str(m)], names[str(n)]
+        for m, base, n in zip(models, bases, nudged):
+            so, sn = (json.loads((f / "summary.json").read_text()) for f in (base, n))
+            a, b = names[str(base)], names[str(n)]
             rows.append({"model": m.name, "arch": so["arch"], "ppl": so["best_valid_ppl"],
                          "ppl_nudged": sn["best_valid_ppl"], "epochs": so.get("epochs_run", so.get("epochs")),
                          "epochs_nudged": sn.get("epochs_run", sn.get("epochs")), "conflict": rates[a],
-                         "conflict_nudged": rates[b], "flips": flips(scores, a, b)})
+                         "conflict_nudged": rates[b], "flips": flips(wide, a, b)})
     table = pd.DataFrame(rows)
     table["ppl_change"] = table["ppl_nudged"] / table["ppl"] - 1
     table["conflict_change"] = table["conflict_nudged"] - table["conflict"]
@@ -157,20 +167,27 @@ def main(argv: list[str] | None = None) -> None:
         print(f"replay without the nudge: {replay_equal} of {len(models)} models bit-identical to the run's")
     # the same measures between two seeds of one cell (and rate: the selection holds one rate or all)
     seed_pairs = []
+    by_model = table.set_index("model")
     for arch, group in table.groupby("arch"):
         for x, y in itertools.combinations(group["model"], 2):
             if RATE.search(x + "-").group(1) == RATE.search(y + "-").group(1):
                 ax, ay = names[str(args.run / "work" / "models" / x)], names[str(args.run / "work" / "models" / y)]
-                seed_pairs.append({"d": abs(rates[ax] - rates[ay]), "flips": flips(scores, ax, ay),
-                                   "ppl": abs(table.set_index("model").loc[x, "ppl"] / table.set_index("model").loc[y, "ppl"] - 1)})
+                seed_pairs.append({"d": abs(rates[ax] - rates[ay]), "flips": flips(wide, ax, ay),
+                                   "ppl": abs(by_model.loc[x, "ppl"] / by_model.loc[y, "ppl"] - 1)})
     pairs = pd.DataFrame(seed_pairs)
-    print(f"one-ulp initial weights: |conflict change| mean {table['conflict_change'].abs().mean():.3f} "
-          f"(max {table['conflict_change'].abs().max():.3f}); items whose choice flips {table['flips'].mean():.3f}; "
-          f"|ppl change| mean {table['ppl_change'].abs().mean():.4f}")
-    if len(pairs):
-        print(f"between the run's replicates of a cell (seeds; corpora too where the run draws several; {len(pairs)} pairs): |conflict difference| mean {pairs['d'].mean():.3f} "
-              f"(max {pairs['d'].max():.3f}); items whose choice differs {pairs['flips'].mean():.3f}; "
-              f"|ppl difference| mean {pairs['ppl'].mean():.4f}")
+    ulp = {"d": table["conflict_change"].abs().mean(), "flips": table["flips"].mean(),
+           "ppl": table["ppl_change"].abs().mean()}
+    print(f"one-ulp initial weights (against {'the replay' if args.replay else 'the run' + chr(39) + 's models'}): "
+          f"|conflict change| mean {ulp['d']:.3f} (max {table['conflict_change'].abs().max():.3f}); items whose "
+          f"choice flips {ulp['flips']:.3f}; |ppl change| mean {ulp['ppl']:.4f}")
+    if not len(pairs):
+        sys.exit("no two replicates of one cell at one rate among the selected models: no seed spread to compare "
+                 "with; select more models (--limit 0, --rate of a run with several seeds)")
+    print(f"between the run's replicates of a cell (seeds; corpora too where the run draws several; {len(pairs)} "
+          f"pairs): |conflict difference| mean {pairs['d'].mean():.3f} (max {pairs['d'].max():.3f}); items whose "
+          f"choice differs {pairs['flips'].mean():.3f}; |ppl difference| mean {pairs['ppl'].mean():.4f}")
+    print(f"one ulp / seeds: |conflict| {ulp['d'] / pairs['d'].mean():.2f}x, flips "
+          f"{ulp['flips'] / pairs['flips'].mean():.2f}x, |ppl| {ulp['ppl'] / pairs['ppl'].mean():.2f}x")
 
 
 if __name__ == "__main__":
