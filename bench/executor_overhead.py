@@ -48,7 +48,9 @@ def measure(jobs: list[TrainJob], executor: Executor, parallel: int) -> dict:
 
 
 def summarize_run(run: Path) -> None:
-    """The Slurm jobs of a finished run (its work/slurm/jobs.json): overhead per model as the driver saw it."""
+    """The Slurm jobs of a finished run (its work/slurm/jobs.json): overhead per model as the driver saw it, and as
+    a ratio to the same jobs' own training time (a report on a past run: the live comparison with local processes
+    is this script without --run)."""
     records = json.loads((run / "work" / "slurm" / "jobs.json").read_text())
     rows = [r for r in records.values() if r.get("finished") and r.get("started") and r.get("train_seconds")]
     if not rows:
@@ -60,6 +62,9 @@ def summarize_run(run: Path) -> None:
           f"driver -> result): median {statistics.median(over):.1f} s, 90th percentile "
           f"{over[int(0.9 * (len(over) - 1))]:.1f} s; queued (submit -> start): median "
           f"{statistics.median(queued):.0f} s; the models' own training: {sum(r['train_seconds'] for r in rows):.0f} s")
+    ratio = sorted((r["finished"] - r["started"]) / r["train_seconds"] for r in rows)
+    print(f"running time / own training time per job: median {statistics.median(ratio):.2f}x, 90th percentile "
+          f"{ratio[int(0.9 * (len(ratio) - 1))]:.2f}x")
 
 
 def main(argv: list[str] | None = None) -> None:
