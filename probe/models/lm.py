@@ -60,7 +60,7 @@ class LanguageModel(nn.Module):
 
     def features(self, hidden: torch.Tensor) -> torch.Tensor:
         """Encoder outputs [..., H] -> what the softmax layer reads (dropout, projection when tied)."""
-        h = self.drop(hidden)
+        h = self.drop(hidden) if self.drop.p > 0 else hidden     # p = 0 returns its input: skip the call
         return self.proj(h) if self.proj is not None else h
 
     def output(self, h: torch.Tensor) -> torch.Tensor:

@@ -106,9 +106,12 @@ class RecurrentLayer(nn.Module):
         if spec.module is None:
             return self.rnn(x, state, memory=True) if cells else (*self.rnn(x, state), None)
         if spec.state_size > 1:
-            state = as_tuple(self.zero_state(x, B) if state is None else state)
-            out, final = self.rnn(x, tuple(s.unsqueeze(0) for s in state))
-            extra = spec.rebuild_states(self.rnn, x, out, state) if cells and spec.rebuild_states else {}
+            # no state: the module starts from its own zeros (the same numbers, without building them here)
+            out, final = self.rnn(x, None if state is None else tuple(s.unsqueeze(0) for s in as_tuple(state)))
+            extra = {}
+            if cells and spec.rebuild_states:
+                start = as_tuple(self.zero_state(x, B) if state is None else state)
+                extra = spec.rebuild_states(self.rnn, x, out, start)
             return out, tuple(s.squeeze(0) for s in final), extra.get(spec.memory)
         out, h = self.rnn(x, None if state is None else state.unsqueeze(0))
         return out, h.squeeze(0), None
@@ -149,6 +152,11 @@ class RecurrentEncoder(nn.Module):
             return cfg.emb
         return cfg.emb + i * cfg.hidden if cfg.skip == "dense" else cfg.hidden
 
+    def dropout(self, x: torch.Tensor) -> torch.Tensor:
+        """``self.drop(x)``, without the module call when p = 0 (it returns its input: the same numbers and no
+        random draws; the call alone costs a few microseconds of every short training step)."""
+        return self.drop(x) if self.drop.p > 0 else x
+
     def layer_input(self, i: int, stack: list) -> torch.Tensor:
         """Layer ``i``'s input from ``stack`` = [embedding, x_1, ..., x_i] ([..., features] each, any layout)."""
         return torch.cat(stack, dim=-1) if self.config.skip == "dense" and i > 0 else stack[-1]
@@ -182,12 +190,12 @@ class RecurrentEncoder(nn.Module):
             # once and look rows up, instead of projecting all T * B tokens (exact, and cheaper when V < T*B).
             xw = F.embedding(ids_t, first.project(weight))
         if xw is None or self.config.skip == "dense":   # dense stacks read the embedding again higher up
-            x = self.drop(self.embedding(ids_t))    # [T, B, E]
+            x = self.dropout(self.embedding(ids_t))    # [T, B, E]
         stack = [x]
         new_state, states = [], ({} if return_states else None)
         for i, layer in enumerate(self.layers):
             if i > 0:
-                x = self.drop(self.layer_input(i, stack))
+                x = self.dropout(self.layer_input(i, stack))
             st_in = None if state is None else state[i]
             if i in layer_runs:
                 out, st, c_all = layer_runs[i](layer, x, st_in)
