@@ -8,8 +8,12 @@ Both sides train the same shape (embedding = hidden size, LAYERSxHIDDEN, batch 6
 gradient clipping at 0.25, hidden state carried and detached across segments) on the same random token
 stream. The plain loop is what pytorch/examples' word_language_model does: Embedding -> nn.X(layers) ->
 Linear. probe's side is `probe.train.train_step` on `probe.models.build_model` (its default kernel:
-the fused CPU recurrence for srn/gru, oneDNN's nn.LSTM for lstm). Variants run interleaved, round by
-round, and each keeps its best round, so load from other processes hits all of them alike.
+the fused CPU recurrence for srn/gru, oneDNN's nn.LSTM for lstm). Both sides start from the same weights
+(probe's initialization, copied into the plain model): on a CPU the values matter to speed, since
+gradients that drift into subnormal floats make the arithmetic several times slower. Variants run
+interleaved, round by round (every other round in reverse order), and each keeps its best round, so load
+from other processes hits all of them alike; "paired" is the median of the per-round probe/plain ratios,
+with a bootstrap interval (with --states, over several freshly built pairs of models and their rounds).
 Printed: tokens/s per cell and side, probe/plain per cell, SRN and GRU against the LSTM, the shared
 cost of a step without any recurrence (so recurrence ms = step ms - shared ms, and lstm step / shared
 bounds what any faster SRN/GRU recurrence could reach), and per-call costs of the ops a step is made of.
@@ -25,6 +29,7 @@ both validation perplexities after --adaptive-tokens training tokens.
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -62,8 +67,34 @@ class PlainLM(nn.Module):
         return self.dec(h), hidden
 
 
-def plain_stepper(cell, vocab, hidden, layers, device, clip, lr):
-    model = PlainLM(cell, vocab, hidden, layers).to(device)
+def copy_weights(probe_model: nn.Module, plain: PlainLM) -> PlainLM:
+    """Give ``plain`` the weights of probe's model of the same shape (returns ``plain``).
+
+    Both sides then start from the same numbers, so the ratio measures the code: values matter to speed on a
+    CPU, since a model whose gradients drift into subnormal floats runs its arithmetic several times slower,
+    and probe's initialization (uniform +-0.1, as word_language_model's) differs from nn.Module defaults.
+    """
+    enc = probe_model.encoder
+    with torch.no_grad():
+        plain.emb.weight.copy_(enc.embedding.weight)
+        plain.dec.weight.copy_(probe_model.decoder.weight)
+        plain.dec.bias.copy_(probe_model.decoder.bias)
+        if plain.rnn is not None:
+            for i, layer in enumerate(enc.layers):
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(plain.rnn, f"{name}_l{i}").copy_(getattr(layer.rnn, f"{name}_l0"))
+    return plain
+
+
+def probe_model_for(cell, vocab, hidden, layers, **kw) -> nn.Module:
+    """probe's language model of this shape (the cell "none" borrows the LSTM's embedding and softmax layer)."""
+    return build_model(ModelConfig(arch="lstm" if cell == "none" else cell, vocab_size=vocab, emb=hidden,
+                                   hidden=hidden, layers=layers, **kw))
+
+
+def plain_stepper(cell, vocab, hidden, layers, device, clip, lr, source: nn.Module | None = None):
+    source = source if source is not None else probe_model_for(cell, vocab, hidden, layers)
+    model = copy_weights(source, PlainLM(cell, vocab, hidden, layers)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     box = {"h": None}
 
@@ -78,9 +109,12 @@ def plain_stepper(cell, vocab, hidden, layers, device, clip, lr):
     return step
 
 
-def probe_stepper(cell, vocab, hidden, layers, device, clip, lr, kernel="auto", softmax="full", cutoffs=()):
-    model = build_model(ModelConfig(arch=cell, vocab_size=vocab, emb=hidden, hidden=hidden, layers=layers,
-                                    kernel=kernel, softmax=softmax, cutoffs=cutoffs)).to(device)
+def probe_stepper(cell, vocab, hidden, layers, device, clip, lr, kernel="auto", softmax="full", cutoffs=(),
+                  source: nn.Module | None = None):
+    model = probe_model_for(cell, vocab, hidden, layers, kernel=kernel, softmax=softmax, cutoffs=cutoffs)
+    if source is not None:      # start from the plain side's numbers (same shape and softmax)
+        model.load_state_dict(source.state_dict())
+    model = model.to(device)
     opt = build_optimizer(TrainConfig(optimizer="sgd", lr=lr), model)
     box = {"h": None}
 
@@ -90,11 +124,13 @@ def probe_stepper(cell, vocab, hidden, layers, device, clip, lr, kernel="auto", 
 
 
 def best_rates(variants: dict, batches: list, *, rounds: int, min_time: float, budget: float, clock, sync,
-               count=lambda y: y.numel()) -> dict:
+               count=lambda y: y.numel(), trace: dict | None = None) -> dict:
     """Best tokens/s per variant over interleaved rounds (each round: >= min_time and >= 2 steps).
 
     Rounds stop early (after at least 3) once ``budget`` seconds of wall time are spent. ``count``: the tokens
-    a batch's targets hold (padded sentence batches count only their real targets).
+    a batch's targets hold (padded sentence batches count only their real targets). Every other round runs
+    the variants in reverse order, so that neither side always follows the other. ``trace``: if given, gets
+    every round's rate per variant (``{variant: [tokens/s per round]}``), for ``paired_ratio``.
     """
     best = {k: 0.0 for k in variants}
     pos = {k: 0 for k in variants}
@@ -106,7 +142,8 @@ def best_rates(variants: dict, batches: list, *, rounds: int, min_time: float, b
     for round_ in range(rounds):
         if round_ >= 3 and time.perf_counter() - started > budget:
             break
-        for k, step in variants.items():
+        order = list(variants.items())
+        for k, step in (order if round_ % 2 == 0 else order[::-1]):
             sync()
             t0, n, tokens = clock(), 0, 0
             while n < 2 or clock() - t0 < min_time:
@@ -116,8 +153,27 @@ def best_rates(variants: dict, batches: list, *, rounds: int, min_time: float, b
                 n += 1
                 tokens += count(y)
             sync()
-            best[k] = max(best[k], tokens / (clock() - t0))
+            rate = tokens / (clock() - t0)
+            best[k] = max(best[k], rate)
+            if trace is not None:
+                trace.setdefault(k, []).append(rate)
     return best
+
+
+def paired_ratio(repeats: list[tuple[list, list]], *, seed: int = 0, draws: int = 2000
+                 ) -> tuple[float, float, float]:
+    """probe/plain from rounds timed side by side: the median of the per-round ratios num[i] / den[i] (two
+    variants timed in the same round, so load that drifts between rounds cancels), pooled over ``repeats``
+    [(num rates, den rates) per freshly built pair], with a 95% interval from a two-level bootstrap (pairs,
+    then rounds within each): a pair's own memory layout and weights make its ratio differ from another's
+    by more than its rounds scatter, so the interval must resample pairs too."""
+    ratios = [np.asarray(n, dtype=float) / np.asarray(d, dtype=float) for n, d in repeats]
+    rng = np.random.default_rng(seed)
+    boot = np.empty(draws)
+    for b in range(draws):
+        picked = [ratios[j] for j in rng.integers(0, len(ratios), size=len(ratios))]
+        boot[b] = np.median(np.concatenate([r[rng.integers(0, len(r), size=len(r))] for r in picked]))
+    return float(np.median(np.concatenate(ratios))), float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
 
 
 def op_costs(batch: int, hidden: int, clock, reps: int = 2000) -> dict:
@@ -254,8 +310,8 @@ def sentence_case(a, device, clock, sync) -> None:
     data = batchify(ids, a.batch_size)
     stream_batches = [get_batch(data, s, a.bptt, device) for s in segment_starts(data.shape[1], a.bptt)]
 
-    def plain_sentences(cell):
-        model = PlainLM(cell, V, hidden, layers).to(device)
+    def plain_sentences(cell, source):
+        model = copy_weights(source, PlainLM(cell, V, hidden, layers)).to(device)
         opt = torch.optim.SGD(model.parameters(), lr=1.0)
 
         def step(x, y):
@@ -267,8 +323,7 @@ def sentence_case(a, device, clock, sync) -> None:
             opt.step()
         return step
 
-    def probe_sentences(cell):
-        model = build_model(ModelConfig(arch=cell, vocab_size=V, emb=hidden, hidden=hidden, layers=layers))
+    def probe_sentences(model):
         opt = build_optimizer(TrainConfig(optimizer="sgd", lr=1.0), model.to(device))
 
         def step(x, y):
@@ -277,16 +332,32 @@ def sentence_case(a, device, clock, sync) -> None:
 
     print(f"\nstate conventions, 1x{hidden}, the grammar's sentences (vocabulary {V}, mean length "
           f"{sentences.lengths.mean():.1f} tokens with <eos>): tokens/s (predicted tokens; padding not counted)")
-    print(f"  {'cell':5s} {'plain sent.':>12s} {'probe sent.':>12s} {'probe/plain':>12s} {'probe stream':>13s} "
-          f"{'sentence/stream':>16s}")
+    print(f"  best: each side's best round; paired: the median over rounds of probe/plain within a round, over "
+          f"{a.repeats} freshly built pair(s) of models, with a 95% bootstrap interval over pairs and rounds; "
+          f"per pair: each pair's median")
+    print(f"  {'cell':5s} {'plain sent.':>12s} {'probe sent.':>12s} {'best':>6s} {'paired [95%]':>22s} "
+          f"{'per pair':>13s} {'probe stream':>13s} {'sentence/stream':>16s}")
     for cell in a.cells:
-        sent = best_rates({"plain": plain_sentences(cell), "probe": probe_sentences(cell)}, sent_batches,
-                          rounds=a.rounds, min_time=a.min_time, budget=a.budget, clock=clock, sync=sync,
-                          count=lambda y: int((y >= 0).sum()))
-        stream = best_rates({"probe": probe_stepper(cell, V, hidden, layers, device, 0.25, 1.0)}, stream_batches,
+        pairs, best = [], {"plain": 0.0, "probe": 0.0}
+        for rep in range(a.repeats):
+            torch.manual_seed(a.seed + rep)
+            trace: dict = {}
+            model = probe_model_for(cell, V, hidden, layers)     # both sides start from its weights
+            if rep == 0:
+                start = copy.deepcopy(model)        # the carried stream below starts from the same weights
+            sent = best_rates({"plain": plain_sentences(cell, model), "probe": probe_sentences(model)}, sent_batches,
+                              rounds=a.rounds, min_time=a.min_time, budget=a.budget, clock=clock, sync=sync,
+                              count=lambda y: int((y >= 0).sum()), trace=trace)
+            best = {k: max(best[k], sent[k]) for k in best}
+            pairs.append((trace["probe"], trace["plain"]))
+        mid, lo, hi = paired_ratio(pairs, seed=a.seed)
+        each = [float(np.median(np.asarray(n) / np.asarray(d))) for n, d in pairs]
+        stream = best_rates({"probe": probe_stepper(cell, V, hidden, layers, device, 0.25, 1.0, source=start)},
+                            stream_batches,
                             rounds=a.rounds, min_time=a.min_time, budget=a.budget, clock=clock, sync=sync)
-        print(f"  {cell:5s} {sent['plain']:12,.0f} {sent['probe']:12,.0f} {sent['probe'] / sent['plain']:11.2f}x "
-              f"{stream['probe']:13,.0f} {sent['probe'] / stream['probe']:15.2f}x")
+        print(f"  {cell:5s} {best['plain']:12,.0f} {best['probe']:12,.0f} {best['probe'] / best['plain']:5.2f}x "
+              f"{mid:8.3f}x [{lo:.3f}, {hi:.3f}] {min(each):.3f}-{max(each):.3f} {stream['probe']:13,.0f} "
+              f"{best['probe'] / stream['probe']:15.2f}x")
 
 
 def main() -> None:
@@ -299,6 +370,8 @@ def main() -> None:
     ap.add_argument("--bptt", type=int, default=35)
     ap.add_argument("--rounds", type=int, default=20, help="timed rounds per variant; the best one counts")
     ap.add_argument("--min-time", type=float, default=0.1, help="seconds per round (at least 2 steps)")
+    ap.add_argument("--repeats", type=int, default=5,
+                    help="--states: freshly built model pairs per cell, each timed for --rounds (default 5)")
     ap.add_argument("--budget", type=float, default=60.0,
                     help="seconds per configuration after which no new round starts (at least 3 rounds)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -342,24 +415,28 @@ def main() -> None:
             batches = [get_batch(data, s, a.bptt, device) for s in segment_starts(data.shape[1], a.bptt)]
             variants = {("none", "plain"): plain_stepper("none", vocab, hidden, layers, device, 0.25, 1.0)}
             for cell in a.cells:
-                variants[(cell, "plain")] = plain_stepper(cell, vocab, hidden, layers, device, 0.25, 1.0)
-                variants[(cell, "probe")] = probe_stepper(cell, vocab, hidden, layers, device, 0.25, 1.0)
+                source = probe_model_for(cell, vocab, hidden, layers)    # both sides start from its weights
+                variants[(cell, "plain")] = plain_stepper(cell, vocab, hidden, layers, device, 0.25, 1.0, source)
+                variants[(cell, "probe")] = probe_stepper(cell, vocab, hidden, layers, device, 0.25, 1.0,
+                                                          source=source)
                 if a.torch_kernel:
                     variants[(cell, "probe[torch]")] = probe_stepper(cell, vocab, hidden, layers, device, 0.25, 1.0,
-                                                                     kernel="torch")
+                                                                     kernel="torch", source=source)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.amp):
+                trace: dict = {}
                 best = best_rates(variants, batches, rounds=a.rounds, min_time=a.min_time, budget=a.budget,
-                                  clock=clock, sync=sync)
+                                  clock=clock, sync=sync, trace=trace)
             tokens = a.batch_size * a.bptt
             ms = {k: tokens / v * 1e3 for k, v in best.items()}
             shared = ms[("none", "plain")]
             print(f"\n{size} (layers x hidden), vocabulary {vocab:,}; shared part (embedding, softmax layer, loss, "
                   f"clip, SGD; no recurrence) {shared:.2f} ms/step")
-            print(f"  {'cell':5s} {'plain tok/s':>12s} {'probe tok/s':>12s} {'probe/plain':>12s} "
+            print(f"  {'cell':5s} {'plain tok/s':>12s} {'probe tok/s':>12s} {'probe/plain':>12s} {'paired [95%]':>22s} "
                   f"{'recurrence ms/step: plain':>26s} {'probe':>6s}" + (f" {'probe[torch] tok/s':>19s}" if a.torch_kernel else ""))
             for cell in a.cells:
+                mid, lo, hi = paired_ratio([(trace[(cell, "probe")], trace[(cell, "plain")])], seed=a.seed)
                 line = (f"  {cell:5s} {best[(cell, 'plain')]:12,.0f} {best[(cell, 'probe')]:12,.0f} "
-                        f"{best[(cell, 'probe')] / best[(cell, 'plain')]:11.2f}x "
+                        f"{best[(cell, 'probe')] / best[(cell, 'plain')]:11.2f}x {mid:8.3f}x [{lo:.3f}, {hi:.3f}] "
                         f"{ms[(cell, 'plain')] - shared:26.2f} {ms[(cell, 'probe')] - shared:6.2f}")
                 if a.torch_kernel:
                     line += f" {best[(cell, 'probe[torch]')]:19,.0f}"
