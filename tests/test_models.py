@@ -55,6 +55,36 @@ def test_state_continues_a_sequence(arch):
     torch.testing.assert_close(torch.cat([first.logits, second], 1), whole, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("arch", ["srn", "gru", "lstm"])
+def test_no_state_is_the_zero_state(arch):
+    """state=None (each layer starts from its own zeros, built by nn.LSTM itself for the LSTM) computes what an
+    explicit zero state does: logits, the carried state and every step's states (the LSTM's c included)."""
+    model = make(arch).eval()
+    ids = torch.randint(V, (3, 6))
+    zeros = torch.zeros(3, 8)
+    start = tuple((zeros, zeros) if arch == "lstm" else zeros for _ in range(2))
+    a, b = model(ids, None, return_states=True), model(ids, start, return_states=True)
+    torch.testing.assert_close(a.logits, b.logits, atol=0, rtol=0)
+    torch.testing.assert_close(a.state, b.state, atol=0, rtol=0)
+    assert a.states.keys() == b.states.keys()
+    for key in a.states:
+        torch.testing.assert_close(a.states[key], b.states[key], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ["srn", "gru", "lstm"])
+def test_dropout_zero_trains_as_it_evaluates(arch):
+    """With dropout 0 the training-mode forward (which skips the dropout calls) equals eval mode and draws no
+    random numbers; with dropout > 0 it differs, so the comparison can see a dropout that is applied."""
+    ids = torch.randint(V, (3, 6))
+    model = make(arch, dropout=0.0)
+    rng = torch.get_rng_state()
+    train_out = model.train()(ids).logits
+    assert torch.equal(rng, torch.get_rng_state())
+    torch.testing.assert_close(train_out, model.eval()(ids).logits)
+    noisy = make(arch, dropout=0.5)
+    assert not torch.allclose(noisy.train()(ids).logits, noisy.eval()(ids).logits)
+
+
 @pytest.mark.parametrize("arch,extra", [("srn", {}), ("srn", {"nonlinearity": "relu"}), ("gru", {}),
                                         ("lstm", {}), ("lstm", {"skip": "residual", "forget_bias": 1.0}),
                                         ("gru", {"skip": "residual", "layers": 3}), ("srn", {"skip": "dense", "layers": 3}),
