@@ -2,12 +2,13 @@
 
     python bench/train_speed.py [--sizes 1x64 2x200] [--vocab 120 10000] [--threads 1] [--device cpu]
     python bench/train_speed.py --adaptive [--adaptive-tokens 200000]   # the V=10k adaptive-softmax case only
-    python bench/train_speed.py --states        # sentence batches (the default state convention) vs stream
+    python bench/train_speed.py --states [--time-major]   # sentence batches (the default state convention) vs stream
 
 Both sides train the same shape (embedding = hidden size, LAYERSxHIDDEN, batch 64, BPTT 35, plain SGD,
 gradient clipping at 0.25, hidden state carried and detached across segments) on the same random token
 stream. The plain loop is what pytorch/examples' word_language_model does: Embedding -> nn.X(layers) ->
-Linear. probe's side is `probe.train.train_step` on `probe.models.build_model` (its default kernel:
+Linear, but batch-first, as probe's inputs are ([B, T] in, [B, T, V] out); word_language_model runs
+time-major throughout, which ``--states --time-major`` also times (no transposes around nn.X: a few % faster). probe's side is `probe.train.train_step` on `probe.models.build_model` (its default kernel:
 the fused CPU recurrence for srn/gru, oneDNN's nn.LSTM for lstm). Both sides start from the same weights
 (probe's initialization, copied into the plain model): on a CPU the values matter to speed, since
 gradients that drift into subnormal floats make the arithmetic several times slower. Variants run
@@ -50,14 +51,16 @@ PLAIN = {"srn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 class PlainLM(nn.Module):
     """The hand-written baseline: Embedding -> multi-layer nn.RNN/GRU/LSTM (batch first) -> Linear.
 
+    ``time_major``: ids [T, B] in, logits [T, B, V] out, the recurrence's own layout throughout (no transposes).
+
     cell "none" drops the recurrence: what is left is the cost every cell shares (embedding, softmax
     layer, loss, backward through them, clipping, the SGD step).
     """
 
-    def __init__(self, cell: str, vocab: int, hidden: int, layers: int):
+    def __init__(self, cell: str, vocab: int, hidden: int, layers: int, time_major: bool = False):
         super().__init__()
         self.emb = nn.Embedding(vocab, hidden)
-        self.rnn = PLAIN[cell](hidden, hidden, layers, batch_first=True) if cell != "none" else None
+        self.rnn = PLAIN[cell](hidden, hidden, layers, batch_first=not time_major) if cell != "none" else None
         self.dec = nn.Linear(hidden, vocab)
 
     def forward(self, x, hidden):
@@ -310,11 +313,13 @@ def sentence_case(a, device, clock, sync) -> None:
     data = batchify(ids, a.batch_size)
     stream_batches = [get_batch(data, s, a.bptt, device) for s in segment_starts(data.shape[1], a.bptt)]
 
-    def plain_sentences(cell, source):
-        model = copy_weights(source, PlainLM(cell, V, hidden, layers)).to(device)
+    def plain_sentences(cell, source, time_major=False):
+        model = copy_weights(source, PlainLM(cell, V, hidden, layers, time_major)).to(device)
         opt = torch.optim.SGD(model.parameters(), lr=1.0)
 
         def step(x, y):
+            if time_major:      # the loss sums over tokens in any order: take them as the recurrence lays them out
+                x, y = x.t(), y.t()
             logits, _ = model(x, None)
             loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1), ignore_index=-1)
             opt.zero_grad(set_to_none=True)
@@ -338,18 +343,24 @@ def sentence_case(a, device, clock, sync) -> None:
     print(f"  {'cell':5s} {'plain sent.':>12s} {'probe sent.':>12s} {'best':>6s} {'paired [95%]':>22s} "
           f"{'per pair':>13s} {'probe stream':>13s} {'sentence/stream':>16s}")
     for cell in a.cells:
-        pairs, best = [], {"plain": 0.0, "probe": 0.0}
+        pairs, layout, against_tm, best = [], [], [], {"plain": 0.0, "probe": 0.0}
         for rep in range(a.repeats):
             torch.manual_seed(a.seed + rep)
             trace: dict = {}
             model = probe_model_for(cell, V, hidden, layers)     # both sides start from its weights
             if rep == 0:
                 start = copy.deepcopy(model)        # the carried stream below starts from the same weights
-            sent = best_rates({"plain": plain_sentences(cell, model), "probe": probe_sentences(model)}, sent_batches,
+            sides = {"plain": plain_sentences(cell, model), "probe": probe_sentences(model)}
+            if a.time_major:
+                sides["plain, time-major"] = plain_sentences(cell, model, time_major=True)
+            sent = best_rates(sides, sent_batches,
                               rounds=a.rounds, min_time=a.min_time, budget=a.budget, clock=clock, sync=sync,
                               count=lambda y: int((y >= 0).sum()), trace=trace)
             best = {k: max(best[k], sent[k]) for k in best}
             pairs.append((trace["probe"], trace["plain"]))
+            if a.time_major:
+                layout.append((trace["plain, time-major"], trace["plain"]))
+                against_tm.append((trace["probe"], trace["plain, time-major"]))
         mid, lo, hi = paired_ratio(pairs, seed=a.seed)
         each = [float(np.median(np.asarray(n) / np.asarray(d))) for n, d in pairs]
         stream = best_rates({"probe": probe_stepper(cell, V, hidden, layers, device, 0.25, 1.0, source=start)},
@@ -358,6 +369,12 @@ def sentence_case(a, device, clock, sync) -> None:
         print(f"  {cell:5s} {best['plain']:12,.0f} {best['probe']:12,.0f} {best['probe'] / best['plain']:5.2f}x "
               f"{mid:8.3f}x [{lo:.3f}, {hi:.3f}] {min(each):.3f}-{max(each):.3f} {stream['probe']:13,.0f} "
               f"{best['probe'] / stream['probe']:15.2f}x")
+        if layout:
+            mid, lo, hi = paired_ratio(layout, seed=a.seed)
+            tm_mid, tm_lo, tm_hi = paired_ratio(against_tm, seed=a.seed)
+            print(f"        the plain loop time-major throughout (no transposes; word_language_model's layout) / the "
+                  f"batch-first plain loop: {mid:.3f}x [{lo:.3f}, {hi:.3f}]; probe / that loop: {tm_mid:.3f}x "
+                  f"[{tm_lo:.3f}, {tm_hi:.3f}]")
 
 
 def main() -> None:
@@ -370,6 +387,9 @@ def main() -> None:
     ap.add_argument("--bptt", type=int, default=35)
     ap.add_argument("--rounds", type=int, default=20, help="timed rounds per variant; the best one counts")
     ap.add_argument("--min-time", type=float, default=0.1, help="seconds per round (at least 2 steps)")
+    ap.add_argument("--time-major", action="store_true",
+                    help="--states: also time the plain loop with the loss in the recurrence's time-major layout "
+                         "(what skipping the transposes around nn.X is worth)")
     ap.add_argument("--repeats", type=int, default=5,
                     help="--states: freshly built model pairs per cell, each timed for --rounds (default 5)")
     ap.add_argument("--budget", type=float, default=60.0,
