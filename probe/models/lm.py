@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from probe.models.config import ModelConfig, ModelOutput, check_model_config
-from probe.models.recurrent import RecurrentEncoder
+from probe.models.recurrent import RecurrentEncoder, apply_dropout
 from probe.models.transformer import TransformerEncoder
 
 
@@ -60,7 +60,7 @@ class LanguageModel(nn.Module):
 
     def features(self, hidden: torch.Tensor) -> torch.Tensor:
         """Encoder outputs [..., H] -> what the softmax layer reads (dropout, projection when tied)."""
-        h = self.drop(hidden) if self.drop.p > 0 else hidden     # p = 0 returns its input: skip the call
+        h = apply_dropout(self.drop, hidden)
         return self.proj(h) if self.proj is not None else h
 
     def output(self, h: torch.Tensor) -> torch.Tensor:

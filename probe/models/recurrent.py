@@ -29,6 +29,12 @@ def detach_state(state: Any) -> Any:
     return type(state)(detach_state(s) for s in state)
 
 
+def apply_dropout(drop: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
+    """``drop(x)`` ([...] -> [...]), without the module call when p = 0: it would return its input, the same
+    numbers and no random draws, and the call alone costs a few microseconds of every short training step."""
+    return drop(x) if drop.p > 0 else x
+
+
 class RecurrentLayer(nn.Module):
     """One recurrent layer of a cell from the table (``probe.models.cells``), time-major.
 
@@ -152,11 +158,6 @@ class RecurrentEncoder(nn.Module):
             return cfg.emb
         return cfg.emb + i * cfg.hidden if cfg.skip == "dense" else cfg.hidden
 
-    def dropout(self, x: torch.Tensor) -> torch.Tensor:
-        """``self.drop(x)``, without the module call when p = 0 (it returns its input: the same numbers and no
-        random draws; the call alone costs a few microseconds of every short training step)."""
-        return self.drop(x) if self.drop.p > 0 else x
-
     def layer_input(self, i: int, stack: list) -> torch.Tensor:
         """Layer ``i``'s input from ``stack`` = [embedding, x_1, ..., x_i] ([..., features] each, any layout)."""
         return torch.cat(stack, dim=-1) if self.config.skip == "dense" and i > 0 else stack[-1]
@@ -190,12 +191,12 @@ class RecurrentEncoder(nn.Module):
             # once and look rows up, instead of projecting all T * B tokens (exact, and cheaper when V < T*B).
             xw = F.embedding(ids_t, first.project(weight))
         if xw is None or self.config.skip == "dense":   # dense stacks read the embedding again higher up
-            x = self.dropout(self.embedding(ids_t))    # [T, B, E]
+            x = apply_dropout(self.drop, self.embedding(ids_t))    # [T, B, E]
         stack = [x]
         new_state, states = [], ({} if return_states else None)
         for i, layer in enumerate(self.layers):
             if i > 0:
-                x = self.dropout(self.layer_input(i, stack))
+                x = apply_dropout(self.drop, self.layer_input(i, stack))
             st_in = None if state is None else state[i]
             if i in layer_runs:
                 out, st, c_all = layer_runs[i](layer, x, st_in)
