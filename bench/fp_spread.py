@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         # is one (the run's own model may come from another machine); else the run's model
         bases = [tmp / "replay" / m.name for m in models] if args.replay else list(models)
         data = args.run / "work" / "benchmark"
-        paths = list(dict.fromkeys([*models, *bases, *nudged]))
+        paths = [*bases, *nudged]
         scores = evaluate(models=paths, data=[data], progress=False, device="cpu")
         names = dict(zip(map(str, paths), unique_names([str(p) for p in paths])))   # evaluate's own naming
         rates = conflict_rate(scores, pool)
@@ -167,11 +167,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"replay without the nudge: {replay_equal} of {len(models)} models bit-identical to the run's")
     # the same measures between two seeds of one cell (and rate: the selection holds one rate or all)
     seed_pairs = []
+    # between the same models the nudges are measured against (the replays with --replay), ppl included
     by_model = table.set_index("model")
+    base_of = {m.name: base for m, base in zip(models, bases)}
     for arch, group in table.groupby("arch"):
         for x, y in itertools.combinations(group["model"], 2):
             if RATE.search(x + "-").group(1) == RATE.search(y + "-").group(1):
-                ax, ay = names[str(args.run / "work" / "models" / x)], names[str(args.run / "work" / "models" / y)]
+                ax, ay = names[str(base_of[x])], names[str(base_of[y])]
                 seed_pairs.append({"d": abs(rates[ax] - rates[ay]), "flips": flips(wide, ax, ay),
                                    "ppl": abs(by_model.loc[x, "ppl"] / by_model.loc[y, "ppl"] - 1)})
     pairs = pd.DataFrame(seed_pairs)

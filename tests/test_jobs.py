@@ -420,3 +420,18 @@ def test_bad_slurm_requests_are_refused_before_anything_is_written(slurm, tmp_pa
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
         assert not runs.exists()
+
+
+def test_a_last_pt_without_progress_starts_the_model_again(corpus, tmp_path):
+    """A last.pt whose training state lacks its progress (damaged, or written by something else) is not resumed
+    from: the job trains from scratch and finishes, instead of failing on the missing key."""
+    job = lm_job(corpus, tmp_path / "m")
+    run_job(job)
+    out = Path(job.out)
+    checkpoint = read_checkpoint(out / "last.pt")
+    del checkpoint["train_state"]["progress"]
+    torch.save(checkpoint, out / "last.pt")
+    (out / "summary.json").unlink()
+    summary = run_job(job)
+    assert (out / "summary.json").is_file() and summary["job_seconds"] > 0
+    assert "progress" in read_checkpoint(out / "last.pt")["train_state"]

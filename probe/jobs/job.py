@@ -65,8 +65,8 @@ def run_job(job: TrainJob) -> dict:
             and same_train_config(out, cfg, job.corpus, ignore=RESUMABLE):
         try:
             step = read_checkpoint(out / "last.pt")["train_state"]["progress"]["step"]
-        except ProbeError:      # a damaged last.pt (a crash while the disk filled up): the model starts again
-            step = None
+        except (ProbeError, KeyError, TypeError):
+            pass        # a damaged or foreign last.pt (a crash while the disk filled up): the model starts again
     resume = step is not None
     # under DDP every process decides the same; only the first clears the folder (the others only read it)
     if out.exists() and not resume and os.environ.get("RANK", "0") == "0":
