@@ -173,7 +173,7 @@ def test_bad_baseline_inputs(tmp_path):
 def test_baselines_are_told_from_neural_models_by_their_arch():
     """The report draws baselines grey and keeps them out of the cells' tables: every other arch, a cell a user
     registers or a hub model included, is a neural model."""
-    from probe.scoring.ngram import is_baseline
+    from probe.core.style import is_baseline
 
     assert is_baseline("unigram") and is_baseline("3-gram") and is_baseline("5-gram")
     assert not any(is_baseline(a) for a in ("srn", "gru", "lstm", "transformer", "hf:gpt2", "my_cell"))

@@ -36,7 +36,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                         help="a Python file registering cells, scorers, constructions, importers or analyses, "
                              "loaded before the command (repeatable); installed packages declare theirs in the "
                              f"'{ENTRY_POINT_GROUP}' entry-point group")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
         name = add.__name__[len("_add_"):]
         if only is None:

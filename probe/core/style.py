@@ -34,6 +34,12 @@ HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
 ARCH_ORDER = ("srn", "gru", "lstm", "transformer")
 
 
+def is_baseline(arch: str) -> bool:
+    """True for the count-based reference models (the unigram and the n-gram baselines, arch 'unigram' or
+    'N-gram'); every other arch (a registered cell, the transformer, a hub model) is a neural model."""
+    return arch == "unigram" or str(arch).endswith("-gram")
+
+
 def arch_order(archs: Iterable[str]) -> list[str]:
     """Neural archs in the usual order first, then baselines and others alphabetically."""
     archs = list(dict.fromkeys(archs))
@@ -103,10 +109,8 @@ def figure_bytes(fig, fmt: str) -> bytes:
     are identical)."""
     import io
 
-    import matplotlib
-
     buf = io.BytesIO()
-    with matplotlib.rc_context(FIGURE_RC):
+    with figure_style():
         fig.savefig(buf, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
     return buf.getvalue()
 
@@ -117,10 +121,8 @@ def save_figure(fig: "Figure", folder: str | os.PathLike, stem: str,
     folder); returns the paths. The layout is computed once and then frozen, so the second format does not
     pay for it again.
     """
-    import matplotlib
-
     Path(folder).mkdir(parents=True, exist_ok=True)
-    with matplotlib.rc_context(FIGURE_RC):
+    with figure_style():
         fig.draw_without_rendering()
     fig.set_layout_engine("none")
     paths = []
@@ -206,12 +208,11 @@ def figure_problems(fig: "Figure", *, tolerance: float = 1.0) -> list[str]:
     canvas' edge (a visible text artist, or an axis with the tick labels it draws, whose tight box leaves the
     figure), a legend over the figure's title, and legend entries that look the same (two entries of one
     legend with the same colour, marker, fill and line style). Returns one line per problem."""
-    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.text import Text
 
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    with matplotlib.rc_context(FIGURE_RC):
+    with figure_style():
         canvas.draw()
     renderer = canvas.get_renderer()
     width, height = fig.bbox.width, fig.bbox.height

@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from probe.core.style import arch_order, arch_style
+from probe.core.style import arch_order, arch_style, is_baseline
 from probe.core.tables import fmt_ci, markdown_table
 from probe.metrics import interval_verdict
-from probe.scoring.ngram import is_baseline
 
 
 def conflict_rows(seeds: pd.DataFrame) -> pd.DataFrame:

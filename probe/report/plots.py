@@ -25,10 +25,9 @@ from matplotlib.figure import Figure
 
 from probe.core.errors import ProbeError
 from probe.core.style import (
-    HATCHES, arch_order, arch_style, figure_style, log_axis, rate_styles, reference_style, save_figure,
+    HATCHES, arch_order, arch_style, figure_style, is_baseline, log_axis, rate_styles, reference_style, save_figure,
     shade as _shade, suptitle,
 )
-from probe.scoring.ngram import is_baseline
 
 # The standard columns of summary_seeds.csv; anything else is a run's label column (e.g. attractor_rate).
 SEED_COLUMNS = ("arch", "method", "data", "construction", "condition", "n_attractors", "distance", "level", "metric", "value",

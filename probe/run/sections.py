@@ -256,7 +256,7 @@ def evidence_table(stats_by: dict) -> "Any":
     corpus, and the rate's corpora pooled, attest it (``probe.data.evidence``)."""
     import pandas as pd
 
-    from probe.data.evidence import pooled_evidence
+    from probe.data.evidence import LEVEL, pooled_evidence
 
     cells: dict = {}
     by_rate: dict = {}
@@ -283,8 +283,9 @@ def evidence_table(stats_by: dict) -> "Any":
                         f"({p['share']:.3f} [{p['share_low']:.3f}, {p['share_high']:.3f}])")
                 flags = [w for w, ok in (("a corpus", c["attested"]), ("pooled", p["attested"])) if not ok]
             else:
-                text, flags = f"{c['structure']:,} (no attractor)", [] if c["attested"] else ["a corpus"]
-            row[f"r={rate:g}: conflict / matched of all (share [99.9%])"] = (
+                text = f"{c['structure']:,} ({'no designed share' if c['attractors'] else 'no attractor'})"
+                flags = [] if c["attested"] else ["a corpus"]
+            row[f"r={rate:g}: conflict / matched of all (share [{LEVEL:.1%}])"] = (
                 text + (f" NOT attested ({', '.join(flags)})" if flags else ""))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -30,12 +30,6 @@ KINDS = ("ngram", "unigram")
 DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)
 
 
-def is_baseline(arch: str) -> bool:
-    """True for the count-based reference models (the unigram and the n-gram baselines, arch 'unigram' or
-    'N-gram'); every other arch (a registered cell, the transformer, a hub model) is a neural model."""
-    return arch == "unigram" or str(arch).endswith("-gram")
-
-
 @dataclass(frozen=True)
 class BaselineConfig:
     """Options of ``probe baseline``."""
