@@ -14,7 +14,9 @@ the fused CPU recurrence for srn/gru, oneDNN's nn.LSTM for lstm). Both sides sta
 gradients that drift into subnormal floats make the arithmetic several times slower. Variants run
 interleaved, round by round (every other round in reverse order), and each keeps its best round, so load
 from other processes hits all of them alike; "paired" is the median of the per-round probe/plain ratios,
-with a bootstrap interval (with --states, over several freshly built pairs of models and their rounds).
+with a bootstrap interval: over the rounds of the one pair of models in the main table (which leaves out
+how pairs differ, so it is narrower than it should be), over several freshly built pairs and their rounds
+with --states.
 Printed: tokens/s per cell and side, probe/plain per cell, SRN and GRU against the LSTM, the shared
 cost of a step without any recurrence (so recurrence ms = step ms - shared ms, and lstm step / shared
 bounds what any faster SRN/GRU recurrence could reach), and per-call costs of the ops a step is made of.
@@ -39,6 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from probe.cli.common import int_at_least
 from probe.core.environment import cpu_model
 from probe.models.config import ModelConfig
 from probe.models.lm import build_model
@@ -274,8 +277,10 @@ def adaptive_case(a, device, clock, sync, rng) -> None:
     cutoffs = ptb_cutoffs(ids[0] if ids is not None else stream, vocab)
     data = batchify(stream, a.batch_size)
     batches = [get_batch(data, s, a.bptt, device) for s in segment_starts(data.shape[1], a.bptt)]
-    variants = {"plain nn.LSTM, full softmax": plain_stepper("lstm", vocab, hidden, layers, device, 0.25, 1.0),
-                "probe lstm, full softmax": probe_stepper("lstm", vocab, hidden, layers, device, 0.25, 1.0),
+    source = probe_model_for("lstm", vocab, hidden, layers)     # the two full-softmax sides start from its weights
+    variants = {"plain nn.LSTM, full softmax": plain_stepper("lstm", vocab, hidden, layers, device, 0.25, 1.0, source),
+                "probe lstm, full softmax": probe_stepper("lstm", vocab, hidden, layers, device, 0.25, 1.0,
+                                                          source=source),
                 "probe lstm, adaptive softmax": probe_stepper("lstm", vocab, hidden, layers, device, 0.25, 1.0,
                                                               softmax="adaptive", cutoffs=cutoffs)}
     best = best_rates(variants, batches, rounds=a.rounds, min_time=a.min_time, budget=a.budget, clock=clock, sync=sync)
@@ -345,7 +350,7 @@ def sentence_case(a, device, clock, sync) -> None:
     for cell in a.cells:
         pairs, layout, against_tm, best = [], [], [], {"plain": 0.0, "probe": 0.0}
         for rep in range(a.repeats):
-            torch.manual_seed(a.seed + rep)
+            torch.manual_seed(a.seed * a.repeats + rep)     # runs with other --seed values build other pairs
             trace: dict = {}
             model = probe_model_for(cell, V, hidden, layers)     # both sides start from its weights
             if rep == 0:
@@ -390,7 +395,7 @@ def main() -> None:
     ap.add_argument("--time-major", action="store_true",
                     help="--states: also time the plain loop with the loss in the recurrence's time-major layout "
                          "(what skipping the transposes around nn.X is worth)")
-    ap.add_argument("--repeats", type=int, default=5,
+    ap.add_argument("--repeats", type=int_at_least(1, "a number of pairs >= 1"), default=5,
                     help="--states: freshly built model pairs per cell, each timed for --rounds (default 5)")
     ap.add_argument("--budget", type=float, default=60.0,
                     help="seconds per configuration after which no new round starts (at least 3 rounds)")
@@ -451,7 +456,7 @@ def main() -> None:
             shared = ms[("none", "plain")]
             print(f"\n{size} (layers x hidden), vocabulary {vocab:,}; shared part (embedding, softmax layer, loss, "
                   f"clip, SGD; no recurrence) {shared:.2f} ms/step")
-            print(f"  {'cell':5s} {'plain tok/s':>12s} {'probe tok/s':>12s} {'probe/plain':>12s} {'paired [95%]':>22s} "
+            print(f"  {'cell':5s} {'plain tok/s':>12s} {'probe tok/s':>12s} {'probe/plain':>12s} {'paired [95%, rounds]':>22s} "
                   f"{'recurrence ms/step: plain':>26s} {'probe':>6s}" + (f" {'probe[torch] tok/s':>19s}" if a.torch_kernel else ""))
             for cell in a.cells:
                 mid, lo, hi = paired_ratio([(trace[(cell, "probe")], trace[(cell, "plain")])], seed=a.seed)

@@ -269,7 +269,8 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     x, y: LongTensors [B, L]. A non-finite loss or gradient norm skips the update (the decision is the
     same on every DDP process: the loss is averaged across them before anyone calls backward). ``amp``:
     the forward pass and the loss under CUDA bfloat16 autocast (backward and the update outside it, as
-    PyTorch's autocast documentation asks).
+    PyTorch's autocast documentation asks); without it the step enters no autocast of its own, so one the
+    caller holds stays in force.
     """
     # entering even a disabled autocast costs a few microseconds per step, which a 1x64 step notices
     with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
