@@ -1,11 +1,14 @@
 """probe run: the quick preset end to end (conftest.quick_run), restart without redoing stages, config errors."""
 import json
+from pathlib import Path
 
 import pytest
 
 from probe.cli import main
 from probe.core.errors import ProbeError
 from probe.run import PRESETS, load_run_config, run_benchmark
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_quick_preset_writes_report_summary_and_figures(quick_run):
@@ -113,6 +116,26 @@ def test_a_damaged_checkpoint_in_a_finished_run_is_trained_again(quick_run):
     assert any(line.startswith("gru-r0.1-s0: training it again, its checkpoint is damaged") for line in logs)
     assert any(line.startswith("training: 1 models in") for line in logs)
     assert checkpoint_problem(damaged) is None and kept.stat().st_mtime_ns == before
+
+
+def test_a_run_removes_the_earlier_runs_outputs_it_does_not_write_again(quick_run):
+    """A table an earlier run wrote (here the depth analysis', which this config leaves out) is gone after the run,
+    so claims.json states nothing from it; files that are no run output stay, and so does work/."""
+    import shutil
+    from dataclasses import replace
+
+    cfg, out, *_ = quick_run
+    shutil.copyfile(REPO / "results" / "default" / "depth.csv", out / "depth.csv")     # an earlier run's table
+    (out / "figures" / "old.png").write_bytes(b"")
+    (out / "notes.txt").write_text("mine")
+    logs: list[str] = []
+    run_benchmark(replace(cfg, analyses=()), log=logs.append, overwrite=True)
+    assert any(line.startswith("run folder: removed the earlier run's") for line in logs)
+    assert not (out / "depth.csv").exists() and not (out / "figures" / "old.png").exists()
+    assert (out / "notes.txt").read_text() == "mine" and (out / "report.md").is_file()
+    claims = json.loads((out / "claims.json").read_text())["claims"]
+    assert claims and not any(c["id"].startswith("depth") for c in claims)
+    assert (out / "work" / "models" / "lstm-r0.1-s0" / "model.pt").is_file()
 
 
 def test_new_training_data_makes_models_and_baselines_stale(quick_run):

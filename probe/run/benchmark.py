@@ -19,7 +19,7 @@ from probe.run.sections import (intro_markdown, report_sections, reproducibility
                               training_summaries, write_evidence)
 from probe.jobs import Executor, TrainJob, same_train_config, train_many
 from probe.run.sensitivity import state_sensitivity
-from probe.run.stages import check_run_folder, finished_model, hold_run_lock, run_stage
+from probe.run.stages import check_run_folder, clear_run_outputs, finished_model, hold_run_lock, run_stage
 
 
 @dataclass
@@ -57,7 +57,8 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     figures/ and report.md. Restarting after an interruption skips finished stages and resumes
     interrupted trainings from their last checkpoint. A run folder holding another config's run is refused
     unless ``overwrite`` (then the stages whose config still matches are kept), and so is one that another live
-    ``probe run`` is writing (``work/.run.lock``).
+    ``probe run`` is writing (``work/.run.lock``). The earlier run's report, tables and figures are removed
+    first, so that none a run does not write again is read back as its own.
     """
     from probe.core.environment import git_commit
 
@@ -80,6 +81,10 @@ def _run_stages(run: BenchmarkRun, *, argv: list[str] | None, commit: str | None
     from probe.report.plots import make_figures
 
     cfg, root, log = run.cfg, run.root, run.log
+    # the folder's report, tables and figures are this run's alone; stages are kept in work/ by their configs
+    removed = clear_run_outputs(root)
+    if removed:
+        log(f"run folder: removed the earlier run's {len(removed)} outputs (report, tables, figures)")
     save_config(cfg, root, extra={"stage": "run"})
     build_items(run)
     build_corpora(run)

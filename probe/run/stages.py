@@ -56,6 +56,35 @@ def check_run_folder(root: Path, config: dict, *, overwrite: bool = False) -> No
                          "(stages whose config still matches are kept), or choose another --name")
 
 
+# what a run writes into its folder besides work/ and config.json: its report, tables, claims and figures
+_RUN_OUTPUT_SUFFIXES = (".csv", ".json", ".md")
+_RUN_OUTPUT_FOLDERS = ("figures",)
+
+
+def clear_run_outputs(root: Path) -> list[str]:
+    """Remove what an earlier run wrote into the run folder ``root`` (its report, tables, claims and figures; not
+    ``work/`` nor ``config.json``) and return the names removed. Every run writes these anew, and one that would
+    not write a file (another config, an analysis left out) must not leave the earlier run's copy behind: the
+    report and ``claims.json`` read tables back from the folder. A folder that holds no probe run keeps its files."""
+    f = root / "config.json"
+    try:
+        saved = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+    except (OSError, ValueError):
+        saved = None
+    if not isinstance(saved, dict) or saved.get("stage") != "run":
+        return []
+    removed = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir() and not entry.is_symlink() and entry.name in _RUN_OUTPUT_FOLDERS:
+            shutil.rmtree(entry)
+        elif entry.is_file() and entry.suffix in _RUN_OUTPUT_SUFFIXES and entry.name != "config.json":
+            entry.unlink()
+        else:
+            continue
+        removed.append(entry.name)
+    return removed
+
+
 def hold_run_lock(work: Path):
     """Take ``work/.run.lock`` for this process (an exclusive ``flock``, released when the returned file is
     closed or the process ends, however it ends) and write the process id into it; a run folder that another
