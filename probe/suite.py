@@ -17,7 +17,7 @@ from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_
 from probe.core.stats import t_quantile, wilson_interval
 from probe.core.tables import fmt_ci, markdown_table
 from probe.data.importers.syntaxgym import load_suite
-from probe.metrics import crossed_interval
+from probe.metrics import NEST_KEY, crossed_interval
 from probe.scoring.registry import load_scorer, unique_names
 from probe.scoring.suites import (evaluate_predictions, formula_parts, region_coverage, region_surprisals,
                                   suite_formulas, token_surprisals)
@@ -116,12 +116,16 @@ def suite_seed_summary(preds: pd.DataFrame, summary: pd.DataFrame, *, level: flo
                        label_cols: Sequence[str] = ()) -> pd.DataFrame:
     """Pooled over the models (training seeds) of each arch (and labels) x suite x metric: the mean over
     seeds with the crossed seeds x items interval (:func:`probe.metrics.crossed_interval`) on the items
-    every seed scored; one seed keeps its own interval (:func:`suite_summary`)."""
-    keys = ["arch", *label_cols, "suite"]
+    every seed scored; one seed keeps its own interval (:func:`suite_summary`). A ``corpus`` label (models of one
+    cell trained on several independently drawn corpora) is no group of its own: the seeds are nested in the
+    corpora, a random factor of the interval, as in :func:`probe.metrics.aggregate_seeds`."""
+    keys = ["arch", *[c for c in label_cols if c != NEST_KEY], "suite"]
     rows = []
     for key, g in preds.groupby(keys, sort=False, dropna=False):
         base = dict(zip(keys, key))
         models = list(dict.fromkeys(g["model"]))
+        corpus = g.drop_duplicates("model").set_index("model").reindex(models).get(NEST_KEY)
+        groups = corpus.tolist() if corpus is not None and corpus.nunique(dropna=False) > 1 else None
         for metric in SUITE_METRICS:
             per = {m: _item_values(g[g["model"] == m], metric) for m in models}
             common = sorted(set.intersection(*(set(v.index) for v in per.values())))
@@ -132,8 +136,10 @@ def suite_seed_summary(preds: pd.DataFrame, summary: pd.DataFrame, *, level: flo
                 v, lo, hi, how = srow.iloc[0][["value", "ci_low", "ci_high", "ci_method"]]
                 sd = float("nan")
             else:
-                v, lo, hi = crossed_interval([table], [1.0], level=level) if common else (np.nan,) * 3
-                lo, hi, how = max(lo, 0.0), min(hi, 1.0), "seeds x items (crossed)"
+                v, lo, hi = crossed_interval([table], [1.0], level=level, groups=groups) if common \
+                    else (np.nan,) * 3
+                lo, hi = max(lo, 0.0), min(hi, 1.0)
+                how = "seeds in corpora x items (crossed)" if groups else "seeds x items (crossed)"
                 if common and hi - lo == 0:
                     # every seed gives every item the same share (say 0.5: one verb form preferred everywhere):
                     # no variance to estimate, yet few items are no proof; the items-as-units interval stands in

@@ -94,3 +94,45 @@ def test_the_axis_section_says_whether_the_synthetic_prediction_holds():
     assert "the synthetic axis predicts this corpus" in held
     # fewer attracted dependencies than the synthetic corpora held at that rate: no prediction either way
     assert prediction_text([("gru", 0.3, "sequential")], counts, attracted=2000, corpus="ptb") == []
+
+
+def test_seeds_trained_on_several_corpora_are_nested_in_them():
+    """Two corpora whose models differ by corpus: the interval counts the corpus draw as a random factor (the
+    same per-seed values without the corpus labels give a narrower interval), and the value is the same."""
+    rng = np.random.default_rng(0)
+    correct = {("lstm", s): (rng.random(40) < (0.9 if s < 1000 else 0.5)).astype(int).tolist()
+               for s in (0, 1, 2, 1000, 1001, 1002)}
+    flat = _scores(correct)
+    nested = flat.assign(corpus=(flat["seed"] >= 1000).astype(int))
+    v, lo, hi, n = pooled_accuracy(nested, "lstm")
+    v0, lo0, hi0, n0 = pooled_accuracy(flat, "lstm")
+    assert np.isclose(v, v0) and n == n0 and hi - lo > hi0 - lo0
+    from probe.report.overview import overview_markdown, pooled_effect
+
+    matched = nested.assign(match="matched", correct=1)
+    e = pooled_effect(matched, nested, "lstm")
+    e0 = pooled_effect(matched.drop(columns="corpus"), flat, "lstm")
+    assert np.isclose(e[0], e0[0]) and e[2] - e[1] > e0[2] - e0[1]
+    table = overview_table({"set": nested})
+    assert "nested in the corpora" in overview_markdown(table, corpora=True)
+    assert "nested in the corpora" not in overview_markdown(table)
+
+
+def test_a_sweeps_overview_reads_the_suites_at_the_benchmarks_rate(tmp_path):
+    """Benchmark rows and suite rows of one overview come from the same corpus: the sweep's highest rate."""
+    from probe.run import PRESETS
+    from probe.run.published import overview_section
+
+    rows = []
+    for rate, ok in ((0.1, 0), (0.3, 1)):
+        s = _scores({("lstm", 0): [ok] * 12, ("lstm", 1): [ok] * 12}).assign(attractor_rate=rate)
+        rows.append(s.assign(model=s["model"] + f"-r{rate}"))
+    (tmp_path / "eval").mkdir()
+    pd.concat(rows).to_parquet(tmp_path / "eval" / "scores.parquet")
+    suites = pd.DataFrame([{"arch": "lstm", "attractor_rate": rate, "suite": "number_orc", "metric": "item",
+                            "value": v, "ci_low": v, "ci_high": v, "n_items": 15, "n_excluded": 0}
+                           for rate, v in ((0.1, 0.1), (0.3, 0.9))])
+    text = overview_section(PRESETS["quick"], tmp_path, {}, suites, root=tmp_path)
+    values = pd.read_csv(tmp_path / "overview.csv").set_index("test set")["value"]
+    assert values["probe benchmark: conflict (attractor nearest the verb)"] == 1.0
+    assert values["SyntaxGym number_orc (item criterion)"] == 0.9 and "0.900" in text

@@ -217,3 +217,19 @@ def test_a_suite_the_vocabulary_cannot_score_at_all(tmp_path):
     seeds = pd.read_csv(tmp_path / "out" / "summary_seeds.csv")
     assert (seeds["n_items"] == 0).all() and seeds["value"].isna().all()
     assert "| stub | as trained here | probe | 2 | - | - |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_models_from_several_corpora_pool_into_one_row_nested_in_the_corpora(tmp_path):
+    """A ``corpus`` label is a random factor the seeds are nested in, not a group: one pooled row per suite and
+    metric over both corpora's models (before, each corpus stood alone with one seed)."""
+    from probe.scoring.ngram import UnigramLM
+
+    vocab = Vocab(("<unk>", "<eos>", *WORDS))
+    dirs = []
+    for k in range(4):
+        UnigramLM(vocab, np.arange(len(vocab)) + 1 + k).save(tmp_path / f"u{k}")
+        dirs.append(tmp_path / f"u{k}")
+    labels = {str(d): {"attractor_rate": 0.1, "corpus": k // 2} for k, d in enumerate(dirs)}
+    seeds, _ = score_suites(dirs, [_write(tmp_path, _suite())], tmp_path / "suites", labels=labels,
+                            log=lambda _: None)
+    assert "corpus" not in seeds.columns and len(seeds) == 2 and (seeds["n_seeds"] == 4).all()

@@ -22,11 +22,13 @@ BLIMP_TRAINING = "BLiMP's LSTM (Gulordava et al. 2018: Wikipedia, ~90M tokens)"
 def pooled_accuracy(scores: pd.DataFrame, arch: str, *, level: float = 0.95) -> tuple[float, float, float, int]:
     """Share correct of ``arch``'s kept items (all constructions pooled: each item counts once), with a crossed
     seeds x items interval -> (value, low, high, items). Only items that every seed kept count; the items
-    are one block, so a construction with a single item (a rare attractor bucket) does not void the interval."""
+    are one block, so a construction with a single item (a rare attractor bucket) does not void the interval.
+    Models trained on several corpora (a ``corpus`` column) nest their seeds in the corpora, a random factor of
+    the interval."""
     wide = _seed_item_table(scores, arch)
     if wide is None:
         return float("nan"), float("nan"), float("nan"), 0
-    value, low, high = crossed_interval([wide.to_numpy()], [1.0], level=level)
+    value, low, high = crossed_interval([wide.to_numpy()], [1.0], level=level, groups=_corpora(scores, arch, wide.index))
     return value, max(low, 0.0), min(high, 1.0), int(wide.shape[1])     # a share: the interval stays in [0, 1]
 
 
@@ -42,10 +44,21 @@ def _seed_item_table(scores: pd.DataFrame, arch: str) -> pd.DataFrame | None:
     return wide if wide.shape[1] else None
 
 
+def _corpora(scores: pd.DataFrame, arch: str, seeds: pd.Index) -> list | None:
+    """The training corpus of each of ``arch``'s ``seeds`` (``crossed_interval``'s groups), or None when the scores
+    name no corpus (one per rate: corpus and seed vary together)."""
+    if "corpus" not in scores.columns:
+        return None
+    g = scores[scores["arch"] == arch]
+    corpus = g.drop_duplicates("seed").set_index("seed")["corpus"]
+    return corpus.reindex(seeds).tolist()
+
+
 def pooled_effect(matched: pd.DataFrame, conflict: pd.DataFrame, arch: str, *, level: float = 0.95
                   ) -> tuple[float, float, float, int]:
     """The attraction effect, accuracy on matched minus conflict items, of ``arch`` (crossed seeds x items
-    interval over both blocks, on the seeds both classes have, row for row) -> (value, low, high, items). The
+    interval over both blocks, on the seeds both classes have, row for row; seeds nested in corpora as in
+    ``pooled_accuracy``) -> (value, low, high, items). The
     caller passes both classes from the same constructions, so that a prior for one verb form cannot pass for
     attraction."""
     m, c = _seed_item_table(matched, arch), _seed_item_table(conflict, arch)
@@ -54,7 +67,8 @@ def pooled_effect(matched: pd.DataFrame, conflict: pd.DataFrame, arch: str, *, l
     seeds = m.index.intersection(c.index)
     if not len(seeds):
         return float("nan"), float("nan"), float("nan"), 0
-    value, low, high = crossed_interval([m.loc[seeds].to_numpy(), c.loc[seeds].to_numpy()], [1.0, -1.0], level=level)
+    value, low, high = crossed_interval([m.loc[seeds].to_numpy(), c.loc[seeds].to_numpy()], [1.0, -1.0], level=level,
+                                        groups=_corpora(matched, arch, seeds))
     return value, max(low, -1.0), min(high, 1.0), int(m.shape[1] + c.shape[1])
 
 
@@ -145,11 +159,13 @@ def published_suites() -> dict[str, str]:
     return out
 
 
-def overview_markdown(table: pd.DataFrame, *, tokens: int | None = None) -> str:
-    """The overview section: the table and what a PTB-sized corpus can be expected to show."""
+def overview_markdown(table: pd.DataFrame, *, tokens: int | None = None, corpora: bool = False) -> str:
+    """The overview section: the table and what a PTB-sized corpus can be expected to show. ``corpora``: the models
+    of a cell were trained on several independently drawn corpora (their seeds nested in them)."""
     size = f"{tokens:,} training tokens" if tokens else "PTB's ~0.9M training tokens"
+    over = "seeds (nested in the corpora drawn), corpora and items" if corpora else "seeds and items"
     return ("Per test set: each cell's accuracy (share of kept pairs where the agreeing form is preferred; "
-            "mean over training seeds, 95% interval over seeds and items, `probe.metrics.crossed_interval`) beside "
+            f"mean over training seeds, 95% interval over {over}, `probe.metrics.crossed_interval`) beside "
             "the 3-gram and the unigram (which sees no context: its accuracy is a prior for one verb form), the "
             "published numbers with the data their models saw, coverage, and the rule a kept pair meets (*fully in "
             "vocabulary*: every word; *critical words*: the two verb forms, the head and the attractors, other "

@@ -177,6 +177,9 @@ def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary, ro
             effects[label] = (same[same["match"] == "matched"], same[same["match"] == "conflict"])
             rules[label] = rule
     published.update(published_suites())
+    if suite_summary is not None and "attractor_rate" in suite_summary.columns \
+            and suite_summary["attractor_rate"].nunique() > 1:      # the same corpus as the benchmark's rows
+        suite_summary = suite_summary[suite_summary["attractor_rate"] == suite_summary["attractor_rate"].max()]
     table = overview_table(sets, suites=suite_summary, published=published, effects=effects, rules=rules)
     if root is not None:        # the numbers behind the table: its claims (probe.report.claims) read them
         write_text_atomic(root / OVERVIEW_CSV, table.attrs["values"].to_csv(index=False))
@@ -184,7 +187,8 @@ def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary, ro
     stats = next(iter((work / "corpora").glob("*/stats.json")), None)
     if stats is not None:
         tokens = json.loads(stats.read_text()).get("tokens", {}).get("train")
-    return overview_markdown(table, tokens=tokens if isinstance(tokens, int) else None)
+    return overview_markdown(table, tokens=tokens if isinstance(tokens, int) else None,
+                             corpora="corpus" in bench.columns)
 
 
 def _by_construction(label: str, part, *, split: bool, skew: float = 0.10) -> list:
