@@ -440,3 +440,14 @@ def test_seed_spread_shows_each_model_and_the_pooled_interval():
     many = per_model.loc[per_model.index.repeat(4)].reset_index(drop=True)
     many["corpus"] = [k % 10 for k in range(len(many))]
     assert figure_problems(plot_seed_spread(many, seeds)) == []
+
+
+def test_interval_notes_name_the_corpus_draws_where_the_seeds_are_nested_in_them():
+    from probe.metrics import aggregate_seeds
+    from probe.report.plots import _ci_note
+
+    scores = fake_scores(archs=("gru",), seeds=(0, 1, 2, 3), rates=[0.3], n=20)
+    assert _ci_note(aggregate_seeds(scores)) == "bands: 95% CI over seeds and items"
+    nested = aggregate_seeds(scores.assign(corpus=(scores["seed"] >= 2).astype(int)))
+    assert _ci_note(nested) == "bands: 95% CI over corpora, seeds and items"
+    assert _ci_note(aggregate_seeds(scores[scores["seed"] == 0])) == "bands: 95% CI over items"

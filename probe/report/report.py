@@ -19,7 +19,8 @@ from probe.core.tables import code_tokens, fmt_ci, markdown_table
 # one caption per figure (file stem before any '__' group suffix), in the order the Figures section lists them
 FIGURE_CAPTIONS = {
     "attractor_rate": "Syntactic choice rate on conflict items (the headline's pooled constructions) against the "
-                      "corpus attractor rate, one panel per architecture (95% interval bands over seeds and items; "
+                      "corpus attractor rate, one panel per architecture (95% interval bands over seeds and items, and "
+                      "over the corpus draws where a rate has several corpora; "
                       "filled markers: the interval excludes 0.5; grey: the baselines, each with its own marker).",
     "seed_spread": "Conflict accuracy of every trained model (one point per training seed; marker by corpus where a "
                    "rate has several) beside the pooled estimate and its interval, per architecture and corpus "
