@@ -148,6 +148,8 @@ def test_cli_train_objective_number(data, tmp_path, capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert "--pooling" in help_text and "(default 64)" in help_text and "(default 0.003)" in help_text
     assert "--bptt" not in help_text
+    # and says what its inputs are for it: --items is its test set, not the held-out agreement of a language model
+    assert "the test set" in help_text and "at each validation" not in help_text and "language models only" in help_text
 
 
 def test_run_number_analysis(data, lms, tmp_path):

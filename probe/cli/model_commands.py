@@ -21,7 +21,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                     "DIR/config.json, DIR/metrics.jsonl and DIR/summary.json. Scale out with "
                     "`torchrun --nproc_per_node N -m probe train ...` (DistributedDataParallel). "
                     "`probe train --objective number --help` lists the number classifier's own options.")
-    _add_inputs(p)
+    _add_inputs(p, corpus="corpus folder (required unless --resume, which reuses the run's)",
+                items="item dataset: agreement accuracy at each validation (held-out agreement, for stopping)")
     m = p.add_argument_group("model")
     m.add_argument("--objective", choices=OBJECTIVES, default="lm",
                    help="lm: language model (default); number: a classifier predicting the verb's number from the "
@@ -61,14 +62,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 OBJECTIVES = ("lm", "number")
 
 
-def _add_inputs(p: argparse.ArgumentParser) -> None:
-    """The inputs and outputs `probe train` takes whatever its objective."""
-    p.add_argument("--corpus", help="corpus folder (required unless --resume, which reuses the run's)")
+def _add_inputs(p: argparse.ArgumentParser, *, corpus: str, items: str,
+                resume: str = "continue the interrupted run in --out from its last.pt; options not given are the "
+                              "run's") -> None:
+    """The inputs and outputs `probe train` takes whatever its objective (``corpus``, ``items``, ``resume``: what
+    they do for it)."""
+    p.add_argument("--corpus", help=corpus)
     p.add_argument("--out", required=True, help="output folder for the run")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the interrupted run in --out from its last.pt; options not given are the run's")
+    p.add_argument("--resume", action="store_true", help=resume)
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    p.add_argument("--items", metavar="DIR", help="item dataset: agreement accuracy at each validation")
+    p.add_argument("--items", metavar="DIR", help=items)
 
 
 def objective_of(argv: list[str]) -> str | None:
@@ -97,7 +100,11 @@ def train_number_command(argv: list[str]) -> int:
                     "before the verb and predict its number. With --corpus (a synthetic corpus) it trains on that "
                     "corpus' own sentences and --items (optional) is the test set; with --items alone it trains "
                     "on their train split. Writes DIR/model.pt, config.json, metrics.jsonl and summary.json.")
-    _add_inputs(p)
+    _add_inputs(p, corpus="a synthetic corpus folder to train on (optional: without it, --items' train split is "
+                          "the training data)",
+                items="item dataset: the test set (its test split, or every item without splits); without "
+                      "--corpus, its train split is also the training data",
+                resume="language models only: a number classifier trains in seconds, so rerun with --overwrite")
     p.add_argument("--objective", choices=OBJECTIVES, default="number", help="number (lm: `probe train --help`)")
     shape = tuple(f.name for f in dataclasses.fields(ClassifierShape))
     names = add_config_options(p.add_argument_group("classifier"), NumberConfig, only=shape)
