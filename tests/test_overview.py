@@ -81,6 +81,10 @@ def test_real_english_is_placed_on_the_synthetic_axis():
     fig = plot_real_on_synthetic(synthetic, real, rates["ptb"]["attractor_rate"], corpus="ptb", synthetic_name="s")
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert labels == ["lstm (s)", "lstm (ptb)"]
+    from probe.core.style import FIGURE_RC
+
+    # drawn under the run's figure settings, as every other figure: its axis labels are not matplotlib's default 10 pt
+    assert fig.axes[0].xaxis.label.get_fontsize() == FIGURE_RC["font.size"]
 
 
 def test_the_axis_section_says_whether_the_synthetic_prediction_holds():

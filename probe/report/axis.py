@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from probe.core.style import arch_order, arch_style, is_baseline
+from probe.core.style import arch_order, arch_style, figure_style, is_baseline
 from probe.core.tables import fmt_ci, markdown_table
 from probe.metrics import interval_verdict
 
@@ -59,33 +59,34 @@ def plot_real_on_synthetic(synthetic_seeds: pd.DataFrame, real_seeds: pd.DataFra
                            *, corpus: str, synthetic_name: str) -> Figure:
     """One panel: each cell's synthetic curve (conflict accuracy vs attractor rate, 95% band) and the real-text
     models of the same cell as a marked point at the corpus' measured rate (bars: both intervals)."""
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
-    ax = fig.subplots()
-    syn, real = conflict_rows(synthetic_seeds), conflict_rows(real_seeds)
-    value, low, high = rate
-    for arch in arch_order(set(syn["arch"]) | set(real["arch"])):
-        if is_baseline(arch):
-            continue
-        marker, ls, color = arch_style(arch)
-        g = syn[syn["arch"] == arch].sort_values("attractor_rate")
-        if len(g):
-            ax.plot(g["attractor_rate"], g["value"], color=color, ls=ls, marker=marker, ms=4,
-                    label=f"{arch} ({synthetic_name})")
-            ax.fill_between(g["attractor_rate"], g["ci_low"], g["ci_high"], color=color, alpha=0.12, lw=0)
-        r = real[real["arch"] == arch]
-        if len(r):
-            r = r.iloc[0]
-            ax.errorbar([value], [r["value"]], xerr=[[value - low], [high - value]],
-                        yerr=[[r["value"] - r["ci_low"]], [r["ci_high"] - r["value"]]], color=color,
-                        marker="*", ms=13, mec="black", mew=0.6, ls="none", capsize=3, label=f"{arch} ({corpus})")
-    ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
-    ax.axvspan(low, high, color="0.85", alpha=0.6, lw=0)
-    ax.set_xscale("log")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("share of subject-verb dependencies crossing a noun of the other number")
-    ax.set_ylabel("syntactic choice rate on conflict items")
-    ax.set_title(f"{corpus} (stars, at its measured rate) on the synthetic sweep ({synthetic_name})", fontsize=9)
-    ax.legend(fontsize=7, frameon=False, ncol=2, loc="lower right")
+    with figure_style():     # drawn under the settings it is rendered under, as every figure of a run
+        fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+        ax = fig.subplots()
+        syn, real = conflict_rows(synthetic_seeds), conflict_rows(real_seeds)
+        value, low, high = rate
+        for arch in arch_order(set(syn["arch"]) | set(real["arch"])):
+            if is_baseline(arch):
+                continue
+            marker, ls, color = arch_style(arch)
+            g = syn[syn["arch"] == arch].sort_values("attractor_rate")
+            if len(g):
+                ax.plot(g["attractor_rate"], g["value"], color=color, ls=ls, marker=marker, ms=4,
+                        label=f"{arch} ({synthetic_name})")
+                ax.fill_between(g["attractor_rate"], g["ci_low"], g["ci_high"], color=color, alpha=0.12, lw=0)
+            r = real[real["arch"] == arch]
+            if len(r):
+                r = r.iloc[0]
+                ax.errorbar([value], [r["value"]], xerr=[[value - low], [high - value]],
+                            yerr=[[r["value"] - r["ci_low"]], [r["ci_high"] - r["value"]]], color=color,
+                            marker="*", ms=13, mec="black", mew=0.6, ls="none", capsize=3, label=f"{arch} ({corpus})")
+        ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
+        ax.axvspan(low, high, color="0.85", alpha=0.6, lw=0)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("share of subject-verb dependencies crossing a noun of the other number")
+        ax.set_ylabel("syntactic choice rate on conflict items")
+        ax.set_title(f"{corpus} (stars, at its measured rate) on the synthetic sweep ({synthetic_name})", fontsize=9)
+        ax.legend(fontsize=7, frameon=False, ncol=2, loc="lower right")
     return fig
 
 
