@@ -93,6 +93,12 @@ def test_a_run_folder_another_run_is_writing_is_refused(quick_run, capsys):
         assert err == [f"probe run: error: another probe run (process {os.getpid()}) is writing {out}; wait for it "
                        "to finish or stop it, or choose another --name"]
         assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+        # another config is told the same first (not to pass --overwrite, which would not let it in either)
+        from dataclasses import replace
+
+        with pytest.raises(ProbeError, match="another probe run"):
+            run_benchmark(replace(cfg, seeds=(7,)))
+        assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
     finally:
         held.close()
     hold_run_lock(out / "work").close()        # released with its holder: the next run may start

@@ -19,7 +19,8 @@ from probe.run.sections import (intro_markdown, report_sections, reproducibility
                               training_summaries, write_evidence)
 from probe.jobs import Executor, TrainJob, same_train_config, train_many
 from probe.run.sensitivity import state_sensitivity
-from probe.run.stages import check_run_folder, clear_run_outputs, finished_model, hold_run_lock, run_stage
+from probe.run.stages import (check_run_folder, check_run_lock, clear_run_outputs, finished_model, hold_run_lock,
+                              run_stage)
 
 
 @dataclass
@@ -65,6 +66,7 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     check_run_config(cfg)
     t_start = time.perf_counter()
     root = Path(cfg.results_dir) / cfg.name
+    check_run_lock(root / "work")       # a live run comes first: whatever the folder's config, it must not be entered
     check_run_folder(root, config_to_dict(cfg), overwrite=overwrite)
     commit = git_commit()      # before this run writes anything (its folder is ignored by git anyway)
     run = BenchmarkRun(cfg, root, root / "work", log)

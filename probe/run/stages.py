@@ -85,6 +85,31 @@ def clear_run_outputs(root: Path) -> list[str]:
     return removed
 
 
+def check_run_lock(work: Path) -> None:
+    """Refuse at once, with ``hold_run_lock``'s line, a run folder whose ``work/.run.lock`` another live ``probe
+    run`` holds; reads the lock without taking or writing it, so that this check comes before any other
+    complaint about the folder (its config) and a refused run touches nothing."""
+    f = work / ".run.lock"
+    if not f.is_file():
+        return
+    try:
+        import fcntl
+    except ImportError:
+        return
+    with open(f, encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _refuse_live_run(work, fh.read().strip())
+        except OSError:       # no flock on this file system: hold_run_lock runs unlocked too
+            return
+
+
+def _refuse_live_run(work: Path, pid: str) -> None:
+    raise ProbeError(f"another probe run (process {pid or 'unknown'}) is writing {work.parent}; wait for it to finish "
+                     "or stop it, or choose another --name") from None
+
+
 def hold_run_lock(work: Path):
     """Take ``work/.run.lock`` for this process (an exclusive ``flock``, released when the returned file is
     closed or the process ends, however it ends) and write the process id into it; a run folder that another
@@ -102,10 +127,9 @@ def hold_run_lock(work: Path):
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.seek(0)
-        pid = f.read().strip() or "unknown"
+        pid = f.read().strip()
         f.close()
-        raise ProbeError(f"another probe run (process {pid}) is writing {work.parent}; wait for it to finish or "
-                         "stop it, or choose another --name") from None
+        _refuse_live_run(work, pid)
     except OSError:           # a file system without flock (e.g. Lustre mounted noflock): run unlocked
         f.close()
         return None
