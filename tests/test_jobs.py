@@ -144,7 +144,7 @@ class FakeSlurm(SlurmTrainer):
     def queue_states(self):
         self.calls += 1
         for jid, state in list(self.queue.items()) if self.calls > 1 else ():   # the driver's first look: as is
-            if state == "PENDING":
+            if state in ("PENDING", "SUSPENDED"):
                 self.queue[jid] = "RUNNING"
             elif state == "RUNNING":
                 name = self.names.get(jid, "")
@@ -205,6 +205,25 @@ def test_two_hundred_jobs_with_kills_and_a_failure(tmp_path, fast_polls):
     fates["m100"] = ["ok"]
     ok = FakeSlurm(fast_polls, tmp_path / "slurm2", fates=fates, log=lines.append).run(jobs[95:105])
     assert [r["name"] for r in ok] == [f"m{i:03d}" for i in range(95, 105)]        # in job order
+
+
+def test_slurms_own_requeues_and_resubmissions_spend_one_budget(tmp_path, fast_polls):
+    """A job Slurm requeues (PENDING again after RUNNING: submitit's checkpoint at the time limit, a preemption)
+    spends the same --slurm-max-requeue budget as the driver's resubmissions: past it the job is cancelled and fails."""
+    jobs = [TrainJob(config={}, corpus=str(tmp_path), out=str(tmp_path / name)) for name in ("a", "b", "c")]
+    # c is only suspended (paused, not restarted) three times: no restart spent
+    fates = {"a": ["PENDING", "PENDING", "PENDING", "ok"], "b": ["PENDING", "CANCELLED", "ok"],
+             "c": ["SUSPENDED"] * 3 + ["ok"]}
+    lines: list[str] = []
+    fake = FakeSlurm(fast_polls, tmp_path / "slurm", fates=fates, log=lines.append)
+    with pytest.raises(ProbeError, match=r"1 of 3 training jobs failed; a .*restarted 3 times without a result"):
+        fake.run(jobs)
+    assert fake.queue["1_0"] == "CANCELLED" and fake.submitted.count("a") == 1
+    assert "training: a queued (Slurm job 1_0); requeued by Slurm (2 of 2); it resumes from its last checkpoint" in lines
+    assert fake.submitted.count("b") == 2 and any("b ended without a result" in s and "(2 of 2)" in s for s in lines)
+    records = json.loads((tmp_path / "slurm" / "jobs.json").read_text())
+    assert records[str((tmp_path / "b").resolve())]["starts"] == 3
+    assert records[str((tmp_path / "c").resolve())]["starts"] == 1 and "training: c done" in " ".join(lines)
 
 
 def test_a_job_that_raises_fails_without_resubmission(tmp_path, fast_polls):

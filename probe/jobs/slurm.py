@@ -6,9 +6,10 @@ are over also when each was submitted, seen running and seen finished, and its t
 restarted driver re-attaches to the jobs still queued or running instead of submitting them again, and takes
 the result of those that finished meanwhile. It polls ``squeue`` (and ``sacct`` where accounting is on),
 prints a line whenever a job changes state and a count summary at least once a minute. A job that ends
-without a result (cancelled, time limit, preemption, node failure) is resubmitted up to ``max_requeue``
-times; the new job resumes from the model's last checkpoint (``probe.jobs.job.run_job``). A job about to
-reach its time limit is checkpointed and requeued by submitit itself (``TrainTask.checkpoint``).
+without a result (cancelled, time limit, preemption, node failure) is resubmitted; the new job resumes from
+the model's last checkpoint (``probe.jobs.job.run_job``). A job about to reach its time limit is checkpointed
+and requeued by submitit itself (``TrainTask.checkpoint``). Both kinds of restart spend one budget of
+``max_requeue`` per job (the driver counts the requeues it sees), so a job is never restarted more often.
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ RECORDS = "jobs.json"
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESV_DEL_HOLD", "SUSPENDED",
           "STOPPED", "RESIZING", "SPECIAL_EXIT"}
 RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
+# queued states a running job enters when Slurm restarts it (requeue), not when it only pauses (SUSPENDED, STOPPED)
+RESTARTED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"}
 # end states in which the job's process was stopped from outside: no result will come, resubmit now
 KILLED = {"CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "REVOKED"}
 SUMMARY_EVERY_S = 60.0
@@ -60,8 +63,9 @@ class SlurmConfig:
     additional_parameters: dict[str, str] = field(default_factory=dict)   # other sbatch options, e.g.
                                         #   {"constraint": "a100"} for --constraint=a100 (KEY=VALUE on the CLI)
     setup: tuple[str, ...] = ()         # shell lines run before each job, e.g. "module load cuda"
-    max_requeue: NonNegativeInt = 3     # resubmissions of a job killed by the scheduler (time limit, preemption,
-                                        #   node failure, scancel) before the run fails
+    max_requeue: NonNegativeInt = 3     # restarts of a job killed by the scheduler (time limit, preemption,
+                                        #   node failure, scancel), requeued by Slurm or resubmitted by the
+                                        #   driver alike, before the run fails
     array_parallelism: PositiveInt = 256   # tasks of one job array allowed to run at once
     poll_s: float = 5.0                 # seconds between two looks at the queue
 
@@ -259,7 +263,7 @@ class SlurmTrainer:
         for w in watched:
             if w.job_id:
                 records[_key(w.job)] = {"job_id": w.job_id, "spec": w.spec, "name": w.job.name, **w.times,
-                                        "submissions": w.resubmitted + 1}
+                                        "starts": w.resubmitted + 1}
                 if w.result and w.result.get("train_seconds") is not None:
                     records[_key(w.job)]["train_seconds"] = round(w.result["train_seconds"], 1)
         write_text_atomic(self.folder / RECORDS, json.dumps(records, indent=1, sort_keys=True) + "\n")
@@ -398,8 +402,8 @@ class SlurmTrainer:
                 if state in QUEUED | RUNNING:
                     w.absent_since = None
                     new = "queued" if state in QUEUED else "running"
-                    if new == "queued" and w.state == "running":
-                        self.change(w, new, note="requeued by Slurm; it resumes from its last checkpoint")
+                    if new == "queued" and w.state == "running" and state in RESTARTED:
+                        self.requeued(w)
                     else:
                         self.change(w, new)
                     continue
@@ -408,6 +412,20 @@ class SlurmTrainer:
             if time.monotonic() - self.last_summary >= SUMMARY_EVERY_S:
                 self.summary(watched)
         self.summary(watched)
+
+    def requeued(self, w: _Watched) -> None:
+        """A running job seen queued again: Slurm requeued it (submitit's checkpoint at the time limit, or a
+        preemption). That spends the same ``max_requeue`` budget as the driver's resubmissions, so that a job is
+        restarted at most that many times whichever way; past it the job is cancelled and fails."""
+        w.resubmitted += 1
+        if w.resubmitted > self.cfg.max_requeue:
+            self.cancel([w.job_id])
+            w.error = (f"restarted {w.resubmitted} times without a result (Slurm requeued it); raise "
+                       "--slurm-max-requeue or look at its log")
+            self.change(w, "failed", note=f"requeued by Slurm, no restart left of {self.cfg.max_requeue}")
+            return
+        self.change(w, "queued", note=f"requeued by Slurm ({w.resubmitted} of {self.cfg.max_requeue}); it resumes "
+                                      "from its last checkpoint")
 
     def handle_ended(self, absent: list[tuple[_Watched, str]]) -> None:
         """Jobs no longer queued or running, without a result: resubmit those killed from outside (an end state in
