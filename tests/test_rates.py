@@ -204,3 +204,34 @@ def test_real_parser_finds_the_pp_attractor_and_the_coordination(tmp_path):
     get = {(r["construction"], r["metric"]): r for r in rows}
     assert get["pp", "attractor_rate"]["value"] == 1.0 and get["pp", "attractor_rate"]["n_dependencies"] == 1
     assert get["all", "noun_rate"]["n_dependencies"] >= 2
+
+
+def test_a_runs_rates_stage_is_redone_when_any_option_of_its_config_differs(tmp_path, monkeypatch):
+    """The run keys its rates stage by the whole RatesConfig the stage runs, not by the corpora alone: a saved
+    stage parsed with another pipeline is measured again, the same one is reused."""
+    from dataclasses import replace
+
+    from probe.core.config import config_to_dict
+    from probe.run import PRESETS
+    from probe.run.published import real_on_synthetic
+
+    text = tmp_path / "a.txt"
+    text.write_text("The dogs run .\n")
+    corpora = {"x": [str(text.resolve())]}
+    calls = []
+
+    def fake_stage(corpora, out, **kw):
+        calls.append(out)
+        out.mkdir(parents=True)
+        (out / "config.json").write_text(json.dumps(config_to_dict(rates.rates_config(corpora))))
+        return {}
+
+    monkeypatch.setattr(rates, "attractor_rate_stage", fake_stage)
+    cfg = replace(PRESETS["quick"], rate_corpora={"x": (str(text),)}, synthetic_reference="")
+    stage = tmp_path / "work" / "rates"
+    stage.mkdir(parents=True)
+    (stage / "config.json").write_text(json.dumps({**config_to_dict(rates.rates_config(corpora)), "model": "other"}))
+    real_on_synthetic(cfg, work=tmp_path / "work", root=tmp_path, log=lambda s: None)
+    assert calls == [stage]                 # another pipeline's measurement: redone
+    real_on_synthetic(cfg, work=tmp_path / "work", root=tmp_path, log=lambda s: None)
+    assert calls == [stage]                 # the same config: reused

@@ -377,6 +377,13 @@ def write_rates(cfg: RatesConfig, out: str | os.PathLike, *, overwrite: bool = F
     return rows
 
 
+def rates_config(corpora: Mapping[str, Sequence[str | os.PathLike]], *, model: str = "auto", **options) -> RatesConfig:
+    """The :class:`RatesConfig` that measures ``corpora`` ({name: text files}): what ``attractor_rate_stage`` runs
+    and saves as its folder's config.json, so a caller can tell whether a saved stage is the same."""
+    return RatesConfig(corpora=tuple((str(k), tuple(map(str, v))) for k, v in corpora.items()), model=model,
+                       **options)
+
+
 def attractor_rate_stage(corpora: Mapping[str, Sequence[str | os.PathLike]], out: str | os.PathLike, *,
                          model: str = "auto", overwrite: bool = True, log: Callable[[str], None] = print,
                          **options) -> dict:
@@ -384,8 +391,7 @@ def attractor_rate_stage(corpora: Mapping[str, Sequence[str | os.PathLike]], out
     writes it); returns {name: {metric: (value, ci_low, ci_high), 'dependencies': n}} for all constructions
     pooled. Without a spaCy parser it logs one 'skipped: ...' line and returns {}. ``options``: other
     :class:`RatesConfig` fields (reps, max_texts, ...)."""
-    cfg = RatesConfig(corpora=tuple((str(k), tuple(map(str, v))) for k, v in corpora.items()), model=model,
-                      **options)
+    cfg = rates_config(corpora, model=model, **options)
     try:
         rows = write_rates(cfg, out, overwrite=overwrite, log=log)
     except MissingParser as exc:
@@ -407,4 +413,4 @@ def rates_by_corpus(rows: Iterable[Mapping]) -> dict:
 
 __all__ = ["CONSTRUCTIONS", "Dependency", "EXCLUDED", "RatesConfig", "attractor_rate_stage", "cluster_bootstrap",
            "count_row", "doc_dependencies", "measure_corpus", "measure_rates", "rate_table", "rates_by_corpus",
-           "write_rates"]
+           "rates_config", "write_rates"]

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from probe.core.config import config_to_dict
 from probe.core.errors import MissingParser
 from probe.core.io import write_text_atomic
 from probe.run.config import RunConfig
@@ -237,7 +238,7 @@ def real_on_synthetic(cfg: RunConfig, *, work: Path, root: Path, log: Callable[[
     import pandas as pd
 
     from probe.core.style import save_figure
-    from probe.data.rates import attractor_rate_stage, rates_by_corpus
+    from probe.data.rates import attractor_rate_stage, rates_by_corpus, rates_config
     from probe.report.axis import axis_markdown, plot_real_on_synthetic, synthetic_counts
     from probe.report.plots import read_seed_summary
 
@@ -245,9 +246,9 @@ def real_on_synthetic(cfg: RunConfig, *, work: Path, root: Path, log: Callable[[
         return ""
     folder = work / "rates"
     corpora = {k: [str(Path(f).resolve()) for f in v] for k, v in cfg.rate_corpora.items()}
-    # the stage's config.json is the RatesConfig it wrote: its corpora are [name, files] pairs
-    run_stage(folder, {"corpora": [[k, v] for k, v in corpora.items()]},
-              lambda: attractor_rate_stage(corpora, folder, log=log), log, "attractor rates of real text")
+    # the stage's config.json is the RatesConfig it ran: the key is that same config, every field of it
+    key = config_to_dict(rates_config(corpora))
+    run_stage(folder, key, lambda: attractor_rate_stage(corpora, folder, log=log), log, "attractor rates of real text")
     table = folder / "attractor_rates.csv"
     if not table.is_file():
         return ""
