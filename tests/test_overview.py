@@ -117,7 +117,13 @@ def test_seeds_trained_on_several_corpora_are_nested_in_them():
     e = pooled_effect(matched, nested, "lstm")
     e0 = pooled_effect(matched.drop(columns="corpus"), flat, "lstm")
     assert np.isclose(e[0], e0[0]) and e[2] - e[1] > e0[2] - e0[1]
-    table = overview_table({"set": nested})
+    # a baseline has one model per corpus, all with seed 0: a row each, varying by corpus alone (no refusal)
+    gram = _scores({("3-gram", 0): [1, 0, 1, 0, 1, 1]})
+    gram = pd.concat([gram.assign(corpus=0, model="3-gram-c0"), gram.assign(corpus=1, model="3-gram-c1")])
+    value, low, high, n = pooled_accuracy(gram, "3-gram")
+    assert np.isclose(value, 0.6) and n == 5
+    table = overview_table({"set": pd.concat([nested, gram])})
+    assert table.loc[0, "3-gram"].startswith("0.600")
     assert "nested in the corpora" in overview_markdown(table, corpora=True)
     assert "nested in the corpora" not in overview_markdown(table)
 

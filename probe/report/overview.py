@@ -24,51 +24,55 @@ def pooled_accuracy(scores: pd.DataFrame, arch: str, *, level: float = 0.95) -> 
     seeds x items interval -> (value, low, high, items). Only items that every seed kept count; the items
     are one block, so a construction with a single item (a rare attractor bucket) does not void the interval.
     Models trained on several corpora (a ``corpus`` column) nest their seeds in the corpora, a random factor of
-    the interval."""
+    the interval (a baseline, one per corpus, varies by corpus alone)."""
     wide = _seed_item_table(scores, arch)
     if wide is None:
         return float("nan"), float("nan"), float("nan"), 0
-    value, low, high = crossed_interval([wide.to_numpy()], [1.0], level=level, groups=_corpora(scores, arch, wide.index))
+    groups = _corpora(scores, arch, wide.index)
+    value, low, high = crossed_interval([wide.to_numpy()], [1.0], level=level, groups=groups)
     return value, max(low, 0.0), min(high, 1.0), int(wide.shape[1])     # a share: the interval stays in [0, 1]
 
 
 def _seed_item_table(scores: pd.DataFrame, arch: str) -> pd.DataFrame | None:
-    """``arch``'s kept items as a seeds (rows) x items 0/1 table (items every seed kept), or None when there are
-    none. Raises ValueError when several models share a seed (one table per model is meant)."""
+    """``arch``'s kept items as a models (rows, one per seed and corpus) x items 0/1 table (items every model
+    kept), or None when there are none. Raises ValueError when several models share a seed within one corpus
+    (other attractor rates mixed in: one model per seed and corpus is meant)."""
     g = scores[(scores["arch"] == arch) & ~scores["excluded"].astype(bool)]
-    if "model" in g.columns and g.groupby("seed")["model"].nunique().gt(1).any():
+    row = "model" if "model" in g.columns else "seed"
+    keys = [k for k in ("corpus", "seed") if k in g.columns]
+    if row == "model" and g.groupby(keys, dropna=False)["model"].nunique().gt(1).any():
         raise ValueError(f"{arch}: several models share a seed (other attractor rates?); give one model per seed")
     if g.empty:
         return None
-    wide = g.pivot_table(index="seed", columns="id", values="correct", aggfunc="first").dropna(axis=1).astype(float)
+    wide = g.pivot_table(index=row, columns="id", values="correct", aggfunc="first").dropna(axis=1).astype(float)
     return wide if wide.shape[1] else None
 
 
-def _corpora(scores: pd.DataFrame, arch: str, seeds: pd.Index) -> list | None:
-    """The training corpus of each of ``arch``'s ``seeds`` (``crossed_interval``'s groups), or None when the scores
-    name no corpus (one per rate: corpus and seed vary together)."""
+def _corpora(scores: pd.DataFrame, arch: str, rows: pd.Index) -> list | None:
+    """The training corpus of each of ``arch``'s table ``rows`` (models, as ``_seed_item_table`` keys them), for
+    ``crossed_interval``'s groups; None when the scores name no corpus (one per rate: corpus and seed vary
+    together)."""
     if "corpus" not in scores.columns:
         return None
     g = scores[scores["arch"] == arch]
-    corpus = g.drop_duplicates("seed").set_index("seed")["corpus"]
-    return corpus.reindex(seeds).tolist()
+    key = "model" if "model" in g.columns else "seed"
+    return g.drop_duplicates(key).set_index(key)["corpus"].reindex(rows).tolist()
 
 
 def pooled_effect(matched: pd.DataFrame, conflict: pd.DataFrame, arch: str, *, level: float = 0.95
                   ) -> tuple[float, float, float, int]:
     """The attraction effect, accuracy on matched minus conflict items, of ``arch`` (crossed seeds x items
-    interval over both blocks, on the seeds both classes have, row for row; seeds nested in corpora as in
-    ``pooled_accuracy``) -> (value, low, high, items). The
-    caller passes both classes from the same constructions, so that a prior for one verb form cannot pass for
-    attraction."""
+    interval over both blocks, on the models both classes have, row for row; seeds nested in corpora as in
+    ``pooled_accuracy``) -> (value, low, high, items). The caller passes both classes from the same
+    constructions, so that a prior for one verb form cannot pass for attraction."""
     m, c = _seed_item_table(matched, arch), _seed_item_table(conflict, arch)
     if m is None or c is None:
         return float("nan"), float("nan"), float("nan"), 0
-    seeds = m.index.intersection(c.index)
-    if not len(seeds):
+    rows = m.index.intersection(c.index)
+    if not len(rows):
         return float("nan"), float("nan"), float("nan"), 0
-    value, low, high = crossed_interval([m.loc[seeds].to_numpy(), c.loc[seeds].to_numpy()], [1.0, -1.0], level=level,
-                                        groups=_corpora(matched, arch, seeds))
+    value, low, high = crossed_interval([m.loc[rows].to_numpy(), c.loc[rows].to_numpy()], [1.0, -1.0], level=level,
+                                        groups=_corpora(matched, arch, rows))
     return value, max(low, -1.0), min(high, 1.0), int(m.shape[1] + c.shape[1])
 
 
