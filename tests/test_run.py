@@ -124,21 +124,28 @@ def test_a_damaged_checkpoint_in_a_finished_run_is_trained_again(quick_run):
     assert checkpoint_problem(damaged) is None and kept.stat().st_mtime_ns == before
 
 
-def test_a_run_removes_the_earlier_runs_outputs_it_does_not_write_again(quick_run):
-    """A table an earlier run wrote (here the depth analysis', which this config leaves out) is gone after the run,
-    so claims.json states nothing from it; files that are no run output stay, and so does work/."""
+def test_a_run_sets_aside_the_earlier_runs_outputs_it_does_not_write_again(quick_run):
+    """A table an earlier run wrote (here the depth analysis', which this config leaves out) is moved out of the
+    folder to work/previous/, so claims.json states nothing from it; nothing is deleted (a file of the user's that
+    looks like an output is moved too, named in the log), files that are no output stay, and so does work/."""
     import shutil
     from dataclasses import replace
 
     cfg, out, *_ = quick_run
-    shutil.copyfile(REPO / "results" / "default" / "depth.csv", out / "depth.csv")     # an earlier run's table
-    (out / "figures" / "old.png").write_bytes(b"")
-    (out / "notes.txt").write_text("mine")
+    table = REPO / "results" / "default" / "depth.csv"
+    shutil.copyfile(table, out / "depth.csv")     # an earlier run's table
+    (out / "figures" / "old.png").write_bytes(b"png")
+    (out / "notes.md").write_text("mine")
+    (out / "notes.txt").write_text("mine too")
     logs: list[str] = []
     run_benchmark(replace(cfg, analyses=()), log=logs.append, overwrite=True)
-    assert any(line.startswith("run folder: removed the earlier run's") for line in logs)
+    line = next(s for s in logs if s.startswith("run folder: moved the earlier run's outputs to"))
+    assert "depth.csv" in line and "notes.md" in line
     assert not (out / "depth.csv").exists() and not (out / "figures" / "old.png").exists()
-    assert (out / "notes.txt").read_text() == "mine" and (out / "report.md").is_file()
+    previous = out / "work" / "previous"
+    assert (previous / "depth.csv").read_bytes() == table.read_bytes() and (previous / "notes.md").read_text() == "mine"
+    assert (previous / "figures" / "old.png").read_bytes() == b"png"
+    assert (out / "notes.txt").read_text() == "mine too" and (out / "report.md").is_file()
     claims = json.loads((out / "claims.json").read_text())["claims"]
     assert claims and not any(c["id"].startswith("depth") for c in claims)
     assert (out / "work" / "models" / "lstm-r0.1-s0" / "model.pt").is_file()

@@ -59,13 +59,17 @@ def check_run_folder(root: Path, config: dict, *, overwrite: bool = False) -> No
 # what a run writes into its folder besides work/ and config.json: its report, tables, claims and figures
 _RUN_OUTPUT_SUFFIXES = (".csv", ".json", ".md")
 _RUN_OUTPUT_FOLDERS = ("figures",)
+PREVIOUS = "previous"       # work/previous/: where a run moves the earlier run's outputs
 
 
-def clear_run_outputs(root: Path) -> list[str]:
-    """Remove what an earlier run wrote into the run folder ``root`` (its report, tables, claims and figures; not
-    ``work/`` nor ``config.json``) and return the names removed. Every run writes these anew, and one that would
-    not write a file (another config, an analysis left out) must not leave the earlier run's copy behind: the
-    report and ``claims.json`` read tables back from the folder. A folder that holds no probe run keeps its files."""
+def set_aside_run_outputs(root: Path) -> list[str]:
+    """Move what an earlier run wrote into the run folder ``root`` (its report, tables, claims and figures: files
+    ending .csv, .json or .md other than config.json, and figures/) into ``work/previous/``, replacing the same
+    names there, and return the names moved. Every run writes these anew, and one that would not write a file
+    (another config, an analysis left out) must not leave the earlier run's copy behind: the report and
+    ``claims.json`` read tables back from the folder. Moved, not deleted: a run that stops early leaves the earlier
+    results recoverable, and so is a file of the user's that looked like one. A folder that holds no probe run
+    keeps its files."""
     f = root / "config.json"
     try:
         saved = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
@@ -73,16 +77,22 @@ def clear_run_outputs(root: Path) -> list[str]:
         saved = None
     if not isinstance(saved, dict) or saved.get("stage") != "run":
         return []
-    removed = []
+    previous = root / "work" / PREVIOUS
+    moved = []
     for entry in sorted(root.iterdir()):
-        if entry.is_dir() and not entry.is_symlink() and entry.name in _RUN_OUTPUT_FOLDERS:
-            shutil.rmtree(entry)
-        elif entry.is_file() and entry.suffix in _RUN_OUTPUT_SUFFIXES and entry.name != "config.json":
-            entry.unlink()
-        else:
+        output = (entry.name in _RUN_OUTPUT_FOLDERS and (entry.is_dir() or entry.is_symlink())) or (
+            entry.suffix in _RUN_OUTPUT_SUFFIXES and entry.name != "config.json" and not entry.is_dir())
+        if not output:
             continue
-        removed.append(entry.name)
-    return removed
+        target = previous / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.is_symlink() or target.exists():
+            target.unlink()
+        previous.mkdir(parents=True, exist_ok=True)
+        entry.rename(target)
+        moved.append(entry.name)
+    return moved
 
 
 def check_run_lock(work: Path) -> None:
@@ -96,7 +106,11 @@ def check_run_lock(work: Path) -> None:
         import fcntl
     except ImportError:
         return
-    with open(f, encoding="utf-8") as fh:
+    try:
+        fh = open(f, encoding="utf-8")
+    except OSError:           # unreadable here (another user's lock): hold_run_lock decides
+        return
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -106,6 +120,7 @@ def check_run_lock(work: Path) -> None:
 
 
 def _refuse_live_run(work: Path, pid: str) -> None:
+    """Raise the one line that says another live run (process ``pid``) holds ``work``'s run lock."""
     raise ProbeError(f"another probe run (process {pid or 'unknown'}) is writing {work.parent}; wait for it to finish "
                      "or stop it, or choose another --name") from None
 
