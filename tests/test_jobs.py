@@ -219,11 +219,27 @@ def test_slurms_own_requeues_and_resubmissions_spend_one_budget(tmp_path, fast_p
     with pytest.raises(ProbeError, match=r"1 of 3 training jobs failed; a .*restarted 3 times without a result"):
         fake.run(jobs)
     assert fake.queue["1_0"] == "CANCELLED" and fake.submitted.count("a") == 1
-    assert "training: a queued (Slurm job 1_0); requeued by Slurm (2 of 2); it resumes from its last checkpoint" in lines
+    assert ("training: a queued (Slurm job 1_0); requeued by Slurm (2 of 2); it resumes from its last checkpoint"
+            in lines)
     assert fake.submitted.count("b") == 2 and any("b ended without a result" in s and "(2 of 2)" in s for s in lines)
     records = json.loads((tmp_path / "slurm" / "jobs.json").read_text())
+    assert records[str((tmp_path / "a").resolve())]["starts"] == 4          # failed jobs are recorded too
     assert records[str((tmp_path / "b").resolve())]["starts"] == 3
+    # a suspension is no restart: c was followed as one run, queued once (when submitted), never requeued
     assert records[str((tmp_path / "c").resolve())]["starts"] == 1 and "training: c done" in " ".join(lines)
+    assert sum(s.startswith("training: c queued") for s in lines) == 1
+
+    # a driver that re-attaches to a running job continues its count: d had 2 starts, so one more requeue is its
+    # last (2 of 2) and the next one fails it
+    d = [TrainJob(config={}, corpus=str(tmp_path), out=str(tmp_path / "d"))]
+    FakeSlurm(fast_polls, tmp_path / "slurm2", fates={"d": ["PENDING", "ok"]}, log=lambda s: None).run(d)
+    lines.clear()
+    again = FakeSlurm(fast_polls, tmp_path / "slurm2", fates={"d": ["PENDING"] * 3 + ["ok"]}, live=("1_0",),
+                      log=lines.append)
+    again.names["1_0"] = "d"
+    with pytest.raises(ProbeError, match="restarted 3 times"):
+        again.run(d)
+    assert any("requeued by Slurm (2 of 2)" in s for s in lines) and again.submitted == []
 
 
 def test_a_job_that_raises_fails_without_resubmission(tmp_path, fast_polls):

@@ -9,7 +9,8 @@ prints a line whenever a job changes state and a count summary at least once a m
 without a result (cancelled, time limit, preemption, node failure) is resubmitted; the new job resumes from
 the model's last checkpoint (``probe.jobs.job.run_job``). A job about to reach its time limit is checkpointed
 and requeued by submitit itself (``TrainTask.checkpoint``). Both kinds of restart spend one budget of
-``max_requeue`` per job (the driver counts the requeues it sees), so a job is never restarted more often.
+``max_requeue`` per job: the driver counts the requeues it sees (a requeue between two polls can go unseen), and
+a driver that re-attaches to a job continues its count.
 """
 from __future__ import annotations
 
@@ -295,7 +296,7 @@ class SlurmTrainer:
             self.log(f"{self.what}: the driver stops; the Slurm jobs it submitted go on (records in {self.folder}), "
                      "and the same command re-attaches to them")
             raise
-        self.write_records([w for w in watched if w.times.get("finished")])   # with their timings
+        self.write_records([w for w in watched if w.times.get("finished") or w.state == "failed"])   # timings, starts
         failed = [w for w in watched if w.state == "failed"]
         if failed:
             first = failed[0]
@@ -322,7 +323,8 @@ class SlurmTrainer:
                 to_submit.append(w)
                 continue
             if live:
-                w.job_id = jid
+                # the restarts it already had count against its budget; a job submitted anew starts a fresh one
+                w.job_id, w.resubmitted = jid, max(int(rec.get("starts", rec.get("submissions", 1))) - 1, 0)
                 self.change(w, "queued" if queue[jid] in QUEUED else "running", note="re-attached")
                 continue
             outcome = self.outcome(jid)
@@ -402,7 +404,9 @@ class SlurmTrainer:
                 if state in QUEUED | RUNNING:
                     w.absent_since = None
                     new = "queued" if state in QUEUED else "running"
-                    if new == "queued" and w.state == "running" and state in RESTARTED:
+                    if new == "queued" and w.state == "running" and state not in RESTARTED:
+                        continue        # paused (SUSPENDED, STOPPED), not restarted: still the same run
+                    if new == "queued" and w.state == "running":
                         self.requeued(w)
                     else:
                         self.change(w, new)
@@ -426,6 +430,7 @@ class SlurmTrainer:
             return
         self.change(w, "queued", note=f"requeued by Slurm ({w.resubmitted} of {self.cfg.max_requeue}); it resumes "
                                       "from its last checkpoint")
+        self.write_records([w])       # a driver that re-attaches later continues the count
 
     def handle_ended(self, absent: list[tuple[_Watched, str]]) -> None:
         """Jobs no longer queued or running, without a result: resubmit those killed from outside (an end state in
