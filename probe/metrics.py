@@ -346,6 +346,9 @@ def summarize(scores: pd.DataFrame, *, level: float = 0.95, pools: Mapping[str, 
 
 
 NEST_KEY = "corpus"   # the label column naming each model's training corpus, when a run draws several per cell
+# ``ci_method`` of a seed summary's pooled rows: seeds x items, or seeds nested in several corpora x items
+CROSSED_METHOD = "seeds x items (crossed)"
+NESTED_METHOD = "corpora > seeds x items (nested, crossed)"
 
 
 def aggregate_seeds(scores: pd.DataFrame, *, level: float = 0.95, pools: Mapping[str, Sequence[str]] | None = None
@@ -362,8 +365,7 @@ def aggregate_seeds(scores: pd.DataFrame, *, level: float = 0.95, pools: Mapping
     keys = [k for k in MODEL_KEYS if k not in ("model", "seed")] + [k for k in _label_keys(scores) if k != NEST_KEY]
     out = _summaries(scores, keys, level, nest=NEST_KEY, pools=pools)
     nested = NEST_KEY in scores.columns and scores[NEST_KEY].nunique(dropna=False) > 1
-    out["ci_method"] = np.where(out["n_seeds"] > 1, "corpora > seeds x items (nested, crossed)" if nested
-                                else "seeds x items (crossed)", "items (1 seed)")
+    out["ci_method"] = np.where(out["n_seeds"] > 1, NESTED_METHOD if nested else CROSSED_METHOD, "items (1 seed)")
     return out[keys + list(CELL_KEYS) + list(SEED_VALUE_COLUMNS)]
 
 

@@ -17,7 +17,7 @@ from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_
 from probe.core.stats import t_quantile, wilson_interval
 from probe.core.tables import fmt_ci, markdown_table
 from probe.data.importers.syntaxgym import load_suite
-from probe.metrics import NEST_KEY, crossed_interval
+from probe.metrics import CROSSED_METHOD, NESTED_METHOD, NEST_KEY, crossed_interval
 from probe.scoring.registry import load_scorer, unique_names
 from probe.scoring.suites import (evaluate_predictions, formula_parts, region_coverage, region_surprisals,
                                   suite_formulas, token_surprisals)
@@ -139,7 +139,7 @@ def suite_seed_summary(preds: pd.DataFrame, summary: pd.DataFrame, *, level: flo
                 v, lo, hi = crossed_interval([table], [1.0], level=level, groups=groups) if common \
                     else (np.nan,) * 3
                 lo, hi = max(lo, 0.0), min(hi, 1.0)
-                how = "seeds in corpora x items (crossed)" if groups else "seeds x items (crossed)"
+                how = NESTED_METHOD if groups else CROSSED_METHOD
                 if common and hi - lo == 0:
                     # every seed gives every item the same share (say 0.5: one verb form preferred everywhere):
                     # no variance to estimate, yet few items are no proof; the items-as-units interval stands in
@@ -256,10 +256,12 @@ def suite_markdown(summary: pd.DataFrame, seeds: pd.DataFrame, published: pd.Dat
         tab["mean over seeds"] = [fmt_ci(v, lo, hi) for v, lo, hi in
                                   zip(pooled["value"], pooled["ci_low"], pooled["ci_high"])]
         tab["per seed"] = pooled["per_seed"]
-        text += (f"\nPooled over training seeds ({pct} crossed seeds x items interval, on the items every seed "
+        nested = pooled["ci_method"].eq(NESTED_METHOD).any()
+        over = "corpora > seeds x items (seeds nested in the corpora drawn)" if nested else "crossed seeds x items"
+        text += (f"\nPooled over training seeds ({pct} {over} interval, on the items every seed "
                  "scored):\n\n" + markdown_table(tab))
         few = int(pooled["n_seeds"].min())
-        if few < 4:
+        if few < 4 and not nested:
             # the seed part's critical value is what makes these intervals wide, not the items
             text += (f"\nWith {few} seeds the seed part of the interval has {few - 1} degree(s) of freedom "
                      f"(t = {t_quantile((1 + level) / 2, few - 1):.1f}), which is what widens these intervals.\n")
@@ -281,7 +283,8 @@ def evaluate_suite(models: Sequence[str | os.PathLike], suites: Sequence[str | o
     outside the model's vocabulary is excluded and counted, unless ``unk`` (then scored through ``<unk>``
     and marked ``has_unk``). ``models``: paths or references as :func:`probe.scoring.registry.load_scorer`
     takes them, or scorer objects. ``labels``: model path (as given) -> extra columns, pooled separately
-    over seeds (as in :func:`probe.evaluate.evaluate`). ``out`` (if given) gets:
+    over seeds (as in :func:`probe.evaluate.evaluate`), except ``corpus``, whose models pool together with
+    the corpus as a random factor. ``out`` (if given) gets:
 
     predictions.csv     model x suite x item x prediction x part: the comparison alone (part_result), the
                         prediction (result), the item criterion (item_result), exclusion and coverage counts

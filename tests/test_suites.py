@@ -233,3 +233,7 @@ def test_models_from_several_corpora_pool_into_one_row_nested_in_the_corpora(tmp
     seeds, _ = score_suites(dirs, [_write(tmp_path, _suite())], tmp_path / "suites", labels=labels,
                             log=lambda _: None)
     assert "corpus" not in seeds.columns and len(seeds) == 2 and (seeds["n_seeds"] == 4).all()
+    from probe.metrics import NESTED_METHOD
+
+    # where the models differ, the interval is the nested one (where they agree on every item, the Wilson stand-in)
+    assert (seeds["ci_method"] == NESTED_METHOD).any()

@@ -69,10 +69,12 @@ def _n_text(sub: pd.DataFrame) -> str:
 def _ci_note(sub: pd.DataFrame) -> str:
     """What the bands show: corpora x seeds x items intervals (models trained on several corpora per rate), seeds x
     items intervals, or item intervals where there is one seed (``summary_seeds.csv``'s ci_method says which)."""
+    from probe.metrics import NESTED_METHOD
+
     many = (sub["n_seeds"] > 1).any() if len(sub) else False
     if not many:
         return "bands: 95% CI over items"
-    nested = "ci_method" in sub.columns and sub["ci_method"].astype(str).str.startswith("corpora").any()
+    nested = "ci_method" in sub.columns and sub["ci_method"].eq(NESTED_METHOD).any()
     return "bands: 95% CI over corpora, seeds and items" if nested else "bands: 95% CI over seeds and items"
 
 
@@ -651,8 +653,9 @@ def plot_seed_spread(per_model: pd.DataFrame, seeds: pd.DataFrame, *, n_attracto
                      note: str = "") -> Figure | None:
     """(g) Per-seed conflict accuracy: one panel per neural cell, one strip per corpus attractor rate with a
     point per trained model (jittered sideways; marker by corpus where a rate has several) and, beside it,
-    the pooled estimate with its interval (summary_seeds.csv: over seeds, items and corpora), so that a split between
-    seeds (some learn agreement, some do not) is visible where the interval alone would hide it.
+    the pooled estimate with its interval (summary_seeds.csv: over seeds and items, and corpora where a rate has
+    several), so that a split between seeds (some learn agreement, some do not) is visible where the interval
+    alone would hide it.
 
     Reads the headline's conflict pool (``pooled_conflict`` where the summaries have it). Returns None when
     no cell has two models at one rate (nothing to spread).
