@@ -22,7 +22,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                     "`torchrun --nproc_per_node N -m probe train ...` (DistributedDataParallel). "
                     "`probe train --objective number --help` lists the number classifier's own options.")
     _add_inputs(p, corpus="corpus folder (required unless --resume, which reuses the run's)",
-                items="item dataset: agreement accuracy at each validation (held-out agreement, for stopping)")
+                items="item dataset: agreement accuracy at each validation (held-out agreement; with --stop-on "
+                      "ppl+agreement, stopping waits for it too)")
     m = p.add_argument_group("model")
     m.add_argument("--objective", choices=OBJECTIVES, default="lm",
                    help="lm: language model (default); number: a classifier predicting the verb's number from the "
