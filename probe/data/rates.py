@@ -31,12 +31,14 @@ where there are no article headings (PTB: one sentence per line), the input line
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -304,6 +306,35 @@ def find_pipeline(model: str = "auto"):
     from probe.data.importers.natural import DEFAULT_PARSERS, find_parser
 
     return find_parser(DEFAULT_PARSERS) if model == "auto" else (model, load_parser(model))
+
+
+def parser_name(model: str = "auto") -> str | None:
+    """The pipeline ``model`` names: itself, or for 'auto' the first installed package of
+    ``importers.natural.DEFAULT_PARSERS`` (None when none is; nothing is loaded)."""
+    if model != "auto":
+        return model
+    from probe.data.importers.natural import DEFAULT_PARSERS
+
+    try:
+        import spacy.util
+    except ImportError:
+        return None
+    return next((name for name in DEFAULT_PARSERS if spacy.util.is_package(name)), None)
+
+
+def measured_with_another_parser(folder: str | os.PathLike, model: str = "auto") -> bool:
+    """True when the rates in ``folder`` (``write_rates``' attractor_rates.json) were parsed by another pipeline
+    than ``model`` resolves to now (say the fallback pipeline, and the official one has been installed since)."""
+    f = Path(folder) / "attractor_rates.json"
+    now = parser_name(model)
+    if now is None or not f.is_file():
+        return False
+    try:
+        facts = json.loads(f.read_text(encoding="utf-8"))
+    except ValueError:
+        return True
+    used = {v.get("parser") for v in facts.values() if isinstance(v, dict)} if isinstance(facts, dict) else set()
+    return bool(used) and used != {now}
 
 
 def check_rates_config(cfg: RatesConfig) -> None:

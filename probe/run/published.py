@@ -238,7 +238,8 @@ def real_on_synthetic(cfg: RunConfig, *, work: Path, root: Path, log: Callable[[
     import pandas as pd
 
     from probe.core.style import save_figure
-    from probe.data.rates import attractor_rate_stage, rates_by_corpus, rates_config
+    from probe.data.rates import (attractor_rate_stage, measured_with_another_parser, rates_by_corpus,
+                                  rates_config)
     from probe.report.axis import axis_markdown, plot_real_on_synthetic, synthetic_counts
     from probe.report.plots import read_seed_summary
 
@@ -248,7 +249,8 @@ def real_on_synthetic(cfg: RunConfig, *, work: Path, root: Path, log: Callable[[
     corpora = {k: [str(Path(f).resolve()) for f in v] for k, v in cfg.rate_corpora.items()}
     # the stage's config.json is the RatesConfig it ran: the key is that same config, every field of it
     key = config_to_dict(rates_config(corpora))
-    run_stage(folder, key, lambda: attractor_rate_stage(corpora, folder, log=log), log, "attractor rates of real text")
+    run_stage(folder, key, lambda: attractor_rate_stage(corpora, folder, log=log), log, "attractor rates of real text",
+              force=measured_with_another_parser(folder))      # 'auto' may pick another pipeline than it did
     table = folder / "attractor_rates.csv"
     if not table.is_file():
         return ""
