@@ -137,18 +137,49 @@ def test_a_run_sets_aside_the_earlier_runs_outputs_it_does_not_write_again(quick
     (out / "figures" / "old.png").write_bytes(b"png")
     (out / "notes.md").write_text("mine")
     (out / "notes.txt").write_text("mine too")
+    config_before = (out / "config.json").read_bytes()
     logs: list[str] = []
     run_benchmark(replace(cfg, analyses=()), log=logs.append, overwrite=True)
-    line = next(s for s in logs if s.startswith("run folder: moved the earlier run's outputs to"))
+    line = next(s for s in logs if s.startswith("run folder: moved the earlier run's outputs and config to"))
     assert "depth.csv" in line and "notes.md" in line
     assert not (out / "depth.csv").exists() and not (out / "figures" / "old.png").exists()
     previous = out / "work" / "previous"
     assert (previous / "depth.csv").read_bytes() == table.read_bytes() and (previous / "notes.md").read_text() == "mine"
     assert (previous / "figures" / "old.png").read_bytes() == b"png"
+    assert (previous / "config.json").read_bytes() == config_before      # whose outputs they were
     assert (out / "notes.txt").read_text() == "mine too" and (out / "report.md").is_file()
     claims = json.loads((out / "claims.json").read_text())["claims"]
     assert claims and not any(c["id"].startswith("depth") for c in claims)
     assert (out / "work" / "models" / "lstm-r0.1-s0" / "model.pt").is_file()
+
+
+def test_an_unfinished_runs_partial_outputs_are_removed_and_a_finished_ones_replace_work_previous(tmp_path):
+    """The outputs of a run that never finished are partial: removed, not kept as the earlier results; a finished
+    run's replace work/previous/ whole (whatever was there, a file or a folder), and a linked figures/ keeps its
+    link and is emptied into work/previous/figures/."""
+    from probe.run.stages import set_aside_run_outputs
+
+    root = tmp_path / "run"
+    (root / "work").mkdir(parents=True)
+    (root / "config.json").write_text(json.dumps({"stage": "run"}))          # no wall_seconds: it never finished
+    (root / "evidence.csv").write_text("partial")
+    assert set_aside_run_outputs(root) == (["evidence.csv"], False)
+    assert not (root / "evidence.csv").exists() and not (root / "work" / "previous").exists()
+    (root / "config.json").write_text(json.dumps({"stage": "run", "wall_seconds": 1.0}))
+    (root / "report.md").write_text("done")
+    (root / "work" / "previous").write_text("a file in the way")
+    linked = tmp_path / "elsewhere"
+    linked.mkdir()
+    (linked / "a.png").write_bytes(b"png")
+    (root / "figures").symlink_to(linked)
+    assert set_aside_run_outputs(root) == (["figures", "report.md"], True)
+    previous = root / "work" / "previous"
+    assert (previous / "report.md").read_text() == "done" and (previous / "figures" / "a.png").read_bytes() == b"png"
+    assert (root / "figures").is_symlink() and not any(linked.iterdir()) and (previous / "config.json").is_file()
+    other = tmp_path / "no-run"          # a folder without a probe run's config.json keeps its files
+    other.mkdir()
+    (other / "notes.md").write_text("mine")
+    assert set_aside_run_outputs(other) == ([], False) and (other / "notes.md").is_file()
 
 
 def test_new_training_data_makes_models_and_baselines_stale(quick_run):

@@ -19,7 +19,7 @@ from probe.run.sections import (intro_markdown, report_sections, reproducibility
                               training_summaries, write_evidence)
 from probe.jobs import Executor, TrainJob, same_train_config, train_many
 from probe.run.sensitivity import state_sensitivity
-from probe.run.stages import (check_run_folder, check_run_lock, finished_model, hold_run_lock,
+from probe.run.stages import (PREVIOUS, check_run_folder, check_run_lock, finished_model, hold_run_lock,
                               run_stage, set_aside_run_outputs)
 
 
@@ -58,8 +58,9 @@ def run_benchmark(cfg: RunConfig, *, log: Callable[[str], None] = print, argv: l
     figures/ and report.md. Restarting after an interruption skips finished stages and resumes
     interrupted trainings from their last checkpoint. A run folder holding another config's run is refused
     unless ``overwrite`` (then the stages whose config still matches are kept), and so is one that another live
-    ``probe run`` is writing (``work/.run.lock``). The earlier run's report, tables and figures are moved to
-    ``work/previous/`` first, so that none a run does not write again is read back as its own.
+    ``probe run`` is writing (``work/.run.lock``). The earlier run's report, tables and figures leave the folder
+    first (a finished run's to ``work/previous/``), so that none a run does not write again is read back as its
+    own.
     """
     from probe.core.environment import git_commit
 
@@ -84,10 +85,11 @@ def _run_stages(run: BenchmarkRun, *, argv: list[str] | None, commit: str | None
 
     cfg, root, log = run.cfg, run.root, run.log
     # the folder's report, tables and figures are this run's alone; stages are kept in work/ by their configs
-    moved = set_aside_run_outputs(root)
-    if moved:
-        shown = ", ".join(moved[:6]) + (f" and {len(moved) - 6} more" if len(moved) > 6 else "")
-        log(f"run folder: moved the earlier run's outputs to {run.work / 'previous'}: {shown}")
+    names, finished = set_aside_run_outputs(root)
+    if names:
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        log(f"run folder: moved the earlier run's outputs and config to {run.work / PREVIOUS}: {shown}" if finished
+            else f"run folder: removed the partial outputs of an unfinished earlier run: {shown}")
     save_config(cfg, root, extra={"stage": "run"})
     build_items(run)
     build_corpora(run)

@@ -62,37 +62,53 @@ _RUN_OUTPUT_FOLDERS = ("figures",)
 PREVIOUS = "previous"       # work/previous/: where a run moves the earlier run's outputs
 
 
-def set_aside_run_outputs(root: Path) -> list[str]:
-    """Move what an earlier run wrote into the run folder ``root`` (its report, tables, claims and figures: files
-    ending .csv, .json or .md other than config.json, and figures/) into ``work/previous/``, replacing the same
-    names there, and return the names moved. Every run writes these anew, and one that would not write a file
-    (another config, an analysis left out) must not leave the earlier run's copy behind: the report and
-    ``claims.json`` read tables back from the folder. Moved, not deleted: a run that stops early leaves the earlier
-    results recoverable, and so is a file of the user's that looked like one. A folder that holds no probe run
-    keeps its files."""
+def set_aside_run_outputs(root: Path) -> tuple[list[str], bool]:
+    """Clear the run folder ``root`` of what an earlier run wrote there (its report, tables, claims and figures:
+    files ending .csv, .json or .md other than config.json, and figures/) -> (the names, whether that run had
+    finished). Every run writes these anew, and one that would not write a file (another config, an analysis
+    left out) must not leave the earlier run's copy behind: the report and ``claims.json`` read tables back from
+    the folder. A finished run's outputs, with a copy of its config.json, replace ``work/previous/``, so the last
+    finished results stay recoverable while a run is under way; an unfinished run's partial outputs are removed
+    (its finished stages stay in work/). A figures/ that links elsewhere keeps its link and is emptied the same
+    way. A folder that holds no probe run keeps its files."""
     f = root / "config.json"
     try:
         saved = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
     except (OSError, ValueError):
         saved = None
     if not isinstance(saved, dict) or saved.get("stage") != "run":
-        return []
+        return [], False
+    outputs = [e for e in sorted(root.iterdir())
+               if (e.name in _RUN_OUTPUT_FOLDERS and (e.is_dir() or e.is_symlink()))
+               or (e.suffix in _RUN_OUTPUT_SUFFIXES and e.name != "config.json" and not e.is_dir())]
+    finished = "wall_seconds" in saved          # the run's last save_config writes it
     previous = root / "work" / PREVIOUS
-    moved = []
-    for entry in sorted(root.iterdir()):
-        output = (entry.name in _RUN_OUTPUT_FOLDERS and (entry.is_dir() or entry.is_symlink())) or (
-            entry.suffix in _RUN_OUTPUT_SUFFIXES and entry.name != "config.json" and not entry.is_dir())
-        if not output:
-            continue
-        target = previous / entry.name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.is_symlink() or target.exists():
-            target.unlink()
-        previous.mkdir(parents=True, exist_ok=True)
-        entry.rename(target)
-        moved.append(entry.name)
-    return moved
+    if finished and outputs:
+        _remove(previous)
+        previous.mkdir(parents=True)
+        shutil.copyfile(f, previous / "config.json")
+    for entry in outputs:
+        if entry.is_symlink() and entry.is_dir():       # keep the link; set aside what it holds
+            if finished:
+                (previous / entry.name).mkdir()
+            for item in sorted(entry.iterdir()):
+                if finished:
+                    shutil.move(str(item), str(previous / entry.name / item.name))
+                else:
+                    _remove(item)
+        elif finished:
+            shutil.move(str(entry), str(previous / entry.name))     # also across file systems (work/ on scratch)
+        else:
+            _remove(entry)
+    return [e.name for e in outputs], finished
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, a link or a folder tree at ``path``, if anything is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.is_symlink() or path.exists():
+        path.unlink()
 
 
 def check_run_lock(work: Path) -> None:
