@@ -37,7 +37,7 @@ QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "
           "STOPPED", "RESIZING", "SPECIAL_EXIT"}
 RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
 # queued states a running job enters when Slurm restarts it (requeue), not when it only pauses (SUSPENDED, STOPPED)
-RESTARTED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"}
+RESTARTED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SPECIAL_EXIT", "CONFIGURING"}
 # end states in which the job's process was stopped from outside: no result will come, resubmit now
 KILLED = {"CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "REVOKED"}
 SUMMARY_EVERY_S = 60.0
@@ -168,6 +168,14 @@ class _Watched:
     error: str = ""
 
 
+def _restarts(record: dict) -> int:
+    """Restarts a job's record (jobs.json) counts: its starts - 1 (0 for a record without a readable count)."""
+    try:
+        return max(int(record.get("starts", record.get("submissions", 1))) - 1, 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def job_spec(job: TrainJob, corpus_digest: str | None) -> str:
     """A digest of everything that decides a job's model, its corpus' token ids included: a recorded job with
     another spec is stale (its config or data changed while it ran)."""
@@ -263,7 +271,9 @@ class SlurmTrainer:
         records = self.read_records()
         for w in watched:
             if w.job_id:
-                records[_key(w.job)] = {"job_id": w.job_id, "spec": w.spec, "name": w.job.name, **w.times,
+                old = records.get(_key(w.job)) or {}
+                kept = old if old.get("job_id") == w.job_id else {}     # times an earlier driver saw of this job
+                records[_key(w.job)] = {**kept, "job_id": w.job_id, "spec": w.spec, "name": w.job.name, **w.times,
                                         "starts": w.resubmitted + 1}
                 if w.result and w.result.get("train_seconds") is not None:
                     records[_key(w.job)]["train_seconds"] = round(w.result["train_seconds"], 1)
@@ -324,7 +334,7 @@ class SlurmTrainer:
                 continue
             if live:
                 # the restarts it already had count against its budget; a job submitted anew starts a fresh one
-                w.job_id, w.resubmitted = jid, max(int(rec.get("starts", rec.get("submissions", 1))) - 1, 0)
+                w.job_id, w.resubmitted = jid, _restarts(rec)
                 self.change(w, "queued" if queue[jid] in QUEUED else "running", note="re-attached")
                 continue
             outcome = self.outcome(jid)
@@ -421,13 +431,13 @@ class SlurmTrainer:
         """A running job seen queued again: Slurm requeued it (submitit's checkpoint at the time limit, or a
         preemption). That spends the same ``max_requeue`` budget as the driver's resubmissions, so that a job is
         restarted at most that many times whichever way; past it the job is cancelled and fails."""
-        w.resubmitted += 1
-        if w.resubmitted > self.cfg.max_requeue:
-            self.cancel([w.job_id])
-            w.error = (f"restarted {w.resubmitted} times without a result (Slurm requeued it); raise "
+        if w.resubmitted >= self.cfg.max_requeue:
+            self.cancel([w.job_id])     # before it starts again
+            w.error = (f"requeued by Slurm once more after {w.resubmitted} restarts without a result; raise "
                        "--slurm-max-requeue or look at its log")
             self.change(w, "failed", note=f"requeued by Slurm, no restart left of {self.cfg.max_requeue}")
             return
+        w.resubmitted += 1
         self.change(w, "queued", note=f"requeued by Slurm ({w.resubmitted} of {self.cfg.max_requeue}); it resumes "
                                       "from its last checkpoint")
         self.write_records([w])       # a driver that re-attaches later continues the count
@@ -457,8 +467,8 @@ class SlurmTrainer:
         again = []
         for w, state in lost:
             if w.resubmitted >= self.cfg.max_requeue:
-                w.error = (f"ended without a result ({state}) {w.resubmitted + 1} times; raise --slurm-max-requeue "
-                           "or look at its log")
+                w.error = (f"ended without a result ({state}) after {w.resubmitted} restarts (requeues and "
+                           "resubmissions); raise --slurm-max-requeue or look at its log")
                 self.change(w, "failed", note=f"{state}, no resubmission left")
                 continue
             w.resubmitted += 1
