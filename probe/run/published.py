@@ -249,8 +249,11 @@ def real_on_synthetic(cfg: RunConfig, *, work: Path, root: Path, log: Callable[[
     corpora = {k: [str(Path(f).resolve()) for f in v] for k, v in cfg.rate_corpora.items()}
     # the stage's config.json is the RatesConfig it ran: the key is that same config, every field of it
     key = config_to_dict(rates_config(corpora))
+    changed = measured_with_another_parser(folder)      # 'auto' may pick another pipeline than it did
+    if changed:
+        log(f"attractor rates of real text: {changed}: measuring again")
     run_stage(folder, key, lambda: attractor_rate_stage(corpora, folder, log=log), log, "attractor rates of real text",
-              force=measured_with_another_parser(folder))      # 'auto' may pick another pipeline than it did
+              force=bool(changed))
     table = folder / "attractor_rates.csv"
     if not table.is_file():
         return ""
