@@ -256,7 +256,8 @@ def suite_markdown(summary: pd.DataFrame, seeds: pd.DataFrame, published: pd.Dat
         tab["mean over seeds"] = [fmt_ci(v, lo, hi) for v, lo, hi in
                                   zip(pooled["value"], pooled["ci_low"], pooled["ci_high"])]
         tab["per seed"] = pooled["per_seed"]
-        nested = pooled["ci_method"].eq(NESTED_METHOD).any()
+        # the models of a cell came from several corpora (the per-model summary keeps their label)
+        nested = NEST_KEY in summary.columns and summary[NEST_KEY].nunique(dropna=False) > 1
         over = "corpora > seeds x items (seeds nested in the corpora drawn)" if nested else "crossed seeds x items"
         text += (f"\nPooled over training seeds ({pct} {over} interval, on the items every seed "
                  "scored):\n\n" + markdown_table(tab))

@@ -230,9 +230,10 @@ def test_models_from_several_corpora_pool_into_one_row_nested_in_the_corpora(tmp
         UnigramLM(vocab, np.arange(len(vocab)) + 1 + k).save(tmp_path / f"u{k}")
         dirs.append(tmp_path / f"u{k}")
     labels = {str(d): {"attractor_rate": 0.1, "corpus": k // 2} for k, d in enumerate(dirs)}
-    seeds, _ = score_suites(dirs, [_write(tmp_path, _suite())], tmp_path / "suites", labels=labels,
-                            log=lambda _: None)
+    seeds, text = score_suites(dirs, [_write(tmp_path, _suite())], tmp_path / "suites", labels=labels,
+                               log=lambda _: None)
     assert "corpus" not in seeds.columns and len(seeds) == 2 and (seeds["n_seeds"] == 4).all()
+    assert "seeds nested in the corpora drawn" in text and "degree(s) of freedom" not in text
     from probe.metrics import NESTED_METHOD
 
     # where the models differ, the interval is the nested one (where they agree on every item, the Wilson stand-in)

@@ -41,7 +41,8 @@ def _seed_item_table(scores: pd.DataFrame, arch: str) -> pd.DataFrame | None:
     row = "model" if "model" in g.columns else "seed"
     keys = [k for k in ("corpus", "seed") if k in g.columns]
     if row == "model" and g.groupby(keys, dropna=False)["model"].nunique().gt(1).any():
-        raise ValueError(f"{arch}: several models share a seed (other attractor rates?); give one model per seed")
+        raise ValueError(f"{arch}: several models share a seed in one corpus (other attractor rates?); give one "
+                         "model per seed and corpus")
     if g.empty:
         return None
     wide = g.pivot_table(index=row, columns="id", values="correct", aggfunc="first").dropna(axis=1).astype(float)
