@@ -169,6 +169,22 @@ def _label_keys(scores: pd.DataFrame) -> list[str]:
     return label_columns(scores, SCORE_COLUMNS)
 
 
+NEST_KEY = "corpus"   # the label column naming each model's training corpus, when a run draws several per cell
+# ``ci_method`` of a seed summary's pooled rows: seeds x items, or seeds nested in several corpora x items
+CROSSED_METHOD = "seeds x items (crossed)"
+NESTED_METHOD = "corpora > seeds x items (nested, crossed)"
+
+
+def corpus_groups(frame: pd.DataFrame, rows: Sequence, *, key: str = "model", nest: str = NEST_KEY
+                  ) -> np.ndarray | None:
+    """The training corpus (column ``nest``) of each of ``rows`` (values of column ``key``: the models, one row
+    each of a seeds x items table), ``crossed_interval``'s groups; None unless the models come from several
+    corpora (with one, or none named, corpus and seed vary together)."""
+    if nest not in frame.columns or frame[nest].nunique(dropna=False) < 2:
+        return None
+    return frame.drop_duplicates(key).set_index(key)[nest].reindex(rows).to_numpy()
+
+
 class _Group:
     """One group's scores as seeds x items tables, ``correct`` and ``margin`` [S, U] (NaN where a model
     did not score an item; S = the group's models, one per training seed), and ``items``: per item id
@@ -176,9 +192,7 @@ class _Group:
 
     def __init__(self, frame: pd.DataFrame, nest: str | None = None):
         self.models = sorted(frame["model"].unique())
-        # the training corpus of each model (a random factor the seeds are nested in), when several were drawn
-        self.groups = (frame.drop_duplicates("model").set_index("model")[nest].reindex(self.models).to_numpy()
-                       if nest and nest in frame.columns and frame[nest].nunique(dropna=False) > 1 else None)
+        self.groups = corpus_groups(frame, self.models, nest=nest) if nest else None
         items = frame.drop_duplicates("id")
         self.ids = items["id"].to_numpy()
         col = pd.Index(self.ids).get_indexer(frame["id"])
@@ -343,12 +357,6 @@ def summarize(scores: pd.DataFrame, *, level: float = 0.95, pools: Mapping[str, 
     keys = list(MODEL_KEYS) + _label_keys(scores)
     out = _summaries(scores, keys, level, pools=pools)
     return out[keys + list(CELL_KEYS) + list(VALUE_COLUMNS)]
-
-
-NEST_KEY = "corpus"   # the label column naming each model's training corpus, when a run draws several per cell
-# ``ci_method`` of a seed summary's pooled rows: seeds x items, or seeds nested in several corpora x items
-CROSSED_METHOD = "seeds x items (crossed)"
-NESTED_METHOD = "corpora > seeds x items (nested, crossed)"
 
 
 def aggregate_seeds(scores: pd.DataFrame, *, level: float = 0.95, pools: Mapping[str, Sequence[str]] | None = None

@@ -17,7 +17,7 @@ from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_
 from probe.core.stats import t_quantile, wilson_interval
 from probe.core.tables import fmt_ci, markdown_table
 from probe.data.importers.syntaxgym import load_suite
-from probe.metrics import CROSSED_METHOD, NESTED_METHOD, NEST_KEY, crossed_interval
+from probe.metrics import CROSSED_METHOD, NESTED_METHOD, NEST_KEY, corpus_groups, crossed_interval
 from probe.scoring.registry import load_scorer, unique_names
 from probe.scoring.suites import (evaluate_predictions, formula_parts, region_coverage, region_surprisals,
                                   suite_formulas, token_surprisals)
@@ -124,8 +124,7 @@ def suite_seed_summary(preds: pd.DataFrame, summary: pd.DataFrame, *, level: flo
     for key, g in preds.groupby(keys, sort=False, dropna=False):
         base = dict(zip(keys, key))
         models = list(dict.fromkeys(g["model"]))
-        corpus = g.drop_duplicates("model").set_index("model").reindex(models).get(NEST_KEY)
-        groups = corpus.tolist() if corpus is not None and corpus.nunique(dropna=False) > 1 else None
+        groups = corpus_groups(g, models)
         for metric in SUITE_METRICS:
             per = {m: _item_values(g[g["model"] == m], metric) for m in models}
             common = sorted(set.intersection(*(set(v.index) for v in per.values())))
@@ -139,7 +138,7 @@ def suite_seed_summary(preds: pd.DataFrame, summary: pd.DataFrame, *, level: flo
                 v, lo, hi = crossed_interval([table], [1.0], level=level, groups=groups) if common \
                     else (np.nan,) * 3
                 lo, hi = max(lo, 0.0), min(hi, 1.0)
-                how = NESTED_METHOD if groups else CROSSED_METHOD
+                how = CROSSED_METHOD if groups is None else NESTED_METHOD
                 if common and hi - lo == 0:
                     # every seed gives every item the same share (say 0.5: one verb form preferred everywhere):
                     # no variance to estimate, yet few items are no proof; the items-as-units interval stands in

@@ -414,10 +414,9 @@ class SlurmTrainer:
                 if state in QUEUED | RUNNING:
                     w.absent_since = None
                     new = "queued" if state in QUEUED else "running"
-                    if new == "queued" and w.state == "running" and state not in RESTARTED:
-                        continue        # paused (SUSPENDED, STOPPED), not restarted: still the same run
                     if new == "queued" and w.state == "running":
-                        self.requeued(w)
+                        if state in RESTARTED:      # else paused (SUSPENDED, STOPPED): still the same run
+                            self.requeued(w)
                     else:
                         self.change(w, new)
                     continue

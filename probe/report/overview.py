@@ -11,7 +11,7 @@ import pandas as pd
 
 from probe.core.style import arch_order
 from probe.core.tables import markdown_table
-from probe.metrics import crossed_interval
+from probe.metrics import NEST_KEY, corpus_groups, crossed_interval
 from probe.models.cells import recurrent_cells
 
 # Published results shipped with the third-party data (see each source's SOURCE.md), and what they were trained on.
@@ -39,7 +39,7 @@ def _seed_item_table(scores: pd.DataFrame, arch: str) -> pd.DataFrame | None:
     (other attractor rates mixed in: one model per seed and corpus is meant)."""
     g = scores[(scores["arch"] == arch) & ~scores["excluded"].astype(bool)]
     row = "model" if "model" in g.columns else "seed"
-    keys = [k for k in ("corpus", "seed") if k in g.columns]
+    keys = [k for k in (NEST_KEY, "seed") if k in g.columns]
     if row == "model" and g.groupby(keys, dropna=False)["model"].nunique().gt(1).any():
         raise ValueError(f"{arch}: several models share a seed in one corpus (other attractor rates?); give one "
                          "model per seed and corpus")
@@ -49,15 +49,11 @@ def _seed_item_table(scores: pd.DataFrame, arch: str) -> pd.DataFrame | None:
     return wide if wide.shape[1] else None
 
 
-def _corpora(scores: pd.DataFrame, arch: str, rows: pd.Index) -> list | None:
-    """The training corpus of each of ``arch``'s table ``rows`` (models, as ``_seed_item_table`` keys them), for
-    ``crossed_interval``'s groups; None when the scores name no corpus (one per rate: corpus and seed vary
-    together)."""
-    if "corpus" not in scores.columns:
-        return None
+def _corpora(scores: pd.DataFrame, arch: str, rows: pd.Index):
+    """The training corpus of each of ``arch``'s table ``rows`` (as ``_seed_item_table`` keys them), for
+    ``crossed_interval``'s groups; None unless the models come from several corpora."""
     g = scores[scores["arch"] == arch]
-    key = "model" if "model" in g.columns else "seed"
-    return g.drop_duplicates(key).set_index(key)["corpus"].reindex(rows).tolist()
+    return corpus_groups(g, rows, key="model" if "model" in g.columns else "seed")
 
 
 def pooled_effect(matched: pd.DataFrame, conflict: pd.DataFrame, arch: str, *, level: float = 0.95

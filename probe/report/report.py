@@ -218,8 +218,7 @@ def distance_vs_attraction(seeds: pd.DataFrame, *, distance_construction: str = 
                  & (seeds["construction"] == distance_construction)]
     att = seeds[(seeds["level"] == "attractors") & (seeds["metric"] == "accuracy") & (seeds["condition"] == "conflict")
                 & (seeds["construction"] == attractor_construction)]
-    from probe.core.style import arch_order
-    from probe.core.style import is_baseline
+    from probe.core.style import arch_order, is_baseline
 
     rows = []
     for vals, d in dist.groupby(keys, sort=True, dropna=False):

@@ -32,6 +32,17 @@ def _differences(want: dict, have: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def saved_run_config(root: Path) -> dict | None:
+    """The run config a probe run saved in ``root/config.json``, or None when the folder holds no run's (no such
+    file, unreadable, or another stage's)."""
+    f = root / "config.json"
+    try:
+        saved = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) and saved.get("stage") == "run" else None
+
+
 def check_run_folder(root: Path, config: dict, *, overwrite: bool = False) -> None:
     """Refuse to run a config (``config``: the RunConfig as a dict) into ``root`` when it holds another run
     (another preset or config) or files that are no run, unless ``overwrite``; the same config resumes
@@ -39,14 +50,8 @@ def check_run_folder(root: Path, config: dict, *, overwrite: bool = False) -> No
     check_writable(root)
     if overwrite or not root.is_dir() or not any(root.iterdir()):
         return
-    saved = None
-    f = root / "config.json"
-    if f.is_file():
-        try:
-            saved = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            saved = None
-    if not isinstance(saved, dict) or saved.get("stage") != "run":
+    saved = saved_run_config(root)
+    if saved is None:
         raise ProbeError(f"{root} exists and holds no probe run (no readable config.json); choose another --name, "
                          "or pass --overwrite to run into it")
     differ = [k for k in _differences(config, saved) if k.split(".")[0] not in _PLACE_AND_PACE]
@@ -71,12 +76,8 @@ def set_aside_run_outputs(root: Path) -> tuple[list[str], bool]:
     finished results stay recoverable while a run is under way; an unfinished run's partial outputs are removed
     (its finished stages stay in work/). A figures/ that links elsewhere keeps its link and is emptied the same
     way. A folder that holds no probe run keeps its files."""
-    f = root / "config.json"
-    try:
-        saved = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
-    except (OSError, ValueError):
-        saved = None
-    if not isinstance(saved, dict) or saved.get("stage") != "run":
+    saved = saved_run_config(root)
+    if saved is None:
         return [], False
     outputs = [e for e in sorted(root.iterdir())
                if (e.name in _RUN_OUTPUT_FOLDERS and (e.is_dir() or e.is_symlink()))
@@ -86,7 +87,7 @@ def set_aside_run_outputs(root: Path) -> tuple[list[str], bool]:
     if finished and outputs:
         _remove(previous)
         previous.mkdir(parents=True)
-        shutil.copyfile(f, previous / "config.json")
+        shutil.copyfile(root / "config.json", previous / "config.json")
     for entry in outputs:
         if entry.is_symlink() and entry.is_dir():       # keep the link; set aside what it holds
             if finished:
