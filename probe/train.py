@@ -266,6 +266,9 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
                state: Any, *, clip: float, world_size: int = 1, amp: bool = False) -> StepResult:
     """One truncated-BPTT update: forward from ``state``, loss, backward, norm, clip, optimizer step.
 
+    The gradient norm and the clipping cover the parameters ``optimizer`` updates (all of the model's, as
+    ``build_optimizer`` builds it).
+
     x, y: LongTensors [B, L]. A non-finite loss or gradient norm skips the update (the decision is the
     same on every DDP process: the loss is averaged across them before anyone calls backward). ``amp``:
     the forward pass and the loss under CUDA bfloat16 autocast (backward and the update outside it, as
@@ -292,7 +295,10 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     if not math.isfinite(loss_f):
         return StepResult(loss_f, float("nan"), False, False, None)
     loss.backward()
-    params = [p for p in model.parameters() if p.grad is not None]
+    # the optimizer's parameters are the model's (build_optimizer), and a list kept there costs nothing to
+    # read, where walking the model's modules costs ~1/3% of a short step; parameters without a gradient
+    # are left out by clip_grad_norm_ itself
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     norm = float(torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf")))
     if not math.isfinite(norm):
         optimizer.zero_grad(set_to_none=True)

@@ -107,7 +107,7 @@ def test_a_cell_without_kernels_keeps_its_memory_state_and_steps_exactly():
     from probe.models.cells import CELLS, get_cell
 
     ref = register_cell(dataclasses.replace(get_cell("lstm"), name="lstm_ref", module=None, fast_step=None,
-                                            rebuild_states=None, init=None))
+                                            direct=None, rebuild_states=None, init=None))
     try:
         torch.manual_seed(0)
         lstm = build_model(ModelConfig(arch="lstm", vocab_size=12, emb=8, hidden=6, layers=2)).double().eval()
@@ -140,3 +140,5 @@ def test_a_cell_without_kernels_keeps_its_memory_state_and_steps_exactly():
         del CELLS[ref.name]
     with pytest.raises(ValueError, match="fused kernel needs a fast step"):
         register_cell(dataclasses.replace(get_cell("srn"), name="srn_bad", fast_step=None))
+    with pytest.raises(ValueError, match="direct kernel runs the cell's torch module"):
+        register_cell(dataclasses.replace(get_cell("lstm"), name="lstm_bad", module=None))

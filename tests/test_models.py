@@ -155,6 +155,53 @@ def test_fused_kernels_equal_torch_modules(arch, nonlinearity, batch):
         torch.testing.assert_close(h.grad, g.grad, atol=1e-5, rtol=1e-5)
 
 
+def test_lstm_direct_kernel_equals_the_module(monkeypatch):
+    """kernel 'auto' calls the LSTM's kernel without nn.LSTM.forward, 'torch' through it: the same outputs,
+    states and gradients, from a given state and from none."""
+    direct = make("lstm", skip="residual", layers=2)
+    module = make("lstm", skip="residual", layers=2, kernel="torch")
+    module.load_state_dict(direct.state_dict())
+    ids = torch.randint(V, (4, 9))
+    h0 = tuple((torch.randn(4, 8, requires_grad=True), torch.randn(4, 8, requires_grad=True)) for _ in range(2))
+    h0_ref = tuple(tuple(h.detach().clone().requires_grad_() for h in layer) for layer in h0)
+    real_forward = nn.LSTM.forward
+    calls = []
+    monkeypatch.setattr(nn.LSTM, "forward", lambda self, *a, **k: calls.append(1) or real_forward(self, *a, **k))
+    for state, state_ref in ((h0, h0_ref), (None, None)):
+        calls.clear()
+        a = direct(ids, state, return_states=True)
+        assert not calls
+        b = module(ids, state_ref, return_states=True)
+        assert len(calls) == 2                  # one call per layer
+        torch.testing.assert_close(a.logits, b.logits, atol=1e-6, rtol=1e-5)
+        for key in b.states:
+            torch.testing.assert_close(a.states[key], b.states[key], atol=1e-6, rtol=1e-5)
+        for s, r in zip(a.state, b.state):
+            torch.testing.assert_close(torch.stack(s), torch.stack(r), atol=1e-6, rtol=1e-5)
+    weights = torch.randn_like(a.logits)
+    a, b = direct(ids, h0), module(ids, h0_ref)
+    ((a.logits * weights).sum() + a.state[1][1].sum()).backward()
+    ((b.logits * weights).sum() + b.state[1][1].sum()).backward()
+    for (name, p), q in zip(direct.named_parameters(), module.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-5, msg=name)
+    for layer, layer_ref in zip(h0, h0_ref):
+        for h, g in zip(layer, layer_ref):
+            torch.testing.assert_close(h.grad, g.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_lstm_direct_kernel_reads_swapped_weights():
+    """torch.func.functional_call's parameters reach the direct kernel (it reads the weights by name per call)."""
+    model = make("lstm").eval()
+    other = make("lstm").eval()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(torch.randn_like(p))
+    ids = torch.randint(V, (2, 5))
+    swapped = torch.func.functional_call(model, dict(other.named_parameters()), (ids,))
+    torch.testing.assert_close(swapped.logits, other(ids).logits)
+    assert not torch.allclose(swapped.logits, model(ids).logits)
+
+
 @pytest.mark.parametrize("cell", ["srn", "gru"])
 def test_fused_functions_against_nn_modules_in_double(cell):
     """The autograd Functions alone, in float64, against a fresh nn.RNN/nn.GRU with copied weights."""

@@ -408,3 +408,24 @@ def test_sentence_perplexity_is_each_sentence_from_a_zero_state(corpus, arch):
         count += end + 1 - start
         start = end + 1
     assert loss == pytest.approx(total / count, rel=1e-5) and ppl == pytest.approx(np.exp(total / count), rel=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["srn", "lstm"])
+def test_train_step_clips_the_whole_gradient(arch):
+    """The step's gradient norm is the norm over every parameter the model has (read from the optimizer
+    built over them), and clipping scales every gradient to the clip value."""
+    from probe.models.config import ModelConfig
+    from probe.models.lm import build_model
+    from probe.train import build_optimizer, train_step
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch=arch, vocab_size=20, emb=8, hidden=8, layers=2))
+    x, y = torch.randint(20, (4, 6)), torch.randint(20, (4, 6))
+    model(x, None, targets=y).loss.backward()
+    full = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in model.parameters()]))
+    model.zero_grad()
+    res = train_step(model, build_optimizer(TrainConfig(optimizer="sgd", lr=1.0), model), x, y, None, clip=1e-3)
+    assert res.grad_norm == pytest.approx(float(full), rel=1e-5) and res.clipped
+    # the step leaves the clipped gradients in place: all of them, scaled to the clip value together
+    clipped = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in model.parameters()]))
+    assert float(clipped) == pytest.approx(1e-3, rel=1e-4)

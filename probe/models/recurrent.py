@@ -39,9 +39,10 @@ class RecurrentLayer(nn.Module):
     """One recurrent layer of a cell from the table (``probe.models.cells``), time-major.
 
     ``self.rnn`` holds the weights (for the built-in cells a one-layer ``nn.RNN``/``nn.GRU``/``nn.LSTM``,
-    so the state dict is the torch module's); ``forward`` picks the kernel: the cell's fused CPU
-    recurrence when it has one (``kernel='auto'``), else the module (cuDNN on GPU, oneDNN for the LSTM
-    on CPU), which computes the same function.
+    so the state dict is the torch module's); ``forward`` picks the kernel: with ``kernel='auto'`` the cell's
+    fused CPU recurrence when it has one (SRN, GRU), else the module's own kernel called directly when the
+    cell has a ``direct`` entry (LSTM: oneDNN on CPU, cuDNN on GPU, without ``nn.LSTM.forward``), else the
+    module; ``kernel='torch'`` always calls the module. All compute the same function.
     """
 
     def __init__(self, cell: str, input_size: int, hidden: int, *, nonlinearity: str = "tanh",
@@ -111,16 +112,20 @@ class RecurrentLayer(nn.Module):
             return out, out[-1], None
         if spec.module is None:
             return self.rnn(x, state, memory=True) if cells else (*self.rnn(x, state), None)
-        if spec.state_size > 1:
+        if spec.direct is not None and self.kernel == "auto":
+            out, final = spec.direct(self.rnn, x, None if state is None else as_tuple(state))
+        elif spec.state_size > 1:
             # no state: the module starts from its own zeros (the same numbers, without building them here)
             out, final = self.rnn(x, None if state is None else tuple(s.unsqueeze(0) for s in as_tuple(state)))
-            extra = {}
-            if cells and spec.rebuild_states:
-                start = as_tuple(self.zero_state(x, B) if state is None else state)
-                extra = spec.rebuild_states(self.rnn, x, out, start)
-            return out, tuple(s.squeeze(0) for s in final), extra.get(spec.memory)
-        out, h = self.rnn(x, None if state is None else state.unsqueeze(0))
-        return out, h.squeeze(0), None
+            final = tuple(s.squeeze(0) for s in final)
+        else:
+            out, h = self.rnn(x, None if state is None else state.unsqueeze(0))
+            return out, h.squeeze(0), None
+        extra = {}
+        if cells and spec.rebuild_states:
+            start = as_tuple(self.zero_state(x, B) if state is None else state)
+            extra = spec.rebuild_states(self.rnn, x, out, start)
+        return out, from_tuple(spec, final), extra.get(spec.memory)
 
 
 class RecurrentEncoder(nn.Module):
