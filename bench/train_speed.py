@@ -8,10 +8,12 @@ Both sides train the same shape (embedding = hidden size, LAYERSxHIDDEN, batch 6
 gradient clipping at 0.25, hidden state carried and detached across segments) on the same random token
 stream. The plain loop is what pytorch/examples' word_language_model does: Embedding -> nn.X(layers) ->
 Linear, but batch-first, as probe's inputs are ([B, T] in, [B, T, V] out); word_language_model runs
-time-major throughout, which ``--states --time-major`` also times (no transposes around nn.X: a few % faster). probe's side is `probe.train.train_step` on `probe.models.build_model` (its default kernel:
-the fused CPU recurrence for srn/gru, oneDNN's nn.LSTM for lstm). Both sides start from the same weights
-(probe's initialization, copied into the plain model): on a CPU the values matter to speed, since
-gradients that drift into subnormal floats make the arithmetic several times slower. Variants run
+time-major throughout, which ``--states --time-major`` also times (no transposes around nn.X: a few % faster).
+probe's side is `probe.train.train_step` on `probe.models.build_model` (its default kernel: the fused CPU
+recurrence for srn/gru; for lstm nn.LSTM's own oneDNN kernel, called without nn.LSTM.forward's Python
+wrapper, which the plain loop goes through). Both sides start from the same weights (probe's initialization,
+copied into the plain model): on a CPU the values matter to speed, since gradients that drift into subnormal
+floats make the arithmetic several times slower. Variants run
 interleaved, round by round (every other round in reverse order), and each keeps its best round, so load
 from other processes hits all of them alike; "paired" is the median of the per-round probe/plain ratios,
 with a bootstrap interval: over the rounds of the one pair of models in the main table (which leaves out

@@ -60,7 +60,7 @@ class ModelShape(CheckedConfig):
     bidirectional: bool = False        # refused: a language model cannot read the word it predicts
     heads: PositiveInt = 4             # transformer attention heads
     kernel: Annotated[str, OneOf(KERNELS)] = "auto"   # auto: fastest kernel with equal numbers; torch: plain
-                                                      #   nn.RNN/GRU/LSTM
+                                                      #   nn.RNN/GRU/LSTM modules, called as modules
     softmax: Annotated[str, OneOf(SOFTMAXES)] = "full"   # full | adaptive (large vocabularies: exact log-probs, a
                                                          #   fraction of the cost)
     cutoffs: tuple[int, ...] = ()      # adaptive softmax clusters (ids); empty: chosen from the corpus' counts,
