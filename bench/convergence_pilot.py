@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
     from probe.data.build import build_dataset
-    from probe.data.corpus import CorpusConfig, build_corpus
+    from probe.data.corpus import build_corpus
     from probe.run import PRESETS
 
     default = PRESETS["default"]
