@@ -387,5 +387,5 @@ register_cell(Cell("srn", 1, _srn_reference, module=_srn_module, options=("nonli
 register_cell(Cell("gru", 3, _gru_reference, module=_gru_module, fast_step=_gru_fast,
                    fused=_gru_fused, hh_bias_in_projection=False))
 register_cell(Cell("lstm", 4, _lstm_reference, state=("h", "c"), module=_lstm_module,
-                   options=("forget_bias",), fast_step=_lstm_fast, direct=_lstm_direct, memory="c", init=_lstm_init,
-                   rebuild_states=_lstm_cell_states))
+                   options=("forget_bias",), fast_step=_lstm_fast, direct=_lstm_direct, memory="c",
+                   init=_lstm_init, rebuild_states=_lstm_cell_states))
