@@ -189,6 +189,37 @@ def test_lstm_direct_kernel_equals_the_module(monkeypatch):
             torch.testing.assert_close(h.grad, g.grad, atol=1e-5, rtol=1e-5)
 
 
+def test_lstm_direct_kernel_refuses_a_state_of_another_batch_and_leaves_other_modules_alone():
+    """A state that does not fit the batch is an error, as the module's wrapper made it (the CPU kernel would
+    corrupt memory); a module of another kind under the LSTM's table entry is called as a module."""
+    import dataclasses
+
+    from probe.models.cells import CELLS, get_cell, register_cell
+
+    model = make("lstm", layers=1)
+    ids = torch.randint(V, (4, 5))
+    for rows, units in ((3, 8), (5, 8), (4, 7)):
+        bad = ((torch.zeros(rows, units), torch.zeros(rows, units)),)
+        with pytest.raises(RuntimeError, match="does not fit a batch of 4 rows and 8 units"):
+            model(ids, bad)
+
+    class Doubled(nn.LSTM):
+        def forward(self, x, hx=None):
+            return super().forward(2 * x, hx)
+
+    entry = register_cell(dataclasses.replace(get_cell("lstm"), name="lstm_doubled",
+                                              module=lambda i, h, **kw: Doubled(i, h, **kw)))
+    try:
+        doubled = make("lstm_doubled", layers=1)
+        doubled.load_state_dict(model.state_dict())
+        plain = make("lstm_doubled", layers=1, kernel="torch")
+        plain.load_state_dict(model.state_dict())
+        torch.testing.assert_close(doubled(ids).logits, plain(ids).logits)
+        assert not torch.allclose(doubled(ids).logits, model(ids).logits)
+    finally:
+        del CELLS[entry.name]
+
+
 def test_lstm_direct_kernel_reads_swapped_weights():
     """torch.func.functional_call's parameters reach the direct kernel (it reads the weights by name per call)."""
     model = make("lstm").eval()

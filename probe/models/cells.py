@@ -371,12 +371,21 @@ def _lstm_direct(rnn: nn.Module, x: torch.Tensor, state: tuple | None) -> tuple[
     The same kernel call with the same arguments as the module makes; its Python wrapper (argument checks,
     two zero states, the weight list's refresh) costs about 1% of a 1x64 sentence-batch training step.
     The weights are read by name on every call, so a swapped parameter (``torch.func.functional_call``) is used.
+    A module of another kind or shape (a subclass, several layers, a projection) is called as a module.
     """
-    if state is None:
-        zeros = x.new_zeros(1, x.shape[1], rnn.hidden_size)    # read-only: h0 and c0 can share it
+    B, H = x.shape[1], rnn.hidden_size
+    hx = None if state is None else (state[0].unsqueeze(0), state[1].unsqueeze(0))
+    if not (type(rnn) is nn.LSTM and rnn.num_layers == 1 and rnn.bias and rnn.proj_size == 0
+            and not rnn.batch_first and not rnn.bidirectional):
+        out, (h, c) = rnn(x, hx)
+        return out, (h.squeeze(0), c.squeeze(0))
+    if hx is None:
+        zeros = x.new_zeros(1, B, H)        # read-only: h0 and c0 can share it
         hx = (zeros, zeros)
-    else:
-        hx = (state[0].unsqueeze(0), state[1].unsqueeze(0))
+    elif hx[0].shape != (1, B, H) or hx[1].shape != (1, B, H):
+        # the CPU kernel does not check (a wrong batch corrupts memory); the module's wrapper did
+        raise RuntimeError(f"LSTM state (h {tuple(state[0].shape)}, c {tuple(state[1].shape)}) does not fit a "
+                           f"batch of {B} rows and {H} units: pass the state returned for this batch, or None")
     weights = (rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
     out, h, c = torch.lstm(x, hx, weights, True, 1, 0.0, rnn.training, False, False)
     return out, (h.squeeze(0), c.squeeze(0))
