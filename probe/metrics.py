@@ -175,12 +175,17 @@ CROSSED_METHOD = "seeds x items (crossed)"
 NESTED_METHOD = "corpora > seeds x items (nested, crossed)"
 
 
+def several_corpora(frame: pd.DataFrame, nest: str = NEST_KEY) -> bool:
+    """Whether the models of ``frame`` were trained on several corpora (column ``nest``), in which their seeds are
+    nested (with one, or none named, corpus and seed vary together)."""
+    return nest in frame.columns and frame[nest].nunique(dropna=False) > 1
+
+
 def corpus_groups(frame: pd.DataFrame, rows: Sequence, *, key: str = "model", nest: str = NEST_KEY
                   ) -> np.ndarray | None:
     """The training corpus (column ``nest``) of each of ``rows`` (values of column ``key``: the models, one row
-    each of a seeds x items table), ``crossed_interval``'s groups; None unless the models come from several
-    corpora (with one, or none named, corpus and seed vary together)."""
-    if nest not in frame.columns or frame[nest].nunique(dropna=False) < 2:
+    each of a seeds x items table), ``crossed_interval``'s groups; None unless ``several_corpora``."""
+    if not several_corpora(frame, nest):
         return None
     return frame.drop_duplicates(key).set_index(key)[nest].reindex(rows).to_numpy()
 
@@ -372,8 +377,8 @@ def aggregate_seeds(scores: pd.DataFrame, *, level: float = 0.95, pools: Mapping
     """
     keys = [k for k in MODEL_KEYS if k not in ("model", "seed")] + [k for k in _label_keys(scores) if k != NEST_KEY]
     out = _summaries(scores, keys, level, nest=NEST_KEY, pools=pools)
-    nested = NEST_KEY in scores.columns and scores[NEST_KEY].nunique(dropna=False) > 1
-    out["ci_method"] = np.where(out["n_seeds"] > 1, NESTED_METHOD if nested else CROSSED_METHOD, "items (1 seed)")
+    method = NESTED_METHOD if several_corpora(scores) else CROSSED_METHOD
+    out["ci_method"] = np.where(out["n_seeds"] > 1, method, "items (1 seed)")
     return out[keys + list(CELL_KEYS) + list(SEED_VALUE_COLUMNS)]
 
 

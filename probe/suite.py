@@ -17,7 +17,7 @@ from probe.core.io import atomic_dir, check_output_dir, save_config, write_text_
 from probe.core.stats import t_quantile, wilson_interval
 from probe.core.tables import fmt_ci, markdown_table
 from probe.data.importers.syntaxgym import load_suite
-from probe.metrics import CROSSED_METHOD, NESTED_METHOD, NEST_KEY, corpus_groups, crossed_interval
+from probe.metrics import CROSSED_METHOD, NESTED_METHOD, NEST_KEY, corpus_groups, crossed_interval, several_corpora
 from probe.scoring.registry import load_scorer, unique_names
 from probe.scoring.suites import (evaluate_predictions, formula_parts, region_coverage, region_surprisals,
                                   suite_formulas, token_surprisals)
@@ -256,7 +256,7 @@ def suite_markdown(summary: pd.DataFrame, seeds: pd.DataFrame, published: pd.Dat
                                   zip(pooled["value"], pooled["ci_low"], pooled["ci_high"])]
         tab["per seed"] = pooled["per_seed"]
         # the models of a cell came from several corpora (the per-model summary keeps their label)
-        nested = NEST_KEY in summary.columns and summary[NEST_KEY].nunique(dropna=False) > 1
+        nested = several_corpora(summary)
         over = "corpora > seeds x items (seeds nested in the corpora drawn)" if nested else "crossed seeds x items"
         text += (f"\nPooled over training seeds ({pct} {over} interval, on the items every seed "
                  "scored):\n\n" + markdown_table(tab))

@@ -11,6 +11,7 @@ from probe.core.config import (FLAGS, CheckedConfig, NonNegativeInt, Origin, Pos
                                config_from_layers, config_to_dict, merge_config, read_config_file)
 from probe.data.corpus import CorpusConfig, check_corpus_config
 from probe.jobs import SlurmConfig, check_executor
+from probe.metrics import NEST_KEY
 from probe.train import TrainConfig, check_train_config, resolve_train_config
 from probe.analyses import BUILTIN
 
@@ -245,4 +246,4 @@ def model_labels(cfg: RunConfig, rate: float | None, corpus_seed: int) -> dict:
     """The label columns of a model trained at ``rate`` on corpus ``corpus_seed``: the rate (none for a real-text
     corpus), and the corpus when the run draws several per rate (``probe.metrics`` nests the seeds in it)."""
     out = {"attractor_rate": rate} if rate is not None else {}
-    return out | ({"corpus": corpus_seed} if len(cfg.corpus_seeds) > 1 else {})
+    return out | ({NEST_KEY: corpus_seed} if len(cfg.corpus_seeds) > 1 else {})

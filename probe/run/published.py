@@ -153,7 +153,7 @@ def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary, ro
     from its share of all items by more than 10 points)."""
     import pandas as pd
 
-    from probe.metrics import NEST_KEY
+    from probe.metrics import several_corpora
     from probe.report.overview import OVERVIEW_CSV, overview_markdown, overview_table, published_blimp, published_suites
 
     sets, published, effects, rules = {}, {}, {}, {}
@@ -190,7 +190,7 @@ def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary, ro
     if stats is not None:
         tokens = json.loads(stats.read_text()).get("tokens", {}).get("train")
     return overview_markdown(table, tokens=tokens if isinstance(tokens, int) else None,
-                             corpora=NEST_KEY in bench.columns)
+                             corpora=several_corpora(bench))
 
 
 def _by_construction(label: str, part, *, split: bool, skew: float = 0.10) -> list:

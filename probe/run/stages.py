@@ -89,18 +89,14 @@ def set_aside_run_outputs(root: Path) -> tuple[list[str], bool]:
         previous.mkdir(parents=True)
         shutil.copyfile(root / "config.json", previous / "config.json")
     for entry in outputs:
-        if entry.is_symlink() and entry.is_dir():       # keep the link; set aside what it holds
-            if finished:
-                (previous / entry.name).mkdir()
-            for item in sorted(entry.iterdir()):
-                if finished:
-                    shutil.move(str(item), str(previous / entry.name / item.name))
-                else:
-                    _remove(item)
-        elif finished:
-            shutil.move(str(entry), str(previous / entry.name))     # also across file systems (work/ on scratch)
-        else:
-            _remove(entry)
+        linked = entry.is_symlink() and entry.is_dir()      # keep the link; set aside what it holds
+        if finished and linked:
+            (previous / entry.name).mkdir()
+        for item in sorted(entry.iterdir()) if linked else [entry]:
+            if finished:        # shutil.move: also across file systems (work/ on scratch)
+                shutil.move(str(item), str(previous / item.relative_to(root)))
+            else:
+                _remove(item)
     return [e.name for e in outputs], finished
 
 
