@@ -10,6 +10,10 @@ conflict                the noun nearest before the verb differs in number from 
 mismatched_no_conflict  an attractor has the other number but the nearest noun agrees with the head
                         (interference without recency; never pooled with conflict)
 
+Items whose attractors mix numbers ('SSP', 'SPS': :func:`mixed_patterns`) belong to a class too, but count
+only in their condition's cell: every pool of items (levels overall, match and effect; 'all' and named pools)
+leaves them out.
+
 ``summarize`` (per model) and ``aggregate_seeds`` (pooled over training seeds) write the same long-format
 cells, one row per cell x metric:
 
@@ -222,6 +226,16 @@ def pure_classes(items: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def mixed_patterns(items: pd.DataFrame) -> np.ndarray:
+    """Per item: True when its attractors mix numbers ('SSP', 'SPS'). Such an item counts only in its own
+    condition's cell, never in a pool of items (level overall or match, hence effect): it mixes two kinds of
+    interference, and the synthetic grammar never produces it (every noun between a subject and its verb has
+    one number), so it tests generalization beyond the training grammar."""
+    n_att = items["n_attractors"].to_numpy(np.int64)
+    n_mis = items["n_mismatched"].to_numpy(np.int64) if "n_mismatched" in items.columns else np.full(len(items), -1)
+    return (n_att >= 2) & (n_mis > 0) & (n_mis < n_att)
+
+
 def _split(mask: np.ndarray, *columns: np.ndarray):
     """(key tuple, item indices) for each distinct combination of ``columns`` among the ``mask``ed items."""
     rows = np.flatnonzero(mask)
@@ -241,13 +255,15 @@ def _cells(items: pd.DataFrame, constructions: list[str], pools: Mapping[str, Se
     n_att = items["n_attractors"].to_numpy(np.int64)
     dist = items["distance"].to_numpy(np.int64)
     pure = pure_classes(items)
+    pooled = ~mixed_patterns(items)
     for con in constructions:
         here = (np.ones(len(items), bool) if con == "all" else np.isin(cons, list(pools[con]))
                 if pools and con in pools else cons == con)
-        # every item of the construction, whatever its class (unknown ones too): one cell per data set and model
+        # every item of the construction, whatever its class (unknown ones too), but mixed attractor patterns:
+        # one cell per data set and model
         yield {"construction": con, "condition": "all", "n_attractors": -1, "distance": -1, "level": "overall"}, \
-            np.flatnonzero(here)
-        for level, label, mask in (("condition", cond, here), ("match", match, here & (match != "unknown")),
+            np.flatnonzero(here & pooled)
+        for level, label, mask in (("condition", cond, here), ("match", match, here & pooled & (match != "unknown")),
                                    ("attractors", pure, here & (pure != ""))):
             for (c, n), idx in _split(mask, label, n_att):
                 yield {"construction": con, "condition": c, "n_attractors": int(n), "distance": -1,

@@ -173,9 +173,28 @@ def test_linzen_levels_and_distance():
                        cell("P", 10, 7, construction="control", distance=9)], ignore_index=True)
     s = summarize(frame)
     assert get(s, "attractors", "conflict", "accuracy", n_attractors=2)["value"] == pytest.approx(0.3)  # SPP only
-    assert get(s, "match", "conflict", "accuracy", n_attractors=2)["value"] == pytest.approx(0.6)       # SPP + SSP
+    assert get(s, "match", "conflict", "accuracy", n_attractors=2)["value"] == pytest.approx(0.3)       # SSP is mixed
     assert get(s, "attractors", "matched", "accuracy", n_attractors=2)["value"] == pytest.approx(1.0)
     assert get(s, "distance", "none", "accuracy", construction="control", distance=9)["value"] == pytest.approx(0.7)
+
+
+def test_mixed_attractor_patterns_count_only_in_their_condition():
+    """SSP (conflict) and SPS (no conflict) mix the attractors' numbers, a configuration the grammar never
+    produces: they keep their condition cells but stay out of every pool (overall, match, effect, 'all',
+    named pools), so the pooled conflict cell at k=2 is SPP's alone."""
+    frame = pd.concat([cell("SPP", 10, 3), cell("SSP", 10, 9), cell("SPS", 10, 8), cell("SSS", 10, 10),
+                       cell("SP", 10, 6, construction="src")], ignore_index=True)
+    s = summarize(frame, pools={"pooled": ("pp", "src")})
+    assert get(s, "condition", "SSP", "accuracy", n_attractors=2)["value"] == pytest.approx(0.9)
+    assert get(s, "condition", "SPS", "accuracy", n_attractors=2)["value"] == pytest.approx(0.8)
+    for con in ("pp", "all", "pooled"):
+        assert get(s, "match", "conflict", "accuracy", n_attractors=2, construction=con)["n_items"] == 10
+        assert not len(s[(s["construction"] == con) & (s["level"] == "match")
+                         & (s["condition"] == "mismatched_no_conflict")])
+        assert get(s, "effect", "all", "attraction_effect", n_attractors=2, construction=con)["value"] \
+            == pytest.approx(0.7)
+    assert get(s, "overall", "all", "accuracy", construction="pp")["n_items"] == 20
+    assert get(s, "overall", "all", "accuracy", construction="all")["n_items"] == 30
 
 
 def test_summary_is_deterministic_and_pools_constructions():
