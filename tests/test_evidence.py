@@ -99,6 +99,15 @@ def test_pooled_counts_see_what_one_corpus_cannot():
     assert pooled["pp"]["share_low"] > 0.05 * 1.25 and not pooled["pp"]["attested"]
     assert pooled["src"]["attested"]
     assert pooled_constructions(stats) == ("src",)
+    # the pooled share itself must lie in the band: 7.0% against 5% +- 25% fails although 700 of 10,000 has an
+    # interval reaching 6.25%, while each corpus' 70 of 1,000 stays attested
+    near = [corpus_stats(0.05, 70, 1000) for _ in range(10)]
+    pooled = {r["construction"]: r for r in pooled_evidence(near)}
+    assert pooled["pp"]["share_low"] < 0.05 * 1.25 < pooled["pp"]["share"] and not pooled["pp"]["attested"]
+    assert all(r["attested"] for s in near for r in s["constructions"])
+    assert pooled_constructions(near) == ("src",)
+    inside = [corpus_stats(0.05, 60, 1000) for _ in range(10)]       # 6.0%: within the band
+    assert pooled_constructions(inside) == ("pp", "src")
     # two rates are pooled apart: a rate at its design does not hide one that is not
     fine = [corpus_stats(0.3, 30, 100) for _ in range(10)]
     assert {(r["designed"], r["construction"]) for r in pooled_evidence(fine + stats) if not r["attested"]} == \

@@ -18,9 +18,11 @@ conflict configuration must be absent. A run makes about 25 such checks per corp
 rate, and a construction leaves the pool when any check fails, so each check runs at ``LEVEL`` (99.9%): a
 construction the grammar produces at its designed share stays in. One corpus' count tells a share that is
 too small or too large only coarsely (at rate 0.01 a rare construction has a handful of conflict
-dependencies per corpus), so the same check also runs on the counts summed over all corpora of a rate,
-the evidence the rate's models saw between them (:func:`pooled_evidence`); the report's evidence table
-gives that share with its interval.
+dependencies per corpus). The counts summed over all corpora of a rate, the evidence the rate's models saw
+between them (:func:`pooled_evidence`), are held to the band itself: their share must lie within
+``TOLERANCE`` of the designed one, or the construction leaves the pool (a draw can fail this by chance; the
+construction is then still scored and reported on its own). The report's evidence table gives that share
+with its interval.
 Attractor patterns the grammar never produces (a mixed PP chain such as
 'the author of the book near the tables') are counted too: their count of 0 is what sends an item to the
 report's "generalization beyond the training grammar" table.
@@ -98,13 +100,16 @@ def count_configurations(sentences: Iterable, lexicon: Lexicon,
     return counts
 
 
-def check_share(conflict: int, n: int, rho: float, *, level: float = LEVEL) -> tuple[float, float, float, bool]:
+def check_share(conflict: int, n: int, rho: float, *, level: float = LEVEL, point: bool = False
+                ) -> tuple[float, float, float, bool]:
     """(share, low, high, attested) for ``conflict`` of ``n`` dependencies against the designed share ``rho``:
     attested when the conflict configuration occurs and the share's Wilson interval at ``level`` overlaps
-    rho +- ``TOLERANCE`` (relative); with rho = 0, when the structure occurs and the conflict one never."""
+    rho +- ``TOLERANCE`` (relative), or with ``point`` when the share itself lies in that band; with rho = 0,
+    when the structure occurs and the conflict one never."""
     share, lo, hi = wilson_interval(conflict, n, level=level)
     if rho > 0:
-        return share, lo, hi, bool(conflict > 0 and lo <= rho * (1 + TOLERANCE) and hi >= rho * (1 - TOLERANCE))
+        low, high = (share, share) if point else (lo, hi)
+        return share, lo, hi, bool(conflict > 0 and low <= rho * (1 + TOLERANCE) and high >= rho * (1 - TOLERANCE))
     return share, lo, hi, bool(n > 0 and conflict == 0)
 
 
@@ -140,9 +145,10 @@ def attested_patterns(counts: dict[tuple, Counter]) -> set[tuple]:
 def pooled_evidence(stats: Iterable[dict], *, level: float = LEVEL) -> list[dict]:
     """Per attractor rate (and its designed share) x (construction, variant) with attractors: the conflict and
     structure counts summed over that rate's corpora (their stats.json, as ``probe corpus`` writes it), the
-    pooled share with its Wilson interval at ``level``, and whether the pooled count attests the designed
-    share (:func:`check_share`): the evidence the rate's models saw between them, where one corpus' count is
-    too small to tell. Rows sorted by (attractor_rate, designed, construction, variant)."""
+    pooled share with its Wilson interval at ``level``, and whether the pooled share itself lies within
+    ``TOLERANCE`` of the designed one (:func:`check_share` with ``point``): the evidence the rate's models saw
+    between them, which is what the sweep's one knob must set. Rows sorted by (attractor_rate, designed,
+    construction, variant)."""
     sums: dict[tuple, list[int]] = {}
     for s in stats:
         for r in s.get("constructions") or []:
@@ -157,7 +163,7 @@ def pooled_evidence(stats: Iterable[dict], *, level: float = LEVEL) -> list[dict
     rows = []
     for (rate, rho, name, variant), (conflict, n, corpora, k) in sorted(sums.items(), key=lambda kv: (
             kv[0][0] is None, kv[0][0] or 0, *kv[0][1:])):
-        share, lo, hi, attested = check_share(conflict, n, rho, level=level)
+        share, lo, hi, attested = check_share(conflict, n, rho, level=level, point=True)
         rows.append({"attractor_rate": rate, "designed": rho, "construction": name, "variant": variant,
                      "attractors": k, "corpora": corpora, "conflict": conflict, "structure": n, "share": share,
                      "share_low": lo, "share_high": hi, "attested": attested})

@@ -125,11 +125,12 @@ def report_sections(cfg: RunConfig, corpora: dict, trained: list[dict]) -> dict:
                 "conflict / all of that shape, pooled over the rate's corpora with its 99.9% Wilson interval, "
                 "designed to equal the corpus' share of other-number nouns (the grammar draws every such noun's "
                 "number independently, so a corpus' count scatters around it). *attested*: the configuration "
-                "occurs and its share agrees with the designed one within 25% (relative) as far as the count can "
-                "tell (the 99.9% interval overlaps that band, as a run makes some 25 checks per corpus), in every "
-                "corpus of the rate and in the rate's corpora pooled. The headline pools the constructions "
-                "attested at every rate (one attractor); configurations no corpus shows are reported apart, under "
-                "generalization beyond the training grammar.\n\n" + markdown_table(evidence))
+                "occurs in every corpus of the rate, with a share that agrees with the designed one within 25% "
+                "(relative) as far as that corpus' count can tell (its 99.9% interval overlaps the band, as a run "
+                "makes some 25 checks per corpus), and the share of the rate's corpora pooled lies itself within "
+                "25% of the designed one. The headline pools the constructions attested at every rate (one "
+                "attractor; a construction NOT attested is scored and reported on its own); configurations no "
+                "corpus shows are reported apart, under generalization beyond the training grammar.\n\n" + markdown_table(evidence))
     if trained:
         t = cfg.train
         watch = (f"neither validation perplexity (by {t.min_delta:.1%}) nor agreement on the held-out items (by "
@@ -231,7 +232,8 @@ def seeds_confirmation(cfg: RunConfig, root: Path, seeds_root: Path = Path("resu
     theirs = {c["id"]: c for c in sweep}
     rows = []
     for c in own:
-        if c["kind"] != "verdict" or not c["id"].startswith(("headline/", "turning_point/", "distance_or_attraction/")):
+        if c["kind"] != "verdict" or not c["id"].startswith(("headline/", "turning_point/", "distance_or_attraction/",
+                                                             "depth/")):
             continue
         other = theirs.get(c["id"])
         rows.append({"claim": c["statement"], "seeds here": c.get("n_seeds", "-"),
@@ -244,7 +246,9 @@ def seeds_confirmation(cfg: RunConfig, root: Path, seeds_root: Path = Path("resu
 
     table = pd.DataFrame(rows)
     n_no = int((table["confirmed"] == "NO").sum())
-    return (f"This run's verdicts rest on {len(cfg.seeds)} seed(s) per cell and rate; `{seeds_root}` "
+    return (f"This run's verdicts rest on {len(cfg.seeds)} seed(s) per cell and rate (column *seeds here*: the "
+            "models behind each); "
+            f"`{seeds_root}` "
             "(`probe run --config configs/seeds.json`) measures the same cells with many seeds and several corpora "
             f"per rate. {n_no} of this run's {len(table)} verdicts are not confirmed there (marked NO): read those "
             "as unsettled.\n\n" + markdown_table(table))
