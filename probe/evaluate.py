@@ -21,7 +21,7 @@ from probe.scoring.registry import check_model_path, load_scorer, split_referenc
 
 
 POOL = "pooled"   # the construction label of the summaries' rows over EvalConfig.pool
-POOL_CONFLICT = "pooled_conflict"   # ... over the pool's constructions that have conflict items
+POOL_CONFLICT = "pooled_conflict"   # ... over the pool's (or, without one, all) constructions that have conflict items
 
 
 @dataclass(frozen=True)
@@ -151,12 +151,16 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
     from probe.metrics import aggregate_seeds, exclusion_counts, summarize
 
     pools = None
+    with_conflict = set(scores.loc[scores["match"] == "conflict", "construction"])
     if config.pool:
         # the pool, and its constructions that have conflict items: the headline compares matched with conflict
         # items of the same constructions
-        with_conflict = set(scores.loc[scores["match"] == "conflict", "construction"])
         pools = {POOL: tuple(config.pool)} | ({POOL_CONFLICT: tuple(c for c in config.pool if c in with_conflict)}
                                               if with_conflict & set(config.pool) else {})
+    elif with_conflict and set(scores.loc[scores["match"] == "matched", "construction"]) - with_conflict:
+        # no pool: 'all' holds matched items of constructions without conflict items, so the headline reads
+        # matched and conflict accuracy over the constructions that have both
+        pools = {POOL_CONFLICT: tuple(sorted(with_conflict))}
     summary = summarize(scores, level=config.ci_level, pools=pools)
     seeds = aggregate_seeds(scores, level=config.ci_level, pools=pools)
     excl = exclusion_counts(scores)

@@ -44,14 +44,15 @@ def _select(frame: pd.DataFrame, **eq) -> pd.DataFrame:
 def headline_constructions(seeds: pd.DataFrame) -> tuple[str, str]:
     """(the pool, its constructions with conflict items): the construction labels the headline reads. A run's
     summaries pool the constructions its corpora attest ('pooled', 'pooled_conflict'); other results folders
-    have 'all' (every construction), or a single construction."""
+    have 'all' (every construction; with 'pooled_conflict' over those with conflict items where some have
+    none), or a single construction."""
     from probe.evaluate import POOL, POOL_CONFLICT
 
     cons = set(seeds["construction"])
     if POOL in cons:
         return POOL, POOL_CONFLICT if POOL_CONFLICT in cons else POOL
     pooled = "all" if "all" in cons else sorted(cons)[0]
-    return pooled, pooled
+    return pooled, POOL_CONFLICT if pooled == "all" and POOL_CONFLICT in cons else pooled
 
 
 def _n_text(sub: pd.DataFrame) -> str:

@@ -459,6 +459,10 @@ def _headline_lines(seeds: pd.DataFrame, summary_json: dict, *, n_attractors: in
                  f"their difference over those with conflict items "
                  f"({', '.join(f'`{c}`' for c in pools.get(frames, pools[pooled]))}), so that both classes come from "
                  "the same constructions")
+    elif frames in pools:
+        scope = (f"all constructions pooled; matched and conflict accuracy and their difference over those with "
+                 f"conflict items ({', '.join(f'`{c}`' for c in pools[frames])}), so that both classes come from the "
+                 "same constructions")
     else:
         scope = "all constructions pooled" if pooled == "all" else f"construction `{pooled}`"
     out = [f"## Headline: agreement with {n_attractors} attractor", "",
@@ -468,7 +472,8 @@ def _headline_lines(seeds: pd.DataFrame, summary_json: dict, *, n_attractors: in
             "head and a sequential one with that noun, so the accuracy is the syntactic choice rate, below 0.5 for "
             "a sequential model) and *mismatched, no conflict* (an attractor has the other number but the noun "
             "nearest the verb agrees with the head: interference without recency; the attractor stands before the "
-            "head, or a matching noun lies between, as in `pp` SPS).",
+            "head). Items whose attractors mix numbers (`pp` SPS, SSP) are in no pool: see Generalization beyond "
+            "the training grammar.",
             "", markdown_table(headline_table(seeds, n_attractors=n_attractors, convergence=convergence))]
     if frames in pools and len(pools[frames]) > 1:
         per = conflict_by_construction(seeds, pools[frames], n_attractors=n_attractors)
@@ -563,8 +568,9 @@ def _class_lines(seeds: pd.DataFrame, summary_json: dict, evidence: pd.DataFrame
               if len(unseen) else []),
             "## Mismatched items without conflict, per construction", "",
             "Items with an attractor of the other number whose nearest noun agrees with the head (the attractor "
-            "stands before the head: `within_orc*`, `sent_comp`; or a noun of the head's number lies nearest the "
-            "verb: `pp` SPS and its kind), reported on their own: interference without recency.", "",
+            "stands before the head: `within_orc*`, `sent_comp`), reported on their own: interference without "
+            "recency. Items whose attractors mix numbers (`pp` SPS and its kind) are in no pool and appear per "
+            "condition only.", "",
             markdown_table(no_conflict_table(seeds)),
             "## Accuracy per construction and condition", "",
             "Condition codes: S/P per noun, head first (SP = singular head, plural attractor).", "",
