@@ -97,6 +97,15 @@ def construction_claims(seeds: pd.DataFrame) -> list[dict]:
     return out
 
 
+def _n_seeds(seeds: pd.DataFrame, arch: str, rate: Any = None) -> int | None:
+    """The fewest models (training seeds) behind any conflict row of ``arch`` (at ``rate``, when given)."""
+    sel = seeds[(seeds["arch"] == arch) & (seeds["level"] == "match") & (seeds["condition"] == "conflict")]
+    if rate is not None and not (isinstance(rate, float) and math.isnan(rate)) and "attractor_rate" in sel.columns:
+        sel = sel[sel["attractor_rate"] == rate]
+    n = sel["n_seeds"].dropna() if "n_seeds" in sel.columns else pd.Series(dtype=float)
+    return int(n.min()) if len(n) else None
+
+
 def turning_point_claims(seeds: pd.DataFrame) -> list[dict]:
     """Per cell: where it turns from sequential to syntactic along the attractor rate (the report's rule)."""
     from probe.metrics import syntactic_onset
@@ -109,7 +118,7 @@ def turning_point_claims(seeds: pd.DataFrame) -> list[dict]:
     return [_verdict(f"turning_point/{r['arch']}", f"{r['arch']} along the attractor rate: {r['verdict']}",
                      r["verdict"], "summary_seeds.csv", {"arch": r["arch"], "construction": frames,
                                                          "level": "match", "condition": "conflict"},
-                     per_rate=r["verdicts"]) for _, r in onset.iterrows()]
+                     per_rate=r["verdicts"], n_seeds=_n_seeds(seeds, r["arch"])) for _, r in onset.iterrows()]
 
 
 def distance_claims(seeds: pd.DataFrame) -> list[dict]:
@@ -123,7 +132,8 @@ def distance_claims(seeds: pd.DataFrame) -> list[dict]:
         cid = f"distance_or_attraction/{r['arch']}" + (f"/r{rate:g}" if rate is not None and pd.notna(rate) else "")
         out.append(_verdict(cid, f"{r['arch']}{_rate_label(rate)}: what lowers agreement: {r['what lowers it']}",
                             r["what lowers it"], "summary_seeds.csv",
-                            {"arch": r["arch"], "attractor_rate": None if rate is None or pd.isna(rate) else rate}))
+                            {"arch": r["arch"], "attractor_rate": None if rate is None or pd.isna(rate) else rate},
+                            n_seeds=_n_seeds(seeds, r["arch"], rate)))
     return out
 
 
@@ -149,6 +159,13 @@ def depth_claims(root: Path) -> list[dict]:
         trains = ("stalls" if r["stalled"] == r["seeds"] else "trains" if r["stalled"] == 0 else
                   f"stalls in {r['stalled']} of {r['seeds']} seeds")
         out.append(_verdict(cid + "/trains", f"{name} {trains}", trains, "depth.csv", rows, n_seeds=int(r["seeds"])))
+        per_seed = [float(x) for x in str(r["acc_conflict_seeds"]).split(", ") if x not in ("", "nan")]
+        if per_seed:
+            above = sum(x > 0.5 for x in per_seed)
+            agrees = ("syntactic in every seed" if above == len(per_seed) else "syntactic in no seed" if not above
+                      else f"splits between seeds ({above} of {len(per_seed)} syntactic)")
+            out.append(_verdict(cid + "/agreement", f"{name}: conflict accuracy above 0.5: {agrees}", agrees,
+                                "depth.csv", rows, n_seeds=len(per_seed)))
     return out
 
 
