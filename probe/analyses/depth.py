@@ -217,7 +217,7 @@ def run(inputs: AnalysisInputs, cfg: DepthConfig) -> dict:
 
     with figure_style():
         figure = plot_depth(table)
-    markdown = _markdown(table, cfg, corpus)
+    markdown = _markdown(table, cfg, corpus, watch=watch)
     seconds = time.perf_counter() - started
     info = {"config": config_to_dict(cfg), "corpus": str(corpus), "items": str(items) if items else None,
             "seconds": seconds}
@@ -343,11 +343,21 @@ def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
+def _stop_words(tc: TrainConfig, watch: bool) -> str:
+    """How the depth models stopped, as the report says it: ``watch``, held-out agreement was watched too."""
+    if not tc.stop_after:
+        return f"for {tc.max_steps} steps each (not to convergence)"
+    what = ("neither validation perplexity (by {d:.1%}) nor held-out agreement had improved" if watch
+            else "validation perplexity had not improved by {d:.1%}").format(d=tc.min_delta)
+    return (f"until {what} in {tc.stop_after} evaluations in a row (lr x 0.25 at each plateau; at most "
+            f"{tc.epochs} epochs" + (f", {tc.max_steps} steps" if tc.max_steps else "") + ")")
+
+
+def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus, *, watch: bool) -> str:
     tr = table[table["state"] == "trained"].reset_index(drop=True)
     init = table[table["state"] == "init"].reset_index(drop=True)
     if len(cfg.train_seeds) > 1:
-        return _seeds_markdown(table, cfg, corpus)
+        return _seeds_markdown(table, cfg, corpus, watch=watch)
     t = pd.DataFrame({
         "cell": tr["arch"] + " (" + tr["variant"] + ")", "layers": tr["layers"], "skip": tr["skip"],
         "status": tr["status"], "epochs": tr["epochs"],
@@ -362,10 +372,7 @@ def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
     })
     n_items = int(tr["n_items"].max()) if "n_items" in tr and len(tr) else 0
     tc = cfg.train
-    budget = (f"until validation perplexity stopped improving by {tc.min_delta:.1%} in {tc.stop_after} "
-              f"evaluations in a row (lr x 0.25 at each plateau; at most {tc.epochs} epochs"
-              + (f", {tc.max_steps} steps" if tc.max_steps else "") + ")") if tc.stop_after else \
-        f"for {tc.max_steps} steps each (not to convergence)"
+    budget = _stop_words(tc, watch)
     return "\n".join([
         "## Depth and skip connections", "",
         f"{tc.hidden}-unit stacks trained with {tc.optimizer} lr {tc.lr:g} {budget} (batch {tc.batch_size}, "
@@ -382,7 +389,7 @@ def _markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
         markdown_table(t), "", "![depth](figures/depth.png)", ""])
 
 
-def _seeds_markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
+def _seeds_markdown(table: pd.DataFrame, cfg: DepthConfig, corpus, *, watch: bool) -> str:
     """The report section with several training seeds per variant: means with intervals over seeds, the
     per-seed values, and the gradients at initialisation and after training (means over seeds)."""
     agg = seed_summary(table)
@@ -400,12 +407,10 @@ def _seeds_markdown(table: pd.DataFrame, cfg: DepthConfig, corpus) -> str:
         f"emb grad d{cfg.distance} (trained)": trained["grad_emb_dk"].map(fmt_num),
     })
     tc = cfg.train
-    stop = ("until neither validation perplexity nor held-out agreement improved in "
-            f"{tc.stop_after} evaluations in a row" if tc.stop_after else f"for {tc.max_steps} steps")
     return "\n".join([
         "## Depth and skip connections", "",
         f"{tc.hidden}-unit stacks, {len(cfg.train_seeds)} training seeds per variant, trained with {tc.optimizer} "
-        f"lr {tc.lr:g} {stop} (lr x 0.25 at each plateau; at most {tc.epochs} epochs) on "
+        f"lr {tc.lr:g} {_stop_words(tc, watch)} on "
         f"`{Path(str(corpus)).name}`. Means over the seeds with 95% t-intervals over seeds; *per seed*: each seed's "
         "value, sorted, so that seeds that split show. ppl / floor: validation perplexity over the grammar's "
         f"entropy floor (*stalled*: stopped improving above {STALL_RATIO} x the floor). Skip connections: *residual* "

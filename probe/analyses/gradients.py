@@ -570,7 +570,10 @@ def _markdown(table: pd.DataFrame, fits: pd.DataFrame, item_rows: pd.DataFrame, 
              "from the bare cell's by construction: J's gradient at h(t) is one direction (its norm is `grad_norm_d0` "
              "in gradients_fit.csv), not the whole Jacobian, whose Frobenius norm is about sqrt(H) times a random "
              "direction's; and the inputs are embeddings initialised in U(-0.1, 0.1), not N(0, 1) vectors, "
-             "so the gates and the tanh sit nearer their linear range.", ""]
+             "so the gates and the tanh sit nearer their linear range. The windows run across sentence "
+             "boundaries with the state carried, which a model trained on sentences (state 'sentence') never did: "
+             "read these curves as the trained recurrence's dynamics over long inputs; the agreement-item numbers "
+             "below are read from the zero state the items are scored in.", ""]
     t = pd.DataFrame({
         "cell": fits["arch"] + " (" + fits["variant"] + ")", "state": fits["state"],
         "at 20": fits["grad_norm_d20"].map(fmt_num), "rel at 20": fits["grad_norm_rel_d20"].map(fmt_num),
