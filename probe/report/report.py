@@ -476,11 +476,21 @@ def _headline_lines(seeds: pd.DataFrame, summary_json: dict, *, n_attractors: in
             "the training grammar.",
             "", markdown_table(headline_table(seeds, n_attractors=n_attractors, convergence=convergence))]
     if frames in pools and len(pools[frames]) > 1:
-        per = conflict_by_construction(seeds, pools[frames], n_attractors=n_attractors)
+        # the constructions with conflict items that the pool leaves out come last, marked, so that what the pool
+        # leaves out stays in view
+        members = set(pools[frames])
+        left_out = sorted(set(seeds.loc[(seeds["level"] == "match") & (seeds["condition"] == "conflict")
+                                        & (seeds["n_attractors"] == n_attractors), "construction"])
+                          - members - {"all", pooled, frames}) if pooled in pools else []
+        per = conflict_by_construction(seeds, [*pools[frames], *left_out], n_attractors=n_attractors)
         if len(per):
+            per = pd.concat([per[per["construction"].isin(members)], per[per["construction"].isin(left_out)]
+                             .assign(construction=lambda d: d["construction"] + " (not pooled)")], ignore_index=True)
             out += ["What the pooled conflict rate is made of: each construction's conflict items. A construction "
                     "whose conflict configuration is rarer in training in absolute numbers (the Corpora section's "
-                    "evidence table counts them) can lag behind at low rates although its share is the designed one.",
+                    "evidence table counts them) can lag behind at low rates although its share is the designed one."
+                    + (" Constructions marked *not pooled* have conflict items but are left out of the pool (the "
+                       "Corpora section says why)." if left_out else ""),
                     "", markdown_table(per)]
     return out
 
