@@ -30,7 +30,7 @@ def test_claims_are_values_and_verdicts_read_from_the_folder(tmp_path):
     assert ids["headline/conflict/lstm/r0.01"]["value"] == 0.40 and ids["headline/conflict/lstm/r0.01"]["n_seeds"] == 10
     assert ids["headline/conflict/lstm/r0.01/verdict"]["verdict"] == "sequential"
     assert ids["headline/conflict/lstm/r0.3/verdict"]["verdict"] == "syntactic"
-    assert ids["turning_point/lstm"]["verdict"] == "turns"
+    assert ids["turning_point/lstm"]["verdict"] == "turns" and ids["turning_point/lstm"]["n_seeds"] == 10
     assert read_claims(tmp_path) == json.loads(json.dumps(claims))
     assert collect_claims(tmp_path) == claims
 
@@ -64,3 +64,20 @@ def test_the_real_english_overview_and_the_measured_rates_are_claims(tmp_path):
     assert blimp["value"] == 0.13 and blimp["ci_high"] == 0.16
     assert ids["attractor_rate/PTB train"]["value"] == 0.114
     assert not [i for i in ids if i.startswith("attractor_rate/") and i != "attractor_rate/PTB train"]
+
+
+def test_a_depth_variant_whose_seeds_split_says_so(tmp_path):
+    """Each seed's conflict accuracy is read against chance through its own items' interval: 0.53 of 226 items
+    is undecided, 0.97 syntactic; a variant whose seeds disagree is a split, not a mean."""
+    rows = []
+    for skip, accs in (("dense", (0.45, 0.53, 0.97, 1.0, 1.0)), ("residual", (1.0, 0.99, 1.0, 1.0, 1.0))):
+        for seed, acc in enumerate(accs):
+            rows.append({"arch": "lstm", "variant": "default", "layers": 4, "skip": skip, "seed": seed,
+                         "state": "trained", "status": "converged", "valid_ppl_ratio": 1.05, "acc_conflict": acc,
+                         "n_conflict": 226, "acc_matched": 1.0})
+    pd.DataFrame(rows).to_csv(tmp_path / "depth.csv", index=False)
+    seed_rows(REFERENCE).to_csv(tmp_path / "summary_seeds.csv", index=False)
+    ids = {c["id"]: c for c in write_claims(tmp_path)}
+    assert ids["depth/lstm/L4/dense/agreement"]["verdict"] == "splits between seeds (3 syntactic, 2 undecided)"
+    assert ids["depth/lstm/L4/residual/agreement"]["verdict"] == "syntactic in every seed"
+    assert ids["depth/lstm/L4/dense/agreement"]["n_seeds"] == 5

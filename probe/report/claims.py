@@ -144,7 +144,9 @@ def depth_claims(root: Path) -> list[dict]:
         return []
     from probe.analyses.depth import seed_summary
 
-    agg = seed_summary(pd.read_csv(f))
+    table = pd.read_csv(f)
+    agg = seed_summary(table)
+    trained = table[table["state"] == "trained"]
     out = []
     for _, r in agg.iterrows():
         name = f"{r['arch']} {r['layers']} layer(s), skip {r['skip']}"
@@ -159,13 +161,27 @@ def depth_claims(root: Path) -> list[dict]:
         trains = ("stalls" if r["stalled"] == r["seeds"] else "trains" if r["stalled"] == 0 else
                   f"stalls in {r['stalled']} of {r['seeds']} seeds")
         out.append(_verdict(cid + "/trains", f"{name} {trains}", trains, "depth.csv", rows, n_seeds=int(r["seeds"])))
-        per_seed = [float(x) for x in str(r["acc_conflict_seeds"]).split(", ") if x not in ("", "nan")]
+        per_seed = _seed_verdicts(trained[(trained["arch"] == r["arch"]) & (trained["variant"] == r["variant"])
+                                          & (trained["layers"] == r["layers"]) & (trained["skip"] == r["skip"])])
         if per_seed:
-            above = sum(x > 0.5 for x in per_seed)
-            agrees = ("syntactic in every seed" if above == len(per_seed) else "syntactic in no seed" if not above
-                      else f"splits between seeds ({above} of {len(per_seed)} syntactic)")
-            out.append(_verdict(cid + "/agreement", f"{name}: conflict accuracy above 0.5: {agrees}", agrees,
-                                "depth.csv", rows, n_seeds=len(per_seed)))
+            counts = {v: per_seed.count(v) for v in ("syntactic", "undecided", "sequential") if v in per_seed}
+            agrees = (f"{per_seed[0]} in every seed" if len(counts) == 1 else "splits between seeds ("
+                      + ", ".join(f"{n} {v}" for v, n in counts.items()) + ")")
+            out.append(_verdict(cid + "/agreement", f"{name}: each seed's conflict accuracy against chance: {agrees}",
+                                agrees, "depth.csv", rows, n_seeds=len(per_seed)))
+    return out
+
+
+def _seed_verdicts(rows: pd.DataFrame) -> list[str]:
+    """Per trained model (row of depth.csv): its conflict accuracy's verdict against chance, read from the 95%
+    Wilson interval over its conflict items (``interval_verdict``)."""
+    from probe.core.stats import wilson_interval
+
+    out = []
+    for acc, n in zip(rows["acc_conflict"], rows.get("n_conflict", pd.Series(index=rows.index, dtype=float))):
+        if pd.notna(acc) and pd.notna(n) and n > 0:
+            _, low, high = wilson_interval(acc * n, int(n))
+            out.append(interval_verdict(low, high))
     return out
 
 
