@@ -154,8 +154,10 @@ def report_sections(cfg: RunConfig, corpora: dict, trained: list[dict]) -> dict:
         ratios = [r["valid_ppl_ratio"] for r in trained if r.get("valid_ppl_ratio")]
         n_conv = sum(r.get("status") == "converged" for r in trained)
         close = sum(x <= cfg.floor_ratio for x in ratios)
-        both = "validation perplexity and held-out agreement" if t.stop_on == "ppl+agreement" else "validation"
-        summary = (f"{n_conv} of {len(trained)} models converged ({both} stopped improving)"
+        both = ("validation perplexity and held-out agreement stopped improving" if t.stop_on == "ppl+agreement"
+                else "validation perplexity stopped improving; held-out agreement was not watched, so *converged* "
+                     "says nothing of agreement here")
+        summary = (f"{n_conv} of {len(trained)} models converged ({both})"
                    + (f"; {close} of {len(ratios)} reached {cfg.floor_ratio} x the entropy floor or better "
                       f"(valid ppl / floor {min(ratios):.3f}-{max(ratios):.3f})" if ratios else "")
                    + ". Rows of the headline from cells with a model that did not converge (or stalled: stopped "
