@@ -125,12 +125,14 @@ def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str, seed: int
 
 
 def accuracies(model, vocab, items: pd.DataFrame) -> dict:
-    """Agreement accuracy (prefix method) overall and on 1+-attractor items, mismatched vs matched."""
+    """Agreement accuracy (prefix method) overall and on 1+-attractor items, conflict vs matched; items whose
+    attractors mix numbers (``probe.metrics.mixed_patterns``) are in neither."""
+    from probe.metrics import mixed_patterns
     from probe.scoring.items import score_items
     from probe.scoring.neural import LMScorer
 
     scores = score_items(LMScorer(model, vocab), items, method="prefix")
-    kept = scores[~scores["excluded"]]
+    kept = scores[~scores["excluded"].to_numpy(bool) & ~mixed_patterns(scores)]
     out = {"accuracy": float(kept["correct"].astype(float).mean()) if len(kept) else float("nan"),
            "n_items": int(len(kept))}
     for match in ("conflict", "matched"):
