@@ -151,13 +151,16 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
     from probe.metrics import aggregate_seeds, exclusion_counts, summarize
 
     pools = None
-    with_conflict = set(scores.loc[scores["match"] == "conflict", "construction"])
+    from probe.metrics import mixed_patterns
+
+    usable = scores[~scores["excluded"].to_numpy(bool) & ~mixed_patterns(scores)]
+    with_conflict = set(usable.loc[usable["match"] == "conflict", "construction"])
     if config.pool:
         # the pool, and its constructions that have conflict items: the headline compares matched with conflict
         # items of the same constructions
         pools = {POOL: tuple(config.pool)} | ({POOL_CONFLICT: tuple(c for c in config.pool if c in with_conflict)}
                                               if with_conflict & set(config.pool) else {})
-    elif with_conflict and set(scores.loc[scores["match"] == "matched", "construction"]) - with_conflict:
+    elif with_conflict and set(usable.loc[usable["match"] == "matched", "construction"]) - with_conflict:
         # no pool: 'all' holds matched items of constructions without conflict items, so the headline reads
         # matched and conflict accuracy over the constructions that have both
         pools = {POOL_CONFLICT: tuple(sorted(with_conflict))}

@@ -19,7 +19,8 @@ cells, one row per cell x metric:
 
 level      condition                      n_attractors        distance   metrics
 overall    all (every item, of any class, -1                  -1         accuracy
-           unknown included)
+           unknown included, but mixed
+           attractor patterns)
 condition  a condition code ('SP')        attractor slots     -1         accuracy, margin
 match      an item class (above)          attractor slots     -1         accuracy, margin
 attractors matched | conflict: items      attractors, all of  -1         accuracy
@@ -231,8 +232,9 @@ def mixed_patterns(items: pd.DataFrame) -> np.ndarray:
     condition's cell, never in a pool of items (level overall or match, hence effect): it mixes two kinds of
     interference, and the synthetic grammar never produces it (every noun between a subject and its verb has
     one number), so it tests generalization beyond the training grammar."""
-    n_att = items["n_attractors"].to_numpy(np.int64)
-    n_mis = items["n_mismatched"].to_numpy(np.int64) if "n_mismatched" in items.columns else np.full(len(items), -1)
+    n_att = pd.to_numeric(items["n_attractors"], errors="coerce").to_numpy(float, na_value=np.nan)
+    n_mis = (pd.to_numeric(items["n_mismatched"], errors="coerce").to_numpy(float, na_value=np.nan)
+             if "n_mismatched" in items.columns else np.full(len(items), np.nan))
     return (n_att >= 2) & (n_mis > 0) & (n_mis < n_att)
 
 

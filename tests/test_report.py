@@ -89,3 +89,30 @@ def test_conflict_by_construction_names_columns_by_cell_rate_and_data_set():
     two = pd.concat([scores.assign(data="a"), scores.assign(data="b")])
     table = conflict_by_construction(aggregate_seeds(two), ["pp"])
     assert list(table.columns)[:3] == ["construction", "srn data a r0.01", "srn data a r0.3"]
+
+
+def test_without_a_pool_the_headline_compares_matched_and_conflict_items_of_the_same_constructions(tmp_path):
+    """Real text has no attested pool: where 'all' holds matched items of a construction without conflict
+    items, the summaries add pooled_conflict over those that have them, and the headline reads it there."""
+    import json
+
+    from probe.report.report import headline_constructions
+
+    scores = fake_scores(archs=("lstm",), seeds=(0, 1), n=20)
+    extra = scores[(scores["construction"] == "pp") & scores["condition"].isin(["SS", "PP"])].copy()
+    extra["construction"] = "within_orc"
+    extra["correct"] = pd.array([True] * len(extra), dtype="boolean")       # matched items all right
+    extra["id"] = "w" + extra["id"]
+    write_results(pd.concat([scores, extra], ignore_index=True), tmp_path / "res",
+                  config=EvalConfig(models=("a",), data=("d",)), models=[])
+    assert json.loads((tmp_path / "res" / "summary.json").read_text())["pools"] == {"pooled_conflict": ["pp", "src"]}
+    seeds = pd.read_csv(tmp_path / "res" / "summary_seeds.csv")
+    assert headline_constructions(seeds) == ("all", "pooled_conflict")
+    matched = {c: seeds[(seeds["construction"] == c) & (seeds["level"] == "match") & (seeds["condition"] == "matched")
+                        & (seeds["n_attractors"] == 1) & (seeds["metric"] == "accuracy")].iloc[0]
+               for c in ("all", "pooled_conflict")}
+    assert matched["all"]["n_items"] > matched["pooled_conflict"]["n_items"]
+    text = write_report(tmp_path / "res").read_text()
+    assert "over those with conflict items (`pp`, `src`)" in text
+    m = matched["pooled_conflict"]
+    assert fmt_ci(m["value"], m["ci_low"], m["ci_high"]) in text

@@ -472,10 +472,11 @@ def _headline_lines(seeds: pd.DataFrame, summary_json: dict, *, n_attractors: in
             "head and a sequential one with that noun, so the accuracy is the syntactic choice rate, below 0.5 for "
             "a sequential model) and *mismatched, no conflict* (an attractor has the other number but the noun "
             "nearest the verb agrees with the head: interference without recency; the attractor stands before the "
-            "head). Items whose attractors mix numbers (`pp` SPS, SSP) are in no pool: see Generalization beyond "
-            "the training grammar.",
+            "head). Items whose attractors mix numbers (`pp` SPS, SSP) are in no pool"
+            + (": see Generalization beyond the training grammar." if pooled in pools
+               else "; they are reported per condition."),
             "", markdown_table(headline_table(seeds, n_attractors=n_attractors, convergence=convergence))]
-    if frames in pools and len(pools[frames]) > 1:
+    if frames in pools and (len(pools[frames]) > 1 or pooled in pools):
         # the constructions with conflict items that the pool leaves out come last, marked, so that what the pool
         # leaves out stays in view
         members = set(pools[frames])
@@ -486,9 +487,10 @@ def _headline_lines(seeds: pd.DataFrame, summary_json: dict, *, n_attractors: in
         if len(per):
             per = pd.concat([per[per["construction"].isin(members)], per[per["construction"].isin(left_out)]
                              .assign(construction=lambda d: d["construction"] + " (not pooled)")], ignore_index=True)
-            out += ["What the pooled conflict rate is made of: each construction's conflict items. A construction "
-                    "whose conflict configuration is rarer in training in absolute numbers (the Corpora section's "
-                    "evidence table counts them) can lag behind at low rates although its share is the designed one."
+            out += ["What the pooled conflict rate is made of: each construction's conflict items."
+                    + (" A construction whose conflict configuration is rarer in training in absolute numbers (the "
+                       "Corpora section's evidence table counts them) can lag behind at low rates although its share "
+                       "is the designed one." if pooled in pools else "")
                     + (" Constructions marked *not pooled* have conflict items but are left out of the pool (the "
                        "Corpora section says why)." if left_out else ""),
                     "", markdown_table(per)]
@@ -567,8 +569,8 @@ def _class_lines(seeds: pd.DataFrame, summary_json: dict, evidence: pd.DataFrame
                markdown_table(attractor_count_table(seeds, evidence))] if pooled in pools else
               ["## Accuracy per item class and attractor count", "",
                "All constructions pooled; k = attractor slots. *all items*: every item, those of unknown class "
-               "(imported "
-               "data that does not say the numbers) included. *none*: no attractor.", "",
+               "(imported data that does not say the numbers) included, those whose attractors mix numbers not. "
+               "*none*: no attractor.", "",
                markdown_table(class_table(seeds)),]),
             *(["## Generalization beyond the training grammar", "",
                "Item cells whose configuration none of the training corpora of their rate shows (for `pp`, "
@@ -623,5 +625,6 @@ def report_evaluation(results_dir: str | os.PathLike, *, command: str = "", figu
     table = class_table(read_seed_summary(res))
     if not len(table):
         return "no scored items"
-    return ("accuracy [95% CI] on all items (unknown-class ones included), then per item class and attractor "
+    return ("accuracy [95% CI] on all items (unknown-class ones included, mixed attractor patterns not), then per "
+            "item class and attractor "
             "slots k (all constructions pooled):\n" + table.to_string(index=False))

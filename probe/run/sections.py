@@ -238,9 +238,9 @@ def seeds_confirmation(cfg: RunConfig, root: Path, seeds_root: Path = Path("resu
                                                              "depth/")):
             continue
         other = theirs.get(c["id"])
-        rows.append({"claim": c["statement"], "seeds here": c.get("n_seeds", "-"),
+        rows.append({"claim": c["statement"], "seeds here": c.get("n_seeds") or "-",
                      str(seeds_root): "-" if other is None
-                     else f"{other['verdict']} ({other.get('n_seeds', '-')} seeds)",
+                     else f"{other['verdict']} ({other.get('n_seeds') or '-'} seeds)",
                      "confirmed": "-" if other is None else "yes" if other["verdict"] == c["verdict"] else "NO"})
     if not rows:
         return ""
