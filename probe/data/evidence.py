@@ -15,13 +15,14 @@ structure) agrees with the grammar's designed share rho (every noun beside an ag
 other number with probability rho, ``probe.data.grammar``) within ``TOLERANCE`` (relative), as far as the
 count can tell (the share's Wilson interval at ``LEVEL`` overlaps the tolerated band); with rho = 0 its
 conflict configuration must be absent. A run makes about 25 such checks per corpus and several corpora per
-rate, and a construction leaves the pool when any check fails, so each check runs at ``LEVEL`` (99.9%): a
-construction the grammar produces at its designed share stays in. One corpus' count tells a share that is
+rate, and a construction leaves the pool when any check fails, so each check runs at ``LEVEL`` (99.9%). One
+corpus' count tells a share that is
 too small or too large only coarsely (at rate 0.01 a rare construction has a handful of conflict
 dependencies per corpus). The counts summed over all corpora of a rate, the evidence the rate's models saw
 between them (:func:`pooled_evidence`), are held to the band itself: their share must lie within
 ``TOLERANCE`` of the designed one, or the construction leaves the pool (a draw can fail this by chance; the
-construction is then still scored and reported on its own). The report's evidence table gives that share
+construction is then still scored and reported on its own; with one corpus per rate the pooled share is that
+corpus' own, so a rare construction's place in the pool is partly chance). The report's evidence table gives that share
 with its interval.
 Attractor patterns the grammar never produces (a mixed PP chain such as
 'the author of the book near the tables') are counted too: their count of 0 is what sends an item to the
@@ -175,7 +176,7 @@ def pooled_constructions(stats: Iterable[dict]) -> tuple[str, ...]:
     ``probe corpus`` writes it) attests at the designed share, with one attractor (pp: one PP) or, for one
     without attractors, at every variant (control: every distance), and whose counts summed over each
     rate's corpora attest it too (:func:`pooled_evidence`). Empty when a corpus has no such counts (real
-    text): then nothing is pooled but 'all'."""
+    text): then no construction is pooled by attestation."""
     stats = list(stats)
     good: Counter = Counter()
     bad: set[str] = set()
