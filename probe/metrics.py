@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from probe.core.stats import t_quantile, wilson_interval
+from probe.data.records import mixed_patterns
 
 MODEL_KEYS = ("model", "arch", "seed", "method", "data")
 CELL_KEYS = ("construction", "condition", "n_attractors", "distance", "level")
@@ -225,17 +226,6 @@ def pure_classes(items: pd.DataFrame) -> np.ndarray:
     out[(match == "matched") & (n_att > 0)] = "matched"
     out[(match == "conflict") & (n_att > 0) & (n_mis == n_att)] = "conflict"
     return out
-
-
-def mixed_patterns(items: pd.DataFrame) -> np.ndarray:
-    """Per item: True when its attractors mix numbers ('SSP', 'SPS'). Such an item counts only in its own
-    condition's cell, never in a pool of items (level overall or match, hence effect): it mixes two kinds of
-    interference, and the synthetic grammar never produces it (every noun between a subject and its verb has
-    one number), so it tests generalization beyond the training grammar."""
-    n_att = pd.to_numeric(items["n_attractors"], errors="coerce").to_numpy(float, na_value=np.nan)
-    n_mis = (pd.to_numeric(items["n_mismatched"], errors="coerce").to_numpy(float, na_value=np.nan)
-             if "n_mismatched" in items.columns else np.full(len(items), np.nan))
-    return (n_att >= 2) & (n_mis > 0) & (n_mis < n_att)
 
 
 def _split(mask: np.ndarray, *columns: np.ndarray):

@@ -6,6 +6,8 @@
     one ``multiple_choice`` task per item class (``none``, ``matched``, ``conflict``,
     ``mismatched_no_conflict``, ``unknown``: ``probe.data.records.item_classes``) x attractor count
     (``n_attractors``; the suffix is dropped where the count is unknown), choice 0 the good member;
+    Items whose attractors mix numbers (``probe.data.records.mixed_patterns``: 'SSP', 'SPS') form class
+    ``mixed`` instead, as ``probe evaluate`` pools them with no class either;
 ``TASKS/<name>_<class>.yaml`` and ``TASKS/<name>.yaml``
     groups: each class over its counts, and every task; their ``acc`` is the share of items answered
     correctly (``weight_by_size: true``), the number ``probe evaluate`` reports for the same items;
@@ -57,7 +59,10 @@ import pandas as pd
 from probe.core.errors import ProbeError
 from probe.core.io import atomic_dir, save_config
 from probe.data.items import load_data
-from probe.data.records import ITEM_CLASSES, ITEM_COLUMNS
+from probe.data.records import ITEM_CLASSES, ITEM_COLUMNS, mixed_patterns
+
+MIXED = "mixed"   # the task class of items whose attractors mix numbers
+TASK_CLASSES = (*ITEM_CLASSES, MIXED)
 
 EXPORT_METHODS = ("prefix", "sentence")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -103,10 +108,16 @@ def task_settings(method: str) -> dict:
 
 
 def task_names(items: pd.DataFrame, name: str) -> pd.Series:
-    """Per prepared item (``prepare_items``): its task, NAME_<class>_<n_attractors> (no count where unknown)."""
+    """Per prepared item (``prepare_items``): its task, NAME_<class>_<n_attractors> (no count where unknown; class
+    ``mixed`` for items whose attractors mix numbers)."""
     count = items["n_attractors"].astype(int)
     suffix = ("_" + count.astype(str)).where(count >= 0, "")
-    return name + "_" + items["match"].astype(str) + suffix
+    return name + "_" + task_classes(items) + suffix
+
+
+def task_classes(items: pd.DataFrame) -> pd.Series:
+    """Per item: its class (``match``), or ``mixed`` where its attractors mix numbers."""
+    return items["match"].astype(str).where(~mixed_patterns(items), MIXED)
 
 
 def _yaml(data: dict) -> str:
@@ -141,9 +152,9 @@ def export_lm_eval(cfg: LmEvalExportConfig, out: str | os.PathLike, *, overwrite
     items = items[keep].reset_index(drop=True)
     items["task"] = task_names(items, cfg.name)
     columns = [c for c in (*ITEM_COLUMNS, "match", "n_mismatched") if c in items.columns]
-    order = {c: i for i, c in enumerate(ITEM_CLASSES)}
-    keys = items.groupby("task")[["match", "n_attractors"]].first()
-    tasks = sorted(keys.index, key=lambda t: (order[keys.at[t, "match"]], int(keys.at[t, "n_attractors"])))
+    order = {c: i for i, c in enumerate(TASK_CLASSES)}
+    keys = items.assign(task_class=task_classes(items)).groupby("task")[["task_class", "n_attractors"]].first()
+    tasks = sorted(keys.index, key=lambda t: (order[keys.at[t, "task_class"]], int(keys.at[t, "n_attractors"])))
     final = Path(out).resolve()
     template = f"_{cfg.name}_template_yaml"
     counts = {}
@@ -159,7 +170,7 @@ def export_lm_eval(cfg: LmEvalExportConfig, out: str | os.PathLike, *, overwrite
                     "dataset_kwargs": {"data_files": {"test": str(final / "data" / f"{task}.jsonl")}}}
             (tmp / f"{task}.yaml").write_text(_yaml(spec), encoding="utf-8")
         groups = {f"{cfg.name}_{c}": [t for t in tasks if t.startswith(f"{cfg.name}_{c}_") or t == f"{cfg.name}_{c}"]
-                  for c in ITEM_CLASSES}
+                  for c in TASK_CLASSES}
         groups = {g: ts for g, ts in groups.items() if ts and g not in counts}
         groups[cfg.name] = tasks
         for group, members in groups.items():

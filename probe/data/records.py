@@ -24,6 +24,8 @@ import itertools
 from typing import Iterable
 
 from datasets import Features, Sequence, Value
+import numpy as np
+import pandas as pd
 
 
 ITEM_FEATURES = Features({
@@ -59,6 +61,17 @@ REQUIRED_COLUMNS = ("id", "construction", "condition", "prefix", "verb_good", "v
 
 
 ITEM_CLASSES = ("none", "matched", "conflict", "mismatched_no_conflict", "unknown")
+
+
+def mixed_patterns(items: pd.DataFrame) -> np.ndarray:
+    """Per item: True when its attractors mix numbers ('SSP', 'SPS'). Such an item counts only in its own
+    condition's cell, never in a pool of items (level overall or match, hence effect): it mixes two kinds of
+    interference, and the synthetic grammar never produces it (every noun between a subject and its verb has
+    one number), so it tests generalization beyond the training grammar."""
+    n_att = pd.to_numeric(items["n_attractors"], errors="coerce").to_numpy(float, na_value=np.nan)
+    n_mis = (pd.to_numeric(items["n_mismatched"], errors="coerce").to_numpy(float, na_value=np.nan)
+             if "n_mismatched" in items.columns else np.full(len(items), np.nan))
+    return (n_att >= 2) & (n_mis > 0) & (n_mis < n_att)
 
 
 def item_classes(head_number: Iterable[str], attractor_numbers: Iterable[Iterable[str]],
