@@ -74,7 +74,11 @@ def test_export_writes_one_task_per_class_and_attractor_count(items_dir, tmp_pat
     items = read_items(items_dir)
     expected = items.groupby(task_names(items, "probe_agreement"))["id"].apply(set).to_dict()
     assert {"probe_agreement_none_0", "probe_agreement_matched_2", "probe_agreement_conflict_1",
-            "probe_agreement_mismatched_no_conflict_1", "probe_agreement_mismatched_no_conflict_2"} <= set(expected)
+            "probe_agreement_mismatched_no_conflict_1", "probe_agreement_mixed_2"} <= set(expected)
+    # SPS and SSP: mixed attractor numbers, their own class whatever their nearest noun
+    mixed = yaml.safe_load((out / "probe_agreement_mixed.yaml").read_text())["task"]
+    assert set(items.loc[items["condition"].isin(["SPS", "SSP", "PSP", "PPS"]), "id"]) \
+        <= set().union(*(expected[t] for t in mixed))
     for task, ids in expected.items():
         spec = yaml.safe_load((out / f"{task}.yaml").read_text())
         assert spec["task"] == task and spec["include"] == "_probe_agreement_template_yaml"
@@ -83,7 +87,7 @@ def test_export_writes_one_task_per_class_and_attractor_count(items_dir, tmp_pat
         rows = [json.loads(line) for line in open(data, encoding="utf-8")]
         assert {r["id"] for r in rows} == ids and len(rows) == len(ids)
         cls, n = rows[0]["match"], rows[0]["n_attractors"]
-        assert all(r["match"] == cls and r["n_attractors"] == n for r in rows)
+        assert all((r["match"] == cls or "_mixed_" in task) and r["n_attractors"] == n for r in rows)
     group = yaml.safe_load((out / "probe_agreement.yaml").read_text())
     assert sorted(group["task"]) == sorted(expected)
     assert group["aggregate_metric_list"] == [{"metric": "acc", "aggregation": "mean", "weight_by_size": True}]
