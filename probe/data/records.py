@@ -67,7 +67,10 @@ def mixed_patterns(items: pd.DataFrame) -> np.ndarray:
     """Per item: True when its attractors mix numbers ('SSP', 'SPS'). Such an item counts only in its own
     condition's cell, never in a pool of items (level overall or match, hence effect): it mixes two kinds of
     interference, and the synthetic grammar never produces it (every noun between a subject and its verb has
-    one number), so it tests generalization beyond the training grammar."""
+    one number), so it tests generalization beyond the training grammar. Items without attractor counts are
+    not mixed."""
+    if "n_attractors" not in items.columns:
+        return np.zeros(len(items), dtype=bool)
     n_att = pd.to_numeric(items["n_attractors"], errors="coerce").to_numpy(float, na_value=np.nan)
     n_mis = (pd.to_numeric(items["n_mismatched"], errors="coerce").to_numpy(float, na_value=np.nan)
              if "n_mismatched" in items.columns else np.full(len(items), np.nan))
