@@ -151,7 +151,7 @@ def write_results(scores: pd.DataFrame, out: str | os.PathLike, *, config: EvalC
     from probe.metrics import aggregate_seeds, exclusion_counts, summarize
 
     pools = None
-    from probe.metrics import mixed_patterns
+    from probe.data.records import mixed_patterns
 
     usable = scores[~scores["excluded"].to_numpy(bool) & ~mixed_patterns(scores)]
     with_conflict = set(usable.loc[usable["match"] == "conflict", "construction"])

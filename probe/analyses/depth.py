@@ -126,8 +126,8 @@ def _train_config(cfg: DepthConfig, spec: str, layers: int, skip: str, seed: int
 
 def accuracies(model, vocab, items: pd.DataFrame) -> dict:
     """Agreement accuracy (prefix method) overall and on 1+-attractor items, conflict vs matched; items whose
-    attractors mix numbers (``probe.metrics.mixed_patterns``) are in neither."""
-    from probe.metrics import mixed_patterns
+    attractors mix numbers (``probe.data.records.mixed_patterns``) are in neither."""
+    from probe.data.records import mixed_patterns
     from probe.scoring.items import score_items
     from probe.scoring.neural import LMScorer
 
@@ -351,7 +351,7 @@ def _stop_words(tc: TrainConfig, watch: bool) -> str:
         return f"for {tc.max_steps} steps each (not to convergence)"
     what = ("neither validation perplexity (by {d:.1%}) nor held-out agreement had improved" if watch
             else "validation perplexity had not improved by {d:.1%}").format(d=tc.min_delta)
-    return (f"until {what} in {tc.stop_after} evaluations in a row (lr x 0.25 at each plateau; at most "
+    return (f"until {what} in {tc.stop_after} evaluations in a row (lr x {tc.lr_decay:g} at each plateau; at most "
             f"{tc.epochs} epochs" + (f", {tc.max_steps} steps" if tc.max_steps else "") + ")")
 
 

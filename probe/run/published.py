@@ -157,11 +157,11 @@ def overview_section(cfg: RunConfig, work: Path, frames: dict, suite_summary, ro
     from probe.report.overview import OVERVIEW_CSV, overview_markdown, overview_table, published_blimp, published_suites
 
     sets, published, effects, rules = {}, {}, {}, {}
-    from probe.metrics import mixed_patterns
+    from probe.data.records import mixed_patterns
 
     bench = pd.read_parquet(work / "eval" / "scores.parquet")
     for name, scores in [("probe benchmark", bench)] + [(set_label(k), v) for k, v in frames.items()]:
-        # items whose attractors mix numbers are in no pool (probe.metrics.mixed_patterns)
+        # items whose attractors mix numbers are in no pool (probe.data.records.mixed_patterns)
         scores = scores[~mixed_patterns(scores)]
         if "attractor_rate" in scores.columns and scores["attractor_rate"].nunique() > 1:
             # one model per cell and seed: a sweep's overview reads the corpus with the most attractors
